@@ -1,0 +1,1 @@
+"""Veche chain package."""

@@ -1,0 +1,1 @@
+"""Veche consensus package."""

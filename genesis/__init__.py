@@ -1,0 +1,1 @@
+"""Veche genesis package."""
