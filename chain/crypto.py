@@ -1,0 +1,136 @@
+"""The one wrapper around ``cryptography``: Ed25519 keys, signatures and hashing.
+
+Bytes in, bytes out. ``verify`` raises ``SignatureError`` instead of returning False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from chain.errors import SignatureError, VecheError
+
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+SEED_BYTES = 32
+DOMAIN = b"veche/v1/"
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+class SigningKey:
+    """An Ed25519 private key. ``seed`` is the 32-byte private key."""
+
+    __slots__ = ("_private", "seed", "public_key")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SEED_BYTES:
+            raise SignatureError(f"an Ed25519 seed is {SEED_BYTES} bytes, got {len(seed)}", "bad_key")
+        self._private = Ed25519PrivateKey.from_private_bytes(seed)
+        self.seed = bytes(seed)
+        self.public_key = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @classmethod
+    def generate(cls) -> "SigningKey":
+        return cls(os.urandom(SEED_BYTES))
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(public_key={self.public_key.hex()[:16]}…)"
+
+
+@lru_cache(maxsize=4096)
+def _cached_public_key(public_key: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
+def _load_public_key(public_key: bytes, cache: bool) -> Ed25519PublicKey:
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise SignatureError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, got {len(public_key)}", "bad_key")
+    try:
+        if cache:
+            return _cached_public_key(bytes(public_key))
+        return Ed25519PublicKey.from_public_bytes(public_key)
+    except ValueError as exc:
+        raise SignatureError("not a valid Ed25519 public key", "bad_key") from exc
+
+
+def verify(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
+    """Raise ``SignatureError`` unless ``signature`` by ``public_key`` over ``message`` is valid.
+
+    ``cache_key`` keeps the parsed key in a small LRU cache: use it for long-lived keys
+    (validators, committee, gateways), not for one-shot voter keys.
+    """
+    if len(signature) != SIGNATURE_BYTES:
+        raise SignatureError(f"an Ed25519 signature is {SIGNATURE_BYTES} bytes, got {len(signature)}")
+    key = _load_public_key(public_key, cache_key)
+    try:
+        key.verify(signature, message)
+    except InvalidSignature as exc:
+        raise SignatureError("signature does not verify") from exc
+
+
+def is_valid_public_key(public_key: bytes) -> bool:
+    try:
+        _load_public_key(public_key, cache=False)
+    except SignatureError:
+        return False
+    return True
+
+
+# --- key files -------------------------------------------------------------------------------
+
+KEY_FILE_KIND = "veche-ed25519-key"
+
+
+def key_file_payload(key: SigningKey) -> dict[str, str]:
+    return {"kind": KEY_FILE_KIND, "public_key": key.public_key.hex(), "private_key": key.seed.hex()}
+
+
+def write_key_file(path: str | os.PathLike[str], key: SigningKey, *, overwrite: bool = False) -> None:
+    """Write ``key`` as JSON, created with mode 0600 (never world-readable, not even briefly)."""
+    target = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError as exc:
+        raise VecheError(f"key file {target} already exists; refusing to overwrite it", "key_exists") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(key_file_payload(key), handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(target, 0o600)
+
+
+def read_key_file(path: str | os.PathLike[str]) -> SigningKey:
+    target = Path(path)
+    try:
+        payload = json.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise VecheError(f"key file {target} does not exist", "bad_key_file") from exc
+    except (OSError, ValueError) as exc:
+        raise VecheError(f"key file {target} is not readable JSON: {exc}", "bad_key_file") from exc
+    if not isinstance(payload, dict) or payload.get("kind") != KEY_FILE_KIND:
+        raise VecheError(f"key file {target} is not a Veche key file (kind {KEY_FILE_KIND!r})", "bad_key_file")
+    try:
+        key = SigningKey(bytes.fromhex(str(payload["private_key"])))
+        public = bytes.fromhex(str(payload["public_key"]))
+    except (KeyError, ValueError) as exc:
+        raise VecheError(f"key file {target} has a malformed key: {exc}", "bad_key_file") from exc
+    if public != key.public_key:
+        raise VecheError(f"key file {target}: public key does not match the private key", "bad_key_file")
+    return key
