@@ -1,0 +1,393 @@
+"""Transactions: body types, the signed envelope, strict decoding and builders.
+
+Envelope (canonical msgpack array):  [kind, chain_id, body, [[public_key, signature], ...]]
+Signing bytes:                       b"veche/v1/" + kind + chain_id + encode(body)
+Tx hash:                             SHA-256 of the whole encoded envelope.
+
+Every body is a fixed-length array whose fields are checked by a small schema; unknown kinds,
+missing or extra fields, wrong types and oversized values raise ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from chain import codec
+from chain.crypto import DOMAIN, SigningKey, sha256, verify
+from chain.errors import DecodeError, SignatureError
+
+MAX_TX_BYTES = 64 * 1024
+MAX_SIGNATURES = 16
+MAX_VOTER_KEYS_PER_REGISTRATION = 2000
+MAX_CHOICES = 64
+ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CHAIN_ID_PATTERN = ID_PATTERN
+
+TRACKS = ("adult", "children")
+BALLOT_TYPES = ("choose-1", "approval")
+RULES = ("top-n", "greedy", "greedy-no-skip", "equal-shares")
+SCOPES = ("district", "campaign")
+BALLOTS_PER_VOTER = ("district", "campaign")
+STAGES = ("contract", "works", "done", "cancelled")
+
+
+# --- field checkers ----------------------------------------------------------------------------
+
+Checker = Callable[[Any, str], Any]
+
+
+def ident(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise DecodeError(f"{name} must match [A-Za-z0-9._-]{{1,64}}")
+    return value
+
+
+def text(limit: int, *, allow_empty: bool = True) -> Checker:
+    def check(value: Any, name: str) -> str:
+        if not isinstance(value, str) or len(value) > limit or (not allow_empty and not value.strip()):
+            raise DecodeError(f"{name} must be {'non-empty ' if not allow_empty else ''}text of at most {limit} characters")
+        return value
+    return check
+
+
+def uint(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise DecodeError(f"{name} must be a non-negative integer")
+    return value
+
+
+def boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise DecodeError(f"{name} must be a boolean")
+    return value
+
+
+def fixed_bytes(size: int, *, allow_empty: bool = False) -> Checker:
+    def check(value: Any, name: str) -> bytes:
+        if not isinstance(value, bytes) or not (len(value) == size or (allow_empty and not value)):
+            raise DecodeError(f"{name} must be {size} bytes{' or empty' if allow_empty else ''}")
+        return value
+    return check
+
+
+def one_of(options: Sequence[str]) -> Checker:
+    def check(value: Any, name: str) -> str:
+        if value not in options or not isinstance(value, str):
+            raise DecodeError(f"{name} must be one of {', '.join(options)}")
+        return value
+    return check
+
+
+def list_of(item: Checker, limit: int, *, min_items: int = 0) -> Checker:
+    def check(value: Any, name: str) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not min_items <= len(value) <= limit:
+            raise DecodeError(f"{name} must be a list of {min_items}..{limit} items")
+        return tuple(item(element, f"{name}[{i}]") for i, element in enumerate(value))
+    return check
+
+
+def struct(cls: type["Wire"]) -> Checker:
+    def check(value: Any, name: str) -> Any:
+        return cls.from_wire(value, name)
+    return check
+
+
+class Wire:
+    """Mixin: a frozen dataclass encoded as a fixed-length array checked by ``SCHEMA``."""
+
+    SCHEMA: ClassVar[tuple[Checker, ...]]
+
+    def to_wire(self) -> list[Any]:
+        out: list[Any] = []
+        for field in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if isinstance(value, Wire):
+                out.append(value.to_wire())
+            elif isinstance(value, tuple):
+                out.append([v.to_wire() if isinstance(v, Wire) else v for v in value])
+            else:
+                out.append(value)
+        return out
+
+    @classmethod
+    def from_wire(cls, raw: Any, name: str = "body") -> Any:
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        if not isinstance(raw, list) or len(raw) != len(names):
+            raise DecodeError(f"{name} must be an array of {len(names)} fields ({', '.join(names)})")
+        values = [check(value, f"{name}.{field}") for check, value, field in zip(cls.SCHEMA, raw, names)]
+        obj = cls(*values)
+        obj.validate()
+        return obj
+
+    def validate(self) -> None:
+        """Cross-field checks; raise ``DecodeError``."""
+
+
+# --- bodies --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class District(Wire):
+    district_id: str
+    name: str
+    budget: int  # kopecks; used by district-scope rules
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, text(200, allow_empty=False), uint)
+
+
+@dataclass(frozen=True, slots=True)
+class BallotSpec(Wire):
+    type: str
+    min_choices: int
+    max_choices: int
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (one_of(BALLOT_TYPES), uint, uint)
+
+    def validate(self) -> None:
+        if self.type == "choose-1" and (self.min_choices, self.max_choices) != (1, 1):
+            raise DecodeError("a choose-1 ballot has min_choices = max_choices = 1")
+        if not 1 <= self.min_choices <= self.max_choices <= MAX_CHOICES:
+            raise DecodeError(f"ballot needs 1 <= min_choices <= max_choices <= {MAX_CHOICES}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec(Wire):
+    name: str
+    scope: str
+    top_n: int       # top-n: winners per scope (0 = no count limit)
+    min_votes: int   # an initiative needs at least this many votes to win
+    budget: int      # campaign-scope budget in kopecks (district scope uses each district's budget)
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (one_of(RULES), one_of(SCOPES), uint, uint, uint)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCreate(Wire):
+    campaign_id: str
+    title: str
+    track: str
+    districts: tuple[District, ...]
+    ballot: BallotSpec
+    rule: RuleSpec
+    min_cost: int
+    max_cost: int
+    categories: tuple[str, ...]   # allowed categories; empty = any
+    submission_start: int
+    submission_end: int
+    voting_start: int
+    voting_end: int
+    gateway: bytes
+    registration_cap: int
+    ballots_per_voter: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        ident, text(200, allow_empty=False), one_of(TRACKS), list_of(struct(District), 512, min_items=1),
+        struct(BallotSpec), struct(RuleSpec), uint, uint, list_of(text(64, allow_empty=False), 64),
+        uint, uint, uint, uint, fixed_bytes(32), uint, one_of(BALLOTS_PER_VOTER),
+    )
+
+    def validate(self) -> None:
+        ids = [d.district_id for d in self.districts]
+        if len(set(ids)) != len(ids):
+            raise DecodeError("campaign district ids must be distinct")
+        if self.min_cost > self.max_cost:
+            raise DecodeError("campaign min_cost exceeds max_cost")
+        if not self.submission_start <= self.submission_end <= self.voting_start < self.voting_end:
+            raise DecodeError("campaign schedule must satisfy submission_start <= submission_end <= "
+                              "voting_start < voting_end")
+        if self.rule.name == "equal-shares" and self.ballot.type != "approval" and self.ballot.max_choices != 1:
+            raise DecodeError("equal-shares needs approval or choose-1 ballots")
+        if self.rule.scope == "campaign" and self.rule.name != "top-n" and self.rule.budget == 0:
+            raise DecodeError("a campaign-scope budget rule needs rule.budget > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class InitiativeSubmit(Wire):
+    campaign_id: str
+    initiative_id: str
+    district_id: str
+    title: str
+    category: str
+    cost: int
+    summary: str
+    document_hash: bytes
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        ident, ident, ident, text(300, allow_empty=False), text(64, allow_empty=False), uint, text(4000),
+        fixed_bytes(32, allow_empty=True),
+    )
+
+    def validate(self) -> None:
+        if self.cost == 0:
+            raise DecodeError("initiative cost must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class InitiativeReview(Wire):
+    campaign_id: str
+    initiative_id: str
+    approve: bool
+    reason: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, ident, boolean, text(1000))
+
+    def validate(self) -> None:
+        if not self.approve and not self.reason.strip():
+            raise DecodeError("a rejection needs a public reason")
+
+
+@dataclass(frozen=True, slots=True)
+class VotersRegister(Wire):
+    campaign_id: str
+    voter_keys: tuple[bytes, ...]
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        ident, list_of(fixed_bytes(32), MAX_VOTER_KEYS_PER_REGISTRATION, min_items=1),
+    )
+
+    def validate(self) -> None:
+        if len(set(self.voter_keys)) != len(self.voter_keys):
+            raise DecodeError("voter keys in one registration must be distinct")
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCast(Wire):
+    campaign_id: str
+    district_id: str
+    choices: tuple[str, ...]
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, ident, list_of(ident, MAX_CHOICES, min_items=1))
+
+    def validate(self) -> None:
+        if list(self.choices) != sorted(set(self.choices), key=lambda c: c.encode()):
+            raise DecodeError("ballot choices must be distinct and sorted by their UTF-8 bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignClose(Wire):
+    campaign_id: str
+    reason: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, text(1000, allow_empty=False))
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport(Wire):
+    campaign_id: str
+    initiative_id: str
+    stage: str
+    percent: int
+    spent: int
+    note: str
+    evidence_hash: bytes
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        ident, ident, one_of(STAGES), uint, uint, text(2000), fixed_bytes(32, allow_empty=True),
+    )
+
+    def validate(self) -> None:
+        if self.percent > 100:
+            raise DecodeError("progress percent must be between 0 and 100")
+
+
+BODY_TYPES: dict[str, type[Wire]] = {
+    "campaign.create": CampaignCreate,
+    "initiative.submit": InitiativeSubmit,
+    "initiative.review": InitiativeReview,
+    "voters.register": VotersRegister,
+    "vote.cast": VoteCast,
+    "campaign.close": CampaignClose,
+    "progress.report": ProgressReport,
+}
+KINDS = tuple(BODY_TYPES)
+Body = CampaignCreate | InitiativeSubmit | InitiativeReview | VotersRegister | VoteCast | CampaignClose | ProgressReport
+
+
+# --- envelope ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    kind: str
+    chain_id: str
+    body: Any  # one of the body dataclasses above, matching ``kind``
+    signatures: tuple[tuple[bytes, bytes], ...]  # (public_key, signature)
+    raw: bytes
+    hash: bytes
+
+    @property
+    def signers(self) -> tuple[bytes, ...]:
+        return tuple(public_key for public_key, _ in self.signatures)
+
+    def signing_bytes(self) -> bytes:
+        return signing_bytes(self.kind, self.chain_id, self.body)
+
+    def verify_signatures(self, *, cache_keys: bool = False) -> None:
+        """Raise ``SignatureError`` unless every attached signature verifies."""
+        message = self.signing_bytes()
+        for public_key, signature in self.signatures:
+            verify(public_key, signature, message, cache_key=cache_keys)
+
+
+def signing_bytes(kind: str, chain_id: str, body: Wire) -> bytes:
+    return DOMAIN + kind.encode() + chain_id.encode() + codec.encode(body.to_wire())
+
+
+def decode_tx(raw: bytes) -> Tx:
+    """Strictly decode an encoded transaction; never raises anything but ``DecodeError``."""
+    if len(raw) > MAX_TX_BYTES:
+        raise DecodeError(f"transaction of {len(raw)} bytes exceeds {MAX_TX_BYTES}", "too_large")
+    value = codec.decode(raw, max_bytes=MAX_TX_BYTES)
+    if not isinstance(value, list) or len(value) != 4:
+        raise DecodeError("transaction must be an array [kind, chain_id, body, signatures]")
+    kind, chain_id, body_raw, signatures_raw = value
+    if not isinstance(kind, str) or kind not in BODY_TYPES:
+        raise DecodeError(f"unknown transaction kind {kind!r}", "unknown_kind")
+    if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.fullmatch(chain_id):
+        raise DecodeError("malformed chain id")
+    body = BODY_TYPES[kind].from_wire(body_raw, kind)
+    pairs = list_of(list_of(lambda v, n: v, 2, min_items=2), MAX_SIGNATURES, min_items=1)(signatures_raw, "signatures")
+    signatures = tuple((fixed_bytes(32)(p[0], "signer"), fixed_bytes(64)(p[1], "signature")) for p in pairs)
+    if len({public_key for public_key, _ in signatures}) != len(signatures):
+        raise DecodeError("a transaction carries at most one signature per key")
+    if codec.encode(value) != bytes(raw):
+        raise DecodeError("transaction is not canonically encoded", "not_canonical")
+    return Tx(kind, chain_id, body, signatures, bytes(raw), sha256(bytes(raw)))
+
+
+def encode_tx(kind: str, chain_id: str, body: Wire, signatures: Sequence[tuple[bytes, bytes]]) -> bytes:
+    ordered = sorted(signatures)
+    return codec.encode([kind, chain_id, body.to_wire(), [[pk, sig] for pk, sig in ordered]])
+
+
+def sign_tx(kind: str, chain_id: str, body: Wire, keys: Sequence[SigningKey]) -> Tx:
+    """Sign ``body`` with every key (k-of-n committee transactions take several)."""
+    if kind not in BODY_TYPES or not isinstance(body, BODY_TYPES[kind]):
+        raise SignatureError(f"body does not match kind {kind!r}", "bad_kind")
+    body.validate()
+    message = signing_bytes(kind, chain_id, body)
+    raw = encode_tx(kind, chain_id, body, [(key.public_key, key.sign(message)) for key in keys])
+    return decode_tx(raw)
+
+
+def make_vote(chain_id: str, voter_key: SigningKey, campaign_id: str, district_id: str,
+              choices: Sequence[str]) -> Tx:
+    """A ballot: deterministic bytes (no timestamp, no nonce), so re-sending gives the same tx."""
+    ordered = tuple(sorted(set(choices), key=lambda c: c.encode()))
+    return sign_tx("vote.cast", chain_id, VoteCast(campaign_id, district_id, ordered), [voter_key])
+
+
+def make_registration(chain_id: str, gateway_key: SigningKey, campaign_id: str,
+                      voter_keys: Sequence[bytes]) -> Tx:
+    return sign_tx("voters.register", chain_id, VotersRegister(campaign_id, tuple(voter_keys)), [gateway_key])
+
+
+def body_to_json(body: Wire) -> Any:
+    """A JSON-friendly view of a body (bytes as hex), for APIs and CLIs."""
+    out: dict[str, Any] = {}
+    for field in fields(body):  # type: ignore[arg-type]
+        out[field.name] = _json_value(getattr(body, field.name))
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Wire):
+        return body_to_json(value)
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
