@@ -58,3 +58,15 @@ class GenesisError(VecheError):
     """A genesis file an operator must fix."""
 
     code = "bad_genesis"
+
+
+class RuleError(VecheError):
+    """A winner rule asked to run on input it cannot accept (unknown rule, bad costs, bad ballots)."""
+
+    code = "rule_error"
+
+
+class PabulibError(VecheError):
+    """A pabulib ``.pb`` text that is malformed; the message names the line."""
+
+    code = "pabulib_error"

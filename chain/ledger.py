@@ -1,0 +1,263 @@
+"""The ledger: committed blocks, their certificates, the tx index and the state machine.
+
+``Ledger`` is what a node (and ``veche verify``) drives:
+  build_block()  — the proposer runs pending transactions, leaving out what would fail;
+  check_block()  — a validator re-executes a proposal; every transaction must apply;
+  commit()       — block, certificate, tx index and state changes go to disk in one synced batch.
+
+Key layout besides the state (``S/``, see records.py):
+  B/<height u64>  encoded block           C/<height u64>  its commit certificate
+  H/<block hash>  height (u64)            T/<tx hash>     height (u64) ‖ index (u32)
+  M/height, M/time, M/app_hash, M/genesis  metadata
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from chain import codec
+from chain.block import (
+    ZERO_HASH, Block, CommitCertificate, make_header, verify_certificate,
+)
+from chain.crypto import sha256
+from chain.errors import BlockInvalid, DecodeError, StorageError, TxRejected
+from chain.params import ChainParams
+from chain.records import read_u64, u64
+from chain.state import APP_HASH_KEY, HEIGHT_KEY, TIME_KEY, TX_INDEX_PREFIX, Execution, State
+from chain.storage import KeyValueStore
+from chain.tx import Tx, decode_tx
+
+GENESIS_KEY = b"M/genesis"
+BLOCK_PREFIX = b"B/"
+CERT_PREFIX = b"C/"
+HASH_PREFIX = b"H/"
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK_PREFIX + u64(height)
+
+
+def cert_key(height: int) -> bytes:
+    return CERT_PREFIX + u64(height)
+
+
+@dataclass(frozen=True, slots=True)
+class TxLocation:
+    height: int
+    index: int
+
+
+@dataclass(slots=True)
+class BuiltBlock:
+    block: Block
+    execution: Execution
+    rejected: list[tuple[Tx, TxRejected]]
+
+
+SignatureCache = Callable[[bytes], bool]
+
+
+def _never_checked(tx_hash: bytes) -> bool:
+    return False
+
+
+class Ledger:
+    def __init__(self, store: KeyValueStore, params: ChainParams) -> None:
+        self.store = store
+        self.params = params
+        stored_genesis = store.get(GENESIS_KEY)
+        if stored_genesis is not None and stored_genesis != params.genesis_hash:
+            raise StorageError("this data directory belongs to a different genesis file; "
+                               "use a fresh directory or the matching genesis")
+        self.state = State(store, params)
+        if stored_genesis is None:
+            self._apply_genesis()
+        self.last_block_hash = ZERO_HASH
+        if self.state.height > 0:
+            block = self.block(self.state.height)
+            if block is None:
+                raise StorageError(f"block {self.state.height} is missing from the store")
+            self.last_block_hash = block.hash()
+
+    def _apply_genesis(self) -> None:
+        execution = self.state.begin(0, self.params.genesis_time_ms)
+        for kind, body in self.params.initial_bodies:
+            try:
+                execution.apply_initial(kind, body)
+            except TxRejected as exc:
+                raise StorageError(f"genesis data does not apply: {exc}") from exc
+        writes, _ = execution.finish()
+        batch = dict(writes)
+        batch[GENESIS_KEY] = self.params.genesis_hash
+        batch[APP_HASH_KEY] = execution.app_hash
+        batch[HEIGHT_KEY] = u64(0)
+        batch[TIME_KEY] = u64(self.params.genesis_time_ms)
+        self.store.write(batch, sync=True)
+        self.state.apply_changes(execution)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.state.height
+
+    @property
+    def app_hash(self) -> bytes:
+        return self.state.app_hash
+
+    @property
+    def last_time_ms(self) -> int:
+        return self.state.time_ms
+
+    def raw_block(self, height: int) -> bytes | None:
+        return self.store.get(block_key(height))
+
+    def block(self, height: int) -> Block | None:
+        raw = self.raw_block(height)
+        return None if raw is None else Block.decode(raw)
+
+    def raw_certificate(self, height: int) -> bytes | None:
+        return self.store.get(cert_key(height))
+
+    def certificate(self, height: int) -> CommitCertificate | None:
+        raw = self.raw_certificate(height)
+        return None if raw is None else CommitCertificate.decode(raw)
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self.store.get(HASH_PREFIX + block_hash)
+        return None if raw is None else read_u64(raw)
+
+    def tx_location(self, tx_hash: bytes) -> TxLocation | None:
+        raw = self.store.get(TX_INDEX_PREFIX + tx_hash)
+        if raw is None:
+            return None
+        height, index = struct.unpack(">QI", raw)
+        return TxLocation(height, index)
+
+    def raw_block_with_certificate(self, height: int) -> bytes | None:
+        """``[block, certificate]`` as one msgpack value, the form block sync and observers use."""
+        raw_block = self.raw_block(height)
+        raw_cert = self.raw_certificate(height)
+        if raw_block is None or raw_cert is None:
+            return None
+        return codec.encode([codec.decode(raw_block, max_bytes=1 << 24), codec.decode(raw_cert)])
+
+    # --- execution -----------------------------------------------------------------------------
+
+    def execute(self, txs: Iterable[Tx], *, height: int, time_ms: int, skip_failing: bool,
+                checked: SignatureCache = _never_checked) -> tuple[Execution, list[Tx], list[tuple[Tx, TxRejected]]]:
+        execution = self.state.begin(height, time_ms)
+        execution.begin_block()
+        applied: list[Tx] = []
+        rejected: list[tuple[Tx, TxRejected]] = []
+        for tx in txs:
+            try:
+                execution.apply(tx, signatures_checked=checked(tx.hash))
+            except TxRejected as exc:
+                if not skip_failing:
+                    raise
+                rejected.append((tx, exc))
+                continue
+            applied.append(tx)
+        return execution, applied, rejected
+
+    def build_block(self, txs: Sequence[Tx], *, time_ms: int, round_: int,
+                    last_commit: CommitCertificate | None, checked: SignatureCache = _never_checked) -> BuiltBlock:
+        height = self.height + 1
+        time_ms = max(time_ms, self.last_time_ms + 1)
+        execution, applied, rejected = self.execute(txs, height=height, time_ms=time_ms, skip_failing=True,
+                                                    checked=checked)
+        _, app_hash = execution.finish()
+        raw_txs = [tx.raw for tx in applied]
+        header = make_header(
+            chain_id=self.params.chain_id, height=height, round_=round_, time_ms=time_ms,
+            previous_hash=self.last_block_hash, txs=raw_txs, app_hash=app_hash,
+            proposer=self.params.validators.proposer_index(height, round_), last_commit=last_commit,
+        )
+        return BuiltBlock(Block(header, tuple(raw_txs), last_commit), execution, rejected)
+
+    def check_block(self, block: Block, *, now_ms: int | None = None, checked: SignatureCache = _never_checked,
+                    verify_last_commit: bool = True) -> Execution:
+        """Re-execute ``block`` on the committed state; raise ``BlockInvalid`` unless it is valid."""
+        header = block.header
+        height = self.height + 1
+        if header.chain_id != self.params.chain_id:
+            raise BlockInvalid(f"block is for chain {header.chain_id!r}")
+        if header.height != height:
+            raise BlockInvalid(f"block height {header.height}, expected {height}")
+        if header.previous_hash != self.last_block_hash:
+            raise BlockInvalid(f"block {height} does not extend the last committed block")
+        if header.proposer != self.params.validators.proposer_index(height, header.round):
+            raise BlockInvalid(f"block {height}: wrong proposer for round {header.round}")
+        if header.time_ms <= self.last_time_ms:
+            raise BlockInvalid(f"block {height}: time is not after the previous block's")
+        if now_ms is not None and header.time_ms > now_ms + self.params.time_precision_ms:
+            raise BlockInvalid(f"block {height}: time is ahead of this node's clock by more than "
+                               f"{self.params.time_precision_ms} ms")
+        block.check_structure()
+        if verify_last_commit and block.last_commit is not None:
+            verify_certificate(block.last_commit, self.params.validators, self.params.chain_id,
+                               height=height - 1, block_hash=self.last_block_hash)
+        txs: list[Tx] = []
+        seen: set[bytes] = set()
+        for index, raw in enumerate(block.txs):
+            try:
+                tx = decode_tx(raw)
+            except DecodeError as exc:
+                raise BlockInvalid(f"block {height}: transaction {index} is malformed: {exc.message}") from exc
+            if tx.hash in seen:
+                raise BlockInvalid(f"block {height}: transaction {index} appears twice")
+            seen.add(tx.hash)
+            txs.append(tx)
+        try:
+            execution, _, _ = self.execute(txs, height=height, time_ms=header.time_ms, skip_failing=False,
+                                           checked=checked)
+        except TxRejected as exc:
+            raise BlockInvalid(f"block {height}: a transaction does not apply: {exc}") from exc
+        _, app_hash = execution.finish()
+        if app_hash != header.app_hash:
+            raise BlockInvalid(f"block {height}: app hash mismatch (state diverged or block forged)")
+        return execution
+
+    def commit(self, block: Block, certificate: CommitCertificate, execution: Execution) -> None:
+        """Store block, certificate, tx index and state changes in one synced batch."""
+        height = block.height
+        if height != self.height + 1 or execution.height != height:
+            raise StorageError(f"commit of block {height} out of order (ledger at {self.height})")
+        block_hash = block.hash()
+        if certificate.block_hash != block_hash or certificate.height != height:
+            raise StorageError(f"certificate does not match block {height}")
+        writes, app_hash = execution.finish()
+        batch: dict[bytes, bytes | None] = dict(writes)
+        batch[block_key(height)] = block.encode()
+        batch[cert_key(height)] = certificate.encode()
+        batch[HASH_PREFIX + block_hash] = u64(height)
+        for index, raw in enumerate(block.txs):
+            batch[TX_INDEX_PREFIX + sha256(raw)] = struct.pack(">QI", height, index)
+        batch[HEIGHT_KEY] = u64(height)
+        batch[TIME_KEY] = u64(block.header.time_ms)
+        batch[APP_HASH_KEY] = app_hash
+        self.store.write(batch, sync=True)
+        self.state.apply_changes(execution)
+        self.last_block_hash = block_hash
+
+    def apply_synced(self, block: Block, certificate: CommitCertificate, *, check_signatures: bool = False) -> None:
+        """Apply a block fetched from a peer: its certificate must prove a quorum for it.
+
+        Under a valid certificate, transaction signatures are trusted unless ``check_signatures``
+        (``veche verify`` checks everything).
+        """
+        verify_certificate(certificate, self.params.validators, self.params.chain_id,
+                           height=self.height + 1, block_hash=block.hash())
+        trust: SignatureCache = _never_checked if check_signatures else (lambda _h: True)
+        execution = self.check_block(block, checked=trust)
+        self.commit(block, certificate, execution)
+
+
+def decode_block_with_certificate(data: bytes) -> tuple[Block, CommitCertificate]:
+    value = codec.decode(data, max_bytes=1 << 24)
+    if not isinstance(value, list) or len(value) != 2:
+        raise DecodeError("expected [block, certificate]")
+    return Block.from_wire(value[0]), CommitCertificate.from_wire(value[1])

@@ -1,0 +1,158 @@
+"""State records kept by the state machine, and their storage keys.
+
+Key layout (``/`` never occurs in ids, voter keys are fixed 32 bytes):
+  S/c/<campaign>                        campaign record
+  S/i/<campaign>/<initiative>           initiative record
+  S/t/<campaign>/<initiative>           vote count (8 bytes, big-endian)
+  S/k/<campaign>/<voter key>            registered voter key (empty value)
+  S/b/<campaign>/<voter key>/<district> ballot: [tx_hash, choices]  (district empty for one-per-campaign)
+  S/p/<campaign>/<initiative>/<seq>     progress report
+  S/r/<campaign>                        published result [winners, result_hash] (counting rules at close)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chain import codec
+from chain.tx import CampaignCreate, InitiativeSubmit, ProgressReport
+
+STATUS_OPEN = "open"
+STATUS_CLOSED = "closed"
+INITIATIVE_SUBMITTED = "submitted"
+INITIATIVE_APPROVED = "approved"
+INITIATIVE_REJECTED = "rejected"
+
+_U64 = struct.Struct(">Q")
+
+
+def u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def read_u64(data: bytes) -> int:
+    value: int = _U64.unpack(data)[0]
+    return value
+
+
+def campaign_key(campaign_id: str) -> bytes:
+    return b"S/c/" + campaign_id.encode()
+
+
+def initiative_key(campaign_id: str, initiative_id: str) -> bytes:
+    return b"S/i/" + campaign_id.encode() + b"/" + initiative_id.encode()
+
+
+def initiative_prefix(campaign_id: str) -> bytes:
+    return b"S/i/" + campaign_id.encode() + b"/"
+
+
+def tally_key(campaign_id: str, initiative_id: str) -> bytes:
+    return b"S/t/" + campaign_id.encode() + b"/" + initiative_id.encode()
+
+
+def voter_key_key(campaign_id: str, voter_key: bytes) -> bytes:
+    return b"S/k/" + campaign_id.encode() + b"/" + voter_key
+
+
+def ballot_key(campaign_id: str, voter_key: bytes, district_id: str) -> bytes:
+    return b"S/b/" + campaign_id.encode() + b"/" + voter_key + b"/" + district_id.encode()
+
+
+def ballot_prefix(campaign_id: str) -> bytes:
+    return b"S/b/" + campaign_id.encode() + b"/"
+
+
+def progress_key(campaign_id: str, initiative_id: str, seq: int) -> bytes:
+    return b"S/p/" + campaign_id.encode() + b"/" + initiative_id.encode() + b"/" + struct.pack(">I", seq)
+
+
+def progress_prefix(campaign_id: str, initiative_id: str) -> bytes:
+    return b"S/p/" + campaign_id.encode() + b"/" + initiative_id.encode() + b"/"
+
+
+def result_key(campaign_id: str) -> bytes:
+    return b"S/r/" + campaign_id.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    spec: CampaignCreate
+    status: str
+    created_height: int
+    closed_height: int
+    closed_time_ms: int
+    close_reason: str
+    registered: int
+    total_ballots: int
+    initiative_count: int
+
+    @property
+    def campaign_id(self) -> str:
+        return self.spec.campaign_id
+
+    def district_ids(self) -> tuple[str, ...]:
+        return tuple(d.district_id for d in self.spec.districts)
+
+    def has_district(self, district_id: str) -> bool:
+        return any(d.district_id == district_id for d in self.spec.districts)
+
+    def encode(self) -> bytes:
+        return codec.encode([self.spec.to_wire(), self.status, self.created_height, self.closed_height,
+                             self.closed_time_ms, self.close_reason, self.registered, self.total_ballots,
+                             self.initiative_count])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Campaign":
+        raw = codec.decode(data)
+        spec = CampaignCreate.from_wire(raw[0], "campaign")
+        return cls(spec, *raw[1:])
+
+    def closed(self, height: int, time_ms: int, reason: str) -> "Campaign":
+        return replace(self, status=STATUS_CLOSED, closed_height=height, closed_time_ms=time_ms,
+                       close_reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Initiative:
+    spec: InitiativeSubmit
+    status: str
+    review_reason: str
+    submitted_height: int
+    submitter: bytes
+
+    def encode(self) -> bytes:
+        return codec.encode([self.spec.to_wire(), self.status, self.review_reason, self.submitted_height,
+                             self.submitter])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Initiative":
+        raw = codec.decode(data)
+        return cls(InitiativeSubmit.from_wire(raw[0], "initiative"), raw[1], raw[2], raw[3], raw[4])
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    report: ProgressReport
+    height: int
+    time_ms: int
+    reporter: bytes
+
+    def encode(self) -> bytes:
+        return codec.encode([self.report.to_wire(), self.height, self.time_ms, self.reporter])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Progress":
+        raw = codec.decode(data)
+        return cls(ProgressReport.from_wire(raw[0], "progress"), raw[1], raw[2], raw[3])
+
+
+def encode_ballot(tx_hash: bytes, choices: tuple[str, ...]) -> bytes:
+    return codec.encode([tx_hash, list(choices)])
+
+
+def decode_ballot(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    raw: Any = codec.decode(data)
+    return raw[0], tuple(raw[1])
