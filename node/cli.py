@@ -1,0 +1,43 @@
+"""The ``veche`` command line (click). Each command group lives beside the code it drives."""
+
+from __future__ import annotations
+
+import click
+
+from gateway.cli import gateway_group
+from genesis.cli import keys_group, testnet_init
+from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
+from node.cli_ops import campaign_group, initiative_group, progress_group
+from node.cli_transparency import pabulib_group, receipt_group, verify_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="veche")
+def main() -> None:
+    """Veche: a permissioned BFT ledger for participatory budgeting votes."""
+
+
+@main.group("testnet")
+def testnet_group() -> None:
+    """Create and run a local test network."""
+
+
+testnet_group.add_command(testnet_init, "init")
+testnet_group.add_command(testnet_start, "start")
+
+main.add_command(keys_group, "keys")
+main.add_command(node_group, "node")
+main.add_command(gateway_group, "gateway")
+main.add_command(demo_command, "demo")
+main.add_command(status_command, "status")
+main.add_command(tally_command, "tally")
+main.add_command(campaign_group, "campaign")
+main.add_command(initiative_group, "initiative")
+main.add_command(progress_group, "progress")
+main.add_command(verify_command, "verify")
+main.add_command(receipt_group, "receipt")
+main.add_command(pabulib_group, "pabulib")
+
+
+if __name__ == "__main__":
+    main()
