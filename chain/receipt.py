@@ -1,0 +1,114 @@
+"""Vote receipts: what a voter keeps, and how anyone checks it like a light client.
+
+A receipt (JSON, the file ``veche receipt verify`` takes and ``/receipt/{tx_hash}.json`` serves):
+{
+  "version": 1, "chain_id": "...", "genesis_hash": hex,
+  "tx_hash": hex, "tx": hex (the encoded transaction), "height": int, "index": int,
+  "tree_size": int, "proof": [hex, ...], "header": hex (encoded block header),
+  "certificate": hex (encoded commit certificate of that block)
+}
+Checking it needs only the genesis validator set: the tx hashes to ``tx_hash``; its Merkle path
+leads to the header's ``tx_root``; the header's hash is the certificate's block; the certificate
+carries a quorum of valid validator signatures. Because a block holds only transactions that
+apply, a valid receipt proves the ballot was counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chain import codec
+from chain.block import BlockHeader, CommitCertificate, verify_certificate
+from chain.crypto import sha256
+from chain.errors import DecodeError, VecheError
+from chain.merkle import verify_inclusion
+from chain.params import ChainParams
+from chain.tx import Tx, decode_tx
+
+RECEIPT_VERSION = 1
+
+
+class ReceiptError(VecheError):
+    code = "bad_receipt"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedReceipt:
+    tx: Tx
+    header: BlockHeader
+    certificate: CommitCertificate
+    height: int
+    index: int
+
+
+def build_receipt(params: ChainParams, tx_raw: bytes, height: int, index: int, tree_size: int,
+                  proof: list[bytes], header: BlockHeader, certificate: CommitCertificate) -> dict[str, Any]:
+    return {
+        "version": RECEIPT_VERSION,
+        "chain_id": params.chain_id,
+        "genesis_hash": params.genesis_hash.hex(),
+        "tx_hash": sha256(tx_raw).hex(),
+        "tx": tx_raw.hex(),
+        "height": height,
+        "index": index,
+        "tree_size": tree_size,
+        "proof": [p.hex() for p in proof],
+        "header": header.encode().hex(),
+        "certificate": certificate.encode().hex(),
+    }
+
+
+def _hex(document: dict[str, Any], key: str) -> bytes:
+    value = document.get(key)
+    if not isinstance(value, str):
+        raise ReceiptError(f"receipt field {key!r} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise ReceiptError(f"receipt field {key!r} is not valid hex") from exc
+
+
+def _int(document: dict[str, Any], key: str) -> int:
+    value = document.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ReceiptError(f"receipt field {key!r} must be a non-negative integer")
+    return value
+
+
+def verify_receipt(document: Any, params: ChainParams) -> CheckedReceipt:
+    """Raise ``ReceiptError`` unless the receipt proves its transaction committed on this chain."""
+    if not isinstance(document, dict):
+        raise ReceiptError("a receipt is a JSON object")
+    if document.get("version") != RECEIPT_VERSION:
+        raise ReceiptError(f"unsupported receipt version {document.get('version')!r}")
+    if document.get("chain_id") != params.chain_id:
+        raise ReceiptError(f"receipt is for chain {document.get('chain_id')!r}, not {params.chain_id!r}")
+    if _hex(document, "genesis_hash") != params.genesis_hash:
+        raise ReceiptError("receipt names a different genesis file")
+    tx_raw = _hex(document, "tx")
+    tx_hash = _hex(document, "tx_hash")
+    if sha256(tx_raw) != tx_hash:
+        raise ReceiptError("the transaction in the receipt does not hash to its tx_hash")
+    try:
+        tx = decode_tx(tx_raw)
+        header = BlockHeader.from_wire(codec.decode(_hex(document, "header")))
+        certificate = CommitCertificate.decode(_hex(document, "certificate"))
+    except DecodeError as exc:
+        raise ReceiptError(f"receipt contains malformed data: {exc.message}") from exc
+    height, index, size = _int(document, "height"), _int(document, "index"), _int(document, "tree_size")
+    proof_raw = document.get("proof")
+    if not isinstance(proof_raw, list) or len(proof_raw) > 64:
+        raise ReceiptError("receipt proof must be a list of hex hashes")
+    proof = [_hex({"p": p}, "p") for p in proof_raw]
+    if header.height != height or header.chain_id != params.chain_id:
+        raise ReceiptError("receipt header does not match its height or chain")
+    try:
+        verify_inclusion(tx_raw, index, size, proof, header.tx_root)
+    except VecheError as exc:
+        raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
+    try:
+        verify_certificate(certificate, params.validators, params.chain_id, height=height, block_hash=header.hash())
+    except VecheError as exc:
+        raise ReceiptError(f"commit certificate fails: {exc.message}") from exc
+    return CheckedReceipt(tx, header, certificate, height, index)
