@@ -1,0 +1,392 @@
+"""An HTTP client for the node public API (ARCHITECTURE §6, docs/INTERNALS.md).
+
+``NodeClient`` is async (aiohttp) and knows several base URLs: a request goes to the node that
+answered last; on a connection error, a timeout or a 5xx answer it moves on to the next node. A
+4xx answer is the node's verdict and raises ``NodeApiError`` carrying the code and message of the
+JSON error body; 429 (over budget) and 503 (shedding load) are retried on the other nodes and then,
+after ``Retry-After``, again, up to ``busy_rounds`` times. ``SyncNodeClient`` wraps it for the CLI.
+
+The client checks nothing cryptographic: callers that must not trust the node (``veche verify``,
+``veche receipt verify``) check what it returns themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+
+from chain import codec
+from chain.errors import DecodeError, VecheError
+from genesis.model import Genesis, parse_genesis
+
+log = logging.getLogger("veche.client")
+
+API = "/api/v1"
+MAX_RAW_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_RETRY_AFTER_S = 5.0
+T = TypeVar("T")
+
+
+class ClientError(VecheError):
+    """Root of the client's errors."""
+
+    code = "client_error"
+
+
+class NodeUnreachable(ClientError):
+    """No node answered usefully (connection refused, timeout, 5xx, or every node busy)."""
+
+    code = "node_unreachable"
+
+
+class NodeProtocolError(ClientError):
+    """A node answered with something that is not what the API promises."""
+
+    code = "bad_response"
+
+
+class NodeApiError(ClientError):
+    """A node refused the request with a 4xx status and a JSON error body."""
+
+    def __init__(self, status: int, code: str, message: str, url: str) -> None:
+        super().__init__(message, code)
+        self.status = status
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message} (HTTP {self.status} from {self.url})"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    accepted: tuple[str, ...]
+    rejected: tuple[Rejection, ...]
+    node: str
+
+
+def normalize_url(url: str) -> str:
+    cleaned = url.strip().rstrip("/")
+    if not cleaned.startswith(("http://", "https://")) or len(cleaned) <= len("http://"):
+        raise ClientError(f"node URL {url!r} must be an http:// or https:// base URL", "bad_url")
+    return cleaned
+
+
+def normalize_urls(urls: str | Iterable[str]) -> list[str]:
+    items = [urls] if isinstance(urls, str) else list(urls)
+    cleaned = [normalize_url(u) for u in items]
+    if not cleaned:
+        raise ClientError("at least one node URL is needed", "bad_url")
+    return list(dict.fromkeys(cleaned))
+
+
+class _Busy(Exception):
+    def __init__(self, retry_after: float, status: int) -> None:
+        super().__init__(status)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class NodeClient:
+    """Async client for one or more nodes of the same chain. Use as ``async with``."""
+
+    def __init__(self, urls: str | Iterable[str], *, timeout: float = 15.0, connect_timeout: float = 3.0,
+                 busy_rounds: int = 8, session: aiohttp.ClientSession | None = None,
+                 max_connections: int = 64) -> None:
+        self.urls = normalize_urls(urls)
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.busy_rounds = busy_rounds
+        self._session = session
+        self._owns_session = session is None
+        self._max_connections = max_connections
+        self._preferred = 0
+
+    async def __aenter__(self) -> "NodeClient":
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
+            self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    @property
+    def current_url(self) -> str:
+        return self.urls[self._preferred]
+
+    def prefer(self, url: str) -> None:
+        """Send the next requests to ``url`` first (it must be one of ``urls``)."""
+        self._preferred = self.urls.index(normalize_url(url))
+
+    # --- transport -----------------------------------------------------------------------------
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: bytes | None = None, raw: bool = False, only: str | None = None) -> Any:
+        """Send one request with fail-over; return parsed JSON, or bytes when ``raw``.
+
+        ``only`` pins the request to one node (no fail-over), for callers comparing nodes.
+        """
+        session = self._ensure_session()
+        order = [normalize_url(only)] if only else self.urls[self._preferred:] + self.urls[:self._preferred]
+        failures: list[str] = []
+        for round_ in range(self.busy_rounds + 1):
+            wait = 0.0
+            for url in order:
+                try:
+                    result = await self._send(session, method, url, path, params, body, raw)
+                except _Busy as busy:
+                    failures.append(f"{url}: busy (HTTP {busy.status})")
+                    wait = max(wait, busy.retry_after)
+                    continue
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                    failures.append(f"{url}: {describe_failure(exc)}")
+                    continue
+                if only is None:
+                    self._preferred = self.urls.index(url)
+                return result
+            if wait == 0.0:
+                break  # every node failed outright: no point in waiting
+            log.info("every node is busy; retrying %s %s in %.2f s", method, path, wait)
+            await asyncio.sleep(min(wait * (1 + round_ / 2), MAX_RETRY_AFTER_S))
+        raise NodeUnreachable(f"{method} {path} failed on every node: " + "; ".join(failures[-len(order):]))
+
+    async def _send(self, session: aiohttp.ClientSession, method: str, url: str, path: str,
+                    params: dict[str, Any] | None, body: bytes | None, raw: bool) -> Any:
+        headers = {"Content-Type": "application/octet-stream"} if body is not None else None
+        async with session.request(method, url + path, params=params, data=body, headers=headers) as response:
+            if response.status in (429, 503):
+                raise _Busy(parse_retry_after(response.headers.get("Retry-After")), response.status)
+            if response.status >= 500:
+                text = await response.text(errors="replace")
+                raise aiohttp.ClientResponseError(response.request_info, (), status=response.status,
+                                                  message=f"HTTP {response.status}: {text[:200]}")
+            data = await response.read()
+            if response.status >= 400:
+                raise api_error(response.status, data, url + path)
+            if raw:
+                return data
+            try:
+                return json.loads(data)
+            except ValueError as exc:
+                raise NodeProtocolError(f"{url}{path} did not return JSON") from exc
+
+    # --- API -----------------------------------------------------------------------------------
+
+    async def status(self, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/status", only=only), "status")
+
+    async def genesis(self, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/genesis", only=only), "genesis")
+
+    async def submit(self, raw_txs: Sequence[bytes], *, only: str | None = None) -> SubmitResult:
+        """POST encoded transactions; the node's verdict per transaction."""
+        body = codec.encode([bytes(raw) for raw in raw_txs])
+        reply = expect_object(await self.request("POST", f"{API}/txs", body=body, only=only), "txs")
+        used = only or self.current_url
+        accepted = reply.get("accepted")
+        rejected = reply.get("rejected")
+        if not isinstance(accepted, list) or not isinstance(rejected, list):
+            raise NodeProtocolError("POST /txs reply lacks accepted/rejected lists")
+        rejections = []
+        for item in rejected:
+            if not isinstance(item, dict) or not isinstance(item.get("index"), int):
+                raise NodeProtocolError("POST /txs reply has a malformed rejection")
+            rejections.append(Rejection(item["index"], str(item.get("code", "rejected")), str(item.get("message", ""))))
+        return SubmitResult(tuple(str(h) for h in accepted), tuple(rejections), used)
+
+    async def tx(self, tx_hash: str, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/txs/{tx_hash}", only=only), "tx")
+
+    async def block(self, height: int, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/blocks/{height}", only=only), "block")
+
+    async def raw_block(self, height: int, *, only: str | None = None) -> list[Any]:
+        data = await self.request("GET", f"{API}/blocks/{height}/raw", raw=True, only=only)
+        value = decode_msgpack(data, "block")
+        if not isinstance(value, list) or len(value) != 2:
+            raise NodeProtocolError(f"block {height}/raw is not [block, certificate]")
+        return value
+
+    async def raw_blocks(self, start: int, end: int, *, only: str | None = None) -> list[list[Any]]:
+        """``[[block, certificate], ...]`` for heights start..end (the node may return fewer)."""
+        data = await self.request("GET", f"{API}/blocks/raw", params={"from": start, "to": end}, raw=True,
+                                  only=only)
+        value = decode_msgpack(data, "blocks/raw")
+        if not isinstance(value, list) or not all(isinstance(v, list) and len(v) == 2 for v in value):
+            raise NodeProtocolError("blocks/raw is not a list of [block, certificate]")
+        return value
+
+    async def campaigns(self) -> Any:
+        return await self.request("GET", f"{API}/campaigns")
+
+    async def campaign(self, campaign_id: str) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/campaigns/{campaign_id}"), "campaign")
+
+    async def tally(self, campaign_id: str, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/campaigns/{campaign_id}/tally", only=only), "tally")
+
+    async def initiative(self, campaign_id: str, initiative_id: str) -> dict[str, Any]:
+        return expect_object(await self.request(
+            "GET", f"{API}/campaigns/{campaign_id}/initiatives/{initiative_id}"), "initiative")
+
+    # --- waiting -------------------------------------------------------------------------------
+
+    async def wait_for_tx(self, tx_hash: str, *, timeout: float = 60.0, interval: float = 0.2) -> dict[str, Any]:
+        """Poll until the transaction is committed or rejected; ``asyncio.TimeoutError`` otherwise."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    found = await self.tx(tx_hash)
+                except NodeUnreachable:
+                    found = {"status": "unknown"}
+                if found.get("status") in ("committed", "rejected"):
+                    return found
+                await asyncio.sleep(interval)
+
+    async def wait_for_block_time(self, time_ms: int, *, timeout: float = 60.0, interval: float = 0.25) -> dict[str, Any]:
+        """Poll status until a block timed at or after ``time_ms`` is committed."""
+        async with asyncio.timeout(timeout):
+            while True:
+                status = await self.status()
+                last = status.get("last_block_time_ms")
+                if isinstance(last, int) and last >= time_ms:
+                    return status
+                await asyncio.sleep(interval)
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.message
+    text = str(exc) or exc.__class__.__name__
+    return text
+
+
+def parse_retry_after(value: str | None) -> float:
+    try:
+        seconds = float(value) if value is not None else 0.5
+    except ValueError:
+        seconds = 0.5
+    return min(max(seconds, 0.05), MAX_RETRY_AFTER_S)
+
+
+def api_error(status: int, data: bytes, where: str) -> NodeApiError:
+    try:
+        body = json.loads(data)
+        error = body["error"]
+        return NodeApiError(status, str(error["code"]), str(error["message"]), where)
+    except (ValueError, KeyError, TypeError):
+        text = data[:200].decode("utf-8", errors="replace")
+        return NodeApiError(status, f"http_{status}", text or f"HTTP {status}", where)
+
+
+def expect_object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise NodeProtocolError(f"the node's {what} reply is not a JSON object")
+    return value
+
+
+def decode_msgpack(data: bytes, what: str) -> Any:
+    try:
+        return codec.decode(data, max_bytes=MAX_RAW_RESPONSE_BYTES)
+    except DecodeError as exc:
+        raise NodeProtocolError(f"the node's {what} reply is not canonical msgpack: {exc.message}") from exc
+
+
+class SyncNodeClient:
+    """Blocking wrapper for the CLI: every call runs the async client in ``asyncio.run``."""
+
+    def __init__(self, urls: str | Iterable[str], **options: Any) -> None:
+        self.urls = normalize_urls(urls)
+        self.options = options
+
+    def call(self, action: Callable[[NodeClient], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with NodeClient(self.urls, **self.options) as client:
+                return await action(client)
+        return asyncio.run(run())
+
+    def status(self) -> dict[str, Any]:
+        return self.call(lambda c: c.status())
+
+    def genesis(self) -> dict[str, Any]:
+        return self.call(lambda c: c.genesis())
+
+    def submit(self, raw_txs: Sequence[bytes]) -> SubmitResult:
+        return self.call(lambda c: c.submit(raw_txs))
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        return self.call(lambda c: c.tx(tx_hash))
+
+    def block(self, height: int) -> dict[str, Any]:
+        return self.call(lambda c: c.block(height))
+
+    def tally(self, campaign_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.tally(campaign_id))
+
+
+# --- helpers shared by the operator and transparency commands ------------------------------------
+
+
+async def fetch_genesis(client: NodeClient) -> Genesis:
+    """The node's genesis document, parsed, after checking it hashes to the node's ``genesis_hash``."""
+    document = await client.genesis()
+    status = await client.status()
+    genesis = parse_genesis(document)
+    published = status.get("genesis_hash")
+    if published is not None and published != genesis.hash.hex():
+        raise NodeProtocolError(f"the genesis document served by {client.current_url} hashes to "
+                                f"{genesis.hash.hex()}, but its status says {published}")
+    return genesis
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    tx_hash: str
+    status: str          # committed | rejected | timeout
+    height: int | None
+    index: int | None
+    code: str
+    message: str
+
+
+async def submit_and_wait(client: NodeClient, raw_tx: bytes, tx_hash: str, *, timeout: float = 60.0) -> TxOutcome:
+    """Submit one transaction and wait until it is committed or rejected (or ``timeout``)."""
+    result = await client.submit([raw_tx])
+    if result.rejected:
+        rejection = result.rejected[0]
+        known = await client.tx(tx_hash)  # a re-run of a committed command is not an error
+        if known.get("status") == "committed":
+            return TxOutcome(tx_hash, "committed", known.get("height"), known.get("index"), "", "")
+        return TxOutcome(tx_hash, "rejected", None, None, rejection.code, rejection.message)
+    try:
+        found = await client.wait_for_tx(tx_hash, timeout=timeout)
+    except TimeoutError:
+        return TxOutcome(tx_hash, "timeout", None, None, "timeout",
+                         f"not committed within {timeout:g} s (it may still commit)")
+    if found.get("status") == "committed":
+        return TxOutcome(tx_hash, "committed", found.get("height"), found.get("index"), "", "")
+    return TxOutcome(tx_hash, "rejected", None, None, str(found.get("code", "rejected")),
+                     str(found.get("message", "")))
