@@ -10,6 +10,7 @@ block's transactions apply, so a header proves the state it produced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ MAX_TXS_PER_BLOCK = 20_000
 STEP_PREVOTE = "prevote"
 STEP_PRECOMMIT = "precommit"
 STEPS = (STEP_PREVOTE, STEP_PRECOMMIT)
+MAX_CERTIFICATE_SIGNATURES = 1024
+_CHAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def quorum_size(n: int) -> int:
@@ -135,7 +138,7 @@ class BlockHeader:
         if not isinstance(raw, list) or len(raw) != 9:
             raise DecodeError("block header must be an array of 9 fields")
         chain_id, height, round_, time_ms, previous_hash, tx_root, app_hash, proposer, last_commit_hash = raw
-        _want(isinstance(chain_id, str) and 0 < len(chain_id) <= 64, "header chain_id")
+        _want(isinstance(chain_id, str) and _CHAIN_ID.fullmatch(chain_id) is not None, "header chain_id")
         for name, value in (("height", height), ("round", round_), ("time_ms", time_ms), ("proposer", proposer)):
             _want(_is_uint(value), f"header {name}")
         _want(height >= 1, "header height must be at least 1")
@@ -169,7 +172,8 @@ class CommitCertificate:
         _want(_is_uint(height) and height >= 1, "certificate height")
         _want(_is_uint(round_), "certificate round")
         _want(isinstance(block_hash, bytes) and len(block_hash) == HASH_BYTES, "certificate block_hash")
-        _want(isinstance(signatures, list) and len(signatures) <= 1024, "certificate signatures")
+        _want(isinstance(signatures, list) and len(signatures) <= MAX_CERTIFICATE_SIGNATURES,
+              "certificate signatures")
         pairs: list[tuple[int, bytes]] = []
         for item in signatures:
             _want(isinstance(item, list) and len(item) == 2, "certificate signature entry")
@@ -178,7 +182,8 @@ class CommitCertificate:
                   "certificate signature entry")
             pairs.append((index, signature))
         indices = [i for i, _ in pairs]
-        _want(indices == sorted(set(indices)), "certificate validator indices must be ascending and distinct")
+        _want(all(a < b for a, b in zip(indices, indices[1:])),
+              "certificate validator indices must be ascending and distinct")
         return cls(height, round_, block_hash, tuple(pairs))
 
     @classmethod
@@ -256,7 +261,11 @@ class Block:
         return block
 
     def check_structure(self) -> None:
-        """Checks that need no state: tx root and last-commit hash match the body."""
+        """Checks that need no state: size limits, tx root and last-commit hash match the body."""
+        if len(self.txs) > MAX_TXS_PER_BLOCK:
+            raise BlockInvalid(f"block {self.header.height}: more than {MAX_TXS_PER_BLOCK} transactions")
+        if len(self.encode()) > MAX_BLOCK_BYTES:
+            raise BlockInvalid(f"block {self.header.height}: larger than {MAX_BLOCK_BYTES} bytes")
         if merkle_root(self.txs) != self.header.tx_root:
             raise BlockInvalid(f"block {self.header.height}: tx root does not match its transactions")
         expected = ZERO_HASH if self.last_commit is None else self.last_commit.hash()
@@ -264,10 +273,25 @@ class Block:
             raise BlockInvalid(f"block {self.header.height}: last commit hash does not match")
         if self.header.height > 1 and self.last_commit is None:
             raise BlockInvalid(f"block {self.header.height}: missing the previous block's commit")
+        if self.header.height == 1 and self.last_commit is not None:
+            raise BlockInvalid("block 1 cannot carry a last commit")
         if self.last_commit is not None and self.last_commit.height != self.header.height - 1:
             raise BlockInvalid(f"block {self.header.height}: last commit is for the wrong height")
         if self.last_commit is not None and self.last_commit.block_hash != self.header.previous_hash:
             raise BlockInvalid(f"block {self.header.height}: last commit is not for the previous block")
+
+
+def encoded_tx_bytes(tx: bytes) -> int:
+    """Bytes one transaction adds to a block's encoding (bin header + the transaction)."""
+    size = len(tx)
+    return size + (2 if size < 256 else 3 if size < 65536 else 5)
+
+
+def block_overhead_bytes(chain_id: str, last_commit: CommitCertificate | None) -> int:
+    """An upper bound of a block's encoding without its transactions (integers at their widest)."""
+    header = 1 + len(codec.encode(chain_id)) + 4 * 9 + 4 * (2 + HASH_BYTES)
+    commit = 1 if last_commit is None else len(last_commit.encode())
+    return 1 + header + 5 + commit
 
 
 def make_header(*, chain_id: str, height: int, round_: int, time_ms: int, previous_hash: bytes,

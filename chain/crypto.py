@@ -33,8 +33,8 @@ class SigningKey:
     __slots__ = ("_private", "seed", "public_key")
 
     def __init__(self, seed: bytes) -> None:
-        if len(seed) != SEED_BYTES:
-            raise SignatureError(f"an Ed25519 seed is {SEED_BYTES} bytes, got {len(seed)}", "bad_key")
+        if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
+            raise SignatureError(f"an Ed25519 seed is {SEED_BYTES} bytes", "bad_key")
         self._private = Ed25519PrivateKey.from_private_bytes(seed)
         self.seed = bytes(seed)
         self.public_key = self._private.public_key().public_bytes(
@@ -58,11 +58,11 @@ def _cached_public_key(public_key: bytes) -> Ed25519PublicKey:
 
 
 def _load_public_key(public_key: bytes, cache: bool) -> Ed25519PublicKey:
-    if len(public_key) != PUBLIC_KEY_BYTES:
-        raise SignatureError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, got {len(public_key)}", "bad_key")
+    if not isinstance(public_key, bytes) or len(public_key) != PUBLIC_KEY_BYTES:
+        raise SignatureError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes", "bad_key")
     try:
         if cache:
-            return _cached_public_key(bytes(public_key))
+            return _cached_public_key(public_key)
         return Ed25519PublicKey.from_public_bytes(public_key)
     except ValueError as exc:
         raise SignatureError("not a valid Ed25519 public key", "bad_key") from exc
@@ -74,8 +74,10 @@ def verify(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bo
     ``cache_key`` keeps the parsed key in a small LRU cache: use it for long-lived keys
     (validators, committee, gateways), not for one-shot voter keys.
     """
-    if len(signature) != SIGNATURE_BYTES:
-        raise SignatureError(f"an Ed25519 signature is {SIGNATURE_BYTES} bytes, got {len(signature)}")
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
+        raise SignatureError(f"an Ed25519 signature is {SIGNATURE_BYTES} bytes")
+    if not isinstance(message, (bytes, bytearray, memoryview)):
+        raise SignatureError("the signed message must be bytes")
     key = _load_public_key(public_key, cache_key)
     try:
         key.verify(signature, message)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chain import codec
 from chain.block import (
-    ZERO_HASH, Block, CommitCertificate, make_header, verify_certificate,
+    MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK, ZERO_HASH, Block, CommitCertificate, block_overhead_bytes,
+    encoded_tx_bytes, make_header, verify_certificate,
 )
 from chain.crypto import sha256
 from chain.errors import BlockInvalid, DecodeError, StorageError, TxRejected
@@ -54,6 +55,8 @@ class BuiltBlock:
     block: Block
     execution: Execution
     rejected: list[tuple[Tx, TxRejected]]
+    # Transactions left out only because the block was full (count or bytes); still valid to retry.
+    deferred: list[Tx] = field(default_factory=list)
 
 
 SignatureCache = Callable[[bytes], bool]
@@ -71,6 +74,8 @@ class Ledger:
         if stored_genesis is not None and stored_genesis != params.genesis_hash:
             raise StorageError("this data directory belongs to a different genesis file; "
                                "use a fresh directory or the matching genesis")
+        if stored_genesis is None and store.get(HEIGHT_KEY) is not None:
+            raise StorageError("this data directory holds a chain without a genesis record; refusing to use it")
         self.state = State(store, params)
         if stored_genesis is None:
             self._apply_genesis()
@@ -142,7 +147,9 @@ class Ledger:
         raw_cert = self.raw_certificate(height)
         if raw_block is None or raw_cert is None:
             return None
-        return codec.encode([codec.decode(raw_block, max_bytes=1 << 24), codec.decode(raw_cert)])
+        # Both are stored in canonical form, so the array of the two is a 2-element header
+        # followed by the two encodings (exactly codec.encode([block, certificate])).
+        return b"\x92" + raw_block + raw_cert
 
     # --- execution -----------------------------------------------------------------------------
 
@@ -164,11 +171,35 @@ class Ledger:
         return execution, applied, rejected
 
     def build_block(self, txs: Sequence[Tx], *, time_ms: int, round_: int,
-                    last_commit: CommitCertificate | None, checked: SignatureCache = _never_checked) -> BuiltBlock:
+                    last_commit: CommitCertificate | None, checked: SignatureCache = _never_checked,
+                    max_txs: int = MAX_TXS_PER_BLOCK) -> BuiltBlock:
+        """Run ``txs`` in order on the committed state; keep those that apply.
+
+        The block time is at least the previous block's time + 1 ms. Transactions that fail go to
+        ``rejected``; those that would overflow the block (``max_txs``, MAX_BLOCK_BYTES) go to
+        ``deferred`` without being run.
+        """
         height = self.height + 1
         time_ms = max(time_ms, self.last_time_ms + 1)
-        execution, applied, rejected = self.execute(txs, height=height, time_ms=time_ms, skip_failing=True,
-                                                    checked=checked)
+        execution = self.state.begin(height, time_ms)
+        execution.begin_block()
+        limit = min(max_txs, MAX_TXS_PER_BLOCK)
+        room = MAX_BLOCK_BYTES - block_overhead_bytes(self.params.chain_id, last_commit)
+        applied: list[Tx] = []
+        rejected: list[tuple[Tx, TxRejected]] = []
+        deferred: list[Tx] = []
+        for tx in txs:
+            size = encoded_tx_bytes(tx.raw)
+            if len(applied) >= limit or size > room:
+                deferred.append(tx)
+                continue
+            try:
+                execution.apply(tx, signatures_checked=checked(tx.hash))
+            except TxRejected as exc:
+                rejected.append((tx, exc))
+                continue
+            applied.append(tx)
+            room -= size
         _, app_hash = execution.finish()
         raw_txs = [tx.raw for tx in applied]
         header = make_header(
@@ -176,7 +207,7 @@ class Ledger:
             previous_hash=self.last_block_hash, txs=raw_txs, app_hash=app_hash,
             proposer=self.params.validators.proposer_index(height, round_), last_commit=last_commit,
         )
-        return BuiltBlock(Block(header, tuple(raw_txs), last_commit), execution, rejected)
+        return BuiltBlock(Block(header, tuple(raw_txs), last_commit), execution, rejected, deferred)
 
     def check_block(self, block: Block, *, now_ms: int | None = None, checked: SignatureCache = _never_checked,
                     verify_last_commit: bool = True) -> Execution:
@@ -221,15 +252,28 @@ class Ledger:
             raise BlockInvalid(f"block {height}: app hash mismatch (state diverged or block forged)")
         return execution
 
-    def commit(self, block: Block, certificate: CommitCertificate, execution: Execution) -> None:
-        """Store block, certificate, tx index and state changes in one synced batch."""
+    def commit(self, block: Block, certificate: CommitCertificate, execution: Execution, *,
+               certificate_checked: bool = False) -> None:
+        """Store block, certificate, tx index and state changes in one synced batch.
+
+        ``execution`` must be the result of ``build_block``/``check_block`` for this very block on
+        the current state. The certificate's signatures are verified unless the caller already
+        did (``certificate_checked``): a block is never stored without a valid commit.
+        """
         height = block.height
-        if height != self.height + 1 or execution.height != height:
+        if height != self.height + 1 or execution.height != height or execution.state is not self.state:
             raise StorageError(f"commit of block {height} out of order (ledger at {self.height})")
+        if block.header.previous_hash != self.last_block_hash:
+            raise StorageError(f"block {height} does not extend the last committed block")
         block_hash = block.hash()
         if certificate.block_hash != block_hash or certificate.height != height:
             raise StorageError(f"certificate does not match block {height}")
+        if not certificate_checked:
+            verify_certificate(certificate, self.params.validators, self.params.chain_id,
+                               height=height, block_hash=block_hash)
         writes, app_hash = execution.finish()
+        if app_hash != block.header.app_hash or execution.time_ms != block.header.time_ms:
+            raise StorageError(f"the execution given for block {height} is not this block's execution")
         batch: dict[bytes, bytes | None] = dict(writes)
         batch[block_key(height)] = block.encode()
         batch[cert_key(height)] = certificate.encode()
@@ -253,7 +297,7 @@ class Ledger:
                            height=self.height + 1, block_hash=block.hash())
         trust: SignatureCache = _never_checked if check_signatures else (lambda _h: True)
         execution = self.check_block(block, checked=trust)
-        self.commit(block, certificate, execution)
+        self.commit(block, certificate, execution, certificate_checked=True)
 
 
 def decode_block_with_certificate(data: bytes) -> tuple[Block, CommitCertificate]:

@@ -7,9 +7,9 @@ A receipt (JSON, the file ``veche receipt verify`` takes and ``/receipt/{tx_hash
   "tree_size": int, "proof": [hex, ...], "header": hex (encoded block header),
   "certificate": hex (encoded commit certificate of that block)
 }
-Checking it needs only the genesis validator set: the tx hashes to ``tx_hash``; its Merkle path
-leads to the header's ``tx_root``; the header's hash is the certificate's block; the certificate
-carries a quorum of valid validator signatures. Because a block holds only transactions that
+Checking it needs only the genesis validator set: the tx hashes to ``tx_hash``, is for this
+chain and its signatures verify; its Merkle path leads to the header's ``tx_root``; the header's
+hash is the certificate's block; the certificate carries a quorum of valid validator signatures. Because a block holds only transactions that
 apply, a valid receipt proves the ballot was counted.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from chain import codec
 from chain.block import BlockHeader, CommitCertificate, verify_certificate
 from chain.crypto import sha256
-from chain.errors import DecodeError, VecheError
+from chain.errors import DecodeError, SignatureError, VecheError
 from chain.merkle import verify_inclusion
 from chain.params import ChainParams
 from chain.tx import Tx, decode_tx
@@ -101,8 +101,16 @@ def verify_receipt(document: Any, params: ChainParams) -> CheckedReceipt:
     if not isinstance(proof_raw, list) or len(proof_raw) > 64:
         raise ReceiptError("receipt proof must be a list of hex hashes")
     proof = [_hex({"p": p}, "p") for p in proof_raw]
+    if any(len(p) != 32 for p in proof):
+        raise ReceiptError("every proof element is a 32-byte hash")
     if header.height != height or header.chain_id != params.chain_id:
         raise ReceiptError("receipt header does not match its height or chain")
+    if tx.chain_id != params.chain_id:
+        raise ReceiptError(f"the transaction is for chain {tx.chain_id!r}")
+    try:
+        tx.verify_signatures()
+    except SignatureError as exc:
+        raise ReceiptError(f"the transaction's signature does not verify: {exc.message}") from exc
     try:
         verify_inclusion(tx_raw, index, size, proof, header.tx_root)
     except VecheError as exc:

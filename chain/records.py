@@ -13,11 +13,12 @@ Key layout (``/`` never occurs in ids, voter keys are fixed 32 bytes):
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chain import codec
-from chain.tx import CampaignCreate, InitiativeSubmit, ProgressReport
+from chain.errors import DecodeError, StorageError
+from chain.tx import CampaignCreate, InitiativeSubmit, ProgressReport, uint
 
 STATUS_OPEN = "open"
 STATUS_CLOSED = "closed"
@@ -88,6 +89,11 @@ class Campaign:
     registered: int
     total_ballots: int
     initiative_count: int
+    # Derived from ``spec`` (not stored): the district ids, for O(1) membership checks.
+    district_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "district_set", frozenset(d.district_id for d in self.spec.districts))
 
     @property
     def campaign_id(self) -> str:
@@ -97,7 +103,7 @@ class Campaign:
         return tuple(d.district_id for d in self.spec.districts)
 
     def has_district(self, district_id: str) -> bool:
-        return any(d.district_id == district_id for d in self.spec.districts)
+        return district_id in self.district_set
 
     def encode(self) -> bytes:
         return codec.encode([self.spec.to_wire(), self.status, self.created_height, self.closed_height,
@@ -106,9 +112,17 @@ class Campaign:
 
     @classmethod
     def decode(cls, data: bytes) -> "Campaign":
-        raw = codec.decode(data)
-        spec = CampaignCreate.from_wire(raw[0], "campaign")
-        return cls(spec, *raw[1:])
+        try:
+            raw = _record(data, 9)
+            spec = CampaignCreate.from_wire(raw[0], "campaign")
+            status = _status(raw[1], (STATUS_OPEN, STATUS_CLOSED))
+            if not isinstance(raw[5], str):
+                raise DecodeError("close_reason")
+            numbers = [uint(value, "campaign record") for value in (raw[2], raw[3], raw[4], raw[6], raw[7], raw[8])]
+        except DecodeError as exc:
+            raise StorageError(f"stored campaign record is corrupt: {exc.message}") from exc
+        created, closed_height, closed_time, registered, total, count = numbers
+        return cls(spec, status, created, closed_height, closed_time, raw[5], registered, total, count)
 
     def closed(self, height: int, time_ms: int, reason: str) -> "Campaign":
         return replace(self, status=STATUS_CLOSED, closed_height=height, closed_time_ms=time_ms,
@@ -129,8 +143,16 @@ class Initiative:
 
     @classmethod
     def decode(cls, data: bytes) -> "Initiative":
-        raw = codec.decode(data)
-        return cls(InitiativeSubmit.from_wire(raw[0], "initiative"), raw[1], raw[2], raw[3], raw[4])
+        try:
+            raw = _record(data, 5)
+            spec = InitiativeSubmit.from_wire(raw[0], "initiative")
+            status = _status(raw[1], (INITIATIVE_SUBMITTED, INITIATIVE_APPROVED, INITIATIVE_REJECTED))
+            if not isinstance(raw[2], str) or not isinstance(raw[4], bytes):
+                raise DecodeError("review_reason or submitter")
+            height = uint(raw[3], "submitted_height")
+        except DecodeError as exc:
+            raise StorageError(f"stored initiative record is corrupt: {exc.message}") from exc
+        return cls(spec, status, raw[2], height, raw[4])
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +167,15 @@ class Progress:
 
     @classmethod
     def decode(cls, data: bytes) -> "Progress":
-        raw = codec.decode(data)
-        return cls(ProgressReport.from_wire(raw[0], "progress"), raw[1], raw[2], raw[3])
+        try:
+            raw = _record(data, 4)
+            report = ProgressReport.from_wire(raw[0], "progress")
+            height, time_ms = uint(raw[1], "height"), uint(raw[2], "time_ms")
+            if not isinstance(raw[3], bytes):
+                raise DecodeError("reporter")
+        except DecodeError as exc:
+            raise StorageError(f"stored progress record is corrupt: {exc.message}") from exc
+        return cls(report, height, time_ms, raw[3])
 
 
 def encode_ballot(tx_hash: bytes, choices: tuple[str, ...]) -> bytes:
@@ -154,5 +183,39 @@ def encode_ballot(tx_hash: bytes, choices: tuple[str, ...]) -> bytes:
 
 
 def decode_ballot(data: bytes) -> tuple[bytes, tuple[str, ...]]:
-    raw: Any = codec.decode(data)
+    try:
+        raw = _record(data, 2)
+        if not isinstance(raw[0], bytes) or not isinstance(raw[1], list) or \
+                not all(isinstance(choice, str) for choice in raw[1]):
+            raise DecodeError("ballot fields")
+    except DecodeError as exc:
+        raise StorageError(f"stored ballot is corrupt: {exc.message}") from exc
     return raw[0], tuple(raw[1])
+
+
+def encode_result(winners: tuple[str, ...], result_hash: bytes) -> bytes:
+    return codec.encode([list(winners), result_hash])
+
+
+def decode_result(data: bytes) -> tuple[tuple[str, ...], bytes]:
+    try:
+        raw = _record(data, 2)
+        if not isinstance(raw[0], list) or not all(isinstance(w, str) for w in raw[0]) or \
+                not isinstance(raw[1], bytes):
+            raise DecodeError("result fields")
+    except DecodeError as exc:
+        raise StorageError(f"stored result is corrupt: {exc.message}") from exc
+    return tuple(raw[0]), raw[1]
+
+
+def _record(data: bytes, size: int) -> list[Any]:
+    raw = codec.decode(data)
+    if not isinstance(raw, list) or len(raw) != size:
+        raise DecodeError(f"expected an array of {size} fields")
+    return raw
+
+
+def _status(value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise DecodeError(f"status {value!r}")
+    return value

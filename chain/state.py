@@ -2,25 +2,26 @@
 
 ``State`` holds the committed state (a key-value store plus in-memory caches of the small,
 hot records: campaigns, initiatives, vote counts). An ``Execution`` is a write-back overlay
-on top of it: transactions apply to the overlay one by one, each either fully or not at all,
-and ``finish()`` yields the sorted state changes and the new app hash. Nothing here reads a
-clock: block time is an argument.
+on top of it: transactions apply to the overlay one by one, each either fully or not at all
+(every handler runs all its checks before its first write), and ``finish()`` yields the state
+changes and the new app hash. Nothing here reads a clock: block time is an argument.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from chain import codec
 from chain.crypto import sha256
-from chain.errors import SignatureError, TxRejected
+from chain.errors import SignatureError, TxRejected, VecheError
 from chain.params import ChainParams
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
-    Campaign, Initiative, Progress, ballot_key, campaign_key, encode_ballot, initiative_key,
-    progress_key, progress_prefix, read_u64, result_key, tally_key, u64, voter_key_key,
+    Campaign, Initiative, Progress, ballot_key, campaign_key, decode_result, encode_ballot,
+    encode_result, initiative_key, progress_key, progress_prefix, read_u64, result_key, tally_key,
+    u64, voter_key_key,
 )
 from chain.storage import KeyValueStore
 from chain.tx import (
@@ -34,6 +35,7 @@ APP_HASH_KEY = b"M/app_hash"
 HEIGHT_KEY = b"M/height"
 TIME_KEY = b"M/time"
 TX_INDEX_PREFIX = b"T/"
+NO_DEADLINE = 2**64
 
 
 def reject(code: str, message: str) -> TxRejected:
@@ -41,7 +43,10 @@ def reject(code: str, message: str) -> TxRejected:
 
 
 def compute_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None]) -> bytes:
-    """Hash chain over sorted state changes: sha256(previous ‖ height ‖ sha256(encode(changes)))."""
+    """Hash chain over sorted state changes: sha256(previous ‖ u64(height) ‖ sha256(encode(changes))).
+
+    ``changes`` encodes as ``[[key, value], ...]`` sorted by key bytes; a deleted key has value nil.
+    """
     ordered = [[key, changes[key]] for key in sorted(changes)]
     return sha256(previous + u64(height) + sha256(codec.encode(ordered)))
 
@@ -56,33 +61,53 @@ class State:
         self.initiatives: dict[tuple[str, str], Initiative] = {}
         self.tallies: dict[tuple[str, str], int] = {}
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
+        self._initiative_ids: dict[str, set[str]] = {}
+        self.committee_keys = params.committee_keys
+        self.committee_threshold = params.committee_threshold
+        operators: dict[str, set[bytes]] = {}
+        for district_id, key in params.district_operators:
+            operators.setdefault(district_id, set()).add(key)
+        self.district_operators: dict[str, frozenset[bytes]] = {d: frozenset(k) for d, k in operators.items()}
+        self.gateway_keys = frozenset(key for _, key in params.gateways)
         raw_height = store.get(HEIGHT_KEY)
         self.height = 0 if raw_height is None else read_u64(raw_height)
         raw_time = store.get(TIME_KEY)
         self.time_ms = params.genesis_time_ms if raw_time is None else read_u64(raw_time)
         self.app_hash = store.get(APP_HASH_KEY) or params.genesis_hash
         self._load_caches()
+        self.next_deadline_ms = self._next_deadline()
 
     def _load_caches(self) -> None:
-        for key, value in self.store.iterate(b"S/c/"):
+        for _, value in self.store.iterate(b"S/c/"):
             campaign = Campaign.decode(value)
             self.campaigns[campaign.campaign_id] = campaign
-        for key, value in self.store.iterate(b"S/i/"):
+        for _, value in self.store.iterate(b"S/i/"):
             initiative = Initiative.decode(value)
-            self.initiatives[(initiative.spec.campaign_id, initiative.spec.initiative_id)] = initiative
+            self._index_initiative(initiative)
         for key, value in self.store.iterate(b"S/t/"):
             campaign_id, initiative_id = key[4:].decode().split("/", 1)
             self.tallies[(campaign_id, initiative_id)] = read_u64(value)
         for key, value in self.store.iterate(b"S/r/"):
-            winners, result_hash = codec.decode(value)
-            self.results[key[4:].decode()] = (tuple(winners), result_hash)
+            self.results[key[4:].decode()] = decode_result(value)
+
+    def _index_initiative(self, initiative: Initiative) -> None:
+        campaign_id, initiative_id = initiative.spec.campaign_id, initiative.spec.initiative_id
+        self.initiatives[(campaign_id, initiative_id)] = initiative
+        self._initiative_ids.setdefault(campaign_id, set()).add(initiative_id)
+
+    def _next_deadline(self) -> int:
+        ends = [c.spec.voting_end for c in self.campaigns.values() if c.status == STATUS_OPEN]
+        return min(ends, default=NO_DEADLINE)
 
     def votes(self, campaign_id: str, initiative_id: str) -> int:
         return self.tallies.get((campaign_id, initiative_id), 0)
 
+    def initiative_ids(self, campaign_id: str) -> set[str]:
+        return self._initiative_ids.get(campaign_id, set())
+
     def campaign_initiatives(self, campaign_id: str) -> list[Initiative]:
-        found = [i for (c, _), i in self.initiatives.items() if c == campaign_id]
-        return sorted(found, key=lambda i: i.spec.initiative_id.encode())
+        ids = sorted(self.initiative_ids(campaign_id), key=str.encode)
+        return [self.initiatives[(campaign_id, initiative_id)] for initiative_id in ids]
 
     def is_committed_tx(self, tx_hash: bytes) -> bool:
         return self.store.get(TX_INDEX_PREFIX + tx_hash) is not None
@@ -91,18 +116,28 @@ class State:
         return Execution(self, height, time_ms)
 
     def open_campaigns_due(self, time_ms: int) -> list[str]:
-        return sorted(c.campaign_id for c in self.campaigns.values()
-                      if c.status == STATUS_OPEN and c.spec.voting_end <= time_ms)
+        """Open campaigns whose voting window has ended at ``time_ms`` (ids in byte order)."""
+        if time_ms < self.next_deadline_ms:
+            return []
+        return sorted((c.campaign_id for c in self.campaigns.values()
+                       if c.status == STATUS_OPEN and c.spec.voting_end <= time_ms), key=str.encode)
 
     def apply_changes(self, execution: "Execution") -> None:
         """Adopt an execution's overlay into the caches (its writes are already stored)."""
+        execution.finish()
         self.campaigns.update(execution.campaigns)
-        self.initiatives.update(execution.initiatives)
+        for initiative in execution.initiatives.values():
+            self._index_initiative(initiative)
         self.tallies.update(execution.tallies)
         self.results.update(execution.results)
         self.height = execution.height
         self.time_ms = execution.time_ms
         self.app_hash = execution.app_hash
+        if execution.campaigns:
+            self.next_deadline_ms = self._next_deadline()
+
+
+Handler = Callable[[Any, tuple[bytes, ...], bytes], None]
 
 
 class Execution:
@@ -122,6 +157,19 @@ class Execution:
         self.events: list[tuple[str, str]] = []
         self.app_hash = state.app_hash
         self._finished = False
+        self._genesis = False
+        # Ballots counted in this execution but not yet folded into ``campaigns`` (saves a
+        # dataclass copy per vote; ``campaign()`` and ``finish()`` fold them).
+        self._new_ballots: dict[str, int] = {}
+        self._handlers: dict[str, Handler] = {
+            "vote.cast": self._vote,
+            "voters.register": self._register,
+            "campaign.create": self._create,
+            "initiative.submit": self._submit,
+            "initiative.review": self._review,
+            "campaign.close": self._close_by_committee,
+            "progress.report": self._progress,
+        }
 
     # --- reads through the overlay -------------------------------------------------------------
 
@@ -131,6 +179,15 @@ class Execution:
         return self.state.store.get(key)
 
     def campaign(self, campaign_id: str) -> Campaign | None:
+        pending = self._new_ballots.pop(campaign_id, 0)
+        found = self._campaign(campaign_id)
+        if pending and found is not None:
+            found = replace(found, total_ballots=found.total_ballots + pending)
+            self.campaigns[campaign_id] = found
+        return found
+
+    def _campaign(self, campaign_id: str) -> Campaign | None:
+        """The campaign record without this execution's pending ballot count."""
         found = self.campaigns.get(campaign_id)
         return found if found is not None else self.state.campaigns.get(campaign_id)
 
@@ -145,11 +202,14 @@ class Execution:
         return found if found is not None else self.state.tallies.get(key, 0)
 
     def campaign_initiatives(self, campaign_id: str) -> list[Initiative]:
-        merged = {key: i for key, i in self.state.initiatives.items() if key[0] == campaign_id}
-        merged.update({key: i for key, i in self.initiatives.items() if key[0] == campaign_id})
-        return sorted(merged.values(), key=lambda i: i.spec.initiative_id.encode())
+        ids = set(self.state.initiative_ids(campaign_id))
+        ids.update(i for c, i in self.initiatives if c == campaign_id)
+        found = (self.initiative(campaign_id, initiative_id) for initiative_id in sorted(ids, key=str.encode))
+        return [initiative for initiative in found if initiative is not None]
 
     def all_campaigns(self) -> dict[str, Campaign]:
+        for campaign_id in list(self._new_ballots):
+            self.campaign(campaign_id)
         merged = dict(self.state.campaigns)
         merged.update(self.campaigns)
         return merged
@@ -157,52 +217,65 @@ class Execution:
     # --- block life cycle ----------------------------------------------------------------------
 
     def begin_block(self) -> None:
-        """Close every open campaign whose voting window ended at or before this block's time."""
-        for campaign_id in sorted(self.all_campaigns()):
-            campaign = self.all_campaigns()[campaign_id]
-            if campaign.status == STATUS_OPEN and campaign.spec.voting_end <= self.time_ms:
+        """Close every open campaign whose voting window ended at or before this block's time.
+
+        Runs before the block's transactions; campaigns close in ascending byte order of their ids.
+        """
+        due = set(self.state.open_campaigns_due(self.time_ms))
+        due.update(c.campaign_id for c in self.campaigns.values()
+                   if c.status == STATUS_OPEN and c.spec.voting_end <= self.time_ms)
+        for campaign_id in sorted(due, key=str.encode):
+            campaign = self.campaign(campaign_id)
+            if campaign is not None and campaign.status == STATUS_OPEN:
                 self._close(campaign, AUTO_CLOSE_REASON)
 
     def apply_initial(self, kind: str, body: Any) -> None:
-        """Genesis data: apply a body as if the committee had signed it."""
-        signers = tuple(sorted(self.params.committee_keys))[: self.params.committee_threshold]
-        self._dispatch(kind, body, signers, b"")
+        """Genesis data: apply a body as if the committee had signed it.
+
+        Submission and review windows do not apply to genesis data (a demo campaign may open
+        its vote at the genesis time); every other rule does.
+        """
+        signers = tuple(sorted(self.state.committee_keys))[: self.state.committee_threshold]
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
+        self._genesis = True
+        try:
+            handler(body, signers, b"")
+        finally:
+            self._genesis = False
 
     def apply(self, tx: Tx, *, signatures_checked: bool = False) -> None:
         """Apply one transaction fully or raise ``TxRejected`` with nothing changed."""
+        if self._finished:
+            raise VecheError("this execution is finished; start a new one", "execution_finished")
         if tx.chain_id != self.params.chain_id:
             raise reject("wrong_chain", f"transaction is for chain {tx.chain_id!r}, this is {self.params.chain_id!r}")
-        if tx.hash in self.tx_hashes or self.state.is_committed_tx(tx.hash):
+        tx_hash = tx.hash
+        if tx_hash in self.tx_hashes or self.state.is_committed_tx(tx_hash):
             raise reject("replay", "this transaction has already been committed")
         if not signatures_checked:
             try:
                 tx.verify_signatures(cache_keys=tx.kind != "vote.cast")
             except SignatureError as exc:
                 raise reject("bad_signature", exc.message) from exc
-        self._dispatch(tx.kind, tx.body, tx.signers, tx.hash)
-        self.tx_hashes.add(tx.hash)
+        handler = self._handlers.get(tx.kind)
+        if handler is None:  # decode_tx already rejects unknown kinds
+            raise reject("unknown_kind", f"unknown transaction kind {tx.kind!r}")
+        handler(tx.body, tx.signers, tx_hash)
+        self.tx_hashes.add(tx_hash)
 
     def _dispatch(self, kind: str, body: Any, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
-        if kind == "vote.cast":
-            self._vote(body, signers, tx_hash)
-        elif kind == "voters.register":
-            self._register(body, signers)
-        elif kind == "campaign.create":
-            self._create(body, signers)
-        elif kind == "initiative.submit":
-            self._submit(body, signers)
-        elif kind == "initiative.review":
-            self._review(body, signers)
-        elif kind == "campaign.close":
-            self._close_by_committee(body, signers)
-        elif kind == "progress.report":
-            self._progress(body, signers)
-        else:  # decode_tx already rejects unknown kinds
+        handler = self._handlers.get(kind)
+        if handler is None:
             raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
+        handler(body, signers, tx_hash)
 
     def finish(self) -> tuple[dict[bytes, bytes | None], bytes]:
-        """Write dirty records into the overlay and return (changes, app hash)."""
+        """Write dirty records into the overlay and return (changes, app hash). Idempotent."""
         if not self._finished:
+            for campaign_id in list(self._new_ballots):
+                self.campaign(campaign_id)
             for campaign in self.campaigns.values():
                 self.writes[campaign_key(campaign.campaign_id)] = campaign.encode()
             for (campaign_id, initiative_id), initiative in self.initiatives.items():
@@ -210,29 +283,33 @@ class Execution:
             for (campaign_id, initiative_id), count in self.tallies.items():
                 self.writes[tally_key(campaign_id, initiative_id)] = u64(count)
             for campaign_id, (winners, result_hash) in self.results.items():
-                self.writes[result_key(campaign_id)] = codec.encode([list(winners), result_hash])
+                self.writes[result_key(campaign_id)] = encode_result(winners, result_hash)
             self.app_hash = compute_app_hash(self.state.app_hash, self.height, self.writes)
             self._finished = True
         return self.writes, self.app_hash
 
     # --- permission helpers --------------------------------------------------------------------
 
-    def _require_committee(self, signers: Iterable[bytes], what: str) -> None:
-        signer_set = set(signers)
-        outsiders = signer_set - self.params.committee_keys
-        if outsiders:
-            raise reject("permission_denied", f"{what} may be signed only by committee keys")
-        if len(signer_set) < self.params.committee_threshold:
-            raise reject("permission_denied",
-                         f"{what} needs {self.params.committee_threshold} committee signatures, got {len(signer_set)}")
-
     def _is_committee(self, signers: tuple[bytes, ...]) -> bool:
-        signer_set = set(signers)
-        return (bool(signer_set) and signer_set <= self.params.committee_keys
-                and len(signer_set) >= self.params.committee_threshold)
+        """Exactly ``threshold`` distinct committee keys (decode_tx guarantees distinct signers).
+
+        Exactly, not at least: otherwise anyone could drop surplus signatures from a committee
+        transaction and replay the same decision under a new tx hash.
+        """
+        committee = self.state.committee_keys
+        return (len(signers) == self.state.committee_threshold and len(set(signers)) == len(signers)
+                and all(key in committee for key in signers))
+
+    def _require_committee(self, signers: Iterable[bytes], what: str) -> None:
+        signer_tuple = tuple(signers)
+        if not all(key in self.state.committee_keys for key in signer_tuple):
+            raise reject("permission_denied", f"{what} may be signed only by committee keys")
+        if len(signer_tuple) != self.state.committee_threshold or len(set(signer_tuple)) != len(signer_tuple):
+            raise reject("permission_denied", f"{what} needs exactly {self.state.committee_threshold} distinct "
+                                              f"committee signatures, got {len(signer_tuple)}")
 
     def _is_district_operator(self, signers: tuple[bytes, ...], district_id: str) -> bool:
-        return len(signers) == 1 and signers[0] in self.params.operators_of(district_id)
+        return len(signers) == 1 and signers[0] in self.state.district_operators.get(district_id, ())
 
     def _open_campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaign(campaign_id)
@@ -242,20 +319,20 @@ class Execution:
             raise reject("campaign_closed", f"campaign {campaign_id!r} is closed")
         return campaign
 
-    # --- transaction handlers ------------------------------------------------------------------
+    # --- transaction handlers (every check before the first write) ------------------------------
 
-    def _create(self, body: CampaignCreate, signers: tuple[bytes, ...]) -> None:
+    def _create(self, body: CampaignCreate, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         self._require_committee(signers, "campaign.create")
-        if self.campaign(body.campaign_id) is not None:
+        if self._campaign(body.campaign_id) is not None:
             raise reject("duplicate", f"campaign {body.campaign_id!r} already exists")
-        if not self.params.is_gateway(body.gateway):
+        if body.gateway not in self.state.gateway_keys:
             raise reject("unknown_gateway", "the campaign names a gateway that is not in the genesis file")
         if body.voting_end <= self.time_ms:
             raise reject("outside_window", "the campaign's voting window has already ended")
         self.campaigns[body.campaign_id] = Campaign(body, STATUS_OPEN, self.height, 0, 0, "", 0, 0, 0)
         self.events.append(("campaign.created", body.campaign_id))
 
-    def _submit(self, body: InitiativeSubmit, signers: tuple[bytes, ...]) -> None:
+    def _submit(self, body: InitiativeSubmit, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign = self._open_campaign(body.campaign_id)
         spec = campaign.spec
         by_committee = self._is_committee(signers)
@@ -264,7 +341,8 @@ class Execution:
                          f"only the operator of district {body.district_id!r} or the committee may submit here")
         if not campaign.has_district(body.district_id):
             raise reject("unknown_district", f"district {body.district_id!r} is not part of this campaign")
-        if not spec.submission_start <= self.time_ms < spec.submission_end or self.time_ms >= spec.voting_start:
+        in_window = spec.submission_start <= self.time_ms < spec.submission_end and self.time_ms < spec.voting_start
+        if not in_window and not self._genesis:
             raise reject("outside_window", "initiatives can be submitted only in the submission window")
         if self.initiative(body.campaign_id, body.initiative_id) is not None:
             raise reject("duplicate", f"initiative {body.initiative_id!r} already exists in this campaign")
@@ -278,10 +356,10 @@ class Execution:
             body, status, "", self.height, signers[0])
         self.campaigns[campaign.campaign_id] = replace(campaign, initiative_count=campaign.initiative_count + 1)
 
-    def _review(self, body: InitiativeReview, signers: tuple[bytes, ...]) -> None:
+    def _review(self, body: InitiativeReview, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         self._require_committee(signers, "initiative.review")
         campaign = self._open_campaign(body.campaign_id)
-        if self.time_ms >= campaign.spec.voting_start:
+        if self.time_ms >= campaign.spec.voting_start and not self._genesis:
             raise reject("outside_window", "initiatives can be reviewed only before voting opens")
         initiative = self.initiative(body.campaign_id, body.initiative_id)
         if initiative is None:
@@ -290,7 +368,7 @@ class Execution:
         self.initiatives[(body.campaign_id, body.initiative_id)] = replace(
             initiative, status=status, review_reason=body.reason)
 
-    def _register(self, body: VotersRegister, signers: tuple[bytes, ...]) -> None:
+    def _register(self, body: VotersRegister, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign = self._open_campaign(body.campaign_id)
         if signers != (campaign.spec.gateway,):
             raise reject("permission_denied", "only the campaign's gateway may register voter keys")
@@ -306,53 +384,61 @@ class Execution:
         self.campaigns[campaign.campaign_id] = replace(campaign, registered=campaign.registered + len(keys))
 
     def _vote(self, body: VoteCast, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
-        campaign = self.campaign(body.campaign_id)
+        campaign_id = body.campaign_id
+        campaign = self._campaign(campaign_id)
         if campaign is None:
-            raise reject("unknown_campaign", f"campaign {body.campaign_id!r} does not exist")
+            raise reject("unknown_campaign", f"campaign {campaign_id!r} does not exist")
         spec = campaign.spec
         if campaign.status != STATUS_OPEN or not spec.voting_start <= self.time_ms < spec.voting_end:
             raise reject("outside_window", "voting is not open for this campaign")
         if len(signers) != 1:
             raise reject("permission_denied", "a ballot carries exactly one voter signature")
         voter_key = signers[0]
-        if self.get(voter_key_key(body.campaign_id, voter_key)) is None:
+        if self.get(voter_key_key(campaign_id, voter_key)) is None:
             raise reject("not_registered", "the voter key is not registered for this campaign")
-        if not campaign.has_district(body.district_id):
-            raise reject("unknown_district", f"district {body.district_id!r} is not part of this campaign")
+        district_id = body.district_id
+        if district_id not in campaign.district_set:
+            raise reject("unknown_district", f"district {district_id!r} is not part of this campaign")
         ballot = spec.ballot
-        if not ballot.min_choices <= len(body.choices) <= ballot.max_choices:
+        choices = body.choices
+        if not ballot.min_choices <= len(choices) <= ballot.max_choices:
             raise reject("bad_ballot", f"a ballot needs {ballot.min_choices}..{ballot.max_choices} choices")
-        for choice in body.choices:
-            initiative = self.initiative(body.campaign_id, choice)
+        for choice in choices:
+            initiative = self.initiative(campaign_id, choice)
             if initiative is None or initiative.status != INITIATIVE_APPROVED:
                 raise reject("invalid_choice", f"initiative {choice!r} is not on this campaign's ballot")
-            if initiative.spec.district_id != body.district_id:
-                raise reject("invalid_choice", f"initiative {choice!r} is not in district {body.district_id!r}")
-        slot = body.district_id if spec.ballots_per_voter == "district" else ""
-        key = ballot_key(body.campaign_id, voter_key, slot)
+            if initiative.spec.district_id != district_id:
+                raise reject("invalid_choice", f"initiative {choice!r} is not in district {district_id!r}")
+        slot = district_id if spec.ballots_per_voter == "district" else ""
+        key = ballot_key(campaign_id, voter_key, slot)
         if self.get(key) is not None:
             raise reject("double_vote", "this voter has already voted" +
                          (" in this district" if slot else " in this campaign"))
-        self.writes[key] = encode_ballot(tx_hash, body.choices)
-        for choice in body.choices:
-            self.tallies[(body.campaign_id, choice)] = self.votes(body.campaign_id, choice) + 1
-        self.campaigns[campaign.campaign_id] = replace(campaign, total_ballots=campaign.total_ballots + 1)
+        # -- every check passed: write --
+        self.writes[key] = encode_ballot(tx_hash, choices)
+        tallies = self.tallies
+        for choice in choices:
+            tallies[(campaign_id, choice)] = self.votes(campaign_id, choice) + 1
+        self._new_ballots[campaign_id] = self._new_ballots.get(campaign_id, 0) + 1
 
-    def _close_by_committee(self, body: CampaignClose, signers: tuple[bytes, ...]) -> None:
+    def _close_by_committee(self, body: CampaignClose, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         self._require_committee(signers, "campaign.close")
         campaign = self._open_campaign(body.campaign_id)
         self._close(campaign, body.reason)
 
     def _close(self, campaign: Campaign, reason: str) -> None:
         closed = campaign.closed(self.height, self.time_ms, reason)
-        self.campaigns[campaign.campaign_id] = closed
-        self.events.append(("campaign.closed", campaign.campaign_id))
+        result = None
         if closed.spec.rule.name != "equal-shares":
-            from chain.results import compute_counting_result  # late import: results imports this module
+            from chain.results import compute_counting_result  # late import: keeps rule code off import
 
-            self.results[campaign.campaign_id] = compute_counting_result(self, closed)
+            result = compute_counting_result(self, closed)
+        self.campaigns[campaign.campaign_id] = closed
+        if result is not None:
+            self.results[campaign.campaign_id] = result
+        self.events.append(("campaign.closed", campaign.campaign_id))
 
-    def _progress(self, body: ProgressReport, signers: tuple[bytes, ...]) -> None:
+    def _progress(self, body: ProgressReport, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign = self.campaign(body.campaign_id)
         if campaign is None:
             raise reject("unknown_campaign", f"campaign {body.campaign_id!r} does not exist")
@@ -363,7 +449,7 @@ class Execution:
             raise reject("permission_denied", "only the committee or the district's operator may report progress")
         if campaign.status != STATUS_CLOSED:
             raise reject("campaign_open", "progress can be reported only after the vote has closed")
-        seq = sum(1 for _ in self._progress_keys(body.campaign_id, body.initiative_id))
+        seq = len(self._progress_keys(body.campaign_id, body.initiative_id))
         record = Progress(body, self.height, self.time_ms, signers[0])
         self.writes[progress_key(body.campaign_id, body.initiative_id, seq)] = record.encode()
 
@@ -372,3 +458,4 @@ class Execution:
         keys = {key for key, _ in self.state.store.iterate(prefix)}
         keys.update(key for key, value in self.writes.items() if key.startswith(prefix) and value is not None)
         return sorted(keys)
+

@@ -64,8 +64,10 @@ class LevelStore:
 
         os.makedirs(path, exist_ok=True)
         try:
+            # Bloom filters: most reads on the vote path (tx index, ballot slots) are misses.
             self._db = plyvel.DB(os.fspath(path), create_if_missing=create, paranoid_checks=True,
-                                 lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024)
+                                 lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024,
+                                 bloom_filter_bits=10)
         except plyvel.Error as exc:
             raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -76,6 +78,8 @@ class LevelStore:
         return value
 
     def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
+        if self._db.closed:
+            raise StorageError("store is closed")
         with self._lock:
             with self._db.write_batch(sync=sync) as batch:
                 for key, value in changes.items():

@@ -21,7 +21,8 @@ from chain.errors import DecodeError, SignatureError
 
 MAX_TX_BYTES = 64 * 1024
 MAX_SIGNATURES = 16
-MAX_VOTER_KEYS_PER_REGISTRATION = 2000
+# 1024 keys * 34 bytes + envelope stays well under MAX_TX_BYTES (2000 keys did not fit).
+MAX_VOTER_KEYS_PER_REGISTRATION = 1024
 MAX_CHOICES = 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CHAIN_ID_PATTERN = ID_PATTERN
@@ -95,6 +96,18 @@ def struct(cls: type["Wire"]) -> Checker:
     return check
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass field names of ``cls`` in wire order (cached: ``fields()`` is slow)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in fields(cls))
+        _FIELD_NAMES[cls] = names
+    return names
+
+
 class Wire:
     """Mixin: a frozen dataclass encoded as a fixed-length array checked by ``SCHEMA``."""
 
@@ -102,8 +115,8 @@ class Wire:
 
     def to_wire(self) -> list[Any]:
         out: list[Any] = []
-        for field in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
+        for name in field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, Wire):
                 out.append(value.to_wire())
             elif isinstance(value, tuple):
@@ -114,7 +127,7 @@ class Wire:
 
     @classmethod
     def from_wire(cls, raw: Any, name: str = "body") -> Any:
-        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        names = field_names(cls)
         if not isinstance(raw, list) or len(raw) != len(names):
             raise DecodeError(f"{name} must be an array of {len(names)} fields ({', '.join(names)})")
         values = [check(value, f"{name}.{field}") for check, value, field in zip(cls.SCHEMA, raw, names)]
@@ -160,6 +173,10 @@ class RuleSpec(Wire):
     budget: int      # campaign-scope budget in kopecks (district scope uses each district's budget)
     SCHEMA: ClassVar[tuple[Checker, ...]] = (one_of(RULES), one_of(SCOPES), uint, uint, uint)
 
+    def validate(self) -> None:
+        if self.top_n and self.name != "top-n":
+            raise DecodeError("rule.top_n must be 0 unless the rule is top-n")
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignCreate(Wire):
@@ -194,8 +211,6 @@ class CampaignCreate(Wire):
         if not self.submission_start <= self.submission_end <= self.voting_start < self.voting_end:
             raise DecodeError("campaign schedule must satisfy submission_start <= submission_end <= "
                               "voting_start < voting_end")
-        if self.rule.name == "equal-shares" and self.ballot.type != "approval" and self.ballot.max_choices != 1:
-            raise DecodeError("equal-shares needs approval or choose-1 ballots")
         if self.rule.scope == "campaign" and self.rule.name != "top-n" and self.rule.budget == 0:
             raise DecodeError("a campaign-scope budget rule needs rule.budget > 0")
 
@@ -328,9 +343,12 @@ def signing_bytes(kind: str, chain_id: str, body: Wire) -> bytes:
 
 def decode_tx(raw: bytes) -> Tx:
     """Strictly decode an encoded transaction; never raises anything but ``DecodeError``."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise DecodeError("a transaction is a byte string")
+    raw = bytes(raw)
     if len(raw) > MAX_TX_BYTES:
         raise DecodeError(f"transaction of {len(raw)} bytes exceeds {MAX_TX_BYTES}", "too_large")
-    value = codec.decode(raw, max_bytes=MAX_TX_BYTES)
+    value = codec.decode(raw, max_bytes=MAX_TX_BYTES)  # canonical: re-encoding gives the same bytes
     if not isinstance(value, list) or len(value) != 4:
         raise DecodeError("transaction must be an array [kind, chain_id, body, signatures]")
     kind, chain_id, body_raw, signatures_raw = value
@@ -339,13 +357,32 @@ def decode_tx(raw: bytes) -> Tx:
     if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.fullmatch(chain_id):
         raise DecodeError("malformed chain id")
     body = BODY_TYPES[kind].from_wire(body_raw, kind)
-    pairs = list_of(list_of(lambda v, n: v, 2, min_items=2), MAX_SIGNATURES, min_items=1)(signatures_raw, "signatures")
-    signatures = tuple((fixed_bytes(32)(p[0], "signer"), fixed_bytes(64)(p[1], "signature")) for p in pairs)
-    if len({public_key for public_key, _ in signatures}) != len(signatures):
-        raise DecodeError("a transaction carries at most one signature per key")
-    if codec.encode(value) != bytes(raw):
-        raise DecodeError("transaction is not canonically encoded", "not_canonical")
-    return Tx(kind, chain_id, body, signatures, bytes(raw), sha256(bytes(raw)))
+    return Tx(kind, chain_id, body, _signature_pairs(signatures_raw), raw, sha256(raw))
+
+
+def _signature_pairs(value: Any) -> tuple[tuple[bytes, bytes], ...]:
+    """``[[public_key, signature], ...]``: 1..16 pairs, strictly ascending by public key.
+
+    The strict order makes the envelope of a given set of signatures unique, so nobody can
+    re-order signatures to get a new tx hash for the same signed content.
+    """
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SIGNATURES:
+        raise DecodeError(f"signatures must be a list of 1..{MAX_SIGNATURES} [public_key, signature] pairs")
+    pairs: list[tuple[bytes, bytes]] = []
+    previous = b""
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise DecodeError("each signature must be a [public_key, signature] pair")
+        public_key, signature = pair
+        if not isinstance(public_key, bytes) or len(public_key) != 32:
+            raise DecodeError("signer must be 32 bytes")
+        if not isinstance(signature, bytes) or len(signature) != 64:
+            raise DecodeError("signature must be 64 bytes")
+        if public_key <= previous:
+            raise DecodeError("signatures must be sorted by public key, one per key")
+        previous = public_key
+        pairs.append((public_key, signature))
+    return tuple(pairs)
 
 
 def encode_tx(kind: str, chain_id: str, body: Wire, signatures: Sequence[tuple[bytes, bytes]]) -> bytes:
@@ -378,8 +415,8 @@ def make_registration(chain_id: str, gateway_key: SigningKey, campaign_id: str,
 def body_to_json(body: Wire) -> Any:
     """A JSON-friendly view of a body (bytes as hex), for APIs and CLIs."""
     out: dict[str, Any] = {}
-    for field in fields(body):  # type: ignore[arg-type]
-        out[field.name] = _json_value(getattr(body, field.name))
+    for name in field_names(type(body)):
+        out[name] = _json_value(getattr(body, name))
     return out
 
 
