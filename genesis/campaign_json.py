@@ -10,20 +10,24 @@ Campaign JSON (money in kopecks, times in unix milliseconds or ISO 8601 with an 
   "min_cost": 1, "max_cost": 100000000, "categories": ["sports", ...],
   "submission_start", "submission_end", "voting_start", "voting_end",
   "gateway": "<gateway name from genesis or hex public key>", "registration_cap": 1000000,
-  "ballots_per_voter": "district" | "campaign"
+  "ballots_per_voter": "district" | "campaign",
+  "description": "..."                                   (optional, not part of the transaction)
 }
 Initiative JSON: {"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
                   "summary" (optional), "document_hash" (optional hex)}
+
+Every mistake raises ``GenesisError`` whose message names the field (``campaigns[0].rule.top_n``).
+docs/GENESIS.md describes both forms field by field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chain.errors import DecodeError, GenesisError
-from chain.tx import BallotSpec, CampaignCreate, District, InitiativeSubmit, RuleSpec, body_to_json
+from chain.tx import CampaignCreate, InitiativeSubmit, body_to_json
 
 CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "min_cost": 1,
@@ -32,10 +36,24 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
     "registration_cap": 10_000_000,
     "ballots_per_voter": "district",
 }
+CAMPAIGN_KEYS = frozenset({
+    "campaign_id", "title", "track", "districts", "ballot", "rule", "min_cost", "max_cost", "categories",
+    "submission_start", "submission_end", "voting_start", "voting_end", "gateway", "registration_cap",
+    "ballots_per_voter", "description",
+})
+DISTRICT_KEYS = frozenset({"district_id", "name", "budget"})
+BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices"})
+RULE_KEYS = frozenset({"name", "scope", "top_n", "min_votes", "budget"})
+INITIATIVE_KEYS = frozenset({"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
+                             "summary", "document_hash"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_time_ms(value: Any, where: str) -> int:
+    """Unix milliseconds (a non-negative integer) or an ISO 8601 time with a UTC offset."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise GenesisError(f"{where}: a time in unix milliseconds cannot be negative")
         return value
     if isinstance(value, str):
         try:
@@ -43,14 +61,20 @@ def parse_time_ms(value: Any, where: str) -> int:
         except ValueError as exc:
             raise GenesisError(f"{where}: {value!r} is not an ISO 8601 time") from exc
         if moment.tzinfo is None:
-            raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. +03:00")
-        return int(moment.timestamp() * 1000)
-    raise GenesisError(f"{where}: expected unix milliseconds or an ISO 8601 time")
+            raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. 2027-05-01T00:00:00+03:00")
+        elapsed = moment - _EPOCH  # exact integer arithmetic: no float rounding of milliseconds
+        if elapsed < timedelta(0):
+            raise GenesisError(f"{where}: {value!r} is before 1970")
+        return elapsed // timedelta(milliseconds=1)
+    raise GenesisError(f"{where}: expected unix milliseconds or an ISO 8601 time, got {type(value).__name__}")
 
 
-def _obj(value: Any, where: str) -> dict[str, Any]:
+def _obj(value: Any, where: str, known: frozenset[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise GenesisError(f"{where} must be a JSON object")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise GenesisError(f"{where} has unknown keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     return value
 
 
@@ -65,36 +89,40 @@ def _get(document: Mapping[str, Any], key: str, where: str) -> Any:
 def _gateway_key(value: Any, gateways: Mapping[str, bytes], where: str) -> bytes:
     if isinstance(value, str) and value in gateways:
         return gateways[value]
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) == 64:
         try:
-            key = bytes.fromhex(value)
+            return bytes.fromhex(value)
         except ValueError:
-            key = b""
-        if len(key) == 32:
-            return key
+            pass
     names = ", ".join(sorted(gateways)) or "none"
-    raise GenesisError(f"{where}: gateway must be a gateway name from the genesis file ({names}) or a hex key")
+    raise GenesisError(f"{where}: {value!r} is neither a gateway name from the genesis file ({names}) "
+                       "nor a 64-digit hex public key")
+
+
+def _decoded(where: str, exc: DecodeError) -> GenesisError:
+    message = exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
+    return GenesisError(message)
 
 
 def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str = "campaign") -> CampaignCreate:
-    document = _obj(value, where)
-    known = {"campaign_id", "title", "track", "districts", "ballot", "rule", "min_cost", "max_cost", "categories",
-             "submission_start", "submission_end", "voting_start", "voting_end", "gateway", "registration_cap",
-             "ballots_per_voter", "description"}
-    unknown = sorted(set(document) - known)
-    if unknown:
-        raise GenesisError(f"{where} has unknown keys: {', '.join(unknown)}")
+    """Build a ``CampaignCreate`` body from its JSON form; ``gateways`` maps gateway names to keys."""
+    document = _obj(value, where, CAMPAIGN_KEYS)
     districts_raw = _get(document, "districts", where)
     if not isinstance(districts_raw, list):
         raise GenesisError(f"{where}.districts must be a list")
-    ballot = _obj(_get(document, "ballot", where), f"{where}.ballot")
-    rule = _obj(_get(document, "rule", where), f"{where}.rule")
+    districts = []
+    for i, item in enumerate(districts_raw):
+        spot = f"{where}.districts[{i}]"
+        district = _obj(item, spot, DISTRICT_KEYS)
+        districts.append([_get(district, "district_id", spot), _get(district, "name", spot),
+                          district.get("budget", 0)])
+    ballot = _obj(_get(document, "ballot", where), f"{where}.ballot", BALLOT_KEYS)
+    rule = _obj(_get(document, "rule", where), f"{where}.rule", RULE_KEYS)
     wire = [
         _get(document, "campaign_id", where),
         _get(document, "title", where),
         _get(document, "track", where),
-        [[_get(_obj(d, f"{where}.districts[{i}]"), "district_id", f"{where}.districts[{i}]"),
-          _get(d, "name", f"{where}.districts[{i}]"), d.get("budget", 0)] for i, d in enumerate(districts_raw)],
+        districts,
         [_get(ballot, "type", f"{where}.ballot"), ballot.get("min_choices", 1), ballot.get("max_choices", 1)],
         [_get(rule, "name", f"{where}.rule"), rule.get("scope", "district"), rule.get("top_n", 0),
          rule.get("min_votes", 0), rule.get("budget", 0)],
@@ -109,22 +137,23 @@ def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str 
         _get(document, "registration_cap", where),
         _get(document, "ballots_per_voter", where),
     ]
+    if "description" in document and not isinstance(document["description"], str):
+        raise GenesisError(f"{where}.description must be text")
     try:
         campaign: CampaignCreate = CampaignCreate.from_wire(wire, where)
     except DecodeError as exc:
-        raise GenesisError(exc.message) from exc
+        raise _decoded(where, exc) from exc
     return campaign
 
 
 def initiative_from_json(value: Any, *, where: str = "initiative") -> InitiativeSubmit:
-    document = _obj(value, where)
-    known = {"campaign_id", "initiative_id", "district_id", "title", "category", "cost", "summary", "document_hash"}
-    unknown = sorted(set(document) - known)
-    if unknown:
-        raise GenesisError(f"{where} has unknown keys: {', '.join(unknown)}")
+    """Build an ``InitiativeSubmit`` body from its JSON form."""
+    document = _obj(value, where, INITIATIVE_KEYS)
     document_hash = document.get("document_hash", "")
+    if not isinstance(document_hash, str):
+        raise GenesisError(f"{where}.document_hash must be a hex string (64 digits) or empty")
     try:
-        hash_bytes = bytes.fromhex(document_hash) if isinstance(document_hash, str) else document_hash
+        hash_bytes = bytes.fromhex(document_hash)
     except ValueError as exc:
         raise GenesisError(f"{where}.document_hash is not hex") from exc
     wire = [_get(document, k, where) for k in ("campaign_id", "initiative_id", "district_id", "title", "category",
@@ -133,13 +162,15 @@ def initiative_from_json(value: Any, *, where: str = "initiative") -> Initiative
     try:
         initiative: InitiativeSubmit = InitiativeSubmit.from_wire(wire, where)
     except DecodeError as exc:
-        raise GenesisError(exc.message) from exc
+        raise _decoded(where, exc) from exc
     return initiative
 
 
 def campaign_to_json(campaign: CampaignCreate) -> dict[str, Any]:
+    """The JSON form of a campaign body; ``campaign_from_json`` reads it back (gateway as hex)."""
     return body_to_json(campaign)  # type: ignore[no-any-return]
 
 
 def initiative_to_json(initiative: InitiativeSubmit) -> dict[str, Any]:
+    """The JSON form of an initiative body; ``initiative_from_json`` reads it back."""
     return body_to_json(initiative)  # type: ignore[no-any-return]
