@@ -311,6 +311,7 @@ class FakeTestnet:
                 config = json.loads(config_file.read_text())
                 if config["role"] in ("validator", "observer"):
                     self.nodes.append(FakeNode(config["name"], config["role"], config["listen_port"]))
+        self.nodes.sort(key=lambda node: node.port)
         self._producer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -423,6 +424,29 @@ async def _serve_forever(directory: Path) -> None:
         await asyncio.Event().wait()
     finally:
         await testnet.stop()
+
+
+
+def free_base_port(count: int) -> int:
+    """A base port such that base .. base+count-1 are free on 127.0.0.1 right now."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(30000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range found")
 
 
 if __name__ == "__main__":
