@@ -25,6 +25,7 @@ from chain.errors import RuleError
 
 COMPLETION_ADD1 = "add1"
 ZERO = Fraction(0)
+SORT_KEY_BITS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +145,12 @@ def get_tie_ranks(groups: VoterGroups) -> list[int]:
 class MesRun:
     """Mutable working state of one MES run; only ``compute_mes`` creates and drives it."""
 
-    __slots__ = ("groups", "class_budget", "group_class", "support", "alive", "dirty")
+    __slots__ = ("groups", "class_budget", "class_key", "group_class", "support", "alive", "dirty")
 
     def __init__(self, groups: VoterGroups, voter_budget: Fraction) -> None:
         self.groups = groups
         self.class_budget: list[Fraction] = [voter_budget]
+        self.class_key: list[int] = [get_sort_key(voter_budget)]
         self.group_class: list[int] = [0] * len(groups.members)
         positive = voter_budget > 0
         self.support: list[dict[int, int]] = [
@@ -162,11 +164,12 @@ class MesRun:
         support = self.support[project]
         cost = self.groups.costs[project]
         remaining_weight = sum(support.values())
-        remaining_cost: Fraction | int = cost
-        budgets = sorted((self.class_budget[cls], weight) for cls, weight in support.items())
-        for budget, weight in budgets:
+        remaining_cost = Fraction(cost)
+        keys, budgets = self.class_key, self.class_budget
+        poorest_first = sorted((keys[cls], budgets[cls], weight) for cls, weight in support.items())
+        for _, budget, weight in poorest_first:
             if remaining_cost <= budget * remaining_weight:
-                return Fraction(remaining_cost) / (remaining_weight * cost)
+                return remaining_cost / (remaining_weight * cost)
             remaining_cost -= budget * weight
             remaining_weight -= weight
         return None
@@ -185,7 +188,9 @@ class MesRun:
             new = new_class_of.get(old)
             if new is None:
                 new = len(self.class_budget)
-                self.class_budget.append(old_budget - price if old_budget > price else ZERO)
+                new_budget = old_budget - price if old_budget > price else ZERO
+                self.class_budget.append(new_budget)
+                self.class_key.append(get_sort_key(new_budget))
                 new_class_of[old] = new
             self.group_class[group] = new
             keeps_budget = bool(self.class_budget[new])
@@ -202,6 +207,14 @@ class MesRun:
                 if keeps_budget:
                     other_support[new] = other_support.get(new, 0) + weight
                 dirty[other] = True
+
+
+def get_sort_key(budget: Fraction) -> int:
+    """Integer approximation, monotone in ``budget``, for sorting without comparing Fractions.
+
+    Sorting on ``(key, budget)`` stays exact: the Fractions are compared only when keys are equal.
+    """
+    return (budget.numerator << SORT_KEY_BITS) // budget.denominator
 
 
 def compute_mes(groups: VoterGroups, voter_budget: Fraction) -> list[int]:
