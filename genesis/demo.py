@@ -32,7 +32,8 @@ CHILDREN_CAMPAIGN_ID = "ib-deti-2027"
 DEMO_GATEWAY = "gateway"
 KOPECKS_PER_RUBLE = 100
 DAY_MS = 24 * 60 * 60 * 1000
-SUBMISSION_DAYS_BEFORE_GENESIS = 60
+SUBMISSION_STARTED_DAYS_BEFORE = 60
+SUBMISSION_ENDED_DAYS_BEFORE = 14     # then the committee reviewed the initiatives
 VOTING_DAYS = 30
 REGISTRATION_CAP = 3_000_000
 ADULT_MIN_COST_RUB = 100_000
@@ -100,16 +101,15 @@ def _districts_json(budget_of: str) -> list[dict[str, Any]]:
 
 
 def compute_schedule(genesis_time_ms: int) -> dict[str, int]:
-    """Submission closed and voting open from the first block after genesis, for 30 days.
+    """Submission and review are over; voting opens at genesis time and lasts 30 days.
 
-    The state machine applies genesis initiatives at ``genesis_time_ms`` and accepts a submission
-    only before ``voting_start``; so submission ends and voting starts 1 ms after genesis time.
+    Genesis initiatives are applied at height 0 regardless of the submission window (the state
+    machine's rule for genesis data), so the window can honestly lie in the past.
     """
-    opens = genesis_time_ms + 1
     return {
-        "submission_start": max(0, genesis_time_ms - SUBMISSION_DAYS_BEFORE_GENESIS * DAY_MS),
-        "submission_end": opens,
-        "voting_start": opens,
+        "submission_start": max(0, genesis_time_ms - SUBMISSION_STARTED_DAYS_BEFORE * DAY_MS),
+        "submission_end": max(0, genesis_time_ms - SUBMISSION_ENDED_DAYS_BEFORE * DAY_MS),
+        "voting_start": genesis_time_ms,
         "voting_end": genesis_time_ms + VOTING_DAYS * DAY_MS,
     }
 

@@ -147,7 +147,7 @@ def parse_url(value: Any, where: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
         raise GenesisError(f"{where} has an invalid port: {value!r}") from exc
-    return value.rstrip("/")
+    return str(value).rstrip("/")
 
 
 def parse_ident(value: Any, where: str) -> str:
@@ -313,8 +313,8 @@ def parse_campaigns(document: dict[str, Any], gateways: tuple[tuple[str, bytes],
     return campaigns
 
 
-def validate_initiative(initiative: InitiativeSubmit, campaign: CampaignCreate, genesis_time_ms: int,
-                        where: str) -> None:
+def validate_initiative(initiative: InitiativeSubmit, campaign: CampaignCreate, where: str) -> None:
+    """Genesis initiatives are approved at height 0; submission windows do not apply to them."""
     districts = {d.district_id for d in campaign.districts}
     _require(initiative.district_id in districts,
              f"{where}.district_id {initiative.district_id!r} is not a district of campaign {campaign.campaign_id!r}")
@@ -324,15 +324,9 @@ def validate_initiative(initiative: InitiativeSubmit, campaign: CampaignCreate, 
     _require(not campaign.categories or initiative.category in campaign.categories,
              f"{where}.category {initiative.category!r} is not one of campaign {campaign.campaign_id!r}'s "
              f"categories ({', '.join(campaign.categories)})")
-    _require(campaign.submission_start <= genesis_time_ms < campaign.submission_end
-             and genesis_time_ms < campaign.voting_start,
-             f"{where}: genesis data is submitted at genesis_time_ms, which must lie in campaign "
-             f"{campaign.campaign_id!r}'s submission window [submission_start, submission_end) "
-             "and before voting_start")
 
 
-def parse_initiatives(document: dict[str, Any], campaigns: list[CampaignCreate],
-                      genesis_time_ms: int) -> list[InitiativeSubmit]:
+def parse_initiatives(document: dict[str, Any], campaigns: list[CampaignCreate]) -> list[InitiativeSubmit]:
     by_id = {c.campaign_id: c for c in campaigns}
     initiatives = []
     for index, item in enumerate(_list(document, "initiatives", required=False)):
@@ -341,7 +335,7 @@ def parse_initiatives(document: dict[str, Any], campaigns: list[CampaignCreate],
         campaign = by_id.get(initiative.campaign_id)
         if campaign is None:
             raise GenesisError(f"{where}.campaign_id {initiative.campaign_id!r} is not a campaign of this genesis file")
-        validate_initiative(initiative, campaign, genesis_time_ms, where)
+        validate_initiative(initiative, campaign, where)
         initiatives.append(initiative)
     _distinct([(i.campaign_id, i.initiative_id) for i in initiatives], "initiatives", "(campaign_id, initiative_id)")
     return initiatives
@@ -384,7 +378,7 @@ def parse_genesis(document: Any) -> Genesis:
     validate_key_roles(validators, committee_keys, operators, gateways)
     settings = parse_consensus(document)
     campaigns = parse_campaigns(document, gateways, genesis_time)
-    initiatives = parse_initiatives(document, campaigns, genesis_time)
+    initiatives = parse_initiatives(document, campaigns)
 
     initial: list[tuple[str, Any]] = [("campaign.create", c) for c in campaigns]
     initial += [("initiative.submit", i) for i in initiatives]

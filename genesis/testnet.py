@@ -199,6 +199,8 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def _check_free(directory: Path, targets: list[Path]) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise GenesisError(f"{directory} exists and is not a folder", "testnet_exists")
     if (directory / GENESIS_FILE).exists():
         raise GenesisError(f"{directory} already holds a {GENESIS_FILE}: it is an initialised testnet. "
                            "Choose a new folder, or delete this one to start over", "testnet_exists")
