@@ -3,7 +3,8 @@
 Formats are in docs/INTERNALS.md ("Homes written by veche testnet init"). Paths are resolved
 relative to the home folder; unknown keys are an error; missing optional keys take defaults.
 The gateway's ``limits`` and ``sms`` objects (and the node's ``limits``) are passed through as
-read-only mappings for the code that owns those settings.
+read-only mappings for the code that owns those settings; so are the gateway-only settings listed
+in ``GATEWAY_EXTRA_KEYS`` (``GatewayConfig.extra``), which gateway/config.py validates.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ NODE_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "api_url", 
 GATEWAY_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "url", "genesis_file", "key_file",
                           "data_dir", "nodes", "sms", "form_min_seconds", "trusted_proxy_header", "tls",
                           "log_level", "limits"})
+# Settings only the gateway reads (gateway/config.py validates them); passed through in ``extra``.
+GATEWAY_EXTRA_KEYS = frozenset({"secret_file", "cards_dir", "log_file", "commit_wait_seconds",
+                                "registration_batch_ms", "node_timeout_seconds", "resubmit_seconds",
+                                "display_utc_offset_minutes", "default_lang"})
 PEER_KEYS = frozenset({"name", "url"})
 
 
@@ -85,6 +90,7 @@ class GatewayConfig:
     tls: bool = False
     log_level: str = "info"
     limits: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # GATEWAY_EXTRA_KEYS
 
     @property
     def sms_outbox_file(self) -> Path:
@@ -256,7 +262,7 @@ def _nodes(reader: _Reader) -> tuple[str, ...]:
 def load_gateway_config(home: str | os.PathLike[str]) -> GatewayConfig:
     """Read ``<home>/config.json`` of the gateway."""
     root, source = _home_and_source(home)
-    reader = _Reader(_read(source), source, GATEWAY_KEYS)
+    reader = _Reader(_read(source), source, GATEWAY_KEYS | GATEWAY_EXTRA_KEYS)
     reader.role((ROLE_GATEWAY,), "load_gateway_config")
     host = reader.text("listen_host", "127.0.0.1")
     port = reader.port("listen_port")
@@ -270,7 +276,7 @@ def load_gateway_config(home: str | os.PathLike[str]) -> GatewayConfig:
     if not isinstance(tls, bool):
         raise reader.fail("tls", "must be true or false")
     sms = reader.mapping("sms", {"provider": "outbox"})
-    if not isinstance(sms.get("provider"), str):
+    if not isinstance(sms.get("provider", "outbox"), str):
         raise reader.fail("sms.provider", "must name the SMS provider (e.g. \"outbox\")")
     return GatewayConfig(
         home=root, name=reader.ident("name"), listen_host=host, listen_port=port,
@@ -281,4 +287,5 @@ def load_gateway_config(home: str | os.PathLike[str]) -> GatewayConfig:
         nodes=_nodes(reader), sms=sms, form_min_seconds=float(form_min_seconds),
         trusted_proxy_header=proxy_header, tls=tls, log_level=reader.log_level(),
         limits=reader.mapping("limits", {}),
+        extra=MappingProxyType({key: value for key, value in reader.document.items() if key in GATEWAY_EXTRA_KEYS}),
     )

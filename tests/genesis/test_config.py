@@ -130,13 +130,20 @@ def test_gateway_defaults_and_passthrough(tmp_path: Path) -> None:
     assert dict(plain.sms) == {"provider": "outbox"} and plain.form_min_seconds == 1.0 and plain.tls is False
 
 
+def test_gateway_only_settings_pass_through(tmp_path: Path) -> None:
+    config = load_gateway_config(write_config(tmp_path / "gw", gateway_document(
+        secret_file="secret.key", commit_wait_seconds=3, default_lang="en", sms={"sender": "Veche"})))
+    assert dict(config.extra) == {"secret_file": "secret.key", "commit_wait_seconds": 3, "default_lang": "en"}
+    assert config.sms["sender"] == "Veche"
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"sms_provider": "outbox"}, "unknown keys sms_provider"),
     ({"role": "validator"}, "load it with load_node_config"),
     ({"nodes": []}, "nodes must be a non-empty list"),
     ({"nodes": ["http://a", "http://a/"]}, "same URL twice"),
     ({"nodes": ["ftp://a"]}, "nodes[0] must be an http(s) URL"),
-    ({"sms": {"sender": "x"}}, "sms.provider must name the SMS provider"),
+    ({"sms": {"provider": 5}}, "sms.provider must name the SMS provider"),
     ({"form_min_seconds": -1}, "form_min_seconds must be a number of seconds >= 0"),
     ({"tls": "yes"}, "tls must be true or false"),
     ({"trusted_proxy_header": ""}, "trusted_proxy_header must be a header name"),
