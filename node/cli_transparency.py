@@ -1,0 +1,156 @@
+"""Transparency commands: ``veche verify``, ``veche receipt verify``, ``veche pabulib import|export``.
+
+Exit codes (docs/TRANSPARENCY.md): 0 everything checks; 1 the chain, a receipt or a published
+result is wrong (the message names what and, for blocks, the first bad height); 2 bad input
+(file, option, locked database); 3 node unreachable or misbehaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chain.errors import VecheError
+from chain.receipt import ReceiptError, verify_receipt
+from genesis.model import Genesis, load_genesis
+from node.cli_ops import EXIT_BAD_INPUT, EXIT_REJECTED, cli_errors, fail, read_json_file
+from node.client import NodeApiError, NodeClient, fetch_genesis
+from node.verify import VerifyReport, verify_home, verify_node
+
+EXIT_INVALID = EXIT_REJECTED
+
+
+# --- veche verify ----------------------------------------------------------------------------------
+
+
+@click.command("verify")
+@click.option("--node", "nodes", multiple=True, metavar="URL",
+              help="Node API base URL to download the chain from; repeat for fail-over.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              help="A stopped node's home (or a copy of it): replay its own database.")
+@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False),
+              help="With --node: the genesis file you trust; the node's must be the same.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Signature-checking processes (default: one per core; 0 = none).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def verify_command(nodes: tuple[str, ...], home: Path | None, genesis_file: str | None, workers: int | None,
+                   as_json: bool) -> None:
+    """Replay the whole chain from genesis and check every block, signature and tally."""
+    if bool(nodes) == (home is not None):
+        fail("give exactly one of --node URL or --home DIR", EXIT_BAD_INPUT)
+    with cli_errors():
+        if home is not None:
+            report = verify_home(home, workers=workers)
+        else:
+            pinned = load_genesis(genesis_file) if genesis_file else None
+            report = verify_node(list(nodes), pinned_genesis=pinned, workers=workers)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print_report(report)
+    if not report.ok:
+        sys.exit(EXIT_INVALID)
+
+
+def print_report(report: VerifyReport) -> None:
+    click.echo(f"chain {report.chain_id}, genesis {report.genesis_hash}")
+    click.echo(f"replayed {report.blocks} blocks ({report.txs} txs, {report.votes} votes) up to height "
+               f"{report.height} in {report.seconds:.2f} s ({report.votes_per_second:,.0f} votes/s)")
+    for campaign_id, check in sorted(report.campaigns.items()):
+        winners = ", ".join(check.winners) or "none"
+        if check.matches is None:
+            verdict = "not published for this height yet" if check.published_result_hash is None else "unchecked"
+        else:
+            verdict = "matches the published result" if check.matches else \
+                f"DIFFERS from the published {check.published_result_hash}"
+        click.echo(f"campaign {campaign_id}: {check.status}, {check.total_ballots} ballots, winners {winners}; "
+                   f"result {check.result_hash} {verdict}")
+    if report.ok:
+        click.echo("OK: every block, certificate, signature, state transition and tally checks")
+    elif report.first_bad_height is not None:
+        click.echo(f"FAILED at height {report.first_bad_height}: {report.error}", err=True)
+    else:
+        click.echo(f"FAILED: {report.error}", err=True)
+
+
+# --- veche receipt verify --------------------------------------------------------------------------
+
+
+@click.group("receipt")
+def receipt_group() -> None:
+    """Check vote receipts."""
+
+
+@receipt_group.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--node", "nodes", multiple=True, required=True, metavar="URL",
+              help="Node to fetch the genesis from (unless --genesis) and to ask about the block.")
+@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False),
+              help="Pin the genesis file to trust instead of fetching it from the node.")
+def receipt_verify(file: str, nodes: tuple[str, ...], genesis_file: str | None) -> None:
+    """Check a receipt like a light client: inclusion proof and commit certificate."""
+    with cli_errors():
+        document = read_json_file(file, "receipt")
+        pinned = load_genesis(genesis_file) if genesis_file else None
+    with cli_errors():
+        genesis, block_hash, tx_status = asyncio.run(receipt_context(list(nodes), pinned, document))
+    source = f"pinned by {genesis_file}" if pinned is not None else f"fetched from {nodes[0]}"
+    click.echo(f"genesis {genesis.hash.hex()} ({source})")
+    try:
+        checked = verify_receipt(document, genesis.params)
+    except ReceiptError as exc:
+        fail(f"receipt INVALID: {exc.message}", EXIT_INVALID)
+    except VecheError as exc:
+        fail(f"receipt INVALID: {exc.message}", EXIT_INVALID)
+    header_hash = checked.header.hash().hex()
+    quorum = genesis.params.validators.quorum
+    click.echo(f"inclusion proof: tx {checked.tx.hash.hex()} is transaction {checked.index} of block "
+               f"{checked.height}")
+    click.echo(f"commit certificate: {len(checked.certificate.signatures)} validator signatures "
+               f"(quorum {quorum} of {genesis.params.validators.size}) for block {header_hash}")
+    if block_hash is None:
+        fail(f"receipt INVALID: the node has no block at height {checked.height}", EXIT_INVALID)
+    if block_hash != header_hash:
+        fail(f"receipt INVALID: the node's block {checked.height} is {block_hash}, the receipt's is {header_hash}",
+             EXIT_INVALID)
+    if tx_status.get("status") == "committed" and tx_status.get("height") != checked.height:
+        fail(f"receipt INVALID: the node places tx {checked.tx.hash.hex()} at height {tx_status.get('height')}",
+             EXIT_INVALID)
+    click.echo(f"node: block {checked.height} has the same hash")
+    click.echo(f"receipt valid: {describe_tx(checked.tx.kind, checked.tx.body)}")
+
+
+async def receipt_context(nodes: list[str], pinned: Genesis | None,
+                          document: Any) -> tuple[Genesis, str | None, dict[str, Any]]:
+    """The genesis to trust, the node's hash of the receipt's block, and its status of the tx."""
+    async with NodeClient(nodes) as client:
+        genesis = pinned if pinned is not None else await fetch_genesis(client)
+        height = document.get("height") if isinstance(document, dict) else None
+        tx_hash = document.get("tx_hash") if isinstance(document, dict) else None
+        block_hash: str | None = None
+        if isinstance(height, int) and not isinstance(height, bool) and height >= 1:
+            try:
+                block_hash = str((await client.block(height)).get("hash"))
+            except NodeApiError as exc:
+                if exc.status != 404:
+                    raise
+        tx_status: dict[str, Any] = {}
+        if isinstance(tx_hash, str) and len(tx_hash) == 64:
+            try:
+                tx_status = await client.tx(tx_hash)
+            except NodeApiError:
+                tx_status = {}
+        return genesis, block_hash, tx_status
+
+
+def describe_tx(kind: str, body: Any) -> str:
+    if kind == "vote.cast":
+        return (f"ballot in campaign {body.campaign_id}, district {body.district_id}, "
+                f"for {', '.join(body.choices)}")
+    return f"{kind} transaction"
+
