@@ -1,0 +1,358 @@
+"""The public JSON API (ARCHITECTURE §6, docs/INTERNALS.md, docs/NODE.md), ``/metrics`` and ``/p2p``.
+
+Every error is ``{"error": {"code", "message"}}``; 413, 415, 429 and 503 carry a clear message and
+429/503 a ``Retry-After``. Every status code a route can return is listed in its OpenAPI document
+(``node/openapi.py``), and tests hold the two together. GET responses of the public API carry
+``Access-Control-Allow-Origin: *`` so observers' dashboards can read any node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+from aiohttp import web
+
+from chain.block import Block, CommitCertificate
+from chain.crypto import sha256
+from chain.merkle import inclusion_proof
+from chain.records import Campaign, Initiative, Progress, progress_prefix
+from chain.results import tally_document
+from chain.tx import body_to_json
+from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
+from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.node import Node
+from node.openapi import openapi_document
+from node.p2p import ENVELOPE_PATH, read_envelope_body
+
+log = logging.getLogger("veche.node.api")
+
+NODE = web.AppKey("node", Node)
+RANGE_MAX_BLOCKS = 500
+RANGE_MAX_BYTES = 8 * 1024 * 1024
+HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
+MSGPACK = "application/octet-stream"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# --- errors and CORS -----------------------------------------------------------------------------
+
+
+def error_response(status: int, code: str, message: str, retry_after: float | None = None) -> web.Response:
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "OPTIONS" and request.path.startswith("/api/v1/"):
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"})
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        message = {404: f"no route {request.path}", 405: f"{request.method} is not allowed on {request.path}",
+                   413: "request body too large"}.get(exc.status, exc.reason)
+        return error_response(exc.status, codes.get(exc.status, "http_error"), message)
+    except Exception:  # noqa: BLE001 - a node never crashes on client input: log it, answer 500
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the node hit an unexpected error; it is logged")
+
+
+async def cors_header(request: web.Request, response: web.StreamResponse) -> None:
+    if request.method in ("GET", "HEAD") and request.path.startswith("/api/v1/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def node_of(request: web.Request) -> Node:
+    return request.app[NODE]
+
+
+def parse_height(value: str, what: str = "height") -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
+    return int(value)
+
+
+def parse_hash(value: str) -> bytes:
+    if not HASH_PATTERN.fullmatch(value):
+        raise BadRequest("a transaction hash is 64 hex digits", "bad_hash")
+    return bytes.fromhex(value)
+
+
+def header_json(block: Block) -> dict[str, Any]:
+    header = block.header
+    return {"chain_id": header.chain_id, "height": header.height, "round": header.round, "time_ms": header.time_ms,
+            "previous_hash": header.previous_hash.hex(), "tx_root": header.tx_root.hex(),
+            "app_hash": header.app_hash.hex(), "proposer": header.proposer,
+            "last_commit_hash": header.last_commit_hash.hex()}
+
+
+def certificate_json(certificate: CommitCertificate) -> dict[str, Any]:
+    return {"height": certificate.height, "round": certificate.round, "block_hash": certificate.block_hash.hex(),
+            "signatures": [[index, signature.hex()] for index, signature in certificate.signatures]}
+
+
+def campaign_summary(campaign: Campaign) -> dict[str, Any]:
+    spec = campaign.spec
+    return {"campaign_id": campaign.campaign_id, "title": spec.title, "track": spec.track, "status": campaign.status,
+            "voting_start": spec.voting_start, "voting_end": spec.voting_end,
+            "submission_start": spec.submission_start, "submission_end": spec.submission_end,
+            "rule": spec.rule.name, "scope": spec.rule.scope, "ballot": spec.ballot.type,
+            "districts": [{"district_id": d.district_id, "name": d.name} for d in spec.districts],
+            "total_ballots": campaign.total_ballots, "registered": campaign.registered,
+            "initiative_count": campaign.initiative_count}
+
+
+def initiative_json(node: Node, initiative: Initiative) -> dict[str, Any]:
+    spec = initiative.spec
+    return {**body_to_json(spec), "status": initiative.status, "review_reason": initiative.review_reason,
+            "submitted_height": initiative.submitted_height, "submitter": initiative.submitter.hex(),
+            "votes": node.ledger.state.votes(spec.campaign_id, spec.initiative_id)}
+
+
+def progress_json(progress: Progress) -> dict[str, Any]:
+    return {**body_to_json(progress.report), "height": progress.height, "time_ms": progress.time_ms,
+            "reporter": progress.reporter.hex()}
+
+
+def find_campaign(node: Node, campaign_id: str) -> Campaign:
+    campaign = node.ledger.state.campaigns.get(campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id[:64]!r} does not exist", "unknown_campaign")
+    return campaign
+
+
+# --- status, genesis, openapi, metrics, evidence ---------------------------------------------------
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return web.json_response(node_of(request).status())
+
+
+async def get_genesis(request: web.Request) -> web.Response:
+    return web.json_response(node_of(request).genesis.document)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    return web.Response(text=node_of(request).metrics.render(), content_type="text/plain",
+                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+
+
+async def get_evidence(request: web.Request) -> web.Response:
+    node = node_of(request)
+    records = list(node.driver.evidence) if node.driver is not None else []
+    return web.json_response({"evidence": [record.to_json() for record in records]})
+
+
+# --- transactions ----------------------------------------------------------------------------------
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"a transaction batch is at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def post_txs(request: web.Request) -> web.Response:
+    node = node_of(request)
+    if request.content_type != "application/octet-stream":
+        raise UnsupportedMediaType("send a msgpack array of encoded transactions as application/octet-stream")
+    length = request.content_length
+    if length is not None and length > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
+    client = request.remote or "unknown"
+    wait = node.budgets.retry_after(client)
+    if wait is not None:
+        node.metrics.requests_shed.inc("over_budget")
+        raise OverBudget("this client has spent its transaction budget; slow down", retry_after=wait)
+    try:
+        node.mempool.check_room(length or 0)
+    except ApiError as exc:
+        node.metrics.requests_shed.inc(exc.code)
+        raise
+    body = await read_limited(request, MAX_BATCH_BYTES)
+    raws = decode_batch(body)
+    wait = node.budgets.take(client, len(raws))
+    if wait is not None:
+        node.metrics.requests_shed.inc("over_budget")
+        raise OverBudget(f"this client's budget does not cover {len(raws)} more transactions now",
+                         retry_after=wait)
+    admission = await node.submit(raws)
+    return web.json_response({
+        "accepted": [tx_hash.hex() for tx_hash in admission.accepted],
+        "rejected": [{"index": r.index, "code": r.code, "message": r.message} for r in admission.rejected],
+    })
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    node = node_of(request)
+    tx_hash = parse_hash(request.match_info["hash"])
+    location = node.ledger.tx_location(tx_hash)
+    if location is not None:
+        block = node.ledger.block(location.height)
+        certificate = node.ledger.certificate(location.height)
+        if block is None or certificate is None:
+            raise NotFound(f"block {location.height} is not stored on this node", "not_found")
+        return web.json_response({
+            "status": "committed", "height": location.height, "index": location.index,
+            "proof": {"tree_size": len(block.txs),
+                      "path": [step.hex() for step in inclusion_proof(block.txs, location.index)],
+                      "tx": block.txs[location.index].hex(), "block_hash": block.hash().hex(),
+                      "header": block.header.encode().hex(), "certificate": certificate.encode().hex()},
+        })
+    known = node.mempool.status(tx_hash)
+    if known is not None and known[0] == "rejected":
+        return web.json_response({"status": "rejected", "height": None, "index": None, "proof": None,
+                                  "code": known[1], "message": known[2]})
+    status = "pending" if known is not None else "unknown"
+    return web.json_response({"status": status, "height": None, "index": None, "proof": None})
+
+
+# --- blocks ------------------------------------------------------------------------------------------
+
+
+async def get_block(request: web.Request) -> web.Response:
+    node = node_of(request)
+    height = parse_height(request.match_info["height"])
+    block = node.ledger.block(height) if height >= 1 else None
+    certificate = node.ledger.certificate(height) if block is not None else None
+    if block is None or certificate is None:
+        raise NotFound(f"no block at height {height} (this node is at {node.ledger.height})", "unknown_block")
+    return web.json_response({"height": height, "hash": block.hash().hex(), "header": header_json(block),
+                              "txs": [sha256(raw).hex() for raw in block.txs],
+                              "commit": certificate_json(certificate)})
+
+
+async def get_block_raw(request: web.Request) -> web.Response:
+    node = node_of(request)
+    height = parse_height(request.match_info["height"])
+    raw = node.ledger.raw_block_with_certificate(height) if height >= 1 else None
+    if raw is None:
+        raise NotFound(f"no block at height {height} (this node is at {node.ledger.height})", "unknown_block")
+    return web.Response(body=raw, content_type=MSGPACK)
+
+
+async def get_blocks_raw(request: web.Request) -> web.Response:
+    """``[[block, certificate], ...]`` from ``from`` up to ``to`` (≤ 500 blocks, ≤ 8 MiB, ≤ our height)."""
+    node = node_of(request)
+    if "from" not in request.query:
+        raise BadRequest("query parameter from is required", "bad_range")
+    first = parse_height(request.query["from"], "from")
+    last = parse_height(request.query["to"], "to") if "to" in request.query else first + RANGE_MAX_BLOCKS - 1
+    if first < 1 or last < first:
+        raise BadRequest("need 1 <= from <= to", "bad_range")
+    last = min(last, first + RANGE_MAX_BLOCKS - 1, node.ledger.height)
+    parts: list[bytes] = []
+    size = 0
+    for height in range(first, last + 1):
+        raw = node.ledger.raw_block_with_certificate(height)
+        if raw is None:
+            break
+        if parts and size + len(raw) > RANGE_MAX_BYTES:
+            break
+        parts.append(raw)
+        size += len(raw)
+    packer = msgpack.Packer()
+    return web.Response(body=packer.pack_array_header(len(parts)) + b"".join(parts), content_type=MSGPACK)
+
+
+# --- campaigns -----------------------------------------------------------------------------------------
+
+
+async def get_campaigns(request: web.Request) -> web.Response:
+    node = node_of(request)
+    campaigns = sorted(node.ledger.state.campaigns.values(), key=lambda c: c.campaign_id.encode())
+    return web.json_response({"height": node.ledger.height, "campaigns": [campaign_summary(c) for c in campaigns]})
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    node = node_of(request)
+    campaign = find_campaign(node, request.match_info["campaign"])
+    initiatives = node.ledger.state.campaign_initiatives(campaign.campaign_id)
+    return web.json_response({
+        "campaign": body_to_json(campaign.spec), "status": campaign.status,
+        "created_height": campaign.created_height, "closed_height": campaign.closed_height or None,
+        "closed_time_ms": campaign.closed_time_ms or None, "close_reason": campaign.close_reason or None,
+        "registered": campaign.registered, "total_ballots": campaign.total_ballots,
+        "initiative_count": campaign.initiative_count, "height": node.ledger.height,
+        "initiatives": [initiative_json(node, i) for i in initiatives],
+    })
+
+
+async def get_tally(request: web.Request) -> web.Response:
+    node = node_of(request)
+    campaign = find_campaign(node, request.match_info["campaign"])
+    document = tally_document(node.ledger.state, campaign, node.ledger.height, node.results.result(campaign))
+    failure = node.results.failed.get(campaign.campaign_id)
+    if failure is not None:
+        document["result_error"] = failure
+    return web.json_response(document)
+
+
+async def get_initiative(request: web.Request) -> web.Response:
+    node = node_of(request)
+    campaign = find_campaign(node, request.match_info["campaign"])
+    initiative_id = request.match_info["initiative"]
+    initiative = node.ledger.state.initiatives.get((campaign.campaign_id, initiative_id))
+    if initiative is None:
+        raise NotFound(f"initiative {initiative_id[:64]!r} does not exist in this campaign", "unknown_initiative")
+    reports = [progress_json(Progress.decode(value)) for _, value in
+               node.ledger.store.iterate(progress_prefix(campaign.campaign_id, initiative_id))]
+    return web.json_response({**initiative_json(node, initiative), "progress": reports})
+
+
+# --- p2p ---------------------------------------------------------------------------------------------------
+
+
+async def post_envelope(request: web.Request) -> web.Response:
+    node = node_of(request)
+    body: bytes | None = None
+    try:
+        body = await read_envelope_body(request)
+        return web.json_response(node.inbound.handle(body))
+    except ApiError as exc:
+        node.inbound.reject(body, exc)
+        raise
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/status", get_status)
+    app.router.add_get("/api/v1/genesis", get_genesis)
+    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app.router.add_get("/api/v1/evidence", get_evidence)
+    app.router.add_post("/api/v1/txs", post_txs)
+    app.router.add_get("/api/v1/txs/{hash}", get_tx)
+    app.router.add_get("/api/v1/blocks/raw", get_blocks_raw)
+    app.router.add_get("/api/v1/blocks/{height}", get_block)
+    app.router.add_get("/api/v1/blocks/{height}/raw", get_block_raw)
+    app.router.add_get("/api/v1/campaigns", get_campaigns)
+    app.router.add_get("/api/v1/campaigns/{campaign}", get_campaign)
+    app.router.add_get("/api/v1/campaigns/{campaign}/tally", get_tally)
+    app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_post(ENVELOPE_PATH, post_envelope)

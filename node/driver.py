@@ -1,0 +1,168 @@
+"""Drives the sans-I/O consensus engine: clock, inbox, timers and the engine's outputs.
+
+One task owns the engine. It waits for the earliest of: a consensus message in the inbox, a poke
+(new transactions were admitted), or the engine's ``next_deadline()``; then it feeds the engine
+and handles the outputs strictly in order, synchronously:
+
+- ``PersistSigningState`` — written with fsync (``SigningStateFile.store``) before anything after
+  it is handled, so no signed message leaves before what it commits us to is on disk;
+- ``Broadcast`` — queued on every peer link (never blocks);
+- ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool;
+- ``EvidenceFound``, ``RejectedMessage``, ``PeerAhead`` — kept, counted, handed to block sync.
+
+Output handling never awaits, so other tasks (block sync) only touch the engine between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chain.block import CommitCertificate
+from consensus.engine import Engine
+from consensus.messages import Evidence, Message, encode_evidence, encode_message
+from consensus.outputs import (
+    Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage,
+)
+from node.chain_app import ChainApp, CommittedBlock
+from node.metrics import NodeMetrics
+from node.signing_state import SigningStateFile
+
+log = logging.getLogger("veche.node.consensus")
+
+MAX_INBOX = 20_000
+YIELD_EVERY = 64
+MAX_EVIDENCE = 1000
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    evidence: Evidence
+    seen_ms: int
+
+    def to_json(self) -> dict[str, object]:
+        e = self.evidence
+        return {"validator_index": e.validator_index, "height": e.height, "round": e.round, "step": e.step,
+                "seen_ms": self.seen_ms, "evidence": encode_evidence(e).hex()}
+
+
+class Driver:
+    def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
+                 broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
+                 on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
+                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self.engine = engine
+        self.app = app
+        self._signing_file = signing_file
+        self._broadcast = broadcast
+        self.metrics = metrics
+        self._on_commit = on_commit
+        self._on_peer_ahead = on_peer_ahead
+        self._names = validator_names
+        self._clock_ms = clock_ms
+        self._inbox: deque[tuple[int, Message]] = deque()
+        self._wake = asyncio.Event()
+        self.evidence: deque[EvidenceRecord] = deque(maxlen=MAX_EVIDENCE)
+        self.inbox_dropped = 0
+        self._round_seen = (engine.height, engine.round)
+
+    # --- inputs (called from other tasks; never block) ------------------------------------------
+
+    def deliver(self, sender_index: int, message: Message) -> None:
+        if len(self._inbox) >= MAX_INBOX:
+            self._inbox.popleft()
+            self.inbox_dropped += 1
+        self._inbox.append((sender_index, message))
+        self._wake.set()
+
+    def poke(self) -> None:
+        """New transactions: let the engine look at the mempool now rather than at its next poll."""
+        self._wake.set()
+
+    def skip_to(self, height: int, last_commit: CommitCertificate | None) -> None:
+        """After block sync stored blocks up to ``height - 1``."""
+        if height > self.engine.height:
+            log.info("consensus jumps from height %d to %d after block sync", self.engine.height, height)
+            self.engine.skip_to(height, last_commit)
+            self._wake.set()
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._handle(self.engine.start(self._clock_ms()))
+        while True:
+            if not self._inbox:
+                deadline = self.engine.next_deadline()
+                timeout = None if deadline is None else max(0.0, (deadline - self._clock_ms()) / 1000)
+                if timeout is None or timeout > 0:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except TimeoutError:
+                        pass
+            self._wake.clear()
+            handled = 0
+            while self._inbox:
+                _, message = self._inbox.popleft()
+                self._handle(self.engine.receive(message, self._clock_ms()))
+                handled += 1
+                if handled % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            self._handle(self.engine.tick(self._clock_ms()))
+            await asyncio.sleep(0)
+
+    def _handle(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, PersistSigningState):
+                if self._signing_file is not None:
+                    self._signing_file.store(output.state)
+            elif isinstance(output, Broadcast):
+                self._broadcast(encode_message(output.message))
+            elif isinstance(output, Commit):
+                self._commit(output)
+            elif isinstance(output, EvidenceFound):
+                self._evidence(output.evidence)
+            elif isinstance(output, RejectedMessage):
+                name = self._name(output.sender_index)
+                self.metrics.consensus_rejected.inc(name, output.error.code)
+                log.warning("rejected consensus message from %s: %s", name, output.error.message)
+            elif isinstance(output, PeerAhead):
+                log.info("validators are at height %d, this node at %d: block sync", output.height,
+                         self.engine.height)
+                self._on_peer_ahead(output.height)
+        current = (self.engine.height, self.engine.round)
+        if current != self._round_seen:
+            if current[0] == self._round_seen[0] and current[1] > self._round_seen[1]:
+                self.metrics.rounds.inc(amount=current[1] - self._round_seen[1])
+                log.info("height %d: round %d started (round change)", current[0], current[1])
+            self._round_seen = current
+
+    def _commit(self, output: Commit) -> None:
+        started = time.perf_counter()
+        committed = self.app.commit(output.height, output.encoded_block, output.block_hash, output.certificate)
+        if committed is None:
+            return
+        self.metrics.commit_write.observe(time.perf_counter() - started)
+        self.metrics.commit_latency.observe(max(0, self._clock_ms() - committed.block.header.time_ms) / 1000)
+        log.debug("committed block %d %s with %d txs (round %d)", output.height, output.block_hash.hex()[:16],
+                  len(committed.block.txs), output.certificate.round)
+        self._on_commit(committed)
+
+    def _evidence(self, evidence: Evidence) -> None:
+        name = self._name(evidence.validator_index)
+        self.evidence.append(EvidenceRecord(evidence, self._clock_ms()))
+        self.metrics.evidence.inc(name)
+        log.error("EQUIVOCATION: validator %s signed two different %s messages at height %d round %d",
+                  name, evidence.step, evidence.height, evidence.round)
+
+    def _name(self, index: int | None) -> str:
+        if index is not None and 0 <= index < len(self._names):
+            return self._names[index]
+        return "unknown"

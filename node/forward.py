@@ -1,0 +1,100 @@
+"""An observer's forwarding of admitted transactions to the validators' public API.
+
+An observer signs nothing, so it cannot use the validators' p2p links: it is a client like any
+other. Admitted transactions wait in a bounded queue; one task sends them in batches
+(``POST /api/v1/txs``) to a validator, moving to the next one on a connection error, a 5xx, a 429
+or a 503, and backing off when none takes them. The observer keeps them pending until block sync
+sees them committed (or they expire).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+
+import aiohttp
+
+from node.mempool import MAX_BATCH_BYTES, MAX_BATCH_TXS, encode_batch
+
+log = logging.getLogger("veche.node.forward")
+
+MAX_QUEUED = 100_000
+FORWARD_DELAY_S = 0.004
+TIMEOUT_S = 15.0
+
+
+class Forwarder:
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = [url.rstrip("/") for url in urls]
+        self.queue: deque[bytes] = deque()
+        self.dropped = 0
+        self.forwarded = 0
+        self._next = random.randrange(len(self.urls)) if self.urls else 0
+        self._ready = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    def attach(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def push(self, raws: list[bytes]) -> None:
+        for raw in raws:
+            if len(self.queue) >= MAX_QUEUED:
+                self.queue.popleft()
+                self.dropped += 1
+            self.queue.append(raw)
+        if raws:
+            self._ready.set()
+
+    def _take(self) -> list[bytes]:
+        batch: list[bytes] = []
+        size = 0
+        while self.queue and len(batch) < MAX_BATCH_TXS and size + len(self.queue[0]) + 16 <= MAX_BATCH_BYTES:
+            raw = self.queue.popleft()
+            batch.append(raw)
+            size += len(raw) + 16
+        return batch
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._ready.wait()
+            await asyncio.sleep(FORWARD_DELAY_S)
+            batch = self._take()
+            if not self.queue:
+                self._ready.clear()
+            if not batch:
+                continue
+            if await self._send(batch):
+                backoff = 0.1
+                self.forwarded += len(batch)
+                continue
+            self.queue.extendleft(reversed(batch))
+            self._ready.set()
+            log.warning("no validator takes forwarded transactions right now; retrying in %.1f s", backoff)
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 5.0)
+
+    async def _send(self, batch: list[bytes]) -> bool:
+        if self._session is None or not self.urls:
+            return False
+        body = encode_batch(batch)
+        for _ in range(len(self.urls)):
+            url = self.urls[self._next % len(self.urls)]
+            try:
+                async with self._session.post(url + "/api/v1/txs", data=body,
+                                              headers={"Content-Type": "application/octet-stream"},
+                                              timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as response:
+                    await response.read()
+                    if response.status == 200:
+                        return True
+                    if 400 <= response.status < 500 and response.status != 429:
+                        log.warning("validator %s refused %d forwarded transactions with HTTP %d; dropped",
+                                    url, len(batch), response.status)
+                        return True
+                    log.debug("validator %s answered %d to forwarded transactions", url, response.status)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                log.debug("validator %s unreachable for forwarding: %s", url, exc)
+            self._next += 1
+        return False

@@ -1,0 +1,405 @@
+"""The mempool: bounded, verify-once admission of transactions and FIFO block building.
+
+Admission of a batch (one ``POST /api/v1/txs`` or one gossip envelope) runs in two phases:
+
+1. *stateless*: strict decoding, chain id, duplicates (in the batch, already pending, already
+   committed — all cheap lookups done before any signature work), then every signature is verified
+   once. This phase yields to the event loop every few dozen transactions (or runs in a thread
+   pool when configured), so a large batch never stalls consensus.
+2. *stateful*, without yielding: each verified transaction, in batch order, is applied to the
+   *check state* — an ``Execution`` overlay on the committed state holding every pending
+   transaction — with ``signatures_checked=True``. What does not apply (second ballot of the
+   same voter, unknown campaign or initiative, closed campaign, unregistered voter …) is rejected
+   with the state machine's code; the rest becomes pending. A registration and the ballots it
+   enables may come in one batch, registration first.
+
+The check state stays consistent across commits without re-executing the pending set in the
+common case (a block made only of ballots and registrations that were all pending here, or that
+apply on top of the check state): ballots and registrations commute. Anything else (a campaign
+created or closed, other kinds, a conflict) triggers a rebuild that re-applies the pending
+transactions in FIFO order without re-verifying signatures; what no longer applies is dropped and
+remembered as rejected (a bounded LRU), so ``GET /api/v1/txs/{hash}`` can say why.
+
+Bounds: ``max_txs`` and ``max_bytes`` for pending transactions; ``check_room`` refuses a request
+*before* its body is decoded when the pool is full or too much is already being verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from chain import codec
+from chain.crypto import sha256
+from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
+from chain.ledger import Ledger
+from chain.state import Execution
+from chain.tx import MAX_TX_BYTES, Tx, decode_tx
+from node.errors import BadRequest, Overloaded, PayloadTooLarge
+
+log = logging.getLogger("veche.node.mempool")
+
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_BATCH_TXS = 5000
+MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
+VERIFY_CHUNK = 48
+REJECTED_MEMORY = 100_000
+COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
+RETRY_AFTER_FULL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Admission:
+    accepted: list[bytes]
+    rejected: list[Rejection]
+    admitted: list[Tx]
+
+
+def decode_batch(body: bytes) -> list[bytes]:
+    """The POST body: a msgpack array of encoded transactions (bin). Raises ``BadRequest``."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
+    try:
+        value = codec.decode(body, max_bytes=MAX_BATCH_BYTES)
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a msgpack array of transactions: {exc.message}", "malformed") from exc
+    if not isinstance(value, list) or not all(isinstance(item, bytes) for item in value):
+        raise BadRequest("body must be a msgpack array of encoded transactions (bin)", "malformed")
+    if not value:
+        raise BadRequest("the batch is empty", "empty")
+    if len(value) > MAX_BATCH_TXS:
+        raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH_TXS} transactions", "too_many_txs")
+    return value
+
+
+def encode_batch(raws: Sequence[bytes]) -> bytes:
+    return codec.encode(list(raws))
+
+
+class ClientBudgets:
+    """Per-client token buckets (transactions per second with a burst), least recently used first out."""
+
+    def __init__(self, rate: float, burst: float, *, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self.burst = float(max(burst, MAX_BATCH_TXS))
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _level(self, client: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(client, (self.burst, now))
+        return min(self.burst, tokens + (now - stamp) * self.rate)
+
+    def retry_after(self, client: str, amount: float = 1.0) -> float | None:
+        """Seconds until ``amount`` tokens are available, or None if they are now."""
+        level = self._level(client, self._clock())
+        if level >= amount:
+            return None
+        return (amount - level) / self.rate
+
+    def take(self, client: str, amount: float) -> float | None:
+        """Spend ``amount`` tokens, or return the seconds to wait (spending nothing)."""
+        now = self._clock()
+        level = self._level(client, now)
+        if level < amount:
+            return (amount - level) / self.rate
+        self._buckets[client] = (level - amount, now)
+        self._buckets.move_to_end(client)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return None
+
+
+class Mempool:
+    def __init__(self, ledger: Ledger, *, max_txs: int, max_bytes: int,
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 verify_threads: int = 0, rejected_memory: int = REJECTED_MEMORY) -> None:
+        self.ledger = ledger
+        self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self._clock_ms = clock_ms
+        self.pending: dict[bytes, Tx] = {}
+        self.arrival_ms: dict[bytes, int] = {}
+        self.pending_bytes = 0
+        self.inflight_bytes = 0
+        self.rejected: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
+        self._rejected_memory = rejected_memory
+        self._executor = ThreadPoolExecutor(verify_threads, "veche-verify") if verify_threads > 0 else None
+        self._verify_threads = verify_threads
+        self.rebuilds = 0
+        self.on_rejected: Callable[[str, int], None] = lambda code, count: None
+        self._check = self._fresh_check_state()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def is_verified(self, tx_hash: bytes) -> bool:
+        """Signature-check lookup for ``Ledger.build_block``/``check_block``: pending txs were verified."""
+        return tx_hash in self.pending
+
+    def status(self, tx_hash: bytes) -> tuple[str, str, str] | None:
+        """("pending", "", "") or ("rejected", code, message), or None when this pool never saw it."""
+        if tx_hash in self.pending:
+            return ("pending", "", "")
+        found = self.rejected.get(tx_hash)
+        if found is not None:
+            return ("rejected", found[0], found[1])
+        return None
+
+    def reap(self, max_txs: int, max_bytes: int) -> list[Tx]:
+        """The oldest pending transactions, FIFO, within both limits."""
+        chosen: list[Tx] = []
+        size = 0
+        for tx in self.pending.values():
+            if len(chosen) >= max_txs or size + len(tx.raw) > max_bytes:
+                break
+            chosen.append(tx)
+            size += len(tx.raw)
+        return chosen
+
+    # --- admission -------------------------------------------------------------------------------
+
+    def check_room(self, incoming_bytes: int) -> None:
+        """Shed load before decoding: raise ``Overloaded`` (503) when full or when too much is in flight."""
+        if len(self.pending) >= self.max_txs:
+            raise Overloaded(f"the mempool is full ({len(self.pending)} transactions); retry later",
+                             "mempool_full", retry_after=RETRY_AFTER_FULL_S)
+        if self.pending_bytes + incoming_bytes > self.max_bytes:
+            raise Overloaded(f"the mempool is full ({self.pending_bytes} bytes); retry later",
+                             "mempool_full", retry_after=RETRY_AFTER_FULL_S)
+        if self.inflight_bytes + incoming_bytes > MAX_INFLIGHT_BYTES:
+            raise Overloaded("too many transactions are being verified right now; retry later",
+                             "busy", retry_after=RETRY_AFTER_FULL_S / 2)
+
+    async def admit(self, raws: Sequence[bytes]) -> Admission:
+        """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message)."""
+        size = sum(len(raw) for raw in raws)
+        self.inflight_bytes += size
+        try:
+            rejected: list[Rejection] = []
+            verified = await self._stateless(raws, rejected)
+            admission = self._stateful(verified, rejected)
+        finally:
+            self.inflight_bytes -= size
+        admission.rejected.sort(key=lambda r: r.index)
+        for rejection in admission.rejected:
+            self.on_rejected(rejection.code, 1)
+        return admission
+
+    async def _stateless(self, raws: Sequence[bytes], rejected: list[Rejection]) -> list[tuple[int, Tx]]:
+        candidates: list[tuple[int, Tx]] = []
+        seen: set[bytes] = set()
+        chain_id = self.ledger.params.chain_id
+        for index, raw in enumerate(raws):
+            if len(raw) > MAX_TX_BYTES:
+                rejected.append(Rejection(index, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes"))
+                continue
+            tx_hash = sha256(raw)
+            if tx_hash in seen:
+                rejected.append(Rejection(index, "duplicate", "the same transaction appears twice in this batch"))
+                continue
+            seen.add(tx_hash)
+            if tx_hash in self.pending:
+                rejected.append(Rejection(index, "already_pending", "this transaction is already pending"))
+                continue
+            if self.ledger.state.is_committed_tx(tx_hash):
+                rejected.append(Rejection(index, "already_committed", "this transaction is already committed"))
+                continue
+            try:
+                tx = decode_tx(raw)
+            except DecodeError as exc:
+                rejected.append(Rejection(index, exc.code, exc.message))
+                continue
+            if tx.chain_id != chain_id:
+                rejected.append(Rejection(index, "wrong_chain", f"transaction is for chain {tx.chain_id!r}, "
+                                                                f"this is {chain_id!r}"))
+                continue
+            candidates.append((index, tx))
+        if self._executor is not None and len(candidates) > VERIFY_CHUNK:
+            return await self._verify_in_threads(candidates, rejected)
+        verified: list[tuple[int, Tx]] = []
+        for start in range(0, len(candidates), VERIFY_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
+        return verified
+
+    async def _verify_in_threads(self, candidates: list[tuple[int, Tx]],
+                                 rejected: list[Rejection]) -> list[tuple[int, Tx]]:
+        loop = asyncio.get_running_loop()
+        parts = max(1, self._verify_threads)
+        size = (len(candidates) + parts - 1) // parts
+        chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
+        outcomes = [list[Rejection]() for _ in chunks]
+        results = await asyncio.gather(*(loop.run_in_executor(self._executor, _verify_chunk, chunk, outcome)
+                                         for chunk, outcome in zip(chunks, outcomes)))
+        for outcome in outcomes:
+            rejected.extend(outcome)
+        return [item for part in results for item in part]
+
+    def _stateful(self, verified: list[tuple[int, Tx]], rejected: list[Rejection]) -> Admission:
+        accepted: list[bytes] = []
+        admitted: list[Tx] = []
+        check = self._check
+        now = self._clock_ms()
+        check.time_ms = max(check.time_ms, now)
+        for index, tx in verified:
+            if tx.hash in self.pending:
+                rejected.append(Rejection(index, "already_pending", "this transaction is already pending"))
+                continue
+            if len(self.pending) >= self.max_txs or self.pending_bytes + len(tx.raw) > self.max_bytes:
+                rejected.append(Rejection(index, "mempool_full", "the mempool is full; retry later"))
+                continue
+            try:
+                check.apply(tx, signatures_checked=True)
+            except TxRejected as exc:
+                rejected.append(Rejection(index, exc.code, exc.message))
+                self._remember(tx.hash, exc.code, exc.message)
+                continue
+            except VecheError as exc:  # a defect elsewhere must not take the node down
+                log.exception("check state failed on transaction %s", tx.hash.hex())
+                rejected.append(Rejection(index, "internal_error", exc.message))
+                self._check = check = self._rebuild()
+                continue
+            self.pending[tx.hash] = tx
+            self.arrival_ms[tx.hash] = now
+            self.pending_bytes += len(tx.raw)
+            self.rejected.pop(tx.hash, None)
+            accepted.append(tx.hash)
+            admitted.append(tx)
+        return Admission(accepted, rejected, admitted)
+
+    # --- after a block ---------------------------------------------------------------------------
+
+    def absorb(self, block_txs: Sequence[bytes], block_events: bool) -> bool:
+        """Before a block commits: fold its transactions into the check state.
+
+        Returns True when the check state is still exact afterwards (the block holds only ballots and
+        registrations, each pending here or applying on top of the check state); False means
+        ``after_commit`` must rebuild.
+        """
+        if block_events:
+            return False
+        check = self._check
+        for raw in block_txs:
+            tx_hash = sha256(raw)
+            pending = self.pending.get(tx_hash)
+            if pending is not None:
+                if pending.kind not in COMMUTING_KINDS:
+                    return False
+                continue
+            try:
+                tx = decode_tx(raw)
+            except DecodeError:
+                return False
+            if tx.kind not in COMMUTING_KINDS:
+                return False
+            try:
+                check.apply(tx, signatures_checked=True)
+            except VecheError:
+                return False
+        return True
+
+    def after_commit(self, block_txs: Iterable[bytes], *, exact: bool) -> None:
+        """After a block committed: drop its transactions; rebuild the check state unless ``exact``."""
+        for raw in block_txs:
+            self._forget(sha256(raw))
+        now = self._clock_ms()
+        if exact and not self.ledger.state.open_campaigns_due(now):
+            check = self._check
+            check.height = self.ledger.height + 1
+            check.time_ms = max(check.time_ms, now)
+            if not self.pending or len(check.writes) > 4 * len(self.pending) + 10_000:
+                self._check = self._rebuild()
+            return
+        self._check = self._rebuild()
+
+    def drop(self, tx_hash: bytes, code: str, message: str) -> None:
+        """Remove a pending transaction that cannot commit (found while building a block)."""
+        if self._forget(tx_hash):
+            self.on_rejected(code, 1)
+        self._remember(tx_hash, code, message)
+
+    def expire(self, older_than_ms: int) -> int:
+        """Drop transactions pending since before ``older_than_ms`` (observers: forwarded, never committed)."""
+        stale = [h for h, arrived in self.arrival_ms.items() if arrived < older_than_ms]
+        for tx_hash in stale:
+            self.drop(tx_hash, "expired", "the transaction did not commit in time; submit it again")
+        if stale:
+            self._check = self._rebuild()
+        return len(stale)
+
+    def resync(self) -> None:
+        """Rebuild the check state from scratch (after block sync moved the ledger)."""
+        for tx_hash in [h for h in self.pending if self.ledger.state.is_committed_tx(h)]:
+            self._forget(tx_hash)
+        self._check = self._rebuild()
+
+    def _forget(self, tx_hash: bytes) -> bool:
+        tx = self.pending.pop(tx_hash, None)
+        if tx is None:
+            return False
+        self.arrival_ms.pop(tx_hash, None)
+        self.pending_bytes -= len(tx.raw)
+        return True
+
+    def _fresh_check_state(self) -> Execution:
+        check = self.ledger.state.begin(self.ledger.height + 1, max(self._clock_ms(), self.ledger.last_time_ms + 1))
+        check.begin_block()
+        return check
+
+    def _rebuild(self) -> Execution:
+        """Re-apply every pending transaction in FIFO order (no signature checks)."""
+        self.rebuilds += 1
+        check = self._fresh_check_state()
+        dropped: list[tuple[bytes, str, str]] = []
+        for tx_hash, tx in self.pending.items():
+            try:
+                check.apply(tx, signatures_checked=True)
+            except TxRejected as exc:
+                dropped.append((tx_hash, exc.code, exc.message))
+            except VecheError as exc:
+                log.error("check state rebuild: transaction %s fails unexpectedly: %s", tx_hash.hex(), exc)
+                dropped.append((tx_hash, "internal_error", exc.message))
+        for tx_hash, code, message in dropped:
+            self.drop(tx_hash, code, message)
+        if dropped:
+            log.info("mempool: %d pending transactions no longer apply and were dropped", len(dropped))
+        return check
+
+    def _remember(self, tx_hash: bytes, code: str, message: str) -> None:
+        self.rejected[tx_hash] = (code, message)
+        self.rejected.move_to_end(tx_hash)
+        while len(self.rejected) > self._rejected_memory:
+            self.rejected.popitem(last=False)
+
+
+def _verify_chunk(chunk: Sequence[tuple[int, Tx]], rejected: list[Rejection]) -> list[tuple[int, Tx]]:
+    verified: list[tuple[int, Tx]] = []
+    for index, tx in chunk:
+        try:
+            tx.verify_signatures(cache_keys=tx.kind != "vote.cast")
+        except SignatureError as exc:
+            rejected.append(Rejection(index, "bad_signature", exc.message))
+            continue
+        verified.append((index, tx))
+    return verified

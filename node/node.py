@@ -1,0 +1,271 @@
+"""One node: ledger, mempool, consensus driver, peer links, block sync, results — and their tasks.
+
+``Node`` opens everything synchronously (LevelDB, genesis, key, signing state) and ``close()``s
+it; ``run(session)`` runs the node's long-lived tasks in one ``asyncio.TaskGroup``: the consensus
+driver (validators), one sender per peer link, the gossip admission worker, block sync, the
+equal-shares worker and, on observers, the forwarder and the mempool expiry. If any task fails,
+the group cancels the others and ``run`` raises: the process stops rather than limp on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from chain.crypto import SigningKey, read_key_file
+from chain.errors import StorageError, VecheError
+from chain.ledger import Ledger
+from chain.storage import LevelStore
+from consensus.engine import Engine
+from consensus.outputs import TimeoutConfig
+from genesis.config import NodeConfig
+from genesis.model import Genesis, load_genesis
+from node.chain_app import ChainApp, CommittedBlock
+from node.config import NodeLimits
+from node.driver import Driver, wall_clock_ms
+from node.errors import ConfigError
+from node.forward import Forwarder
+from node.mempool import Admission, ClientBudgets, Mempool
+from node.metrics import NodeMetrics
+from node.p2p import GossipQueue, Inbound, PeerInfo, PeerNetwork
+from node.results import Results
+from node.signing_state import SigningStateFile
+from node.sync import BlockSync
+
+log = logging.getLogger("veche.node")
+
+VALIDATOR_STATUS_POLL_S = 2.0
+OBSERVER_PENDING_TTL_MS = 120_000
+
+
+class Node:
+    def __init__(self, config: NodeConfig, limits: NodeLimits = NodeLimits()) -> None:
+        self.config = config
+        self.limits = limits
+        self.name = config.name
+        self.role = config.role
+        self.metrics = NodeMetrics()
+        self.genesis: Genesis = self._load_genesis()
+        self.params = self.genesis.params
+        self.chain_id = self.params.chain_id
+        validators = self.params.validators
+        self.key: SigningKey | None = None
+        self.validator_index: int | None = None
+        if config.is_validator:
+            self.key = self._load_key()
+            self.validator_index = validators.index_of(self.key.public_key)
+            if self.validator_index is None:
+                raise ConfigError(f"{config.key_file}: this key is not one of the genesis validators; "
+                                  "a node with it can only run as an observer")
+        self.store = self._open_store()
+        try:
+            self.ledger = Ledger(self.store, self.params)
+        except VecheError:
+            self.store.close()
+            raise
+        self.mempool = Mempool(self.ledger, max_txs=config.mempool_max_txs, max_bytes=config.mempool_max_bytes,
+                               verify_threads=limits.verify_threads)
+        self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
+        self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs)
+        self.results = Results(self.ledger)
+        self.budgets = ClientBudgets(limits.client_tx_rate, limits.client_tx_burst)
+        self.started_ms = wall_clock_ms()
+        self.gossip_queue = GossipQueue(self.metrics)
+        self.signing_file: SigningStateFile | None = None
+        self.driver: Driver | None = None
+        self.peers: PeerNetwork | None = None
+        self.forwarder: Forwarder | None = None
+        if self.validator_index is not None and self.key is not None:
+            self._build_validator(self.key, self.validator_index)
+        else:
+            self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)])
+        self.inbound = Inbound(self.chain_id, validators, self.metrics, accepts=self.driver is not None,
+                               deliver=self._deliver, admit_gossip=self.gossip_queue.put)
+        self.sync = BlockSync(self.app, self._public_sources(), self.metrics,
+                              poll_interval_s=(VALIDATOR_STATUS_POLL_S if self.driver is not None
+                                               else limits.sync_poll_ms / 1000),
+                              on_synced=self._on_synced, on_block=self._on_block,
+                              lag_tolerance=1 if self.driver is not None else 0)
+        self.metrics.bind_live(
+            height=lambda: self.ledger.height, mempool_size=lambda: len(self.mempool),
+            mempool_bytes=lambda: self.mempool.pending_bytes,
+            peers_connected=lambda: self.peers.connected() if self.peers is not None else 0,
+            sync_target=lambda: max(self.sync.target, self.ledger.height),
+            catching_up=lambda: 1 if self.sync.catching_up else 0,
+            consensus_round=lambda: self.driver.engine.round if self.driver is not None else 0,
+        )
+        log.info("node %s (%s%s) opened chain %s at height %d", self.name, self.role,
+                 "" if self.validator_index is None else f" {self.validator_index}", self.chain_id, self.ledger.height)
+
+    # --- opening --------------------------------------------------------------------------------
+
+    def _load_genesis(self) -> Genesis:
+        genesis = load_genesis(self.config.genesis_file)
+        return genesis
+
+    def _load_key(self) -> SigningKey:
+        if self.config.key_file is None:
+            raise ConfigError("a validator needs key_file in its config.json")
+        return read_key_file(self.config.key_file)
+
+    def _open_store(self) -> LevelStore:
+        try:
+            return LevelStore(self.config.data_dir)
+        except StorageError as exc:
+            raise StorageError(f"{exc.message} (is another node process using {self.config.data_dir}?)") from exc
+
+    def _build_validator(self, key: SigningKey, my_index: int) -> None:
+        settings = self.genesis.consensus
+        self.signing_file = SigningStateFile(self.config.signing_state_file)
+        signing_state = self.signing_file.load()
+        if signing_state is None and self.ledger.height > 0:
+            log.warning("no signing state at %s although the ledger is at height %d: if this validator signed "
+                        "before, it may now sign again at a height it already signed", self.signing_file.path,
+                        self.ledger.height)
+        elif signing_state is not None and signing_state.height > self.ledger.height + 1:
+            log.info("signing state is at height %d, ledger at %d: this node will not sign below height %d and "
+                     "catches up by block sync", signing_state.height, self.ledger.height, signing_state.height)
+        timeouts = TimeoutConfig(
+            propose_ms=settings.timeout_propose_ms, propose_delta_ms=settings.timeout_propose_delta_ms,
+            prevote_ms=settings.timeout_prevote_ms, prevote_delta_ms=settings.timeout_prevote_delta_ms,
+            precommit_ms=settings.timeout_precommit_ms, precommit_delta_ms=settings.timeout_precommit_delta_ms)
+        height = self.ledger.height
+        engine = Engine(self.chain_id, self.params.validators, my_index, key.sign, self.app, timeouts,
+                        heartbeat_ms=settings.heartbeat_ms, batch_ms=settings.batch_ms,
+                        signing_state=signing_state, start_height=height + 1,
+                        last_commit=self.ledger.certificate(height) if height > 0 else None)
+        names = [v.name for v in self.params.validators.validators]
+        peer_urls = {peer.name: peer.url for peer in self.config.peers}
+        peers = [PeerInfo(v.name, peer_urls.get(v.name, v.url).rstrip("/"), index)
+                 for index, v in enumerate(self.params.validators.validators) if index != my_index]
+        self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
+        self.driver = Driver(engine, self.app, self.signing_file, self.peers.broadcast, self.metrics,
+                             on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
+
+    def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
+        """(name, base URL) of other nodes' public APIs: config peers, then genesis validators."""
+        own = {self.config.api_url.rstrip("/")}
+        if self.validator_index is not None:
+            own.add(self.params.validators.validators[self.validator_index].url.rstrip("/"))
+        validator_names = {v.name for v in self.params.validators.validators}
+        sources: dict[str, str] = {}
+        for peer in self.config.peers:
+            if not validators_only or peer.name in validator_names:
+                sources.setdefault(peer.url.rstrip("/"), peer.name)
+        for validator in self.params.validators.validators:
+            sources.setdefault(validator.url.rstrip("/"), validator.name)
+        return [(name, url) for url, name in sources.items() if url not in own]
+
+    def close(self) -> None:
+        self.mempool.close()
+        self.results.close()
+        self.store.close()
+        log.info("node %s closed its store at height %d", self.name, self.ledger.height)
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        self.sync.attach(session)
+        async with asyncio.TaskGroup() as group:
+            if self.peers is not None:
+                self.peers.attach(session)
+                group.create_task(self.peers.run(), name="peer-links")
+            if self.driver is not None:
+                group.create_task(self.driver.run(), name="consensus")
+            if self.forwarder is not None:
+                self.forwarder.attach(session)
+                group.create_task(self.forwarder.run(), name="forwarder")
+                group.create_task(self._expire_forwarded(), name="expiry")
+            group.create_task(self._gossip_worker(), name="gossip-admission")
+            group.create_task(self.sync.run(), name="block-sync")
+            group.create_task(self.results.run(), name="results")
+
+    async def _gossip_worker(self) -> None:
+        while True:
+            sender, raws = await self.gossip_queue.get()
+            admission = await self.mempool.admit(raws)
+            if admission.accepted:
+                self.metrics.txs_accepted.inc("peer", amount=len(admission.accepted))
+                if self.driver is not None:
+                    self.driver.poke()
+
+    async def _expire_forwarded(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            expired = self.mempool.expire(wall_clock_ms() - OBSERVER_PENDING_TTL_MS)
+            if expired:
+                log.warning("%d forwarded transactions did not commit within %d s and expired", expired,
+                            OBSERVER_PENDING_TTL_MS // 1000)
+
+    async def submit(self, raws: list[bytes]) -> Admission:
+        """Admit a client's batch, then gossip (validator) or forward (observer) what was accepted."""
+        admission = await self.mempool.admit(raws)
+        if admission.admitted:
+            self.metrics.txs_accepted.inc("client", amount=len(admission.admitted))
+            accepted_raws = [tx.raw for tx in admission.admitted]
+            if self.peers is not None:
+                self.peers.gossip(accepted_raws)
+            if self.forwarder is not None:
+                self.forwarder.push(accepted_raws)
+            if self.driver is not None:
+                self.driver.poke()
+        return admission
+
+    # --- callbacks --------------------------------------------------------------------------------
+
+    def _deliver(self, sender_index: int, message: Any) -> None:
+        if self.driver is not None:
+            self.driver.deliver(sender_index, message)
+
+    def _on_commit(self, committed: CommittedBlock) -> None:
+        self.metrics.blocks_committed.inc(committed.via)
+        self._on_block(committed)
+        if any(kind == "campaign.closed" for kind, _ in committed.events):
+            self.results.reconcile()
+
+    def _on_block(self, committed: CommittedBlock) -> None:
+        self.metrics.txs_committed.inc(amount=len(committed.block.txs))
+
+    def _on_peer_ahead(self, height: int) -> None:
+        self.sync.request(height)
+
+    def _on_synced(self, height: int) -> None:
+        self.mempool.resync()
+        if self.driver is not None:
+            self.driver.skip_to(height + 1, self.ledger.certificate(height))
+        self.results.reconcile()
+
+    # --- views ------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        ledger = self.ledger
+        consensus = None
+        if self.driver is not None:
+            engine = self.driver.engine
+            consensus = {"height": engine.height, "round": engine.round, "step": engine.step,
+                         "locked_round": engine.locked_round}
+        return {
+            "chain_id": self.chain_id,
+            "node": self.name,
+            "role": self.role,
+            "height": ledger.height,
+            "last_block_hash": ledger.last_block_hash.hex(),
+            "app_hash": ledger.app_hash.hex(),
+            "peers": self.peers.connected() if self.peers is not None else 0,
+            "mempool": len(self.mempool),
+            "catching_up": self.sync.catching_up,
+            "genesis_hash": self.genesis.hash.hex(),
+            "last_block_time_ms": ledger.last_time_ms,
+            "validator_index": self.validator_index,
+            "mempool_bytes": self.mempool.pending_bytes,
+            "sync_target": max(self.sync.target, ledger.height),
+            "consensus": consensus,
+            "peer_links": self.peers.describe() if self.peers is not None else [],
+            "sources": self.sync.describe(),
+            "uptime_s": round((wall_clock_ms() - self.started_ms) / 1000, 1),
+            "time_ms": int(time.time() * 1000),
+        }

@@ -1,0 +1,156 @@
+"""The node's OpenAPI 3 document, written by hand: every route and every status code it can return.
+
+``tests/node/test_openapi.py`` drives each route into each documented status and checks that no
+route answers with a status its entry does not list. 500 is listed everywhere because a handler
+that hits a defect answers 500 (logged) instead of taking the node down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description,
+                                "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    if retry_after:
+        response["headers"] = {"Retry-After": {"description": "seconds to wait before retrying",
+                                               "schema": {"type": "integer"}}}
+    return response
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+def _msgpack(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
+HEIGHT_PARAM = {"name": "height", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
+         parameters: list[dict[str, Any]] | None = None, tag: str = "public") -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": ok}
+    responses.update(errors or {})
+    responses["500"] = INTERNAL
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Veche node API", "version": "1",
+                 "description": "Public API of a Veche validator or observer (ARCHITECTURE §6, docs/NODE.md). "
+                                "Errors are {\"error\": {\"code\", \"message\"}}."},
+        "paths": {
+            "/api/v1/status": _get("Node status: chain, role, height, hashes, peers, mempool, catching_up",
+                                   _json("status", {"$ref": "#/components/schemas/Status"})),
+            "/api/v1/genesis": _get("The genesis document this node runs", _json("genesis document")),
+            "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3 document")),
+            "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
+                                     _json("{evidence: [{validator_index, height, round, step, seen_ms, evidence}]}")),
+            "/api/v1/txs": {"post": {
+                "summary": "Submit a batch of signed transactions",
+                "tags": ["public"],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary",
+                               "description": "msgpack array of encoded transactions (bin), at most 5000 "
+                                              "transactions and 4 MiB"}}}},
+                "responses": {
+                    "200": _json("{accepted: [hash hex], rejected: [{index, code, message}]}",
+                                 {"$ref": "#/components/schemas/Admission"}),
+                    "400": _error("body is not a msgpack array of byte strings, or is empty"),
+                    "413": _error("body over 4 MiB or more than 5000 transactions"),
+                    "415": _error("Content-Type is not application/octet-stream"),
+                    "429": _error("this client's admission budget is spent", retry_after=True),
+                    "503": _error("shedding load: mempool full or too much being verified", retry_after=True),
+                    "500": INTERNAL,
+                }}},
+            "/api/v1/txs/{hash}": _get(
+                "Where a transaction is: pending, committed (with inclusion proof), rejected (code, message) or "
+                "unknown", _json("tx status", {"$ref": "#/components/schemas/TxStatus"}),
+                {"400": _error("hash is not 64 hex digits"),
+                 "404": _error("the committed block is missing from this node's store")},
+                [{"name": "hash", "in": "path", "required": True, "schema": {"type": "string"}}]),
+            "/api/v1/blocks/raw": _get(
+                "Raw blocks with certificates, msgpack [[block, certificate], ...] (≤ 500 blocks, ≤ 8 MiB; "
+                "empty when from is above this node's height)",
+                _msgpack("msgpack array of [block, certificate]"),
+                {"400": _error("from missing or not an integer, to not an integer, or to < from")},
+                [{"name": "from", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                 {"name": "to", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}]),
+            "/api/v1/blocks/{height}": _get(
+                "A committed block: {height, hash, header, txs: [hash], commit}", _json("block"),
+                {"400": _error("height is not an integer"), "404": _error("no block at this height")},
+                [HEIGHT_PARAM]),
+            "/api/v1/blocks/{height}/raw": _get(
+                "One raw block with its certificate, msgpack [block, certificate]",
+                _msgpack("msgpack [block, certificate]"),
+                {"400": _error("height is not an integer"), "404": _error("no block at this height")},
+                [HEIGHT_PARAM]),
+            "/api/v1/campaigns": _get("Every campaign, summarised", _json("{height, campaigns: [...]}")),
+            "/api/v1/campaigns/{campaign}": _get(
+                "A campaign: its specification, status, counts and initiatives", _json("campaign"),
+                {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+            "/api/v1/campaigns/{campaign}/tally": _get(
+                "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
+                "result_status}", _json("tally"), {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+            "/api/v1/campaigns/{campaign}/initiatives/{initiative}": _get(
+                "An initiative with its vote count and progress reports", _json("initiative"),
+                {"404": _error("no such campaign or initiative")},
+                [CAMPAIGN_PARAM, {"name": "initiative", "in": "path", "required": True, "schema": {"type": "string"}}]),
+            "/metrics": _get("Prometheus metrics (text format 0.0.4)",
+                             {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                             tag="operations"),
+            "/p2p/v1/envelope": {"post": {
+                "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
+                "tags": ["p2p"],
+                "requestBody": {"required": True, "content": {"application/msgpack": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "responses": {
+                    "200": _json("{ok, duplicate, malformed_messages, txs_queued}"),
+                    "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
+                    "401": _error("sender is not a genesis validator, or the signature does not verify"),
+                    "403": _error("this node is an observer and takes no p2p messages"),
+                    "413": _error("envelope over 16 MiB"),
+                    "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
+                    "500": INTERNAL,
+                }}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+            "Status": {"type": "object", "required": [
+                "chain_id", "node", "role", "height", "last_block_hash", "app_hash", "peers", "mempool",
+                "catching_up", "genesis_hash", "last_block_time_ms", "validator_index"], "properties": {
+                "chain_id": {"type": "string"}, "node": {"type": "string"},
+                "role": {"type": "string", "enum": ["validator", "observer"]},
+                "height": {"type": "integer"}, "last_block_hash": {"type": "string"},
+                "app_hash": {"type": "string"}, "peers": {"type": "integer", "description": "peer links up"},
+                "mempool": {"type": "integer", "description": "pending transactions"},
+                "catching_up": {"type": "boolean"}, "genesis_hash": {"type": "string"},
+                "last_block_time_ms": {"type": "integer"},
+                "validator_index": {"type": "integer", "nullable": True}}},
+            "Admission": {"type": "object", "required": ["accepted", "rejected"], "properties": {
+                "accepted": {"type": "array", "items": {"type": "string"}},
+                "rejected": {"type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "TxStatus": {"type": "object", "required": ["status"], "properties": {
+                "status": {"type": "string", "enum": ["pending", "committed", "rejected", "unknown"]},
+                "height": {"type": "integer", "nullable": True}, "index": {"type": "integer", "nullable": True},
+                "proof": {"type": "object", "nullable": True},
+                "code": {"type": "string"}, "message": {"type": "string"}}},
+        }},
+    }

@@ -1,0 +1,299 @@
+"""Persistent links to the other validators, and the ``/p2p/v1/envelope`` endpoint.
+
+Outgoing: one ``PeerLink`` per validator, each with its own sender task and two bounded queues —
+consensus messages and gossiped transactions. The sender drains both into one signed envelope per
+POST (so a busy link batches by itself; a lone transaction waits ``GOSSIP_DELAY_S`` for company),
+sends one request at a time over the node's shared ``ClientSession``, and on failure backs off
+exponentially with jitter. When a queue is full the oldest item is dropped and counted: nothing
+here ever blocks the consensus loop. Consensus messages lost this way are re-sent by the engine.
+
+Incoming: ``handle_envelope`` authenticates (see ``node/envelope.py``), hands consensus messages to
+the driver and queues transactions for admission by one gossip worker (a bounded queue as well).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from chain.block import ValidatorSet
+from chain.crypto import SigningKey
+from consensus.errors import MalformedMessage
+from consensus.messages import Message, decode_message
+from node.envelope import MAX_ENVELOPE_BYTES, ReplayFilter, open_envelope, peek_sender, seal
+from node.errors import ApiError, Forbidden, PayloadTooLarge, PeerRejected, UnsupportedMediaType
+from node.metrics import NodeMetrics
+
+log = logging.getLogger("veche.node.p2p")
+
+ENVELOPE_PATH = "/p2p/v1/envelope"
+MAX_QUEUED_MESSAGES = 4096
+MAX_QUEUED_TXS = 50_000
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+GOSSIP_DELAY_S = 0.004
+BACKOFF_START_S = 0.05
+BACKOFF_MAX_S = 5.0
+SEND_TIMEOUT_S = 10.0
+MAX_GOSSIP_BACKLOG_BYTES = 32 * 1024 * 1024
+P2P_CONTENT_TYPES = ("application/msgpack", "application/x-msgpack", "application/octet-stream")
+
+
+@dataclass(slots=True)
+class PeerInfo:
+    name: str
+    url: str
+    index: int
+
+
+class PeerLink:
+    def __init__(self, peer: PeerInfo, network: "PeerNetwork") -> None:
+        self.peer = peer
+        self._network = network
+        self.messages: deque[bytes] = deque()
+        self.txs: deque[bytes] = deque()
+        self.connected = False
+        self.last_error = ""
+        self._ready = asyncio.Event()
+        self.sent = 0
+
+    def push_message(self, data: bytes) -> None:
+        if len(self.messages) >= MAX_QUEUED_MESSAGES:
+            self.messages.popleft()
+            self._network.metrics.p2p_dropped.inc(self.peer.name, "consensus")
+        self.messages.append(data)
+        self._ready.set()
+
+    def push_txs(self, raws: list[bytes]) -> None:
+        overflow = len(self.txs) + len(raws) - MAX_QUEUED_TXS
+        if overflow > 0:
+            for _ in range(min(overflow, len(self.txs))):
+                self.txs.popleft()
+            self._network.metrics.p2p_dropped.inc(self.peer.name, "tx", amount=overflow)
+        self.txs.extend(raws[-MAX_QUEUED_TXS:])
+        self._ready.set()
+
+    def _take(self) -> tuple[list[bytes], list[bytes]]:
+        size = 0
+        messages: list[bytes] = []
+        while self.messages and (not messages or size + len(self.messages[0]) <= MAX_BATCH_BYTES):
+            item = self.messages.popleft()
+            messages.append(item)
+            size += len(item)
+        txs: list[bytes] = []
+        while self.txs and size + len(self.txs[0]) <= MAX_BATCH_BYTES:
+            item = self.txs.popleft()
+            txs.append(item)
+            size += len(item)
+        return messages, txs
+
+    async def run(self) -> None:
+        backoff = BACKOFF_START_S
+        while True:
+            await self._ready.wait()
+            if not self.messages and self.txs:
+                await asyncio.sleep(GOSSIP_DELAY_S)  # let a few more transactions join this envelope
+            messages, txs = self._take()
+            if not self.messages and not self.txs:
+                self._ready.clear()
+            if not messages and not txs:
+                continue
+            ok = await self._send(messages, txs)
+            if ok:
+                backoff = BACKOFF_START_S
+                continue
+            # keep the transactions (bounded); consensus messages are re-sent by the engine
+            for raw in reversed(txs[: max(0, MAX_QUEUED_TXS - len(self.txs))]):
+                self.txs.appendleft(raw)
+            self._ready.set()
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _send(self, messages: list[bytes], txs: list[bytes]) -> bool:
+        body = self._network.seal(messages, txs)
+        try:
+            async with self._network.session.post(
+                    self.peer.url + ENVELOPE_PATH, data=body,
+                    headers={"Content-Type": "application/msgpack"},
+                    timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self._mark_down(f"{exc.__class__.__name__}: {exc}")
+            return False
+        if status == 200:
+            self.sent += 1
+            self._network.metrics.p2p_sent.inc(self.peer.name)
+            self._mark_up()
+            return True
+        self._mark_down(f"HTTP {status}")
+        return False
+
+    def _mark_up(self) -> None:
+        if not self.connected:
+            self.connected = True
+            log.info("peer %s (%s) is up", self.peer.name, self.peer.url)
+        self.last_error = ""
+
+    def _mark_down(self, reason: str) -> None:
+        if self.connected or not self.last_error:
+            log.warning("peer %s (%s) is down: %s", self.peer.name, self.peer.url, reason)
+        self.connected = False
+        self.last_error = reason
+
+
+class PeerNetwork:
+    """Outgoing links of a validator to every other validator."""
+
+    def __init__(self, chain_id: str, my_index: int, key: SigningKey, peers: list[PeerInfo],
+                 metrics: NodeMetrics) -> None:
+        self.chain_id = chain_id
+        self.my_index = my_index
+        self._key = key
+        self.metrics = metrics
+        self.links = [PeerLink(peer, self) for peer in peers]
+        self._sequence = time.time_ns()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("peer network used before its ClientSession was attached")
+        return self._session
+
+    def attach(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def seal(self, messages: list[bytes], txs: list[bytes]) -> bytes:
+        self._sequence += 1
+        return seal(self.chain_id, self.my_index, self._sequence, messages, txs, self._key.sign)
+
+    def broadcast(self, message: bytes) -> None:
+        for link in self.links:
+            link.push_message(message)
+
+    def gossip(self, raws: list[bytes]) -> None:
+        if raws:
+            for link in self.links:
+                link.push_txs(raws)
+
+    def connected(self) -> int:
+        return sum(1 for link in self.links if link.connected)
+
+    def describe(self) -> list[dict[str, object]]:
+        return [{"name": link.peer.name, "url": link.peer.url, "validator_index": link.peer.index,
+                 "connected": link.connected, "queued_messages": len(link.messages),
+                 "queued_txs": len(link.txs), "last_error": link.last_error or None} for link in self.links]
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for link in self.links:
+                group.create_task(link.run(), name=f"peer-{link.peer.name}")
+
+
+class Inbound:
+    """Receives envelopes: authenticates, de-duplicates, routes messages and gossiped transactions."""
+
+    def __init__(self, chain_id: str, validators: ValidatorSet, metrics: NodeMetrics, *,
+                 accepts: bool, deliver: Callable[[int, Message], None],
+                 admit_gossip: Callable[[int, list[bytes]], bool]) -> None:
+        self.chain_id = chain_id
+        self.validators = validators
+        self.metrics = metrics
+        self.accepts = accepts
+        self._deliver = deliver
+        self._admit_gossip = admit_gossip
+        self._replays = ReplayFilter()
+
+    def _peer_name(self, index: int | None) -> str:
+        if index is not None and 0 <= index < self.validators.size:
+            return self.validators.validators[index].name
+        return "unknown"
+
+    def reject(self, body: bytes | None, error: ApiError) -> None:
+        claimed = peek_sender(body) if body else None
+        name = self._peer_name(claimed)
+        self.metrics.p2p_rejected.inc(name, error.code)
+        log.warning("rejected p2p request claiming to be from %s: %s", name, error.message)
+
+    def handle(self, body: bytes) -> dict[str, object]:
+        """Process one envelope body; raises ``ApiError`` subclasses for the HTTP layer."""
+        if not self.accepts:
+            raise Forbidden("this node is an observer: it takes no p2p messages (use the public API)",
+                            "not_a_validator")
+        envelope = open_envelope(body, self.chain_id, self.validators)
+        name = self._peer_name(envelope.sender_index)
+        if self._replays.seen(envelope.sender_index, envelope.sequence):
+            self.metrics.p2p_duplicates.inc(name)
+            return {"ok": True, "duplicate": True}
+        self.metrics.p2p_received.inc(name)
+        bad = 0
+        for data in envelope.messages:
+            try:
+                message = decode_message(data)
+            except MalformedMessage as exc:
+                bad += 1
+                self.metrics.p2p_rejected.inc(name, "malformed_message")
+                log.warning("validator %s sent a malformed consensus message: %s", name, exc.message)
+                continue
+            self._deliver(envelope.sender_index, message)
+        queued = True
+        if envelope.txs:
+            queued = self._admit_gossip(envelope.sender_index, list(envelope.txs))
+        return {"ok": True, "duplicate": False, "malformed_messages": bad, "txs_queued": queued}
+
+
+async def read_envelope_body(request: web.Request) -> bytes:
+    """Read a p2p body within the size limit; 415/413 before reading what we would refuse."""
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type not in P2P_CONTENT_TYPES:
+        raise UnsupportedMediaType("p2p envelopes are application/msgpack")
+    if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
+        raise PayloadTooLarge(f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_ENVELOPE_BYTES:
+            raise PayloadTooLarge(f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class GossipQueue:
+    """Transactions from peers wait here (bounded by bytes) for one admission worker."""
+
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self.metrics = metrics
+        self._items: deque[tuple[int, list[bytes]]] = deque()
+        self.bytes = 0
+        self._ready = asyncio.Event()
+
+    def put(self, sender: int, raws: list[bytes]) -> bool:
+        size = sum(len(raw) for raw in raws)
+        if self.bytes + size > MAX_GOSSIP_BACKLOG_BYTES:
+            self.metrics.txs_rejected.inc("gossip_backlog_full", amount=len(raws))
+            return False
+        self._items.append((sender, raws))
+        self.bytes += size
+        self._ready.set()
+        return True
+
+    async def get(self) -> tuple[int, list[bytes]]:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        sender, raws = self._items.popleft()
+        self.bytes -= sum(len(raw) for raw in raws)
+        return sender, raws
+
+
+def is_peer_error(exc: BaseException) -> bool:
+    return isinstance(exc, PeerRejected)

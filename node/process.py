@@ -1,0 +1,90 @@
+"""Process lifecycle of ``veche node start``: logging, the listening socket, signals, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from chain.errors import VecheError
+from genesis.config import NodeConfig
+from node.app import RUNTIME, create_app
+from node.config import NodeLimits, load_config
+from node.node import Node
+
+log = logging.getLogger("veche.node")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(node)s] %(message)s"
+
+
+class _NodeName(logging.Filter):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.node_name = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.node = self.node_name
+        return True
+
+
+def setup_logging(name: str, level: str, log_file: Path | None) -> None:
+    """Operator events to stderr and ``<home>/node.log``."""
+    root = logging.getLogger("veche")
+    root.setLevel(level.upper())
+    root.handlers.clear()
+    formatter = logging.Formatter(LOG_FORMAT)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(_NodeName(name))
+        root.addHandler(handler)
+    root.propagate = False
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+async def serve(config: NodeConfig, limits: NodeLimits) -> int:
+    node = Node(config, limits)
+    app = create_app(node)
+    runtime = app[RUNTIME]
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.listen_host, config.listen_port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            log.critical("cannot listen on %s:%d: %s", config.listen_host, config.listen_port, exc)
+            return 2
+        log.info("node %s serves %s (listening on %s:%d)", config.name, config.api_url, config.listen_host,
+                 config.listen_port)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, runtime.stopped.set)
+        await runtime.stopped.wait()
+        log.info("node %s stopping", config.name)
+    finally:
+        await runner.cleanup()
+    return 1 if runtime.failed is not None else 0
+
+
+def run_node(home: str | Path) -> int:
+    """Run a validator or observer from its home until SIGINT/SIGTERM; returns the exit code."""
+    try:
+        config, limits = load_config(home)
+    except VecheError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    setup_logging(config.name, config.log_level, config.home / "node.log")
+    try:
+        return asyncio.run(serve(config, limits))
+    except VecheError as exc:
+        log.critical("node %s cannot start: %s", config.name, exc.message)
+        return 2
+    except KeyboardInterrupt:
+        return 130

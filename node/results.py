@@ -1,0 +1,101 @@
+"""Campaign results served by ``/tally``, with equal shares computed off the block-apply path.
+
+Counting rules (top-n, greedy, greedy-no-skip) are decided inside the block that closes the
+campaign and sit in state (``State.results``). The Method of Equal Shares needs every ballot, so
+after a close commits this service reads the ballots in a worker thread and runs the rule in a
+separate *process* (pure Python holds the GIL; a thread would slow block production) and then
+publishes (winners, result hash). Until then the tally says ``result_status: "computing"``.
+The computation is deterministic, so every node and ``veche verify`` reach the same hash; it is
+kept in memory and recomputed after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from chain.ledger import Ledger
+from chain.records import STATUS_CLOSED, Campaign, Initiative
+from chain.results import approved, compute_winners, read_ballots, result_hash
+
+log = logging.getLogger("veche.node.results")
+
+Result = tuple[tuple[str, ...], bytes]
+
+
+def compute_equal_shares(campaign: Campaign, initiatives: Sequence[Initiative], votes: dict[str, int],
+                         ballots: Sequence[Sequence[str]]) -> Result:
+    """Pure: the equal-shares winners and result hash (runs in a worker process)."""
+    district_of = {i.spec.initiative_id: i.spec.district_id for i in approved(initiatives)}
+    winners, per_district = compute_winners(campaign, initiatives, votes, ballots)
+    return tuple(winners), result_hash(campaign, votes, district_of, winners, per_district)
+
+
+class Results:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.computed: dict[str, Result] = {}
+        self.failed: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self._queue: list[str] = []
+        self._wake = asyncio.Event()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def result(self, campaign: Campaign) -> Result | None:
+        """The published result of a closed campaign, or None (open, or equal shares still computing)."""
+        if campaign.status != STATUS_CLOSED:
+            return None
+        if campaign.spec.rule.name == "equal-shares":
+            return self.computed.get(campaign.campaign_id)
+        return self.ledger.state.results.get(campaign.campaign_id)
+
+    def reconcile(self) -> None:
+        """Queue every closed equal-shares campaign that has no result yet (after commits, at start)."""
+        for campaign_id, campaign in sorted(self.ledger.state.campaigns.items()):
+            if (campaign.status == STATUS_CLOSED and campaign.spec.rule.name == "equal-shares"
+                    and campaign_id not in self.computed and campaign_id not in self.failed
+                    and campaign_id not in self._queue):
+                self._queue.append(campaign_id)
+                self._wake.set()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def run(self) -> None:
+        self.reconcile()
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            campaign_id = self._queue[0]
+            try:
+                await self._compute(campaign_id)
+            except Exception as exc:  # noqa: BLE001 - a failed computation must not stop the node
+                log.exception("equal-shares result of campaign %s failed", campaign_id)
+                self.failed[campaign_id] = f"{exc.__class__.__name__}: {exc}"
+            finally:
+                self._queue.pop(0)
+
+    async def _compute(self, campaign_id: str) -> None:
+        state = self.ledger.state
+        campaign = state.campaigns[campaign_id]
+        initiatives = state.campaign_initiatives(campaign_id)
+        votes = {i.spec.initiative_id: state.votes(campaign_id, i.spec.initiative_id) for i in approved(initiatives)}
+        started = time.perf_counter()
+        log.info("computing the equal-shares result of campaign %s (%d ballots) off the apply path",
+                 campaign_id, campaign.total_ballots)
+        ballots = await asyncio.to_thread(read_ballots, self.ledger.store, campaign_id)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._pool, compute_equal_shares, campaign, initiatives, votes, ballots)
+        self.computed[campaign_id] = result
+        self.seconds[campaign_id] = time.perf_counter() - started
+        log.info("equal-shares result of campaign %s published: %d winners, hash %s (%.2f s)", campaign_id,
+                 len(result[0]), result[1].hex()[:16], self.seconds[campaign_id])

@@ -1,0 +1,246 @@
+"""Block sync: fetch certified blocks from peers' public API and apply them.
+
+A node is behind when the engine reports ``PeerAhead``, when a peer's ``/api/v1/status`` shows a
+higher height (observers poll every ``poll_interval_s``; validators rarely, as a safety net), and
+at start-up. It then fetches ``GET /api/v1/blocks/raw?from=&to=`` ranges and applies each block
+with ``ChainApp.apply_synced``: the commit certificate is checked against the *genesis* validator
+set before anything is written, and the block must re-execute to its header's app hash.
+
+Trust choice: under a valid certificate, transaction signatures are not re-verified during sync
+(a quorum of validators verified them before precommitting); ``veche verify`` checks everything.
+
+A peer that serves something that does not check (bad certificate, mismatching data, garbage) is
+counted, logged and benched for ``BAD_PEER_BENCH_S``; the next peer is tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from chain import codec
+from chain.block import Block, CommitCertificate
+from chain.errors import BlockInvalid, DecodeError, StorageError
+from node.chain_app import ChainApp, CommittedBlock
+from node.errors import FatalError
+from node.metrics import NodeMetrics
+
+log = logging.getLogger("veche.node.sync")
+
+RANGE_BLOCKS = 500
+MAX_RANGE_RESPONSE = 64 * 1024 * 1024
+BAD_PEER_BENCH_S = 30.0
+STATUS_TIMEOUT_S = 3.0
+FETCH_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class Source:
+    name: str
+    url: str
+    height: int = 0
+    benched_until: float = 0.0
+    failures: int = 0
+
+
+class BlockSync:
+    def __init__(self, app: ChainApp, sources: list[tuple[str, str]], metrics: NodeMetrics, *,
+                 poll_interval_s: float, on_synced: Callable[[int], None],
+                 on_block: Callable[[CommittedBlock], None], lag_tolerance: int = 0) -> None:
+        self.app = app
+        self.ledger = app.ledger
+        self.sources = [Source(name, url.rstrip("/")) for name, url in sources]
+        self.metrics = metrics
+        self.poll_interval_s = poll_interval_s
+        self._on_synced = on_synced
+        self._on_block = on_block
+        self.target = 0
+        self.lag_tolerance = lag_tolerance
+        self.syncing = False
+        self._forced = False
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    def attach(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    @property
+    def catching_up(self) -> bool:
+        return self.target > self.ledger.height + 1
+
+    def request(self, height: int) -> None:
+        """Someone is at ``height`` (the engine's ``PeerAhead``): fetch up to it now."""
+        if height > self.target:
+            self.target = height
+        self._forced = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        await self._poll_status()
+        self._forced = True  # at start-up, catch up with whatever the peers have
+        while True:
+            if self.target > self.ledger.height + (0 if self._forced else self.lag_tolerance):
+                self._forced = False
+                await self.catch_up()
+            self._forced = False
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            except TimeoutError:
+                await self._poll_status()
+            self._wake.clear()
+
+    # --- status polling -----------------------------------------------------------------------------
+
+    async def _poll_status(self) -> None:
+        now = time.monotonic()
+        live = [s for s in self.sources if s.benched_until <= now]
+        if not live:
+            return
+        results = await asyncio.gather(*(self._status(source) for source in live), return_exceptions=True)
+        for source, result in zip(live, results):
+            if isinstance(result, int):
+                source.height = result
+                if result > self.target:
+                    self.target = result
+
+    async def _status(self, source: Source) -> int:
+        session = self._require_session()
+        async with session.get(source.url + "/api/v1/status",
+                               timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)) as response:
+            if response.status != 200:
+                raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
+            document = await response.json()
+        height = document.get("height") if isinstance(document, dict) else None
+        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+            raise ValueError("status without a height")
+        return height
+
+    # --- catching up --------------------------------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        start_height = self.ledger.height
+        started = time.perf_counter()
+        self.syncing = True
+        if self.target > start_height + 1:
+            log.info("block sync: from height %d to %d", start_height, self.target)
+        try:
+            while self.ledger.height < self.target:
+                progressed = await self._fetch_round()
+                if not progressed:
+                    await self._poll_status()
+                    if self.target <= self.ledger.height:
+                        break
+                    await asyncio.sleep(0.2 + random.random() * 0.3)
+                    if not any(s.benched_until <= time.monotonic() for s in self.sources):
+                        break
+        finally:
+            self.syncing = False
+        gained = self.ledger.height - start_height
+        if gained:
+            self._on_synced(self.ledger.height)
+            seconds = time.perf_counter() - started
+            if gained > 1:
+                log.info("block sync: reached height %d (+%d blocks in %.2f s)", self.ledger.height, gained, seconds)
+
+    async def _fetch_round(self) -> bool:
+        """Try sources, best first, until one yields blocks. True if the ledger advanced."""
+        now = time.monotonic()
+        candidates = [s for s in self.sources if s.benched_until <= now]
+        candidates.sort(key=lambda s: (-(s.height >= self.ledger.height + 1), s.failures, random.random()))
+        for source in candidates:
+            first = self.ledger.height + 1
+            last = min(self.target, first + RANGE_BLOCKS - 1)
+            try:
+                entries = await self._fetch(source, first, last)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                source.failures += 1
+                log.debug("block sync: %s unavailable: %s", source.name, exc)
+                continue
+            except DecodeError as exc:
+                self._bench(source, f"served undecodable blocks: {exc.message}")
+                continue
+            if not entries:
+                source.height = min(source.height, self.ledger.height)
+                continue
+            applied = await self._apply(source, entries)
+            if applied:
+                source.failures = 0
+                return True
+        return False
+
+    async def _fetch(self, source: Source, first: int, last: int) -> list[tuple[Block, CommitCertificate]]:
+        session = self._require_session()
+        url = f"{source.url}/api/v1/blocks/raw?from={first}&to={last}"
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)) as response:
+            if response.status == 404:
+                return []
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            if response.content_length is not None and response.content_length > MAX_RANGE_RESPONSE:
+                raise DecodeError("block range response is too large")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 20):
+                size += len(chunk)
+                if size > MAX_RANGE_RESPONSE:
+                    raise DecodeError("block range response is too large")
+                chunks.append(chunk)
+        return decode_block_range(b"".join(chunks))
+
+    async def _apply(self, source: Source, entries: list[tuple[Block, CommitCertificate]]) -> bool:
+        applied = 0
+        for block, certificate in entries:
+            height = self.ledger.height
+            if block.height <= height:
+                continue  # consensus got there first
+            if block.height != height + 1:
+                self._bench(source, f"served block {block.height} when {height + 1} was asked")
+                break
+            try:
+                committed = self.app.apply_synced(block, certificate)
+            except BlockInvalid as exc:  # CertificateError is a BlockInvalid
+                self._bench(source, f"served block {block.height} that does not check: {exc.message}")
+                break
+            except StorageError as exc:
+                raise FatalError(f"block sync cannot store block {block.height}: {exc.message}") from exc
+            applied += 1
+            self.metrics.sync_blocks.inc()
+            self.metrics.blocks_committed.inc("sync")
+            self._on_block(committed)
+            await asyncio.sleep(0)
+        return applied > 0
+
+    def _bench(self, source: Source, why: str) -> None:
+        source.benched_until = time.monotonic() + BAD_PEER_BENCH_S
+        source.failures += 1
+        self.metrics.sync_bad_peer.inc(source.name)
+        log.warning("block sync: peer %s %s; ignoring it for %.0f s", source.name, why, BAD_PEER_BENCH_S)
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("block sync used before its ClientSession was attached")
+        return self._session
+
+    def describe(self) -> list[dict[str, object]]:
+        now = time.monotonic()
+        return [{"name": s.name, "url": s.url, "height": s.height, "benched": s.benched_until > now}
+                for s in self.sources]
+
+
+def decode_block_range(data: bytes) -> list[tuple[Block, CommitCertificate]]:
+    """``[[block, certificate], ...]`` as served by ``/api/v1/blocks/raw``; raises ``DecodeError``."""
+    value = codec.decode(data, max_bytes=MAX_RANGE_RESPONSE)
+    if not isinstance(value, list):
+        raise DecodeError("block range must be an array")
+    entries = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise DecodeError("block range entries must be [block, certificate]")
+        entries.append((Block.from_wire(item[0]), CommitCertificate.from_wire(item[1])))
+    return entries
