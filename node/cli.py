@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gateway.cli import gateway_group
-from genesis.cli import keys_group, testnet_init
+from genesis.cli import genesis_group, keys_group, testnet_init
 from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
@@ -26,6 +26,7 @@ testnet_group.add_command(testnet_init, "init")
 testnet_group.add_command(testnet_start, "start")
 
 main.add_command(keys_group, "keys")
+main.add_command(genesis_group, "genesis")
 main.add_command(node_group, "node")
 main.add_command(gateway_group, "gateway")
 main.add_command(demo_command, "demo")
