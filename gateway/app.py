@@ -1,0 +1,181 @@
+"""The citizen gateway's aiohttp application: routes, resources and background tasks.
+
+Resources are opened in ``cleanup_ctx`` and closed in reverse order (errors collected, teardown
+never stops half-way): the gateway state (genesis, keys, secret, LevelDB, HTTP client, SMS
+provider), then the background tasks (ballot pipeline watcher, janitor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from chain.crypto import read_key_file
+from chain.errors import VecheError
+from chain.storage import LevelStore
+from gateway import views_auth, views_public, views_vote
+from gateway.auth import CardBook, CodeAuth, SessionStore, load_or_create_secret
+from gateway.chainview import ChainView
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError, GatewayError
+from gateway.guard import CsrfTokens, Limiter, RefusalLog
+from gateway.nodes import NodePool
+from gateway.pipeline import BallotPipeline
+from gateway.receipts import ReceiptBook
+from gateway.site import (
+    GATEWAY, STATIC, Gateway, add_security_headers, errors, make_jinja, now_ms, shed_load,
+)
+from gateway.sms import make_provider
+from gateway.vault import VoterVault
+from genesis.model import load_genesis
+
+log = logging.getLogger("veche.gateway")
+
+JANITOR_INTERVAL_S = 5.0
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path without the query string, status, size and time: nothing a citizen typed."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %s %.1fms", request.method, request.path, response.status,
+                         response.body_length, time * 1000)
+
+
+def rate_limits(config: GatewayConfig) -> dict[str, object]:
+    limits = config.limits
+    return {name: getattr(limits, name) for name in (
+        "sms_per_ip", "sms_per_subnet", "sms_per_phone", "code_per_ip", "code_per_subnet", "card_per_ip",
+        "card_per_subnet", "ballot_per_ip", "ballot_per_subnet")}
+
+
+def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> web.Application:
+    app = web.Application(middlewares=[shed_load, errors], client_max_size=config.limits.max_body_bytes,
+                          client_max_fields=64)
+
+    async def gateway_state(app: web.Application) -> AsyncIterator[None]:
+        genesis = load_genesis(config.genesis_file)
+        gateway_key = read_key_file(config.key_file)
+        if not genesis.params.is_gateway(gateway_key.public_key):
+            raise ConfigError(f"the key in {config.key_file} is not a gateway of the genesis file")
+        secret = load_or_create_secret(config.secret_file)
+        store = LevelStore(config.data_dir)
+        closers: list[tuple[str, Callable[[], object]]] = [("store", store.close)]
+        try:
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, limit_per_host=32))
+            closers.append(("http client", session.close))
+            pool = NodePool(config.nodes, session, timeout_s=config.node_timeout_seconds)
+            provider = make_provider(config, session)
+            closers.append(("sms provider", provider.close))
+            refusals = RefusalLog(store)
+            closers.append(("refusal counts", refusals.flush))
+            pipeline = BallotPipeline(store, pool, gateway_key, genesis.params.chain_id,
+                                      batch_ms=config.registration_batch_ms, resubmit_s=config.resubmit_seconds,
+                                      max_pending=config.limits.max_pending_ballots)
+            app[GATEWAY] = Gateway(
+                config=config, params=genesis.params, genesis_document=genesis.document, gateway_key=gateway_key,
+                secret=secret, clock=clock, jinja=make_jinja(), store=store, vault=VoterVault(store), pool=pool,
+                chain=ChainView(pool, clock), pipeline=pipeline, sms=provider,
+                codes=CodeAuth(secret, config.limits, clock), cards=CardBook(config.cards_dir),
+                sessions=SessionStore(max_sessions=config.limits.max_sessions,
+                                      ttl_s=config.limits.session_ttl_seconds, clock=clock),
+                csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
+                refusals=refusals, receipts=ReceiptBook(pool, genesis.params),
+                static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
+            )
+            log.info("gateway %s for chain %s: %d node(s), SMS provider %s", config.name, genesis.params.chain_id,
+                     len(config.nodes), config.sms.provider)
+            yield
+        finally:
+            problems = []
+            for name, close in reversed(closers):
+                try:
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception as exc:  # collect, keep tearing down
+                    problems.append(f"{name}: {exc}")
+            for problem in problems:
+                log.error("closing %s", problem)
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        gw = app[GATEWAY]
+        gw.pipeline.recover()
+        tasks = [asyncio.create_task(gw.pipeline.run(), name="ballot-pipeline"),
+                 asyncio.create_task(janitor(gw), name="janitor")]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(gateway_state)
+    app.cleanup_ctx.append(background)
+    app.on_response_prepare.append(add_security_headers)
+    add_routes(app)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", views_public.index)
+    app.router.add_get("/login", views_auth.get_login)
+    app.router.add_post("/login", views_auth.post_login)
+    app.router.add_post("/login/code", views_auth.post_code)
+    app.router.add_post("/login/card", views_auth.post_card)
+    app.router.add_post("/logout", views_auth.post_logout)
+    app.router.add_get("/c/{campaign}/d/{district}", views_vote.ballot_page)
+    app.router.add_post("/c/{campaign}/d/{district}/vote", views_vote.cast_vote)
+    app.router.add_get("/c/{campaign}/initiatives/{iid}", views_public.initiative_page)
+    app.router.add_get("/receipt/{tx_hash:[^/]+}.json", views_public.receipt_json)
+    app.router.add_get("/receipt/{tx_hash}", views_public.receipt_page)
+    app.router.add_get("/check", views_public.check_page)
+    app.router.add_post("/check", views_public.check_post)
+    app.router.add_get("/results/{campaign}", views_public.results)
+    app.router.add_get("/verify", views_public.verify_page)
+    app.router.add_get("/dashboard", views_public.dashboard)
+    app.router.add_get("/transparency", views_public.transparency)
+    app.router.add_get("/healthz", views_public.healthz)
+    app.router.add_get("/static/{name}", views_public.static_file)
+    app.router.add_get("/favicon.ico", views_public.no_favicon)
+
+
+async def janitor(gw: Gateway) -> None:
+    """Flush refusal counts, prune sessions, and destroy voter keys of closed campaigns."""
+    rounds = 0
+    while True:
+        await asyncio.sleep(JANITOR_INTERVAL_S)
+        rounds += 1
+        try:
+            gw.refusals.flush()
+            if rounds % 12 == 0:
+                gw.sessions.prune()
+            await destroy_closed_campaigns(gw)
+        except asyncio.CancelledError:
+            raise
+        except (GatewayError, VecheError) as exc:
+            log.warning("janitor: %s", exc)
+        except Exception:
+            log.exception("janitor failed; continuing")
+
+
+async def destroy_closed_campaigns(gw: Gateway) -> list[str]:
+    """For every closed campaign the vault still holds: settle its pending txs, then delete keys and links."""
+    holding = gw.vault.campaigns_with_keys() | {t.campaign_id for t in gw.pipeline.trackers.values()}
+    if not holding:
+        return []
+    closed = {c.campaign_id for c in await gw.chain.campaigns() if c.closed}
+    destroyed = []
+    for campaign_id in sorted(holding & closed):
+        await gw.pipeline.settle_campaign(campaign_id)
+        count = gw.vault.destroy_campaign(campaign_id)
+        gw.chain.forget(campaign_id)
+        destroyed.append(campaign_id)
+        log.info("campaign %s closed: destroyed %d voter keys and their links", campaign_id, count)
+    return destroyed

@@ -1,0 +1,249 @@
+"""The gateway home's ``config.json`` (docs/INTERNALS.md "Homes", docs/GATEWAY.md "Config keys").
+
+Paths are relative to the home. Unknown keys are an error; missing optional keys take defaults.
+``load_config(home)`` returns one frozen ``GatewayConfig``; every mistake gets a ``ConfigError``
+that names the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from chain.errors import GenesisError
+from gateway.errors import ConfigError
+from genesis.config import GatewayConfig as SharedGatewayConfig
+from genesis.config import load_gateway_config
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LANGUAGES = ("ru", "en")
+SMS_PROVIDERS = ("outbox", "http")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` events per ``seconds`` (a token bucket refilled evenly)."""
+
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    sms_per_ip: RateLimit = RateLimit(30, 3600)
+    sms_per_subnet: RateLimit = RateLimit(300, 3600)
+    sms_per_phone: RateLimit = RateLimit(3, 3600)
+    sms_phone_daily: int = 5
+    sms_resend_seconds: int = 60
+    code_ttl_seconds: int = 300
+    code_tries: int = 3
+    code_lockout_seconds: int = 900
+    code_per_ip: RateLimit = RateLimit(60, 3600)
+    code_per_subnet: RateLimit = RateLimit(600, 3600)
+    card_per_ip: RateLimit = RateLimit(30, 3600)
+    card_per_subnet: RateLimit = RateLimit(300, 3600)
+    ballot_per_ip: RateLimit = RateLimit(60, 3600)
+    ballot_per_subnet: RateLimit = RateLimit(600, 3600)
+    max_inflight_requests: int = 1000
+    max_pending_ballots: int = 20000
+    max_body_bytes: int = 16 * 1024
+    body_read_seconds: int = 10
+    session_ttl_seconds: int = 1800
+    max_sessions: int = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class SmsConfig:
+    provider: str = "outbox"
+    outbox_file: str = "sms-outbox.jsonl"
+    allowed_prefixes: tuple[str, ...] = ("+79",)
+    sender: str = "Veche"
+    url: str | None = None
+    api_key_file: str | None = None
+    api_key_env: str | None = None
+    api_key_header: str = "X-API-Key"
+    timeout_seconds: float = 5.0
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    home: Path
+    name: str
+    listen_host: str
+    listen_port: int
+    url: str
+    genesis_file: Path
+    key_file: Path
+    data_dir: Path
+    nodes: tuple[str, ...]
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    form_min_seconds: float = 1.0
+    trusted_proxy_header: str | None = None
+    tls: bool = False
+    secret_file: Path = Path("gateway-secret.key")
+    cards_dir: Path = Path("cards")
+    log_level: str = "info"
+    log_file: Path | None = None
+    commit_wait_seconds: float = 10.0
+    registration_batch_ms: int = 20
+    node_timeout_seconds: float = 5.0
+    resubmit_seconds: float = 5.0
+    display_utc_offset_minutes: int = 180
+    default_lang: str = "ru"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home / self.sms.outbox_file
+
+
+def _want(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _int(value: Any, where: str, *, minimum: int = 0) -> int:
+    _want(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+          f"gateway config: {where} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _number(value: Any, where: str, *, minimum: float = 0.0) -> float:
+    _want(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum,
+          f"gateway config: {where} must be a number >= {minimum}")
+    return float(value)
+
+
+def _text(value: Any, where: str) -> str:
+    _want(isinstance(value, str) and bool(value.strip()), f"gateway config: {where} must be a non-empty string")
+    return str(value)
+
+
+def _url(value: Any, where: str) -> str:
+    text = _text(value, where)
+    _want(text.startswith(("http://", "https://")), f"gateway config: {where} must be an http(s) URL")
+    return text.rstrip("/")
+
+
+def _offset(value: Any) -> int:
+    _want(isinstance(value, int) and not isinstance(value, bool) and -720 <= value <= 840,
+          "gateway config: display_utc_offset_minutes must be an integer between -720 and 840")
+    return int(value)
+
+
+def _rate(value: Any, where: str) -> RateLimit:
+    _want(isinstance(value, dict) and set(value) == {"count", "seconds"},
+          f"gateway config: {where} must be an object {{\"count\": N, \"seconds\": S}}")
+    return RateLimit(_int(value["count"], f"{where}.count", minimum=1), _int(value["seconds"], f"{where}.seconds",
+                                                                              minimum=1))
+
+
+def parse_limits(raw: Any) -> Limits:
+    _want(isinstance(raw, dict), "gateway config: limits must be an object")
+    defaults = Limits()
+    names = {f.name for f in fields(Limits)}
+    unknown = sorted(set(raw) - names)
+    _want(not unknown, f"gateway config: unknown keys in limits: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name in names:
+        if name not in raw:
+            continue
+        where = f"limits.{name}"
+        if isinstance(getattr(defaults, name), RateLimit):
+            values[name] = _rate(raw[name], where)
+        else:
+            values[name] = _int(raw[name], where, minimum=1)
+    return Limits(**values)
+
+
+def parse_sms(raw: Any) -> SmsConfig:
+    _want(isinstance(raw, dict), "gateway config: sms must be an object")
+    names = {f.name for f in fields(SmsConfig)}
+    unknown = sorted(set(raw) - names)
+    _want(not unknown, f"gateway config: unknown keys in sms: {', '.join(unknown)}")
+    provider = raw.get("provider", "outbox")
+    _want(provider in SMS_PROVIDERS, f"gateway config: sms.provider must be one of {', '.join(SMS_PROVIDERS)}")
+    prefixes_raw = raw.get("allowed_prefixes", ["+79"])
+    _want(isinstance(prefixes_raw, list) and bool(prefixes_raw)
+          and all(isinstance(p, str) and p.startswith("+") and p[1:].isdigit() for p in prefixes_raw),
+          "gateway config: sms.allowed_prefixes must be a non-empty list like [\"+79\"]")
+    url = raw.get("url")
+    if url is not None:
+        url = _url(url, "sms.url")
+    if provider == "http":
+        _want(url is not None, "gateway config: sms.provider \"http\" needs sms.url")
+        _want(raw.get("api_key_file") is not None or raw.get("api_key_env") is not None,
+              "gateway config: sms.provider \"http\" needs sms.api_key_file or sms.api_key_env")
+    optional_text = {name: (None if raw.get(name) is None else _text(raw[name], f"sms.{name}"))
+                     for name in ("api_key_file", "api_key_env")}
+    return SmsConfig(
+        provider=provider,
+        outbox_file=_text(raw.get("outbox_file", "sms-outbox.jsonl"), "sms.outbox_file"),
+        allowed_prefixes=tuple(prefixes_raw),
+        sender=_text(raw.get("sender", "Veche"), "sms.sender"),
+        url=url,
+        api_key_file=optional_text["api_key_file"],
+        api_key_env=optional_text["api_key_env"],
+        api_key_header=_text(raw.get("api_key_header", "X-API-Key"), "sms.api_key_header"),
+        timeout_seconds=_number(raw.get("timeout_seconds", 5.0), "sms.timeout_seconds", minimum=0.1),
+        retries=_int(raw.get("retries", 3), "sms.retries"),
+    )
+
+
+EXTRA_DEFAULTS: dict[str, Any] = {
+    "secret_file": "gateway-secret.key", "cards_dir": "cards", "log_file": "gateway.log",
+    "commit_wait_seconds": 10.0, "registration_batch_ms": 20, "node_timeout_seconds": 5.0,
+    "resubmit_seconds": 5.0, "display_utc_offset_minutes": 180, "default_lang": "ru",
+}
+
+
+def from_shared(base: SharedGatewayConfig) -> GatewayConfig:
+    """Complete the shared loader's config (genesis/config.py) with the gateway-only settings."""
+    extra = {**EXTRA_DEFAULTS, **dict(base.extra)}
+    unknown = sorted(set(extra) - set(EXTRA_DEFAULTS))
+    _want(not unknown, f"gateway config: unknown keys: {', '.join(unknown)}")
+    lang = extra["default_lang"]
+    _want(lang in LANGUAGES, f"gateway config: default_lang must be one of {', '.join(LANGUAGES)}")
+    log_level = base.log_level if base.log_level in LOG_LEVELS else "error"
+    home = base.home
+
+    def path(name: str) -> Path:
+        return home / _text(extra[name], name)
+
+    return GatewayConfig(
+        home=home,
+        name=base.name,
+        listen_host=base.listen_host,
+        listen_port=base.listen_port,
+        url=base.url,
+        genesis_file=base.genesis_file,
+        key_file=base.key_file,
+        data_dir=base.data_dir,
+        nodes=tuple(base.nodes),
+        sms=parse_sms(dict(base.sms)),
+        form_min_seconds=float(base.form_min_seconds),
+        trusted_proxy_header=base.trusted_proxy_header,
+        tls=base.tls,
+        secret_file=path("secret_file"),
+        cards_dir=path("cards_dir"),
+        log_level=log_level,
+        log_file=None if extra["log_file"] is None else path("log_file"),
+        commit_wait_seconds=_number(extra["commit_wait_seconds"], "commit_wait_seconds", minimum=0.1),
+        registration_batch_ms=_int(extra["registration_batch_ms"], "registration_batch_ms"),
+        node_timeout_seconds=_number(extra["node_timeout_seconds"], "node_timeout_seconds", minimum=0.1),
+        resubmit_seconds=_number(extra["resubmit_seconds"], "resubmit_seconds", minimum=0.1),
+        display_utc_offset_minutes=_offset(extra["display_utc_offset_minutes"]),
+        default_lang=lang,
+        limits=parse_limits(dict(base.limits)),
+    )
+
+
+def load_config(home: str | Path) -> GatewayConfig:
+    """Read ``home/config.json`` (shared loader first, then the gateway-only settings)."""
+    try:
+        base = load_gateway_config(home)
+    except GenesisError as exc:
+        raise ConfigError(exc.message) from exc
+    return from_shared(base)

@@ -1,0 +1,122 @@
+"""Receipts: the node's inclusion proof for a tx, built into the file ``veche receipt verify`` takes.
+
+``ReceiptBook.lookup(tx_hash)`` asks a node for ``GET /api/v1/txs/{hash}``; for a committed tx
+it builds the receipt with ``chain.receipt.build_receipt`` and checks it with
+``chain.receipt.verify_receipt`` against the genesis validator set before the gateway shows the
+citizen "counted" — the gateway does not take a node's word for it. A block's commit
+certificate is verified once; later receipts from the same block only re-check their Merkle path.
+Verified receipts are kept in a small LRU cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from chain import codec
+from chain.block import BlockHeader, CommitCertificate
+from chain.crypto import sha256
+from chain.errors import DecodeError, VecheError
+from chain.merkle import verify_inclusion
+from chain.params import ChainParams
+from chain.receipt import ReceiptError, build_receipt, verify_receipt
+from chain.tx import Tx, decode_tx
+from gateway.errors import NodeAnswerError
+from gateway.nodes import NodePool
+
+log = logging.getLogger("veche.gateway.receipts")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    status: str                       # committed | pending | rejected | unknown
+    tx: Tx | None = None
+    receipt: dict[str, Any] | None = None
+    height: int | None = None
+    index: int | None = None
+    code: str = ""
+    message: str = ""
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise NodeAnswerError(f"tx proof: {what} must be hex")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise NodeAnswerError(f"tx proof: {what} is not hex") from exc
+
+
+class ReceiptBook:
+    def __init__(self, pool: NodePool, params: ChainParams, *, cache_size: int = 20_000) -> None:
+        self.pool = pool
+        self.params = params
+        self.cache_size = cache_size
+        self._receipts: OrderedDict[bytes, Lookup] = OrderedDict()
+        self._verified_blocks: OrderedDict[tuple[bytes, bytes], BlockHeader] = OrderedDict()
+
+    def check(self, receipt: dict[str, Any]) -> None:
+        """Raise ``ReceiptError`` unless ``receipt`` proves its tx is in a certified block."""
+        header_raw = bytes.fromhex(receipt["header"])
+        certificate_raw = bytes.fromhex(receipt["certificate"])
+        header = self._verified_blocks.get((header_raw, certificate_raw))
+        if header is None:
+            checked = verify_receipt(receipt, self.params)
+            self._verified_blocks[(header_raw, certificate_raw)] = checked.header
+            if len(self._verified_blocks) > 256:
+                self._verified_blocks.popitem(last=False)
+            return
+        tx_raw = bytes.fromhex(receipt["tx"])
+        if sha256(tx_raw).hex() != receipt["tx_hash"] or receipt["height"] != header.height:
+            raise ReceiptError("receipt transaction or height does not match")
+        try:
+            verify_inclusion(tx_raw, receipt["index"], receipt["tree_size"],
+                             [bytes.fromhex(p) for p in receipt["proof"]], header.tx_root)
+        except VecheError as exc:
+            raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
+
+    async def lookup(self, tx_hash: bytes) -> Lookup:
+        cached = self._receipts.get(tx_hash)
+        if cached is not None:
+            self._receipts.move_to_end(tx_hash)
+            return cached
+        found = await self.pool.tx_status(tx_hash.hex())
+        state = found.get("status")
+        if state == "rejected":
+            return Lookup("rejected", code=str(found.get("code", "")), message=str(found.get("message", "")))
+        if state != "committed":
+            return Lookup(str(state))
+        result = self._build(tx_hash, found)
+        self._receipts[tx_hash] = result
+        if len(self._receipts) > self.cache_size:
+            self._receipts.popitem(last=False)
+        return result
+
+    def _build(self, tx_hash: bytes, found: dict[str, Any]) -> Lookup:
+        proof = found.get("proof")
+        height, index = found.get("height"), found.get("index")
+        if not isinstance(proof, dict) or not isinstance(height, int) or not isinstance(index, int):
+            raise NodeAnswerError("committed tx without a proof, height or index")
+        tree_size = proof.get("tree_size")
+        path = proof.get("path")
+        if not isinstance(tree_size, int) or not isinstance(path, list):
+            raise NodeAnswerError("tx proof lacks tree_size or path")
+        tx_raw = _hex(proof.get("tx"), "tx")
+        try:
+            header = BlockHeader.from_wire(codec.decode(_hex(proof.get("header"), "header")))
+            certificate = CommitCertificate.decode(_hex(proof.get("certificate"), "certificate"))
+            tx = decode_tx(tx_raw)
+        except DecodeError as exc:
+            raise NodeAnswerError(f"tx proof holds malformed data: {exc.message}") from exc
+        if tx.hash != tx_hash:
+            raise NodeAnswerError("the node's proof is for another transaction")
+        receipt = build_receipt(self.params, tx_raw, height, index, tree_size,
+                                [_hex(p, "path") for p in path], header, certificate)
+        try:
+            self.check(receipt)
+        except ReceiptError as exc:
+            log.error("node sent a proof that does not verify for %s: %s", tx_hash.hex(), exc.message)
+            raise NodeAnswerError(f"the node's proof does not verify: {exc.message}") from exc
+        return Lookup("committed", tx=tx, receipt=receipt, height=height, index=index)
