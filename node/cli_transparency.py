@@ -20,6 +20,7 @@ from chain.receipt import ReceiptError, verify_receipt
 from genesis.model import Genesis, load_genesis
 from node.cli_ops import EXIT_BAD_INPUT, EXIT_REJECTED, cli_errors, fail, read_json_file
 from node.client import NodeApiError, NodeClient, fetch_genesis
+from node.pabulib_io import Importer, PabulibImportError, export_campaign, write_export
 from node.verify import VerifyReport, verify_home, verify_node
 
 EXIT_INVALID = EXIT_REJECTED
@@ -154,3 +155,64 @@ def describe_tx(kind: str, body: Any) -> str:
                 f"for {', '.join(body.choices)}")
     return f"{kind} transaction"
 
+
+
+# --- veche pabulib import / export -----------------------------------------------------------------
+
+
+@click.group("pabulib")
+def pabulib_group() -> None:
+    """Import real elections from pabulib files; export a campaign for a recount with pabutools."""
+
+
+@pabulib_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--testnet", "directory", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A folder written by `veche testnet init` whose nodes are running.")
+@click.option("--with-votes", is_flag=True, help="Cast every ballot of the file (one fresh key per voter).")
+@click.option("--close", is_flag=True, help="Close the campaign when the import is committed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes making keys and ballots (default: one per core).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Seconds to wait for the ballots to commit (default: 120 + 20 ms per ballot).")
+def pabulib_import(file: Path, directory: Path, with_votes: bool, close: bool, as_json: bool, workers: int | None,
+                   timeout: float | None) -> None:
+    """Create a new campaign from FILE.pb on the running testnet in DIR."""
+    def progress(text: str) -> None:
+        click.echo(text, err=True)
+
+    with cli_errors():
+        if not file.is_file():
+            raise PabulibImportError(f"pabulib file {file} does not exist")
+        importer = Importer(directory, file, with_votes=with_votes, close=close, progress=progress,
+                            workers=workers, timeout=timeout)
+        result = asyncio.run(importer.run())
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        if result.votes_committed:
+            progress(f"ballots: {result.votes_committed} in {result.vote_seconds:.1f} s "
+                     f"({result.votes_committed / result.vote_seconds:,.0f}/s)")
+        return
+    click.echo(f"campaign {result.campaign_id}: {result.initiatives} initiatives")
+    if with_votes:
+        rate = result.votes_committed / result.vote_seconds if result.vote_seconds else 0.0
+        click.echo(f"ballots: {result.votes_committed} of {result.votes_submitted} committed in "
+                   f"{result.vote_seconds:.1f} s ({rate:,.0f}/s)")
+    if result.closed_height is not None:
+        click.echo(f"closed at height {result.closed_height}")
+    click.echo(f"done in {result.seconds:.1f} s")
+
+
+@pabulib_group.command("export")
+@click.option("--node", "nodes", multiple=True, required=True, metavar="URL", help="Node API base URL.")
+@click.option("--campaign", "campaign_id", required=True, help="Campaign id.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The .pb file to write.")
+def pabulib_export(nodes: tuple[str, ...], campaign_id: str, out: Path) -> None:
+    """Write a campaign's anonymised ballots and results as a pabulib file."""
+    with cli_errors():
+        pb, tally = asyncio.run(export_campaign(list(nodes), campaign_id))
+        write_export(pb, out)
+    selected = sum(1 for p in pb.projects if p.selected)
+    click.echo(f"wrote {out}: {len(pb.projects)} projects, {len(pb.votes)} ballots, "
+               f"{selected if tally.get('status') == 'closed' else 'no'} selected (tally at height {tally.get('height')})")

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -390,3 +392,275 @@ async def submit_and_wait(client: NodeClient, raw_tx: bytes, tx_hash: str, *, ti
         return TxOutcome(tx_hash, "committed", found.get("height"), found.get("index"), "", "")
     return TxOutcome(tx_hash, "rejected", None, None, str(found.get("code", "rejected")),
                      str(found.get("message", "")))
+
+
+# --- many transactions: commit watching and a fail-over pump (the load generator's engine) ----------
+
+
+class CommitWatcher:
+    """Follows new blocks (``GET /blocks/{h}``) and records the hashes of committed transactions."""
+
+    def __init__(self, client: NodeClient, start_height: int, *, poll_s: float = 0.05, fetch_parallel: int = 8) -> None:
+        self.client = client
+        self.height = start_height
+        self.poll_s = poll_s
+        self.fetch_parallel = fetch_parallel
+        self.committed: dict[str, int] = {}
+        self.last_block_time_ms = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    status = await self.client.status()
+                except NodeUnreachable as exc:
+                    log.warning("commit watcher: %s", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                top = status.get("height")
+                if isinstance(top, int) and top > self.height:
+                    await self._catch_up(top)
+                else:
+                    await asyncio.sleep(self.poll_s)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # surfaced to waiters
+            self.error = exc
+            self._signal()
+
+    async def _catch_up(self, top: int) -> None:
+        while self.height < top:
+            heights = list(range(self.height + 1, min(top, self.height + self.fetch_parallel) + 1))
+            blocks = await asyncio.gather(*(self.client.block(h) for h in heights))
+            for block in blocks:
+                for tx_hash in block.get("txs", []):
+                    self.committed[str(tx_hash)] = int(block["height"])
+                header = block.get("header", {})
+                if isinstance(header, dict) and isinstance(header.get("time_ms"), int):
+                    self.last_block_time_ms = header["time_ms"]
+            self.height = heights[-1]
+            self._signal()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def changed(self, timeout: float) -> None:
+        """Wait until new blocks were read (or ``timeout``)."""
+        event = self._changed
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        if self.error is not None:
+            raise NodeUnreachable(f"stopped following blocks: {self.error}")
+
+    async def wait_all(self, hashes: Iterable[str], *, timeout: float) -> None:
+        """Wait until every hash is committed; ``TimeoutError`` otherwise."""
+        wanted = set(hashes)
+        async with asyncio.timeout(timeout):
+            while not wanted.issubset(self.committed):
+                await self.changed(1.0)
+
+
+RETRYABLE_CODES = frozenset({"not_registered", "outside_window", "unknown_campaign", "mempool_full", "busy",
+                             "expired"})
+SETTLED_CODES = frozenset({"already_pending", "already_committed", "duplicate"})
+
+
+@dataclass
+class _Outgoing:
+    tx_hash: str
+    raw: bytes
+    attempts: int = 0
+    not_before: float = 0.0
+    last_node: str | None = None
+    sent_at: float = 0.0
+
+
+@dataclass
+class PumpStats:
+    submitted: int = 0
+    accepted: int = 0
+    resent: int = 0
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+class TxPump:
+    """Sends many transactions to several nodes, concurrently, until each one is committed.
+
+    Batches go round-robin to the nodes that answer; a node that fails is left alone for a few
+    seconds and its batch goes to the next one. Transactions accepted but not committed after
+    ``resend_after`` seconds are sent again to another node (a re-sent transaction is the same
+    transaction: same hash, so it can never commit twice). Rejections that may pass later (voter
+    key not yet known to that node, mempool full) are retried; others are recorded as failed.
+    """
+
+    def __init__(self, client: NodeClient, watcher: CommitWatcher, *, batch_size: int = 500, concurrency: int = 6,
+                 resend_after: float = 10.0, max_outstanding: int = 30_000, max_attempts: int = 8) -> None:
+        self.client = client
+        self.watcher = watcher
+        self.nodes = list(client.urls)
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.resend_after = resend_after
+        self.max_outstanding = max_outstanding
+        self.max_attempts = max_attempts
+        self.stats = PumpStats()
+        self._queue: deque[_Outgoing] = deque()
+        self._outstanding: dict[str, _Outgoing] = {}
+        self._known: set[str] = set()
+        self._down_until: dict[str, float] = {}
+        self._next_node = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._monitor()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def send(self, items: Iterable[tuple[str, bytes]]) -> None:
+        for tx_hash, raw in items:
+            if tx_hash in self._known:
+                continue
+            self._known.add(tx_hash)
+            self._queue.append(_Outgoing(tx_hash, raw))
+            self.stats.submitted += 1
+        self._wake.set()
+
+    def done(self, tx_hashes: Iterable[str]) -> bool:
+        return all(h in self.watcher.committed or h in self.stats.failed for h in tx_hashes)
+
+    @property
+    def committed(self) -> int:
+        return sum(1 for h in self._known if h in self.watcher.committed)
+
+    def _pick_node(self, avoid: str | None) -> str:
+        now = time.monotonic()
+        for offset in range(len(self.nodes)):
+            url = self.nodes[(self._next_node + offset) % len(self.nodes)]
+            if self._down_until.get(url, 0) <= now and (url != avoid or len(self.nodes) == 1):
+                self._next_node = (self._next_node + offset + 1) % len(self.nodes)
+                return url
+        url = self.nodes[self._next_node % len(self.nodes)]
+        self._next_node += 1
+        return url
+
+    def _take_batch(self) -> list[_Outgoing]:
+        now = time.monotonic()
+        batch: list[_Outgoing] = []
+        deferred: list[_Outgoing] = []
+        while self._queue and len(batch) < self.batch_size:
+            item = self._queue.popleft()
+            if item.tx_hash in self.watcher.committed:
+                continue
+            (batch if item.not_before <= now else deferred).append(item)
+        self._queue.extendleft(reversed(deferred))
+        return batch
+
+    async def _sender(self) -> None:
+        while True:
+            if len(self._outstanding) >= self.max_outstanding:
+                await self.watcher.changed(0.5)
+                self._prune()
+                continue
+            batch = self._take_batch()
+            if not batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 0.2)
+                except TimeoutError:
+                    pass
+                continue
+            avoid = batch[0].last_node
+            url = self._pick_node(avoid)
+            try:
+                result = await self.client.submit([item.raw for item in batch], only=url)
+            except (NodeUnreachable, NodeProtocolError) as exc:
+                log.warning("%s failed (%s); its batch goes to another node", url, exc.message)
+                self._down_until[url] = time.monotonic() + 3.0
+                for item in batch:
+                    item.last_node = url
+                self._queue.extendleft(reversed(batch))
+                continue
+            except NodeApiError as exc:
+                for item in batch:
+                    self.stats.failed[item.tx_hash] = (exc.code, exc.message)
+                continue
+            self._settle(batch, result, url)
+
+    def _settle(self, batch: list[_Outgoing], result: SubmitResult, url: str) -> None:
+        now = time.monotonic()
+        rejected = {r.index: r for r in result.rejected}
+        for index, item in enumerate(batch):
+            item.attempts += 1
+            item.last_node = url
+            item.sent_at = now
+            rejection = rejected.get(index)
+            if rejection is None or rejection.code in SETTLED_CODES:
+                self._outstanding[item.tx_hash] = item
+                self.stats.accepted += rejection is None
+            elif rejection.code in RETRYABLE_CODES and item.attempts < self.max_attempts * 4:
+                item.not_before = now + min(0.05 * 2 ** min(item.attempts, 6), 2.0)
+                self._queue.append(item)
+            else:
+                self.stats.failed[item.tx_hash] = (rejection.code, rejection.message)
+
+    def _prune(self) -> None:
+        committed = self.watcher.committed
+        for tx_hash in [h for h in self._outstanding if h in committed]:
+            del self._outstanding[tx_hash]
+
+    async def _monitor(self) -> None:
+        while True:
+            await self.watcher.changed(1.0)
+            self._prune()
+            now = time.monotonic()
+            stale = [item for item in self._outstanding.values() if now - item.sent_at > self.resend_after]
+            for item in stale:
+                del self._outstanding[item.tx_hash]
+                if item.attempts >= self.max_attempts:
+                    await self._give_up(item)
+                    continue
+                self.stats.resent += 1
+                self._queue.append(item)
+            if stale:
+                self._wake.set()
+
+    async def _give_up(self, item: _Outgoing) -> None:
+        try:
+            found = await self.client.tx(item.tx_hash)
+        except ClientError:
+            found = {}
+        if found.get("status") == "committed":
+            self.watcher.committed[item.tx_hash] = int(found.get("height") or 0)
+            return
+        code = str(found.get("code", "not_committed"))
+        message = str(found.get("message", f"not committed after {item.attempts} attempts"))
+        self.stats.failed[item.tx_hash] = (code, message)
+
+    async def drain(self, tx_hashes: Iterable[str], *, timeout: float) -> None:
+        """Wait until each of ``tx_hashes`` is committed or failed; ``TimeoutError`` otherwise."""
+        wanted = list(tx_hashes)
+        async with asyncio.timeout(timeout):
+            while not self.done(wanted):
+                await self.watcher.changed(1.0)

@@ -1,0 +1,522 @@
+"""pabulib ``.pb`` files in and out of a Veche chain: the load generator and the export for recounts.
+
+Import (``veche pabulib import FILE.pb --testnet DIR``) turns a real election into a new campaign:
+META gives the budget (× 100: kopecks), ballot type and rule; PROJECTS become initiatives (id =
+``project_id``, cost × 100), each in its district when the file has a PROJECTS ``district``
+column (district ids are ASCII slugs plus a short hash of the real name, which is kept as the
+district's name). The competition stays the file's: one campaign-scope budget over every project.
+A file without that column is one district's election (or a city-wide one): one district named
+after META ``district``/``unit``. VOTES ``district`` is voter data and is ignored.
+
+``--with-votes`` casts every ballot through the real signing path: one fresh random voter key per
+voter id, registrations in batches signed by the testnet's gateway key, ballots signed by their
+voter keys (``chain.tx.make_vote``). Keys and ballots are made in a process pool, chunk by chunk,
+while earlier chunks are already on their way; ballots go out in concurrent batches to every node
+of DIR and are re-sent to another node when one fails (``node.client.TxPump``).
+
+Export (``veche pabulib export``) reads a campaign's ballots from the chain through the public API
+(``/api/v1/blocks/raw``) and writes them anonymised — voters numbered 1..N in the order of their
+ballots' tx hashes — with the published winners as ``selected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import re
+import secrets
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain.block import Block
+from chain.crypto import SigningKey, read_key_file
+from chain.errors import DecodeError, VecheError
+from chain.pabulib import PbFile, PbProject, PbVote, read_pb, write_pb
+from chain.tx import (
+    ID_PATTERN, MAX_CHOICES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
+    District, InitiativeSubmit, RuleSpec, Tx, decode_tx, make_registration, make_vote, sign_tx,
+)
+from genesis.model import Genesis
+from genesis.testnet import load_testnet
+from node.client import (
+    CommitWatcher, NodeApiError, NodeClient, TxPump, fetch_genesis, submit_and_wait,
+)
+
+log = logging.getLogger("veche.pabulib")
+
+KOPECKS_PER_UNIT = 100
+SETUP_SECONDS = 6.0             # voting opens this long after the campaign is created
+VOTING_DAYS = 7
+REGISTRATION_BATCH = MAX_VOTER_KEYS_PER_REGISTRATION
+CLOSE_REASON = "pabulib import complete"
+RULE_NAMES = {
+    "greedy": "greedy", "greedy-no-skip": "greedy-no-skip", "greedy_no_skip": "greedy-no-skip",
+    "greedy-noskip": "greedy-no-skip", "equalshares": "equal-shares", "equal-shares": "equal-shares",
+    "equal_shares": "equal-shares", "mes": "equal-shares", "top-n": "top-n",
+}
+APPROXIMATED_RULES = {"equalshares/add1": "equal-shares", "equalshares-add1": "equal-shares"}
+EXPORT_RULE_NAMES = {"greedy": "greedy", "greedy-no-skip": "greedy-no-skip", "equal-shares": "equalshares",
+                     "top-n": "top-n"}
+TRANSLIT = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "ß": "ss", "æ": "ae",
+                          **dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+                                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o",
+                                      "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e",
+                                      "yu", "ya"]))})
+
+
+class PabulibImportError(VecheError):
+    """A pabulib file, testnet or campaign that cannot be imported or exported as asked."""
+
+    code = "pabulib_import"
+
+
+# --- planning an import ------------------------------------------------------------------------
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    plain = unicodedata.normalize("NFKD", text.lower().translate(TRANSLIT)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:limit].strip("-")
+
+
+def district_id_for(name: str) -> str:
+    """ASCII-safe, stable id for a district name: slug plus 6 hex digits of its hash."""
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    slug = slugify(name)
+    return f"{slug}-{digest}" if slug else f"d-{digest}"
+
+
+def new_campaign_id(file: Path) -> str:
+    return f"{slugify(file.stem, 48) or 'pabulib'}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    campaign: CampaignCreate
+    initiatives: tuple[InitiativeSubmit, ...]
+    ballots: tuple[tuple[str, tuple[str, ...]], ...]   # (district_id, choices) per voter with a ballot
+    skipped_empty: int
+    notes: tuple[str, ...]
+
+
+def map_rule(pb: PbFile, notes: list[str]) -> str:
+    raw = pb.rule.strip().lower()
+    if raw in RULE_NAMES:
+        return RULE_NAMES[raw]
+    if raw in APPROXIMATED_RULES:
+        notes.append(f"rule {pb.rule!r} is imported as plain equal shares (no completion): "
+                     "the official selection may differ")
+        return APPROXIMATED_RULES[raw]
+    raise PabulibImportError(f"rule {pb.rule!r} is not supported; supported: {', '.join(sorted(RULE_NAMES))}")
+
+
+def map_ballot(pb: PbFile) -> BallotSpec:
+    lengths = [len(v.choices) for v in pb.votes if v.choices]
+    longest, shortest = max(lengths, default=1), min(lengths, default=1)
+    if pb.vote_type == "choose-1":
+        if longest > 1:
+            raise PabulibImportError("a choose-1 file has a ballot naming several projects")
+        return BallotSpec("choose-1", 1, 1)
+    if pb.vote_type != "approval":
+        raise PabulibImportError(f"vote_type {pb.vote_type!r} is not supported (choose-1 or approval)")
+    if longest > MAX_CHOICES:
+        raise PabulibImportError(f"a ballot names {longest} projects; the chain allows at most {MAX_CHOICES}")
+    low = max(1, min(pb.min_length or 1, shortest))
+    high = min(MAX_CHOICES, max(pb.max_length or min(len(pb.projects), MAX_CHOICES), longest))
+    return BallotSpec("approval", low, max(low, high))
+
+
+def map_districts(pb: PbFile, notes: list[str]) -> tuple[list[District], dict[str, str]]:
+    """Districts of the campaign and each project's district id."""
+    budget = pb.budget * KOPECKS_PER_UNIT
+    names = [p.district for p in pb.projects if p.district is not None]
+    if names and len(names) != len(pb.projects):
+        raise PabulibImportError("some PROJECTS rows have a district and others do not")
+    if names:
+        by_project = {p.project_id: district_id_for(p.district or "") for p in pb.projects}
+        spanning = sum(1 for v in pb.votes if len({by_project[c] for c in v.choices}) > 1)
+        if not spanning:
+            unique = list(dict.fromkeys(names))
+            return ([District(district_id_for(n), n[:200], 0) for n in unique], by_project)
+        notes.append(f"{spanning} ballots approve projects of several districts; a ballot is cast in one "
+                     "district, so the file is imported as one district (project districts are in the summaries)")
+    name = pb.meta_get("district") or pb.meta_get("unit") or pb.meta_get("description") or "all"
+    single = District(district_id_for(name), name[:200], budget)
+    return [single], {p.project_id: single.district_id for p in pb.projects}
+
+
+def plan_import(pb: PbFile, *, campaign_id: str, gateway: bytes, now_ms: int,
+                setup_ms: int = int(SETUP_SECONDS * 1000)) -> ImportPlan:
+    """The campaign, initiatives and ballots a pabulib file becomes (pure; no keys, no network)."""
+    notes: list[str] = []
+    rule = map_rule(pb, notes)
+    ballot = map_ballot(pb)
+    districts, district_of = map_districts(pb, notes)
+    budget = pb.budget * KOPECKS_PER_UNIT
+    if budget <= 0:
+        raise PabulibImportError("META budget must be positive")
+    for project in pb.projects:
+        if not ID_PATTERN.fullmatch(project.project_id):
+            raise PabulibImportError(f"project id {project.project_id!r} is not a valid initiative id "
+                                     "([A-Za-z0-9._-]{1,64})")
+    voting_start = now_ms + setup_ms
+    title = (pb.meta_get("description") or campaign_id)[:200].strip() or campaign_id
+    campaign = CampaignCreate(
+        campaign_id, title, "adult", tuple(districts), ballot, RuleSpec(rule, "campaign", 0, 0, budget),
+        1, 2**62, (), max(0, now_ms - 60_000), voting_start, voting_start, voting_start + VOTING_DAYS * 86_400_000,
+        gateway, max(1, len(pb.votes)), "campaign")
+    campaign = CampaignCreate.from_wire(campaign.to_wire(), "campaign")
+    names = {d.district_id: d.name for d in districts}
+    initiatives = tuple(
+        InitiativeSubmit(campaign_id, p.project_id, district_of[p.project_id],
+                         (p.name.strip() or f"Project {p.project_id}")[:300],
+                         (p.category.strip() or "other")[:64].strip() or "other",
+                         p.cost * KOPECKS_PER_UNIT, project_summary(p, names[district_of[p.project_id]]), b"")
+        for p in pb.projects)
+    ballots = tuple((district_of[v.choices[0]], v.choices) for v in pb.votes if v.choices)
+    return ImportPlan(campaign, initiatives, ballots, len(pb.votes) - len(ballots), tuple(notes))
+
+
+def project_summary(project: PbProject, district_name: str) -> str:
+    where = project.district or district_name
+    return f"pabulib project {project.project_id} ({where})"[:4000]
+
+
+# --- keys and ballots, made in worker processes ------------------------------------------------
+
+
+def make_voter_chunk(chain_id: str, campaign_id: str,
+                     ballots: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[list[bytes], list[tuple[str, bytes]]]:
+    """Pool task: a fresh key per voter and that voter's signed ballot."""
+    public_keys: list[bytes] = []
+    votes: list[tuple[str, bytes]] = []
+    for district_id, choices in ballots:
+        key = SigningKey.generate()
+        tx = make_vote(chain_id, key, campaign_id, district_id, choices)
+        public_keys.append(key.public_key)
+        votes.append((tx.hash.hex(), tx.raw))
+    return public_keys, votes
+
+
+def make_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["node.pabulib_io"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+# --- the import ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    campaign_id: str
+    initiatives: int
+    votes_submitted: int = 0
+    votes_committed: int = 0
+    seconds: float = 0.0
+    vote_seconds: float = 0.0
+    closed_height: int | None = None
+    notes: list[str] = field(default_factory=list)
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"campaign_id": self.campaign_id, "initiatives": self.initiatives,
+                "votes_submitted": self.votes_submitted, "votes_committed": self.votes_committed,
+                "seconds": round(self.seconds, 3)}
+
+
+Progress = Callable[[str], None]
+
+
+class Importer:
+    def __init__(self, directory: Path, file: Path, *, with_votes: bool, close: bool,
+                 progress: Progress = lambda text: None, workers: int | None = None,
+                 timeout: float | None = None) -> None:
+        self.layout = load_testnet(directory)
+        self.file = file
+        self.with_votes = with_votes
+        self.close = close
+        self.progress = progress
+        self.workers = workers if workers is not None else max(1, os.cpu_count() or 1)
+        self.timeout = timeout
+        self.committee = [read_key_file(path) for path in self.layout.committee_key_files]
+        self.gateway = read_key_file(self.layout.gateway.key_file)
+        self.urls = [node.api_url for node in self.layout.nodes]
+
+    async def run(self) -> ImportResult:
+        started = time.monotonic()
+        pb = read_pb(self.file)
+        async with NodeClient(self.urls, timeout=30.0) as client:
+            genesis = await self._check_chain(client)
+            campaign_id = new_campaign_id(self.file)
+            plan = plan_import(pb, campaign_id=campaign_id, gateway=self.gateway.public_key,
+                               now_ms=int(time.time() * 1000))
+            result = ImportResult(campaign_id, len(plan.initiatives), notes=list(plan.notes))
+            for note in plan.notes:
+                self.progress(f"note: {note}")
+            status = await client.status()
+            watcher = CommitWatcher(client, int(status.get("height", 0)))
+            watcher.start()
+            try:
+                await self._setup(client, watcher, genesis, plan)
+                if self.with_votes:
+                    await self._cast(client, watcher, genesis, plan, result)
+                if self.close:
+                    result.closed_height = await self._close(client, genesis, campaign_id)
+            finally:
+                await watcher.stop()
+        result.seconds = time.monotonic() - started
+        return result
+
+    def committee_keys(self, genesis: Genesis) -> list[SigningKey]:
+        params = genesis.params
+        keys = [k for k in self.committee if k.public_key in params.committee_keys][: params.committee_threshold]
+        if len(keys) < params.committee_threshold:
+            raise PabulibImportError(f"{self.layout.directory}/keys holds {len(keys)} committee keys of this chain; "
+                                     f"{params.committee_threshold} are needed")
+        return keys
+
+    async def _check_chain(self, client: NodeClient) -> Genesis:
+        genesis = await fetch_genesis(client)
+        if genesis.hash != self.layout.genesis_hash:
+            raise PabulibImportError(f"the nodes of {self.layout.directory} run another genesis than its genesis.json")
+        if not genesis.params.is_gateway(self.gateway.public_key):
+            raise PabulibImportError(f"{self.layout.gateway.key_file} is not a gateway key of this chain")
+        self.committee_keys(genesis)
+        return genesis
+
+    async def _setup(self, client: NodeClient, watcher: CommitWatcher, genesis: Genesis, plan: ImportPlan) -> None:
+        keys = self.committee_keys(genesis)
+        create = sign_tx("campaign.create", genesis.chain_id, plan.campaign, keys)
+        submits = [sign_tx("initiative.submit", genesis.chain_id, body, keys) for body in plan.initiatives]
+        deadline_ms = plan.campaign.voting_start
+        await self._submit_committed(client, watcher, [create], "campaign.create", deadline_ms)
+        await self._submit_committed(client, watcher, submits, "initiative.submit", deadline_ms)
+        self.progress(f"campaign {plan.campaign.campaign_id}: created with {len(submits)} initiatives")
+
+    async def _submit_committed(self, client: NodeClient, watcher: CommitWatcher, txs: Sequence[Tx], what: str,
+                                deadline_ms: int) -> None:
+        for start in range(0, len(txs), 1000):
+            part = txs[start:start + 1000]
+            result = await client.submit([tx.raw for tx in part])
+            for rejection in result.rejected:
+                if rejection.code not in ("already_pending", "already_committed"):
+                    raise PabulibImportError(f"{what} rejected: {rejection.code}: {rejection.message}")
+        seconds_left = max(1.0, (deadline_ms - time.time() * 1000) / 1000)
+        try:
+            await watcher.wait_all([tx.hash.hex() for tx in txs], timeout=seconds_left)
+        except TimeoutError:
+            raise PabulibImportError(f"{what} did not commit before voting opens; is the network running "
+                                     "and making blocks?") from None
+
+    async def _cast(self, client: NodeClient, watcher: CommitWatcher, genesis: Genesis, plan: ImportPlan,
+                    result: ImportResult) -> None:
+        total = len(plan.ballots)
+        campaign_id = plan.campaign.campaign_id
+        chunks = [plan.ballots[i:i + REGISTRATION_BATCH] for i in range(0, total, REGISTRATION_BATCH)]
+        timeout = self.timeout if self.timeout is not None else 120.0 + total * 0.02
+        pool = make_pool(self.workers) if chunks else None
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(pool, make_voter_chunk, genesis.chain_id, campaign_id, chunk)
+                   for chunk in chunks]
+        await self._wait_until_voting(watcher, plan.campaign.voting_start)
+        pump = TxPump(client, watcher)
+        pump.start()
+        started = time.monotonic()
+        vote_hashes: list[str] = []
+        reporter = asyncio.create_task(self._report(pump, vote_hashes, total, started))
+        try:
+            async with asyncio.timeout(timeout):
+                releases = []
+                for future in futures:
+                    public_keys, votes = await future
+                    registration = make_registration(genesis.chain_id, self.gateway, campaign_id, public_keys)
+                    pump.send([(registration.hash.hex(), registration.raw)])
+                    vote_hashes.extend(h for h, _ in votes)
+                    releases.append(asyncio.create_task(self._release(pump, registration.hash.hex(), votes)))
+                await asyncio.gather(*releases)
+                await pump.drain(vote_hashes, timeout=timeout)
+        except TimeoutError:
+            raise PabulibImportError(f"only {pump.committed} of {pump.stats.submitted} transactions committed "
+                                     f"within {timeout:.0f} s") from None
+        finally:
+            reporter.cancel()
+            await pump.stop()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        result.vote_seconds = time.monotonic() - started
+        result.votes_submitted = len(vote_hashes)
+        result.votes_committed = sum(1 for h in vote_hashes if h in watcher.committed)
+        result.failures = dict(pump.stats.failed)
+        if result.failures:
+            code, message = next(iter(result.failures.values()))
+            raise PabulibImportError(f"{len(result.failures)} transactions were not committed; first: {code}: {message}")
+
+    async def _release(self, pump: TxPump, registration_hash: str, votes: list[tuple[str, bytes]]) -> None:
+        """Ballots go out once their voters' registration is committed."""
+        while not pump.done([registration_hash]):
+            await pump.watcher.changed(1.0)
+        if registration_hash in pump.stats.failed:
+            code, message = pump.stats.failed[registration_hash]
+            raise PabulibImportError(f"voter registration rejected: {code}: {message}")
+        pump.send(votes)
+
+    async def _wait_until_voting(self, watcher: CommitWatcher, voting_start: int) -> None:
+        delay = voting_start / 1000 - time.time()
+        if delay > 0:
+            self.progress(f"voting opens in {delay:.1f} s")
+            await asyncio.sleep(delay + 0.05)
+
+    async def _report(self, pump: TxPump, vote_hashes: list[str], total: int, started: float) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            done = sum(1 for h in vote_hashes if h in pump.watcher.committed)
+            elapsed = time.monotonic() - started
+            self.progress(f"ballots committed {done}/{total} ({done / elapsed:,.0f}/s), resent {pump.stats.resent}")
+
+    async def _close(self, client: NodeClient, genesis: Genesis, campaign_id: str) -> int | None:
+        tx = sign_tx("campaign.close", genesis.chain_id, CampaignClose(campaign_id, CLOSE_REASON),
+                     self.committee_keys(genesis))
+        outcome = await submit_and_wait(client, tx.raw, tx.hash.hex(), timeout=120.0)
+        if outcome.status != "committed":
+            raise PabulibImportError(f"campaign.close {outcome.status}: {outcome.code}: {outcome.message}")
+        self.progress(f"campaign {campaign_id}: closed at height {outcome.height}")
+        return outcome.height
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignRecord:
+    """A campaign as the chain recorded it: spec, initiatives on the ballot, ballots by tx hash."""
+
+    committee: frozenset[bytes]
+    spec: CampaignCreate | None = None
+    initiatives: dict[str, InitiativeSubmit] = field(default_factory=dict)
+    approved: set[str] = field(default_factory=set)
+    ballots: dict[bytes, tuple[str, ...]] = field(default_factory=dict)
+
+
+def collect_tx(record: CampaignRecord, campaign_id: str, tx: Tx) -> None:
+    body = tx.body
+    if getattr(body, "campaign_id", None) != campaign_id:
+        return
+    if tx.kind == "vote.cast":
+        record.ballots[tx.hash] = tuple(body.choices)
+    elif tx.kind == "campaign.create":
+        record.spec = body
+    elif tx.kind == "initiative.submit":
+        record.initiatives[body.initiative_id] = body
+        if set(tx.signers) <= record.committee:
+            record.approved.add(body.initiative_id)
+    elif tx.kind == "initiative.review":
+        (record.approved.add if body.approve else record.approved.discard)(body.initiative_id)
+
+
+async def read_campaign(client: NodeClient, genesis: Genesis, campaign_id: str, end: int,
+                        start: int = 1) -> CampaignRecord:
+    """Scan blocks start..end for the campaign's transactions (and genesis data for its start)."""
+    record = CampaignRecord(genesis.params.committee_keys)
+    for kind, body in genesis.params.initial_bodies:
+        if getattr(body, "campaign_id", None) == campaign_id:
+            if kind == "campaign.create":
+                record.spec = body
+            elif kind == "initiative.submit":
+                record.initiatives[body.initiative_id] = body
+                record.approved.add(body.initiative_id)
+    height = start
+    while height <= end:
+        values = await client.raw_blocks(height, min(end, height + 499))
+        if not values:
+            raise PabulibImportError(f"the node returned no block {height}")
+        for value in values:
+            try:
+                block = Block.from_wire(value[0])
+                for raw in block.txs:
+                    collect_tx(record, campaign_id, decode_tx(raw))
+            except DecodeError as exc:
+                raise PabulibImportError(f"block {height} is malformed: {exc.message}") from exc
+            height += 1
+    return record
+
+
+def units(kopecks: int, what: str) -> int:
+    if kopecks % KOPECKS_PER_UNIT:
+        raise PabulibImportError(f"{what} {kopecks} kopecks is not a whole number of currency units; pabulib "
+                                 "files here carry whole units")
+    return kopecks // KOPECKS_PER_UNIT
+
+
+def build_export(record: CampaignRecord, tally: dict[str, Any], chain_id: str) -> PbFile:
+    spec = record.spec
+    if spec is None:
+        raise PabulibImportError("the campaign's campaign.create was not found on the chain")
+    on_ballot = [record.initiatives[i] for i in sorted(record.approved, key=str.encode) if i in record.initiatives]
+    ordered = sorted(record.ballots.items())              # by tx hash: reveals no key, no time
+    counts = {i.initiative_id: 0 for i in on_ballot}
+    for _, choices in ordered:
+        for choice in choices:
+            counts[choice] = counts.get(choice, 0) + 1
+    published = {iid: votes for d in tally.get("districts", {}).values() for iid, votes in d.get("initiatives", {}).items()}
+    if published != counts:
+        raise PabulibImportError("the ballots read from the blocks do not add up to the node's published tally")
+    closed = tally.get("status") == "closed" and tally.get("result_status", "final") == "final"
+    winners = set(tally.get("winners", [])) if closed else None
+    names = {d.district_id: d.name for d in spec.districts}
+    several = len(spec.districts) > 1
+    if spec.rule.scope == "campaign":
+        budget = spec.rule.budget
+    else:
+        budget = sum(d.budget for d in spec.districts)
+    meta = [("description", spec.title), ("num_projects", str(len(on_ballot))), ("num_votes", str(len(ordered))),
+            ("budget", str(units(budget, "budget"))), ("vote_type", spec.ballot.type),
+            ("rule", EXPORT_RULE_NAMES.get(spec.rule.name, spec.rule.name)),
+            ("min_length", str(spec.ballot.min_choices)), ("max_length", str(spec.ballot.max_choices)),
+            ("scope", spec.rule.scope), ("chain_id", chain_id), ("campaign_id", spec.campaign_id)]
+    if closed:
+        meta.append(("result_hash", str(tally.get("result_hash"))))
+    projects = tuple(PbProject(
+        project_id=i.initiative_id, cost=units(i.cost, f"initiative {i.initiative_id} cost"),
+        votes=counts[i.initiative_id], name=" ".join(i.title.split()), category=" ".join(i.category.split()),
+        selected=None if winners is None else i.initiative_id in winners,
+        district=names.get(i.district_id, i.district_id) if several else None, extra=()) for i in on_ballot)
+    votes = tuple(PbVote(str(n), choices, None, ()) for n, (_, choices) in enumerate(ordered, start=1))
+    return PbFile(tuple(meta), projects, votes)
+
+
+async def export_campaign(urls: Sequence[str], campaign_id: str) -> tuple[PbFile, dict[str, Any]]:
+    async with NodeClient(urls, timeout=60.0) as client:
+        genesis = await fetch_genesis(client)
+        try:
+            tally = await client.tally(campaign_id)
+        except NodeApiError as exc:
+            if exc.status == 404:
+                raise PabulibImportError(f"the node knows no campaign {campaign_id!r}") from None
+            raise
+        start = 1
+        try:
+            details = await client.campaign(campaign_id)
+            created = details.get("created_height")
+            if isinstance(created, int) and created >= 1:
+                start = created
+        except NodeApiError:
+            pass
+        end = int(tally.get("height", 0))
+        record = await read_campaign(client, genesis, campaign_id, end, start)
+    return build_export(record, tally, genesis.chain_id), tally
+
+
+def write_export(pb: PbFile, out: Path) -> None:
+    text = write_pb(pb)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+

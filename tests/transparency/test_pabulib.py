@@ -1,0 +1,242 @@
+"""``veche pabulib import|export``: real elections in, the same elections (and outcomes) out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pabutools.election import Cost_Sat, parse_pabulib
+from pabutools.rules import greedy_utilitarian_welfare
+
+from chain.errors import PabulibError
+from chain.pabulib import PbFile, compute_vote_counts, parse_pb, read_pb
+from node.cli_transparency import pabulib_group
+from node.pabulib_io import PabulibImportError, district_id_for, plan_import, slugify
+from tests.transparency.fakenode import ThreadedTestnet, free_base_port, write_testnet
+
+DATA = Path("/work/shared/data")
+FILES = sorted(DATA.glob("*.pb"))
+GATEWAY = b"\x01" * 32
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(pabulib_group, list(args))
+
+
+@pytest.fixture(scope="module")
+def testnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedTestnet]:
+    directory = tmp_path_factory.mktemp("pabulib") / "testnet"
+    write_testnet(directory, base_port=free_base_port(6))
+    with ThreadedTestnet(directory) as running:
+        yield running
+
+
+def official_selection(pb: PbFile) -> set[str]:
+    return {p.project_id for p in pb.projects if p.selected}
+
+
+@dataclass(frozen=True)
+class PabutoolsView:
+    """What pabutools reads from a file: ballots (a multiset of approval sets), costs, budget, outcome."""
+
+    ballots: Counter[tuple[str, ...]]
+    costs: dict[str, int]
+    budget: int
+    outcome: frozenset[str]
+
+
+def greedy_no_skip(costs: dict[str, int], counts: Counter[str], budget: int) -> set[str]:
+    chosen: set[str] = set()
+    for project in sorted(costs, key=lambda p: (-counts[p], costs[p], p.encode())):
+        if costs[project] > budget:
+            break
+        chosen.add(project)
+        budget -= costs[project]
+    return chosen
+
+
+def pabutools_view(path: Path, rule: str) -> PabutoolsView:
+    instance, profile = parse_pabulib(str(path))
+    ballots = Counter(tuple(sorted(project.name for project in ballot)) for ballot in profile)
+    costs = {project.name: int(project.cost) for project in instance}
+    budget = int(instance.budget_limit)
+    if rule == "greedy":
+        outcome = {p.name for p in greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat)}
+    else:  # pabutools has no greedy-no-skip; count its profile and apply the rule's definition
+        counts: Counter[str] = Counter()
+        for ballot, weight in ballots.items():
+            for project in ballot:
+                counts[project] += weight
+        outcome = greedy_no_skip(costs, counts, budget)
+    return PabutoolsView(ballots, costs, budget, frozenset(outcome))
+
+
+@pytest.mark.parametrize("source", FILES, ids=[f.stem for f in FILES])
+def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_election(
+        testnet: ThreadedTestnet, source: Path, tmp_path: Path) -> None:
+    pb = read_pb(source)
+    started = time.monotonic()
+    result = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--with-votes", "--close",
+                    "--json")
+    assert result.exit_code == 0, result.stderr
+    summary: dict[str, Any] = json.loads(result.stdout)
+    assert set(summary) == {"campaign_id", "initiatives", "votes_submitted", "votes_committed", "seconds"}
+    assert summary["initiatives"] == len(pb.projects)
+    assert summary["votes_submitted"] == summary["votes_committed"] == len(pb.votes)
+    print(f"\n{source.name}: {len(pb.votes)} ballots imported in {time.monotonic() - started:.1f} s; "
+          + result.stderr.strip().splitlines()[-1])
+
+    campaign_id = summary["campaign_id"]
+    ledger = testnet.network.ledger
+    tally = testnet.run(lambda: _tally(testnet, campaign_id))
+    assert tally["status"] == "closed" and tally["total_ballots"] == len(pb.votes)
+    node_counts = {iid: votes for d in tally["districts"].values() for iid, votes in d["initiatives"].items()}
+    assert node_counts == {p.project_id: p.votes for p in pb.projects}
+    assert set(tally["winners"]) == official_selection(pb)
+    assert ledger.state.campaigns[campaign_id].close_reason == "pabulib import complete"
+
+    out = tmp_path / "export.pb"
+    exported = invoke("export", "--node", testnet.url(0), "--campaign", campaign_id, "--out", str(out))
+    assert exported.exit_code == 0, exported.stderr
+    original, recount = pabutools_view(source, pb.rule), pabutools_view(out, pb.rule)
+    assert recount == original
+    assert recount.outcome == official_selection(pb)
+    back = read_pb(out)
+    assert {p.project_id: (p.votes, p.selected) for p in back.projects} == \
+        {p.project_id: (p.votes, bool(p.selected)) for p in pb.projects}
+    assert back.meta_get("rule") == pb.rule and back.vote_type == pb.vote_type
+    assert [v.voter_id for v in back.votes] == [str(n) for n in range(1, len(pb.votes) + 1)]
+
+
+async def _tally(testnet: ThreadedTestnet, campaign_id: str) -> dict[str, Any]:
+    from node.client import NodeClient
+
+    async with NodeClient(testnet.url(0)) as client:
+        return await client.tally(campaign_id)
+
+
+def test_import_without_votes_and_failover(testnet: ThreadedTestnet) -> None:
+    source = DATA / "Poland_Warszawa_2023_Wesola.pb"
+    testnet.run(lambda: testnet.testnet.stop_node("validator-0"))
+    try:
+        result = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--with-votes")
+    finally:
+        testnet.run(lambda: testnet.testnet.start_node("validator-0"))
+    assert result.exit_code == 0, result.stderr
+    assert "29 initiatives" in result.stdout and "ballots: 1181 of 1181 committed" in result.stdout
+    campaign_id = result.stdout.split()[1].rstrip(":")
+    assert testnet.network.ledger.state.campaigns[campaign_id].status == "open"   # no --close
+    second = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--json")
+    assert second.exit_code == 0, second.stderr
+    assert json.loads(second.stdout)["campaign_id"] != campaign_id   # a new campaign each run
+    assert json.loads(second.stdout)["votes_submitted"] == 0
+
+
+def test_export_of_an_unknown_campaign(testnet: ThreadedTestnet, tmp_path: Path) -> None:
+    result = invoke("export", "--node", testnet.url(0), "--campaign", "nope", "--out", str(tmp_path / "x.pb"))
+    assert result.exit_code == 2 and "knows no campaign 'nope'" in result.stderr
+
+
+def test_import_errors(testnet: ThreadedTestnet, tmp_path: Path) -> None:
+    missing = invoke("import", str(tmp_path / "none.pb"), "--testnet", str(testnet.testnet.directory))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    broken = tmp_path / "broken.pb"
+    broken.write_text("META\nkey;value\nbudget;10\n", encoding="utf-8")
+    result = invoke("import", str(broken), "--testnet", str(testnet.testnet.directory))
+    assert result.exit_code == 2 and "META has no 'vote_type'" in result.stderr
+    result = invoke("import", str(DATA / "Poland_Warszawa_2023_Wesola.pb"), "--testnet", str(tmp_path))
+    assert result.exit_code == 2 and "testnet init" in result.stderr
+
+
+# --- planning, without a network ---------------------------------------------------------------------
+
+
+def pb_text(vote_type: str = "approval", rule: str = "greedy", *, districts: bool = True,
+            votes: list[str] | None = None, project_ids: tuple[str, str, str] = ("1", "2", "3")) -> str:
+    a, b, c = project_ids
+    project_rows = [f"{a};100;Park;parks;Śródmieście", f"{b};200;Road;roads;Łódź Bałuty", f"{c};50;Tree;parks;Łódź Bałuty"]
+    if not districts:
+        project_rows = [row.rsplit(";", 1)[0] for row in project_rows]
+    ballots = votes if votes is not None else [f"{b}", f"{b},{c}", f"{a}"]
+    return "\n".join([
+        "META", "key;value", "description;Test", "unit;Łódź", "budget;250", f"vote_type;{vote_type}", f"rule;{rule}",
+        "PROJECTS", "project_id;cost;name;category" + (";district" if districts else ""), *project_rows,
+        "VOTES", "voter_id;vote", *[f"v{i};{v}" for i, v in enumerate(ballots)], ""])
+
+
+def test_plan_maps_budget_costs_districts_and_ballots() -> None:
+    plan = plan_import(parse_pb(pb_text()), campaign_id="c-1", gateway=GATEWAY, now_ms=1_000_000)
+    campaign = plan.campaign
+    assert campaign.rule.name == "greedy" and campaign.rule.scope == "campaign" and campaign.rule.budget == 25_000
+    assert [d.name for d in campaign.districts] == ["Śródmieście", "Łódź Bałuty"]
+    assert [d.district_id for d in campaign.districts] == [district_id_for("Śródmieście"), district_id_for("Łódź Bałuty")]
+    assert all(d.district_id.isascii() for d in campaign.districts)
+    assert district_id_for("Łódź Bałuty").startswith("lodz-baluty-")
+    assert [(i.initiative_id, i.cost) for i in plan.initiatives] == [("1", 10_000), ("2", 20_000), ("3", 5_000)]
+    assert plan.ballots == ((district_id_for("Łódź Bałuty"), ("2",)), (district_id_for("Łódź Bałuty"), ("2", "3")),
+                            (district_id_for("Śródmieście"), ("1",)))
+    assert campaign.ballot.type == "approval" and campaign.ballots_per_voter == "campaign"
+    assert campaign.voting_start == campaign.submission_end > 1_000_000
+    assert plan.notes == ()
+
+
+def test_ballots_spanning_districts_make_one_district() -> None:
+    plan = plan_import(parse_pb(pb_text(votes=["1,2", "3"])), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert [d.name for d in plan.campaign.districts] == ["Łódź"]
+    assert plan.campaign.districts[0].budget == 25_000
+    assert "several districts" in plan.notes[0]
+    assert {i.summary for i in plan.initiatives} >= {"pabulib project 1 (Śródmieście)"}
+
+
+def test_file_without_districts_is_one_district() -> None:
+    plan = plan_import(parse_pb(pb_text(districts=False)), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert [d.name for d in plan.campaign.districts] == ["Łódź"]
+
+
+def test_empty_ballots_are_skipped_and_counted() -> None:
+    text = pb_text(votes=["2", "1"]) .replace("v1;1", "v1;1\nv9;")
+    plan = plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert len(plan.ballots) == 2 and plan.skipped_empty == 1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (pb_text(vote_type="cumulative"), "vote_type 'cumulative' is not supported"),
+    (pb_text(rule="maximin"), "rule 'maximin' is not supported"),
+    (pb_text(vote_type="choose-1"), "a choose-1 file has a ballot naming several projects"),
+    (pb_text(project_ids=("1", "2", "x y")), "is not a valid initiative id"),
+])
+def test_unsupported_files_are_refused(text: str, message: str) -> None:
+    with pytest.raises(PabulibImportError, match=message):
+        plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+
+
+def test_equal_shares_variants() -> None:
+    plan = plan_import(parse_pb(pb_text(rule="equalshares/add1")), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert plan.campaign.rule.name == "equal-shares" and "no completion" in plan.notes[0]
+    plan = plan_import(parse_pb(pb_text(rule="equalshares")), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert plan.campaign.rule.name == "equal-shares" and plan.notes == ()
+
+
+def test_real_files_plan_as_documented() -> None:
+    wroclaw = read_pb(DATA / "Poland_Wroclaw_2019_local.pb")
+    plan = plan_import(wroclaw, campaign_id="w", gateway=GATEWAY, now_ms=1)
+    assert len(plan.campaign.districts) == len({p.district for p in wroclaw.projects})
+    assert plan.campaign.rule.budget == 9_000_000 * 100 and plan.campaign.ballot.type == "choose-1"
+    wesola = read_pb(DATA / "Poland_Warszawa_2023_Wesola.pb")
+    plan = plan_import(wesola, campaign_id="w", gateway=GATEWAY, now_ms=1)
+    assert [d.name for d in plan.campaign.districts] == ["Wesoła"]
+    assert (plan.campaign.ballot.min_choices, plan.campaign.ballot.max_choices) == (1, 15)
+    assert compute_vote_counts(wesola) == {p.project_id: p.votes for p in wesola.projects}
+    assert slugify("Poland_Wroclaw_2019_local") == "poland-wroclaw-2019-local"
+
+
+def test_malformed_file_is_a_typed_error() -> None:
+    with pytest.raises(PabulibError):
+        parse_pb("META\nkey;value\n")
