@@ -98,6 +98,7 @@ class ChainApp:
             log.warning("proposal at height %d is invalid: %s", height, exc.message)
             return self._remember(key, None)
         self.checked += 1
+        self.mempool.mark_verified(sha256(raw) for raw in block.txs)  # a valid block's signatures all checked
         self._executions[block_hash] = (block, execution)
         return self._remember(key, block_hash)
 

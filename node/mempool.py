@@ -49,6 +49,7 @@ MAX_BATCH_TXS = 5000
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
 VERIFY_CHUNK = 48
 REJECTED_MEMORY = 100_000
+VERIFIED_MEMORY = 100_000
 COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
 RETRY_AFTER_FULL_S = 1.0
 
@@ -137,6 +138,9 @@ class Mempool:
         self.inflight_bytes = 0
         self.rejected: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._rejected_memory = rejected_memory
+        # hashes whose signatures this node checked (admission or a valid proposal): never twice
+        self.verified: OrderedDict[bytes, None] = OrderedDict()
+        self.verifications = 0
         self._executor = ThreadPoolExecutor(verify_threads, "veche-verify") if verify_threads > 0 else None
         self._verify_threads = verify_threads
         self.rebuilds = 0
@@ -154,7 +158,15 @@ class Mempool:
 
     def is_verified(self, tx_hash: bytes) -> bool:
         """Signature-check lookup for ``Ledger.build_block``/``check_block``: pending txs were verified."""
-        return tx_hash in self.pending
+        return tx_hash in self.pending or tx_hash in self.verified
+
+    def mark_verified(self, tx_hashes: Iterable[bytes]) -> None:
+        """Remember hashes whose signatures were checked (e.g. every tx of a proposal that checked)."""
+        verified = self.verified
+        for tx_hash in tx_hashes:
+            verified[tx_hash] = None
+        while len(verified) > VERIFIED_MEMORY:
+            verified.popitem(last=False)
 
     def status(self, tx_hash: bytes) -> tuple[str, str, str] | None:
         """("pending", "", "") or ("rejected", code, message), or None when this pool never saw it."""
@@ -207,6 +219,7 @@ class Mempool:
 
     async def _stateless(self, raws: Sequence[bytes], rejected: list[Rejection]) -> list[tuple[int, Tx]]:
         candidates: list[tuple[int, Tx]] = []
+        trusted: list[tuple[int, Tx]] = []
         seen: set[bytes] = set()
         chain_id = self.ledger.params.chain_id
         for index, raw in enumerate(raws):
@@ -233,14 +246,22 @@ class Mempool:
                 rejected.append(Rejection(index, "wrong_chain", f"transaction is for chain {tx.chain_id!r}, "
                                                                 f"this is {chain_id!r}"))
                 continue
-            candidates.append((index, tx))
+            if tx_hash in self.verified:
+                trusted.append((index, tx))
+            else:
+                candidates.append((index, tx))
+        self.verifications += len(candidates)
         if self._executor is not None and len(candidates) > VERIFY_CHUNK:
-            return await self._verify_in_threads(candidates, rejected)
-        verified: list[tuple[int, Tx]] = []
-        for start in range(0, len(candidates), VERIFY_CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
+            verified = await self._verify_in_threads(candidates, rejected)
+        else:
+            verified = []
+            for start in range(0, len(candidates), VERIFY_CHUNK):
+                if start:
+                    await asyncio.sleep(0)
+                verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
+        self.mark_verified(tx.hash for _, tx in verified)
+        if trusted:
+            verified = sorted(verified + trusted, key=lambda item: item[0])
         return verified
 
     async def _verify_in_threads(self, candidates: list[tuple[int, Tx]],
