@@ -363,6 +363,11 @@ class ChainView:
             raise NodeAnswerError("node answer: progress must be a list")
         return initiative, [parse_progress(item) for item in reports_raw]
 
+    def invalidate(self) -> None:
+        """Forget the cached statuses (the next page asks a node again)."""
+        self._summaries = None
+        self._tallies.clear()
+
     def forget(self, campaign_id: str) -> None:
         self._details.pop(campaign_id, None)
         self._tallies.pop(campaign_id, None)

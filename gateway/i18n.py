@@ -114,7 +114,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "results_hash": ("Хеш результата", "Result hash"),
     "results_computing": ("Победители ещё вычисляются.", "Winners are still being computed."),
     "winner": ("победитель", "winner"),
-    "votes": ("голосов", "votes"),
+    "votes_col": ("Голоса", "Votes"),
     "votes_chart": ("Голоса за проекты района {district}", "Votes for the projects of {district}"),
     "initiative_col": ("Проект", "Project"),
     "closed_reason": ("Закрыто: {reason}", "Closed: {reason}"),
@@ -225,6 +225,18 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "greedy": ("по числу голосов в пределах бюджета", "by votes within the budget"),
     "greedy-no-skip": ("по числу голосов до исчерпания бюджета", "by votes until the budget runs out"),
     "equal-shares": ("метод равных долей", "method of equal shares"),
+}
+
+CATEGORY_NAMES: dict[str, tuple[str, str]] = {
+    "sports": ("спорт", "sports"),
+    "culture": ("культура", "culture"),
+    "libraries": ("библиотеки", "libraries"),
+    "housing-utilities": ("ЖКХ", "housing and utilities"),
+    "street-lighting": ("уличное освещение", "street lighting"),
+    "landscaping": ("благоустройство", "landscaping"),
+    "water-supply": ("водоснабжение", "water supply"),
+    "playgrounds": ("детские площадки", "playgrounds"),
+    "local-roads": ("местные дороги", "local roads"),
 }
 
 REASON_NAMES: dict[str, tuple[str, str]] = {

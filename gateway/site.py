@@ -30,7 +30,7 @@ from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
-from gateway.i18n import LANGS, REASON_NAMES, format_money, format_time, named, translate
+from gateway.i18n import CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, translate
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
@@ -164,6 +164,7 @@ def render(ctx: Ctx, template: str, *, status: int = 200, headers: dict[str, str
         path=ctx.request.path, csrf_token=ctx.csrf_token, session=ctx.session,
         money=lambda kopecks: format_money(kopecks, ctx.lang),
         when=lambda ms: format_time(ms, offset, ctx.lang),
+        category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
         honeypot=HONEYPOT_FIELD, **values)
     response = web.Response(text=html, content_type="text/html", status=status, headers=headers)
     finish(ctx, response)

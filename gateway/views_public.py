@@ -14,7 +14,7 @@ from gateway.chainview import CampaignDetail, CampaignView
 from gateway.charts import Bar, bar_chart
 from gateway.errors import Refusal
 from gateway.guard import NO_CAMPAIGN
-from gateway.i18n import REASON_NAMES, RULE_NAMES, format_money, named
+from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, RULE_NAMES, format_money, named
 from gateway.site import GATEWAY, context, read_form, redirect, render, single
 
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
@@ -193,12 +193,13 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 votes_district[district_id] += sum(int(v) for v in entry.get("initiatives", {}).values())
         names = {d.district_id: d.name for d in campaign.districts}
         charts = [bar_chart(ctx.t("dash_initiatives_category"),
-                            [Bar(cat, n) for cat, n in count_category.most_common()])]
+                            [Bar(named(CATEGORY_NAMES, ctx.lang, cat), n) for cat, n in count_category.most_common()])]
         if winners:
             charts.append(bar_chart(ctx.t("dash_funding_district"),
                                     [Bar(names.get(d, d), v, True) for d, v in funding_district.most_common()], money))
             charts.append(bar_chart(ctx.t("dash_funding_category"),
-                                    [Bar(c, v, True) for c, v in funding_category.most_common()], money))
+                                    [Bar(named(CATEGORY_NAMES, ctx.lang, c), v, True)
+                                     for c, v in funding_category.most_common()], money))
         if votes_district:
             charts.append(bar_chart(ctx.t("dash_votes_district"),
                                     [Bar(names.get(d, d), v) for d, v in votes_district.most_common()]))

@@ -68,7 +68,7 @@ class Keys:
     gateway: SigningKey = field(default_factory=SigningKey.generate)
 
 
-def test_genesis(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0) -> dict[str, Any]:
+def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0) -> dict[str, Any]:
     now = int(time.time() * 1000)
     t0 = now - 10 * 60_000
     open_window = {"t0": t0, "voting_start": t0 + 1, "voting_end": now + 2 * HOUR_MS}
@@ -228,7 +228,7 @@ class Citizen:
 async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, Any] | None = None,
                         cap: int = 1_000_000, extra_initiatives: int = 0) -> AsyncIterator[World]:
     keys = Keys()
-    document = test_genesis(keys, cap=cap, extra_initiatives=extra_initiatives)
+    document = genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
     genesis = parse_genesis(document)
     chain = FakeChain(genesis, keys.validators)
     servers = [FakeNode(chain) for _ in range(nodes)]

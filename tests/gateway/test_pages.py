@@ -1,0 +1,185 @@
+"""Public pages: languages, accessibility basics, no external requests, charts, sizes, headers, cookies."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from gateway.i18n import MESSAGES
+from gateway.site import TEMPLATES
+from tests.gateway.harness import TX_HASH, gateway_world
+
+PAGES = ["/", "/login", "/c/ib-test/d/north", "/c/kids-test/d/south", "/c/ib-test/initiatives/n1", "/results/ib-test",
+         "/results/to-close", "/results/later", "/dashboard", "/transparency", "/verify", "/check"]
+BALLOT_LIMIT = 30 * 1024
+
+
+class LinkCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        for name, value in attrs:
+            if name in ("href", "src", "action", "srcset", "poster", "data") and value is not None:
+                self.urls.append(value)
+
+
+def parse(html: str) -> LinkCollector:
+    collector = LinkCollector()
+    collector.feed(html)
+    return collector
+
+
+def test_every_template_key_has_both_languages() -> None:
+    used = set()
+    for path in TEMPLATES.glob("*.html"):
+        used.update(re.findall(r"""\bt\(['"]([a-z0-9_]+)['"][,)]""", path.read_text(encoding="utf-8")))
+    assert used, "no translated texts found"
+    missing = sorted(key for key in used if key not in MESSAGES)
+    assert missing == []
+    assert all(len(pair) == 2 and all(pair) for pair in MESSAGES.values())
+
+
+def test_pages_render_in_both_languages_with_only_local_links(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            world.close_campaign("to-close")
+            world.gateway.chain.invalidate()
+            citizen = world.client()
+            try:
+                for lang in ("ru", "en"):
+                    for path in PAGES:
+                        status, html = await citizen.get(path + ("?lang=en" if lang == "en" else ""))
+                        assert status == 200, (path, status)
+                        assert f'<html lang="{lang}">' in html
+                        assert '<a class="skip" href="#main">' in html and '<main id="main"' in html
+                        assert '<link rel="stylesheet" href="/static/site.css">' in html
+                        page = parse(html)
+                        for url in page.urls:
+                            assert url.startswith(("/", "#")), (path, url)
+                        for tag, attrs in page.tags:
+                            assert tag not in ("script", "iframe", "img", "object", "embed"), (path, tag)
+                            if tag == "input" and attrs.get("type") not in ("hidden", "submit"):
+                                assert attrs.get("id") and f'for="{attrs["id"]}"' in html, (path, attrs)
+                            if tag == "form":
+                                assert attrs.get("method") == "post"
+                        forms = html.count("<form")
+                        assert html.count('name="csrf_token"') == forms, path
+                        if lang == "en":
+                            assert "Голосование" not in html.split("<main", 1)[1].split("</main>")[0] or \
+                                path == "/results/to-close"
+                # the language choice sticks in a cookie and in the links
+                _, html = await citizen.get("/?lang=en")
+                assert 'href="/dashboard?lang=en"' in html
+                _, html = await citizen.get("/dashboard")
+                assert '<html lang="en">' in html
+                _, html = await citizen.get("/?lang=ru")
+                assert '<html lang="ru">' in html
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_results_charts_initiative_timeline_dashboard_and_transparency(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                _, html = await citizen.get("/results/to-close")
+                assert "Голосование ещё идёт, итоги появятся после" in html and "<svg" not in html
+                _, html = await citizen.get("/results/later")
+                assert "Голосование начнётся" in html
+                await citizen.login()
+                await citizen.vote("to-close", "north", ["c2"])
+                world.close_campaign("to-close")
+                world.report_progress("to-close", "c2", "contract", 10)
+                world.report_progress("to-close", "c2", "works", 70)
+                world.gateway.chain.invalidate()
+                _, html = await citizen.get("/results/to-close")
+                assert html.count("<svg") == 1 and 'class="bar-win"' in html and "Всего бюллетеней: 1" in html
+                assert "победитель" in html and "Хеш результата" in html
+                _, html = await citizen.get("/c/to-close/initiatives/c2")
+                assert "Ход реализации" in html and "<b>контракт</b>, 10%" in html and "<b>работы</b>, 70%" in html
+                _, html = await citizen.get("/c/to-close/initiatives/nope")
+                assert "Такого проекта нет" in html
+                _, html = await citizen.get("/dashboard")
+                assert html.count("<svg") >= 5 and "Финансирование по районам" in html
+                assert "Финансирование по категориям" in html and "1\u00a0100\u00a0000\u00a0₽" in html
+                await citizen.get("/login?restart=1")
+                await citizen.post("/login", {"phone": "+79161112233", "website": "bot"})
+                _, html = await citizen.get("/transparency")
+                assert "заполнено скрытое поле (бот)" in html
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_ballot_page_with_its_css_stays_under_30_kb(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path, extra_initiatives=20) as world:
+            citizen = world.client()
+            try:
+                await citizen.login()
+                status, html = await citizen.get("/c/ib-test/d/north")
+                assert status == 200 and html.count('name="choice"') == 23
+                assets = [u for u in parse(html).urls if u.startswith("/static/")]
+                total = len(html.encode())
+                for asset in assets:
+                    async with citizen.session.get(world.url + asset) as response:
+                        assert response.status == 200
+                        total += len(await response.read())
+                assert assets == ["/static/site.css"]
+                assert total <= BALLOT_LIMIT, total
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_security_headers_and_cookie_flags(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        for tls in (False, True):
+            async with gateway_world(tmp_path / str(tls), overrides={"tls": tls}) as world:
+                citizen = world.client()
+                try:
+                    async with citizen.session.get(world.url + "/login") as response:
+                        headers = response.headers
+                        cookie = response.headers.getall("Set-Cookie")[0]
+                    assert "default-src 'none'" in headers["Content-Security-Policy"]
+                    assert "script-src" not in headers["Content-Security-Policy"]
+                    assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"
+                    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+                    assert ("Secure" in cookie) is tls
+                    async with citizen.session.get(world.url + "/healthz") as response:
+                        assert (await response.json())["status"] == "ok"
+                finally:
+                    await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_session_is_rotated_at_login(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.get("/login")
+                before = {c.key: c.value for c in citizen.session.cookie_jar}["veche_session"]
+                await citizen.post("/login", {"phone": "+79161112233"})
+                await citizen.post("/login/code", {"code": world.last_code("+79161112233")})
+                after = {c.key: c.value for c in citizen.session.cookie_jar}["veche_session"]
+                assert before != after
+                assert world.gateway.sessions.get(before) is None
+                _, html = await citizen.vote("ib-test", "south", ["s1"])
+                assert TX_HASH.search(html)
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,128 @@
+"""Voter keys and privacy: no key before a ballot, nothing phone-shaped on disk or in logs, keys destroyed at close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from chain.storage import MemoryStore
+from gateway.app import destroy_closed_campaigns
+from gateway.phone import phone_identity
+from gateway.vault import VaultEntry, VaultError, VoterVault
+from tests.gateway.harness import gateway_world
+
+PHONE = "+79161234567"
+PHONE_FORMS = ["79161234567", "9161234567", "+7 916", "916-123", "916 123", "123-45-67", "1234567",
+               "89161234567", "(916)"]
+
+
+def phone_traces(data: bytes) -> list[str]:
+    found = [form for form in PHONE_FORMS if form.encode() in data]
+    found += [form for form in PHONE_FORMS if form.encode("utf-16-le") in data]
+    return found
+
+
+def test_phone_number_is_nowhere_in_the_database_or_logs_after_a_vote(tmp_path: Path) -> None:
+    log_file = tmp_path / "gateway-test.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.get("/login?next=/c/ib-test/d/north")
+                await citizen.post("/login", {"phone": "8 (916) 123-45-67"})
+                wrong = f"{(int(world.last_code(PHONE)) + 1) % 1_000_000:06d}"
+                await citizen.post("/login/code", {"code": wrong})             # a refusal is logged too
+                await citizen.post("/login/code", {"code": world.last_code(PHONE)})
+                status, _ = await citizen.vote("ib-test", "north", ["n1"])
+                assert status == 200
+                await citizen.get("/transparency")
+                world.gateway.refusals.flush()
+            finally:
+                await citizen.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+    home = tmp_path / "gateway"
+    data_files = [p for p in (home / "data").rglob("*") if p.is_file()]
+    assert data_files and sum(p.stat().st_size for p in data_files) > 0
+    for path in data_files + [log_file]:
+        assert phone_traces(path.read_bytes()) == [], path
+    assert log_file.read_text(encoding="utf-8").count("refused") >= 1
+    # the SMS outbox is the (development) SMS provider, outside the gateway's own records
+    assert PHONE in (home / "sms-outbox.jsonl").read_text(encoding="utf-8")
+
+
+def test_no_voter_key_exists_for_a_citizen_who_only_logged_in(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.login(PHONE)
+                await citizen.get("/c/ib-test/d/north")
+                store = world.gateway.store
+                assert not list(store.iterate(b"V/")) and not list(store.iterate(b"K/"))
+                assert world.chain.ledger.state.campaigns["ib-test"].registered == 0
+                await citizen.vote("ib-test", "north", ["n2"])
+                assert len(list(store.iterate(b"V/ib-test/"))) == 1
+                assert len(list(store.iterate(b"K/ib-test/"))) == 1
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_voter_keys_and_links_are_destroyed_when_the_campaign_closes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.login(PHONE)
+                assert (await citizen.vote("to-close", "north", ["c2"]))[0] == 200
+                assert (await citizen.vote("ib-test", "north", ["n2"]))[0] == 200
+                store = world.gateway.store
+                assert list(store.iterate(b"V/to-close/")) and list(store.iterate(b"K/to-close/"))
+                world.close_campaign("to-close")
+                world.gateway.chain.invalidate()
+                assert await destroy_closed_campaigns(world.gateway) == ["to-close"]
+                assert not list(store.iterate(b"V/to-close/")) and not list(store.iterate(b"K/to-close/"))
+                assert list(store.iterate(b"V/ib-test/"))           # the open campaign keeps its keys
+                assert await destroy_closed_campaigns(world.gateway) == []
+                # the chain still counts the ballot and the receipt still verifies
+                assert world.chain.ledger.state.votes("to-close", "c2") == 1
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_vault_entries_are_encrypted_and_bound_to_the_identity() -> None:
+    store = MemoryStore()
+    vault = VoterVault(store)
+    secret = b"s" * 32
+    owner, stranger = phone_identity(secret, PHONE), phone_identity(secret, "+79160000000")
+    entry = VaultEntry(b"k" * 32, {"north": b"h" * 32})
+    store.write(vault.entry_writes(owner, "ib", entry))
+    [(key, sealed)] = list(store.iterate(b"V/"))
+    assert b"k" * 32 not in sealed and b"h" * 32 not in sealed and PHONE.encode() not in key
+    assert vault.load(owner, "ib") == entry
+    assert vault.load(stranger, "ib") is None
+    assert vault.load(owner, "other") is None
+    store.write({key: sealed[:-1] + bytes([sealed[-1] ^ 1])})
+    with pytest.raises(VaultError):
+        vault.load(owner, "ib")
+    other_secret = phone_identity(b"t" * 32, PHONE)
+    assert VoterVault.index(other_secret, "ib") != VoterVault.index(owner, "ib")
