@@ -15,7 +15,7 @@ from typing import Any
 
 from chain import codec
 from chain.crypto import sha256
-from chain.errors import SignatureError, TxRejected, VecheError
+from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
 from chain.params import ChainParams
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
@@ -25,7 +25,7 @@ from chain.records import (
 )
 from chain.storage import KeyValueStore
 from chain.tx import (
-    CampaignClose, CampaignCreate, InitiativeReview, InitiativeSubmit, ProgressReport, Tx, VoteCast,
+    BODY_TYPES, CampaignClose, CampaignCreate, InitiativeReview, InitiativeSubmit, ProgressReport, Tx, VoteCast,
     VotersRegister,
 )
 
@@ -239,6 +239,12 @@ class Execution:
         handler = self._handlers.get(kind)
         if handler is None:
             raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
+        if not isinstance(body, BODY_TYPES[kind]):
+            raise reject("malformed", f"genesis data of kind {kind!r} has a body of another type")
+        try:
+            body.validate()
+        except DecodeError as exc:
+            raise reject("malformed", f"genesis data of kind {kind!r}: {exc.message}") from exc
         self._genesis = True
         try:
             handler(body, signers, b"")
