@@ -1,0 +1,348 @@
+"""Public API and /p2p handlers of a real in-process node (aiohttp test utilities, no processes).
+
+A one-validator demo testnet commits alone, so submit → committed → proof runs end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+import chain.tx
+from chain import codec
+from chain.block import BlockHeader, CommitCertificate
+from chain.crypto import read_key_file
+from chain.ledger import decode_block_with_certificate
+from chain.receipt import build_receipt, verify_receipt
+from chain.tx import make_registration, make_vote
+from node.config import NodeLimits
+from node.envelope import seal
+from node.node import Node
+from node.sync import decode_block_range
+from tests.node.apphost import make_testnet, serve_node, until
+from tests.node.votes import demo_plan, encode_batch, make_batch
+
+OCTET = {"Content-Type": "application/octet-stream"}
+MSGPACK = {"Content-Type": "application/msgpack"}
+Body = Callable[[Node, TestClient], Awaitable[None]]
+
+
+def run(home: Path, body: Body, limits: NodeLimits | None = None) -> None:
+    async def main() -> None:
+        async with serve_node(home, limits) as (node, client):
+            await body(node, client)
+    asyncio.run(main())
+
+
+async def post_txs(client: TestClient, raws: list[bytes]) -> dict[str, Any]:
+    response = await client.post("/api/v1/txs", data=encode_batch(raws), headers=OCTET)
+    assert response.status == 200, await response.text()
+    result: dict[str, Any] = await response.json()
+    return result
+
+
+async def error_of(response: Any) -> tuple[int, str]:
+    document = await response.json()
+    assert set(document) == {"error"} and set(document["error"]) == {"code", "message"}
+    assert document["error"]["message"]
+    return response.status, document["error"]["code"]
+
+
+async def wait_committed(client: TestClient, tx_hash: str) -> dict[str, Any]:
+    for _ in range(1500):
+        document: dict[str, Any] = await (await client.get(f"/api/v1/txs/{tx_hash}")).json()
+        if document["status"] == "committed":
+            return document
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{tx_hash} not committed")
+
+
+@pytest.fixture
+def single(tmp_path: Path) -> Path:
+    return make_testnet(tmp_path / "net").nodes[0].home
+
+
+def test_status_has_every_contract_key(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        response = await client.get("/api/v1/status")
+        status = await response.json()
+        assert {"chain_id", "node", "role", "height", "last_block_hash", "app_hash", "peers", "mempool",
+                "catching_up", "genesis_hash", "last_block_time_ms", "validator_index"} <= set(status)
+        assert status["role"] == "validator" and status["validator_index"] == 0 and status["node"] == "validator-0"
+        assert status["genesis_hash"] == node.genesis.hash.hex()
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        options = await client.options("/api/v1/status")
+        assert options.status == 204 and "GET" in options.headers["Access-Control-Allow-Methods"]
+        genesis = await (await client.get("/api/v1/genesis")).json()
+        assert genesis == node.genesis.document
+    run(single, body)
+
+
+def test_votes_commit_with_a_proof_a_light_client_accepts(single: Path) -> None:
+    plan = demo_plan(single.parent)
+    batch = make_batch(plan, 20, seed=1)
+
+    async def body(node: Node, client: TestClient) -> None:
+        result = await post_txs(client, batch)
+        assert result["rejected"] == [] and len(result["accepted"]) == 21
+        last = result["accepted"][-1]
+        assert (await (await client.get(f"/api/v1/txs/{last}")).json())["status"] in ("pending", "committed")
+        found = await wait_committed(client, last)
+        proof = found["proof"]
+        receipt = build_receipt(node.params, bytes.fromhex(proof["tx"]), found["height"], found["index"],
+                                proof["tree_size"], [bytes.fromhex(p) for p in proof["path"]],
+                                BlockHeader.from_wire(codec.decode(bytes.fromhex(proof["header"]))),
+                                CommitCertificate.decode(bytes.fromhex(proof["certificate"])))
+        checked = verify_receipt(receipt, node.params)
+        assert checked.tx.hash.hex() == last
+        block = await (await client.get(f"/api/v1/blocks/{found['height']}")).json()
+        assert last in block["txs"] and block["hash"] == proof["block_hash"]
+        assert block["header"]["app_hash"] and block["commit"]["block_hash"] == block["hash"]
+        raw = await (await client.get(f"/api/v1/blocks/{found['height']}/raw")).read()
+        decoded_block, certificate = decode_block_with_certificate(raw)
+        assert decoded_block.hash().hex() == block["hash"] and certificate.height == found["height"]
+        unknown = await (await client.get("/api/v1/txs/" + "ab" * 32)).json()
+        assert unknown == {"status": "unknown", "height": None, "index": None, "proof": None}
+    run(single, body)
+
+
+def test_block_ranges_for_sync(single: Path) -> None:
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: TestClient) -> None:
+        for seed in range(3):
+            result = await post_txs(client, make_batch(plan, 5, seed=seed))
+            await wait_committed(client, result["accepted"][-1])
+        height = node.ledger.height
+        data = await (await client.get(f"/api/v1/blocks/raw?from=1&to={height + 10}")).read()
+        entries = decode_block_range(data)
+        assert [block.height for block, _ in entries] == list(range(1, height + 1))
+        one = await (await client.get("/api/v1/blocks/raw?from=2&to=2")).read()
+        assert [b.height for b, _ in decode_block_range(one)] == [2]
+        beyond = await (await client.get(f"/api/v1/blocks/raw?from={height + 1}")).read()
+        assert decode_block_range(beyond) == []
+        for query in ("", "?from=x", "?from=0", "?from=5&to=3", "?from=1&to=-2"):
+            status, code = await error_of(await client.get("/api/v1/blocks/raw" + query))
+            assert status == 400 and code in ("bad_range", "bad_height"), query
+        assert await error_of(await client.get(f"/api/v1/blocks/{height + 5}")) == (404, "unknown_block")
+        assert await error_of(await client.get("/api/v1/blocks/0/raw")) == (404, "unknown_block")
+        assert await error_of(await client.get("/api/v1/blocks/abc")) == (400, "bad_height")
+    run(single, body)
+
+
+def test_campaigns_tally_and_initiatives(single: Path) -> None:
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: TestClient) -> None:
+        listing = await (await client.get("/api/v1/campaigns")).json()
+        ids = [c["campaign_id"] for c in listing["campaigns"]]
+        assert plan.campaign_id in ids
+        result = await post_txs(client, make_batch(plan, 10, seed=3))
+        await wait_committed(client, result["accepted"][-1])
+        campaign = await (await client.get(f"/api/v1/campaigns/{plan.campaign_id}")).json()
+        assert campaign["status"] == "open" and campaign["total_ballots"] == 10 and campaign["registered"] == 10
+        assert campaign["campaign"]["campaign_id"] == plan.campaign_id and campaign["initiatives"]
+        tally = await (await client.get(f"/api/v1/campaigns/{plan.campaign_id}/tally")).json()
+        assert tally["status"] == "open" and tally["total_ballots"] == 10 and tally["winners"] == []
+        assert sum(sum(d["initiatives"].values()) for d in tally["districts"].values()) == 10
+        district, initiatives = plan.districts[0]
+        initiative = await (await client.get(
+            f"/api/v1/campaigns/{plan.campaign_id}/initiatives/{initiatives[0]}")).json()
+        assert initiative["initiative_id"] == initiatives[0] and initiative["progress"] == []
+        assert initiative["district_id"] == district and "votes" in initiative
+        assert await error_of(await client.get("/api/v1/campaigns/nope")) == (404, "unknown_campaign")
+        assert await error_of(await client.get("/api/v1/campaigns/nope/tally")) == (404, "unknown_campaign")
+        assert await error_of(await client.get(
+            f"/api/v1/campaigns/{plan.campaign_id}/initiatives/nope")) == (404, "unknown_initiative")
+    run(single, body)
+
+
+def test_rejections_are_reported_and_remembered(single: Path) -> None:
+    plan = demo_plan(single.parent)
+    gateway = read_key_file(single.parent / "gateway" / "gateway-key.json")
+
+    async def body(node: Node, client: TestClient) -> None:
+        voter = chain.crypto.SigningKey.generate()
+        district, initiatives = plan.districts[0]
+        registration = make_registration(plan.chain_id, gateway, plan.campaign_id, [voter.public_key])
+        first = make_vote(plan.chain_id, voter, plan.campaign_id, district, [initiatives[0]])
+        second = make_vote(plan.chain_id, voter, plan.campaign_id, district, [initiatives[-1]])
+        result = await post_txs(client, [registration.raw, first.raw, second.raw, b"\x01"])
+        rejected = {r["index"]: r["code"] for r in result["rejected"]}
+        assert rejected == {2: "double_vote", 3: "malformed"}
+        status = await (await client.get(f"/api/v1/txs/{second.hash.hex()}")).json()
+        assert status["status"] == "rejected" and status["code"] == "double_vote" and status["message"]
+        assert await error_of(await client.get("/api/v1/txs/xyz")) == (400, "bad_hash")
+    run(single, body)
+
+
+def test_bad_requests_to_the_tx_endpoint(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        wrong_type = await client.post("/api/v1/txs", data=b"{}", headers={"Content-Type": "application/json"})
+        assert await error_of(wrong_type) == (415, "unsupported_media_type")
+        huge = await client.post("/api/v1/txs", data=b"\x00" * (10 * 1024 * 1024), headers=OCTET)
+        assert await error_of(huge) == (413, "too_large")
+        for garbage in (b"\xc1\xc1", b"\x92\xc4\x05abc", codec.encode([1, 2]), codec.encode([])):
+            response = await client.post("/api/v1/txs", data=garbage, headers=OCTET)
+            assert response.status == 400
+        assert (await client.get("/api/v1/status")).status == 200
+    run(single, body)
+
+
+def test_over_budget_client_gets_429_with_retry_after(single: Path) -> None:
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: TestClient) -> None:
+        assert node.budgets.take("127.0.0.1", node.budgets.burst) is None
+        response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)), headers=OCTET)
+        assert await error_of(response) == (429, "over_budget")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert len(node.mempool) == 0
+    run(single, body, NodeLimits(client_tx_rate=1, client_tx_burst=1))
+
+
+def test_full_mempool_sheds_load_before_any_signature_check(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    home = make_testnet(tmp_path / "net", config={"mempool_max_txs": 3}).nodes[0].home
+    plan = demo_plan(home.parent)
+    calls: list[bytes] = []
+    real = chain.tx.verify
+
+    def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
+        calls.append(public_key)
+        real(public_key, signature, message, cache_key=cache_key)
+
+    async def body(node: Node, client: TestClient) -> None:
+        first = await post_txs(client, make_batch(plan, 5, seed=9))
+        assert len(first["accepted"]) == 3
+        monkeypatch.setattr(chain.tx, "verify", counting)
+        response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 5, seed=10)), headers=OCTET)
+        assert await error_of(response) == (503, "mempool_full")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert calls == []
+        metrics = await (await client.get("/metrics")).text()
+        assert 'veche_requests_shed_total{reason="mempool_full"} 1' in metrics
+    async def main() -> None:
+        async with serve_node(home) as (node, client):
+            assert node.driver is not None  # keep the pool full: this validator never proposes
+            node.driver.engine._app = _NoBlocks(node.driver.engine._app)  # type: ignore[attr-defined]
+            await body(node, client)
+    asyncio.run(main())
+
+
+class _NoBlocks:
+    """An Application that never has anything to propose (keeps a test's mempool full)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def create_block(self, *args: Any) -> Any:
+        return self._inner.create_block(*args)
+
+    def check_block(self, *args: Any) -> Any:
+        return self._inner.check_block(*args)
+
+    def has_pending(self) -> bool:
+        return False
+
+    def deadline_due(self, now_ms: int) -> bool:
+        return False
+
+
+def test_metrics_and_evidence(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        await until(lambda: node.ledger.height >= 0)
+        metrics = await (await client.get("/metrics")).text()
+        for name in ("veche_height", "veche_mempool_txs", "veche_mempool_bytes", "veche_txs_accepted_total",
+                     "veche_txs_rejected_total", "veche_peers_connected", "veche_p2p_rejected_total",
+                     "veche_block_commit_seconds_bucket", "veche_consensus_round_changes_total",
+                     "veche_sync_target_height", "veche_equivocation_evidence_total"):
+            assert f"# TYPE {name.removesuffix('_bucket')}" in metrics
+        evidence = await (await client.get("/api/v1/evidence")).json()
+        assert evidence == {"evidence": []}
+    run(single, body)
+
+
+def test_p2p_rejects_anything_not_from_a_validator(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        key = read_key_file(single / "node-key.json")
+        chain_id = node.chain_id
+        good = seal(chain_id, 0, 1, [], [], key.sign)
+        response = await client.post("/p2p/v1/envelope", data=good, headers=MSGPACK)
+        assert response.status == 200 and (await response.json())["duplicate"] is False
+        replay = await client.post("/p2p/v1/envelope", data=good, headers=MSGPACK)
+        assert replay.status == 200 and (await replay.json())["duplicate"] is True
+        stranger = chain.crypto.SigningKey.generate()
+        cases = [
+            (b"\xc1garbage", MSGPACK, 400, "malformed"),
+            (good[:-7], MSGPACK, 400, "malformed"),
+            (seal("another-chain", 0, 2, [], [], key.sign), MSGPACK, 400, "wrong_chain"),
+            (seal(chain_id, 0, 3, [], [], stranger.sign), MSGPACK, 401, "bad_signature"),
+            (seal(chain_id, 5, 4, [], [], stranger.sign), MSGPACK, 401, "unknown_sender"),
+            (good, {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+            (b"\x00" * (17 * 1024 * 1024), MSGPACK, 413, "too_large"),
+        ]
+        for data, headers, status, code in cases:
+            assert await error_of(await client.post("/p2p/v1/envelope", data=data, headers=headers)) == (status, code)
+        garbage_message = seal(chain_id, 0, 5, [b"\x93not a consensus message"], [], key.sign)
+        reply = await (await client.post("/p2p/v1/envelope", data=garbage_message, headers=MSGPACK)).json()
+        assert reply["malformed_messages"] == 1
+        metrics = await (await client.get("/metrics")).text()
+        assert 'veche_p2p_rejected_total{peer="validator-0",reason="bad_signature"} 1' in metrics
+        assert 'veche_p2p_rejected_total{peer="unknown",reason="malformed"}' in metrics
+        assert (await client.get("/api/v1/status")).status == 200
+    run(single, body)
+
+
+def test_observer_follows_forwards_and_takes_no_p2p(tmp_path: Path) -> None:
+    layout = make_testnet(tmp_path / "net", validators=1, observers=1)
+    validator_home, observer_home = layout.nodes[0].home, layout.nodes[1].home
+    plan = demo_plan(layout.directory)
+    key = read_key_file(validator_home / "node-key.json")
+
+    async def main() -> None:
+        async with serve_node(validator_home) as (validator, _), serve_node(observer_home) as (observer, client):
+            assert observer.role == "observer" and observer.driver is None
+            status = await (await client.get("/api/v1/status")).json()
+            assert status["role"] == "observer" and status["validator_index"] is None
+            result = await post_txs(client, make_batch(plan, 10, seed=4))
+            assert len(result["accepted"]) == 11
+            last = result["accepted"][-1]
+            found = await wait_committed(client, last)
+            assert found["height"] >= 1
+            await until(lambda: observer.ledger.height >= validator.ledger.height, what="observer sync")
+            assert observer.ledger.app_hash == validator.ledger.app_hash or observer.ledger.height < validator.ledger.height
+            refused = await client.post("/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign),
+                                        headers=MSGPACK)
+            assert await error_of(refused) == (403, "not_a_validator")
+            await until(lambda: len(observer.mempool) == 0, what="observer mempool to drain")
+    asyncio.run(main())
+
+
+def test_unexpected_errors_answer_500_and_the_node_keeps_serving(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        original = node.status
+
+        def broken() -> dict[str, Any]:
+            raise RuntimeError("defect")
+        node.status = broken  # type: ignore[method-assign]
+        assert await error_of(await client.get("/api/v1/status")) == (500, "internal_error")
+        node.status = original  # type: ignore[method-assign]
+        assert (await client.get("/api/v1/status")).status == 200
+        assert await error_of(await client.get("/api/v1/nothing-here")) == (404, "not_found")
+        assert await error_of(await client.put("/api/v1/status")) == (405, "method_not_allowed")
+    run(single, body)
+
+
+def test_json_error_documents_are_json(single: Path) -> None:
+    async def body(node: Node, client: TestClient) -> None:
+        response = await client.get("/api/v1/campaigns/none")
+        assert response.content_type == "application/json"
+        assert json.loads(await response.text())["error"]["code"] == "unknown_campaign"
+    run(single, body)

@@ -1,0 +1,254 @@
+"""Mempool: admission (verify once, reject what can never commit), bounds, budgets, FIFO, recheck."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+import chain.tx
+from chain.crypto import SigningKey
+from chain.tx import make_vote
+from node.errors import BadRequest, Overloaded, PayloadTooLarge
+from node.mempool import ClientBudgets, Mempool, decode_batch, encode_batch
+from tests.node.chainfix import NOW, Chain, make_chain
+
+
+@pytest.fixture
+def chain_() -> Chain:
+    return make_chain()
+
+
+@pytest.fixture
+def verify_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """Counts every Ed25519 verification made through transaction signature checks."""
+    calls: list[bytes] = []
+    real = chain.tx.verify
+
+    def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
+        calls.append(public_key)
+        real(public_key, signature, message, cache_key=cache_key)
+
+    monkeypatch.setattr(chain.tx, "verify", counting)
+    yield calls
+
+
+def admit(pool: Mempool, raws: list[bytes]):  # type: ignore[no-untyped-def]
+    return asyncio.run(pool.admit(raws))
+
+
+def codes(admission) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    return [(r.index, r.code) for r in admission.rejected]
+
+
+def test_registration_and_its_ballots_in_one_batch_are_admitted(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(3)
+    batch = [chain_.register(voters).raw] + [chain_.vote(v).raw for v in voters]
+    result = admit(pool, batch)
+    assert result.rejected == []
+    assert len(result.accepted) == 4 and len(pool) == 4
+
+
+def test_ballot_before_its_registration_is_rejected(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voter = chain_.voters(1)
+    result = admit(pool, [chain_.vote(voter[0]).raw, chain_.register(voter).raw])
+    assert codes(result) == [(0, "not_registered")]
+    assert len(pool) == 1
+
+
+def test_rejects_what_can_never_commit(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(2)
+    assert admit(pool, [chain_.register(voters).raw, chain_.vote(voters[0]).raw]).rejected == []
+    stranger = SigningKey.generate()
+    other_chain = make_vote("another-chain", voters[1], "c1", "north", ["n1"])
+    forged = bytearray(chain_.vote(voters[1]).raw)
+    forged[-5] ^= 0xFF  # inside the signature
+    cases = [
+        chain_.vote(voters[0], choice="n2").raw,            # second ballot of the same voter
+        chain_.vote(stranger).raw,                           # unregistered voter
+        chain_.vote(voters[1], campaign_id="nope").raw,      # unknown campaign
+        chain_.vote(voters[1], choice="zz").raw,             # unknown initiative
+        chain_.vote(voters[1], district="south", choice="n1").raw,  # initiative of another district
+        other_chain.raw,                                     # wrong chain
+        bytes(forged),                                       # bad signature
+        b"\x93garbage",                                      # not a transaction
+        chain_.vote(voters[0]).raw,                          # already pending
+    ]
+    result = admit(pool, cases)
+    assert codes(result) == [(0, "double_vote"), (1, "not_registered"), (2, "unknown_campaign"),
+                             (3, "invalid_choice"), (4, "invalid_choice"), (5, "wrong_chain"),
+                             (6, "bad_signature"), (7, "malformed"), (8, "already_pending")]
+    assert all(r.message for r in result.rejected)
+    assert len(pool) == 2
+    valid = admit(pool, [chain_.vote(voters[1]).raw])
+    assert valid.rejected == [] and len(pool) == 3
+
+
+def test_duplicate_in_one_batch_and_already_committed(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(1)
+    registration = chain_.register(voters)
+    result = admit(pool, [registration.raw, registration.raw])
+    assert codes(result) == [(1, "duplicate")]
+    chain_.builder.add_block([registration], time_ms=NOW - 1000)
+    pool.after_commit([registration.raw], exact=False)
+    again = admit(pool, [registration.raw])
+    assert codes(again) == [(0, "already_committed")]
+
+
+def test_closed_campaign_rejects_ballots(chain_: Chain) -> None:
+    voters = chain_.voters(1)
+    chain_.builder.add_block([chain_.register(voters), chain_.builder.close("c1")], time_ms=NOW - 1000)
+    pool = chain_.mempool()
+    result = admit(pool, [chain_.vote(voters[0]).raw])
+    assert codes(result) == [(0, "outside_window")]
+
+
+def test_each_signature_is_verified_once(chain_: Chain, verify_calls: list[bytes]) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(4)
+    batch = [chain_.register(voters).raw] + [chain_.vote(v).raw for v in voters]
+    admit(pool, batch)
+    assert len(verify_calls) == 5
+    admit(pool, batch)  # gossip of the same transactions: already pending, no signature work
+    assert len(verify_calls) == 5
+    assert all(pool.is_verified(chain.crypto.sha256(raw)) for raw in batch)
+
+
+def test_bounded_by_count(chain_: Chain) -> None:
+    pool = chain_.mempool(max_txs=4)
+    voters = chain_.voters(5)
+    result = admit(pool, [chain_.register(voters).raw] + [chain_.vote(v).raw for v in voters])
+    assert len(pool) == 4
+    assert codes(result) == [(4, "mempool_full"), (5, "mempool_full")]
+    with pytest.raises(Overloaded) as refused:
+        pool.check_room(100)
+    assert refused.value.status == 503 and refused.value.retry_after
+
+
+def test_bounded_by_bytes(chain_: Chain) -> None:
+    voters = chain_.voters(3)
+    registration = chain_.register(voters)
+    ballots = [chain_.vote(v).raw for v in voters]
+    pool = chain_.mempool(max_bytes=len(registration.raw) + 2 * len(ballots[0]))
+    result = admit(pool, [registration.raw] + ballots)
+    assert len(pool) == 3 and codes(result) == [(3, "mempool_full")]
+    assert pool.pending_bytes <= pool.max_bytes
+    with pytest.raises(Overloaded):
+        pool.check_room(len(ballots[0]))
+
+
+def test_check_room_counts_bytes_being_verified(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    pool.inflight_bytes = 8 * 1024 * 1024
+    with pytest.raises(Overloaded) as refused:
+        pool.check_room(1000)
+    assert refused.value.code == "busy"
+    pool.inflight_bytes = 0
+    pool.check_room(1000)
+
+
+def test_reap_is_fifo_within_limits(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(6)
+    batch = [chain_.register(voters).raw] + [chain_.vote(v).raw for v in voters]
+    admit(pool, batch)
+    assert [tx.raw for tx in pool.reap(3, 1 << 20)] == batch[:3]
+    assert [tx.raw for tx in pool.reap(100, len(batch[0]) + len(batch[1]))] == batch[:2]
+
+
+def test_commit_of_pending_transactions_keeps_the_check_state_without_rebuilding(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(4)
+    registration = chain_.register(voters)
+    ballots = [chain_.vote(v) for v in voters]
+    admit(pool, [registration.raw] + [b.raw for b in ballots])
+    rebuilds = pool.rebuilds
+    block_txs = [registration.raw, ballots[2].raw, ballots[0].raw]  # another order: ballots commute
+    exact = pool.absorb(block_txs, block_events=False)
+    chain_.builder.add_block([registration, ballots[2], ballots[0]], time_ms=NOW - 1000)
+    pool.after_commit(block_txs, exact=exact)
+    assert exact and pool.rebuilds == rebuilds
+    assert set(pool.pending) == {ballots[1].hash, ballots[3].hash}
+    # the check state still knows who voted: a second ballot of a committed voter is refused
+    result = admit(pool, [chain_.vote(voters[0], choice="n2").raw, chain_.vote(voters[1], choice="n2").raw])
+    assert codes(result) == [(0, "double_vote"), (1, "double_vote")]
+
+
+def test_recheck_after_commit_drops_what_no_longer_applies(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(2)
+    registration = chain_.register(voters)
+    chain_.builder.add_block([registration], time_ms=NOW - 2000)
+    pool.after_commit([registration.raw], exact=False)
+    mine = chain_.vote(voters[0], choice="n1")
+    other = chain_.vote(voters[1])
+    admit(pool, [mine.raw, other.raw])
+    conflicting = chain_.vote(voters[0], choice="n2")  # the same voter's other ballot, submitted elsewhere
+    exact = pool.absorb([conflicting.raw], block_events=False)
+    chain_.builder.add_block([conflicting], time_ms=NOW - 1000)
+    pool.after_commit([conflicting.raw], exact=exact)
+    assert not exact
+    assert list(pool.pending) == [other.hash]
+    assert pool.status(mine.hash) == ("rejected", "double_vote", pool.status(mine.hash)[2])
+    assert pool.status(other.hash) == ("pending", "", "")
+    assert pool.status(b"\x00" * 32) is None
+
+
+def test_block_with_a_campaign_event_forces_a_rebuild(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(1)
+    admit(pool, [chain_.register(voters).raw, chain_.vote(voters[0]).raw])
+    close = chain_.builder.close("c1")
+    exact = pool.absorb([close.raw], block_events=True)
+    chain_.builder.add_block([close], time_ms=NOW - 1000)
+    pool.after_commit([close.raw], exact=exact)
+    assert not exact
+    assert len(pool) == 0
+    assert {code for code, _ in pool.rejected.values()} == {"campaign_closed", "outside_window"}
+
+
+def test_observer_expiry(chain_: Chain) -> None:
+    pool = chain_.mempool()
+    voters = chain_.voters(1)
+    admit(pool, [chain_.register(voters).raw])
+    assert pool.expire(NOW) == 0
+    assert pool.expire(NOW + 1) == 1
+    assert len(pool) == 0 and pool.pending_bytes == 0
+
+
+def test_batch_decoding_valid_and_invalid() -> None:
+    assert decode_batch(encode_batch([b"a", b"bc"])) == [b"a", b"bc"]
+    for bad in (b"", b"\xc1", encode_batch([]), b"\x92\x01\x02", b"\x91\xa3abc"):
+        with pytest.raises(BadRequest):
+            decode_batch(bad)
+    with pytest.raises(PayloadTooLarge):
+        decode_batch(encode_batch([b"x"] * 5001))
+    with pytest.raises(PayloadTooLarge):
+        decode_batch(b"\x00" * (4 * 1024 * 1024 + 1))
+
+
+def test_client_budgets_refill_and_are_per_client() -> None:
+    now = [1000.0]
+    budgets = ClientBudgets(rate=100, burst=10, clock=lambda: now[0])
+    assert budgets.burst == 5000  # never below one full batch
+    assert budgets.take("a", 5000) is None
+    wait = budgets.take("a", 50)
+    assert wait == pytest.approx(0.5)
+    assert budgets.retry_after("a") == pytest.approx(0.01)
+    assert budgets.take("b", 10) is None  # another client has its own bucket
+    now[0] += 0.5
+    assert budgets.take("a", 50) is None
+    assert budgets.retry_after("a") is not None
+
+
+def test_client_budgets_forget_old_clients() -> None:
+    budgets = ClientBudgets(rate=1, burst=1, max_clients=3, clock=lambda: 0.0)
+    for client in "abcd":
+        budgets.take(client, 5000)
+    assert budgets.retry_after("a") is None  # evicted: a fresh bucket
+    assert budgets.retry_after("d") is not None

@@ -1,0 +1,183 @@
+"""The OpenAPI document lists every route and every status code each route can return.
+
+Each documented (path, method, status) is produced by a real request here, and every route of the
+application appears in the document; a route answering with an undocumented status fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+import node.api
+from chain.crypto import SigningKey, read_key_file
+from node.app import create_app
+from node.mempool import ClientBudgets
+from node.envelope import seal
+from node.node import Node
+from node.openapi import openapi_document
+from tests.node.apphost import make_testnet, serve_node, until
+from tests.node.votes import demo_plan, encode_batch, make_batch
+
+OCTET = {"Content-Type": "application/octet-stream"}
+MSGPACK = {"Content-Type": "application/msgpack"}
+Request = Callable[[TestClient], Awaitable[Any]]
+
+
+def documented() -> set[tuple[str, str, int]]:
+    pairs = set()
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            for status in operation["responses"]:
+                pairs.add((path, method.upper(), int(status)))
+    return pairs
+
+
+def test_every_route_is_documented(tmp_path: Path) -> None:
+    home = make_testnet(tmp_path / "net").nodes[0].home
+    from node.config import load_config
+
+    config, limits = load_config(home)
+    app_node = Node(config, limits)
+    try:
+        app = create_app(app_node)
+        routes = {(resource.canonical, route.method) for resource in app.router.resources()
+                  for route in resource if route.method != "HEAD"}
+    finally:
+        app_node.close()
+    paths = openapi_document()["paths"]
+    listed = {(path, method.upper()) for path, item in paths.items() for method in item}
+    assert routes == listed
+
+
+def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = make_testnet(tmp_path / "net", validators=1, observers=1, config={"mempool_max_txs": 40})
+    validator_home, observer_home = layout.nodes[0].home, layout.nodes[1].home
+    plan = demo_plan(layout.directory)
+    key = read_key_file(validator_home / "node-key.json")
+    seen: set[tuple[str, str, int]] = set()
+
+    async def check(client: TestClient, path: str, method: str, status: int, call: Request) -> None:
+        response = await call(client)
+        assert response.status == status, (path, method, await response.text())
+        seen.add((path, method, status))
+
+    async def main() -> None:
+        async with serve_node(validator_home) as (validator, client), \
+                serve_node(observer_home) as (_, observer):
+            plan_batch = make_batch(plan, 3, seed=1)
+            posted = await (await client.post("/api/v1/txs", data=encode_batch(plan_batch), headers=OCTET)).json()
+            tx_hash = posted["accepted"][-1]
+            await until(lambda: validator.ledger.tx_location(bytes.fromhex(tx_hash)) is not None, what="commit")
+            campaign = plan.campaign_id
+            initiative = plan.districts[0][1][0]
+            get: Callable[[str], Request] = lambda url: lambda c: c.get(url)  # noqa: E731
+            table: list[tuple[str, str, int, Request]] = [
+                ("/api/v1/status", "GET", 200, get("/api/v1/status")),
+                ("/api/v1/genesis", "GET", 200, get("/api/v1/genesis")),
+                ("/api/v1/openapi.json", "GET", 200, get("/api/v1/openapi.json")),
+                ("/api/v1/evidence", "GET", 200, get("/api/v1/evidence")),
+                ("/api/v1/txs/{hash}", "GET", 200, get(f"/api/v1/txs/{tx_hash}")),
+                ("/api/v1/txs/{hash}", "GET", 400, get("/api/v1/txs/zz")),
+                ("/api/v1/blocks/raw", "GET", 200, get("/api/v1/blocks/raw?from=1")),
+                ("/api/v1/blocks/raw", "GET", 400, get("/api/v1/blocks/raw")),
+                ("/api/v1/blocks/{height}", "GET", 200, get("/api/v1/blocks/1")),
+                ("/api/v1/blocks/{height}", "GET", 400, get("/api/v1/blocks/x")),
+                ("/api/v1/blocks/{height}", "GET", 404, get("/api/v1/blocks/99999")),
+                ("/api/v1/blocks/{height}/raw", "GET", 200, get("/api/v1/blocks/1/raw")),
+                ("/api/v1/blocks/{height}/raw", "GET", 400, get("/api/v1/blocks/-1/raw")),
+                ("/api/v1/blocks/{height}/raw", "GET", 404, get("/api/v1/blocks/99999/raw")),
+                ("/api/v1/campaigns", "GET", 200, get("/api/v1/campaigns")),
+                ("/api/v1/campaigns/{campaign}", "GET", 200, get(f"/api/v1/campaigns/{campaign}")),
+                ("/api/v1/campaigns/{campaign}", "GET", 404, get("/api/v1/campaigns/none")),
+                ("/api/v1/campaigns/{campaign}/tally", "GET", 200, get(f"/api/v1/campaigns/{campaign}/tally")),
+                ("/api/v1/campaigns/{campaign}/tally", "GET", 404, get("/api/v1/campaigns/none/tally")),
+                ("/api/v1/campaigns/{campaign}/initiatives/{initiative}", "GET", 200,
+                 get(f"/api/v1/campaigns/{campaign}/initiatives/{initiative}")),
+                ("/api/v1/campaigns/{campaign}/initiatives/{initiative}", "GET", 404,
+                 get(f"/api/v1/campaigns/{campaign}/initiatives/none")),
+                ("/metrics", "GET", 200, get("/metrics")),
+                ("/api/v1/txs", "POST", 200, lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)),
+                                                             headers=OCTET)),
+                ("/api/v1/txs", "POST", 400, lambda c: c.post("/api/v1/txs", data=b"\xc1", headers=OCTET)),
+                ("/api/v1/txs", "POST", 413, lambda c: c.post("/api/v1/txs", data=b"\x00" * (5 << 20),
+                                                             headers=OCTET)),
+                ("/api/v1/txs", "POST", 415, lambda c: c.post("/api/v1/txs", data=b"[]",
+                                                             headers={"Content-Type": "application/json"})),
+                ("/p2p/v1/envelope", "POST", 200, lambda c: c.post(
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign), headers=MSGPACK)),
+                ("/p2p/v1/envelope", "POST", 400, lambda c: c.post("/p2p/v1/envelope", data=b"\xc1",
+                                                                  headers=MSGPACK)),
+                ("/p2p/v1/envelope", "POST", 401, lambda c: c.post(
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 2, [], [], SigningKey.generate().sign),
+                    headers=MSGPACK)),
+                ("/p2p/v1/envelope", "POST", 413, lambda c: c.post("/p2p/v1/envelope", data=b"\x00" * (17 << 20),
+                                                                  headers=MSGPACK)),
+                ("/p2p/v1/envelope", "POST", 415, lambda c: c.post("/p2p/v1/envelope", data=b"x",
+                                                                  headers={"Content-Type": "text/plain"})),
+            ]
+            for path, method, status, call in table:
+                await check(client, path, method, status, call)
+            await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
+                "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 3, [], [], key.sign), headers=MSGPACK))
+            # 404 for a committed tx whose block this node lost
+            real_block = validator.ledger.block
+            monkeypatch.setattr(validator.ledger, "block", lambda height: None)
+            await check(client, "/api/v1/txs/{hash}", "GET", 404, get(f"/api/v1/txs/{tx_hash}"))
+            monkeypatch.setattr(validator.ledger, "block", real_block)
+            # 429: this client's budget (1 tx/s after one full batch) is spent
+            validator.budgets = ClientBudgets(rate=1, burst=1)
+            assert validator.budgets.take("127.0.0.1", validator.budgets.burst) is None
+            await check(client, "/api/v1/txs", "POST", 429,
+                        lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 1)), headers=OCTET))
+            validator.budgets = ClientBudgets(10**6, 10**6)
+            # 503: the mempool (40 txs here) is full; consensus is paused so nothing drains it
+            assert validator.driver is not None
+            engine = validator.driver.engine
+            await until(lambda: len(validator.mempool) == 0, what="mempool to drain")
+            engine._app = _Paused(engine._app)  # type: ignore[attr-defined]
+            await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 45)), headers=OCTET)
+            await check(client, "/api/v1/txs", "POST", 503,
+                        lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 1)), headers=OCTET))
+            # 500: any defect behind any route is answered as JSON 500 and logged
+            def broken(*args: Any) -> Any:
+                raise RuntimeError("defect")
+            monkeypatch.setattr(node.api, "node_of", broken)
+            monkeypatch.setattr(node.api, "openapi_document", broken)
+            for path, item in openapi_document()["paths"].items():
+                for method in item:
+                    url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
+                           .replace("{initiative}", initiative))
+                    if path == "/api/v1/blocks/raw":
+                        url += "?from=1"
+                    headers = MSGPACK if path.startswith("/p2p") else OCTET
+                    call: Request = (lambda c, u=url: c.get(u)) if method == "get" else \
+                        (lambda c, u=url, h=headers: c.post(u, data=b"\x91\xc4\x01x", headers=h))
+                    await check(client, path, method.upper(), 500, call)
+            monkeypatch.undo()
+
+    asyncio.run(main())
+    assert seen == documented()
+
+
+class _Paused:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def create_block(self, *args: Any) -> Any:
+        return self._inner.create_block(*args)
+
+    def check_block(self, *args: Any) -> Any:
+        return self._inner.check_block(*args)
+
+    def has_pending(self) -> bool:
+        return False
+
+    def deadline_due(self, now_ms: int) -> bool:
+        return False
