@@ -67,11 +67,11 @@ class Child:
     reported: bool = False
 
 
-def _children(layout: TestnetLayout) -> list[Child]:
+def _children(layout: TestnetLayout, with_gateway: bool) -> list[Child]:
     children = [Child(node.name, node.home, node.api_url, [sys.executable, "-m", "node", "--home", str(node.home)])
                 for node in layout.nodes]
     gateway = layout.gateway
-    if (gateway.home / "config.json").is_file():
+    if with_gateway and (gateway.home / "config.json").is_file():
         children.append(Child(gateway.name, gateway.home, gateway.url,
                               [sys.executable, "-m", "node.cli", "gateway", "start", "--home", str(gateway.home)]))
     return children
@@ -85,12 +85,12 @@ def _answers(url: str, path: str) -> bool:
         return False
 
 
-class TestnetRunner:
+class NetworkRunner:
     """Owns the child processes of ``veche testnet start``."""
 
-    def __init__(self, layout: TestnetLayout) -> None:
+    def __init__(self, layout: TestnetLayout, *, with_gateway: bool = True) -> None:
         self.layout = layout
-        self.children = _children(layout)
+        self.children = _children(layout, with_gateway)
         self.stopping = False
 
     def start(self) -> None:
@@ -171,7 +171,7 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join("   " + line for line in text.splitlines()[-lines:])
 
 
-def _print_urls(layout: TestnetLayout, runner: TestnetRunner) -> None:
+def _print_urls(layout: TestnetLayout, runner: NetworkRunner) -> None:
     gateway = layout.gateway
     if any(child.name == gateway.name for child in runner.children):
         click.echo(f"gateway:      {gateway.url}/")
@@ -185,7 +185,7 @@ def run_testnet(directory: Path) -> int:
         layout = load_testnet(directory)
     except VecheError as exc:
         raise click.ClickException(exc.message) from exc
-    runner = TestnetRunner(layout)
+    runner = NetworkRunner(layout)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         runner.stopping = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,3 +56,42 @@ async def until(condition: Callable[[], bool], timeout: float = 30.0, what: str 
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+class ThreadedNode:
+    """``serve_node`` on its own event-loop thread, for tests that call blocking clients or CLIs."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.node: Node | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with serve_node(self.home) as (node, _):
+                self.node = node
+                self._ready.set()
+                await self._stop.wait()
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the test thread
+            self._error = exc
+            self._ready.set()
+
+    def __enter__(self) -> "ThreadedNode":
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None or self.node is None:
+            raise RuntimeError(f"node did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
