@@ -180,6 +180,9 @@ class Ledger:
         ``deferred`` without being run.
         """
         height = self.height + 1
+        if (last_commit is None) != (height == 1) or (
+                last_commit is not None and (last_commit.height, last_commit.block_hash) != (self.height, self.last_block_hash)):
+            raise BlockInvalid(f"block {height} needs the commit certificate of block {self.height} as its last commit")
         time_ms = max(time_ms, self.last_time_ms + 1)
         execution = self.state.begin(height, time_ms)
         execution.begin_block()

@@ -181,13 +181,17 @@ def new_chain(store: KeyValueStore | None = None, **options: Any) -> TestChain:
     """A ledger at height 0 holding the default campaign (see ``make_params`` for options)."""
     params, keys = make_params(**options)
     ledger = Ledger(store if store is not None else MemoryStore(), params)
-    return TestChain(params, ledger, keys["validators"], keys["committee"], keys["operators"], keys["gateway"],
-                     keys["other_gateway"])
+    chain = TestChain(params, ledger, keys["validators"], keys["committee"], keys["operators"], keys["gateway"],
+                      keys["other_gateway"])
+    if ledger.height:  # a store that already holds blocks: carry on from its last one
+        chain.last_commit = ledger.certificate(ledger.height)
+    return chain
 
 
 def reopen(chain: TestChain, store: KeyValueStore) -> TestChain:
     """The same chain on a new ``Ledger`` over ``store`` (after a restart)."""
-    return replace(chain, ledger=Ledger(store, chain.params))
+    ledger = Ledger(store, chain.params)
+    return replace(chain, ledger=ledger, last_commit=ledger.certificate(ledger.height) if ledger.height else None)
 
 
 # --- deterministic scenario (used by test_determinism.py in a subprocess) ----------------------

@@ -1,0 +1,63 @@
+"""Both stores behave alike: atomic batches, deletes, ordered prefix iteration, persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.errors import StorageError
+from chain.storage import KeyValueStore, LevelStore, MemoryStore
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyValueStore]:
+    opened: KeyValueStore = MemoryStore() if request.param == "memory" else LevelStore(tmp_path / "db")
+    yield opened
+    opened.close()
+
+
+def test_get_write_delete(store: KeyValueStore) -> None:
+    assert store.get(b"k") is None
+    store.write({b"k": b"v", b"empty": b""})
+    assert store.get(b"k") == b"v" and store.get(b"empty") == b""
+    store.write({b"k": None, b"absent": None, b"n": b"1"})
+    assert store.get(b"k") is None and store.get(b"n") == b"1"
+
+
+def test_prefix_iteration_is_ordered_and_bounded(store: KeyValueStore) -> None:
+    keys = [b"S/b/", b"S/c/a", b"S/c/b", b"S/c/\xff", b"S/c0", b"S/d/x", b"S/c/a/1"]
+    store.write({key: key[::-1] for key in keys})
+    assert [k for k, _ in store.iterate(b"S/c/")] == [b"S/c/a", b"S/c/a/1", b"S/c/b", b"S/c/\xff"]
+    assert [k for k, _ in store.iterate(b"S/c/", reverse=True)] == [b"S/c/\xff", b"S/c/b", b"S/c/a/1", b"S/c/a"]
+    assert [k for k, _ in store.iterate(b"S/c/", start=b"S/c/a/")] == [b"S/c/a/1", b"S/c/b", b"S/c/\xff"]
+    assert dict(store.iterate(b"S/c/a")) == {b"S/c/a": b"a/c/S", b"S/c/a/1": b"1/a/c/S"}
+    assert list(store.iterate(b"Z/")) == []
+
+
+def test_writes_after_close_fail(tmp_path: Path) -> None:
+    for store in (MemoryStore(), LevelStore(tmp_path / "db")):
+        store.close()
+        with pytest.raises(StorageError):
+            store.write({b"k": b"v"})
+        store.close()  # closing twice is harmless
+
+
+def test_leveldb_persists_across_reopen(tmp_path: Path) -> None:
+    store = LevelStore(tmp_path / "db")
+    store.write({b"a": b"1", b"b": b"2"}, sync=True)
+    store.write({b"a": None})
+    store.close()
+    again = LevelStore(tmp_path / "db")
+    assert again.get(b"a") is None and again.get(b"b") == b"2"
+    again.close()
+
+
+def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    store = LevelStore(tmp_path / "db")
+    with pytest.raises(StorageError):
+        LevelStore(tmp_path / "db")  # LevelDB holds a lock: one owner at a time
+    store.close()
+    with pytest.raises(StorageError):
+        LevelStore(tmp_path / "missing", create=False)
