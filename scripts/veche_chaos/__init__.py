@@ -1,0 +1,1 @@
+"""Veche's fault and load proving ground: ``scripts/chaos`` (see docs/RELIABILITY.md)."""
