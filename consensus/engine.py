@@ -525,13 +525,16 @@ class Engine:
             return
         if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
             return
-        if message.round > self._round + 1 and not self._allow_catchup(signer, message.round):
+        catchup = message.round > self._round + 1
+        if catchup and not self._catchup_allowed(signer, message.round):
             return
         held = self._state.find(message)
-        if held is not None and held.signature == message.signature and held.signing_bytes() == message.signing_bytes():
+        if held is not None and held.signature == message.signature:
             return
         if not verified and not self._verified(message):
             return
+        if catchup:
+            self._catchup.setdefault(signer, set()).add(message.round)
         if isinstance(message, Proposal):
             result, existing = self._state.add_proposal(message)
         else:
@@ -585,15 +588,10 @@ class Engine:
             return False
         return True
 
-    def _allow_catchup(self, signer: int, round_: int) -> bool:
+    def _catchup_allowed(self, signer: int, round_: int) -> bool:
         """Each validator may hold us to at most two rounds beyond the next one (bounded memory)."""
-        rounds = self._catchup.setdefault(signer, set())
-        if round_ in rounds:
-            return True
-        if len(rounds) >= CATCHUP_ROUNDS_PER_VALIDATOR:
-            return False
-        rounds.add(round_)
-        return True
+        rounds = self._catchup.get(signer, set())
+        return round_ in rounds or len(rounds) < CATCHUP_ROUNDS_PER_VALIDATOR
 
     def _help_stale(self, message: Message, now: int) -> None:
         """A validator still at the height we decided last: re-send the block and its precommits."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.block import CommitCertificate, Validator, ValidatorSet, verify_certificate
-from chain.crypto import SigningKey, sha256
+from chain.crypto import SigningKey, sha256, verify
+from chain.errors import SignatureError
 from consensus import (
     Broadcast,
     Commit,
@@ -45,7 +46,8 @@ SIM_TIMEOUTS = TimeoutConfig(propose_ms=300, propose_delta_ms=150, prevote_ms=15
                              precommit_ms=150, precommit_delta_ms=150, rebroadcast_ms=600, idle_poll_ms=100,
                              recheck_ms=50, catchup_grace_ms=400)
 
-BYZANTINE_BEHAVIOURS = ("equivocate", "double_vote", "silent", "invalid_block", "garbage")
+BYZANTINE_BEHAVIOURS = ("equivocate", "double_vote", "silent", "invalid_block", "garbage", "fork")
+EQUIVOCATING = ("equivocate", "double_vote", "fork")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class SimNode:
     crashed_ever: bool = False
     evidence_slots: set[tuple[int, int, int, str]] = field(default_factory=set)
     rejected: Counter[str] = field(default_factory=Counter)
+    alternatives: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     @property
     def honest(self) -> bool:
@@ -127,6 +130,7 @@ class SimResult:
     rejected: Counter[str]
     evidence: int
     max_round: int
+    stats: Counter[str]
 
 
 class Simulation:
@@ -143,6 +147,8 @@ class Simulation:
         self.variants: dict[tuple[int, tuple[int, int, int, str]], set[bytes]] = {}
         self.all_txs: list[bytes] = []
         self.max_round = 0
+        self.stats: Counter[str] = Counter()
+        self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
         keys = [SigningKey(self.rng.randbytes(32)) for _ in range(config.n)]
         self.validators = ValidatorSet(tuple(Validator(f"v{i}", k.public_key) for i, k in enumerate(keys)))
         self._public = {k.public_key: k for k in keys}
@@ -158,16 +164,36 @@ class Simulation:
     def _new_app(self) -> ToyApp:
         return ToyApp(precision_ms=self.config.precision_ms, rng=random.Random(self.rng.random()))
 
+    def _verify(self, public_key: bytes, signature: bytes, message: bytes) -> None:
+        """Real Ed25519, memoised across the simulated nodes (each real node checks every message itself)."""
+        key = (public_key, signature, message)
+        valid = self._verified.get(key)
+        if valid is None:
+            try:
+                verify(public_key, signature, message, cache_key=True)
+                valid = True
+            except SignatureError:
+                valid = False
+            self._verified[key] = valid
+        if not valid:
+            raise SignatureError("signature does not verify")
+
     def _signer(self, node: SimNode) -> Callable[[bytes], bytes]:
         return node.key.sign
 
     def _start_engine(self, node: SimNode) -> None:
         state = SigningState.decode(node.persisted) if node.persisted is not None else None
+        if state is not None:
+            self.stats["restart"] += 1
+            if state.height == len(node.chain) + 1:
+                self.stats["restart_mid_height"] += 1
+            elif state.height > len(node.chain) + 1:
+                self.stats["restart_wiped_behind"] += 1
         last_commit = node.chain[-1][2] if node.chain else None
         node.engine = Engine(
             CHAIN_ID, self.validators, node.index, self._signer(node), node.app, self.config.timeouts,
             heartbeat_ms=self.config.heartbeat_ms, batch_ms=self.config.batch_ms, signing_state=state,
-            start_height=len(node.chain) + 1, last_commit=last_commit,
+            start_height=len(node.chain) + 1, last_commit=last_commit, verifier=self._verify,
         )
         for tx in self.all_txs:
             node.app.add_tx(tx)
@@ -227,12 +253,13 @@ class Simulation:
         node.wake_at = None
         self._call(node, lambda engine, now: engine.tick(now))
 
-    def _on_deliver(self, index: int, data: bytes) -> None:
+    def _on_deliver(self, index: int, data: bytes, sender: int) -> None:
         node = self.nodes[index]
         engine = node.engine
         if engine is None:
             return
-        self._note_variant(node, engine, data)
+        if self.nodes[sender].behaviour in EQUIVOCATING:
+            self._note_variant(node, engine, data)
         self._call(node, lambda e, now: e.receive_data(data, now))
 
     def _on_tx(self) -> None:
@@ -286,6 +313,7 @@ class Simulation:
         if not peers:
             return
         peer = self.rng.choice(peers)
+        self.stats["sync"] += 1
         for block, block_hash, certificate in peer.chain[len(node.chain):]:
             height = len(node.chain) + 1
             verify_certificate(certificate, self.validators, CHAIN_ID, height=height, block_hash=block_hash)
@@ -320,10 +348,12 @@ class Simulation:
             elif isinstance(output, Commit):
                 self._apply(node, output.height, output.encoded_block, output.block_hash, output.certificate)
             elif isinstance(output, EvidenceFound):
+                self.stats["evidence"] += 1
                 node.evidence_slots.add(message_slot(output.evidence.first))
             elif isinstance(output, RejectedMessage):
                 node.rejected[output.error.code] += 1
             elif isinstance(output, PeerAhead):
+                self.stats["peer_ahead"] += 1
                 if not node.sync_pending:
                     node.sync_pending = True
                     self._push(self.now + self.rng.randint(10, 60), "sync", node.index)
@@ -362,7 +392,7 @@ class Simulation:
         except Exception:
             return
         sender = self.nodes[message.signer] if message.signer < len(self.nodes) else None
-        if sender is None or sender.behaviour not in ("equivocate", "double_vote"):
+        if sender is None or sender.behaviour not in EQUIVOCATING:
             return
         if message.chain_id != CHAIN_ID or message.height != engine.height or message.round > engine.round + 1:
             return
@@ -381,9 +411,10 @@ class Simulation:
         unstable = self.now < cfg.stabilise_ms
         if unstable and self.rng.random() < cfg.drop_rate:
             return
-        self._push(self.now + self.rng.randint(cfg.min_delay_ms, cfg.max_delay_ms), "deliver", target, data)
-        if unstable and self.rng.random() < cfg.duplicate_rate:
-            self._push(self.now + self.rng.randint(cfg.min_delay_ms, cfg.max_delay_ms), "deliver", target, data)
+        copies = 2 if unstable and self.rng.random() < cfg.duplicate_rate else 1
+        for _ in range(copies):
+            delay = self.rng.randint(cfg.min_delay_ms, cfg.max_delay_ms)
+            self._push(self.now + delay, "deliver", target, data, sender.index)
 
     def _send_all(self, sender: SimNode, data: bytes) -> None:
         for target in range(self.config.n):
@@ -398,11 +429,21 @@ class Simulation:
         others = [i for i in range(self.config.n) if i != node.index]
         if behaviour == "silent" and own:
             return
-        if behaviour == "equivocate" and own and isinstance(message, Proposal):
+        if behaviour in ("equivocate", "fork") and own and isinstance(message, Proposal):
             block = ToyBlock(message.height, (), self.rng.randbytes(8), self.node_now(node))
             data = encode_block(block)
             alternative: Message = make_proposal(CHAIN_ID, message.height, message.round, message.pol_round,
                                                  sha256(data), data, node.index, self._signer(node))
+            node.alternatives[(message.height, message.round)] = sha256(data)
+            self._split_send(node, others, message, alternative)
+            return
+        if behaviour == "fork" and own and isinstance(message, Vote):
+            # Votes for its own alternative block when it has one, else for whatever it did not vote for.
+            other = node.alternatives.get((message.height, message.round))
+            if other is None or other == message.block_hash:
+                other = self._other_proposed_hash(node, message)
+            alternative = make_vote(CHAIN_ID, message.step, message.height, message.round, other,
+                                    node.index, self._signer(node))
             self._split_send(node, others, message, alternative)
             return
         if behaviour == "double_vote" and own and isinstance(message, Vote):
@@ -424,6 +465,14 @@ class Simulation:
         if behaviour == "garbage":
             self._send_all(node, self._garbage(node, message))
         self._send_all(node, encode_message(message))
+
+    def _other_proposed_hash(self, node: SimNode, vote: Vote) -> bytes | None:
+        """A block some proposal of this height carried, other than the one voted for (or nil)."""
+        engine = node.engine
+        if engine is None or engine.height != vote.height:
+            return None
+        hashes = sorted({p.block_hash for held in engine._state.proposals.values() for p in held} - {vote.block_hash})
+        return self.rng.choice(hashes) if hashes else None
 
     def _split_send(self, node: SimNode, others: list[int], first: Message, second: Message) -> None:
         order = others[:]
@@ -466,7 +515,7 @@ class Simulation:
                 violations.append(f"liveness: honest node {node.index} reached height {len(node.chain)} "
                                   f"< {cfg.target_height} by {self.now} ms")
         for (index, slot), seen in self.variants.items():
-            if len(seen) < 2:
+            if len(seen) < 2 or self.nodes[index].crashed_ever:  # a crash may lose the EvidenceFound output
                 continue
             if not any(slot in n.evidence_slots for n in self.nodes if n.honest):
                 violations.append(f"evidence: node {index} saw equivocation {slot} but no honest node recorded it")
@@ -475,5 +524,5 @@ class Simulation:
             if node.honest:
                 rejected.update(node.rejected)
         return SimResult(violations, [len(n.chain) for n in self.nodes], self.now, self.messages, rejected,
-                         sum(len(n.evidence_slots) for n in self.nodes if n.honest), self.max_round)
+                         sum(len(n.evidence_slots) for n in self.nodes if n.honest), self.max_round, self.stats)
 

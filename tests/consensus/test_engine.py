@@ -1,0 +1,273 @@
+"""Engine lifecycle: admission of peer messages, evidence, block cutting, heights, restarts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from chain.block import make_certificate
+from consensus import (
+    Broadcast,
+    Commit,
+    EvidenceFound,
+    LocalProtocolError,
+    PeerAhead,
+    PersistSigningState,
+    Proposal,
+    RejectedMessage,
+    SigningState,
+    Vote,
+    encode_message,
+    make_vote,
+)
+from consensus.engine import STEP_NEW_HEIGHT, Engine
+from tests.consensus.helpers import (
+    KEYS,
+    ScriptedApp,
+    block_hash,
+    feed,
+    make_engine,
+    own_votes,
+    precommit,
+    prevote,
+    proposal,
+    sent,
+)
+
+
+def running(my_index: int | None = 3) -> tuple[Engine, ScriptedApp]:
+    engine, app = make_engine(my_index)
+    app.pending = True
+    engine.start(0)
+    return engine, app
+
+
+def rejections(outputs: list[object]) -> list[str]:
+    return [o.error.code for o in outputs if isinstance(o, RejectedMessage)]
+
+
+def commit_height_1(engine: Engine, now: int = 0) -> list[object]:
+    return list(feed(engine, [proposal(1, 0, "A")] + [precommit(1, 0, "A", i) for i in (0, 1, 2)], now))
+
+
+# --- admission -----------------------------------------------------------------------------------
+
+def test_wrong_chain_unknown_validator_and_bad_signature_are_rejected_and_counted() -> None:
+    engine, _ = running()
+    other_chain = make_vote("other", "prevote", 1, 0, None, 0, KEYS[0].sign)
+    unknown = make_vote("veche-test", "prevote", 1, 0, None, 7, KEYS[7].sign)
+    forged = replace(prevote(1, 0, "A", 0), block_hash=block_hash("B"))
+    outputs = feed(engine, [other_chain, unknown, forged])
+    assert rejections(outputs) == ["wrong_chain", "unknown_validator", "bad_signature"]
+    assert engine.rejected == {"wrong_chain": 1, "unknown_validator": 1, "bad_signature": 1}
+    assert [o.sender_index for o in outputs if isinstance(o, RejectedMessage)] == [0, None, 0]
+
+
+def test_proposal_from_the_wrong_proposer_is_rejected() -> None:
+    engine, _ = running()
+    assert rejections(engine.receive(proposal(1, 0, "A", proposer=2), 0)) == ["wrong_proposer"]
+
+
+def test_proposal_whose_bytes_do_not_match_its_hash_is_rejected_and_prevoted_nil() -> None:
+    engine, _ = running()
+    lying = replace(proposal(1, 0, "A"), block=b"block:B")
+    outputs = engine.receive(lying, 0)
+    assert rejections(outputs) == ["invalid_proposal"]
+    assert [v.block_hash for v in own_votes(outputs, engine, "prevote")] == [None]
+
+
+def test_garbage_bytes_are_rejected_without_a_sender() -> None:
+    engine, _ = running()
+    outputs = engine.receive_data(b"\x93\x01\x02", 0)
+    assert [(o.sender_index, o.error.code) for o in outputs if isinstance(o, RejectedMessage)] == [(None, "malformed")]
+
+
+def test_duplicates_and_stale_heights_are_ignored_silently() -> None:
+    engine, _ = running()
+    vote = prevote(1, 0, None, 0)
+    assert feed(engine, [vote]) == []
+    assert feed(engine, [vote, vote]) == []
+    commit_height_1(engine)
+    engine.tick(1)
+    assert all(not isinstance(o, RejectedMessage) for o in feed(engine, [prevote(1, 5, None, 1)], now=2))
+
+
+def test_equivocation_is_reported_once_with_both_signed_messages() -> None:
+    engine, _ = running()
+    outputs = feed(engine, [prevote(1, 0, "A", 0), prevote(1, 0, None, 0), prevote(1, 0, "B", 0)])
+    found = [o.evidence for o in outputs if isinstance(o, EvidenceFound)]
+    assert len(found) == 1
+    assert {found[0].first.block_hash, found[0].second.block_hash} == {block_hash("A"), None}
+    assert engine.evidence == found
+
+
+def test_two_proposals_from_one_proposer_are_evidence() -> None:
+    engine, _ = running()
+    outputs = feed(engine, [proposal(1, 0, "A"), proposal(1, 0, "B")])
+    assert len([o for o in outputs if isinstance(o, EvidenceFound)]) == 1
+
+
+def test_a_validator_cannot_pin_unbounded_future_rounds() -> None:
+    engine, _ = running()
+    feed(engine, [prevote(1, r, None, 0) for r in range(5, 40)])
+    tally_rounds = {r for (r, _), votes in engine._state.rounds.items() if votes.total}
+    assert tally_rounds <= {5, 6}
+
+
+# --- heights -------------------------------------------------------------------------------------
+
+def test_commit_returns_before_any_call_for_the_next_height() -> None:
+    engine, app = running()
+    feed(engine, [proposal(1, 0, "A")] + [precommit(1, 0, "A", i) for i in (0, 1)])
+    app.calls.clear()
+    outputs = engine.receive(precommit(1, 0, "A", 2), 10)
+    assert isinstance(outputs[-1], Commit)
+    assert app.calls == [] and engine.height == 2
+    assert engine.next_deadline() == 10
+    engine.tick(10)
+    assert ("has_pending", 0) in app.calls
+
+
+def test_the_next_block_carries_the_certificate_of_the_last() -> None:
+    engine, app = make_engine(2)  # proposer of height 2 round 0
+    app.pending = True
+    engine.start(0)
+    outputs = commit_height_1(engine)
+    certificate = [o for o in outputs if isinstance(o, Commit)][0].certificate
+    engine.tick(1)
+    engine.tick(6)
+    assert app.last_commits[-1] == certificate
+
+
+def test_messages_for_the_next_height_are_buffered_and_replayed() -> None:
+    engine, _ = running()
+    early = [proposal(2, 0, "B")] + [precommit(2, 0, "B", i) for i in (0, 1, 3)]
+    assert feed(engine, early) == []
+    commit_height_1(engine)
+    outputs = engine.tick(1)
+    assert [o.height for o in outputs if isinstance(o, Commit)] == [2]
+
+
+def test_peer_ahead_after_the_grace_period_or_at_once_two_heights_up() -> None:
+    engine, _ = running()
+    feed(engine, [prevote(2, 0, None, 0), prevote(2, 0, None, 1)], now=100)
+    assert not any(isinstance(o, PeerAhead) for o in engine.tick(100 + 999))
+    assert [o for o in engine.tick(100 + 1000) if isinstance(o, PeerAhead)] == [PeerAhead(2)]
+    outputs = feed(engine, [prevote(5, 0, None, 0), prevote(6, 0, None, 1)], now=1200)
+    assert [o for o in outputs if isinstance(o, PeerAhead)] == [PeerAhead(5)]
+
+
+def test_skip_to_jumps_heights_and_keeps_the_signing_state() -> None:
+    engine, app = running()
+    engine.receive(proposal(1, 0, "A"), 0)
+    state_before = engine.signing_state
+    certificate = make_certificate(9, 0, block_hash("X"), [(i, b"\x00" * 64) for i in range(3)])
+    engine.skip_to(10, certificate)
+    engine.tick(50)
+    assert engine.height == 10 and engine.last_commit == certificate
+    assert engine.signing_state == state_before
+    with pytest.raises(LocalProtocolError):
+        engine.skip_to(12, certificate)
+
+
+def test_a_stale_validator_gets_the_decision_resent() -> None:
+    engine, _ = running()
+    commit_height_1(engine)
+    engine.tick(1)
+    outputs = engine.receive(prevote(1, 3, None, 1), 2)
+    relayed = sent(outputs)
+    assert isinstance(relayed[0], Proposal) and relayed[0].block_hash == block_hash("A")
+    assert sorted(v.validator_index for v in relayed[1:] if isinstance(v, Vote)) == [0, 1, 2]
+    assert sent(engine.receive(prevote(1, 3, None, 2), 3)) == []  # rate limited
+
+
+# --- block cutting ---------------------------------------------------------------------------------
+
+def test_a_deadline_starts_the_height_without_transactions() -> None:
+    engine, app = make_engine(3)
+    engine.start(0)
+    assert engine.step == STEP_NEW_HEIGHT
+    app.deadline = True
+    engine.tick(100)
+    assert engine.step == "propose"
+
+
+def test_a_proposal_starts_the_height() -> None:
+    engine, _ = make_engine(3)
+    engine.start(0)
+    outputs = engine.receive(proposal(1, 0, "A"), 30)
+    assert [v.block_hash for v in own_votes(outputs, engine, "prevote")] == [block_hash("A")]
+
+
+def test_idle_engine_polls_the_application() -> None:
+    engine, _ = make_engine(3)
+    engine.start(0)
+    assert engine.next_deadline() == 100
+
+
+# --- crash safety ----------------------------------------------------------------------------------
+
+def test_persist_comes_before_every_signed_message() -> None:
+    engine, _ = running()
+    outputs = feed(engine, [proposal(1, 0, "A"), prevote(1, 0, "A", 0), prevote(1, 0, "A", 1)])
+    persisted: set[bytes] = set()
+    for output in outputs:
+        if isinstance(output, PersistSigningState):
+            persisted.update(m.signature for m in output.state.last_signed)
+        elif isinstance(output, Broadcast) and output.message.signer == 3:
+            assert output.message.signature in persisted
+
+
+def test_restart_resends_the_identical_messages_and_keeps_the_lock() -> None:
+    engine, _ = running()
+    feed(engine, [proposal(1, 0, "A"), prevote(1, 0, "A", 0), prevote(1, 0, "A", 1)])
+    state = SigningState.decode(engine.signing_state.encode())
+    assert (state.step, state.locked_round) == ("precommit", 0)
+
+    restarted, app = make_engine(3, signing_state=state)
+    outputs = restarted.start(500)
+    assert sent(outputs) == list(state.last_signed)
+    assert not any(isinstance(o, PersistSigningState) for o in outputs)
+    assert (restarted.round, restarted.step, restarted.locked_round) == (0, "precommit", 0)
+    # Nothing new is signed for round 0 even when a nil polka arrives; a later round B proposal gets nil.
+    outputs = feed(restarted, [prevote(1, 0, None, i) for i in (0, 1, 2)], now=501)
+    assert own_votes(outputs, restarted, "precommit") == []
+    feed(restarted, [precommit(1, 1, None, 0), precommit(1, 1, None, 1)], now=502)
+    outputs = restarted.receive(proposal(1, 1, "B"), 503)
+    assert [v.block_hash for v in own_votes(outputs, restarted, "prevote")] == [None]
+
+
+def test_a_wiped_validator_signs_nothing_below_its_signing_state() -> None:
+    state = SigningState(height=5, round=2, step="precommit")
+    engine, app = make_engine(1, signing_state=state)  # starts at height 1 after its data was wiped
+    app.pending = True
+    outputs = engine.start(0)
+    outputs += engine.tick(5)
+    outputs += feed(engine, [proposal(1, 0, "A", proposer=1)] + [prevote(1, 0, "A", i) for i in (0, 2, 3)])
+    assert not any(isinstance(o, PersistSigningState) for o in outputs)
+    assert [m for m in sent(outputs) if m.signer == 1] == []
+
+
+def test_observer_follows_and_never_signs() -> None:
+    engine, app = make_engine(None)
+    app.pending = True
+    engine.start(0)
+    outputs = commit_height_1(engine)
+    assert [o.height for o in outputs if isinstance(o, Commit)] == [1]
+    assert sent(outputs) == [] and not any(isinstance(o, PersistSigningState) for o in outputs)
+
+
+def test_configuration_mistakes_are_local_errors() -> None:
+    with pytest.raises(LocalProtocolError):
+        make_engine(4)
+    with pytest.raises(LocalProtocolError):
+        Engine("veche-test", make_engine(0)[0].validators, 0, None, ScriptedApp())
+    with pytest.raises(LocalProtocolError):
+        make_engine(0, start_height=3, last_commit=make_certificate(1, 0, b"\x00" * 32, []))
+
+
+def test_next_deadline_is_none_before_start() -> None:
+    engine, _ = make_engine(3)
+    assert engine.next_deadline() is None
+    assert isinstance(encode_message(prevote(1, 0, None, 0)), bytes)
