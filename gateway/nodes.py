@@ -90,7 +90,7 @@ class NodePool:
             try:
                 async with self.session.request(method, url, data=data, headers=headers,
                                                 timeout=self.timeout) as response:
-                    body = await response.content.read(MAX_JSON_BYTES + 1)
+                    body = await _read_limited(response)
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -152,6 +152,15 @@ class NodePool:
         if not isinstance(parsed, dict) or parsed.get("status") not in ("pending", "committed", "rejected", "unknown"):
             raise NodeAnswerError("node sent a malformed tx status")
         return parsed
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            break
+    return bytes(body)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -250,7 +250,7 @@ async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, 
 
 async def start_gateway(world: World) -> None:
     app = build_app(world.config, clock=world.clock)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
