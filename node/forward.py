@@ -4,7 +4,9 @@ An observer signs nothing, so it cannot use the validators' p2p links: it is a c
 other. Admitted transactions wait in a bounded queue; one task sends them in batches
 (``POST /api/v1/txs``) to a validator, moving to the next one on a connection error, a 5xx, a 429
 or a 503, and backing off when none takes them. The observer keeps them pending until block sync
-sees them committed (or they expire).
+sees them committed (or they expire), and re-forwards any that have not committed after
+``REFORWARD_AFTER_S`` to the next validator (the first may have crashed before gossiping them);
+validators answer a re-sent transaction with ``already_pending``/``already_committed`` cheaply.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ log = logging.getLogger("veche.node.forward")
 MAX_QUEUED = 100_000
 FORWARD_DELAY_S = 0.004
 TIMEOUT_S = 15.0
+REFORWARD_AFTER_S = 5.0
 
 
 class Forwarder:
@@ -34,6 +37,14 @@ class Forwarder:
         self._next = random.randrange(len(self.urls)) if self.urls else 0
         self._ready = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self.reforwarded = 0
+
+    def reforward(self, stale: list[bytes]) -> None:
+        """Send again transactions still pending long after they were forwarded, to another validator."""
+        if stale:
+            self._next += 1
+            self.reforwarded += len(stale)
+            self.push(stale)
 
     def attach(self, session: aiohttp.ClientSession) -> None:
         self._session = session
