@@ -38,18 +38,20 @@ EXIT_INVALID = EXIT_REJECTED
               help="With --node: the genesis file you trust; the node's must be the same.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Signature-checking processes (default: one per core; 0 = none).")
+@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the replayed state in a LevelDB under this folder instead of memory (~0.5 KB per vote).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify_command(nodes: tuple[str, ...], home: Path | None, genesis_file: str | None, workers: int | None,
-                   as_json: bool) -> None:
+                   scratch: Path | None, as_json: bool) -> None:
     """Replay the whole chain from genesis and check every block, signature and tally."""
     if bool(nodes) == (home is not None):
         fail("give exactly one of --node URL or --home DIR", EXIT_BAD_INPUT)
     with cli_errors():
         if home is not None:
-            report = verify_home(home, workers=workers)
+            report = verify_home(home, workers=workers, scratch_dir=scratch)
         else:
             pinned = load_genesis(genesis_file) if genesis_file else None
-            report = verify_node(list(nodes), pinned_genesis=pinned, workers=workers)
+            report = verify_node(list(nodes), pinned_genesis=pinned, workers=workers, scratch_dir=scratch)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:

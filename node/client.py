@@ -505,13 +505,14 @@ class TxPump:
 
     Batches go round-robin to the nodes that answer; a node that fails is left alone for a few
     seconds and its batch goes to the next one. Transactions accepted but not committed after
-    ``resend_after`` seconds are sent again to another node (a re-sent transaction is the same
+    ``resend_after`` seconds — or longer, while the backlog needs longer to drain at the observed
+    commit rate — are sent again to another node (a re-sent transaction is the same
     transaction: same hash, so it can never commit twice). Rejections that may pass later (voter
     key not yet known to that node, mempool full) are retried; others are recorded as failed.
     """
 
     def __init__(self, client: NodeClient, watcher: CommitWatcher, *, batch_size: int = 500, concurrency: int = 6,
-                 resend_after: float = 10.0, max_outstanding: int = 30_000, max_attempts: int = 8) -> None:
+                 resend_after: float = 10.0, max_outstanding: int = 10_000, max_attempts: int = 8) -> None:
         self.client = client
         self.watcher = watcher
         self.nodes = list(client.urls)
@@ -528,6 +529,7 @@ class TxPump:
         self._next_node = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._rate_samples: deque[tuple[float, int]] = deque()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
@@ -635,7 +637,8 @@ class TxPump:
             await self.watcher.changed(1.0)
             self._prune()
             now = time.monotonic()
-            stale = [item for item in self._outstanding.values() if now - item.sent_at > self.resend_after]
+            patience = self.resend_patience(now)
+            stale = [item for item in self._outstanding.values() if now - item.sent_at > patience]
             for item in stale:
                 del self._outstanding[item.tx_hash]
                 if item.attempts >= self.max_attempts:
@@ -645,6 +648,19 @@ class TxPump:
                 self._queue.append(item)
             if stale:
                 self._wake.set()
+
+    def resend_patience(self, now: float) -> float:
+        """Seconds to wait for a commit before re-sending: ``resend_after``, or three times the time
+        the outstanding backlog needs at the commit rate of the last seconds, if that is longer."""
+        count = len(self.watcher.committed)
+        self._rate_samples.append((now, count))
+        while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 10.0:
+            self._rate_samples.popleft()
+        first_time, first_count = self._rate_samples[0]
+        rate = (count - first_count) / (now - first_time) if now - first_time >= 1.0 else 0.0
+        backlog = len(self._outstanding) + len(self._queue)
+        drain = backlog / rate if rate > 0 else 0.0
+        return max(self.resend_after, 3.0 * drain)
 
     async def _give_up(self, item: _Outgoing) -> None:
         try:

@@ -119,7 +119,10 @@ class ChainBuilder:
         return self.committee_tx("campaign.close", CampaignClose(campaign_id, reason))
 
     def registration(self, campaign_id: str, voter_keys: Sequence[SigningKey]) -> Tx:
-        return make_registration(self.chain_id, self.keys.gateway, campaign_id, [k.public_key for k in voter_keys])
+        return self.registration_of(campaign_id, [k.public_key for k in voter_keys])
+
+    def registration_of(self, campaign_id: str, public_keys: Sequence[bytes]) -> Tx:
+        return make_registration(self.chain_id, self.keys.gateway, campaign_id, public_keys)
 
     def vote(self, voter: SigningKey, campaign_id: str, district_id: str, choices: Sequence[str]) -> Tx:
         return make_vote(self.chain_id, voter, campaign_id, district_id, choices)

@@ -48,8 +48,10 @@ def test_honest_chain_verifies_from_home(honest_chain: BuiltChain) -> None:
     assert report["votes_per_second"] > 0 and report["seconds"] > 0
 
 
-def test_human_output_names_result(honest_chain: BuiltChain) -> None:
-    result = CliRunner().invoke(verify_command, ["--home", str(honest_chain.home), "--workers", "0"])
+def test_human_output_names_result(honest_chain: BuiltChain, tmp_path: Path) -> None:
+    """Also the variant without a signature pool and with the replayed state on disk."""
+    result = CliRunner().invoke(verify_command, ["--home", str(honest_chain.home), "--workers", "0",
+                                                 "--scratch", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
     assert "OK: every block, certificate, signature, state transition and tally checks" in result.stdout
     assert "campaign parks: closed, 700 ballots" in result.stdout

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Benchmark ``veche verify --home``: full replay with every signature checked.
+
+Builds a chain directly with ``Ledger`` + ``LevelStore`` in a temporary node home (real signed
+transactions, real commit certificates; keys and ballots made in a process pool), then runs
+``veche verify --home`` on it as a separate process and prints votes per second and CPU time per
+vote (the verifier and its signature-checking pool together).
+
+    .venv/bin/python scripts/bench_verify.py [--votes 200000] [--block-txs 2000] [--keep DIR]
+
+Target (ARCHITECTURE §7): ≥ 7,000 votes/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chain.storage import LevelStore  # noqa: E402
+from chain.tx import MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, RuleSpec, decode_tx  # noqa: E402
+from genesis.model import parse_genesis  # noqa: E402
+from node.pabulib_io import make_voter_chunk  # noqa: E402
+from tests.transparency.chainkit import ChainBuilder, genesis_document, make_keys  # noqa: E402
+
+COUNTING, SHARES = "city", "shares"
+
+
+def ballots_for(votes: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(campaign, district, choices): three quarters choose-1 over 40 initiatives, a quarter approval."""
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for i in range(votes):
+        if i % 4:
+            district = "north" if i % 2 else "south"
+            out.append((COUNTING, district, (f"{district[0]}{(i * 7919) % 20}",)))
+        else:
+            first, second = (i * 31) % 20, (i * 17 + 5) % 20
+            choices = tuple(sorted({f"e{first}", f"e{second}"}))
+            out.append((SHARES, "north", choices))
+    return out
+
+
+def build(home: Path, votes: int, block_txs: int) -> tuple[int, float]:
+    keys = make_keys()
+    document = genesis_document(keys, chain_id="veche-bench")
+    (home / "genesis.json").write_text(json.dumps(document), encoding="utf-8")
+    genesis = parse_genesis(document)
+    store = LevelStore(home / "data")
+    builder = ChainBuilder(store, genesis, keys)
+    start = builder.ledger.last_time_ms + 10_000
+    setup = [builder.campaign(COUNTING, voting_start=start, voting_end=start + 10**9,
+                              rule=RuleSpec("greedy-no-skip", "campaign", 0, 0, 5_000_000), ballots_per_voter="campaign"),
+             builder.campaign(SHARES, voting_start=start, voting_end=start + 10**9, ballot=BallotSpec("approval", 1, 3),
+                              rule=RuleSpec("equal-shares", "campaign", 0, 0, 3_000_000), ballots_per_voter="campaign")]
+    setup += [builder.initiative(COUNTING, f"{d[0]}{n}", d, 100_000 + 10_000 * n) for d in ("north", "south")
+              for n in range(20)]
+    setup += [builder.initiative(SHARES, f"e{n}", "north", 200_000 + 20_000 * n) for n in range(20)]
+    builder.add_block(setup)
+    ballots = ballots_for(votes)
+    chunk = MAX_VOTER_KEYS_PER_REGISTRATION
+    started = time.perf_counter()
+    groups: dict[str, list[tuple[str, tuple[str, ...]]]] = {COUNTING: [], SHARES: []}
+    for campaign, district, choices in ballots:
+        groups[campaign].append((district, choices))
+    jobs = [(campaign, part[i:i + chunk]) for campaign, part in groups.items() for i in range(0, len(part), chunk)]
+    with ProcessPoolExecutor() as pool:
+        made = list(pool.map(make_voter_chunk, ["veche-bench"] * len(jobs), [c for c, _ in jobs], [b for _, b in jobs]))
+    registrations = [builder.registration_of(campaign, public_keys) for (campaign, _), (public_keys, _) in zip(jobs, made)]
+    time_ms = start
+    for i in range(0, len(registrations), 20):
+        time_ms += 1000
+        builder.add_block(registrations[i:i + 20], time_ms=time_ms)
+    raws = [raw for _, votes_made in made for _, raw in votes_made]
+    for i in range(0, len(raws), block_txs):
+        txs = [decode_tx(raw) for raw in raws[i:i + block_txs]]
+        builder.add_block(txs, checked=lambda tx_hash: True)
+    builder.add_block([builder.close(COUNTING, "benchmark"), builder.close(SHARES, "benchmark")])
+    height = builder.ledger.height
+    store.close()
+    return height, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--votes", type=int, default=200_000)
+    parser.add_argument("--block-txs", type=int, default=2000)
+    parser.add_argument("--keep", type=Path, help="build the chain here and keep it (reused if it exists)")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="veche-bench-verify-"))
+    home = args.keep or scratch / "home"
+    try:
+        if not (home / "data").exists():
+            home.mkdir(parents=True, exist_ok=True)
+            height, seconds = build(home, args.votes, args.block_txs)
+            print(f"built {args.votes} votes in {height} blocks in {seconds:.1f} s (home {home})")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        completed = subprocess.run([sys.executable, "-m", "node.cli", "verify", "--home", str(home), "--json"],
+                                   cwd=ROOT, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if completed.returncode != 0:
+            print(completed.stdout, completed.stderr, file=sys.stderr)
+            raise SystemExit(f"verify failed with exit code {completed.returncode}")
+        report = json.loads(completed.stdout)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        votes = report["votes"]
+        print(f"veche verify --home: {votes} votes, {report['txs']} txs, {report['blocks']} blocks")
+        print(f"  replay {report['seconds']:.2f} s -> {report['votes_per_second']:,.0f} votes/s "
+              f"(process wall {wall:.2f} s incl. start-up: {votes / wall:,.0f} votes/s) on {os.cpu_count()} cores")
+        print(f"  CPU {cpu:.2f} s = {cpu / votes * 1e6:.0f} CPU-us per vote (verifier + signature pool)")
+        print(f"  campaigns: " + ", ".join(f"{cid} {c['status']} {c['total_ballots']} ballots matches={c['matches']}"
+                                          for cid, c in report["campaigns"].items()))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
