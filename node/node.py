@@ -229,6 +229,10 @@ class Node:
 
     def _on_block(self, committed: CommittedBlock) -> None:
         self.metrics.txs_committed.inc(amount=len(committed.block.txs))
+        if committed.via == "sync" and self.driver is not None:
+            # block sync yields between blocks: keep consensus above the ledger at every step, or the
+            # engine may be asked to propose a height the ledger already has (FatalError in create_block)
+            self.driver.skip_to(committed.height + 1, committed.certificate)
 
     def _on_peer_ahead(self, height: int) -> None:
         self.sync.request(height)
