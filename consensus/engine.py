@@ -112,6 +112,7 @@ class Engine:
         self._future: dict[tuple[int, int, int, str], Message] = {}
         self._ahead: dict[int, int] = {}
         self._ahead_since: int | None = None
+        self._peer_ahead_next: int | None = None
         self._peer_ahead_sent: tuple[int, int] | None = None
         self._decision: _Decision | None = None
         self._help_at = 0
@@ -535,6 +536,7 @@ class Engine:
             return
         if catchup:
             self._catchup.setdefault(signer, set()).add(message.round)
+        existing: Message | None
         if isinstance(message, Proposal):
             result, existing = self._state.add_proposal(message)
         else:
