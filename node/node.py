@@ -28,7 +28,7 @@ from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
 from node.errors import ConfigError
-from node.forward import Forwarder
+from node.forward import REFORWARD_AFTER_S, Forwarder
 from node.mempool import Admission, ClientBudgets, Mempool
 from node.metrics import NodeMetrics
 from node.p2p import GossipQueue, Inbound, PeerInfo, PeerNetwork
@@ -194,12 +194,25 @@ class Node:
                     self.driver.poke()
 
     async def _expire_forwarded(self) -> None:
+        """Observer: re-forward what has not committed after a while; expire what never does."""
+        forwarded_at: dict[bytes, int] = {}
         while True:
-            await asyncio.sleep(5)
-            expired = self.mempool.expire(wall_clock_ms() - OBSERVER_PENDING_TTL_MS)
+            await asyncio.sleep(REFORWARD_AFTER_S / 2)
+            now = wall_clock_ms()
+            expired = self.mempool.expire(now - OBSERVER_PENDING_TTL_MS)
             if expired:
                 log.warning("%d forwarded transactions did not commit within %d s and expired", expired,
                             OBSERVER_PENDING_TTL_MS // 1000)
+            pending = self.mempool.arrival_ms
+            for tx_hash in [h for h in forwarded_at if h not in pending]:
+                del forwarded_at[tx_hash]
+            cutoff = now - int(REFORWARD_AFTER_S * 1000)
+            stale = [h for h, arrived in pending.items() if forwarded_at.get(h, arrived) < cutoff]
+            if stale and self.forwarder is not None and not self.forwarder.queue:
+                log.info("re-forwarding %d transactions not committed after %.0f s", len(stale), REFORWARD_AFTER_S)
+                self.forwarder.reforward([self.mempool.pending[h].raw for h in stale])
+                for tx_hash in stale:
+                    forwarded_at[tx_hash] = now
 
     async def submit(self, raws: list[bytes]) -> Admission:
         """Admit a client's batch, then gossip (validator) or forward (observer) what was accepted."""
