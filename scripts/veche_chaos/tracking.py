@@ -95,9 +95,10 @@ class Tracker:
                 yield record
 
     def unconfirmed(self, older_than: float) -> list[TxRecord]:
-        """Direct/flood transactions not committed whose last send is older than ``older_than``."""
+        """Direct transactions not committed whose last send is older than ``older_than`` (the flood's
+        are never re-sent: an attacker does not care, and a flood vote admitted but lost must show)."""
         return [r for r in self.records.values()
-                if r.committed is None and r.raw is not None and r.last_submit < older_than]
+                if r.committed is None and r.raw is not None and r.source != FLOOD and r.last_submit < older_than]
 
     def counts(self, source: str | None = None) -> dict[str, int]:
         votes = list(self.votes(source))

@@ -1,0 +1,309 @@
+"""Flood one node with ten times what it can admit, while honest votes keep flowing.
+
+1. *Measure* the target's admission rate: pre-signed fresh votes (with their registrations) are
+   posted in batches of ``batch`` from a client address of the flood's own
+   (``Fabric.flood_source``) by ``concurrency`` senders; rate = admitted votes / seconds.
+2. *Flood* for ``seconds`` at ``factor`` × that rate, from the same address, ignoring
+   ``Retry-After`` like an attacker: each batch mixes ``valid_share`` fresh valid votes (a pool
+   that is re-offered until each vote is admitted), ``duplicate_share`` re-sends of votes already
+   sent (pending or committed), and the rest forged votes with random keys and signatures (every
+   one costs the node a signature check unless it sheds the request first).
+3. Gates: the target's mempool never exceeds its configured bounds (sampled from
+   ``/api/v1/status`` every 0.2 s) and its RSS stays under ``rss_limit_mib``; honest votes
+   (direct and gateway) first offered during the flood commit with p99 ≤ ``honest_p99_s``.
+   The run's invariants then check that nothing — flood or honest — was duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from chain import codec
+from chain.crypto import read_key_file
+from chain.tx import Tx, VoteCast, encode_tx
+from veche_chaos.load import CAMPAIGN, OCTET, DirectLoad, ballot_options
+from veche_chaos.runner import Context, Phase
+from veche_chaos.tracking import DIRECT, FLOOD, GATEWAY, latency_summary
+
+log = logging.getLogger("veche.chaos.flood")
+
+
+@dataclass(slots=True)
+class FloodConfig:
+    target: str = "validator-1"
+    factor: float = 10.0
+    seconds: float = 30.0
+    measure_votes: int = 4000
+    batch: int = 500
+    concurrency: int = 6
+    valid_share: float = 0.10
+    duplicate_share: float = 0.45
+    valid_pool: int = 12000
+    honest_p99_s: float = 2.0
+    rss_limit_mib: float = 500.0
+
+
+@dataclass(slots=True)
+class FloodStats:
+    requests: int = 0
+    offered: Counter[str] = field(default_factory=Counter)       # by class: valid, duplicate, forged
+    statuses: Counter[int] = field(default_factory=Counter)      # HTTP status (0 = no answer)
+    codes: Counter[str] = field(default_factory=Counter)         # per-tx rejection codes
+    admitted: int = 0
+    behind: int = 0                                              # batches the client could not send in time
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, "offered": dict(self.offered), "http_status": dict(self.statuses),
+                "rejection_codes": dict(self.codes.most_common(12)), "admitted": self.admitted,
+                "batches_not_sent_in_time": self.behind}
+
+
+class Flooder:
+    def __init__(self, context: Context, config: FloodConfig) -> None:
+        self.context = context
+        self.config = config
+        cluster = context.cluster
+        self.url = cluster.url(config.target) + "/api/v1/txs"
+        self.source = context.fabric.flood_source(config.target)
+        gateway_key = read_key_file(context.gateway_key_file)
+        ballots = ballot_options(cluster.genesis_document)
+        self.maker = DirectLoad(context.tracker, context.ring, context.chain_id, gateway_key, ballots, rate=0,
+                                source=FLOOD, seed=7)
+        self.rng = random.Random(11)
+        self.sent_votes: list[bytes] = []
+        self.pool: list[Tx] = []
+        self.stats = FloodStats()
+        self.template = ballots[0]
+
+    def _session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=64, local_addr=(self.source, 0) if self.source else None)
+        return aiohttp.ClientSession(connector=connector)
+
+    async def _post(self, session: aiohttp.ClientSession, raws: list[bytes], txs: list[Tx | None]) -> int:
+        self.stats.requests += 1
+        try:
+            async with session.post(self.url, data=codec.encode(raws), headers=OCTET,
+                                    timeout=aiohttp.ClientTimeout(total=10)) as response:
+                status = response.status
+                body = await response.json(content_type=None) if status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+            self.stats.statuses[0] += 1
+            return 0
+        self.stats.statuses[status] += 1
+        if not isinstance(body, dict):
+            return 0
+        accepted = {bytes.fromhex(h) for h in body.get("accepted", [])}
+        self.stats.admitted += len(accepted)
+        for rejection in body.get("rejected", []):
+            self.stats.codes[str(rejection.get("code"))] += 1
+        now = time.time()
+        admitted_votes = 0
+        for tx in txs:
+            if tx is None:
+                continue
+            if tx.hash in accepted:
+                self.context.tracker.ack(tx.hash, now)
+                if tx.kind == "vote.cast":
+                    admitted_votes += 1
+        for rejection in body.get("rejected", []):
+            index, code = int(rejection["index"]), str(rejection["code"])
+            tx = txs[index] if index < len(txs) else None
+            if tx is not None and code in ("already_pending", "already_committed"):
+                self.context.tracker.ack(tx.hash, now)
+        return admitted_votes
+
+    # --- 1: measure -------------------------------------------------------------------------------
+
+    async def measure(self) -> float:
+        config = self.config
+        per_batch = config.batch - 1
+        batches = [self.maker.make_batch(per_batch) for _ in range(max(1, config.measure_votes // per_batch))]
+        for batch in batches:
+            self.sent_votes.extend(tx.raw for tx in batch[1:])
+        queue: asyncio.Queue[list[Tx]] = asyncio.Queue()
+        for batch in batches:
+            queue.put_nowait(batch)
+        admitted = 0
+
+        async def sender(session: aiohttp.ClientSession) -> None:
+            nonlocal admitted
+            while not queue.empty():
+                batch = queue.get_nowait()
+                for tx in batch:
+                    record = self.context.tracker.records[tx.hash]
+                    record.last_submit = time.time()
+                    record.last_node = config.target
+                admitted += await self._post(session, [tx.raw for tx in batch], list(batch))
+
+        started = time.perf_counter()
+        async with self._session() as session:
+            await asyncio.gather(*(sender(session) for _ in range(config.concurrency)))
+        seconds = time.perf_counter() - started
+        rate = admitted / seconds if seconds > 0 else 0.0
+        log.info("admission of %s: %d votes in %.2f s = %.0f votes/s", config.target, admitted, seconds, rate)
+        self.context.notes["admission measurement"] = {"votes_posted": sum(len(b) - 1 for b in batches),
+                                                       "votes_admitted": admitted, "seconds": round(seconds, 2),
+                                                       "votes_per_second": round(rate, 1)}
+        return rate
+
+    # --- 2: flood ---------------------------------------------------------------------------------
+
+    def _forged(self) -> bytes:
+        body = VoteCast(CAMPAIGN, self.template.district_id, (self.template.initiative_id,))
+        return encode_tx("vote.cast", self.context.chain_id, body,
+                         [(self.rng.randbytes(32), self.rng.randbytes(64))])
+
+    def _refill_pool(self) -> None:
+        tracker = self.context.tracker
+        self.pool = [tx for tx in self.pool if tracker.records[tx.hash].acked is None]
+        while len(self.pool) < self.config.batch:
+            self.pool.extend(self.maker.make_batch(self.config.batch - 1))
+
+    def _flood_batch(self) -> tuple[list[bytes], list[Tx | None]]:
+        config = self.config
+        valid = int(config.batch * config.valid_share)
+        duplicates = int(config.batch * config.duplicate_share)
+        forged = config.batch - valid - duplicates
+        self._refill_pool()
+        chosen = self.pool[:valid]
+        # keep a vote's registration ahead of it: registrations not yet admitted go first
+        tracker = self.context.tracker
+        raws: list[bytes] = []
+        txs: list[Tx | None] = []
+        for tx in chosen:
+            raws.append(tx.raw)
+            txs.append(tx)
+        if self.sent_votes:
+            for raw in self.rng.choices(self.sent_votes, k=duplicates):
+                raws.append(raw)
+                txs.append(None)
+        for _ in range(forged):
+            raws.append(self._forged())
+            txs.append(None)
+        now = time.time()
+        for tx in chosen:
+            record = tracker.records[tx.hash]
+            record.last_submit = now
+            record.last_node = config.target
+            if tx.kind == "vote.cast":
+                self.sent_votes.append(tx.raw)
+        self.stats.offered["valid"] += len(chosen)
+        self.stats.offered["duplicate"] += duplicates if self.sent_votes else 0
+        self.stats.offered["forged"] += forged
+        return raws, txs
+
+    async def flood(self, rate: float) -> dict[str, Any]:
+        config = self.config
+        interval = config.batch / rate if rate > 0 else 1.0
+        inflight: set[asyncio.Task[int]] = set()
+        self.pool = [tx for batch in [self.maker.make_batch(config.batch - 1) for _ in range(4)] for tx in batch]
+        started = time.monotonic()
+        deadline = started + config.seconds
+        next_at = started
+        async with self._session() as session:
+            while time.monotonic() < deadline:
+                if len(inflight) < config.concurrency * 4:
+                    raws, txs = self._flood_batch()
+                    task = asyncio.create_task(self._post(session, raws, txs))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                else:
+                    self.stats.behind += 1
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -1.0:
+                    next_at = time.monotonic()  # far behind: do not burst to catch up
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.sleep(0)
+            if inflight:
+                await asyncio.wait(inflight, timeout=15)
+        seconds = time.monotonic() - started
+        offered = sum(self.stats.offered.values())
+        return {"target_rate": round(rate, 1), "offered_txs": offered,
+                "offered_rate": round(offered / seconds, 1) if seconds else 0, "seconds": round(seconds, 1),
+                **self.stats.to_json()}
+
+
+def flood_phase(config: FloodConfig) -> Phase:
+    async def phase(context: Context) -> None:
+        cluster, watcher = context.cluster, context.watcher
+        if config.target not in cluster.nodes:
+            raise ValueError(f"flood target {config.target} is not a node of this testnet")
+        flooder = Flooder(context, config)
+        rss_before = cluster.rss_kib(config.target) or 0
+        measured = await flooder.measure()
+        await asyncio.sleep(3)
+        mempool_before = watcher.max_mempool.get(config.target, 0)
+        watcher.max_mempool[config.target] = 0
+        watcher.max_mempool_bytes[config.target] = 0
+        peak_rss = rss_before
+
+        async def watch_rss(stop: asyncio.Event) -> None:
+            nonlocal peak_rss
+            while not stop.is_set():
+                peak_rss = max(peak_rss, cluster.rss_kib(config.target) or 0)
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                except TimeoutError:
+                    pass
+
+        stop = asyncio.Event()
+        rss_task = asyncio.create_task(watch_rss(stop))
+        flood_started = time.time()
+        result = await flooder.flood(config.factor * measured)
+        flood_ended = time.time()
+        await asyncio.sleep(2)
+        stop.set()
+        await rss_task
+        # let honest votes offered in the flood window commit before judging their latency
+        honest = [r for r in context.tracker.votes()
+                  if r.source in (DIRECT, GATEWAY) and flood_started <= r.offered <= flood_ended]
+        await watcher.wait_for(lambda: all(r.committed is not None for r in honest if r.acked is not None), 60)
+        latency = latency_summary([r for r in honest if r.acked is not None])
+        home_config = cluster.home(config.target) / "config.json"
+        node_config = json.loads(home_config.read_text(encoding="utf-8"))
+        max_txs = int(node_config.get("mempool_max_txs", 100_000))
+        max_bytes = int(node_config.get("mempool_max_bytes", 32 * 1024 * 1024))
+        mempool_peak = watcher.max_mempool.get(config.target, 0)
+        mempool_bytes_peak = watcher.max_mempool_bytes.get(config.target, 0)
+        context.extra["flood"] = {
+            "target": config.target, "factor": config.factor, "measured_admission_votes_per_s": round(measured, 1),
+            "flood": result, "honest_latency_during_flood": latency,
+            "honest_votes_offered_during_flood": len(honest),
+            "target_mempool_peak": mempool_peak, "target_mempool_bytes_peak": mempool_bytes_peak,
+            "mempool_peak_before_flood": mempool_before, "mempool_bounds": [max_txs, max_bytes],
+            "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
+            "source_address": flooder.source,
+        }
+        context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
+                                  f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "
+                                  f"{measured:.0f} votes/s); statuses {result['http_status']}; "
+                                  f"mempool peak {mempool_peak}; RSS {rss_before / 1024:.0f} → "
+                                  f"{peak_rss / 1024:.0f} MiB; honest p99 {latency['p99']}")
+        context.gate(f"flood offered >= {config.factor * 0.8:.0f}x the measured admission rate",
+                     measured > 0 and result["offered_rate"] >= 0.8 * config.factor * measured)
+        context.gate(f"mempool of {config.target} stayed within its bounds ({mempool_peak} <= {max_txs} txs, "
+                     f"{mempool_bytes_peak} <= {max_bytes} bytes)", mempool_peak <= max_txs
+                     and mempool_bytes_peak <= max_bytes)
+        context.gate(f"RSS of {config.target} stayed under {config.rss_limit_mib:.0f} MiB "
+                     f"(peak {peak_rss / 1024:.0f} MiB)", 0 < peak_rss / 1024 <= config.rss_limit_mib)
+        context.gate(f"honest votes during the flood: p99 commit latency {latency['p99']} s <= "
+                     f"{config.honest_p99_s} s ({latency['count']} votes)",
+                     latency["count"] > 0 and latency["p99"] is not None and latency["p99"] <= config.honest_p99_s)
+
+    return phase
+
+
+__all__ = ["FloodConfig", "Flooder", "flood_phase"]
