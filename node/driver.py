@@ -10,7 +10,11 @@ and handles the outputs strictly in order, synchronously:
 - ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool;
 - ``EvidenceFound``, ``RejectedMessage``, ``PeerAhead`` — kept, counted, handed to block sync.
 
-Output handling never awaits, so other tasks (block sync) only touch the engine between calls.
+The signing-state write runs in a worker thread (``asyncio.to_thread``) and the driver awaits it
+before handling the next output: the ordering guarantee is unchanged, but an fsync that stalls
+on a busy disk no longer stalls the event loop (admission and gossip keep running). Block sync
+may call ``skip_to`` during that wait; outputs still queued for the old height are then harmless
+(a ``Commit`` of a height the ledger already has is ignored after its hash is compared).
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ class Driver:
     # --- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self._handle(self.engine.start(self._clock_ms()))
+        await self._handle(self.engine.start(self._clock_ms()))
         while True:
             if not self._inbox:
                 deadline = self.engine.next_deadline()
@@ -111,18 +115,20 @@ class Driver:
             handled = 0
             while self._inbox:
                 _, message = self._inbox.popleft()
-                self._handle(self.engine.receive(message, self._clock_ms()))
+                await self._handle(self.engine.receive(message, self._clock_ms()))
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            self._handle(self.engine.tick(self._clock_ms()))
+            await self._handle(self.engine.tick(self._clock_ms()))
             await asyncio.sleep(0)
 
-    def _handle(self, outputs: list[Output]) -> None:
+    async def _handle(self, outputs: list[Output]) -> None:
         for output in outputs:
             if isinstance(output, PersistSigningState):
                 if self._signing_file is not None:
-                    self._signing_file.store(output.state)
+                    started = time.perf_counter()
+                    await asyncio.to_thread(self._signing_file.store, output.state)
+                    self.metrics.signing_write.observe(time.perf_counter() - started)
             elif isinstance(output, Broadcast):
                 self._broadcast(encode_message(output.message))
             elif isinstance(output, Commit):

@@ -167,6 +167,9 @@ class NodeMetrics:
         self.commit_write = r.histogram(
             "veche_block_write_seconds", "Time to apply and write one committed block (synced batch).",
             (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+        self.signing_write = r.histogram(
+            "veche_signing_state_write_seconds", "Time to persist the signing state (fsync) before signing.",
+            (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.rounds = r.counter("veche_consensus_round_changes_total", "Rounds started above round 0.")
         self.consensus_rejected = r.counter("veche_consensus_messages_rejected_total",
                                             "Consensus messages the engine rejected, by claimed validator and code.",

@@ -24,7 +24,6 @@ from consensus.engine import Engine
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
 from genesis.model import Genesis, load_genesis
-from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
@@ -85,7 +84,8 @@ class Node:
         else:
             self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)])
         self.inbound = Inbound(self.chain_id, validators, self.metrics, accepts=self.driver is not None,
-                               deliver=self._deliver, admit_gossip=self.gossip_queue.put)
+                               deliver=self._deliver, admit_gossip=self.gossip_queue.put,
+                               current_height=self._consensus_height)
         self.sync = BlockSync(self.app, self._public_sources(), self.metrics,
                               poll_interval_s=(VALIDATOR_STATUS_POLL_S if self.driver is not None
                                                else limits.sync_poll_ms / 1000),
@@ -144,8 +144,7 @@ class Node:
         peers = [PeerInfo(v.name, peer_urls.get(v.name, v.url).rstrip("/"), index)
                  for index, v in enumerate(self.params.validators.validators) if index != my_index]
         self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
-        broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
-        self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
+        self.driver = Driver(engine, self.app, self.signing_file, self.peers.broadcast, self.metrics,
                              on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
@@ -231,6 +230,9 @@ class Node:
         return admission
 
     # --- callbacks --------------------------------------------------------------------------------
+
+    def _consensus_height(self) -> int:
+        return self.driver.engine.height if self.driver is not None else 0
 
     def _deliver(self, sender_index: int, message: Any) -> None:
         if self.driver is not None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+import msgpack
 from aiohttp import web
 
 from chain.block import ValidatorSet
@@ -29,7 +30,7 @@ from chain.crypto import SigningKey
 from consensus.errors import MalformedMessage
 from consensus.messages import Message, decode_message
 from node.envelope import MAX_ENVELOPE_BYTES, ReplayFilter, open_envelope, peek_sender, seal
-from node.errors import ApiError, Forbidden, PayloadTooLarge, PeerRejected, UnsupportedMediaType
+from node.errors import ApiError, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from node.metrics import NodeMetrics
 
 log = logging.getLogger("veche.node.p2p")
@@ -203,14 +204,17 @@ class Inbound:
 
     def __init__(self, chain_id: str, validators: ValidatorSet, metrics: NodeMetrics, *,
                  accepts: bool, deliver: Callable[[int, Message], None],
-                 admit_gossip: Callable[[int, list[bytes]], bool]) -> None:
+                 admit_gossip: Callable[[int, list[bytes]], bool],
+                 current_height: Callable[[], int] = lambda: 0) -> None:
         self.chain_id = chain_id
         self.validators = validators
         self.metrics = metrics
         self.accepts = accepts
         self._deliver = deliver
         self._admit_gossip = admit_gossip
+        self._current_height = current_height
         self._replays = ReplayFilter()
+        self.stale_proposals = 0
 
     def _peer_name(self, index: int | None) -> str:
         if index is not None and 0 <= index < self.validators.size:
@@ -236,6 +240,9 @@ class Inbound:
         self.metrics.p2p_received.inc(name)
         bad = 0
         for data in envelope.messages:
+            if is_stale_proposal(data, self._current_height()):
+                self.stale_proposals += 1  # a decided height's block: useless here, skip decoding it
+                continue
             try:
                 message = decode_message(data)
             except MalformedMessage as exc:
@@ -295,5 +302,17 @@ class GossipQueue:
         return sender, raws
 
 
-def is_peer_error(exc: BaseException) -> bool:
-    return isinstance(exc, PeerRejected)
+def is_stale_proposal(data: bytes, current_height: int) -> bool:
+    """True for a well-formed proposal header below ``current_height`` (read without decoding the block)."""
+    if len(data) < 1024 or not data.startswith(b"\x99\xa8proposal"):
+        return False
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data))
+    unpacker.feed(data[:256])
+    try:
+        if unpacker.read_array_header() != 9 or unpacker.unpack() != "proposal":
+            return False
+        unpacker.skip()  # chain id
+        height = unpacker.unpack()
+    except (msgpack.OutOfData, ValueError, TypeError, msgpack.UnpackException):
+        return False
+    return isinstance(height, int) and not isinstance(height, bool) and 0 < height < current_height

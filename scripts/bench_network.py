@@ -169,6 +169,18 @@ async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, warmup: 
     }
 
 
+def scrape(net: LocalNet, name: str, metric: str) -> float:
+    """Sum of a metric's samples in a node's /metrics."""
+    from tests.node.netkit import http_get
+
+    status, body = http_get(net.urls[name] + "/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(metric) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=1000, help="offered votes per second")
@@ -195,6 +207,8 @@ def main() -> None:
         net.start_all()
         result = asyncio.run(drive(net, batches, args.rate, args.warmup, args.duration, args.batch))
         heights = {name: net.height(name) for name in net.names}
+        result["round_changes"] = {name: scrape(net, name, "veche_consensus_round_changes_total")
+                                   for name in net.validators}
         hashes = {net.status(name)["app_hash"] for name in net.names if heights[name] == max(heights.values())}
         result["heights"] = heights
         result["app_hashes_agree"] = len(hashes) == 1

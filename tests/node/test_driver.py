@@ -1,0 +1,117 @@
+"""The consensus driver: outputs handled strictly in order, the signing state durable before sending."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chain.block import STEP_PREVOTE
+from chain.crypto import SigningKey
+from consensus.messages import Vote, encode_message, make_vote
+from consensus.outputs import Broadcast, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage
+from consensus.errors import InvalidSignature
+from consensus.messages import make_evidence
+from consensus.signing_state import SigningState
+from node.driver import Driver
+from node.metrics import NodeMetrics
+from node.signing_state import SigningStateFile
+
+KEY = SigningKey.generate()
+
+
+def vote(height: int, block_hash: bytes | None = b"\x01" * 32) -> Vote:
+    return make_vote("veche-test", STEP_PREVOTE, height, 0, block_hash, 1, KEY.sign)
+
+
+class ScriptedEngine:
+    """Returns scripted outputs from start/receive/tick; records what it was fed."""
+
+    def __init__(self, script: list[list[Output]]) -> None:
+        self.script = script
+        self.height = 1
+        self.round = 0
+        self.received: list[Any] = []
+
+    def _next(self) -> list[Output]:
+        return self.script.pop(0) if self.script else []
+
+    def start(self, now_ms: int) -> list[Output]:
+        return self._next()
+
+    def receive(self, message: Any, now_ms: int) -> list[Output]:
+        self.received.append(message)
+        return self._next()
+
+    def tick(self, now_ms: int) -> list[Output]:
+        return self._next()
+
+    def next_deadline(self) -> int | None:
+        return None
+
+    def skip_to(self, height: int, last_commit: Any) -> None:
+        self.height = height
+
+
+class RecordingFile(SigningStateFile):
+    def __init__(self, path: Path, events: list[str]) -> None:
+        super().__init__(path)
+        self.events = events
+
+    def store(self, state: SigningState) -> None:
+        super().store(state)
+        self.events.append(f"persisted {state.height}")
+
+
+def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> None:
+    events: list[str] = []
+    signed = vote(3)
+    state = SigningState(height=3, round=0, step=STEP_PREVOTE, last_signed=(signed,))
+    evidence = make_evidence(vote(2), vote(2, None))
+    engine = ScriptedEngine([[PersistSigningState(state), Broadcast(signed)],
+                             [RejectedMessage(1, InvalidSignature("bad")), EvidenceFound(evidence), PeerAhead(9)]])
+    signing_file = RecordingFile(tmp_path / "signing-state.bin", events)
+    ahead: list[int] = []
+    metrics = NodeMetrics()
+
+    def broadcast(data: bytes) -> None:
+        on_disk = SigningStateFile(tmp_path / "signing-state.bin").load()
+        events.append(f"sent {'after' if on_disk == state else 'BEFORE'} persist")
+        assert data == encode_message(signed)
+
+    driver = Driver(engine, app=None, signing_file=signing_file, broadcast=broadcast,  # type: ignore[arg-type]
+                    metrics=metrics, on_commit=lambda c: None, on_peer_ahead=ahead.append,
+                    validator_names=["v0", "v1"])
+
+    async def main() -> None:
+        task = asyncio.create_task(driver.run())
+        driver.deliver(1, vote(5))
+        for _ in range(200):
+            if ahead:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(main())
+    assert events == ["persisted 3", "sent after persist"]
+    assert ahead == [9]
+    assert metrics.consensus_rejected.value("v1", "bad_signature") == 1
+    assert metrics.evidence.value("v1") == 1 and len(driver.evidence) == 1
+    assert driver.evidence[0].to_json()["height"] == 2
+    assert engine.received == [vote(5)]
+
+
+def test_inbox_is_bounded_and_drops_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.driver as module
+
+    monkeypatch.setattr(module, "MAX_INBOX", 10)
+    engine = ScriptedEngine([])
+    driver = Driver(engine, app=None, signing_file=None, broadcast=lambda data: None,  # type: ignore[arg-type]
+                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None,
+                    validator_names=["v0"])
+    message = vote(1)
+    for _ in range(15):
+        driver.deliver(0, message)
+    assert driver.inbox_dropped == 5
