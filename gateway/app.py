@@ -75,9 +75,10 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
             closers.append(("sms provider", provider.close))
             refusals = RefusalLog(store)
             closers.append(("refusal counts", refusals.flush))
+            receipts = ReceiptBook(pool, genesis.params)
             pipeline = BallotPipeline(store, pool, gateway_key, genesis.params.chain_id,
                                       batch_ms=config.registration_batch_ms, resubmit_s=config.resubmit_seconds,
-                                      max_pending=config.limits.max_pending_ballots)
+                                      max_pending=config.limits.max_pending_ballots, on_block=receipts.add_block)
             app[GATEWAY] = Gateway(
                 config=config, params=genesis.params, genesis_document=genesis.document, gateway_key=gateway_key,
                 secret=secret, clock=clock, jinja=make_jinja(), store=store, vault=VoterVault(store), pool=pool,
@@ -86,7 +87,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 sessions=SessionStore(max_sessions=config.limits.max_sessions,
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
-                refusals=refusals, receipts=ReceiptBook(pool, genesis.params),
+                refusals=refusals, receipts=receipts,
                 static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
             )
             log.info("gateway %s for chain %s: %d node(s), SMS provider %s", config.name, genesis.params.chain_id,

@@ -59,6 +59,9 @@ class TokenBuckets:
 
 def subnet_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) network of an address, as text."""
+    head, dot, last = address.rpartition(".")
+    if dot and last.isdigit() and ":" not in address:      # a normalised IPv4 address (the common case)
+        return f"{head}.0/24"
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

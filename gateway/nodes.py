@@ -79,8 +79,9 @@ class NodePool:
         return up + down
 
     async def request(self, method: str, path: str, *, data: bytes | None = None,
-                      content_type: str | None = None, ok_statuses: tuple[int, ...] = (200,)) -> tuple[int, Any, str]:
-        """(status, parsed JSON, node URL) from the first node that answers usefully."""
+                      content_type: str | None = None, ok_statuses: tuple[int, ...] = (200,),
+                      raw: bool = False) -> tuple[int, Any, str]:
+        """(status, parsed JSON — or the bytes with ``raw`` — , node URL) from the first node that answers usefully."""
         problems: list[str] = []
         for node in self._order():
             url = node.url + API + path
@@ -105,6 +106,10 @@ class NodePool:
                 continue
             if len(body) > MAX_JSON_BYTES:
                 raise NodeAnswerError(f"node {node.url} sent more than {MAX_JSON_BYTES} bytes")
+            if raw and status == 200:
+                node.succeeded()
+                self.current = self.nodes.index(node)
+                return status, body, node.url
             try:
                 parsed = json.loads(body) if body else None
             except ValueError as exc:
@@ -127,6 +132,15 @@ class NodePool:
         if status != 200:
             raise NodeAnswerError(f"GET {path}: HTTP {status}: {_error_text(parsed)}")
         return parsed
+
+    async def get_raw(self, path: str) -> bytes | None:
+        """The bytes of a 200 answer, or None for a 404."""
+        status, body, node = await self.request("GET", path, ok_statuses=(200, 404), raw=True)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(body, bytes):
+            raise NodeAnswerError(f"GET {path} on {node}: HTTP {status}")
+        return body
 
     async def submit(self, raw_txs: list[bytes]) -> SubmitResult:
         body = msgpack.packb(raw_txs, use_bin_type=True)

@@ -8,8 +8,9 @@ registration *before* anything is sent. Only then does ``cast`` return, and only
 show the ballot's hash. The batch goes to a node in one ``POST /api/v1/txs`` (registrations
 first).
 
-Commits are found by following the chain: the watcher reads ``/status`` and the tx hash list of
-every new block (``/blocks/{height}``); anything sent but not seen for ``resubmit_s`` is looked up
+Commits are found by following the chain: the watcher reads ``/status`` and every new block with
+its commit certificate (``/blocks/{height}/raw``), from which the receipts of the gateway's own
+ballots are built and verified at once (no request per ballot); anything sent but not seen for ``resubmit_s`` is looked up
 with ``/txs/{hash}`` and re-sent if the node does not know it. Re-sending is safe: a ballot's
 bytes are deterministic, and the same tx can commit only once. On start-up every pending record
 in the store is re-sent. A rejection is final only when the state machine's rule says so (or a
@@ -26,7 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain import codec
-from chain.crypto import SigningKey
+from chain.block import Block, CommitCertificate
+from chain.crypto import SigningKey, sha256
+from chain.errors import DecodeError
+from chain.ledger import decode_block_with_certificate
 from chain.storage import KeyValueStore
 from chain.tx import MAX_VOTER_KEYS_PER_REGISTRATION, Tx, decode_tx, make_registration
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
@@ -95,7 +99,8 @@ class CastRequest:
 class BallotPipeline:
     def __init__(self, store: KeyValueStore, pool: NodePool, gateway_key: SigningKey, chain_id: str, *,
                  batch_ms: int = 20, resubmit_s: float = 5.0, max_pending: int = 20000,
-                 on_final: Callable[[Tracker, Outcome], None] | None = None) -> None:
+                 on_final: Callable[[Tracker, Outcome], None] | None = None,
+                 on_block: Callable[[Block, CommitCertificate, list[int]], object] | None = None) -> None:
         self.store = store
         self.pool = pool
         self.gateway_key = gateway_key
@@ -104,6 +109,7 @@ class BallotPipeline:
         self.resubmit_s = resubmit_s
         self.max_pending = max_pending
         self.on_final = on_final
+        self.on_block = on_block
         self.trackers: dict[bytes, Tracker] = {}
         self._queue: list[CastRequest] = []
         self._flush_scheduled = False
@@ -384,20 +390,25 @@ class BallotPipeline:
         await self._check_overdue()
 
     async def _scan_block(self, height: int) -> None:
-        status, block = await self.pool.get(f"/blocks/{height}", ok_statuses=(200, 404))
-        if status == 404:
+        """Resolve the tracked transactions of one block (raw block + certificate: one request)."""
+        raw = await self.pool.get_raw(f"/blocks/{height}/raw")
+        if raw is None:
             raise NodeAnswerError(f"block {height} not available yet")
-        hashes = block.get("txs") if isinstance(block, dict) else None
-        if not isinstance(hashes, list):
-            raise NodeAnswerError(f"block {height}: malformed tx list")
-        for tx_hash_hex in hashes:
-            try:
-                tx_hash = bytes.fromhex(tx_hash_hex)
-            except (TypeError, ValueError):
-                raise NodeAnswerError(f"block {height}: malformed tx hash") from None
-            tracker = self.trackers.get(tx_hash)
-            if tracker is not None:
-                self._resolve(tracker, Outcome("committed", height=height))
+        try:
+            block, certificate = decode_block_with_certificate(raw)
+        except DecodeError as exc:
+            raise NodeAnswerError(f"block {height}: malformed raw block: {exc.message}") from exc
+        if block.height != height:
+            raise NodeAnswerError(f"asked for block {height}, got {block.height}")
+        found = [(index, self.trackers[tx_hash]) for index, tx_hash in enumerate(map(sha256, block.txs))
+                 if tx_hash in self.trackers]
+        if not found:
+            return
+        votes = [index for index, tracker in found if tracker.kind == "vote.cast"]
+        if votes and self.on_block is not None:
+            self.on_block(block, certificate, votes)    # receipts are ready before anyone is told
+        for _, tracker in found:
+            self._resolve(tracker, Outcome("committed", height=height))
 
     async def _check_overdue(self) -> None:
         now = time.monotonic()

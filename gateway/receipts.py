@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chain import codec
-from chain.block import BlockHeader, CommitCertificate
+from chain.block import Block, BlockHeader, CommitCertificate, verify_certificate
 from chain.crypto import sha256
-from chain.errors import DecodeError, VecheError
-from chain.merkle import verify_inclusion
+from chain.errors import CertificateError, DecodeError, VecheError
+from chain.merkle import leaf_hash, node_hash, verify_inclusion
 from chain.params import ChainParams
 from chain.receipt import ReceiptError, build_receipt, verify_receipt
 from chain.tx import Tx, decode_tx
@@ -38,6 +39,27 @@ class Lookup:
     index: int | None = None
     code: str = ""
     message: str = ""
+
+
+def merkle_paths(leaves: Sequence[bytes], indices: Iterable[int]) -> dict[int, list[bytes]]:
+    """RFC 6962 audit paths (bottom-up, as ``chain.merkle.inclusion_proof``) for several leaves at once.
+
+    The RFC 6962 tree equals pairing each level left to right and carrying an odd last node up
+    unchanged, so one pass over the levels serves every wanted leaf: O(n) hashes per block instead
+    of O(n) per proof.
+    """
+    level = [leaf_hash(leaf) for leaf in leaves]
+    positions = {index: index for index in indices}
+    paths: dict[int, list[bytes]] = {index: [] for index in positions}
+    while len(level) > 1:
+        for index, position in positions.items():
+            sibling = position ^ 1
+            if sibling < len(level):
+                paths[index].append(level[sibling])
+            positions[index] = position >> 1
+        level = [node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return paths
 
 
 def _hex(value: Any, what: str) -> bytes:
@@ -77,6 +99,40 @@ class ReceiptBook:
         except VecheError as exc:
             raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
 
+    def _remember(self, tx_hash: bytes, found: Lookup) -> None:
+        self._receipts[tx_hash] = found
+        if len(self._receipts) > self.cache_size:
+            self._receipts.popitem(last=False)
+
+    def add_block(self, block: Block, certificate: CommitCertificate, indices: Sequence[int]) -> bool:
+        """Build and keep the receipts of ``indices`` in a block the watcher fetched.
+
+        The certificate is checked against the genesis validators first (once per block); a block
+        that does not check is ignored (its receipts come from ``lookup`` later) and False returned.
+        """
+        try:
+            if certificate.block_hash != block.hash() or certificate.height != block.height:
+                raise CertificateError("certificate is for another block")
+            verify_certificate(certificate, self.params.validators, self.params.chain_id,
+                               height=block.height, block_hash=block.hash())
+        except VecheError as exc:
+            log.error("block %d from a node does not check: %s", block.height, exc)
+            return False
+        self._verified_blocks[(block.header.encode(), certificate.encode())] = block.header
+        if len(self._verified_blocks) > 256:
+            self._verified_blocks.popitem(last=False)
+        paths = merkle_paths(block.txs, indices)
+        for index in indices:
+            tx_raw = block.txs[index]
+            try:
+                tx = decode_tx(tx_raw)
+            except DecodeError:
+                continue
+            receipt = build_receipt(self.params, tx_raw, block.height, index, len(block.txs), paths[index],
+                                    block.header, certificate)
+            self._remember(tx.hash, Lookup("committed", tx=tx, receipt=receipt, height=block.height, index=index))
+        return True
+
     async def lookup(self, tx_hash: bytes) -> Lookup:
         cached = self._receipts.get(tx_hash)
         if cached is not None:
@@ -89,9 +145,7 @@ class ReceiptBook:
         if state != "committed":
             return Lookup(str(state))
         result = self._build(tx_hash, found)
-        self._receipts[tx_hash] = result
-        if len(self._receipts) > self.cache_size:
-            self._receipts.popitem(last=False)
+        self._remember(tx_hash, result)
         return result
 
     def _build(self, tx_hash: bytes, found: dict[str, Any]) -> Lookup:

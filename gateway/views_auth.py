@@ -31,7 +31,8 @@ def login_page(ctx: Ctx, *, status: int = 200, error: str | None = None) -> web.
     session = ctx.ensure_session()
     stage = "code" if session.challenge is not None else "phone"
     minutes = max(1, ctx.gw.config.limits.code_ttl_seconds // 60)
-    return render(ctx, "login.html", status=status, stage=stage, error=error, minutes=minutes)
+    return render(ctx, "login.html", status=status, stage=stage, error=error, minutes=minutes,
+                  cache_key=None if error else (stage, minutes))
 
 
 async def get_login(request: web.Request) -> web.StreamResponse:

@@ -79,9 +79,12 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
         ctx.ensure_session()
+    voting = campaign.is_voting(gw.clock())
+    # while voting is open the ballot is frozen: the page is rendered once per language and login state
+    cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
     return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
                   initiatives=detail.approved_in(district_id), logged_in=identity is not None,
-                  voting=campaign.is_voting(gw.clock()), voted=voted,
+                  voting=voting, voted=voted, cache_key=cache_key,
                   login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
 
 

@@ -21,7 +21,7 @@ from chain import codec
 from chain.block import CommitCertificate, make_certificate, vote_signing_bytes
 from chain.crypto import SigningKey, sha256
 from chain.errors import DecodeError
-from chain.ledger import Ledger
+from chain.ledger import Ledger, decode_block_with_certificate
 from chain.merkle import inclusion_proof
 from chain.records import Progress, progress_prefix
 from chain.results import tally_document
@@ -40,6 +40,8 @@ class FakeChain:
     last_certificate: CommitCertificate | None = None
     hold: bool = False          # accept transactions but do not commit them until release()
     lose: bool = False          # accept transactions and forget them (a node that crashed)
+    forge_certificates: bool = False   # serve raw blocks whose certificate signatures are garbage
+    forge_proofs: bool = False         # ... and tx proofs too
     posts: int = 0
     submitted: list[bytes] = field(default_factory=list)
 
@@ -121,6 +123,7 @@ class FakeNode:
         routes.add_post("/api/v1/txs", self.post_txs)
         routes.add_get("/api/v1/txs/{hash}", self.get_tx)
         routes.add_get("/api/v1/blocks/{height}", self.get_block)
+        routes.add_get("/api/v1/blocks/{height}/raw", self.get_block_raw)
         routes.add_get("/api/v1/campaigns", self.campaigns)
         routes.add_get("/api/v1/campaigns/{campaign}", self.campaign)
         routes.add_get("/api/v1/campaigns/{campaign}/tally", self.tally)
@@ -180,6 +183,9 @@ class FakeNode:
             block = self.ledger.block(location.height)
             certificate = self.ledger.certificate(location.height)
             assert block is not None and certificate is not None
+            if self.chain.forge_proofs:
+                certificate = CommitCertificate(certificate.height, certificate.round, certificate.block_hash,
+                                                tuple((i, bytes(64)) for i, _ in certificate.signatures))
             return web.json_response({
                 "status": "committed", "height": location.height, "index": location.index,
                 "proof": {"tree_size": len(block.txs),
@@ -200,6 +206,18 @@ class FakeNode:
             return web.json_response({"error": {"code": "unknown_block", "message": "no block"}}, status=404)
         return web.json_response({"height": height, "hash": block.hash().hex(),
                                   "txs": [sha256(raw).hex() for raw in block.txs]})
+
+    async def get_block_raw(self, request: web.Request) -> web.Response:
+        height = int(request.match_info["height"])
+        raw = self.ledger.raw_block_with_certificate(height) if height >= 1 else None
+        if raw is None:
+            return web.json_response({"error": {"code": "unknown_block", "message": "no block"}}, status=404)
+        if self.chain.forge_certificates:
+            block, certificate = decode_block_with_certificate(raw)
+            forged = CommitCertificate(certificate.height, certificate.round, certificate.block_hash,
+                                       tuple((i, bytes(64)) for i, _ in certificate.signatures))
+            raw = codec.encode([block.to_wire(), forged.to_wire()])
+        return web.Response(body=raw, content_type="application/octet-stream")
 
     async def campaigns(self, request: web.Request) -> web.Response:
         state = self.ledger.state

@@ -1,0 +1,315 @@
+"""Benchmark the citizen gateway: complete citizen flows per second through a 4-validator network.
+
+    .venv/bin/python scripts/bench_gateway.py [--flows 3000] [--warmup 300] [--concurrency 256]
+                                              [--validators 4] [--form-min-seconds 0] [--dir DIR] [--json]
+
+Starts a demo testnet of real processes on loopback (``python -m node --home`` per validator and
+``veche gateway start --home``), then runs ``--concurrency`` simulated citizens, each doing whole
+flows back to back, like a browser without JavaScript would:
+
+    GET /login → POST /login (phone; the gateway writes the SMS to its outbox) → the code is read from
+    sms-outbox.jsonl → POST /login/code (303) → GET the district's ballot page → POST …/vote (answers
+    once the ballot is committed and its proof verified) → GET /receipt/{tx}.json (the receipt file)
+
+Each citizen has its own phone number and client address (sent in ``X-Forwarded-For``, which the
+benchmark configures as the gateway's trusted proxy header, so per-address limits apply as in
+production behind nginx). ``--form-min-seconds`` is 0 by default: it only adds latency per flow
+(throughput = concurrency / latency), not work.
+
+Prints: flows/s over the measured window; p50/p99 of the whole flow and of the vote step; CPU
+milliseconds per flow of the gateway process, of the validators together, and of this client; the
+ballot page's size with its CSS; and every failure, by kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.gateway.realnet import RealNet, make_realnet  # noqa: E402
+
+CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
+TX_HASH = re.compile(rb'id="tx-hash">([0-9a-f]{64})<')
+CHOICE = re.compile(rb'name="choice" value="([^"]+)"')
+CODE = re.compile(r"\b(\d{6})\b")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+class Outbox:
+    """Tails the gateway's sms-outbox.jsonl and hands each phone its code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.codes: dict[str, str] = {}
+        self.waiters: dict[str, asyncio.Future[str]] = {}
+
+    async def run(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                with open(self.path, "rb") as handle:
+                    handle.seek(self.offset)
+                    chunk = handle.read()
+            except FileNotFoundError:
+                chunk = b""
+            if chunk:
+                self.offset += len(chunk)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    message = json.loads(line)
+                    code = CODE.search(message["text"]).group(1)  # type: ignore[union-attr]
+                    waiter = self.waiters.pop(message["to"], None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(code)
+                    else:
+                        self.codes[message["to"]] = code
+            await asyncio.sleep(0.005)
+
+    async def code_for(self, phone: str, timeout: float = 30.0) -> str:
+        if phone in self.codes:
+            return self.codes.pop(phone)
+        future = asyncio.get_running_loop().create_future()
+        self.waiters[phone] = future
+        return await asyncio.wait_for(future, timeout)
+
+
+class Citizens:
+    def __init__(self, net: RealNet, outbox: Outbox, districts: list[str], form_wait: float) -> None:
+        self.net = net
+        self.outbox = outbox
+        self.districts = districts
+        self.form_wait = form_wait
+        self.counter = 0
+        self.flow_seconds: list[float] = []
+        self.vote_seconds: list[float] = []
+        self.failures: Counter[str] = Counter()
+        self.done = 0
+
+    async def flow(self, http: "Http") -> None:
+        self.counter += 1
+        n = self.counter
+        phone = f"+79{n:09d}"
+        headers = {"X-Forwarded-For": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"}
+        district = self.districts[n % len(self.districts)]
+        started = time.monotonic()
+
+        async def call(method: str, path: str, step: str, form: dict[str, str] | None = None,
+                       expect: int = 200) -> bytes:
+            status, answer_headers, body = await http.request(method, path, headers, form)
+            if status != expect:
+                raise RuntimeError(f"{step}: HTTP {status}")
+            cookie = answer_headers.get("set-cookie")
+            if cookie is not None and cookie.startswith("veche_session="):
+                headers["Cookie"] = cookie.split(";", 1)[0]
+            return body
+
+        try:
+            page = await call("GET", f"/login?next=/c/ib-2027/d/{district}", "login page")
+            await asyncio.sleep(self.form_wait)
+            page = await call("POST", "/login", "sms request",
+                              {"phone": phone, "csrf_token": CSRF.search(page).group(1).decode()})  # type: ignore[union-attr]
+            code = await self.outbox.code_for(phone)
+            await asyncio.sleep(self.form_wait)
+            await call("POST", "/login/code", "code",
+                       {"code": code, "csrf_token": CSRF.search(page).group(1).decode()}, expect=303)  # type: ignore[union-attr]
+            ballot = await call("GET", f"/c/ib-2027/d/{district}", "ballot page")
+            choice = CHOICE.search(ballot).group(1).decode()  # type: ignore[union-attr]
+            await asyncio.sleep(self.form_wait)
+            voting = time.monotonic()
+            answer = await call("POST", f"/c/ib-2027/d/{district}/vote", "vote",
+                                {"choice": choice, "csrf_token": CSRF.search(ballot).group(1).decode()})  # type: ignore[union-attr]
+            self.vote_seconds.append(time.monotonic() - voting)
+            tx_hash = TX_HASH.search(answer).group(1).decode()  # type: ignore[union-attr]
+            receipt = json.loads(await call("GET", f"/receipt/{tx_hash}.json", "receipt"))
+            if receipt["tx_hash"] != tx_hash:
+                raise RuntimeError("receipt: wrong transaction")
+        except (RuntimeError, AttributeError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            self.failures[str(exc).split(":")[0] or exc.__class__.__name__] += 1
+            await http.close()
+            return
+        self.flow_seconds.append(time.monotonic() - started)
+        self.done += 1
+
+    async def worker(self, until_done: int) -> None:
+        http = Http(self.net.gateway_url)
+        try:
+            while self.counter < until_done:
+                await self.flow(http)
+        finally:
+            await http.close()
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client: the load generator shares the CPUs with what it measures,
+    so it should cost as little as possible (aiohttp's client costs several times more per request)."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str],
+                      form: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        body = urlencode(form).encode() if form is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        if form is not None:
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 60)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        answer: dict[str, str] = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                answer[name.strip().lower()] = value.strip()
+        length = int(answer.get("content-length", "0"))
+        payload = await self.reader.readexactly(length) if length else b""
+        if answer.get("connection", "").lower() == "close":
+            await self.close()
+        return int(status_line.split(" ", 2)[1]), answer, payload
+
+
+async def ballot_page_bytes(net: RealNet, outbox: Outbox, district: str) -> tuple[int, int]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        headers = {"X-Forwarded-For": "192.0.2.1"}
+        async with http.get(net.gateway_url + "/login", headers=headers) as response:
+            page = await response.read()
+        phone = "+79999999999"
+        async with http.post(net.gateway_url + "/login", headers=headers,
+                             data={"phone": phone, "csrf_token": CSRF.search(page).group(1).decode()}) as response:  # type: ignore[union-attr]
+            page = await response.read()
+        code = await outbox.code_for(phone)
+        async with http.post(net.gateway_url + "/login/code", headers=headers,
+                             data={"code": code, "csrf_token": CSRF.search(page).group(1).decode()}) as response:  # type: ignore[union-attr]
+            await response.read()
+        async with http.get(f"{net.gateway_url}/c/ib-2027/d/{district}", headers=headers) as response:
+            html = await response.read()
+        async with http.get(net.gateway_url + "/static/site.css") as response:
+            css = await response.read()
+        return len(html), len(css)
+
+
+async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(net.node_urls[0] + "/api/v1/campaigns/ib-2027") as response:
+            detail = await response.json()
+    districts = sorted({i["district_id"] for i in detail["initiatives"] if i["status"] == "approved"})
+    outbox = Outbox(net.gateway_home / "sms-outbox.jsonl")
+    tailer = asyncio.create_task(outbox.run())
+    citizens = Citizens(net, outbox, districts, args.form_min_seconds)
+    try:
+        sizes = {d: await ballot_page_bytes(net, outbox, d) for d in districts[:1]}
+        biggest = max(sizes.values(), key=sum)
+        # warm-up
+        await asyncio.gather(*(citizens.worker(args.warmup) for _ in range(min(args.concurrency, args.warmup))))
+        citizens.flow_seconds.clear()
+        citizens.vote_seconds.clear()
+        citizens.failures.clear()
+        done_before = citizens.done
+        assert net.gateway is not None and net.gateway.process is not None
+        gateway_pid = net.gateway.process.pid
+        validator_pids = [p.process.pid for p in net.validators if p.process is not None]
+        cpu_gateway = cpu_seconds(gateway_pid)
+        cpu_nodes = sum(cpu_seconds(pid) for pid in validator_pids)
+        cpu_client = time.process_time()
+        started = time.monotonic()
+        target = citizens.counter + args.flows
+        await asyncio.gather(*(citizens.worker(target) for _ in range(args.concurrency)))
+        elapsed = time.monotonic() - started
+        flows = citizens.done - done_before
+        cpu_gateway = cpu_seconds(gateway_pid) - cpu_gateway
+        cpu_nodes = sum(cpu_seconds(pid) for pid in validator_pids) - cpu_nodes
+        cpu_client = time.process_time() - cpu_client
+    finally:
+        tailer.cancel()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(net.gateway_url + "/healthz") as response:
+            health = await response.json()
+    return {
+        "flows": flows, "seconds": round(elapsed, 2), "flows_per_s": round(flows / elapsed, 1),
+        "concurrency": args.concurrency, "failures": dict(citizens.failures),
+        "flow_p50_ms": round(percentile(citizens.flow_seconds, 0.5) * 1000),
+        "flow_p99_ms": round(percentile(citizens.flow_seconds, 0.99) * 1000),
+        "vote_p50_ms": round(percentile(citizens.vote_seconds, 0.5) * 1000),
+        "vote_p99_ms": round(percentile(citizens.vote_seconds, 0.99) * 1000),
+        "gateway_cpu_ms_per_flow": round(cpu_gateway * 1000 / max(flows, 1), 2),
+        "validators_cpu_ms_per_flow": round(cpu_nodes * 1000 / max(flows, 1), 2),
+        "client_cpu_ms_per_flow": round(cpu_client * 1000 / max(flows, 1), 2),
+        "ballot_page_bytes": biggest[0], "css_bytes": biggest[1], "ballot_page_total_bytes": sum(biggest),
+        "gateway_pending_after": health.get("pending"), "validators": args.validators,
+        "form_min_seconds": args.form_min_seconds, "cpus": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flows", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--form-min-seconds", type=float, default=0.0)
+    parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="veche-bench-gw-") as scratch:
+        directory = args.dir or Path(scratch) / "testnet"
+        net = make_realnet(directory, validators=args.validators)
+        overrides = {"trusted_proxy_header": "X-Forwarded-For", "form_min_seconds": args.form_min_seconds,
+                     "log_level": "warning"}
+        net.start(gateway_overrides=overrides)
+        try:
+            result = asyncio.run(run(args, net))
+        finally:
+            net.stop()
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"citizen flows: {result['flows']} in {result['seconds']} s = {result['flows_per_s']} flows/s "
+          f"(concurrency {result['concurrency']}, {result['validators']} validators, {result['cpus']} CPUs)")
+    print(f"flow latency p50 {result['flow_p50_ms']} ms, p99 {result['flow_p99_ms']} ms; "
+          f"vote step p50 {result['vote_p50_ms']} ms, p99 {result['vote_p99_ms']} ms")
+    print(f"CPU per flow: gateway {result['gateway_cpu_ms_per_flow']} ms, validators together "
+          f"{result['validators_cpu_ms_per_flow']} ms, this client {result['client_cpu_ms_per_flow']} ms")
+    print(f"ballot page: {result['ballot_page_bytes']} bytes + CSS {result['css_bytes']} bytes = "
+          f"{result['ballot_page_total_bytes']} bytes")
+    print(f"failures: {result['failures'] or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
