@@ -59,6 +59,8 @@ STEP_NEW_HEIGHT = "new_height"
 FUTURE_BUFFER_PER_VALIDATOR = 12
 CATCHUP_ROUNDS_PER_VALIDATOR = 2
 NEVER = 2**63
+KEEP_EVIDENCE = 256
+"""``engine.evidence`` keeps the latest items; every one is also emitted once as ``EvidenceFound``."""
 
 
 def _cached_verify(public_key: bytes, signature: bytes, message: bytes) -> None:
@@ -260,6 +262,7 @@ class Engine:
             self._restore(state, now)
         buffered = [m for key, m in self._future.items() if key[0] == self.height]
         self._future = {}
+        self._evidence_slots = {slot for slot in self._evidence_slots if slot[1] >= self.height}
         for message in buffered:
             self._handle(message, now, verified=True)
 
@@ -653,6 +656,7 @@ class Engine:
         self._evidence_slots.add(slot)
         evidence = make_evidence(first, second)
         self.evidence.append(evidence)
+        del self.evidence[:-KEEP_EVIDENCE]
         self._out.append(EvidenceFound(evidence))
 
     def _reject(self, sender: int | None, error: RemoteProtocolError) -> None:
