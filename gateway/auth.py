@@ -83,52 +83,73 @@ class Session:
 
 
 class SessionStore:
+    """Sessions in two bounded pools, so a flood of page views cannot push out people mid-login.
+
+    New sessions start in the *anonymous* pool (anyone can create them by loading a page); a session
+    moves to the *active* pool once it holds an SMS challenge or a login (both rate-limited). When a
+    pool is full its least recently used session is dropped.
+    """
+
     def __init__(self, *, max_sessions: int, ttl_s: int, clock: Callable[[], int]) -> None:
-        self.max_sessions = max_sessions
+        self.max_active = max_sessions
+        self.max_anonymous = max(1000, max_sessions // 2)
         self.ttl_ms = ttl_s * 1000
         self.clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._anonymous: OrderedDict[str, Session] = OrderedDict()
+        self._active: OrderedDict[str, Session] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._anonymous) + len(self._active)
 
     def new(self) -> Session:
         session = Session(secrets.token_urlsafe(24), self.clock())
-        self._sessions[session.sid] = session
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
+        self._anonymous[session.sid] = session
+        while len(self._anonymous) > self.max_anonymous:
+            self._anonymous.popitem(last=False)
         return session
+
+    def activate(self, session: Session) -> None:
+        self._anonymous.pop(session.sid, None)
+        self._active[session.sid] = session
+        self._active.move_to_end(session.sid)
+        while len(self._active) > self.max_active:
+            self._active.popitem(last=False)
 
     def get(self, sid: str | None) -> Session | None:
         if not sid:
             return None
-        session = self._sessions.get(sid)
+        pool = self._active if sid in self._active else self._anonymous
+        session = pool.get(sid)
         if session is None:
             return None
         now = self.clock()
         if now - session.seen_ms > self.ttl_ms:
-            del self._sessions[sid]
+            del pool[sid]
             return None
         session.seen_ms = now
-        self._sessions.move_to_end(sid)
+        pool.move_to_end(sid)
         return session
 
     def rotate(self, session: Session) -> Session:
-        """A new id for the same session (after login: no session fixation)."""
-        self._sessions.pop(session.sid, None)
+        """A new id for the same session (after login: no session fixation); it becomes active."""
+        self.drop(session)
         fresh = replace(session, sid=secrets.token_urlsafe(24), seen_ms=self.clock())
-        self._sessions[fresh.sid] = fresh
+        self.activate(fresh)
         return fresh
 
     def drop(self, session: Session) -> None:
-        self._sessions.pop(session.sid, None)
+        self._anonymous.pop(session.sid, None)
+        self._active.pop(session.sid, None)
 
     def prune(self) -> int:
         now = self.clock()
-        stale = [sid for sid, s in self._sessions.items() if now - s.seen_ms > self.ttl_ms]
-        for sid in stale:
-            del self._sessions[sid]
-        return len(stale)
+        dropped = 0
+        for pool in (self._anonymous, self._active):
+            stale = [sid for sid, s in pool.items() if now - s.seen_ms > self.ttl_ms]
+            for sid in stale:
+                del pool[sid]
+            dropped += len(stale)
+        return dropped
 
 
 # --- SMS codes -------------------------------------------------------------------------------------

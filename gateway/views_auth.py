@@ -62,6 +62,7 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     tag = gw.codes.tag(e164)
     gw.limiter.check("sms_per_phone", tag.hex(), "rate_phone")
     code = gw.codes.issue(session, e164, ctx.client)
+    gw.sessions.activate(session)
     try:
         await gw.sms.send(e164, ctx.t("sms_text", code=code))
     except SmsError as exc:

@@ -207,3 +207,22 @@ def test_code_check_rate_limit_per_ip(tmp_path: Path) -> None:
                 await citizen.close()
 
     asyncio.run(scenario())
+
+
+def test_a_flood_of_new_sessions_does_not_push_out_a_citizen_mid_login(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path, overrides={"limits": {"max_sessions": 2000}}) as world:
+            citizen = world.client()
+            try:
+                await citizen.get("/login")
+                await citizen.post("/login", {"phone": PHONE})
+                sessions = world.gateway.sessions
+                for _ in range(5000):                 # what a bot loading /login in a loop creates
+                    sessions.new()
+                assert len(sessions) <= 2000 + 1000 + 1
+                status, page = await citizen.post("/login/code", {"code": world.last_code()})
+                assert status == 200 and "Вы вошли по номеру телефона" in page
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
