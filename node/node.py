@@ -188,7 +188,11 @@ class Node:
     async def _gossip_worker(self) -> None:
         while True:
             sender, raws = await self.gossip_queue.get()
-            admission = await self.mempool.admit(raws)
+            try:
+                admission = await self.mempool.admit(raws)
+            except Exception:  # noqa: BLE001 - a peer's transactions must never stop the node
+                log.exception("admission of %d gossiped transactions from validator %d failed", len(raws), sender)
+                continue
             if admission.accepted:
                 self.metrics.txs_accepted.inc("peer", amount=len(admission.accepted))
                 if self.driver is not None:
