@@ -66,7 +66,7 @@ def _reject_map(pairs: Any) -> Any:
     raise DecodeError("maps are not allowed in canonical encoding")
 
 
-def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, allow_maps: bool = False,
+def decode(data: bytes | bytearray | memoryview, *, max_bytes: int = MAX_MESSAGE_BYTES, allow_maps: bool = False,
            canonical: bool = True) -> Any:
     """Decode one msgpack value; lists come back as lists.
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+import msgpack
 
 from chain import codec
 from chain.crypto import DOMAIN, SigningKey, sha256, verify
 from chain.errors import DecodeError, SignatureError
 
 MAX_TX_BYTES = 64 * 1024
+_packb = msgpack.packb
 MAX_SIGNATURES = 16
 # 1024 keys * 34 bytes + envelope stays well under MAX_TX_BYTES (2000 keys did not fit).
 MAX_VOTER_KEYS_PER_REGISTRATION = 1024
@@ -130,7 +133,7 @@ class Wire:
         names = field_names(cls)
         if not isinstance(raw, list) or len(raw) != len(names):
             raise DecodeError(f"{name} must be an array of {len(names)} fields ({', '.join(names)})")
-        values = [check(value, f"{name}.{field}") for check, value, field in zip(cls.SCHEMA, raw, names)]
+        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(cls.SCHEMA, raw, names)]
         obj = cls(*values)
         obj.validate()
         return obj
@@ -322,13 +325,16 @@ class Tx:
     signatures: tuple[tuple[bytes, bytes], ...]  # (public_key, signature)
     raw: bytes
     hash: bytes
+    # The signing bytes, cut from ``raw`` by ``decode_tx`` (its body is canonical, so the slice is
+    # exactly ``encode(body)``); empty for a Tx built by hand, then computed on demand.
+    message: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def signers(self) -> tuple[bytes, ...]:
         return tuple(public_key for public_key, _ in self.signatures)
 
     def signing_bytes(self) -> bytes:
-        return signing_bytes(self.kind, self.chain_id, self.body)
+        return self.message or signing_bytes(self.kind, self.chain_id, self.body)
 
     def verify_signatures(self, *, cache_keys: bool = False) -> None:
         """Raise ``SignatureError`` unless every attached signature verifies."""
@@ -357,7 +363,13 @@ def decode_tx(raw: bytes) -> Tx:
     if not isinstance(chain_id, str) or not CHAIN_ID_PATTERN.fullmatch(chain_id):
         raise DecodeError("malformed chain id")
     body = BODY_TYPES[kind].from_wire(body_raw, kind)
-    return Tx(kind, chain_id, body, _signature_pairs(signatures_raw), raw, sha256(raw))
+    signatures = _signature_pairs(signatures_raw)
+    # [kind, chain_id, body, signatures] is canonical: the body is the bytes between the first two
+    # fields and the signature list.
+    body_start = 1 + len(_packb(kind, use_bin_type=True)) + len(_packb(chain_id, use_bin_type=True))
+    body_end = len(raw) - len(_packb(signatures_raw, use_bin_type=True))
+    message = DOMAIN + kind.encode() + chain_id.encode() + raw[body_start:body_end]
+    return Tx(kind, chain_id, body, signatures, raw, sha256(raw), message)
 
 
 def _signature_pairs(value: Any) -> tuple[tuple[bytes, bytes], ...]:

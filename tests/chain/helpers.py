@@ -231,12 +231,12 @@ def scenario_summary(voters: int = 120) -> dict[str, Any]:
         for offset, voter in enumerate(voter_keys[start:start + 40]):
             n = start + offset
             for spec in specs:
-                district = districts[(n * 7 + len(spec.campaign_id)) % len(districts)].district_id
-                names = ids[spec.campaign_id][district]
+                district_id = districts[(n * 7 + len(spec.campaign_id)) % len(districts)].district_id
+                names = ids[spec.campaign_id][district_id]
                 count = 1 if spec.ballot.max_choices == 1 else 1 + n % spec.ballot.max_choices
                 choices = sorted({names[(n * (j + 3)) % len(names)] for j in range(count)})
                 choices = choices[: spec.ballot.max_choices]
-                batch.append(chain.vote(voter, district, choices, campaign_id=spec.campaign_id))
+                batch.append(chain.vote(voter, district_id, choices, campaign_id=spec.campaign_id))
         chain.commit_block(batch)
     chain.commit_block([], VOTING_END + 10_000)  # closes every campaign automatically
     state = chain.ledger.state

@@ -76,12 +76,12 @@ def test_proposer_and_validator_agree(store_factory: Callable[[str], KeyValueSto
     assert (validator.height, validator.last_block_hash, validator.last_time_ms) == (
         proposer.ledger.height, proposer.ledger.last_block_hash, proposer.ledger.last_time_ms)
     assert validator.state.tallies == proposer.ledger.state.tallies
-    block = proposer.ledger.block(2)
-    assert block is not None and validator.block(2) == block
-    for index, raw in enumerate(block.txs):
+    second = proposer.ledger.block(2)
+    assert second is not None and validator.block(2) == second
+    for index, raw in enumerate(second.txs):
         location = validator.tx_location(sha256(raw))
         assert location is not None and (location.height, location.index) == (2, index)
-    assert validator.height_of(block.hash()) == 2
+    assert validator.height_of(second.hash()) == 2
     assert validator.height_of(b"\x00" * 32) is None and validator.tx_location(b"\x00" * 32) is None
 
 

@@ -267,9 +267,9 @@ def test_dropping_or_swapping_signatures_changes_hash_or_fails() -> None:
 
 def test_validate_catches_bodies_built_in_code() -> None:
     with pytest.raises(DecodeError):
-        replace(sample_bodies()["vote.cast"], choices=("a2", "a1")).validate()
+        VoteCast("c1", "d1", ("a2", "a1")).validate()
     with pytest.raises(DecodeError):
-        replace(sample_bodies()["initiative.submit"], cost=0).validate()
+        replace(initiative_spec("a1", "d1"), cost=0).validate()
     campaign = sample_bodies()["campaign.create"]
     assert isinstance(campaign, CampaignCreate)
     with pytest.raises(DecodeError):
