@@ -198,7 +198,8 @@ class NodeMetrics:
         r.gauge("veche_height", "Height of the last committed block.", height)
         r.gauge("veche_mempool_txs", "Transactions waiting in the mempool.", mempool_size)
         r.gauge("veche_mempool_bytes", "Bytes of transactions waiting in the mempool.", mempool_bytes)
-        r.gauge("veche_peers_connected", "Peer links currently up.", peers_connected)
+        r.gauge("veche_peers_connected", "Validators: peer links up; observers: sync sources answering.",
+                peers_connected)
         r.gauge("veche_sync_target_height", "Highest height seen at a peer (block sync target).", sync_target)
         r.gauge("veche_catching_up", "1 while block sync is behind its target.", catching_up)
         r.gauge("veche_consensus_round", "Current consensus round at the current height.", consensus_round)

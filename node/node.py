@@ -94,7 +94,7 @@ class Node:
         self.metrics.bind_live(
             height=lambda: self.ledger.height, mempool_size=lambda: len(self.mempool),
             mempool_bytes=lambda: self.mempool.pending_bytes,
-            peers_connected=lambda: self.peers.connected() if self.peers is not None else 0,
+            peers_connected=lambda: self.peers.connected() if self.peers is not None else self.sync.reachable(),
             sync_target=lambda: max(self.sync.target, self.ledger.height),
             catching_up=lambda: 1 if self.sync.catching_up else 0,
             consensus_round=lambda: self.driver.engine.round if self.driver is not None else 0,
@@ -280,7 +280,7 @@ class Node:
             "height": ledger.height,
             "last_block_hash": ledger.last_block_hash.hex(),
             "app_hash": ledger.app_hash.hex(),
-            "peers": self.peers.connected() if self.peers is not None else 0,
+            "peers": self.peers.connected() if self.peers is not None else self.sync.reachable(),
             "mempool": len(self.mempool),
             "catching_up": self.sync.catching_up,
             "genesis_hash": self.genesis.hash.hex(),

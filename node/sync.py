@@ -47,6 +47,7 @@ class Source:
     height: int = 0
     benched_until: float = 0.0
     failures: int = 0
+    reachable: bool = False
 
 
 class BlockSync:
@@ -104,6 +105,7 @@ class BlockSync:
             return
         results = await asyncio.gather(*(self._status(source) for source in live), return_exceptions=True)
         for source, result in zip(live, results):
+            source.reachable = isinstance(result, int)
             if isinstance(result, int):
                 source.height = result
                 if result > self.target:
@@ -227,10 +229,15 @@ class BlockSync:
             raise RuntimeError("block sync used before its ClientSession was attached")
         return self._session
 
+    def reachable(self) -> int:
+        """Sources that answered the last status poll and are not benched."""
+        now = time.monotonic()
+        return sum(1 for s in self.sources if s.reachable and s.benched_until <= now)
+
     def describe(self) -> list[dict[str, object]]:
         now = time.monotonic()
-        return [{"name": s.name, "url": s.url, "height": s.height, "benched": s.benched_until > now}
-                for s in self.sources]
+        return [{"name": s.name, "url": s.url, "height": s.height, "reachable": s.reachable,
+                 "benched": s.benched_until > now} for s in self.sources]
 
 
 def decode_block_range(data: bytes) -> list[tuple[Block, CommitCertificate]]:
