@@ -313,3 +313,40 @@ def test_two_f_plus_one_would_not_be_a_safe_quorum_for_n_5() -> None:
     n, f = 5, max_faulty(5)
     assert 2 * (2 * f + 1) - n <= f       # the overlap of two 2f+1 quorums could be all faulty
     assert 2 * quorum_size(n) - n > f     # the overlap of two real quorums cannot
+
+
+# --- structural fuzzing of blocks and certificates ----------------------------------------------------
+
+odd_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=8),
+              st.binary(max_size=70)),
+    lambda inner: st.lists(inner, max_size=4), max_leaves=10)
+
+
+def replace_somewhere(value: Any, data: st.DataObject) -> Any:
+    if isinstance(value, list) and value and data.draw(st.booleans()):
+        index = data.draw(st.integers(0, len(value) - 1))
+        copy = list(value)
+        copy[index] = replace_somewhere(value[index], data)
+        return copy
+    return data.draw(odd_values)
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_mutated_blocks_and_certificates_raise_only_decode_error(data: st.DataObject) -> None:
+    from chain.ledger import decode_block_with_certificate
+    block = make_block()
+    assert block.last_commit is not None
+    wire = [block.to_wire(), block.last_commit.to_wire()]
+    mutated = replace_somewhere(wire, data)
+    raw = codec.encode(mutated)
+    try:
+        decoded_block, certificate = decode_block_with_certificate(raw)
+    except DecodeError:
+        return
+    try:
+        decoded_block.check_structure()
+    except BlockInvalid:
+        return
+    assert codec.encode([decoded_block.to_wire(), certificate.to_wire()]) == raw

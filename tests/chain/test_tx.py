@@ -274,3 +274,35 @@ def test_validate_catches_bodies_built_in_code() -> None:
     assert isinstance(campaign, CampaignCreate)
     with pytest.raises(DecodeError):
         replace(campaign, voting_end=campaign.voting_start).validate()
+
+
+# --- structural fuzzing: any value in any place gives DecodeError, never another exception ------------
+
+odd_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=70),
+              st.binary(max_size=70), st.sampled_from(["c1", "d1", "a1", "approval", "top-n", "district", ""])),
+    lambda inner: st.lists(inner, max_size=4), max_leaves=12)
+
+
+def replace_somewhere(value: Any, data: st.DataObject) -> Any:
+    """``value`` with one nested element (or the whole) replaced by an arbitrary value."""
+    if isinstance(value, list) and value and data.draw(st.booleans()):
+        index = data.draw(st.integers(0, len(value) - 1))
+        copy = list(value)
+        copy[index] = replace_somewhere(value[index], data)
+        return copy
+    return data.draw(odd_values)
+
+
+@given(st.sampled_from(KINDS), st.data())
+@settings(max_examples=400, deadline=None)
+def test_mutated_envelopes_raise_only_decode_error(kind: str, data: st.DataObject) -> None:
+    wire = codec.decode(SIGNED[kind].raw)
+    mutated = replace_somewhere(wire, data)
+    raw = codec.encode(mutated)
+    try:
+        tx = decode_tx(raw)
+    except DecodeError:
+        return
+    # Whatever still decodes must be a well-formed transaction that re-encodes to the same bytes.
+    assert codec.encode([tx.kind, tx.chain_id, tx.body.to_wire(), [list(p) for p in tx.signatures]]) == raw
