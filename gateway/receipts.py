@@ -11,6 +11,7 @@ Verified receipts are kept in a small LRU cache.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from gateway.errors import NodeAnswerError
 from gateway.nodes import NodePool
 
 log = logging.getLogger("veche.gateway.receipts")
+NEGATIVE_TTL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class ReceiptBook:
         self.cache_size = cache_size
         self._receipts: OrderedDict[bytes, Lookup] = OrderedDict()
         self._verified_blocks: OrderedDict[tuple[bytes, bytes], BlockHeader] = OrderedDict()
+        self._not_committed: OrderedDict[bytes, tuple[float, Lookup]] = OrderedDict()
 
     def check(self, receipt: dict[str, Any]) -> None:
         """Raise ``ReceiptError`` unless ``receipt`` proves its tx is in a certified block."""
@@ -100,6 +103,7 @@ class ReceiptBook:
             raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
 
     def _remember(self, tx_hash: bytes, found: Lookup) -> None:
+        self._not_committed.pop(tx_hash, None)
         self._receipts[tx_hash] = found
         if len(self._receipts) > self.cache_size:
             self._receipts.popitem(last=False)
@@ -138,12 +142,18 @@ class ReceiptBook:
         if cached is not None:
             self._receipts.move_to_end(tx_hash)
             return cached
+        recent = self._not_committed.get(tx_hash)
+        if recent is not None and time.monotonic() - recent[0] < NEGATIVE_TTL_S:
+            return recent[1]
         found = await self.pool.tx_status(tx_hash.hex())
         state = found.get("status")
-        if state == "rejected":
-            return Lookup("rejected", code=str(found.get("code", "")), message=str(found.get("message", "")))
         if state != "committed":
-            return Lookup(str(state))
+            answer = (Lookup("rejected", code=str(found.get("code", "")), message=str(found.get("message", "")))
+                      if state == "rejected" else Lookup(str(state)))
+            self._not_committed[tx_hash] = (time.monotonic(), answer)   # a refresh loop costs a node little
+            if len(self._not_committed) > self.cache_size:
+                self._not_committed.popitem(last=False)
+            return answer
         result = self._build(tx_hash, found)
         self._remember(tx_hash, result)
         return result

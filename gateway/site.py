@@ -267,7 +267,7 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
     return form  # type: ignore[return-value]
 
 
-def check_form(ctx: Ctx, form: MultiDictProxy[str], *, need_session: bool = True) -> Session:
+def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
     """Honeypot, CSRF token and minimum time on the form; return the session."""
     session = ctx.session
     if session is None:

@@ -149,11 +149,8 @@ class VoterVault:
         return {key: nonce + self._cipher(identity, campaign_id).encrypt(nonce, entry.encode(), key)}
 
     def campaigns_with_keys(self) -> set[str]:
-        found: set[str] = set()
-        for prefix in (b"V/", b"K/"):
-            for key, _ in self.store.iterate(prefix):
-                found.add(key[2:].split(b"/", 1)[0].decode())
-        return found
+        """Campaigns that still have voter keys or links here (one seek per campaign, not a scan)."""
+        return distinct_campaigns(self.store, b"V/") | distinct_campaigns(self.store, b"K/")
 
     def destroy_campaign(self, campaign_id: str) -> int:
         """Delete every voter key and key→registration link of a closed campaign; return the count."""
@@ -163,6 +160,23 @@ class VoterVault:
         if doomed:
             self.store.write(doomed, sync=True)
         return keys
+
+
+def distinct_campaigns(store: KeyValueStore, prefix: bytes) -> set[str]:
+    """The campaign ids under ``prefix`` (keys ``prefix<campaign>/...``), skipping each campaign's keys.
+
+    After campaign ``c`` the next possible key is ``prefix + c + "0"`` ("0" is the byte after "/"),
+    so every key of ``c`` is jumped over with one seek.
+    """
+    found: set[str] = set()
+    start: bytes | None = None
+    while True:
+        key = next((k for k, _ in store.iterate(prefix, start=start)), None)
+        if key is None:
+            return found
+        campaign = key[len(prefix):].split(b"/", 1)[0]
+        found.add(campaign.decode())
+        start = prefix + campaign + b"0"
 
 
 def iterate_pending(store: KeyValueStore, prefix: bytes) -> Iterator[tuple[bytes, str, bytes]]:

@@ -126,3 +126,15 @@ def test_vault_entries_are_encrypted_and_bound_to_the_identity() -> None:
         vault.load(owner, "ib")
     other_secret = phone_identity(b"t" * 32, PHONE)
     assert VoterVault.index(other_secret, "ib") != VoterVault.index(owner, "ib")
+
+
+def test_campaigns_with_keys_are_found_by_seeking() -> None:
+    store = MemoryStore()
+    vault = VoterVault(store)
+    identity = phone_identity(b"s" * 32, PHONE)
+    for campaign in ("c", "c-2", "c.x", "c0", "cz", "d"):
+        store.write(vault.entry_writes(identity, campaign, VaultEntry(b"k" * 32)))
+    store.write({b"K/e/" + b"p" * 32: b"h" * 32})
+    assert vault.campaigns_with_keys() == {"c", "c-2", "c.x", "c0", "cz", "d", "e"}
+    vault.destroy_campaign("c")
+    assert vault.campaigns_with_keys() == {"c-2", "c.x", "c0", "cz", "d", "e"}

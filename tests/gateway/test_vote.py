@@ -161,7 +161,11 @@ def test_uncommitted_ballot_shows_pending_then_the_receipt(tmp_path: Path) -> No
                 async with citizen.session.get(f"{world.url}/receipt/{tx_hash}.json") as response:
                     assert response.status == 404
                 world.chain.release()
-                status, page = await citizen.get(f"/receipt/{tx_hash}")
+                for _ in range(50):                       # the citizen presses "check again"
+                    status, page = await citizen.get(f"/receipt/{tx_hash}")
+                    if "Ваш голос учтён" in page:
+                        break
+                    await asyncio.sleep(0.1)
                 assert status == 200 and "Ваш голос учтён" in page
             finally:
                 await citizen.close()
