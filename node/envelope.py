@@ -78,7 +78,7 @@ def open_envelope(body: bytes, chain_id: str, validators: ValidatorSet) -> Envel
     if len(body) > MAX_ENVELOPE_BYTES:
         raise PeerRejected(f"envelope exceeds {MAX_ENVELOPE_BYTES} bytes", "too_large")
     try:
-        value = codec.decode(body, max_bytes=MAX_ENVELOPE_BYTES)
+        value = codec.decode(body, max_bytes=MAX_ENVELOPE_BYTES)  # strict: canonical bytes only
     except DecodeError as exc:
         raise PeerRejected(f"envelope is not canonical msgpack: {exc.message}", "malformed") from exc
     if not isinstance(value, list) or len(value) != 5:
@@ -104,8 +104,6 @@ def open_envelope(body: bytes, chain_id: str, validators: ValidatorSet) -> Envel
     except SignatureError as exc:
         raise PeerUnauthorized(f"envelope signature of validator {sender_index} does not verify",
                                "bad_signature") from exc
-    if not codec.is_canonical(body, value):
-        raise PeerRejected("envelope is not canonically encoded", "malformed")
     return Envelope(chain_id, sender_index, sequence, messages, txs)
 
 

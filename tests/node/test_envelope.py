@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from chain import codec
@@ -84,3 +85,12 @@ def test_replay_filter_flags_exact_recent_replays_only() -> None:
     assert not replays.seen(2, 10)
     assert not replays.seen(1, 11)
     assert not replays.seen(1, 10)  # evicted from the window: processed again (harmless, idempotent)
+
+
+def test_non_canonical_encoding_is_refused() -> None:
+    value = codec.decode(sealed())
+    # the same array behind a 3-byte array16 header: decodes to the same value, is not canonical
+    stretched = b"\xdc\x00\x05" + b"".join(msgpack.packb(item, use_bin_type=True) for item in value)
+    with pytest.raises(PeerRejected) as refused:
+        open_envelope(stretched, CHAIN, VALIDATORS)
+    assert refused.value.code == "malformed"
