@@ -41,11 +41,10 @@ def _select(campaign: Campaign, candidates: Sequence[Candidate], budget: int,
     if rule.name == "top-n":
         return select_top_n(candidates, rule.top_n, rule.min_votes, budget if budget > 0 else None)
     if rule.name == "equal-shares":
-        eligible = {c.initiative_id for c in candidates if c.votes >= rule.min_votes}
-        candidates = [c for c in candidates if c.initiative_id in eligible]
-        ballots = [[choice for choice in ballot if choice in eligible] for ballot in ballots or ()]
-        return select_winners("equal-shares", candidates, budget=budget,
-                              ballots=[b for b in ballots if b])
+        # chain/rules.py drops approvals of candidates under min_votes but keeps every ballot (and
+        # its voter's share of the budget), as docs/RULES.md states.
+        return select_winners("equal-shares", candidates, budget=budget, min_votes=rule.min_votes,
+                              ballots=[list(ballot) for ballot in ballots or ()])
     return select_winners(rule.name, candidates, budget=budget, top_n=rule.top_n, min_votes=rule.min_votes)
 
 

@@ -146,3 +146,21 @@ def test_equal_shares_is_computed_off_the_apply_path() -> None:
     assert list(first[0]) == select_winners("equal-shares", candidates, budget=450, ballots=ballots)
     final = tally_document(state, campaign, chain.ledger.height, first)
     assert final["result_status"] == "final" and final["winners"] == list(first[0])
+
+
+def test_equal_shares_keeps_the_share_of_a_voter_whose_choice_is_under_min_votes() -> None:
+    """Three voters, budget 300: p (cost 250) has 2 approvals, q (200) has 1 and misses min_votes 2.
+    q's voter keeps a third of the budget, so p's supporters hold 200 < 250 and nothing wins; were
+    that ballot dropped, p's supporters would hold 300 and p would win."""
+    spec = campaign_spec(GATEWAY, rule=RuleSpec("equal-shares", "campaign", 0, 2, 300),
+                         ballot=BallotSpec("approval", 1, 2))
+    chain = new_chain(campaign=spec, initiatives=(("p", "d1", 250), ("q", "d1", 200)))
+    voters = chain.new_voters(3)
+    chain.commit_block([chain.register(voters)], VOTING_START)
+    chain.commit_block([chain.vote(voters[0], "d1", ["p"]), chain.vote(voters[1], "d1", ["p"]),
+                        chain.vote(voters[2], "d1", ["q"])])
+    chain.commit_block([], VOTING_END)
+    state = chain.ledger.state
+    result = compute_equal_shares_result(state, chain.ledger.store, state.campaigns["c1"])
+    assert result[0] == ()
+    assert select_winners("equal-shares", [Candidate("p", 250, 2)], budget=300, ballots=[["p"], ["p"]]) == ["p"]

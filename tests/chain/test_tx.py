@@ -306,3 +306,34 @@ def test_mutated_envelopes_raise_only_decode_error(kind: str, data: st.DataObjec
         return
     # Whatever still decodes must be a well-formed transaction that re-encodes to the same bytes.
     assert codec.encode([tx.kind, tx.chain_id, tx.body.to_wire(), [list(p) for p in tx.signatures]]) == raw
+
+
+def test_the_test_vectors_printed_in_docs_protocol_md() -> None:
+    """docs/PROTOCOL.md §13 quotes these bytes; an independent implementation checks itself with them."""
+    from chain.block import STEP_PRECOMMIT, ZERO_HASH, make_header, vote_signing_bytes
+    from chain.crypto import SigningKey
+    from chain.merkle import inclusion_proof, merkle_root
+    from chain.records import u64
+    from chain.state import compute_app_hash
+
+    key = SigningKey(bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
+    tx = make_vote("veche-test", key, "c1", "d1", ["a2", "a1"])
+    assert tx.signing_bytes().hex() == ("76656368652f76312f766f74652e6361737476656368652d7465737493a26331a2643192"
+                                        "a26131a26132")
+    assert tx.raw.hex() == (
+        "94a9766f74652e63617374aa76656368652d7465737493a26331a2643192a26131a261329192c4203d4017c3e843895a92b70a"
+        "a74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660cc440ebd9db1cfc8b92b3e086de80d069f728a792d9a3764299edc44119"
+        "8899688e7f85a3cd75ac359fa298b58d52f576fcdbbbb513f378aeb70e6f0ea08b57793802")
+    assert tx.hash.hex() == "45f58186c30b9e9113e0dbcb17ee0c5b7e4f8143761fd9b1ae2b44b7e14949ba"
+    assert merkle_root([b"a", b"b", b"c"]).hex() == "36642e73c2540ab121e3a6bf9545b0a24982cd830eb13d3cd19de3ce6c021ec1"
+    assert [p.hex() for p in inclusion_proof([b"a", b"b", b"c"], 2)] == [
+        "b137985ff484fb600db93107c77b0365c80d78f5b429ded0fd97361d077999eb"]
+    changes: dict[bytes, bytes | None] = {b"S/t/c1/a1": u64(1), b"S/k/c1/" + b"\x01" * 32: b""}
+    assert compute_app_hash(b"\x00" * 32, 1, changes).hex() == (
+        "6b0bfaeb31959260ef7f7dcf7feb7f6939f61cb1385d99ac3ce521ec3076716b")
+    header = make_header(chain_id="veche-test", height=1, round_=0, time_ms=1_700_000_001_000,
+                         previous_hash=ZERO_HASH, txs=[tx.raw], app_hash=b"\x11" * 32, proposer=1, last_commit=None)
+    assert header.hash().hex() == "93e56ebf6d0d8ff54f043234279be38fed314f747cff598acafc675eace613a2"
+    assert vote_signing_bytes("veche-test", STEP_PRECOMMIT, 1, 0, header.hash()).hex() == (
+        "76656368652f76312f636f6e73656e7375732e707265636f6d6d697476656368652d74657374930100c420"
+        "93e56ebf6d0d8ff54f043234279be38fed314f747cff598acafc675eace613a2")
