@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -72,12 +73,17 @@ def subnet_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+
+
 def client_address(request: web.Request, trusted_proxy_header: str | None) -> str:
     """The client's IP: from the trusted proxy's header when configured (its last entry), else the peer."""
     if trusted_proxy_header:
         value = request.headers.get(trusted_proxy_header)
         if value:
-            candidate = value.split(",")[-1].strip()
+            candidate = value.rsplit(",", 1)[-1].strip()
+            if IPV4.fullmatch(candidate):
+                return candidate
             try:
                 return str(ipaddress.ip_address(candidate))
             except ValueError:
