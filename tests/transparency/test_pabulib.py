@@ -18,6 +18,7 @@ from pabutools.rules import greedy_utilitarian_welfare
 from chain.errors import PabulibError
 from chain.pabulib import PbFile, compute_vote_counts, parse_pb, read_pb
 from node.cli_transparency import pabulib_group
+from node.client import SyncNodeClient
 from node.pabulib_io import PabulibImportError, district_id_for, plan_import, slugify
 from tests.transparency.fakenode import ThreadedTestnet, free_base_port, write_testnet
 
@@ -78,13 +79,29 @@ def pabutools_view(path: Path, rule: str) -> PabutoolsView:
     return PabutoolsView(ballots, costs, budget, frozenset(outcome))
 
 
-@pytest.mark.parametrize("source", FILES, ids=[f.stem for f in FILES])
 def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_election(
-        testnet: ThreadedTestnet, source: Path, tmp_path: Path) -> None:
+        testnet: ThreadedTestnet, tmp_path: Path) -> None:
+    """Against the in-process fake; tests/transparency/test_realnet.py runs every file on real nodes."""
+    check_import_and_export(testnet.testnet.directory, testnet.url(0), DATA / "Poland_Warszawa_2023_Wesola.pb",
+                            tmp_path)
+
+
+def wait_closed(node_url: str, campaign_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The tally once ``node_url`` has caught up with the close (an observer may lag a block)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tally = SyncNodeClient(node_url).tally(campaign_id)
+        if tally["status"] == "closed" or time.monotonic() > deadline:
+            assert tally["status"] == "closed", tally
+            return tally
+        time.sleep(0.2)
+
+
+def check_import_and_export(directory: Path, node_url: str, source: Path, tmp_path: Path) -> dict[str, Any]:
+    """Import with votes and close; the node's tally must be the file's; the export must be the election."""
     pb = read_pb(source)
     started = time.monotonic()
-    result = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--with-votes", "--close",
-                    "--json")
+    result = invoke("import", str(source), "--testnet", str(directory), "--with-votes", "--close", "--json")
     assert result.exit_code == 0, result.stderr
     summary: dict[str, Any] = json.loads(result.stdout)
     assert set(summary) == {"campaign_id", "initiatives", "votes_submitted", "votes_committed", "seconds"}
@@ -94,16 +111,15 @@ def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_e
           + result.stderr.strip().splitlines()[-1])
 
     campaign_id = summary["campaign_id"]
-    ledger = testnet.network.ledger
-    tally = testnet.run(lambda: _tally(testnet, campaign_id))
-    assert tally["status"] == "closed" and tally["total_ballots"] == len(pb.votes)
+    tally = wait_closed(node_url, campaign_id)
+    assert tally["total_ballots"] == len(pb.votes)
+    assert tally["close_reason"] == "pabulib import complete"
     node_counts = {iid: votes for d in tally["districts"].values() for iid, votes in d["initiatives"].items()}
     assert node_counts == {p.project_id: p.votes for p in pb.projects}
     assert set(tally["winners"]) == official_selection(pb)
-    assert ledger.state.campaigns[campaign_id].close_reason == "pabulib import complete"
 
-    out = tmp_path / "export.pb"
-    exported = invoke("export", "--node", testnet.url(0), "--campaign", campaign_id, "--out", str(out))
+    out = tmp_path / f"{source.stem}-export.pb"
+    exported = invoke("export", "--node", node_url, "--campaign", campaign_id, "--out", str(out))
     assert exported.exit_code == 0, exported.stderr
     original, recount = pabutools_view(source, pb.rule), pabutools_view(out, pb.rule)
     assert recount == original
@@ -113,13 +129,7 @@ def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_e
         {p.project_id: (p.votes, bool(p.selected)) for p in pb.projects}
     assert back.meta_get("rule") == pb.rule and back.vote_type == pb.vote_type
     assert [v.voter_id for v in back.votes] == [str(n) for n in range(1, len(pb.votes) + 1)]
-
-
-async def _tally(testnet: ThreadedTestnet, campaign_id: str) -> dict[str, Any]:
-    from node.client import NodeClient
-
-    async with NodeClient(testnet.url(0)) as client:
-        return await client.tally(campaign_id)
+    return summary
 
 
 def test_import_without_votes_and_failover(testnet: ThreadedTestnet) -> None:
