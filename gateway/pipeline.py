@@ -13,8 +13,9 @@ its commit certificate (``/blocks/{height}/raw``), from which the receipts of th
 ballots are built and verified at once (no request per ballot); anything sent but not seen for ``resubmit_s`` is looked up
 with ``/txs/{hash}`` and re-sent if the node does not know it. Re-sending is safe: a ballot's
 bytes are deterministic, and the same tx can commit only once. On start-up every pending record
-in the store is re-sent. A rejection is final only when the state machine's rule says so (or a
-node reports the tx as rejected); anything else is retried.
+in the store is re-sent. A rejection is final only when its code is one of the state machine's
+permanent rules (``FINAL_CODES``), whether a node says so at admission or when asked later;
+anything else (key not registered *yet*, mempool full, a node in trouble) is retried.
 """
 
 from __future__ import annotations
@@ -427,8 +428,8 @@ class BallotPipeline:
             if state == "committed":
                 height = found.get("height")
                 self._resolve(tracker, Outcome("committed", height=height if isinstance(height, int) else None))
-            elif state == "rejected":
-                self._resolve(tracker, Outcome("rejected", code=str(found.get("code", "rejected")),
+            elif state == "rejected" and str(found.get("code")) in FINAL_CODES:
+                self._resolve(tracker, Outcome("rejected", code=str(found.get("code")),
                                                message=str(found.get("message", ""))))
             elif state == "pending":
                 tracker.last_sent = time.monotonic()

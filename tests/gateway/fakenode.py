@@ -42,6 +42,7 @@ class FakeChain:
     lose: bool = False          # accept transactions and forget them (a node that crashed)
     forge_certificates: bool = False   # serve raw blocks whose certificate signatures are garbage
     forge_proofs: bool = False         # ... and tx proofs too
+    refuse_full: bool = False          # refuse every transaction with "mempool_full" (and remember it)
     posts: int = 0
     submitted: list[bytes] = field(default_factory=list)
 
@@ -64,7 +65,11 @@ class FakeChain:
                 rejected.append({"index": index, "code": "already_committed", "message": "already committed"})
             elif tx.hash in self.pending:
                 rejected.append({"index": index, "code": "already_pending", "message": "already pending"})
+            elif self.refuse_full:
+                self.rejected[tx.hash] = ("mempool_full", "the mempool is full; retry later")
+                rejected.append({"index": index, "code": "mempool_full", "message": "the mempool is full"})
             elif not self.lose:
+                self.rejected.pop(tx.hash, None)
                 self.pending[tx.hash] = tx
                 fresh.append((index, tx))
                 accepted.append(tx.hash.hex())

@@ -49,6 +49,28 @@ def test_a_node_that_loses_accepted_transactions_gets_them_again(tmp_path: Path)
     asyncio.run(scenario())
 
 
+def test_a_transient_rejection_is_retried_not_shown_as_final(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.login()
+                await citizen.get("/c/ib-test/d/north")
+                world.chain.refuse_full = True
+                voting = asyncio.create_task(citizen.post("/c/ib-test/d/north/vote",
+                                                          [("csrf_token", citizen.csrf), ("choice", "n1")],
+                                                          csrf=False))
+                await wait_for(lambda: world.chain.posts >= 2)       # sent, refused, asked about, re-sent
+                world.chain.refuse_full = False
+                status, page = await voting
+                assert status == 200 and "Ваш голос учтён" in page
+                assert world.chain.ledger.state.votes("ib-test", "n1") == 1
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
 def test_acknowledged_ballot_survives_a_gateway_restart_with_every_node_down(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with gateway_world(tmp_path, overrides={"commit_wait_seconds": 0.5}) as world:
