@@ -31,12 +31,13 @@ def _short(text: str, limit: int = LABEL_CHARS) -> str:
 
 
 def bar_chart(title: str, bars: Sequence[Bar], value_text: Callable[[int], str] = str) -> Markup:
-    """An SVG bar chart; bar lengths are proportional to values (integers only)."""
+    """A captioned SVG bar chart; bar lengths are proportional to values (integers only)."""
     if not bars:
         return Markup("")
     top = max((bar.value for bar in bars), default=0) or 1
     height = ROW * len(bars) + 4
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+    parts = [f'<figure><figcaption>{escape(title)}</figcaption>'
+             f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
              f'aria-label="{escape(title)}"><title>{escape(title)}</title>']
     for i, bar in enumerate(bars):
         y = i * ROW
@@ -50,5 +51,5 @@ def bar_chart(title: str, bars: Sequence[Bar], value_text: Callable[[int], str] 
             f'<rect x="0" y="{y + 16}" width="{length}" height="14" class="{css}"/>'
             f'<text x="{length + 4}" y="{y + 28}" class="chart-value">{value}</text></g>'
         )
-    parts.append("</svg>")
+    parts.append("</svg></figure>")
     return Markup("".join(parts))
