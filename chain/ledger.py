@@ -176,8 +176,9 @@ class Ledger:
         """Run ``txs`` in order on the committed state; keep those that apply.
 
         The block time is at least the previous block's time + 1 ms. Transactions that fail go to
-        ``rejected``; those that would overflow the block (``max_txs``, MAX_BLOCK_BYTES) go to
-        ``deferred`` without being run.
+        ``rejected``. The first transaction that would overflow the block (``max_txs``,
+        MAX_BLOCK_BYTES) and every one after it go to ``deferred`` without being run, so a later
+        transaction never lands in a block without an earlier one it may depend on.
         """
         height = self.height + 1
         if (last_commit is None) != (height == 1) or (
@@ -193,7 +194,7 @@ class Ledger:
         deferred: list[Tx] = []
         for tx in txs:
             size = encoded_tx_bytes(tx.raw)
-            if len(applied) >= limit or size > room:
+            if deferred or len(applied) >= limit or size > room:
                 deferred.append(tx)
                 continue
             try:

@@ -251,10 +251,14 @@ def test_build_block_respects_the_byte_limit() -> None:
     # Every registration fails (no campaign), so none takes room; they are rejected, not deferred.
     assert len(built.rejected) == 300 and not built.deferred
     chain = new_chain(campaign=None, initial=[("campaign.create", _big_campaign(n)) for n in range(300)])
-    built = chain.ledger.build_block(big, time_ms=T0 + 1, round_=0, last_commit=None)
-    assert built.block.txs and built.deferred and not built.rejected
+    small = make_registration(CHAIN_ID, chain.gateway_key, "c0", [b"\xff" * 32])
+    built = chain.ledger.build_block(big + [small], time_ms=T0 + 1, round_=0, last_commit=None)
+    assert built.block.txs and not built.rejected
     assert len(built.block.encode()) <= MAX_BLOCK_BYTES
     assert len(built.block.encode()) + len(built.deferred[0].raw) > MAX_BLOCK_BYTES
+    # Once a transaction does not fit, it and everything after it wait, even what would still fit.
+    assert built.deferred == (big + [small])[len(built.block.txs):]
+    assert len(built.block.encode()) + len(small.raw) + 3 < MAX_BLOCK_BYTES
     built.block.check_structure()
 
 
