@@ -2,9 +2,9 @@
 """Benchmark ``veche verify --home``: full replay with every signature checked.
 
 Builds a chain directly with ``Ledger`` + ``LevelStore`` in a temporary node home (real signed
-transactions, real commit certificates; keys and ballots made in a process pool), then runs
-``veche verify --home`` on it as a separate process and prints votes per second and CPU time per
-vote (the verifier and its signature-checking pool together).
+transactions, real commit certificates; keys and ballots made in a process pool), then runs what
+``veche verify --home`` runs (``node.verify.verify_home``) in this process, and prints votes per
+second and CPU time per vote (the replay plus its signature-checking pool).
 
     .venv/bin/python scripts/bench_verify.py [--votes 200000] [--block-txs 2000] [--keep DIR]
 
@@ -18,7 +18,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from chain.storage import LevelStore  # noqa: E402
 from chain.tx import MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, RuleSpec, decode_tx  # noqa: E402
 from genesis.model import parse_genesis  # noqa: E402
 from node.pabulib_io import make_voter_chunk  # noqa: E402
+from node.verify import verify_home  # noqa: E402
 from tests.transparency.chainkit import ChainBuilder, genesis_document, make_keys  # noqa: E402
 
 COUNTING, SHARES = "city", "shares"
@@ -100,28 +100,26 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="veche-bench-verify-"))
     home = args.keep or scratch / "home"
     try:
+        load_before = os.getloadavg()[0]
         if not (home / "data").exists():
             home.mkdir(parents=True, exist_ok=True)
             height, seconds = build(home, args.votes, args.block_txs)
             print(f"built {args.votes} votes in {height} blocks in {seconds:.1f} s (home {home})")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        completed = subprocess.run([sys.executable, "-m", "node.cli", "verify", "--home", str(home), "--json"],
-                                   cwd=ROOT, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if completed.returncode != 0:
-            print(completed.stdout, completed.stderr, file=sys.stderr)
-            raise SystemExit(f"verify failed with exit code {completed.returncode}")
-        report = json.loads(completed.stdout)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        votes = report["votes"]
-        print(f"veche verify --home: {votes} votes, {report['txs']} txs, {report['blocks']} blocks")
-        print(f"  replay {report['seconds']:.2f} s -> {report['votes_per_second']:,.0f} votes/s "
-              f"(process wall {wall:.2f} s incl. start-up: {votes / wall:,.0f} votes/s) on {os.cpu_count()} cores")
-        print(f"  CPU {cpu:.2f} s = {cpu / votes * 1e6:.0f} CPU-us per vote (verifier + signature pool)")
-        print(f"  campaigns: " + ", ".join(f"{cid} {c['status']} {c['total_ballots']} ballots matches={c['matches']}"
-                                          for cid, c in report["campaigns"].items()))
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        report = verify_home(home)   # what `veche verify --home` runs, in this process to count its CPU
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        if not report.ok:
+            raise SystemExit(f"verify failed: {report.error} (height {report.first_bad_height})")
+        main_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu = main_cpu + report.pool_cpu_seconds
+        votes = report.votes
+        print(f"veche verify --home: {votes} votes, {report.txs} txs, {report.blocks} blocks, "
+              f"{os.cpu_count()} cores, load average before {load_before:.1f}")
+        print(f"  {report.seconds:.2f} s -> {report.votes_per_second:,.0f} votes/s")
+        print(f"  CPU {cpu:.2f} s = {cpu / votes * 1e6:.0f} CPU-us per vote (replay {main_cpu / votes * 1e6:.0f} + "
+              f"signature pool {report.pool_cpu_seconds / votes * 1e6:.0f})")
+        print("  campaigns: " + ", ".join(f"{cid} {c.status} {c.total_ballots} ballots matches={c.matches}"
+                                         for cid, c in report.campaigns.items()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -34,6 +34,8 @@ def run_verify(*args: str) -> tuple[Result, dict[str, Any]]:
 def test_honest_chain_verifies_from_home(honest_chain: BuiltChain) -> None:
     result, report = run_verify("--home", str(honest_chain.home))
     assert result.exit_code == 0, report
+    assert set(report) == {"ok", "chain_id", "height", "blocks", "txs", "votes", "first_bad_height", "error",
+                           "campaigns", "seconds", "votes_per_second"}
     assert report["ok"] is True and report["error"] is None and report["first_bad_height"] is None
     assert report["height"] == report["blocks"] == honest_chain.height
     assert report["votes"] == honest_chain.votes
