@@ -27,6 +27,7 @@ from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLa
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.node import Node
 from node.openapi import openapi_document
+from node.envelope import MAX_ENVELOPE_BYTES
 from node.p2p import ENVELOPE_PATH, read_envelope_body
 
 log = logging.getLogger("veche.node.api")
@@ -190,19 +191,21 @@ async def post_txs(request: web.Request) -> web.Response:
     if wait is not None:
         node.metrics.requests_shed.inc("over_budget")
         raise OverBudget("this client has spent its transaction budget; slow down", retry_after=wait)
+    reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
     try:
-        node.mempool.check_room(length or 0)
+        node.mempool.check_room(reserved)
     except ApiError as exc:
         node.metrics.requests_shed.inc(exc.code)
         raise
-    body = await read_limited(request, MAX_BATCH_BYTES)
-    raws = decode_batch(body)
-    wait = node.budgets.take(client, len(raws))
-    if wait is not None:
-        node.metrics.requests_shed.inc("over_budget")
-        raise OverBudget(f"this client's budget does not cover {len(raws)} more transactions now",
-                         retry_after=wait)
-    admission = await node.submit(raws)
+    with node.mempool.reserve(reserved):
+        body = await read_limited(request, MAX_BATCH_BYTES)
+        raws = decode_batch(body)
+        wait = node.budgets.take(client, len(raws))
+        if wait is not None:
+            node.metrics.requests_shed.inc("over_budget")
+            raise OverBudget(f"this client's budget does not cover {len(raws)} more transactions now",
+                             retry_after=wait)
+        admission = await node.submit(raws)
     return web.json_response({
         "accepted": [tx_hash.hex() for tx_hash in admission.accepted],
         "rejected": [{"index": r.index, "code": r.code, "message": r.message} for r in admission.rejected],
@@ -333,8 +336,10 @@ async def post_envelope(request: web.Request) -> web.Response:
     node = node_of(request)
     body: bytes | None = None
     try:
-        body = await read_envelope_body(request)
-        return web.json_response(node.inbound.handle(body))
+        reserved = min(request.content_length or MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES)
+        with node.inbound.reserve(reserved):
+            body = await read_envelope_body(request)
+            return web.json_response(node.inbound.handle(body))
     except ApiError as exc:
         node.inbound.reject(body, exc)
         raise

@@ -30,8 +30,9 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chain import codec
@@ -202,16 +203,20 @@ class Mempool:
             raise Overloaded("too many transactions are being verified right now; retry later",
                              "busy", retry_after=RETRY_AFTER_FULL_S / 2)
 
-    async def admit(self, raws: Sequence[bytes]) -> Admission:
-        """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message)."""
-        size = sum(len(raw) for raw in raws)
+    @contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        """Count ``size`` bytes as in flight (being read or verified) while the block runs."""
         self.inflight_bytes += size
         try:
-            rejected: list[Rejection] = []
-            verified = await self._stateless(raws, rejected)
-            admission = self._stateful(verified, rejected)
+            yield
         finally:
             self.inflight_bytes -= size
+
+    async def admit(self, raws: Sequence[bytes]) -> Admission:
+        """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message)."""
+        rejected: list[Rejection] = []
+        verified = await self._stateless(raws, rejected)
+        admission = self._stateful(verified, rejected)
         admission.rejected.sort(key=lambda r: r.index)
         for rejection in admission.rejected:
             self.on_rejected(rejection.code, 1)

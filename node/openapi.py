@@ -124,6 +124,7 @@ def openapi_document() -> dict[str, Any]:
                     "401": _error("sender is not a genesis validator, or the signature does not verify"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
+                    "503": _error("more than 64 MiB of envelopes are being read at once", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},

@@ -18,7 +18,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -30,7 +31,7 @@ from chain.crypto import SigningKey
 from consensus.errors import MalformedMessage
 from consensus.messages import Message, decode_message
 from node.envelope import MAX_ENVELOPE_BYTES, ReplayFilter, open_envelope, peek_sender, seal
-from node.errors import ApiError, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from node.errors import ApiError, Forbidden, Overloaded, PayloadTooLarge, UnsupportedMediaType
 from node.metrics import NodeMetrics
 
 log = logging.getLogger("veche.node.p2p")
@@ -44,6 +45,7 @@ BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 5.0
 SEND_TIMEOUT_S = 10.0
 MAX_GOSSIP_BACKLOG_BYTES = 32 * 1024 * 1024
+MAX_READING_BYTES = 64 * 1024 * 1024
 P2P_CONTENT_TYPES = ("application/msgpack", "application/x-msgpack", "application/octet-stream")
 
 
@@ -215,6 +217,19 @@ class Inbound:
         self._current_height = current_height
         self._replays = ReplayFilter()
         self.stale_proposals = 0
+        self.reading_bytes = 0
+
+    @contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        """Bound the bytes of envelopes being read at once (authentication comes after reading)."""
+        if self.reading_bytes + size > MAX_READING_BYTES:
+            raise Overloaded("too many p2p bytes are being read right now; retry later", "busy",
+                             retry_after=1.0)
+        self.reading_bytes += size
+        try:
+            yield
+        finally:
+            self.reading_bytes -= size
 
     def _peer_name(self, index: int | None) -> str:
         if index is not None and 0 <= index < self.validators.size:
