@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from genesis.testnet import TestnetLayout, init_testnet
@@ -22,6 +23,8 @@ from node.app import create_app
 from node.config import NodeLimits, load_config
 from node.node import Node
 from tests.node.netkit import free_base_port
+
+Client = TestClient[web.Request, web.Application]
 
 
 def make_testnet(directory: Path, *, validators: int = 1, observers: int = 0, demo: bool = True,
@@ -38,7 +41,7 @@ def make_testnet(directory: Path, *, validators: int = 1, observers: int = 0, de
 
 
 @asynccontextmanager
-async def serve_node(home: Path, limits: NodeLimits | None = None) -> AsyncIterator[tuple[Node, TestClient]]:
+async def serve_node(home: Path, limits: NodeLimits | None = None) -> AsyncIterator[tuple[Node, Client]]:
     config, configured = load_config(home)
     node = Node(config, limits or configured)
     server = TestServer(create_app(node), host="127.0.0.1", port=config.listen_port)

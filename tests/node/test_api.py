@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 import chain.tx
 from chain import codec
@@ -25,12 +24,12 @@ from node.config import NodeLimits
 from node.envelope import seal
 from node.node import Node
 from node.sync import decode_block_range
-from tests.node.apphost import make_testnet, serve_node, until
+from tests.node.apphost import Client, make_testnet, serve_node, until
 from tests.node.votes import demo_plan, encode_batch, make_batch
 
 OCTET = {"Content-Type": "application/octet-stream"}
 MSGPACK = {"Content-Type": "application/msgpack"}
-Body = Callable[[Node, TestClient], Awaitable[None]]
+Body = Callable[[Node, Client], Awaitable[None]]
 
 
 def run(home: Path, body: Body, limits: NodeLimits | None = None) -> None:
@@ -40,7 +39,7 @@ def run(home: Path, body: Body, limits: NodeLimits | None = None) -> None:
     asyncio.run(main())
 
 
-async def post_txs(client: TestClient, raws: list[bytes]) -> dict[str, Any]:
+async def post_txs(client: Client, raws: list[bytes]) -> dict[str, Any]:
     response = await client.post("/api/v1/txs", data=encode_batch(raws), headers=OCTET)
     assert response.status == 200, await response.text()
     result: dict[str, Any] = await response.json()
@@ -54,7 +53,7 @@ async def error_of(response: Any) -> tuple[int, str]:
     return response.status, document["error"]["code"]
 
 
-async def wait_committed(client: TestClient, tx_hash: str) -> dict[str, Any]:
+async def wait_committed(client: Client, tx_hash: str) -> dict[str, Any]:
     for _ in range(1500):
         document: dict[str, Any] = await (await client.get(f"/api/v1/txs/{tx_hash}")).json()
         if document["status"] == "committed":
@@ -69,7 +68,7 @@ def single(tmp_path: Path) -> Path:
 
 
 def test_status_has_every_contract_key(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         response = await client.get("/api/v1/status")
         status = await response.json()
         assert {"chain_id", "node", "role", "height", "last_block_hash", "app_hash", "peers", "mempool",
@@ -88,7 +87,7 @@ def test_votes_commit_with_a_proof_a_light_client_accepts(single: Path) -> None:
     plan = demo_plan(single.parent)
     batch = make_batch(plan, 20, seed=1)
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         result = await post_txs(client, batch)
         assert result["rejected"] == [] and len(result["accepted"]) == 21
         last = result["accepted"][-1]
@@ -115,7 +114,7 @@ def test_votes_commit_with_a_proof_a_light_client_accepts(single: Path) -> None:
 def test_block_ranges_for_sync(single: Path) -> None:
     plan = demo_plan(single.parent)
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         for seed in range(3):
             result = await post_txs(client, make_batch(plan, 5, seed=seed))
             await wait_committed(client, result["accepted"][-1])
@@ -139,7 +138,7 @@ def test_block_ranges_for_sync(single: Path) -> None:
 def test_campaigns_tally_and_initiatives(single: Path) -> None:
     plan = demo_plan(single.parent)
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         listing = await (await client.get("/api/v1/campaigns")).json()
         ids = [c["campaign_id"] for c in listing["campaigns"]]
         assert plan.campaign_id in ids
@@ -167,7 +166,7 @@ def test_rejections_are_reported_and_remembered(single: Path) -> None:
     plan = demo_plan(single.parent)
     gateway = read_key_file(single.parent / "gateway" / "gateway-key.json")
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         voter = chain.crypto.SigningKey.generate()
         district, initiatives = plan.districts[0]
         registration = make_registration(plan.chain_id, gateway, plan.campaign_id, [voter.public_key])
@@ -183,7 +182,7 @@ def test_rejections_are_reported_and_remembered(single: Path) -> None:
 
 
 def test_bad_requests_to_the_tx_endpoint(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         wrong_type = await client.post("/api/v1/txs", data=b"{}", headers={"Content-Type": "application/json"})
         assert await error_of(wrong_type) == (415, "unsupported_media_type")
         huge = await client.post("/api/v1/txs", data=b"\x00" * (10 * 1024 * 1024), headers=OCTET)
@@ -198,7 +197,7 @@ def test_bad_requests_to_the_tx_endpoint(single: Path) -> None:
 def test_over_budget_client_gets_429_with_retry_after(single: Path) -> None:
     plan = demo_plan(single.parent)
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         assert node.budgets.take("127.0.0.1", node.budgets.burst) is None
         response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)), headers=OCTET)
         assert await error_of(response) == (429, "over_budget")
@@ -212,13 +211,13 @@ def test_full_mempool_sheds_load_before_any_signature_check(tmp_path: Path,
     home = make_testnet(tmp_path / "net", config={"mempool_max_txs": 3}).nodes[0].home
     plan = demo_plan(home.parent)
     calls: list[bytes] = []
-    real = chain.tx.verify
+    real = getattr(chain.tx, "verify")
 
     def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
         calls.append(public_key)
         real(public_key, signature, message, cache_key=cache_key)
 
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         first = await post_txs(client, make_batch(plan, 5, seed=9))
         assert len(first["accepted"]) == 3
         monkeypatch.setattr(chain.tx, "verify", counting)
@@ -231,7 +230,7 @@ def test_full_mempool_sheds_load_before_any_signature_check(tmp_path: Path,
     async def main() -> None:
         async with serve_node(home) as (node, client):
             assert node.driver is not None  # keep the pool full: this validator never proposes
-            node.driver.engine._app = _NoBlocks(node.driver.engine._app)  # type: ignore[attr-defined]
+            node.driver.engine._app = _NoBlocks(node.driver.engine._app)  # noqa: SLF001
             await body(node, client)
     asyncio.run(main())
 
@@ -256,7 +255,7 @@ class _NoBlocks:
 
 
 def test_metrics_and_evidence(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         await until(lambda: node.ledger.height >= 0)
         metrics = await (await client.get("/metrics")).text()
         for name in ("veche_height", "veche_mempool_txs", "veche_mempool_bytes", "veche_txs_accepted_total",
@@ -270,7 +269,7 @@ def test_metrics_and_evidence(single: Path) -> None:
 
 
 def test_p2p_rejects_anything_not_from_a_validator(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         key = read_key_file(single / "node-key.json")
         chain_id = node.chain_id
         good = seal(chain_id, 0, 1, [], [], key.sign)
@@ -326,7 +325,7 @@ def test_observer_follows_forwards_and_takes_no_p2p(tmp_path: Path) -> None:
 
 
 def test_unexpected_errors_answer_500_and_the_node_keeps_serving(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         original = node.status
 
         def broken() -> dict[str, Any]:
@@ -341,7 +340,7 @@ def test_unexpected_errors_answer_500_and_the_node_keeps_serving(single: Path) -
 
 
 def test_json_error_documents_are_json(single: Path) -> None:
-    async def body(node: Node, client: TestClient) -> None:
+    async def body(node: Node, client: Client) -> None:
         response = await client.get("/api/v1/campaigns/none")
         assert response.content_type == "application/json"
         assert json.loads(await response.text())["error"]["code"] == "unknown_campaign"

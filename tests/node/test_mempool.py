@@ -24,7 +24,7 @@ def chain_() -> Chain:
 def verify_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """Counts every Ed25519 verification made through transaction signature checks."""
     calls: list[bytes] = []
-    real = chain.tx.verify
+    real = getattr(chain.tx, "verify")
 
     def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
         calls.append(public_key)
@@ -194,7 +194,8 @@ def test_recheck_after_commit_drops_what_no_longer_applies(chain_: Chain) -> Non
     pool.after_commit([conflicting.raw], exact=exact)
     assert not exact
     assert list(pool.pending) == [other.hash]
-    assert pool.status(mine.hash) == ("rejected", "double_vote", pool.status(mine.hash)[2])
+    found = pool.status(mine.hash)
+    assert found is not None and found[:2] == ("rejected", "double_vote") and found[2]
     assert pool.status(other.hash) == ("pending", "", "")
     assert pool.status(b"\x00" * 32) is None
 

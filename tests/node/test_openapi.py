@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 import node.api
 from chain.crypto import SigningKey, read_key_file
@@ -21,12 +20,12 @@ from node.mempool import ClientBudgets
 from node.envelope import seal
 from node.node import Node
 from node.openapi import openapi_document
-from tests.node.apphost import make_testnet, serve_node, until
+from tests.node.apphost import Client, make_testnet, serve_node, until
 from tests.node.votes import demo_plan, encode_batch, make_batch
 
 OCTET = {"Content-Type": "application/octet-stream"}
 MSGPACK = {"Content-Type": "application/msgpack"}
-Request = Callable[[TestClient], Awaitable[Any]]
+Request = Callable[[Client], Awaitable[Any]]
 
 
 def documented() -> set[tuple[str, str, int]]:
@@ -63,7 +62,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
     key = read_key_file(validator_home / "node-key.json")
     seen: set[tuple[str, str, int]] = set()
 
-    async def check(client: TestClient, path: str, method: str, status: int, call: Request) -> None:
+    async def check(client: Client, path: str, method: str, status: int, call: Request) -> None:
         response = await call(client)
         assert response.status == status, (path, method, await response.text())
         seen.add((path, method, status))
@@ -141,7 +140,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             assert validator.driver is not None
             engine = validator.driver.engine
             await until(lambda: len(validator.mempool) == 0, what="mempool to drain")
-            engine._app = _Paused(engine._app)  # type: ignore[attr-defined]
+            engine._app = _Paused(engine._app)  # noqa: SLF001 - pause block cutting for this check
             await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 45)), headers=OCTET)
             await check(client, "/api/v1/txs", "POST", 503,
                         lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 1)), headers=OCTET))
@@ -162,13 +161,17 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
-                    call: Request = (lambda c, u=url: c.get(u)) if method == "get" else \
-                        (lambda c, u=url, h=headers: c.post(u, data=b"\x91\xc4\x01x", headers=h))
-                    await check(client, path, method.upper(), 500, call)
+                    await check(client, path, method.upper(), 500, request_for(method, url, headers))
             monkeypatch.undo()
 
     asyncio.run(main())
     assert seen == documented()
+
+
+def request_for(method: str, url: str, headers: dict[str, str]) -> Request:
+    if method == "get":
+        return lambda c: c.get(url)
+    return lambda c: c.post(url, data=b"\x91\xc4\x01x", headers=headers)
 
 
 class _Paused:

@@ -139,5 +139,5 @@ def test_only_forging_peers_apply_nothing_forged() -> None:
 
     asyncio.run(main())
     assert follower.ledger.height == 2  # blocks below the forged one are genuine and kept
-    stored = follower.ledger.block(2)
-    assert stored is not None and stored.hash() == chain.ledger.block(2).hash()  # type: ignore[union-attr]
+    stored, original = follower.ledger.block(2), chain.ledger.block(2)
+    assert stored is not None and original is not None and stored.hash() == original.hash()
