@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.transparency.fakenode import ThreadedTestnet, free_base_port, write_testnet
+from tests.node.netkit import free_base_port
+from tests.transparency.fakenode import ThreadedTestnet, write_testnet
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def node_url(testnet: ThreadedTestnet, index: int = 0) -> str:
 
 
 def committee_key(testnet: ThreadedTestnet) -> str:
-    return str(testnet.testnet.directory / "keys" / "committee-0.json")
+    return str(testnet.directory / "keys" / "committee-0.json")
 
 
 def campaign_json(campaign_id: str, *, voting_in_ms: int = 3_000) -> dict[str, Any]:

@@ -8,15 +8,11 @@ same chain on their own ports, so clients can fail over between them; a node can
 
 It exists so the operator, transparency and pabulib tools can be tested end to end before, and
 independently of, the real node processes; the tests later run the same flows on real nodes.
-
-Run it as a process for a testnet directory written by ``write_testnet``:
-    python -m tests.transparency.fakenode DIR
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -74,7 +70,6 @@ class FakeNetwork:
         self.es_results: dict[str, tuple[tuple[str, ...], bytes]] = {}
         self.lock = threading.Lock()
         self.heartbeat_ms = 1000
-        self.accept_txs = True
         for campaign_id, campaign in self.ledger.state.campaigns.items():
             if campaign.status == "closed":
                 self._compute_equal_shares(campaign_id)
@@ -177,9 +172,6 @@ def build_app(network: FakeNetwork, name: str, role: str) -> web.Application:
     async def submit(request: web.Request) -> web.Response:
         if request.content_type != "application/octet-stream":
             return error_response(415, "unsupported_media_type", "send application/octet-stream")
-        if not network.accept_txs:
-            return web.json_response({"error": {"code": "overloaded", "message": "shedding load"}}, status=503,
-                                     headers={"Retry-After": "0.1"})
         try:
             raws = codec.decode(await request.read(), max_bytes=16 * 1024 * 1024)
         except DecodeError as exc:
@@ -375,6 +367,12 @@ class ThreadedTestnet:
     def network(self) -> FakeNetwork:
         return self.testnet.network
 
+    @property
+    def directory(self) -> Path:
+        if self.testnet.directory is None:
+            raise ValueError("this fake network was not made from a testnet directory")
+        return self.testnet.directory
+
     def url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.testnet.nodes[index].port}"
 
@@ -403,40 +401,3 @@ class ThreadedTestnet:
 def write_testnet(directory: Path, *, validators: int = 4, observers: int = 1, base_port: int = 26600) -> TestnetLayout:
     """A testnet directory exactly as ``veche testnet init`` writes it."""
     return init_testnet(directory, validators=validators, observers=observers, base_port=base_port)
-
-
-async def _serve_forever(directory: Path) -> None:
-    testnet = FakeTestnet.from_directory(directory)
-    await testnet.start()
-    print("ready", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await testnet.stop()
-
-
-
-def free_base_port(count: int) -> int:
-    """A base port such that base .. base+count-1 are free on 127.0.0.1 right now."""
-    import random
-    import socket
-
-    for _ in range(200):
-        base = random.randrange(30000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port range found")
-
-
-if __name__ == "__main__":
-    asyncio.run(_serve_forever(Path(sys.argv[1])))

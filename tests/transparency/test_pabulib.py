@@ -20,7 +20,8 @@ from chain.pabulib import PbFile, compute_vote_counts, parse_pb, read_pb
 from node.cli_transparency import pabulib_group
 from node.client import SyncNodeClient
 from node.pabulib_io import PabulibImportError, district_id_for, plan_import, slugify
-from tests.transparency.fakenode import ThreadedTestnet, free_base_port, write_testnet
+from tests.node.netkit import free_base_port
+from tests.transparency.fakenode import ThreadedTestnet, write_testnet
 
 DATA = Path("/work/shared/data")
 FILES = sorted(DATA.glob("*.pb"))
@@ -82,7 +83,7 @@ def pabutools_view(path: Path, rule: str) -> PabutoolsView:
 def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_election(
         testnet: ThreadedTestnet, tmp_path: Path) -> None:
     """Against the in-process fake; tests/transparency/test_realnet.py runs every file on real nodes."""
-    check_import_and_export(testnet.testnet.directory, testnet.url(0), DATA / "Poland_Warszawa_2023_Wesola.pb",
+    check_import_and_export(testnet.directory, testnet.url(0), DATA / "Poland_Warszawa_2023_Wesola.pb",
                             tmp_path)
 
 
@@ -136,14 +137,14 @@ def test_import_without_votes_and_failover(testnet: ThreadedTestnet) -> None:
     source = DATA / "Poland_Warszawa_2023_Wesola.pb"
     testnet.run(lambda: testnet.testnet.stop_node("validator-0"))
     try:
-        result = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--with-votes")
+        result = invoke("import", str(source), "--testnet", str(testnet.directory), "--with-votes")
     finally:
         testnet.run(lambda: testnet.testnet.start_node("validator-0"))
     assert result.exit_code == 0, result.stderr
     assert "29 initiatives" in result.stdout and "ballots: 1181 of 1181 committed" in result.stdout
     campaign_id = result.stdout.split()[1].rstrip(":")
     assert testnet.network.ledger.state.campaigns[campaign_id].status == "open"   # no --close
-    second = invoke("import", str(source), "--testnet", str(testnet.testnet.directory), "--json")
+    second = invoke("import", str(source), "--testnet", str(testnet.directory), "--json")
     assert second.exit_code == 0, second.stderr
     assert json.loads(second.stdout)["campaign_id"] != campaign_id   # a new campaign each run
     assert json.loads(second.stdout)["votes_submitted"] == 0
@@ -155,11 +156,11 @@ def test_export_of_an_unknown_campaign(testnet: ThreadedTestnet, tmp_path: Path)
 
 
 def test_import_errors(testnet: ThreadedTestnet, tmp_path: Path) -> None:
-    missing = invoke("import", str(tmp_path / "none.pb"), "--testnet", str(testnet.testnet.directory))
+    missing = invoke("import", str(tmp_path / "none.pb"), "--testnet", str(testnet.directory))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     broken = tmp_path / "broken.pb"
     broken.write_text("META\nkey;value\nbudget;10\n", encoding="utf-8")
-    result = invoke("import", str(broken), "--testnet", str(testnet.testnet.directory))
+    result = invoke("import", str(broken), "--testnet", str(testnet.directory))
     assert result.exit_code == 2 and "META has no 'vote_type'" in result.stderr
     result = invoke("import", str(DATA / "Poland_Warszawa_2023_Wesola.pb"), "--testnet", str(tmp_path))
     assert result.exit_code == 2 and "testnet init" in result.stderr

@@ -22,7 +22,8 @@ from chain.tx import VoteCast, decode_tx, encode_tx, signing_bytes
 from node.cli_transparency import verify_command
 from tests.transparency.chainkit import ChainBuilder
 from tests.transparency.conftest import BuiltChain
-from tests.transparency.fakenode import FakeNetwork, FakeNode, FakeTestnet, ThreadedTestnet, free_base_port
+from tests.node.netkit import free_base_port
+from tests.transparency.fakenode import FakeNetwork, FakeNode, FakeTestnet, ThreadedTestnet
 
 
 def run_verify(*args: str) -> tuple[Result, dict[str, Any]]:
