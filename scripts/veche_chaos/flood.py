@@ -48,6 +48,7 @@ class FloodConfig:
     valid_share: float = 0.10
     duplicate_share: float = 0.45
     valid_pool: int = 12000
+    forged_pool: int = 60000
     honest_p99_s: float = 2.0
     rss_limit_mib: float = 500.0
 
@@ -83,6 +84,8 @@ class Flooder:
         self.pool: list[Tx] = []
         self.stats = FloodStats()
         self.template = ballots[0]
+        self.forged: list[bytes] = []
+        self._forged_at = 0
 
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=64, local_addr=(self.source, 0) if self.source else None)
@@ -142,7 +145,8 @@ class Flooder:
                     record = self.context.tracker.records[tx.hash]
                     record.last_submit = time.time()
                     record.last_node = config.target
-                admitted += await self._post(session, [tx.raw for tx in batch], list(batch))
+                count = await self._post(session, [tx.raw for tx in batch], list(batch))
+                admitted += count  # read after the await: concurrent senders add up
 
         started = time.perf_counter()
         async with self._session() as session:
@@ -157,10 +161,20 @@ class Flooder:
 
     # --- 2: flood ---------------------------------------------------------------------------------
 
-    def _forged(self) -> bytes:
+    def _make_forged(self) -> None:
+        """Forged votes (random key, random signature), made once and cycled: the runner shares the
+        machine with the nodes, so it must not spend a core making junk. The node keeps no memory of
+        bad signatures, so a re-sent forgery costs it a signature check again, like a fresh one."""
         body = VoteCast(CAMPAIGN, self.template.district_id, (self.template.initiative_id,))
-        return encode_tx("vote.cast", self.context.chain_id, body,
-                         [(self.rng.randbytes(32), self.rng.randbytes(64))])
+        self.forged = [encode_tx("vote.cast", self.context.chain_id, body,
+                                 [(self.rng.randbytes(32), self.rng.randbytes(64))])
+                       for _ in range(self.config.forged_pool)]
+
+    def _forged_batch(self, count: int) -> list[bytes]:
+        start = self._forged_at
+        self._forged_at = (start + count) % len(self.forged)
+        chunk = self.forged[start:start + count]
+        return chunk + self.forged[: count - len(chunk)]
 
     def _refill_pool(self) -> None:
         tracker = self.context.tracker
@@ -186,9 +200,8 @@ class Flooder:
             for raw in self.rng.choices(self.sent_votes, k=duplicates):
                 raws.append(raw)
                 txs.append(None)
-        for _ in range(forged):
-            raws.append(self._forged())
-            txs.append(None)
+        raws.extend(self._forged_batch(forged))
+        txs.extend([None] * forged)
         now = time.time()
         for tx in chosen:
             record = tracker.records[tx.hash]
@@ -206,6 +219,7 @@ class Flooder:
         interval = config.batch / rate if rate > 0 else 1.0
         inflight: set[asyncio.Task[int]] = set()
         self.pool = [tx for batch in [self.maker.make_batch(config.batch - 1) for _ in range(4)] for tx in batch]
+        self._make_forged()
         started = time.monotonic()
         deadline = started + config.seconds
         next_at = started

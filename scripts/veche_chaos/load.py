@@ -363,12 +363,14 @@ class GatewayLoad:
             async with session.post(self.url + path + "/vote",
                                     data={"csrf_token": token, "choice": self.rng.choice(choices)}) as response:
                 page = await self._expect(response, "vote", ok=(200, 202))
+                answer = response.status
             found = TX_HASH.search(page)
             if found is None:
                 raise FlowFailed("no_tx_hash")
             tx_hash = bytes.fromhex(found.group(1))
             self.tracker.offer(tx_hash, kind=VOTE, source=GATEWAY, node="gateway", now=cast_at)
             self.tracker.ack(tx_hash)
+            self.tracker.reject(tx_hash, f"page_{answer}")  # 200 counted, 202 pending (kept as a note)
         self.flows += 1
         self.flow_seconds.append(time.time() - started)
 

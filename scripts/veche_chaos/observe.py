@@ -28,7 +28,7 @@ from chain.block import Block
 from chain.crypto import sha256
 from chain.errors import DecodeError
 from veche_chaos.cluster import Cluster
-from veche_chaos.tracking import Tracker, latency_summary
+from veche_chaos.tracking import FLOOD, Tracker, latency_summary
 
 log = logging.getLogger("veche.chaos.observe")
 
@@ -238,7 +238,8 @@ class Sampler:
                 rss[name] = value
                 self.peak_rss_kib[name] = max(self.peak_rss_kib.get(name, 0), value)
         window = [r for r in self.tracker.records.values()
-                  if r.committed is not None and since <= r.committed < now and r.kind == "vote"]
+                  if r.committed is not None and since <= r.committed < now and r.kind == "vote"
+                  and r.source != FLOOD]
         return {
             "t": round(now, 3), "height": self.watcher.height,
             "heights": {n: s.height for n, s in self.watcher.status.items() if now - s.at < 3},

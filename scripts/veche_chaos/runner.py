@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -192,6 +193,7 @@ class ChaosRun:
             if config.json_out is not None:
                 write_json(summary, str(config.json_out))
             write_json(summary, str(work_dir / "summary.json"))
+            dump_votes(tracker, work_dir / "votes.jsonl")
             return summary
         finally:
             stop_load.set()
@@ -232,6 +234,16 @@ class ChaosRun:
             return None not in heights and len(set(heights)) == 1 and (heights[0] or 0) >= watcher.height
 
         await watcher.wait_for(level, 30, step=0.2)
+
+
+def dump_votes(tracker: Tracker, path: Path) -> None:
+    """One line per vote: source, offered/acked/committed times, height, index, sends."""
+    with path.open("w", encoding="utf-8") as out:
+        for record in tracker.votes():
+            out.write(json.dumps({"tx": record.tx_hash.hex(), "source": record.source, "offered": record.offered,
+                                  "acked": record.acked, "committed": record.committed, "height": record.height,
+                                  "index": record.index, "submits": record.submits,
+                                  "rejections": record.rejections or None}) + "\n")
 
 
 async def run_plan(context: Context) -> None:

@@ -52,6 +52,7 @@ class Tracker:
         self.offered_votes = 0
         self.gateway_flows_failed: dict[str, int] = {}
         self.resubmitted = 0
+        self.early: dict[bytes, tuple[int, int, float]] = {}   # committed before anyone offered it here
 
     def offer(self, tx_hash: bytes, *, kind: str, source: str, raw: bytes | None = None,
               depends: bytes | None = None, node: str = "", now: float | None = None) -> TxRecord:
@@ -62,6 +63,9 @@ class Tracker:
             self.records[tx_hash] = record
             if kind == VOTE:
                 self.offered_votes += 1
+            early = self.early.pop(tx_hash, None)
+            if early is not None:  # a gateway page is shown after its ballot committed
+                record.height, record.index, record.committed = early
         record.submits += 1
         record.last_submit = moment
         record.last_node = node
@@ -79,7 +83,9 @@ class Tracker:
 
     def committed(self, tx_hash: bytes, height: int, index: int, seen: float) -> None:
         record = self.records.get(tx_hash)
-        if record is not None and record.committed is None:
+        if record is None:
+            self.early[tx_hash] = (height, index, seen)
+        elif record.committed is None:
             record.committed = seen
             record.height = height
             record.index = index
