@@ -225,6 +225,12 @@ async def ballot_page_bytes(net: RealNet, outbox: Outbox, district: str) -> tupl
         return len(html), len(css)
 
 
+async def node_height(net: RealNet) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(net.node_urls[0] + "/api/v1/status") as response:
+            return int((await response.json())["height"])
+
+
 async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         async with http.get(net.node_urls[0] + "/api/v1/campaigns/ib-2027") as response:
@@ -248,10 +254,12 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         cpu_gateway = cpu_seconds(gateway_pid)
         cpu_nodes = sum(cpu_seconds(pid) for pid in validator_pids)
         cpu_client = time.process_time()
+        height_before = await node_height(net)
         started = time.monotonic()
         target = citizens.counter + args.flows
         await asyncio.gather(*(citizens.worker(target) for _ in range(args.concurrency)))
         elapsed = time.monotonic() - started
+        blocks = await node_height(net) - height_before
         flows = citizens.done - done_before
         cpu_gateway = cpu_seconds(gateway_pid) - cpu_gateway
         cpu_nodes = sum(cpu_seconds(pid) for pid in validator_pids) - cpu_nodes
@@ -272,6 +280,7 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         "validators_cpu_ms_per_flow": round(cpu_nodes * 1000 / max(flows, 1), 2),
         "client_cpu_ms_per_flow": round(cpu_client * 1000 / max(flows, 1), 2),
         "ballot_page_bytes": biggest[0], "css_bytes": biggest[1], "ballot_page_total_bytes": sum(biggest),
+        "blocks": blocks, "blocks_per_s": round(blocks / elapsed, 1),
         "gateway_pending_after": health.get("pending"), "validators": args.validators,
         "form_min_seconds": args.form_min_seconds, "cpus": os.cpu_count(),
     }
@@ -306,6 +315,8 @@ def main() -> None:
           f"vote step p50 {result['vote_p50_ms']} ms, p99 {result['vote_p99_ms']} ms")
     print(f"CPU per flow: gateway {result['gateway_cpu_ms_per_flow']} ms, validators together "
           f"{result['validators_cpu_ms_per_flow']} ms, this client {result['client_cpu_ms_per_flow']} ms")
+    print(f"blocks: {result['blocks']} ({result['blocks_per_s']}/s, "
+          f"{round(result['flows'] / max(result['blocks'], 1))} ballots per block)")
     print(f"ballot page: {result['ballot_page_bytes']} bytes + CSS {result['css_bytes']} bytes = "
           f"{result['ballot_page_total_bytes']} bytes")
     print(f"failures: {result['failures'] or 'none'}")
