@@ -152,6 +152,7 @@ class ChainApp:
         """
         self._fresh_height()
         self.ledger.apply_synced(block, certificate)
+        self.mempool.note_committed(len(block.txs))
         self._fresh_height()
         return CommittedBlock(block.height, block, certificate, (), via="sync")
 

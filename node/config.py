@@ -7,6 +7,8 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
   client_tx_burst     bucket size (default 20000; never below one full batch)
   verify_threads      threads verifying a POST's signatures (0 = on the event loop, in chunks; default 0)
   sync_poll_ms        how often an observer polls its peers' status (default 150)
+  backlog_ms          refuse client transactions (503) while more wait than the network committed
+                      in this many milliseconds (default 1000; at least 1000 transactions may wait)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ LIMIT_DEFAULTS: dict[str, int] = {
     "client_tx_burst": 20_000,
     "verify_threads": 0,
     "sync_poll_ms": 150,
+    "backlog_ms": 1000,
 }
 
 
@@ -34,6 +37,7 @@ class NodeLimits:
     client_tx_burst: int = 20_000
     verify_threads: int = 0
     sync_poll_ms: int = 150
+    backlog_ms: int = 1000
 
 
 def parse_limits(raw: Mapping[str, Any], where: str = "limits") -> NodeLimits:

@@ -21,7 +21,10 @@ transactions in FIFO order without re-verifying signatures; what no longer appli
 remembered as rejected (a bounded LRU), so ``GET /api/v1/txs/{hash}`` can say why.
 
 Bounds: ``max_txs`` and ``max_bytes`` for pending transactions; ``check_room`` refuses a request
-*before* its body is decoded when the pool is full or too much is already being verified.
+*before* its body is decoded when the pool is full or too much is already being verified. It also
+refuses new client transactions while the pending backlog exceeds what the network committed in
+the last ``backlog_ms`` (at least ``BACKLOG_FLOOR_TXS``): past that point a transaction would only
+wait, so an overloaded network sheds load honestly instead of letting latency grow without bound.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -53,6 +56,8 @@ REJECTED_MEMORY = 100_000
 VERIFIED_MEMORY = 100_000
 COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
 RETRY_AFTER_FULL_S = 1.0
+BACKLOG_FLOOR_TXS = 1000
+RATE_WINDOW_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,8 @@ class ClientBudgets:
 class Mempool:
     def __init__(self, ledger: Ledger, *, max_txs: int, max_bytes: int,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 verify_threads: int = 0, rejected_memory: int = REJECTED_MEMORY) -> None:
+                 verify_threads: int = 0, rejected_memory: int = REJECTED_MEMORY,
+                 backlog_ms: int = 1000) -> None:
         self.ledger = ledger
         self.max_txs = max_txs
         self.max_bytes = max_bytes
@@ -145,6 +151,8 @@ class Mempool:
         self._executor = ThreadPoolExecutor(verify_threads, "veche-verify") if verify_threads > 0 else None
         self._verify_threads = verify_threads
         self.rebuilds = 0
+        self.backlog_ms = backlog_ms
+        self._commits: deque[tuple[int, int]] = deque()  # (time ms, transactions committed)
         self.on_rejected: Callable[[str, int], None] = lambda code, count: None
         self._check = self._fresh_check_state()
 
@@ -202,6 +210,29 @@ class Mempool:
         if self.inflight_bytes + incoming_bytes > MAX_INFLIGHT_BYTES:
             raise Overloaded("too many transactions are being verified right now; retry later",
                              "busy", retry_after=RETRY_AFTER_FULL_S / 2)
+        limit = self.backlog_limit()
+        if len(self.pending) >= limit:
+            raise Overloaded(f"{len(self.pending)} transactions already wait, more than the network commits in "
+                             f"{self.backlog_ms} ms; retry later", "backlog", retry_after=RETRY_AFTER_FULL_S)
+
+    def note_committed(self, count: int) -> None:
+        """Record a committed block's size (throughput estimate for the backlog limit)."""
+        now = self._clock_ms()
+        self._commits.append((now, count))
+        while self._commits and self._commits[0][0] < now - RATE_WINDOW_MS:
+            self._commits.popleft()
+
+    def commit_rate(self) -> float:
+        """Transactions committed per second over the last ``RATE_WINDOW_MS``."""
+        now = self._clock_ms()
+        recent = [count for moment, count in self._commits if moment >= now - RATE_WINDOW_MS]
+        if not recent:
+            return 0.0
+        span_ms = max(1000, now - self._commits[0][0])
+        return sum(recent) * 1000 / span_ms
+
+    def backlog_limit(self) -> int:
+        return max(BACKLOG_FLOOR_TXS, int(self.commit_rate() * self.backlog_ms / 1000))
 
     @contextmanager
     def reserve(self, size: int) -> Iterator[None]:
@@ -347,8 +378,11 @@ class Mempool:
 
     def after_commit(self, block_txs: Iterable[bytes], *, exact: bool) -> None:
         """After a block committed: drop its transactions; rebuild the check state unless ``exact``."""
+        count = 0
         for raw in block_txs:
             self._forget(sha256(raw))
+            count += 1
+        self.note_committed(count)
         now = self._clock_ms()
         if exact and not self.ledger.state.open_campaigns_due(now):
             check = self._check

@@ -68,7 +68,7 @@ class Node:
             self.store.close()
             raise
         self.mempool = Mempool(self.ledger, max_txs=config.mempool_max_txs, max_bytes=config.mempool_max_bytes,
-                               verify_threads=limits.verify_threads)
+                               verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
         self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs)
         self.results = Results(self.ledger)

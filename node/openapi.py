@@ -74,7 +74,8 @@ def openapi_document() -> dict[str, Any]:
                     "413": _error("body over 4 MiB or more than 5000 transactions"),
                     "415": _error("Content-Type is not application/octet-stream"),
                     "429": _error("this client's admission budget is spent", retry_after=True),
-                    "503": _error("shedding load: mempool full or too much being verified", retry_after=True),
+                    "503": _error("shedding load: mempool full, too much being verified, or more waiting than the "
+                                  "network commits in limits.backlog_ms", retry_after=True),
                     "500": INTERNAL,
                 }}},
             "/api/v1/txs/{hash}": _get(

@@ -253,3 +253,19 @@ def test_client_budgets_forget_old_clients() -> None:
         budgets.take(client, 5000)
     assert budgets.retry_after("a") is None  # evicted: a fresh bucket
     assert budgets.retry_after("d") is not None
+
+
+def test_backlog_beyond_what_the_network_commits_is_shed(chain_: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.mempool as module
+
+    monkeypatch.setattr(module, "BACKLOG_FLOOR_TXS", 3)
+    pool = chain_.mempool()
+    assert pool.commit_rate() == 0 and pool.backlog_limit() == 3
+    voters = chain_.voters(3)
+    admit(pool, [chain_.register(voters).raw] + [chain_.vote(v).raw for v in voters[:2]])
+    with pytest.raises(Overloaded) as refused:
+        pool.check_room(100)
+    assert refused.value.code == "backlog" and refused.value.retry_after
+    pool.note_committed(5000)  # the network commits 5000 txs/s: one second of backlog is 5000
+    assert pool.commit_rate() == 5000 and pool.backlog_limit() == 5000
+    pool.check_room(100)
