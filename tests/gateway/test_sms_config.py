@@ -30,7 +30,7 @@ class FakeProvider:
         self.received.append((await request.json(), request.headers.get("X-Api-Key")))
         step = self.script.pop(0) if self.script else 200
         if step == "slow":
-            await asyncio.sleep(2)
+            await asyncio.sleep(0.8)          # past the client's 0.5 s timeout
             step = 200
         return web.json_response({"ok": step == 200}, status=int(step))
 
