@@ -32,7 +32,9 @@ def setup_logging(config: GatewayConfig) -> None:
         handlers.append(logging.FileHandler(config.log_file, encoding="utf-8"))
     logging.basicConfig(level=level, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING if level <= logging.INFO else level)
+    # one access-log line per request (method, path without query, status, size, time) only at debug:
+    # at voting rates it would be thousands of lines a second
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
 
 
 async def serve(config: GatewayConfig) -> None:

@@ -201,6 +201,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err_unknown_district": ("В этой кампании нет такого района.", "This campaign has no such district."),
     "err_unknown_initiative": ("Такого проекта нет.", "There is no such project."),
     "err_not_voting": ("Голосование в этой кампании сейчас не идёт.", "Voting is not open in this campaign now."),
+    "err_other_gateway": ("В этой кампании голосуют через другой сайт.",
+                          "This campaign votes through another site."),
     "err_no_choice": ("Выберите проект.", "Choose a project."),
     "err_choice_count": ("Нужно выбрать от {min} до {max} проектов.", "Choose between {min} and {max} projects."),
     "err_bad_choice": ("Проекта «{choice}» нет в бюллетене этого района.",

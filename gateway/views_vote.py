@@ -79,7 +79,7 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
         ctx.ensure_session()
-    voting = campaign.is_voting(gw.clock())
+    voting = campaign.is_voting(gw.clock()) and campaign.gateway == gw.gateway_public_hex
     # while voting is open the ballot is frozen: the page is rendered once per language and login state
     cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
     return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
@@ -133,12 +133,16 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     campaign = detail.campaign
     if not campaign.is_voting(gw.clock()):
         raise Refusal("err_not_voting", status=409, reason="not_voting")
+    if campaign.gateway != gw.gateway_public_hex:
+        raise Refusal("err_other_gateway", status=409, reason="other_gateway")
     choices = parse_choices(form.getall("choice", []), detail, district_id)
 
     index = gw.vault.index(identity, campaign_id)
-    async with _voter_lock(gw, index):
-        tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
-    _release_lock(gw, index)
+    try:
+        async with _voter_lock(gw, index):
+            tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
+    finally:
+        _release_lock(gw, index)
     ctx.ensure_session()
     outcome = await _wait(gw, tracker)
     if outcome is not None and not outcome.committed:
@@ -185,16 +189,18 @@ async def _wait(gw: Gateway, tracker: Tracker) -> Outcome | None:
 async def _forget_rejected(gw: Gateway, identity: Identity, campaign: CampaignView, tracker: Tracker) -> None:
     """A rejected ballot does not stand: free its slot (and its card) so the voter may try again."""
     index = gw.vault.index(identity, campaign.campaign_id)
-    async with _voter_lock(gw, index):
-        entry = gw.vault.load(identity, campaign.campaign_id)
-        if entry is None:
-            return
-        entry.ballots = {slot: h for slot, h in entry.ballots.items() if h != tracker.tx.hash}
-        writes = gw.vault.entry_writes(identity, campaign.campaign_id, entry)
-        if identity.card_id is not None:
-            writes[used_card_key(identity.card_id)] = None
-        gw.store.write(writes, sync=True)
-    _release_lock(gw, index)
+    try:
+        async with _voter_lock(gw, index):
+            entry = gw.vault.load(identity, campaign.campaign_id)
+            if entry is None:
+                return
+            entry.ballots = {slot: h for slot, h in entry.ballots.items() if h != tracker.tx.hash}
+            writes = gw.vault.entry_writes(identity, campaign.campaign_id, entry)
+            if identity.card_id is not None:
+                writes[used_card_key(identity.card_id)] = None
+            gw.store.write(writes, sync=True)
+    finally:
+        _release_lock(gw, index)
 
 
 def _titles(detail: CampaignDetail, lookup: Lookup | None) -> list[str]:

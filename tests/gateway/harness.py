@@ -66,6 +66,7 @@ class Keys:
     validators: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate() for _ in range(4)])
     committee: SigningKey = field(default_factory=SigningKey.generate)
     gateway: SigningKey = field(default_factory=SigningKey.generate)
+    other_gateway: SigningKey = field(default_factory=SigningKey.generate)
 
 
 def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0) -> dict[str, Any]:
@@ -82,7 +83,10 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
                       {"type": "choose-1", "min_choices": 1, "max_choices": 1}, **open_window),
         campaign_json("later", "Будущая кампания", "adult", {"type": "choose-1", "min_choices": 1, "max_choices": 1},
                       t0=t0, voting_start=now + 24 * HOUR_MS, voting_end=now + 48 * HOUR_MS),
+        campaign_json("elsewhere", "Кампания другого шлюза", "adult",
+                      {"type": "choose-1", "min_choices": 1, "max_choices": 1}, **open_window),
     ]
+    campaigns[-1]["gateway"] = "other-gateway"
     initiatives = [
         initiative_json("ib-test", "n1", "north", "Сквер у школы", 1_500_000),
         initiative_json("ib-test", "n2", "north", "Освещение улицы Мира", 900_000, "street-lighting"),
@@ -95,6 +99,7 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
         initiative_json("to-close", "c1", "north", "Фонтан", 1_000_000),
         initiative_json("to-close", "c2", "north", "Парковка", 1_100_000, "local-roads"),
         initiative_json("later", "l1", "north", "Каток", 700_000, "sports"),
+        initiative_json("elsewhere", "e1", "north", "Бассейн", 900_000, "sports"),
     ]
     for i in range(extra_initiatives):
         initiatives.append(initiative_json("ib-test", f"x{i:02d}", "north",
@@ -109,7 +114,9 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
                         "url": f"http://127.0.0.1:{27000 + i}"} for i, k in enumerate(keys.validators)],
         "committee": {"threshold": 1, "keys": [{"name": "committee-0", "public_key": keys.committee.public_key.hex()}]},
         "district_operators": [],
-        "gateways": [{"name": "gateway", "public_key": keys.gateway.public_key.hex(), "url": "http://127.0.0.1:27010"}],
+        "gateways": [{"name": "gateway", "public_key": keys.gateway.public_key.hex(), "url": "http://127.0.0.1:27010"},
+                     {"name": "other-gateway", "public_key": keys.other_gateway.public_key.hex(),
+                      "url": "http://127.0.0.1:27011"}],
         "campaigns": campaigns,
         "initiatives": initiatives,
     }

@@ -36,6 +36,8 @@ def test_ballot_rules_give_clear_messages_and_change_nothing(tmp_path: Path) -> 
                 assert status == 404
                 status, page = await citizen.get("/c/ib-test/d/north")
                 assert status == 200 and "Войти, чтобы проголосовать" in page and 'name="choice"' not in page
+                _, page = await citizen.get("/")
+                assert "/c/ib-test/d/north" in page and "/c/elsewhere/" not in page
                 await citizen.get("/login")
                 status, page = await citizen.post("/c/ib-test/d/north/vote", {"choice": "n1"})
                 assert status == 401 and "Сначала войдите" in page
@@ -52,6 +54,7 @@ def test_ballot_rules_give_clear_messages_and_change_nothing(tmp_path: Path) -> 
                     ("/c/kids-test/d/north/vote", [("choice", "k1"), ("choice", "k2"), ("choice", "k1")], 400,
                      "от 1 до 2"),
                     ("/c/later/d/north/vote", [("choice", "l1")], 409, "не идёт"),
+                    ("/c/elsewhere/d/north/vote", [("choice", "e1")], 409, "через другой сайт"),
                     ("/c/ib-test/d/north/vote", [("choice", "n1"), ("bogus", "1")], 400, "unexpected field"),
                 ]
                 for path, fields, expected, text in cases:
