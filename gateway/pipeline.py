@@ -269,7 +269,9 @@ class BallotPipeline:
                     writes[registered_key(tracker.campaign_id, voter_pk)] = None
         else:
             writes[pending_vote_key(tracker.tx.hash)] = None
-        if not outcome.committed:
+        if outcome.committed:
+            writes[rejection_key(tracker.tx.hash)] = None     # a ballot re-cast after a rejection stands
+        else:
             writes[rejection_key(tracker.tx.hash)] = codec.encode([tracker.campaign_id, outcome.code,
                                                                    outcome.message])
             log.warning("%s %s rejected: %s %s", tracker.kind, tracker.tx.hash.hex()[:16], outcome.code,

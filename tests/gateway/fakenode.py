@@ -43,6 +43,7 @@ class FakeChain:
     forge_certificates: bool = False   # serve raw blocks whose certificate signatures are garbage
     forge_proofs: bool = False         # ... and tx proofs too
     refuse_full: bool = False          # refuse every transaction with "mempool_full" (and remember it)
+    refuse_code: str | None = None     # refuse every transaction with this state-machine code
     posts: int = 0
     submitted: list[bytes] = field(default_factory=list)
 
@@ -65,9 +66,10 @@ class FakeChain:
                 rejected.append({"index": index, "code": "already_committed", "message": "already committed"})
             elif tx.hash in self.pending:
                 rejected.append({"index": index, "code": "already_pending", "message": "already pending"})
-            elif self.refuse_full:
-                self.rejected[tx.hash] = ("mempool_full", "the mempool is full; retry later")
-                rejected.append({"index": index, "code": "mempool_full", "message": "the mempool is full"})
+            elif self.refuse_full or self.refuse_code:
+                code = self.refuse_code or "mempool_full"
+                self.rejected[tx.hash] = (code, f"refused: {code}")
+                rejected.append({"index": index, "code": code, "message": f"refused: {code}"})
             elif not self.lose:
                 self.rejected.pop(tx.hash, None)
                 self.pending[tx.hash] = tx

@@ -189,9 +189,31 @@ def test_registration_cap_rejection_is_shown_and_frees_the_slot(tmp_path: Path) 
                 status, page = await second.get("/c/ib-test/d/north")
                 assert 'name="choice"' in page           # the rejected ballot does not stand
                 assert world.chain.ledger.state.campaigns["ib-test"].total_ballots == 1
+
             finally:
                 await first.close()
                 await second.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_same_ballot_cast_again_after_a_rejection_stands(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.login()
+                world.chain.refuse_code = "outside_window"
+                status, page = await citizen.vote("ib-test", "north", ["n2"])
+                assert status == 409 and "Бюллетень не принят" in page
+                first = TX_HASH.search(page).group(1)  # type: ignore[union-attr]
+                world.chain.refuse_code = None
+                status, page = await citizen.vote("ib-test", "north", ["n2"])
+                assert status == 200 and TX_HASH.search(page).group(1) == first   # deterministic: same tx
+                _, page = await citizen.get("/c/ib-test/d/north")
+                assert "Вы уже проголосовали в этом районе" in page and 'name="choice"' not in page
+            finally:
+                await citizen.close()
 
     asyncio.run(scenario())
 
