@@ -262,6 +262,29 @@ REASON_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+REJECTION_NAMES: dict[str, tuple[str, str]] = {
+    "registration_cap": ("исчерпан лимит регистраций избирателей этого сайта в кампании",
+                         "this site's voter registration cap for the campaign is used up"),
+    "outside_window": ("голосование в этой кампании не идёт", "voting is not open in this campaign"),
+    "campaign_closed": ("кампания закрыта", "the campaign is closed"),
+    "double_vote": ("с этого ключа уже есть бюллетень", "this key has already cast a ballot"),
+    "invalid_choice": ("выбранного проекта нет в бюллетене", "a chosen project is not on the ballot"),
+    "bad_ballot": ("неверное число выбранных проектов", "the number of chosen projects is wrong"),
+    "unknown_district": ("такого района нет в кампании", "the campaign has no such district"),
+    "unknown_campaign": ("такой кампании нет", "there is no such campaign"),
+    "permission_denied": ("у сайта нет права регистрировать избирателей этой кампании",
+                          "this site may not register voters for the campaign"),
+}
+
+
+def rejection_text(lang: str, code: str, message: str) -> str:
+    """A node's rejection in the citizen's language when we know the code, else its own message."""
+    pair = REJECTION_NAMES.get(code)
+    if pair is not None:
+        return pair[1] if lang == "en" else pair[0]
+    return message or code
+
+
 def translate(lang: str, key: str, **params: object) -> str:
     pair = MESSAGES.get(key)
     if pair is None:

@@ -31,7 +31,9 @@ from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
-from gateway.i18n import CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, translate
+from gateway.i18n import (
+    CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, rejection_text, translate,
+)
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
@@ -206,6 +208,7 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
         money=lambda kopecks: format_money(kopecks, ctx.lang),
         when=lambda ms: format_time(ms, offset, ctx.lang),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
+        rejection=lambda code, message: rejection_text(ctx.lang, code, message),
         honeypot=HONEYPOT_FIELD, **values)
 
 

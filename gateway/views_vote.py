@@ -18,6 +18,7 @@ from chain.tx import ID_PATTERN, make_vote
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
 from gateway.guard import subnet_of
+from gateway.i18n import rejection_text
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
 from gateway.receipts import Lookup
@@ -148,7 +149,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     if outcome is not None and not outcome.committed:
         await _forget_rejected(gw, identity, campaign, tracker)
         return render(ctx, "vote_done.html", status=409, state="rejected", tx_hash=tracker.tx.hash.hex(),
-                      reason=outcome.message or outcome.code, lookup=None, campaign=campaign, district_id=district_id)
+                      reason=rejection_text(ctx.lang, outcome.code, outcome.message), lookup=None, campaign=campaign, district_id=district_id)
     lookup = None
     if outcome is not None:
         try:

@@ -185,7 +185,7 @@ def test_registration_cap_rejection_is_shown_and_frees_the_slot(tmp_path: Path) 
                 assert (await first.vote("ib-test", "north", ["n1"]))[0] == 200
                 await second.login("+79000000002")
                 status, page = await second.vote("ib-test", "north", ["n1"])
-                assert status == 409 and "Бюллетень не принят" in page and "cap" in page
+                assert status == 409 and "Бюллетень не принят" in page and "исчерпан лимит регистраций" in page
                 status, page = await second.get("/c/ib-test/d/north")
                 assert 'name="choice"' in page           # the rejected ballot does not stand
                 assert world.chain.ledger.state.campaigns["ib-test"].total_ballots == 1
