@@ -100,7 +100,6 @@ class CastRequest:
 class BallotPipeline:
     def __init__(self, store: KeyValueStore, pool: NodePool, gateway_key: SigningKey, chain_id: str, *,
                  batch_ms: int = 20, resubmit_s: float = 5.0, max_pending: int = 20000,
-                 on_final: Callable[[Tracker, Outcome], None] | None = None,
                  on_block: Callable[[Block, CommitCertificate, list[int]], object] | None = None) -> None:
         self.store = store
         self.pool = pool
@@ -109,7 +108,6 @@ class BallotPipeline:
         self.batch_s = batch_ms / 1000
         self.resubmit_s = resubmit_s
         self.max_pending = max_pending
-        self.on_final = on_final
         self.on_block = on_block
         self.trackers: dict[bytes, Tracker] = {}
         self._queue: list[CastRequest] = []
@@ -277,8 +275,6 @@ class BallotPipeline:
             log.warning("%s %s rejected: %s %s", tracker.kind, tracker.tx.hash.hex()[:16], outcome.code,
                         outcome.message)
         self.store.write(writes, sync=False)
-        if self.on_final is not None:
-            self.on_final(tracker, outcome)
         if tracker.kind == "voters.register":
             dependants = [t for t in self.trackers.values() if t.depends_on == tracker.tx.hash and not t.done]
             if outcome.committed:
