@@ -180,6 +180,9 @@ class NodeMetrics:
                                       ("peer",))
         self.p2p_duplicates = r.counter("veche_p2p_duplicates_total", "Replayed envelopes ignored, by sender.",
                                         ("peer",))
+        self.p2p_stale_proposals = r.counter(
+            "veche_p2p_stale_proposals_total", "Proposals of already decided heights skipped undecoded, by sender.",
+            ("peer",))
         self.p2p_dropped = r.counter("veche_p2p_dropped_total",
                                      "Outgoing items dropped because a peer queue was full, by peer and kind.",
                                      ("peer", "kind"))

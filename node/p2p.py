@@ -257,6 +257,7 @@ class Inbound:
         for data in envelope.messages:
             if is_stale_proposal(data, self._current_height()):
                 self.stale_proposals += 1  # a decided height's block: useless here, skip decoding it
+                self.metrics.p2p_stale_proposals.inc(name)
                 continue
             try:
                 message = decode_message(data)

@@ -189,6 +189,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="ballots per POST (plus one registration)")
     parser.add_argument("--validators", type=int, default=4)
     parser.add_argument("--observers", type=int, default=1)
+    parser.add_argument("--verify-threads", type=int, default=None,
+                        help="set limits.verify_threads in every node's config.json")
     parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="leave the testnet folder in place")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -196,6 +198,12 @@ def main() -> None:
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="veche-bench-"))
     net = LocalNet(directory / "net", validators=args.validators, observers=args.observers)
+    if args.verify_threads is not None:
+        for name in net.names:
+            path = net.homes[name] / "config.json"
+            config = json.loads(path.read_text())
+            config.setdefault("limits", {})["verify_threads"] = args.verify_threads
+            path.write_text(json.dumps(config))
     plan = demo_plan(net.directory)
     total = int(args.rate * (args.duration + args.warmup + 2))
     started = time.perf_counter()
