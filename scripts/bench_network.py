@@ -217,6 +217,8 @@ def main() -> None:
         heights = {name: net.height(name) for name in net.names}
         result["round_changes"] = {name: scrape(net, name, "veche_consensus_round_changes_total")
                                    for name in net.validators}
+        result["stale_proposals_received"] = sum(scrape(net, name, "veche_p2p_stale_proposals_total")
+                                                 for name in net.validators)
         hashes = {net.status(name)["app_hash"] for name in net.names if heights[name] == max(heights.values())}
         result["heights"] = heights
         result["app_hashes_agree"] = len(hashes) == 1
