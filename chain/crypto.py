@@ -136,3 +136,31 @@ def read_key_file(path: str | os.PathLike[str]) -> SigningKey:
     if public != key.public_key:
         raise VecheError(f"key file {target}: public key does not match the private key", "bad_key_file")
     return key
+
+
+# --- authenticated encryption (the gateway's voter-key vault) ----------------------------------
+
+SEAL_NONCE_BYTES = 12
+
+
+def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
+    """AES-256-GCM with a random nonce: returns nonce ‖ ciphertext ‖ tag."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if len(key) != 32:
+        raise VecheError("a sealing key is 32 bytes", "bad_key")
+    nonce = os.urandom(SEAL_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
+
+
+def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
+    """Inverse of ``seal``; raises ``VecheError`` (code ``unseal_failed``) on any tampering or wrong key."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if len(key) != 32 or len(sealed) < SEAL_NONCE_BYTES + 16:
+        raise VecheError("sealed data is malformed", "unseal_failed")
+    try:
+        return AESGCM(key).decrypt(sealed[:SEAL_NONCE_BYTES], sealed[SEAL_NONCE_BYTES:], associated_data)
+    except InvalidTag as exc:
+        raise VecheError("sealed data does not authenticate", "unseal_failed") from exc

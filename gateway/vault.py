@@ -7,8 +7,7 @@ AES-256-GCM under ``HMAC(identity.vault_key, campaign)`` and indexed by
 phone number (or card code) under the gateway secret, so the database alone links nothing to a
 person. When a campaign closes, ``destroy_campaign`` deletes its keys and links.
 
-``cryptography``'s AES-GCM is used here directly: STYLE.md keeps ``cryptography`` inside
-``chain/crypto.py`` except for this, which the brief allows (see docs/GATEWAY.md).
+AES-GCM comes from ``chain.crypto.seal``/``unseal`` (the one wrapper around ``cryptography``).
 
 Key layout of ``<gateway home>/data`` (every phone-derived value is a keyed hash):
   V/<campaign>/<index 32>          nonce(12) ‖ AES-GCM([seed, [[slot, tx_hash]...]])   voter key vault
@@ -22,22 +21,17 @@ Key layout of ``<gateway home>/data`` (every phone-derived value is a keyed hash
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from chain import codec
-from chain.crypto import SigningKey
-from chain.errors import DecodeError
+from chain.crypto import SigningKey, seal, unseal
+from chain.errors import DecodeError, VecheError
 from chain.storage import KeyValueStore
 from gateway.errors import GatewayError
 from gateway.phone import Identity, keyed_hash
 
-NONCE_BYTES = 12
 Writes = dict[bytes, bytes | None]
 
 
@@ -128,8 +122,8 @@ class VoterVault:
         return keyed_hash(identity.index_key, b"veche/gw/vault-index/v1", campaign_id.encode())
 
     @staticmethod
-    def _cipher(identity: Identity, campaign_id: str) -> AESGCM:
-        return AESGCM(keyed_hash(identity.vault_key, b"veche/gw/vault-key/v1", campaign_id.encode()))
+    def _sealing_key(identity: Identity, campaign_id: str) -> bytes:
+        return keyed_hash(identity.vault_key, b"veche/gw/vault-key/v1", campaign_id.encode())
 
     def load(self, identity: Identity, campaign_id: str) -> VaultEntry | None:
         key = vault_key(campaign_id, self.index(identity, campaign_id))
@@ -137,16 +131,15 @@ class VoterVault:
         if sealed is None:
             return None
         try:
-            plain = self._cipher(identity, campaign_id).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key)
+            plain = unseal(self._sealing_key(identity, campaign_id), sealed, key)
             return VaultEntry.decode(plain)
-        except (InvalidTag, DecodeError, ValueError) as exc:
+        except (VecheError, ValueError) as exc:
             raise VaultError("a voter record does not decrypt (wrong gateway secret or damaged data)") from exc
 
     def entry_writes(self, identity: Identity, campaign_id: str, entry: VaultEntry) -> Writes:
         """The write that stores ``entry`` (to go in the same batch as the pending ballot)."""
         key = vault_key(campaign_id, self.index(identity, campaign_id))
-        nonce = os.urandom(NONCE_BYTES)
-        return {key: nonce + self._cipher(identity, campaign_id).encrypt(nonce, entry.encode(), key)}
+        return {key: seal(self._sealing_key(identity, campaign_id), entry.encode(), key)}
 
     def campaigns_with_keys(self) -> set[str]:
         """Campaigns that still have voter keys or links here (one seek per campaign, not a scan)."""
