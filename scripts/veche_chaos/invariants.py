@@ -89,6 +89,19 @@ async def fetch_chain(session: aiohttp.ClientSession, name: str, url: str, heigh
     return NodeChain(name, blocks, certificates)
 
 
+def signed_precommits(certificates: Iterable[CommitCertificate]) -> dict[tuple[int, int, int], set[bytes]]:
+    """(validator index, height, round) → every block hash that validator's precommit signature backs."""
+    signed: dict[tuple[int, int, int], set[bytes]] = {}
+    for certificate in certificates:
+        for index, _signature in certificate.signatures:
+            signed.setdefault((index, certificate.height, certificate.round), set()).add(certificate.block_hash)
+    return signed
+
+
+def double_signed(signed: dict[tuple[int, int, int], set[bytes]]) -> dict[tuple[int, int, int], set[bytes]]:
+    return {slot: hashes for slot, hashes in signed.items() if len(hashes) > 1}
+
+
 class InvariantChecker:
     def __init__(self, cluster: Cluster, tracker: Tracker, watcher: CommitWatcher, *,
                  byzantine: Iterable[str] = (), tx_check_limit: int | None = None, verify_workers: int = 2) -> None:
@@ -264,12 +277,9 @@ class InvariantChecker:
                                               f"{len(bad)} do not", {"bad": bad[:20]})
 
     async def check_double_sign(self, session: aiohttp.ClientSession) -> Check:
-        signed: dict[tuple[int, int, int], set[bytes]] = {}
-        for _, certificate in self._certificates():
-            for index, _signature in certificate.signatures:
-                signed.setdefault((index, certificate.height, certificate.round), set()).add(certificate.block_hash)
+        signed = signed_precommits(certificate for _, certificate in self._certificates())
         doubles = [{"validator": self._name(i), "height": h, "round": r, "blocks": sorted(b.hex()[:16] for b in hs)}
-                   for (i, h, r), hs in signed.items() if len(hs) > 1]
+                   for (i, h, r), hs in double_signed(signed).items()]
         evidence: dict[str, list[dict[str, Any]]] = {}
         invalid: list[str] = []
         for node in self.cluster.nodes:

@@ -145,6 +145,11 @@ class CommitWatcher:
             self._history_at = now
             self.history.append((now, {n: s.height for n, s in self.status.items() if now - s.at < 2.0}))
 
+    async def refresh(self) -> None:
+        """Poll every node's status now (the periodic poll may be a fraction of a second old)."""
+        async with aiohttp.ClientSession() as session:
+            await self.poll_status(session)
+
     async def follow(self, session: aiohttp.ClientSession) -> None:
         now = time.time()
         live = sorted(((s.height, n) for n, s in self.status.items() if now - s.at < 2.0), reverse=True)

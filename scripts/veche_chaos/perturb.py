@@ -143,8 +143,10 @@ class Perturber:
                 majority = [n for n in self.cluster.nodes if n not in minority]
                 record.sides = [sorted(minority), sorted(majority)]
                 await self.fabric.partition([set(minority), set(majority)])
+                await self.watcher.refresh()  # heights once the cut is in place, not a poll from before it
                 split_before = self._heights(self.cluster.nodes)
                 await self._hold(self.hold_s)
+                await self.watcher.refresh()
                 split_after = self._heights(self.cluster.nodes)
                 record.minority_progress = self._progress({n: split_before[n] for n in minority if n in split_before},
                                                           split_after)
