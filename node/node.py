@@ -24,6 +24,7 @@ from consensus.engine import Engine
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
 from genesis.model import Genesis, load_genesis
+from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
@@ -144,7 +145,8 @@ class Node:
         peers = [PeerInfo(v.name, peer_urls.get(v.name, v.url).rstrip("/"), index)
                  for index, v in enumerate(self.params.validators.validators) if index != my_index]
         self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
-        self.driver = Driver(engine, self.app, self.signing_file, self.peers.broadcast, self.metrics,
+        broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
+        self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
                              on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
