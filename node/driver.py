@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from chain.block import CommitCertificate
 from consensus.engine import Engine
-from consensus.messages import Evidence, Message, encode_evidence, encode_message
+from consensus.messages import Evidence, Message, Proposal, encode_evidence, encode_message
 from consensus.outputs import (
     Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage,
 )
@@ -39,8 +39,14 @@ from node.signing_state import SigningStateFile
 log = logging.getLogger("veche.node.consensus")
 
 MAX_INBOX = 20_000
+MAX_INBOX_BYTES = 64 * 1024 * 1024
 YIELD_EVERY = 64
 MAX_EVIDENCE = 1000
+
+
+def _size(message: Message) -> int:
+    """Bytes a queued message holds (a proposal carries its block)."""
+    return 256 + len(message.block) if isinstance(message, Proposal) else 256
 
 
 def wall_clock_ms() -> int:
@@ -73,6 +79,7 @@ class Driver:
         self._names = validator_names
         self._clock_ms = clock_ms
         self._inbox: deque[tuple[int, Message]] = deque()
+        self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self.evidence: deque[EvidenceRecord] = deque(maxlen=MAX_EVIDENCE)
         self.inbox_dropped = 0
@@ -81,10 +88,13 @@ class Driver:
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
     def deliver(self, sender_index: int, message: Message) -> None:
-        if len(self._inbox) >= MAX_INBOX:
-            self._inbox.popleft()
-            self.inbox_dropped += 1
+        """Queue a decoded message; the oldest are dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
         self._inbox.append((sender_index, message))
+        self._inbox_bytes += _size(message)
+        while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
+            _, dropped = self._inbox.popleft()
+            self._inbox_bytes -= _size(dropped)
+            self.inbox_dropped += 1
         self._wake.set()
 
     def poke(self) -> None:
@@ -115,6 +125,7 @@ class Driver:
             handled = 0
             while self._inbox:
                 _, message = self._inbox.popleft()
+                self._inbox_bytes -= _size(message)
                 await self._handle(self.engine.receive(message, self._clock_ms()))
                 handled += 1
                 if handled % YIELD_EVERY == 0:

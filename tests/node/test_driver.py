@@ -10,7 +10,7 @@ import pytest
 
 from chain.block import STEP_PREVOTE
 from chain.crypto import SigningKey
-from consensus.messages import Vote, encode_message, make_vote
+from consensus.messages import Vote, encode_message, make_proposal, make_vote
 from consensus.outputs import Broadcast, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage
 from consensus.errors import InvalidSignature
 from consensus.messages import make_evidence
@@ -115,3 +115,16 @@ def test_inbox_is_bounded_and_drops_oldest(monkeypatch: pytest.MonkeyPatch) -> N
     for _ in range(15):
         driver.deliver(0, message)
     assert driver.inbox_dropped == 5
+
+
+def test_inbox_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.driver as module
+
+    monkeypatch.setattr(module, "MAX_INBOX_BYTES", 3 * 1024 * 1024)
+    driver = Driver(ScriptedEngine([]), app=None, signing_file=None,  # type: ignore[arg-type]
+                    broadcast=lambda data: None, metrics=NodeMetrics(), on_commit=lambda c: None,
+                    on_peer_ahead=lambda h: None, validator_names=["v0"])
+    big = make_proposal("veche-test", 1, 0, -1, b"\x02" * 32, b"x" * (1024 * 1024), 1, KEY.sign)
+    for _ in range(5):
+        driver.deliver(1, big)
+    assert driver.inbox_dropped == 3  # 2 proposals of 1 MiB (+ overhead) fit under 3 MiB
