@@ -193,7 +193,7 @@ async def post_txs(request: web.Request) -> web.Response:
         raise OverBudget("this client has spent its transaction budget; slow down", retry_after=wait)
     reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
     try:
-        node.mempool.check_room(reserved)
+        node.check_room(reserved)
     except ApiError as exc:
         node.metrics.requests_shed.inc(exc.code)
         raise

@@ -7,6 +7,10 @@ or a 503, and backing off when none takes them. The observer keeps them pending 
 sees them committed (or they expire), and re-forwards any that have not committed after
 ``REFORWARD_AFTER_S`` to the next validator (the first may have crashed before gossiping them);
 validators answer a re-sent transaction with ``already_pending``/``already_committed`` cheaply.
+
+Back-pressure: while every validator refuses (429/503, or is unreachable) the observer refuses new
+client transactions too (``check_room`` → 503 ``upstream_busy``) until the validators' Retry-After
+has passed — accepting what cannot be forwarded would only make its clients wait.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 
 import aiohttp
 
+from node.errors import Overloaded
 from node.mempool import MAX_BATCH_BYTES, MAX_BATCH_TXS, encode_batch
 
 log = logging.getLogger("veche.node.forward")
@@ -26,6 +32,7 @@ MAX_QUEUED = 100_000
 FORWARD_DELAY_S = 0.004
 TIMEOUT_S = 15.0
 REFORWARD_AFTER_S = 5.0
+MAX_BACKOFF_S = 1.0
 
 
 class Forwarder:
@@ -38,6 +45,17 @@ class Forwarder:
         self._ready = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self.reforwarded = 0
+        self.busy_until = 0.0
+        self._retry_after = 0.0
+
+    def check_room(self) -> None:
+        """Raise ``Overloaded`` while the validators refuse forwarded transactions (or the queue is long)."""
+        wait = self.busy_until - time.monotonic()
+        if wait > 0:
+            raise Overloaded("the validators are shedding load; retry later", "upstream_busy", retry_after=wait)
+        if len(self.queue) > MAX_QUEUED // 2:
+            raise Overloaded("too many transactions wait to be forwarded; retry later", "upstream_busy",
+                             retry_after=1.0)
 
     def reforward(self, stale: list[bytes]) -> None:
         """Send again transactions still pending long after they were forwarded, to another validator."""
@@ -77,15 +95,19 @@ class Forwarder:
                 self._ready.clear()
             if not batch:
                 continue
+            self._retry_after = 0.0
             if await self._send(batch):
                 backoff = 0.1
                 self.forwarded += len(batch)
+                self.busy_until = 0.0
                 continue
             self.queue.extendleft(reversed(batch))
             self._ready.set()
-            log.warning("no validator takes forwarded transactions right now; retrying in %.1f s", backoff)
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, 5.0)
+            delay = max(backoff * (0.5 + random.random()), min(self._retry_after, MAX_BACKOFF_S))
+            self.busy_until = time.monotonic() + delay
+            log.info("no validator takes forwarded transactions right now; retrying in %.2f s", delay)
+            await asyncio.sleep(delay)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _send(self, batch: list[bytes]) -> bool:
         if self._session is None or not self.urls:
@@ -99,13 +121,23 @@ class Forwarder:
                                               timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as response:
                     await response.read()
                     if response.status == 200:
+                        self._next += 1  # spread forwarded admission work over the validators
                         return True
                     if 400 <= response.status < 500 and response.status != 429:
                         log.warning("validator %s refused %d forwarded transactions with HTTP %d; dropped",
                                     url, len(batch), response.status)
                         return True
+                    if response.status in (429, 503):
+                        self._retry_after = max(self._retry_after, _seconds(response.headers.get("Retry-After")))
                     log.debug("validator %s answered %d to forwarded transactions", url, response.status)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.debug("validator %s unreachable for forwarding: %s", url, exc)
             self._next += 1
         return False
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0

@@ -221,6 +221,12 @@ class Node:
                 for tx_hash in stale:
                     forwarded_at[tx_hash] = now
 
+    def check_room(self, incoming_bytes: int) -> None:
+        """Shed a client request before reading it (503): mempool bounds, backlog, or busy validators."""
+        self.mempool.check_room(incoming_bytes)
+        if self.forwarder is not None:
+            self.forwarder.check_room()
+
     async def submit(self, raws: list[bytes]) -> Admission:
         """Admit a client's batch, then gossip (validator) or forward (observer) what was accepted."""
         admission = await self.mempool.admit(raws)
