@@ -170,6 +170,9 @@ class NodeMetrics:
         self.signing_write = r.histogram(
             "veche_signing_state_write_seconds", "Time to persist the signing state (fsync) before signing.",
             (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+        self.loop_lag = r.histogram(
+            "veche_event_loop_lag_seconds", "How late the event loop wakes a 100 ms timer (CPU starvation or blocking).",
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
         self.rounds = r.counter("veche_consensus_round_changes_total", "Rounds started above round 0.")
         self.consensus_rejected = r.counter("veche_consensus_messages_rejected_total",
                                             "Consensus messages the engine rejected, by claimed validator and code.",

@@ -41,6 +41,7 @@ log = logging.getLogger("veche.node")
 
 VALIDATOR_STATUS_POLL_S = 2.0
 OBSERVER_PENDING_TTL_MS = 120_000
+LAG_PROBE_S = 0.1
 
 
 class Node:
@@ -184,8 +185,22 @@ class Node:
                 group.create_task(self.forwarder.run(), name="forwarder")
                 group.create_task(self._expire_forwarded(), name="expiry")
             group.create_task(self._gossip_worker(), name="gossip-admission")
+            group.create_task(self._watch_loop_lag(), name="loop-lag")
             group.create_task(self.sync.run(), name="block-sync")
             group.create_task(self.results.run(), name="results")
+
+    async def _watch_loop_lag(self) -> None:
+        """How late the event loop wakes a 100 ms sleep: a starved or blocked node shows here first."""
+        loop = asyncio.get_running_loop()
+        warned = 0.0
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            lag = max(0.0, loop.time() - started - LAG_PROBE_S)
+            self.metrics.loop_lag.observe(lag)
+            if lag > 1.0 and loop.time() - warned > 60:
+                warned = loop.time()
+                log.warning("the event loop ran %.1f s late: this node is starved of CPU or blocked", lag)
 
     async def _gossip_worker(self) -> None:
         while True:
