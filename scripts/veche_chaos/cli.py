@@ -22,6 +22,7 @@ from veche_chaos.flood import FloodConfig, flood_phase
 from veche_chaos.perturb import KINDS
 from veche_chaos.runner import ChaosRun, Phase, RunConfig, run_plan
 from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase
+from veche_chaos.soak import soak
 
 
 def parse_plan(text: str) -> list[tuple[str, str]] | str:
@@ -100,8 +101,6 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         config.title = f"Veche soak run ({args.hours:g} h)"
         if phases is None:
             phases = [] if args.plan == "short" else [run_plan]
-        from veche_chaos.runner import soak
-
         phases.append(soak)
     return config, phases
 

@@ -294,7 +294,7 @@ class Cluster:
         if proc.running:
             raise ClusterError(f"stop {name} before wiping its data")
         config = json.loads((proc.home / "config.json").read_text(encoding="utf-8"))
-        data_dir = proc.home / config.get("data_dir", "data")
+        data_dir = proc.home / str(config.get("data_dir", "data"))
         shutil.rmtree(data_dir, ignore_errors=True)
         return data_dir
 

@@ -286,6 +286,7 @@ def flood_phase(config: FloodConfig) -> Phase:
                   if r.source in (DIRECT, GATEWAY) and flood_started <= r.offered <= flood_ended]
         await watcher.wait_for(lambda: all(r.committed is not None for r in honest if r.acked is not None), 60)
         latency = latency_summary([r for r in honest if r.acked is not None])
+        honest_p99 = latency["p99"]
         home_config = cluster.home(config.target) / "config.json"
         node_config = json.loads(home_config.read_text(encoding="utf-8"))
         max_txs = int(node_config.get("mempool_max_txs", 100_000))
@@ -315,7 +316,7 @@ def flood_phase(config: FloodConfig) -> Phase:
                      f"(peak {peak_rss / 1024:.0f} MiB)", 0 < peak_rss / 1024 <= config.rss_limit_mib)
         context.gate(f"honest votes during the flood: p99 commit latency {latency['p99']} s <= "
                      f"{config.honest_p99_s} s ({latency['count']} votes)",
-                     latency["count"] > 0 and latency["p99"] is not None and latency["p99"] <= config.honest_p99_s)
+                     honest_p99 is not None and honest_p99 <= config.honest_p99_s and (latency["count"] or 0) > 0)
 
     return phase
 

@@ -34,7 +34,7 @@ from chain import codec
 from chain.block import Block, CommitCertificate, ValidatorSet, verify_certificate
 from chain.crypto import sha256, verify
 from chain.errors import CertificateError, DecodeError
-from chain.tx import decode_tx
+from chain.tx import VoteCast, decode_tx
 from consensus.errors import ConsensusError
 from consensus.messages import decode_evidence, verify_evidence
 from genesis.model import parse_genesis
@@ -198,9 +198,9 @@ class InvariantChecker:
             for raw in block.txs:
                 hashes[sha256(raw)] += 1
                 tx = decode_tx(raw)
-                if tx.kind == "vote.cast":
-                    body = tx.body
-                    ballots[(body.campaign_id, tx.signers[0], body.district_id)] += 1  # type: ignore[union-attr]
+                body = tx.body
+                if isinstance(body, VoteCast):
+                    ballots[(body.campaign_id, tx.signers[0], body.district_id)] += 1
         repeated = [h.hex() for h, count in hashes.items() if count > 1]
         double_ballots = [f"{c}/{k.hex()[:16]}/{d}" for (c, k, d), count in ballots.items() if count > 1]
         watcher_dups = self.watcher.duplicates

@@ -30,6 +30,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from veche_chaos.fabric import Fabric, FabricError, group_of, url
 
@@ -58,10 +59,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_recorded(record: dict[str, object]) -> None:
-    for link in record.get("links", []):  # type: ignore[union-attr]
+def _remove_recorded(record: dict[str, Any]) -> None:
+    for link in record.get("links", []):
         _ip("link", "del", str(link), check=False)
-    for namespace in record.get("namespaces", []):  # type: ignore[union-attr]
+    for namespace in record.get("namespaces", []):
         _ip("netns", "del", str(namespace), check=False)
 
 

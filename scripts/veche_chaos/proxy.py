@@ -136,19 +136,20 @@ class Link:
         try:
             await self.flowing.wait()  # a frozen link holds new connections too
             try:
-                upstream_reader, upstream_writer = await asyncio.wait_for(
+                upstream_reader, upstream = await asyncio.wait_for(
                     asyncio.open_connection(self.spec.target_host, self.spec.target_port), CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError):
                 _abort(writer)
                 return
+            upstream_writer = upstream
             self.connections.discard(entry)
             if self.state == RESET:
                 _abort(writer)
-                _abort(upstream_writer)
+                _abort(upstream)
                 return
-            entry = (writer, upstream_writer)
+            entry = (writer, upstream)
             self.connections.add(entry)
-            await asyncio.gather(self._pump(reader, upstream_writer, up=True),
+            await asyncio.gather(self._pump(reader, upstream, up=True),
                                  self._pump(upstream_reader, writer, up=False))
         finally:
             self.connections.discard(entry)

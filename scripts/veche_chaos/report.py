@@ -110,8 +110,8 @@ def render(summary: RunSummary) -> str:
     lines.append("Votes                   direct   gateway     flood     total")
     for key, label in (("offered", "offered"), ("acknowledged", "acknowledged"), ("committed", "committed"),
                        ("lost", "lost (must be 0)"), ("committed_without_ack", "committed, no ack")):
-        row = [summary.votes[s][key] for s in (DIRECT, GATEWAY, FLOOD, "total")]
-        lines.append(f"  {label:<20}" + "".join(f"{v:>10}" for v in row))
+        counts = [summary.votes[s][key] for s in (DIRECT, GATEWAY, FLOOD, "total")]
+        lines.append(f"  {label:<20}" + "".join(f"{v:>10}" for v in counts))
     lines.append(f"  {'duplicated (must be 0)':<20}{summary.duplicated:>40}")
     lines.append("")
     lines.append("Commit latency, s (first offer → first seen in a block)    n      p50      p99      max")

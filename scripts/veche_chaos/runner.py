@@ -5,8 +5,8 @@
 2. Load starts: direct registrations + votes, citizen flows through the gateway, a re-sender, the
    commit watcher and the sampler (heights, mempools, RSS, latency every few seconds).
 3. After a warm-up, the perturbation plan runs — each fault waits for the network to recover and
-   then ``settle_s`` of calm before the next. A flood phase (``flood.py``) or a soak (steady load
-   for hours with the plan repeated) can replace or follow it.
+   then ``settle_s`` of calm before the next. Other phases can replace or follow it: a Byzantine
+   validator (``scenarios.py``), a flood (``flood.py``), a soak (``soak.py``).
 4. The load stops; acknowledged votes are given ``drain_s`` to commit (the re-sender still works);
    the network must come to one height.
 5. ``InvariantChecker`` runs; the summary is printed and written as JSON; everything is torn
@@ -100,6 +100,7 @@ class Context:
     chain_id: str
     gateway_key_file: Path
     stop_load: asyncio.Event
+    sampler: Sampler
     extra: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, bool] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -160,7 +161,7 @@ class ChaosRun:
             perturber = Perturber(cluster, fabric, watcher, hold_s=config.hold_s, down_s=config.down_s,
                                   recovery_timeout_s=config.recovery_timeout_s)
             context = Context(config, cluster, fabric, tracker, watcher, perturber, ring, layout.chain_id,
-                              layout.gateway.key_file, stop_load)
+                              layout.gateway.key_file, stop_load, sampler)
             exits = asyncio.create_task(self._watch_exits(cluster, stop_watch), name="exits")
             tasks.append(exits)
             await asyncio.sleep(config.warmup_s)
@@ -251,7 +252,7 @@ async def run_plan(context: Context) -> None:
     cluster = context.cluster
     plan = (list(SHORT_PLAN) if config.plan == "short"
             else full_plan(cluster.validators, cluster.observers) if config.plan == "full"
-            else list(config.plan))  # type: ignore[arg-type]
+            else list(config.plan))
     plan = [(kind, target) for kind, target in plan if target in cluster.procs]
     started = time.monotonic()
     cycle = 0
@@ -266,20 +267,3 @@ async def run_plan(context: Context) -> None:
         cycle += 1
         if time.monotonic() - started > config.repeat_for_s:
             return
-
-
-async def soak(context: Context) -> None:
-    """Steady load for ``soak_s``; a perturbation from the full plan every ``fault_every_s`` if set."""
-    config = context.config
-    deadline = time.monotonic() + config.soak_s
-    plan = full_plan(context.cluster.validators, context.cluster.observers)
-    every = config.fault_every_s
-    position = 0
-    last_fault = time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
-        if every > 0 and time.monotonic() - last_fault >= every and time.monotonic() + 120 < deadline:
-            kind, target = plan[position % len(plan)]
-            position += 1
-            await context.perturber.apply(kind, target)
-            last_fault = time.monotonic()

@@ -66,19 +66,17 @@ async def byzantine_phase(context: Context, seconds: float = BYZANTINE_SECONDS) 
     context.gate(f"network kept committing for {seconds:.0f} s with {', '.join(byzantine)} Byzantine "
                  f"(>= {MIN_BLOCKS} blocks on every honest node: {progress})",
                  progress >= MIN_BLOCKS and committed > 0)
-    found: dict[str, dict[str, object]] = {}
+    seen: dict[str, tuple[set[int], dict[str, float]]] = {}
     async with aiohttp.ClientSession() as session:
         deadline = time.monotonic() + 30
         while True:
             for name in honest_validators:
-                listed, counters = await evidence_seen(session, cluster.url(name))
-                found[name] = {"evidence_api": sorted(listed), "metric": counters}
-            complete = all(indexes <= set(found[n]["evidence_api"]) and  # type: ignore[arg-type]
-                           all(counters.get(b, 0) >= 1 for b in byzantine)
-                           for n in honest_validators
-                           for counters in [found[n]["metric"]])  # type: ignore[misc]
+                seen[name] = await evidence_seen(session, cluster.url(name))
+            complete = all(indexes <= listed and all(counters.get(b, 0) >= 1 for b in byzantine)
+                           for listed, counters in seen.values())
             if complete or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
-    context.notes["evidence on honest validators"] = found
+    context.notes["evidence on honest validators"] = {
+        name: {"evidence_api": sorted(listed), "metric": counters} for name, (listed, counters) in seen.items()}
     context.gate(f"evidence against {', '.join(byzantine)} on every honest validator (API and metric)", complete)
