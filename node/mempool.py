@@ -154,6 +154,7 @@ class Mempool:
         self.backlog_ms = backlog_ms
         self._commits: deque[tuple[int, int]] = deque()  # (time ms, transactions committed)
         self.on_rejected: Callable[[str, int], None] = lambda code, count: None
+        self.on_reaped: Callable[[float], None] = lambda waited_s: None
         self._check = self._fresh_check_state()
 
     def close(self) -> None:
@@ -190,11 +191,13 @@ class Mempool:
         """The oldest pending transactions, FIFO, within both limits."""
         chosen: list[Tx] = []
         size = 0
-        for tx in self.pending.values():
+        now = self._clock_ms()
+        for tx_hash, tx in self.pending.items():
             if len(chosen) >= max_txs or size + len(tx.raw) > max_bytes:
                 break
             chosen.append(tx)
             size += len(tx.raw)
+            self.on_reaped((now - self.arrival_ms.get(tx_hash, now)) / 1000)
         return chosen
 
     # --- admission -------------------------------------------------------------------------------

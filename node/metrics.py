@@ -173,6 +173,12 @@ class NodeMetrics:
         self.loop_lag = r.histogram(
             "veche_event_loop_lag_seconds", "How late the event loop wakes a 100 ms timer (CPU starvation or blocking).",
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self.gossip_wait = r.histogram(
+            "veche_gossip_queue_seconds", "How long gossiped transactions waited for admission on this node.",
+            (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0))
+        self.mempool_wait = r.histogram(
+            "veche_mempool_wait_seconds", "Admission to inclusion in a block this node proposed, per transaction.",
+            (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0))
         self.rounds = r.counter("veche_consensus_round_changes_total", "Rounds started above round 0.")
         self.consensus_rejected = r.counter("veche_consensus_messages_rejected_total",
                                             "Consensus messages the engine rejected, by claimed validator and code.",

@@ -72,6 +72,7 @@ class Node:
         self.mempool = Mempool(self.ledger, max_txs=config.mempool_max_txs, max_bytes=config.mempool_max_bytes,
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
+        self.mempool.on_reaped = self.metrics.mempool_wait.observe
         self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs)
         self.results = Results(self.ledger)
         self.budgets = ClientBudgets(limits.client_tx_rate, limits.client_tx_burst)

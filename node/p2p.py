@@ -295,7 +295,7 @@ class GossipQueue:
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.metrics = metrics
-        self._items: deque[tuple[int, list[bytes]]] = deque()
+        self._items: deque[tuple[int, list[bytes], float]] = deque()
         self.bytes = 0
         self._ready = asyncio.Event()
 
@@ -304,7 +304,7 @@ class GossipQueue:
         if self.bytes + size > MAX_GOSSIP_BACKLOG_BYTES:
             self.metrics.txs_rejected.inc("gossip_backlog_full", amount=len(raws))
             return False
-        self._items.append((sender, raws))
+        self._items.append((sender, raws, time.monotonic()))
         self.bytes += size
         self._ready.set()
         return True
@@ -313,8 +313,9 @@ class GossipQueue:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        sender, raws = self._items.popleft()
+        sender, raws, queued = self._items.popleft()
         self.bytes -= sum(len(raw) for raw in raws)
+        self.metrics.gossip_wait.observe(time.monotonic() - queued)
         return sender, raws
 
 

@@ -181,6 +181,27 @@ def scrape(net: LocalNet, name: str, metric: str) -> float:
     return total
 
 
+def histogram_quantiles(net: LocalNet, metric: str) -> tuple[float, float]:
+    """Approximate p50 and p99 (bucket upper bounds) of a histogram summed over the validators."""
+    from tests.node.netkit import http_get
+
+    buckets: dict[float, float] = {}
+    for name in net.validators:
+        for line in http_get(net.urls[name] + "/metrics")[1].decode().splitlines():
+            if line.startswith(metric + "_bucket"):
+                bound = line.split('le="', 1)[1].split('"', 1)[0]
+                key = float("inf") if bound == "+Inf" else float(bound)
+                buckets[key] = buckets.get(key, 0) + float(line.rsplit(" ", 1)[1])
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0
+    def quantile(fraction: float) -> float:
+        for bound in bounds:
+            if total and buckets[bound] >= fraction * total:
+                return bound
+        return float("nan")
+    return quantile(0.5), quantile(0.99)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=1000, help="offered votes per second")
@@ -217,6 +238,9 @@ def main() -> None:
         heights = {name: net.height(name) for name in net.names}
         result["round_changes"] = {name: scrape(net, name, "veche_consensus_round_changes_total")
                                    for name in net.validators}
+        for metric in ("veche_mempool_wait_seconds", "veche_gossip_queue_seconds", "veche_event_loop_lag_seconds",
+                       "veche_signing_state_write_seconds"):
+            result[metric.removeprefix("veche_") + "_p50_p99"] = histogram_quantiles(net, metric)
         result["stale_proposals_received"] = sum(scrape(net, name, "veche_p2p_stale_proposals_total")
                                                  for name in net.validators)
         hashes = {net.status(name)["app_hash"] for name in net.names if heights[name] == max(heights.values())}
