@@ -427,15 +427,16 @@ class CommitWatcher:
             while True:
                 try:
                     status = await self.client.status()
-                except NodeUnreachable as exc:
+                    top = status.get("height")
+                    if isinstance(top, int) and top > self.height:
+                        await self._catch_up(top)
+                        continue
+                except (NodeUnreachable, NodeApiError) as exc:
+                    # e.g. fail-over to a node a block behind the one whose status we read (404)
                     log.warning("commit watcher: %s", exc)
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(0.3)
                     continue
-                top = status.get("height")
-                if isinstance(top, int) and top > self.height:
-                    await self._catch_up(top)
-                else:
-                    await asyncio.sleep(self.poll_s)
+                await asyncio.sleep(self.poll_s)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # surfaced to waiters
@@ -657,10 +658,11 @@ class TxPump:
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 10.0:
             self._rate_samples.popleft()
         first_time, first_count = self._rate_samples[0]
-        rate = (count - first_count) / (now - first_time) if now - first_time >= 1.0 else 0.0
+        if count - first_count < 100 or now - first_time < 1.0:
+            return self.resend_after      # too few commits lately to estimate a rate
+        rate = (count - first_count) / (now - first_time)
         backlog = len(self._outstanding) + len(self._queue)
-        drain = backlog / rate if rate > 0 else 0.0
-        return max(self.resend_after, 3.0 * drain)
+        return max(self.resend_after, 3.0 * backlog / rate)
 
     async def _give_up(self, item: _Outgoing) -> None:
         try:

@@ -326,7 +326,7 @@ class Importer:
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(pool, make_voter_chunk, genesis.chain_id, campaign_id, chunk)
                    for chunk in chunks]
-        await self._wait_until_voting(watcher, plan.campaign.voting_start)
+        await self._wait_until_voting(plan.campaign.voting_start)
         pump = TxPump(client, watcher)
         pump.start()
         started = time.monotonic()
@@ -368,7 +368,7 @@ class Importer:
             raise PabulibImportError(f"voter registration rejected: {code}: {message}")
         pump.send(votes)
 
-    async def _wait_until_voting(self, watcher: CommitWatcher, voting_start: int) -> None:
+    async def _wait_until_voting(self, voting_start: int) -> None:
         delay = voting_start / 1000 - time.time()
         if delay > 0:
             self.progress(f"voting opens in {delay:.1f} s")
