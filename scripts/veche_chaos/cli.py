@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flood-target", default="validator-1")
     parser.add_argument("--flood-factor", type=float, default=10.0)
     parser.add_argument("--flood-seconds", type=float, default=30.0)
+    parser.add_argument("--flood-sources", type=int, choices=range(1, 5), default=1,
+                        help="client addresses the flood comes from (1-4; each gets its own node budget)")
     parser.add_argument("--soak", action="store_true", help="steady load for --hours; memory and latency over time")
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--fault-every", type=float, default=0.0, help="soak: one perturbation every N seconds")
@@ -93,7 +95,8 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
             phases.append(run_plan)
     if args.flood:
         config.title = "Veche flood run"
-        flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds)
+        flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
+                            sources=args.flood_sources)
         phases = (phases or []) + [flood_phase(flood)]
     if args.soak:
         config.soak_s = args.hours * 3600

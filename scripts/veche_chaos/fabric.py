@@ -112,8 +112,11 @@ class Fabric(ABC):
         """The ``api_url`` in a node's own config (the address other nodes know it by)."""
         return self.client_url(name)
 
-    def flood_source(self, name: str) -> str | None:
-        """A local address the runner can bind to so a flood comes from a client of its own."""
+    MAX_FLOOD_SOURCES = 4
+
+    def flood_source(self, name: str, number: int = 0) -> str | None:
+        """Local address ``number`` (< ``MAX_FLOOD_SOURCES``) the runner can bind to, so that a flood
+        comes from clients of its own (a node budgets each client address separately)."""
         return None
 
     def command(self, name: str, argv: Sequence[str]) -> list[str]:
@@ -199,8 +202,8 @@ class ProxyFabric(Fabric):
     def client_url(self, name: str) -> str:
         return url(LOOPBACK, self.members[name].port)
 
-    def flood_source(self, name: str) -> str | None:
-        return "127.0.0.77"
+    def flood_source(self, name: str, number: int = 0) -> str | None:
+        return f"127.0.0.{77 + number}"
 
     async def setup(self) -> None:
         self._allocate()

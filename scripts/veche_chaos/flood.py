@@ -49,6 +49,7 @@ class FloodConfig:
     duplicate_share: float = 0.45
     valid_pool: int = 12000
     forged_pool: int = 60000
+    sources: int = 1                  # client addresses the flood comes from (each has its own budget)
     honest_p99_s: float = 2.0
     rss_limit_mib: float = 500.0
 
@@ -74,7 +75,7 @@ class Flooder:
         self.config = config
         cluster = context.cluster
         self.url = cluster.url(config.target) + "/api/v1/txs"
-        self.source = context.fabric.flood_source(config.target)
+        self.sources = [context.fabric.flood_source(config.target, number) for number in range(config.sources)]
         gateway_key = read_key_file(context.gateway_key_file)
         ballots = ballot_options(cluster.genesis_document)
         self.maker = DirectLoad(context.tracker, context.ring, context.chain_id, gateway_key, ballots, rate=0,
@@ -87,8 +88,9 @@ class Flooder:
         self.forged: list[bytes] = []
         self._forged_at = 0
 
-    def _session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=64, local_addr=(self.source, 0) if self.source else None)
+    def _session(self, number: int = 0) -> aiohttp.ClientSession:
+        source = self.sources[number % len(self.sources)]
+        connector = aiohttp.TCPConnector(limit=64, local_addr=(source, 0) if source else None)
         return aiohttp.ClientSession(connector=connector)
 
     async def _post(self, session: aiohttp.ClientSession, raws: list[bytes], txs: list[Tx | None]) -> int:
@@ -223,10 +225,14 @@ class Flooder:
         started = time.monotonic()
         deadline = started + config.seconds
         next_at = started
-        async with self._session() as session:
+        sessions = [self._session(number) for number in range(len(self.sources))]
+        turn = 0
+        try:
             while time.monotonic() < deadline:
-                if len(inflight) < config.concurrency * 4:
+                if len(inflight) < config.concurrency * 4 * len(sessions):
                     raws, txs = self._flood_batch()
+                    session = sessions[turn % len(sessions)]
+                    turn += 1
                     task = asyncio.create_task(self._post(session, raws, txs))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
@@ -243,6 +249,9 @@ class Flooder:
                     await asyncio.sleep(0)
             if inflight:
                 await asyncio.wait(inflight, timeout=15)
+        finally:
+            for session in sessions:
+                await session.close()
         seconds = time.monotonic() - started
         offered = sum(self.stats.offered.values())
         return {"target_rate": round(rate, 1), "offered_txs": offered,
@@ -300,7 +309,7 @@ def flood_phase(config: FloodConfig) -> Phase:
             "target_mempool_peak": mempool_peak, "target_mempool_bytes_peak": mempool_bytes_peak,
             "mempool_peak_before_flood": mempool_before, "mempool_bounds": [max_txs, max_bytes],
             "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
-            "source_address": flooder.source,
+            "source_addresses": flooder.sources,
         }
         context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
                                   f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "

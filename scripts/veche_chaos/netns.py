@@ -5,15 +5,15 @@ control links (``slot`` picks a free one so concurrent runs never collide):
 
   node i  ── netns ``veche-chaos-<pid>-<i>``
              ├─ ``p2p``  10.77.0.(10+i)/24  ── veth ── bridge ``vk<slot>b0`` (host side, no address)
-             └─ ``ctl``  10.78.<slot>.(8i+2)/29 ── veth ── host 10.78.<slot>.(8i+1) and .(8i+3)
+             └─ ``ctl``  10.78.<slot>.(8i+2)/29 ── veth ── host 10.78.<slot>.(8i+1), .(8i+3)…(8i+6)
 
 Validators reach each other (consensus, gossip, block sync) only over ``p2p`` addresses, which
 are also the URLs in the genesis file. ``partition(groups)`` moves each node's bridge port onto
 the bridge of its group (``vk<slot>b<g>``), a node outside every group gets no bridge at all;
 packets between groups are simply not delivered, so TCP connections stall and time out. The
 runner (load, observation, gateway, ``veche verify``) talks to each node over its own control
-link, which partitions never touch. ``.(8i+3)`` is a second host address on that link, used as
-the source of floods so that a node sees the flood as a different client from honest traffic.
+link, which partitions never touch. ``.(8i+3)`` … ``.(8i+6)`` are more host addresses on that
+link, used as the sources of floods so that a node sees flooders as clients apart from honest ones.
 
 Everything created is recorded in ``/run/veche-chaos/<pid>.json``; ``teardown`` removes it, and
 the next run removes what a killed run (whose pid is gone) left behind.
@@ -138,8 +138,8 @@ class NetnsFabric(Fabric):
             return url("127.0.0.1", member.port)
         return url(self.control_address(name), member.port)
 
-    def flood_source(self, name: str) -> str | None:
-        return f"{CONTROL_NET}.{self.slot}.{8 * self._node_index(name) + 3}"
+    def flood_source(self, name: str, number: int = 0) -> str | None:
+        return f"{CONTROL_NET}.{self.slot}.{8 * self._node_index(name) + 3 + number}"
 
     def command(self, name: str, argv: Sequence[str]) -> list[str]:
         namespace = self.namespaces.get(name)
@@ -207,7 +207,8 @@ class NetnsFabric(Fabric):
             _ip("link", "add", control, "type", "veth", "peer", "name", "ctl", "netns", namespace)
             base = f"{CONTROL_NET}.{self.slot}.{8 * index}"
             _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{8 * index + 1}/29", "dev", control)
-            _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{8 * index + 3}/29", "dev", control)
+            for extra in range(3, 3 + self.MAX_FLOOD_SOURCES):   # .3 .. .6: flood client addresses
+                _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{8 * index + extra}/29", "dev", control)
             _ip("link", "set", control, "up")
             _ip("-n", namespace, "addr", "add", f"{self.control_address(member.name)}/29", "dev", "ctl")
             _ip("-n", namespace, "link", "set", "ctl", "up")
