@@ -7,7 +7,7 @@ sends one request at a time over the node's shared ``ClientSession``, and on fai
 exponentially with jitter. When a queue is full the oldest item is dropped and counted: nothing
 here ever blocks the consensus loop. Consensus messages lost this way are re-sent by the engine.
 
-Incoming: ``handle_envelope`` authenticates (see ``node/envelope.py``), hands consensus messages to
+Incoming: ``Inbound.handle`` authenticates (see ``node/envelope.py``), hands consensus messages to
 the driver and queues transactions for admission by one gossip worker (a bounded queue as well).
 """
 
