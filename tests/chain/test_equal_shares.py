@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from chain.equal_shares import aggregate_ballots, equal_shares
 from chain.errors import RuleError
 from chain.pabulib import PbFile, compute_vote_counts, read_pb
+from tests.paths import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 
 
 def pabutools_mes(

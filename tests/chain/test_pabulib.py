@@ -21,7 +21,9 @@ from chain.pabulib import (
     write_pb,
 )
 
-DATA = Path("/work/shared/data")
+from tests.paths import SHARED_DATA
+
+DATA = SHARED_DATA
 DATA_FILES = ("Poland_Wroclaw_2019_local.pb", "Poland_Warszawa_2023_Wesola.pb")
 
 META = """META

@@ -24,7 +24,9 @@ from chain.rules import (
     select_winners,
 )
 
-DATA = Path("/work/shared/data")
+from tests.paths import SHARED_DATA
+
+DATA = SHARED_DATA
 DATA_FILES = ("Poland_Wroclaw_2019_local.pb", "Poland_Warszawa_2023_Wesola.pb")
 
 

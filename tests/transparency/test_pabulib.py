@@ -22,8 +22,9 @@ from node.client import SyncNodeClient
 from node.pabulib_io import PabulibImportError, district_id_for, plan_import, slugify
 from tests.node.netkit import free_base_port
 from tests.transparency.fakenode import ThreadedTestnet, write_testnet
+from tests.paths import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 FILES = sorted(DATA.glob("*.pb"))
 GATEWAY = b"\x01" * 32
 
