@@ -52,6 +52,7 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_BATCH_TXS = 5000
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
 VERIFY_CHUNK = 48
+ADMIT_SLICE = 512
 REJECTED_MEMORY = 100_000
 VERIFIED_MEMORY = 100_000
 COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
@@ -247,21 +248,33 @@ class Mempool:
             self.inflight_bytes -= size
 
     async def admit(self, raws: Sequence[bytes]) -> Admission:
-        """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message)."""
-        rejected: list[Rejection] = []
-        verified = await self._stateless(raws, rejected)
-        admission = self._stateful(verified, rejected)
-        admission.rejected.sort(key=lambda r: r.index)
-        for rejection in admission.rejected:
-            self.on_rejected(rejection.code, 1)
-        return admission
+        """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message).
 
-    async def _stateless(self, raws: Sequence[bytes], rejected: list[Rejection]) -> list[tuple[int, Tx]]:
+        Large batches (a peer's gossip can carry thousands) go in slices of ``ADMIT_SLICE``, in order,
+        yielding between them, so no synchronous stretch of admission grows with the batch.
+        """
+        rejected: list[Rejection] = []
+        accepted: list[bytes] = []
+        admitted: list[Tx] = []
+        seen: set[bytes] = set()
+        for start in range(0, len(raws), ADMIT_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            verified = await self._stateless(raws[start:start + ADMIT_SLICE], rejected, start, seen)
+            part = self._stateful(verified, rejected)
+            accepted.extend(part.accepted)
+            admitted.extend(part.admitted)
+        rejected.sort(key=lambda r: r.index)
+        for rejection in rejected:
+            self.on_rejected(rejection.code, 1)
+        return Admission(accepted, rejected, admitted)
+
+    async def _stateless(self, raws: Sequence[bytes], rejected: list[Rejection], offset: int,
+                         seen: set[bytes]) -> list[tuple[int, Tx]]:
         candidates: list[tuple[int, Tx]] = []
         trusted: list[tuple[int, Tx]] = []
-        seen: set[bytes] = set()
         chain_id = self.ledger.params.chain_id
-        for index, raw in enumerate(raws):
+        for index, raw in enumerate(raws, offset):
             if len(raw) > MAX_TX_BYTES:
                 rejected.append(Rejection(index, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes"))
                 continue

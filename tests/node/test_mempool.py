@@ -269,3 +269,17 @@ def test_backlog_beyond_what_the_network_commits_is_shed(chain_: Chain, monkeypa
     pool.note_committed(5000)  # the network commits 5000 txs/s: one second of backlog is 5000
     assert pool.commit_rate() == 5000 and pool.backlog_limit() == 5000
     pool.check_room(100)
+
+
+def test_large_batches_are_admitted_in_order_across_slices(chain_: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.mempool as module
+
+    monkeypatch.setattr(module, "ADMIT_SLICE", 3)
+    pool = chain_.mempool()
+    voters = chain_.voters(5)
+    registration = chain_.register(voters)
+    batch = [registration.raw] + [chain_.vote(v).raw for v in voters] + [registration.raw, b"\x01"]
+    result = admit(pool, batch)
+    assert codes(result) == [(6, "duplicate"), (7, "malformed")]
+    assert [bytes.fromhex(h.hex()) for h in result.accepted] == [chain.crypto.sha256(raw) for raw in batch[:6]]
+    assert [tx.raw for tx in pool.reap(100, 1 << 20)] == batch[:6]
