@@ -1,8 +1,8 @@
 """Block sync: fetch certified blocks from peers' public API and apply them.
 
 A node is behind when the engine reports ``PeerAhead``, when a peer's ``/api/v1/status`` shows a
-higher height (observers poll every ``poll_interval_s``; validators rarely, as a safety net), and
-at start-up. It then fetches ``GET /api/v1/blocks/raw?from=&to=`` ranges and applies each block
+higher height (observers poll one source every ``poll_interval_s`` in turn and all of them every
+``FULL_POLL_EVERY`` polls; validators rarely, as a safety net), and at start-up. It then fetches ``GET /api/v1/blocks/raw?from=&to=`` ranges and applies each block
 with ``ChainApp.apply_synced``: the commit certificate is checked against the *genesis* validator
 set before anything is written, and the block must re-execute to its header's app hash.
 
@@ -37,6 +37,7 @@ RANGE_BLOCKS = 500
 MAX_RANGE_RESPONSE = 64 * 1024 * 1024
 BAD_PEER_BENCH_S = 30.0
 STATUS_TIMEOUT_S = 3.0
+FULL_POLL_EVERY = 10
 FETCH_TIMEOUT_S = 60.0
 
 
@@ -65,6 +66,7 @@ class BlockSync:
         self.lag_tolerance = lag_tolerance
         self.syncing = False
         self._forced = False
+        self._polls = 0
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
 
@@ -93,16 +95,21 @@ class BlockSync:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             except TimeoutError:
-                await self._poll_status()
+                self._polls += 1
+                await self._poll_status(everyone=self._polls % FULL_POLL_EVERY == 0)
             self._wake.clear()
 
     # --- status polling -----------------------------------------------------------------------------
 
-    async def _poll_status(self) -> None:
+    async def _poll_status(self, *, everyone: bool = True) -> None:
+        """Ask every live source for its height, or (between full rounds) just the next reachable one."""
         now = time.monotonic()
         live = [s for s in self.sources if s.benched_until <= now]
         if not live:
             return
+        if not everyone:
+            reachable = [s for s in live if s.reachable] or live
+            live = [reachable[self._polls % len(reachable)]]
         results = await asyncio.gather(*(self._status(source) for source in live), return_exceptions=True)
         for source, result in zip(live, results):
             source.reachable = isinstance(result, int)
