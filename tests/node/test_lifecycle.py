@@ -11,7 +11,7 @@ from typing import Any
 
 from chain.crypto import SigningKey, read_key_file
 from chain.results import compute_equal_shares_result
-from chain.tx import make_registration, make_vote, sign_tx
+from chain.tx import ProgressReport, make_registration, make_vote, sign_tx
 from genesis.campaign_json import campaign_from_json, initiative_from_json
 from node.node import Node
 from tests.node.apphost import Client, make_testnet, serve_node, until
@@ -88,5 +88,13 @@ def test_campaign_closes_at_its_deadline_and_publishes_equal_shares(tmp_path: Pa
             late = make_vote(chain_id, SigningKey.generate(), "parks", "north", ["a"])
             result = await post(client, [late.raw])
             assert result["accepted"] == []
+            winner = tally["winners"][0]
+            report = sign_tx("progress.report", chain_id,
+                             ProgressReport("parks", winner, "contract", 10, 5000, "signed", b""), [committee])
+            assert (await post(client, [report.raw]))["rejected"] == []
+            await committed(node, report.hash)
+            initiative = await (await client.get(f"/api/v1/campaigns/parks/initiatives/{winner}")).json()
+            assert [(p["stage"], p["percent"], p["note"]) for p in initiative["progress"]] == [("contract", 10, "signed")]
+            assert initiative["progress"][0]["reporter"] == committee.public_key.hex()
 
     asyncio.run(main())
