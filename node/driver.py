@@ -142,7 +142,11 @@ class Driver:
                     self._signing_file.store(output.state)
                     self.metrics.signing_write.observe(time.perf_counter() - started)
             elif isinstance(output, Broadcast):
-                self._broadcast(encode_message(output.message))
+                message = output.message
+                if log.isEnabledFor(logging.DEBUG) and message.signer == self.engine.my_index:
+                    log.debug("send %s height %d round %d%s", message.step, message.height, message.round,
+                              "" if isinstance(message, Proposal) or message.block_hash is not None else " nil")
+                self._broadcast(encode_message(message))
             elif isinstance(output, Commit):
                 self._commit(output)
             elif isinstance(output, EvidenceFound):
