@@ -39,10 +39,11 @@ class CommittedBlock:
 
 class ChainApp:
     def __init__(self, ledger: Ledger, mempool: Mempool, *, max_block_txs: int,
-                 max_block_bytes: int = MAX_BLOCK_TX_BYTES,
+                 max_block_bytes: int = MAX_BLOCK_TX_BYTES, proposal_grace_ms: int = 0,
                  wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.ledger = ledger
         self.mempool = mempool
+        self.proposal_grace_ms = proposal_grace_ms
         self.max_block_txs = max_block_txs
         self.max_block_bytes = max_block_bytes
         self._clock_ms = wall_clock_ms
@@ -59,7 +60,7 @@ class ChainApp:
         self._fresh_height()
         if height != self.ledger.height + 1:
             raise FatalError(f"asked to build block {height} while the ledger is at {self.ledger.height}")
-        txs = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
+        txs = self.mempool.reap(self.max_block_txs, self.max_block_bytes, self._ripe_before())
         built = self.ledger.build_block(txs, time_ms=now_ms, round_=round_, last_commit=last_commit,
                                         checked=self.mempool.is_verified)
         for tx, error in built.rejected:
@@ -106,7 +107,21 @@ class ChainApp:
         return self._remember(key, block_hash)
 
     def has_pending(self) -> bool:
-        return bool(self.mempool.pending)
+        """Transactions wait that are old enough to propose (see ``proposal_grace_ms``)."""
+        ripe_before = self._ripe_before()
+        return bool(self.mempool.pending) if ripe_before is None else self.mempool.has_ripe(ripe_before)
+
+    def _ripe_before(self) -> int | None:
+        """Transactions admitted after this moment are left for the next block.
+
+        A transaction becomes proposable ``proposal_grace_ms`` after this node admitted it: by then
+        gossip has usually brought it to the other validators, which verified its signature off the
+        consensus path instead of while checking the proposal (a slow check makes the next proposer
+        late and costs a round).
+        """
+        if self.proposal_grace_ms <= 0:
+            return None
+        return self._clock_ms() - self.proposal_grace_ms
 
     def deadline_due(self, now_ms: int) -> bool:
         return bool(self.ledger.state.open_campaigns_due(now_ms))

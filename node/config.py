@@ -9,6 +9,8 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
   sync_poll_ms        how often an observer polls its peers' status (default 150)
   backlog_ms          refuse client transactions (503) while more wait than the network committed
                       in this many milliseconds (default 1000; at least 1000 transactions may wait)
+  proposal_grace_ms   a transaction is proposed only this long after this node admitted it, so the
+                      other validators have verified it from gossip (default 100; 0 = at once)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ LIMIT_DEFAULTS: dict[str, int] = {
     "verify_threads": 0,
     "sync_poll_ms": 150,
     "backlog_ms": 1000,
+    "proposal_grace_ms": 100,
 }
 
 
@@ -38,6 +41,7 @@ class NodeLimits:
     verify_threads: int = 0
     sync_poll_ms: int = 150
     backlog_ms: int = 1000
+    proposal_grace_ms: int = 100
 
 
 def parse_limits(raw: Mapping[str, Any], where: str = "limits") -> NodeLimits:
@@ -46,8 +50,9 @@ def parse_limits(raw: Mapping[str, Any], where: str = "limits") -> NodeLimits:
         raise ConfigError(f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(LIMIT_DEFAULTS))})")
     values = dict(LIMIT_DEFAULTS)
     for key, value in raw.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "verify_threads" else 1):
-            raise ConfigError(f"{where}.{key} must be a {'non-negative' if key == 'verify_threads' else 'positive'} "
+        may_be_zero = key in ("verify_threads", "proposal_grace_ms")
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if may_be_zero else 1):
+            raise ConfigError(f"{where}.{key} must be a {'non-negative' if may_be_zero else 'positive'} "
                               f"integer, got {value!r}")
         values[key] = value
     if values["verify_threads"] > 64:

@@ -167,6 +167,12 @@ class Mempool:
     def __len__(self) -> int:
         return len(self.pending)
 
+    def has_ripe(self, ripe_before_ms: int) -> bool:
+        """True when the oldest pending transaction was admitted at or before ``ripe_before_ms``."""
+        for arrived in self.arrival_ms.values():
+            return arrived <= ripe_before_ms
+        return False
+
     def is_verified(self, tx_hash: bytes) -> bool:
         """Signature-check lookup for ``Ledger.build_block``/``check_block``: pending txs were verified."""
         return tx_hash in self.pending or tx_hash in self.verified
@@ -188,13 +194,15 @@ class Mempool:
             return ("rejected", found[0], found[1])
         return None
 
-    def reap(self, max_txs: int, max_bytes: int) -> list[Tx]:
-        """The oldest pending transactions, FIFO, within both limits."""
+    def reap(self, max_txs: int, max_bytes: int, ripe_before_ms: int | None = None) -> list[Tx]:
+        """The oldest pending transactions, FIFO, within both limits (and admitted before ``ripe_before_ms``)."""
         chosen: list[Tx] = []
         size = 0
         now = self._clock_ms()
         for tx_hash, tx in self.pending.items():
             if len(chosen) >= max_txs or size + len(tx.raw) > max_bytes:
+                break
+            if ripe_before_ms is not None and self.arrival_ms.get(tx_hash, 0) > ripe_before_ms:
                 break
             chosen.append(tx)
             size += len(tx.raw)

@@ -73,7 +73,9 @@ class Node:
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
         self.mempool.on_reaped = self.metrics.mempool_wait.observe
-        self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs)
+        self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs,
+                            proposal_grace_ms=limits.proposal_grace_ms)
+        self._poke_scheduled = False
         self.results = Results(self.ledger)
         self.budgets = ClientBudgets(limits.client_tx_rate, limits.client_tx_burst)
         self.started_ms = wall_clock_ms()
@@ -213,8 +215,7 @@ class Node:
                 continue
             if admission.accepted:
                 self.metrics.txs_accepted.inc("peer", amount=len(admission.accepted))
-                if self.driver is not None:
-                    self.driver.poke()
+                self._poke()
 
     async def _expire_forwarded(self) -> None:
         """Observer: re-forward what has not committed after a while; expire what never does."""
@@ -253,9 +254,23 @@ class Node:
                 self.peers.gossip(accepted_raws)
             if self.forwarder is not None:
                 self.forwarder.push(accepted_raws)
-            if self.driver is not None:
-                self.driver.poke()
+            self._poke()
         return admission
+
+    def _poke(self) -> None:
+        """New transactions: wake consensus now, and again when they become proposable."""
+        if self.driver is None:
+            return
+        self.driver.poke()
+        grace = self.limits.proposal_grace_ms
+        if grace > 0 and not self._poke_scheduled:
+            self._poke_scheduled = True
+            asyncio.get_running_loop().call_later(grace / 1000 + 0.002, self._delayed_poke)
+
+    def _delayed_poke(self) -> None:
+        self._poke_scheduled = False
+        if self.driver is not None:
+            self.driver.poke()
 
     # --- callbacks --------------------------------------------------------------------------------
 

@@ -123,3 +123,21 @@ def test_deadline_and_pending() -> None:
     assert app.deadline_due(10**15)
     asyncio.run(pool.admit([chain.register(chain.voters(1)).raw]))
     assert app.has_pending()
+
+
+def test_transactions_are_proposed_after_the_grace_period() -> None:
+    chain = make_chain()
+    pool = chain.mempool()
+    clock = [NOW + 50]
+    app = ChainApp(chain.ledger, pool, max_block_txs=100, proposal_grace_ms=100, wall_clock_ms=lambda: clock[0])
+    voters = chain.voters(2)
+    asyncio.run(pool.admit([chain.register(voters).raw, chain.vote(voters[0]).raw]))  # admitted at NOW
+    assert not app.has_pending()  # 50 ms old: the other validators may not have it yet
+    height = chain.ledger.height + 1
+    _, encoded = app.create_block(height, 0, NOW + 50, chain.ledger.certificate(height - 1))
+    assert Block.decode(encoded).txs == ()  # a heartbeat block would leave them for the next one
+    clock[0] = NOW + 100
+    assert app.has_pending()
+    app._fresh_height()  # noqa: SLF001 - same height, new proposal
+    _, encoded = app.create_block(height, 1, NOW + 100, chain.ledger.certificate(height - 1))
+    assert len(Block.decode(encoded).txs) == 2
