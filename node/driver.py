@@ -41,6 +41,7 @@ log = logging.getLogger("veche.node.consensus")
 
 MAX_INBOX = 20_000
 MAX_INBOX_BYTES = 64 * 1024 * 1024
+PRIORITY_WAIT_S = 0.05
 YIELD_EVERY = 64
 MAX_EVIDENCE = 1000
 
@@ -82,6 +83,7 @@ class Driver:
         self._inbox: deque[tuple[int, Message]] = deque()
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
         self.evidence: deque[EvidenceRecord] = deque(maxlen=MAX_EVIDENCE)
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
@@ -96,7 +98,22 @@ class Driver:
             _, dropped = self._inbox.popleft()
             self._inbox_bytes -= _size(dropped)
             self.inbox_dropped += 1
+        self._idle.clear()
         self._wake.set()
+
+    async def wait_idle(self, limit_s: float = PRIORITY_WAIT_S) -> None:
+        """Admission work calls this between chunks: consensus messages waiting here go first.
+
+        Waits until the inbox is drained (at most ``limit_s``, so admission is slowed, never starved).
+        A validator busy verifying gossip must still answer the consensus quickly: a late proposal or
+        vote costs every validator a round.
+        """
+        if self._idle.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), limit_s)
+        except TimeoutError:
+            pass
 
     def poke(self) -> None:
         """New transactions: let the engine look at the mempool now rather than at its next poll."""
@@ -118,10 +135,12 @@ class Driver:
                 deadline = self.engine.next_deadline()
                 timeout = None if deadline is None else max(0.0, (deadline - self._clock_ms()) / 1000)
                 if timeout is None or timeout > 0:
+                    self._idle.set()
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout)
                     except TimeoutError:
                         pass
+            self._idle.clear()
             self._wake.clear()
             handled = 0
             while self._inbox:

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,6 +156,7 @@ class Mempool:
         self._commits: deque[tuple[int, int]] = deque()  # (time ms, transactions committed)
         self.on_rejected: Callable[[str, int], None] = lambda code, count: None
         self.on_reaped: Callable[[float], None] = lambda waited_s: None
+        self.yield_to: Callable[[], Awaitable[None]] = _yield  # between verification chunks
         self._check = self._fresh_check_state()
 
     def close(self) -> None:
@@ -267,7 +268,7 @@ class Mempool:
         seen: set[bytes] = set()
         for start in range(0, len(raws), ADMIT_SLICE):
             if start:
-                await asyncio.sleep(0)
+                await self.yield_to()
             verified = await self._stateless(raws[start:start + ADMIT_SLICE], rejected, start, seen)
             part = self._stateful(verified, rejected)
             accepted.extend(part.accepted)
@@ -317,7 +318,7 @@ class Mempool:
             verified = []
             for start in range(0, len(candidates), VERIFY_CHUNK):
                 if start:
-                    await asyncio.sleep(0)
+                    await self.yield_to()
                 verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
         self.mark_verified(tx.hash for _, tx in verified)
         if trusted:
@@ -475,6 +476,10 @@ class Mempool:
         self.rejected.move_to_end(tx_hash)
         while len(self.rejected) > self._rejected_memory:
             self.rejected.popitem(last=False)
+
+
+async def _yield() -> None:
+    await asyncio.sleep(0)
 
 
 def _verify_chunk(chunk: Sequence[tuple[int, Tx]], rejected: list[Rejection]) -> list[tuple[int, Tx]]:

@@ -152,6 +152,7 @@ class Node:
         broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
         self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
                              on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
+        self.mempool.yield_to = self.driver.wait_idle  # consensus messages go before signature checks
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
         """(name, base URL) of other nodes' public APIs: config peers, then genesis validators."""

@@ -128,3 +128,21 @@ def test_inbox_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(5):
         driver.deliver(1, big)
     assert driver.inbox_dropped == 3  # 2 proposals of 1 MiB (+ overhead) fit under 3 MiB
+
+
+def test_admission_waits_for_pending_consensus_messages() -> None:
+    engine = ScriptedEngine([])
+    driver = Driver(engine, app=None, signing_file=None, broadcast=lambda data: None,  # type: ignore[arg-type]
+                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None,
+                    validator_names=["v0", "v1"])
+
+    async def main() -> None:
+        task = asyncio.create_task(driver.run())
+        await asyncio.sleep(0.05)
+        driver.deliver(1, vote(7))
+        assert engine.received == []
+        await driver.wait_idle(limit_s=10)
+        assert engine.received == [vote(7)]  # the message was handled before the caller went on
+        task.cancel()
+
+    asyncio.run(main())
