@@ -397,6 +397,19 @@ async def submit_and_wait(client: NodeClient, raw_tx: bytes, tx_hash: str, *, ti
 # --- many transactions: commit watching and a fail-over pump (the load generator's engine) ----------
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait for ``event`` at most ``timeout`` seconds.
+
+    ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for`` can swallow a
+    cancellation that arrives as the event fires, and a loop around it then never stops.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
 class CommitWatcher:
     """Follows new blocks (``GET /blocks/{h}``) and records the hashes of committed transactions."""
 
@@ -409,12 +422,14 @@ class CommitWatcher:
         self.last_block_time_ms = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.error: BaseException | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             try:
@@ -424,7 +439,7 @@ class CommitWatcher:
 
     async def _run(self) -> None:
         try:
-            while True:
+            while not self._stopped:
                 try:
                     status = await self.client.status()
                     top = status.get("height")
@@ -463,10 +478,7 @@ class CommitWatcher:
     async def changed(self, timeout: float) -> None:
         """Wait until new blocks were read (or ``timeout``)."""
         event = self._changed
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+        await wait_event(event, timeout)
         if self.error is not None:
             raise NodeUnreachable(f"stopped following blocks: {self.error}")
 
@@ -531,12 +543,14 @@ class TxPump:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._rate_samples: deque[tuple[float, int]] = deque()
+        self._stopped = False
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._monitor()))
 
     async def stop(self) -> None:
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -581,7 +595,7 @@ class TxPump:
         return batch
 
     async def _sender(self) -> None:
-        while True:
+        while not self._stopped:
             if len(self._outstanding) >= self.max_outstanding:
                 await self.watcher.changed(0.5)
                 self._prune()
@@ -589,10 +603,7 @@ class TxPump:
             batch = self._take_batch()
             if not batch:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 0.2)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, 0.2)
                 continue
             avoid = batch[0].last_node
             url = self._pick_node(avoid)
@@ -634,7 +645,7 @@ class TxPump:
             del self._outstanding[tx_hash]
 
     async def _monitor(self) -> None:
-        while True:
+        while not self._stopped:
             await self.watcher.changed(1.0)
             self._prune()
             now = time.monotonic()

@@ -70,9 +70,13 @@ def imports(net: LocalNet, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     observer = net.urls["observer-0"]
     for source in FILES:
         started = time.monotonic()
+        cpu_before = {name: net.cpu_seconds(name) for name in net.names}
         summary = check_import_and_export(net.directory, observer, source, tmp_path_factory.mktemp(source.stem))
-        print(f"\n{source.name} on 4 validators + 1 observer: {summary['votes_committed']} ballots, import "
-              f"{summary['seconds']:.1f} s, with export and pabutools recount {time.monotonic() - started:.1f} s")
+        votes = summary["votes_committed"]
+        cpu = {name: net.cpu_seconds(name) - cpu_before[name] for name in net.names}
+        print(f"\n{source.name} on 4 validators + 1 observer: {votes} ballots, import {summary['seconds']:.1f} s, "
+              f"with export and pabutools recount {time.monotonic() - started:.1f} s; node CPU-us per ballot (import + export) "
+              + ", ".join(f"{name} {seconds / votes * 1e6:.0f}" for name, seconds in cpu.items()))
         done[source.name] = summary
     return done
 
