@@ -4,13 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -n "${VIRTUAL_ENV:-}" ]; then
-  PY=python
-else
-  [ -x .venv/bin/python ] || python3 -m venv .venv
-  PY=.venv/bin/python
-fi
-"$PY" -m pip install --quiet --upgrade pip >/dev/null
-"$PY" -m pip install --quiet -e .
+VECHE_EXTRAS=""
+. scripts/venv.sh
 
 exec "$PY" -m node.cli demo "$@"

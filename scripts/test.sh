@@ -4,14 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -n "${VIRTUAL_ENV:-}" ]; then
-  PY=python
-else
-  [ -x .venv/bin/python ] || python3 -m venv .venv
-  PY=.venv/bin/python
-fi
-"$PY" -m pip install --quiet --upgrade pip >/dev/null
-"$PY" -m pip install --quiet -e '.[test]'
+VECHE_EXTRAS="[test]"
+. scripts/venv.sh
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
