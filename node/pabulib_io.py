@@ -340,7 +340,8 @@ class Importer:
                     registration = make_registration(genesis.chain_id, self.gateway, campaign_id, public_keys)
                     pump.send([(registration.hash.hex(), registration.raw)])
                     vote_hashes.extend(h for h, _ in votes)
-                    releases.append(asyncio.create_task(self._release(pump, registration.hash.hex(), votes)))
+                    releases.append(asyncio.create_task(
+                        self._release(pump, registration.hash.hex(), votes, plan.campaign.voting_start)))
                 await asyncio.gather(*releases)
                 await pump.drain(vote_hashes, timeout=timeout)
         except TimeoutError:
@@ -359,9 +360,11 @@ class Importer:
             code, message = next(iter(result.failures.values()))
             raise PabulibImportError(f"{len(result.failures)} transactions were not committed; first: {code}: {message}")
 
-    async def _release(self, pump: TxPump, registration_hash: str, votes: list[tuple[str, bytes]]) -> None:
-        """Ballots go out once their voters' registration is committed."""
-        while not pump.done([registration_hash]):
+    async def _release(self, pump: TxPump, registration_hash: str, votes: list[tuple[str, bytes]],
+                       voting_start: int) -> None:
+        """Ballots go out once their voters' registration is committed in a block timed inside the
+        voting window (status ``last_block_time_ms`` as the blocks report it)."""
+        while not pump.done([registration_hash]) or pump.watcher.last_block_time_ms < voting_start:
             await pump.watcher.changed(1.0)
         if registration_hash in pump.stats.failed:
             code, message = pump.stats.failed[registration_hash]
