@@ -137,10 +137,6 @@ class NodeClient:
     def current_url(self) -> str:
         return self.urls[self._preferred]
 
-    def prefer(self, url: str) -> None:
-        """Send the next requests to ``url`` first (it must be one of ``urls``)."""
-        self._preferred = self.urls.index(normalize_url(url))
-
     # --- transport -----------------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
@@ -264,16 +260,6 @@ class NodeClient:
                     found = {"status": "unknown"}
                 if found.get("status") in ("committed", "rejected"):
                     return found
-                await asyncio.sleep(interval)
-
-    async def wait_for_block_time(self, time_ms: int, *, timeout: float = 60.0, interval: float = 0.25) -> dict[str, Any]:
-        """Poll status until a block timed at or after ``time_ms`` is committed."""
-        async with asyncio.timeout(timeout):
-            while True:
-                status = await self.status()
-                last = status.get("last_block_time_ms")
-                if isinstance(last, int) and last >= time_ms:
-                    return status
                 await asyncio.sleep(interval)
 
 
