@@ -1,8 +1,9 @@
 """Flood one node with ten times what it can admit, while honest votes keep flowing.
 
-1. *Measure* the target's admission rate: pre-signed fresh votes (with their registrations) are
-   posted in batches of ``batch`` from a client address of the flood's own
-   (``Fabric.flood_source``) by ``concurrency`` senders; rate = admitted votes / seconds.
+1. *Measure* the target's sustained admission rate: pre-signed fresh votes (with their
+   registrations) are posted for ``measure_seconds`` in batches of ``batch`` from a client address
+   of the flood's own (``Fabric.flood_source``) by ``concurrency`` senders, a shed batch being put
+   back after a short pause; rate = admitted votes / seconds. The network is then let drain.
 2. *Flood* for ``seconds`` at ``factor`` × that rate, from the same address, ignoring
    ``Retry-After`` like an attacker: each batch mixes ``valid_share`` fresh valid votes (a pool
    that is re-offered until each vote is admitted), ``duplicate_share`` re-sends of votes already
@@ -36,13 +37,16 @@ from veche_chaos.tracking import DIRECT, FLOOD, GATEWAY, latency_summary
 
 log = logging.getLogger("veche.chaos.flood")
 
+SHED_PAUSE_S = 0.2
+
 
 @dataclass(slots=True)
 class FloodConfig:
     target: str = "validator-1"
     factor: float = 10.0
     seconds: float = 30.0
-    measure_votes: int = 4000
+    measure_votes: int = 8000
+    measure_seconds: float = 3.0
     batch: int = 500
     concurrency: int = 6
     valid_share: float = 0.10
@@ -129,6 +133,8 @@ class Flooder:
     # --- 1: measure -------------------------------------------------------------------------------
 
     async def measure(self) -> float:
+        """Sustained admission: fresh votes posted for ``measure_seconds`` by ``concurrency`` senders;
+        a shed batch (503/429) is put back and its sender pauses ``SHED_PAUSE_S``, like a client."""
         config = self.config
         per_batch = config.batch - 1
         batches = [self.maker.make_batch(per_batch) for _ in range(max(1, config.measure_votes // per_batch))]
@@ -138,17 +144,24 @@ class Flooder:
         for batch in batches:
             queue.put_nowait(batch)
         admitted = 0
+        shed = 0
+        deadline = time.perf_counter() + config.measure_seconds
 
         async def sender(session: aiohttp.ClientSession) -> None:
-            nonlocal admitted
-            while not queue.empty():
+            nonlocal admitted, shed
+            while not queue.empty() and time.perf_counter() < deadline:
                 batch = queue.get_nowait()
                 for tx in batch:
                     record = self.context.tracker.records[tx.hash]
                     record.last_submit = time.time()
                     record.last_node = config.target
+                before = self.stats.statuses[200]
                 count = await self._post(session, [tx.raw for tx in batch], list(batch))
                 admitted += count  # read after the await: concurrent senders add up
+                if self.stats.statuses[200] == before:
+                    shed += 1
+                    queue.put_nowait(batch)
+                    await asyncio.sleep(SHED_PAUSE_S)
 
         started = time.perf_counter()
         async with self._session() as session:
@@ -156,10 +169,16 @@ class Flooder:
         seconds = time.perf_counter() - started
         rate = admitted / seconds if seconds > 0 else 0.0
         log.info("admission of %s: %d votes in %.2f s = %.0f votes/s", config.target, admitted, seconds, rate)
-        self.context.notes["admission measurement"] = {"votes_posted": sum(len(b) - 1 for b in batches),
-                                                       "votes_admitted": admitted, "seconds": round(seconds, 2),
-                                                       "votes_per_second": round(rate, 1)}
+        self.context.notes["admission measurement"] = {"votes_prepared": sum(len(b) - 1 for b in batches),
+                                                       "votes_admitted": admitted, "batches_shed": shed,
+                                                       "seconds": round(seconds, 2), "votes_per_second": round(rate, 1)}
         return rate
+
+    def prepare(self) -> None:
+        """Make the flood's valid pool and forgeries before the measured window (the runner shares
+        the machine: a second of key generation inside the window would stall the honest load)."""
+        self.pool = [tx for batch in [self.maker.make_batch(self.config.batch - 1) for _ in range(4)] for tx in batch]
+        self._make_forged()
 
     # --- 2: flood ---------------------------------------------------------------------------------
 
@@ -220,8 +239,8 @@ class Flooder:
         config = self.config
         interval = config.batch / rate if rate > 0 else 1.0
         inflight: set[asyncio.Task[int]] = set()
-        self.pool = [tx for batch in [self.maker.make_batch(config.batch - 1) for _ in range(4)] for tx in batch]
-        self._make_forged()
+        if not self.forged:
+            self.prepare()
         started = time.monotonic()
         deadline = started + config.seconds
         next_at = started
@@ -267,7 +286,10 @@ def flood_phase(config: FloodConfig) -> Phase:
         flooder = Flooder(context, config)
         rss_before = cluster.rss_kib(config.target) or 0
         measured = await flooder.measure()
-        await asyncio.sleep(3)
+        flooder.prepare()
+        # start from a quiet network: the measurement's votes commit first
+        await watcher.wait_for(lambda: all(s.mempool <= 100 for s in watcher.status.values()), 30, step=0.2)
+        await asyncio.sleep(1)
         mempool_before = watcher.max_mempool.get(config.target, 0)
         watcher.max_mempool[config.target] = 0
         watcher.max_mempool_bytes[config.target] = 0
@@ -304,6 +326,7 @@ def flood_phase(config: FloodConfig) -> Phase:
         mempool_bytes_peak = watcher.max_mempool_bytes.get(config.target, 0)
         context.extra["flood"] = {
             "target": config.target, "factor": config.factor, "measured_admission_votes_per_s": round(measured, 1),
+            "window": [round(flood_started, 3), round(flood_ended, 3)],
             "flood": result, "honest_latency_during_flood": latency,
             "honest_votes_offered_during_flood": len(honest),
             "target_mempool_peak": mempool_peak, "target_mempool_bytes_peak": mempool_bytes_peak,
