@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--observers", type=int, default=1)
     parser.add_argument("--verify-threads", type=int, default=None,
                         help="set limits.verify_threads in every node's config.json")
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                        help="set limits.NAME (an integer) in every node's config.json; repeatable")
     parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="leave the testnet folder in place")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -219,11 +221,14 @@ def main() -> None:
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="veche-bench-"))
     net = LocalNet(directory / "net", validators=args.validators, observers=args.observers)
+    limits = dict(item.split("=", 1) for item in args.limit)
     if args.verify_threads is not None:
+        limits["verify_threads"] = str(args.verify_threads)
+    if limits:
         for name in net.names:
             path = net.homes[name] / "config.json"
             config = json.loads(path.read_text())
-            config.setdefault("limits", {})["verify_threads"] = args.verify_threads
+            config.setdefault("limits", {}).update({key: int(value) for key, value in limits.items()})
             path.write_text(json.dumps(config))
     plan = demo_plan(net.directory)
     total = int(args.rate * (args.duration + args.warmup + 2))
