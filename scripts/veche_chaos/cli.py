@@ -6,6 +6,7 @@
   scripts/chaos --byzantine validator-3       one equivocating validator (node/byzantine.py)
   scripts/chaos --flood                       measure a node's admission rate, flood it with 10x
   scripts/chaos --soak --hours 2              steady load; memory and latency over time
+  scripts/chaos --heal-probe validator-2      how soon every node takes votes again after a partition heals
 
 Exit status 0 only when every invariant and gate holds (see docs/RELIABILITY.md).
 """
@@ -20,8 +21,8 @@ from pathlib import Path
 
 from veche_chaos.flood import FloodConfig, flood_phase
 from veche_chaos.perturb import KINDS
-from veche_chaos.runner import ChaosRun, Phase, RunConfig, run_plan
-from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase
+from veche_chaos.runner import ChaosRun, Context, Phase, RunConfig, run_plan
+from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase, heal_probe_phase
 from veche_chaos.soak import soak
 
 
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--byzantine", metavar="NODE", help="run NODE with VECHE_BYZANTINE behaviours")
     parser.add_argument("--behaviours", default=DEFAULT_BYZANTINE_BEHAVIOURS,
                         help=f"with --byzantine (default {DEFAULT_BYZANTINE_BEHAVIOURS})")
+    parser.add_argument("--heal-probe", metavar="NODE",
+                        help="cut NODE off for --hold s, heal, and time votes posted to every node right after")
     parser.add_argument("--flood", action="store_true", help="flood one node with 10x its admission rate")
     parser.add_argument("--flood-target", default="validator-1")
     parser.add_argument("--flood-factor", type=float, default=10.0)
@@ -96,6 +99,14 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         phases = [byzantine_phase]
         if args.plan not in ([], "short"):
             phases.append(run_plan)
+    if args.heal_probe:
+        target, hold = args.heal_probe, args.hold
+
+        async def probe(context: Context) -> None:
+            await heal_probe_phase(context, target, hold)
+
+        config.title = f"Veche post-heal probe ({target})"
+        phases = (phases or []) + [probe]
     if args.flood:
         config.title = "Veche flood run"
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,

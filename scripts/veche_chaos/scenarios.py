@@ -1,4 +1,4 @@
-"""Phases beyond the perturbation plan: one Byzantine validator among honest ones.
+"""Phases beyond the perturbation plan: one Byzantine validator among honest ones; a post-heal probe.
 
 ``byzantine_phase`` keeps the load running for ``BYZANTINE_SECONDS`` while the validator named in
 ``RunConfig.byzantine`` (started with ``VECHE_BYZANTINE``, see ``node/byzantine.py``) misbehaves,
@@ -20,6 +20,8 @@ import time
 
 import aiohttp
 
+from chain.crypto import read_key_file
+from veche_chaos.load import DirectLoad, NodeRing, ballot_options
 from veche_chaos.observe import get_json
 from veche_chaos.runner import Context
 
@@ -80,3 +82,43 @@ async def byzantine_phase(context: Context, seconds: float = BYZANTINE_SECONDS) 
     context.notes["evidence on honest validators"] = {
         name: {"evidence_api": sorted(listed), "metric": counters} for name, (listed, counters) in seen.items()}
     context.gate(f"evidence against {', '.join(byzantine)} on every honest validator (API and metric)", complete)
+
+
+HEAL_PROBE_OFFSETS_S = (0.1, 0.3, 0.6, 1.0, 1.5, 2.5)
+
+
+async def heal_probe_phase(context: Context, target: str = "validator-2", hold_s: float = 10.0,
+                           limit_s: float = 3.0) -> None:
+    """Cut ``target`` off for ``hold_s`` under load, heal, then post a few fresh votes straight to every
+    node at each of ``HEAL_PROBE_OFFSETS_S`` after the heal: each node must get them committed within
+    ``limit_s`` (a node still stuck behind the cut — a frozen connection, a back-off — shows here)."""
+    cluster, tracker = context.cluster, context.tracker
+    key = read_key_file(context.gateway_key_file)
+    ballots = ballot_options(cluster.genesis_document)
+    await context.fabric.partition([{target}, set(cluster.nodes) - {target}])
+    await asyncio.sleep(hold_s)
+    await context.fabric.heal()
+    healed = time.time()
+    sent: list[tuple[float, str, bytes]] = []
+    pending: list[asyncio.Task[object]] = []
+    async with aiohttp.ClientSession() as session:
+        for offset in HEAL_PROBE_OFFSETS_S:
+            await asyncio.sleep(max(0.0, healed + offset - time.time()))
+            for node in cluster.nodes:
+                ring = NodeRing([node], {node: cluster.url(node)})
+                maker = DirectLoad(tracker, ring, context.chain_id, key, ballots, rate=0)
+                txs = maker.make_batch(3)
+                pending.append(asyncio.create_task(ring.send(session, tracker, txs)))
+                sent.extend((offset, node, tx.hash) for tx in txs[1:])
+        await asyncio.gather(*pending)
+    await context.watcher.wait_for(lambda: all(tracker.records[h].committed is not None for _, _, h in sent), 30)
+    worst: dict[str, float | None] = {}
+    for _, node, tx_hash in sent:
+        latency = tracker.records[tx_hash].latency
+        previous = worst.get(node, 0.0)
+        worst[node] = None if latency is None or previous is None else max(previous, latency)
+    context.notes[f"after healing {target}: worst commit latency of votes posted to each node"] = {
+        n: None if v is None else round(v, 2) for n, v in worst.items()}
+    slow = sorted(n for n, v in worst.items() if v is None or v > limit_s)
+    context.gate(f"votes posted to any node 0.1-2.5 s after {target} rejoined commit within {limit_s:.0f} s "
+                 f"(slow: {', '.join(slow) or 'none'})", not slow)
