@@ -363,8 +363,9 @@ class BallotPipeline:
             self._wakeup.clear()
             interval = 0.05 if self.trackers else 1.0
             try:
-                await asyncio.wait_for(self._wakeup.wait(), interval)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(interval):  # not wait_for: on 3.11 it can swallow a cancellation
+                    await self._wakeup.wait()
+            except TimeoutError:
                 pass
             if self.trackers:
                 await asyncio.sleep(0.02)

@@ -111,7 +111,8 @@ class Driver:
         if self._idle.is_set():
             return
         try:
-            await asyncio.wait_for(self._idle.wait(), limit_s)
+            async with asyncio.timeout(limit_s):  # not wait_for: on 3.11 it can swallow a cancellation
+                await self._idle.wait()
         except TimeoutError:
             pass
 
@@ -137,7 +138,8 @@ class Driver:
                 if timeout is None or timeout > 0:
                     self._idle.set()
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                        async with asyncio.timeout(timeout):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass
             self._idle.clear()

@@ -93,7 +93,8 @@ class BlockSync:
                 await self.catch_up()
             self._forced = False
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                async with asyncio.timeout(self.poll_interval_s):  # not wait_for (3.11 cancellation bug)
+                    await self._wake.wait()
             except TimeoutError:
                 self._polls += 1
                 await self._poll_status(everyone=self._polls % FULL_POLL_EVERY == 0)
