@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,7 +54,7 @@ def build_chain(net: LocalNet, votes: int, block_votes: int, processes: int = 2,
         time_ms = genesis.params.genesis_time_ms
         window = processes * 4
         with ProcessPoolExecutor(processes) as pool:
-            pending: deque = deque()
+            pending: deque[Future[list[bytes]]] = deque()
             next_index = 0
             done = 0
             while next_index < len(sizes) or pending:
