@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from types import FrameType
 from pathlib import Path
 
 from veche_chaos.flood import FloodConfig, flood_phase
@@ -122,11 +124,20 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
     return config, phases
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM tears down like Ctrl-C: processes, namespaces, proxy
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
     config, phases = config_from(args)
-    summary = asyncio.run(ChaosRun(config, phases).execute())
+    try:
+        summary = asyncio.run(ChaosRun(config, phases).execute())
+    except KeyboardInterrupt:
+        logging.getLogger("veche.chaos").error("interrupted: everything started was stopped and removed")
+        return 130
     return 0 if summary.ok else 1

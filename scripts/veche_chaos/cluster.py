@@ -15,6 +15,7 @@ that exits without being told to is recorded in ``unexpected_exits``.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -72,6 +73,18 @@ class Proc:
 
 class ClusterError(RuntimeError):
     pass
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_runner() -> None:
+    """In the child before exec: receive SIGTERM when the runner dies, however it dies (Linux), so no
+    node outlives a killed run."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class Cluster:
@@ -201,7 +214,7 @@ class Cluster:
         log_file.write(f"\n=== chaos: start #{proc.starts + 1} at {time.strftime('%H:%M:%S')} ===\n".encode())
         log_file.flush()
         proc.process = subprocess.Popen(proc.argv, stdout=log_file, stderr=subprocess.STDOUT, env=proc.env,
-                                        cwd=REPO_ROOT, start_new_session=True)
+                                        cwd=REPO_ROOT, start_new_session=True, preexec_fn=die_with_runner)
         log_file.close()
         proc.starts += 1
         proc.paused = False

@@ -213,9 +213,11 @@ class ProxyFabric(Fabric):
         log_file = open(self.work_dir / "proxy.log", "ab")
         scripts_dir = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [scripts_dir, os.environ.get("PYTHONPATH")]))}
+        from veche_chaos.cluster import die_with_runner
+
         self.process = subprocess.Popen(
             [self.python, "-m", "veche_chaos.proxy", "--table", str(table), "--control-port", str(self.control_port)],
-            stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=die_with_runner)
         log_file.close()
         deadline = time.monotonic() + 20
         async with aiohttp.ClientSession() as session:
