@@ -49,3 +49,20 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     written = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert written["ok"] is True and written["lost"] == 0 and len(written["faults"]) == len(summary.faults)
     assert elapsed < 360, f"the short run took {elapsed:.0f} s"
+
+
+@pytest.mark.timeout(300)
+def test_the_proxy_fabric_partitions_at_the_tcp_level_too(tmp_path: Path) -> None:
+    """The fallback fabric (no namespaces): a partition through the fault proxy, and a kill -9."""
+    config = RunConfig(directory=tmp_path / "run", fabric="proxy", plan=[("partition", "validator-3"),
+                                                                        ("kill9", "validator-0")],
+                       gateway_rate=0.5, hold_s=8.0, warmup_s=5.0, title="proxy fabric")
+    summary = asyncio.run(ChaosRun(config).execute())
+    assert summary.fabric["kind"] == "proxy"
+    partition = summary.faults[0]
+    assert partition.ok and partition.sides == [["validator-3"], ["observer-0", "validator-0", "validator-1",
+                                                                  "validator-2"]]
+    assert (partition.minority_progress or 0) <= 1 and (partition.majority_progress or 0) >= 3
+    failed = [check.to_json() for check in summary.checks if not check.ok]
+    assert not failed, failed
+    assert summary.ok and summary.lost == 0 and summary.duplicated == 0
