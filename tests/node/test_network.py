@@ -123,9 +123,12 @@ def test_validators_and_observer_agree_on_every_block(net: LocalNet, voting: Vot
     for name in net.names:
         tally = get_json(f"{net.urls[name]}/api/v1/campaigns/{voting.plan.campaign_id}/tally")
         assert tally["total_ballots"] >= 2000
-    statuses = [net.status(name) for name in net.names]
-    assert all(s["peers"] == 3 for s in statuses if s["role"] == "validator")
-    assert statuses[-1]["role"] == "observer" and statuses[-1]["peers"] == 4  # validators it can sync from
+    # "peers" is what answered the last poll; under CI load one status poll can time out, so the
+    # links must come back within a few poll intervals rather than be up at this exact instant.
+    assert net.status(net.names[-1])["role"] == "observer"
+    for name in net.names:
+        want = 4 if name == net.names[-1] else 3  # the observer syncs from all four validators
+        wait_for(lambda name=name, want=want: net.status(name)["peers"] == want, 20, f"{name} to see {want} peers")
 
 
 def test_bad_input_never_stops_a_node(net: LocalNet, voting: Voting) -> None:
