@@ -77,6 +77,11 @@ class _Decision:
 
 
 class Engine:
+    # Reset per height in ``_reset_height``; declared here because ``tick`` reads them first.
+    _propose_at: int | None
+    _recheck_at: int | None
+    _rebroadcast_at: int
+
     def __init__(self, chain_id: str, validators: ValidatorSet, my_index: int | None,
                  signer: Callable[[bytes], bytes] | None, app: Application,
                  timeouts: TimeoutConfig = TimeoutConfig(), *, heartbeat_ms: int = 5000, batch_ms: int = 5,
@@ -238,8 +243,8 @@ class Engine:
         self._flags: set[tuple[str, int]] = set()
         self._timers: list[tuple[int, int, str, int]] = []
         self._timer_seq = 0
-        self._propose_at: int | None = None
-        self._recheck_at: int | None = None
+        self._propose_at = None
+        self._recheck_at = None
         self._own: dict[tuple[int, str], Message] = {}
         self._validity: dict[tuple[bytes, bytes], tuple[bool, int]] = {}
         self._catchup: dict[int, set[int]] = {}
