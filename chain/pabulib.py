@@ -447,8 +447,8 @@ def validate_round_trip(pb: PbFile, parsed: PbFile) -> None:
     for index, (project, back) in enumerate(zip(pb.projects, parsed.projects)):
         if project != back:
             raise PabulibError(f"cannot write project #{index} {project.project_id!r}: reads back as {back!r}")
-    for index, (vote, back) in enumerate(zip(pb.votes, parsed.votes)):
-        if vote != back:
-            raise PabulibError(f"cannot write vote #{index} {vote.voter_id!r}: reads back as {back!r}")
+    for index, (vote, vote_back) in enumerate(zip(pb.votes, parsed.votes)):
+        if vote != vote_back:
+            raise PabulibError(f"cannot write vote #{index} {vote.voter_id!r}: reads back as {vote_back!r}")
     if parsed != pb:
         raise PabulibError("cannot write: the file would not read back the same")

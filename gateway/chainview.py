@@ -146,10 +146,16 @@ def _flatten(doc: Any) -> dict[str, Any]:
     return flat
 
 
+def _object_or_empty(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """The nested object ``doc[name]``, or an empty one when it is absent or not an object."""
+    value = doc.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_campaign(doc: Any) -> CampaignView:
     flat = _flatten(doc)
-    ballot = flat.get("ballot") if isinstance(flat.get("ballot"), dict) else {}
-    rule = flat.get("rule") if isinstance(flat.get("rule"), dict) else {}
+    ballot = _object_or_empty(flat, "ballot")
+    rule = _object_or_empty(flat, "rule")
     districts_raw = _field(flat, "districts", list)
     districts = []
     for item in districts_raw:
@@ -268,7 +274,7 @@ class ChainView:
     async def _single_flight(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
         running = self._inflight.get(key)
         if running is not None:
-            return await asyncio.shield(running)  # type: ignore[no-any-return]
+            return await asyncio.shield(running)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -314,9 +320,8 @@ class ChainView:
         if summary is None:
             return None
         cached = self._details.get(campaign_id)
-        stale = (cached is None or (cached.campaign.status != summary.status)
-                 or (cached.campaign.status == "open" and self.clock() < cached.campaign.voting_start))
-        if stale:
+        if (cached is None or cached.campaign.status != summary.status
+                or (cached.campaign.status == "open" and self.clock() < cached.campaign.voting_start)):
             cached = await self._fetch_detail(campaign_id)
             if cached is None:
                 return None
