@@ -37,6 +37,7 @@ RANGE_MAX_BLOCKS = 500
 RANGE_MAX_BYTES = 8 * 1024 * 1024
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 MSGPACK = "application/octet-stream"
+SHED_REASON = {"client": "over_budget", "node": "node_over_budget", "trusted": "trusted_over_budget"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -187,10 +188,10 @@ async def post_txs(request: web.Request) -> web.Response:
     if length is not None and length > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
     client = request.remote or "unknown"
-    wait = node.budgets.retry_after(client)
-    if wait is not None:
-        node.metrics.requests_shed.inc("over_budget")
-        raise OverBudget("this client has spent its transaction budget; slow down", retry_after=wait)
+    refusal = node.admission.precheck(client)
+    if refusal is not None:
+        node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
+        raise OverBudget(refusal.message(), retry_after=refusal.retry_after)
     reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
     try:
         node.check_room(reserved)
@@ -200,11 +201,10 @@ async def post_txs(request: web.Request) -> web.Response:
     with node.mempool.reserve(reserved):
         body = await read_limited(request, MAX_BATCH_BYTES)
         raws = decode_batch(body)
-        wait = node.budgets.take(client, len(raws))
-        if wait is not None:
-            node.metrics.requests_shed.inc("over_budget")
-            raise OverBudget(f"this client's budget does not cover {len(raws)} more transactions now",
-                             retry_after=wait)
+        refusal = node.admission.take(client, len(raws))
+        if refusal is not None:
+            node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
+            raise OverBudget(refusal.message(len(raws)), retry_after=refusal.retry_after)
         admission = await node.submit(raws)
     return web.json_response({
         "accepted": [tx_hash.hex() for tx_hash in admission.accepted],

@@ -3,8 +3,17 @@
 ``genesis.config.load_node_config`` reads and validates ``<home>/config.json`` (docs/INTERNALS.md).
 The node's own knobs live in that file's optional ``limits`` object (all optional):
 
-  client_tx_rate      transactions per second one client IP may submit (token bucket; default 5000)
-  client_tx_burst     bucket size (default 20000; never below one full batch)
+  client_tx_rate      transactions per second one client IP may submit (token bucket; default 500)
+  client_tx_burst     bucket size (default 5000; never below one full batch)
+  node_tx_rate        transactions per second all untrusted clients together may submit (one shared
+                      bucket; default 0 = one eighth of this machine's Ed25519 verify rate, measured
+                      at start, between 200 and 10000)
+  node_tx_burst       size of the shared bucket (default 5000; never below one full batch)
+  trusted_clients     IP addresses or networks ("10.0.0.7", "10.1.0.0/16", "::1") that skip the
+                      per-client and shared buckets — the gateway, forwarding observers, operator
+                      tools (default none)
+  trusted_tx_rate     transactions per second of the trusted clients' own bucket (default 0 =
+                      the node_tx_rate in effect)
   verify_threads      threads verifying a POST's signatures (0 = on the event loop, in chunks; default 0)
   sync_poll_ms        how often an observer polls its peers' status (default 150)
   backlog_ms          refuse client transactions (503) while more wait than the network committed
@@ -22,26 +31,49 @@ from typing import Any
 
 from chain.errors import GenesisError
 from genesis.config import NodeConfig, load_node_config
+from node.admission import parse_networks
 from node.errors import ConfigError
 
-LIMIT_DEFAULTS: dict[str, int] = {
-    "client_tx_rate": 5_000,
-    "client_tx_burst": 20_000,
+LIMIT_DEFAULTS: dict[str, Any] = {
+    "client_tx_rate": 500,
+    "client_tx_burst": 5_000,
+    "node_tx_rate": 0,
+    "node_tx_burst": 5_000,
+    "trusted_clients": (),
+    "trusted_tx_rate": 0,
     "verify_threads": 0,
     "sync_poll_ms": 150,
     "backlog_ms": 1000,
     "proposal_grace_ms": 100,
 }
+MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate"})
+MAX_TRUSTED_CLIENTS = 256
 
 
 @dataclass(frozen=True, slots=True)
 class NodeLimits:
-    client_tx_rate: int = 5_000
-    client_tx_burst: int = 20_000
+    client_tx_rate: int = 500
+    client_tx_burst: int = 5_000
+    node_tx_rate: int = 0
+    node_tx_burst: int = 5_000
+    trusted_clients: tuple[str, ...] = ()
+    trusted_tx_rate: int = 0
     verify_threads: int = 0
     sync_poll_ms: int = 150
     backlog_ms: int = 1000
     proposal_grace_ms: int = 100
+
+
+def parse_trusted_clients(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{where} must be a list of IP addresses or networks (strings), got {value!r}")
+    if len(value) > MAX_TRUSTED_CLIENTS:
+        raise ConfigError(f"{where} holds at most {MAX_TRUSTED_CLIENTS} entries, got {len(value)}")
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return tuple(value)
 
 
 def parse_limits(raw: Mapping[str, Any], where: str = "limits") -> NodeLimits:
@@ -50,7 +82,10 @@ def parse_limits(raw: Mapping[str, Any], where: str = "limits") -> NodeLimits:
         raise ConfigError(f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(LIMIT_DEFAULTS))})")
     values = dict(LIMIT_DEFAULTS)
     for key, value in raw.items():
-        may_be_zero = key in ("verify_threads", "proposal_grace_ms")
+        if key == "trusted_clients":
+            values[key] = parse_trusted_clients(value, f"{where}.{key}")
+            continue
+        may_be_zero = key in MAY_BE_ZERO
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if may_be_zero else 1):
             raise ConfigError(f"{where}.{key} must be a {'non-negative' if may_be_zero else 'positive'} "
                               f"integer, got {value!r}")

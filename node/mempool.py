@@ -3,8 +3,9 @@
 Admission of a batch (one ``POST /api/v1/txs`` or one gossip envelope) runs in two phases:
 
 1. *stateless*: strict decoding, chain id, duplicates (in the batch, already pending, already
-   committed — all cheap lookups done before any signature work), then every signature is verified
-   once. This phase yields to the event loop every few dozen transactions (or runs in a thread
+   committed — all cheap lookups done before any signature work), hashes that failed a permanent
+   check before (bad signature, wrong chain, undecodable: a bounded LRU, so a re-sent forgery costs
+   a hash lookup, not a signature check), then every signature is verified once. This phase yields to the event loop every few dozen transactions (or runs in a thread
    pool when configured), so a large batch never stalls consensus.
 2. *stateful*, without yielding: each verified transaction, in batch order, is applied to the
    *check state* — an ``Execution`` overlay on the committed state holding every pending
@@ -55,6 +56,7 @@ VERIFY_CHUNK = 48
 ADMIT_SLICE = 512
 REJECTED_MEMORY = 100_000
 VERIFIED_MEMORY = 100_000
+INVALID_MEMORY = 100_000
 COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
 RETRY_AFTER_FULL_S = 1.0
 BACKLOG_FLOOR_TXS = 1000
@@ -135,7 +137,7 @@ class Mempool:
     def __init__(self, ledger: Ledger, *, max_txs: int, max_bytes: int,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
                  verify_threads: int = 0, rejected_memory: int = REJECTED_MEMORY,
-                 backlog_ms: int = 1000) -> None:
+                 backlog_ms: int = 1000, invalid_memory: int = INVALID_MEMORY) -> None:
         self.ledger = ledger
         self.max_txs = max_txs
         self.max_bytes = max_bytes
@@ -149,6 +151,10 @@ class Mempool:
         # hashes whose signatures this node checked (admission or a valid proposal): never twice
         self.verified: OrderedDict[bytes, None] = OrderedDict()
         self.verifications = 0
+        # hashes of transactions that can never be valid (bad signature, wrong chain, undecodable)
+        self.invalid: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
+        self._invalid_memory = invalid_memory
+        self.invalid_hits = 0
         self._executor = ThreadPoolExecutor(verify_threads, "veche-verify") if verify_threads > 0 else None
         self._verify_threads = verify_threads
         self.rebuilds = 0
@@ -190,7 +196,7 @@ class Mempool:
         """("pending", "", "") or ("rejected", code, message), or None when this pool never saw it."""
         if tx_hash in self.pending:
             return ("pending", "", "")
-        found = self.rejected.get(tx_hash)
+        found = self.rejected.get(tx_hash) or self.invalid.get(tx_hash)
         if found is not None:
             return ("rejected", found[0], found[1])
         return None
@@ -288,6 +294,12 @@ class Mempool:
                 rejected.append(Rejection(index, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes"))
                 continue
             tx_hash = sha256(raw)
+            known_invalid = self.invalid.get(tx_hash)
+            if known_invalid is not None:
+                self.invalid.move_to_end(tx_hash)
+                self.invalid_hits += 1
+                rejected.append(Rejection(index, known_invalid[0], known_invalid[1]))
+                continue
             if tx_hash in seen:
                 rejected.append(Rejection(index, "duplicate", "the same transaction appears twice in this batch"))
                 continue
@@ -302,16 +314,19 @@ class Mempool:
                 tx = decode_tx(raw)
             except DecodeError as exc:
                 rejected.append(Rejection(index, exc.code, exc.message))
+                self._remember_invalid(tx_hash, exc.code, exc.message)
                 continue
             if tx.chain_id != chain_id:
-                rejected.append(Rejection(index, "wrong_chain", f"transaction is for chain {tx.chain_id!r}, "
-                                                                f"this is {chain_id!r}"))
+                message = f"transaction is for chain {tx.chain_id!r}, this is {chain_id!r}"
+                rejected.append(Rejection(index, "wrong_chain", message))
+                self._remember_invalid(tx_hash, "wrong_chain", message)
                 continue
             if tx_hash in self.verified:
                 trusted.append((index, tx))
             else:
                 candidates.append((index, tx))
         self.verifications += len(candidates)
+        checked_from = len(rejected)
         if self._executor is not None and len(candidates) > VERIFY_CHUNK:
             verified = await self._verify_in_threads(candidates, rejected)
         else:
@@ -321,6 +336,10 @@ class Mempool:
                     await self.yield_to()
                 verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
         self.mark_verified(tx.hash for _, tx in verified)
+        if len(rejected) > checked_from:
+            by_index = dict(candidates)
+            for rejection in rejected[checked_from:]:
+                self._remember_invalid(by_index[rejection.index].hash, rejection.code, rejection.message)
         if trusted:
             verified = sorted(verified + trusted, key=lambda item: item[0])
         return verified
@@ -470,6 +489,13 @@ class Mempool:
         if dropped:
             log.info("mempool: %d pending transactions no longer apply and were dropped", len(dropped))
         return check
+
+    def _remember_invalid(self, tx_hash: bytes, code: str, message: str) -> None:
+        """A transaction failed a check its bytes alone decide: re-sent, it is refused by hash."""
+        self.invalid[tx_hash] = (code, message)
+        self.invalid.move_to_end(tx_hash)
+        while len(self.invalid) > self._invalid_memory:
+            self.invalid.popitem(last=False)
 
     def _remember(self, tx_hash: bytes, code: str, message: str) -> None:
         self.rejected[tx_hash] = (code, message)

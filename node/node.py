@@ -30,7 +30,8 @@ from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
 from node.errors import ConfigError
 from node.forward import REFORWARD_AFTER_S, Forwarder
-from node.mempool import Admission, ClientBudgets, Mempool
+from node.admission import AdmissionControl, auto_node_rate, measure_verify_rate, parse_networks
+from node.mempool import Admission, Mempool
 from node.metrics import NodeMetrics
 from node.p2p import GossipQueue, Inbound, PeerInfo, PeerNetwork
 from node.results import Results
@@ -42,6 +43,16 @@ log = logging.getLogger("veche.node")
 VALIDATOR_STATUS_POLL_S = 2.0
 OBSERVER_PENDING_TTL_MS = 120_000
 LAG_PROBE_S = 0.1
+
+
+_VERIFY_RATE: list[float] = []
+
+
+def verify_rate_of_this_machine() -> float:
+    """Measured once per process (``node.admission.measure_verify_rate``)."""
+    if not _VERIFY_RATE:
+        _VERIFY_RATE.append(measure_verify_rate())
+    return _VERIFY_RATE[0]
 
 
 class Node:
@@ -77,7 +88,7 @@ class Node:
                             proposal_grace_ms=limits.proposal_grace_ms)
         self._poke_scheduled = False
         self.results = Results(self.ledger)
-        self.budgets = ClientBudgets(limits.client_tx_rate, limits.client_tx_burst)
+        self.admission = self._admission_control(limits)
         self.started_ms = wall_clock_ms()
         self.gossip_queue = GossipQueue(self.metrics)
         self.signing_file: SigningStateFile | None = None
@@ -153,6 +164,22 @@ class Node:
         self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
                              on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
         self.mempool.yield_to = self.driver.wait_idle  # consensus messages go before signature checks
+
+    def _admission_control(self, limits: NodeLimits) -> AdmissionControl:
+        node_rate = limits.node_tx_rate
+        if node_rate == 0:
+            verify_rate = verify_rate_of_this_machine()
+            node_rate = auto_node_rate(verify_rate)
+            log.info("admission: %d transactions/s for all untrusted clients together (this machine verifies "
+                     "%.0f signatures per CPU-second; limits.node_tx_rate sets it)", node_rate, verify_rate)
+        control = AdmissionControl(client_rate=limits.client_tx_rate, client_burst=limits.client_tx_burst,
+                                   node_rate=node_rate, node_burst=limits.node_tx_burst,
+                                   trusted=parse_networks(limits.trusted_clients),
+                                   trusted_rate=limits.trusted_tx_rate or None)
+        self.metrics.registry.gauge("veche_admission_rate_limit",
+                                    "Transactions per second this node admits from untrusted clients together.",
+                                    lambda: control.node_rate)
+        return control
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
         """(name, base URL) of other nodes' public APIs: config peers, then genesis validators."""

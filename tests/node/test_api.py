@@ -198,12 +198,39 @@ def test_over_budget_client_gets_429_with_retry_after(single: Path) -> None:
     plan = demo_plan(single.parent)
 
     async def body(node: Node, client: Client) -> None:
-        assert node.budgets.take("127.0.0.1", node.budgets.burst) is None
+        budgets = node.admission.clients
+        assert budgets.take("127.0.0.1", budgets.burst) is None
         response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)), headers=OCTET)
         assert await error_of(response) == (429, "over_budget")
         assert int(response.headers["Retry-After"]) >= 1
         assert len(node.mempool) == 0
     run(single, body, NodeLimits(client_tx_rate=1, client_tx_burst=1))
+
+
+def test_node_wide_budget_refuses_every_untrusted_client_with_429(single: Path) -> None:
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: Client) -> None:
+        shared = node.admission.node
+        shared.spend(shared.burst)  # other clients spent the node-wide budget
+        response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)), headers=OCTET)
+        assert await error_of(response) == (429, "over_budget")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert len(node.mempool) == 0 and node.mempool.verifications == 0
+        assert node.metrics.requests_shed.value("node_over_budget") == 1
+        assert "veche_admission_rate_limit 1" in node.metrics.render()
+    run(single, body, NodeLimits(node_tx_rate=1))
+
+
+def test_trusted_client_passes_while_the_node_wide_budget_is_spent(single: Path) -> None:
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: Client) -> None:
+        shared = node.admission.node
+        shared.spend(shared.burst)
+        result = await post_txs(client, make_batch(plan, 2))
+        assert len(result["accepted"]) == 3 and result["rejected"] == []
+    run(single, body, NodeLimits(node_tx_rate=1, trusted_clients=("127.0.0.0/8",)))
 
 
 def test_full_mempool_sheds_load_before_any_signature_check(tmp_path: Path,

@@ -131,11 +131,11 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             await check(client, "/api/v1/txs/{hash}", "GET", 404, get(f"/api/v1/txs/{tx_hash}"))
             monkeypatch.setattr(validator.ledger, "block", real_block)
             # 429: this client's budget (1 tx/s after one full batch) is spent
-            validator.budgets = ClientBudgets(rate=1, burst=1)
-            assert validator.budgets.take("127.0.0.1", validator.budgets.burst) is None
+            validator.admission.clients = ClientBudgets(rate=1, burst=1)
+            assert validator.admission.clients.take("127.0.0.1", validator.admission.clients.burst) is None
             await check(client, "/api/v1/txs", "POST", 429,
                         lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 1)), headers=OCTET))
-            validator.budgets = ClientBudgets(10**6, 10**6)
+            validator.admission.clients = ClientBudgets(10**6, 10**6)
             # 503: the mempool (40 txs here) is full; consensus is paused so nothing drains it
             assert validator.driver is not None
             engine = validator.driver.engine
