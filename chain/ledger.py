@@ -3,7 +3,9 @@
 ``Ledger`` is what a node (and ``veche verify``) drives:
   build_block()  — the proposer runs pending transactions, leaving out what would fail;
   check_block()  — a validator re-executes a proposal; every transaction must apply;
-  commit()       — block, certificate, tx index and state changes go to disk in one synced batch.
+  commit()       — block, certificate, tx index and state changes go to disk in one synced batch;
+  committing()   — inside it, commits are held and land together in one synced batch at its end
+                   (block sync applies a fetched range this way).
 
 Key layout besides the state (``S/``, see records.py):
   B/<height u64>  encoded block           C/<height u64>  its commit certificate
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from chain import codec
@@ -27,7 +30,7 @@ from chain.errors import BlockInvalid, DecodeError, StorageError, TxRejected
 from chain.params import ChainParams
 from chain.records import read_u64, u64
 from chain.state import APP_HASH_KEY, HEIGHT_KEY, TIME_KEY, TX_INDEX_PREFIX, Execution, State
-from chain.storage import KeyValueStore
+from chain.storage import KeyValueStore, StagedStore
 from chain.tx import Tx, decode_tx
 
 GENESIS_KEY = b"M/genesis"
@@ -68,7 +71,8 @@ def _never_checked(tx_hash: bytes) -> bool:
 
 class Ledger:
     def __init__(self, store: KeyValueStore, params: ChainParams) -> None:
-        self.store = store
+        self.store = store if isinstance(store, StagedStore) else StagedStore(store)
+        store = self.store
         self.params = params
         stored_genesis = store.get(GENESIS_KEY)
         if stored_genesis is not None and stored_genesis != params.genesis_hash:
@@ -256,9 +260,21 @@ class Ledger:
             raise BlockInvalid(f"block {height}: app hash mismatch (state diverged or block forged)")
         return execution
 
+    def committing(self) -> AbstractContextManager[None]:
+        """Hold every commit made inside and write them all in one synced batch when it ends.
+
+        Reads (blocks, certificates, tx index, state) see the held commits at once. After a crash
+        the store is at the height before the first held commit or at the last one: a crash never
+        leaves part of a block, nor part of the range. If the body raises, the commits made before
+        the error are still written (each was a whole, checked block).
+        """
+        return self.store.held()
+
     def commit(self, block: Block, certificate: CommitCertificate, execution: Execution, *,
                certificate_checked: bool = False) -> None:
         """Store block, certificate, tx index and state changes in one synced batch.
+
+        Inside ``committing()`` the batch joins the one written when it ends.
 
         ``execution`` must be the result of ``build_block``/``check_block`` for this very block on
         the current state. The certificate's signatures are verified unless the caller already

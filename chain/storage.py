@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Protocol, cast
 
 from chain.errors import StorageError
 
@@ -102,3 +103,124 @@ class LevelStore:
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()
+
+
+_ABSENT = object()
+
+
+class StagedStore:
+    """A store whose writes can be held back in memory and land later in one synced batch.
+
+    Outside ``held()`` every ``write`` goes straight to the base store. Inside, writes are merged
+    into an in-memory overlay that ``get`` and ``iterate`` read through, and when the outermost
+    ``held()`` ends the whole overlay is written as **one** atomic, synced batch. Several blocks
+    committed inside one ``held()`` therefore land together or not at all: after a crash the store
+    is at the last block before them or the last block of them, never in between.
+    """
+
+    def __init__(self, base: KeyValueStore) -> None:
+        self.base = base
+        self._staged: dict[bytes, bytes | None] = {}
+        self._depth = 0
+        self._lock = threading.Lock()  # iterate() may run in a worker thread (equal-shares ballots)
+        self.flushes = 0
+
+    @property
+    def holding(self) -> bool:
+        return self._depth > 0
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._staged:
+            value = self._staged.get(key, _ABSENT)
+            if value is not _ABSENT:
+                return cast("bytes | None", value)
+        return self.base.get(key)
+
+    def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
+        if self._depth:
+            with self._lock:
+                self._staged.update(changes)
+            return
+        if self._staged:
+            with self._lock:
+                merged = self._staged | dict(changes)
+            self.base.write(merged, sync=True)
+            with self._lock:
+                self._staged = {}
+            self.flushes += 1
+            return
+        self.base.write(changes, sync=sync)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold writes until the outermost ``held()`` ends, then write them as one synced batch.
+
+        The batch is written even when the body raises: what was staged before the error was
+        complete (the caller's writes are whole batches), so it is kept.
+        """
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._staged and not self._depth:
+            with self._lock:
+                staged = self._staged
+            self.base.write(staged, sync=True)
+            with self._lock:
+                self._staged = {}
+            self.flushes += 1
+
+    def iterate(self, prefix: bytes, *, start: bytes | None = None,
+                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        if not self._staged:
+            yield from self.base.iterate(prefix, start=start, reverse=reverse)
+            return
+        with self._lock:
+            staged = sorted(((key, value) for key, value in self._staged.items()
+                             if key.startswith(prefix) and (start is None or key >= start)), reverse=reverse)
+        yield from _merge(iter(staged), self.base.iterate(prefix, start=start, reverse=reverse), reverse)
+
+    def close(self) -> None:
+        self.flush()
+        self.base.close()
+
+
+def _merge(staged: Iterator[tuple[bytes, bytes | None]], stored: Iterator[tuple[bytes, bytes]],
+           reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+    """Two ordered streams of (key, value); a staged value (or deletion, None) wins over the stored one."""
+    sign = -1 if reverse else 1
+    staged_item = next(staged, None)
+    stored_item = next(stored, None)
+    while staged_item is not None or stored_item is not None:
+        if staged_item is None:
+            yield from _present([stored_item] if stored_item is not None else [])
+            yield from stored
+            return
+        if stored_item is None:
+            yield from _present([staged_item])
+            yield from _present(staged)
+            return
+        order = _compare(staged_item[0], stored_item[0]) * sign
+        if order <= 0:  # staged first, or the same key (the staged value replaces the stored one)
+            yield from _present([staged_item])
+            staged_item = next(staged, None)
+            if order == 0:
+                stored_item = next(stored, None)
+        else:
+            yield stored_item
+            stored_item = next(stored, None)
+
+
+def _compare(a: bytes, b: bytes) -> int:
+    return (a > b) - (a < b)
+
+
+def _present(items: Iterable[tuple[bytes, bytes | None]]) -> Iterator[tuple[bytes, bytes]]:
+    for key, value in items:
+        if value is not None:
+            yield key, value

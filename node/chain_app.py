@@ -3,8 +3,8 @@
 The engine calls ``create_block``/``check_block``/``has_pending``/``deadline_due`` synchronously.
 Executions of blocks built or checked at the current height are cached by block hash, so the
 block the quorum decides is written with ``Ledger.commit`` without running it a second time.
-Blocks arrive either from consensus (``commit``) or from block sync (``apply_synced``); both end
-in one synced LevelDB batch per block.
+Blocks arrive either from consensus (``commit``, one synced LevelDB batch per block) or from block
+sync (``apply_synced``, one synced batch per fetched range: ``Ledger.committing``).
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chain.errors import StorageError
-from chain.storage import KeyValueStore, LevelStore, MemoryStore
+from chain.storage import KeyValueStore, LevelStore, MemoryStore, StagedStore
 
 
 @pytest.fixture(params=["memory", "leveldb"])
@@ -61,3 +62,37 @@ def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StorageError):
         LevelStore(tmp_path / "missing", create=False)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_staged_writes_read_through_and_land_in_one_synced_batch(store: KeyValueStore, seed: int) -> None:
+    rng = random.Random(seed)
+    keys = [bytes([rng.choice(b"ab"), rng.randrange(6)]) for _ in range(12)]
+    store.write({key: b"stored" + key for key in keys[:6]})
+    expected = {key: b"stored" + key for key in keys[:6]}
+    staged = StagedStore(store)
+    with staged.held():
+        for key in keys[6:]:
+            value = None if rng.random() < 0.3 else b"staged" + key
+            staged.write({key: value})
+            if value is None:
+                expected.pop(key, None)
+            else:
+                expected[key] = value
+        assert all(staged.get(key) == expected.get(key) for key in keys)
+        for reverse, start in ((False, None), (False, b"a\x02"), (True, None)):
+            wanted = sorted(((k, v) for k, v in expected.items()
+                             if k.startswith(b"a") and (start is None or k >= start)), reverse=reverse)
+            assert list(staged.iterate(b"a", start=start, reverse=reverse)) == wanted
+        assert staged.flushes == 0  # nothing reached the store yet
+    assert staged.flushes == 1
+    assert {key: store.get(key) for key in keys} == {key: expected.get(key) for key in keys}
+
+
+def test_staged_writes_are_kept_when_the_body_fails() -> None:
+    base = MemoryStore()
+    staged = StagedStore(base)
+    with pytest.raises(RuntimeError), staged.held():
+        staged.write({b"k": b"v"})
+        raise RuntimeError("the next block did not check")
+    assert base.get(b"k") == b"v"

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from chain import block as block_module
 from chain import codec
+from chain import ledger as ledger_module
 from chain.block import Block, CommitCertificate
+from chain.crypto import sha256
 from chain.ledger import Ledger
-from chain.storage import MemoryStore
+from chain.storage import LevelStore, MemoryStore
 from node.chain_app import ChainApp, CommittedBlock
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
 from node.sync import BlockSync
 from tests.node.chainfix import NOW, Chain, make_chain
-from tests.transparency.chainkit import certify
+from tests.paths import REPO_ROOT as ROOT
+from tests.transparency.chainkit import ChainBuilder, certify
 
 
 def grow(chain: Chain, blocks: int) -> None:
@@ -84,7 +97,7 @@ def run_sync(chain: Chain, sources: list[web.Application]) -> tuple[ChainApp, Bl
                 sync.attach(session)
                 task = asyncio.create_task(sync.run())
                 for _ in range(500):
-                    if follower.ledger.height >= chain.ledger.height:
+                    if follower.ledger.height >= chain.ledger.height and synced:
                         break
                     await asyncio.sleep(0.02)
                 task.cancel()
@@ -141,3 +154,151 @@ def test_only_forging_peers_apply_nothing_forged() -> None:
     assert follower.ledger.height == 2  # blocks below the forged one are genuine and kept
     stored, original = follower.ledger.block(2), chain.ledger.block(2)
     assert stored is not None and original is not None and stored.hash() == original.hash()
+
+
+class CountingStore(MemoryStore):
+    """Counts synced writes: each one is an fsync on LevelDB."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.synced_writes = 0
+
+    def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
+        super().write(changes, sync=sync)
+        self.synced_writes += 1 if sync else 0
+
+
+def test_a_fetched_range_lands_in_one_synced_write_with_every_certificate_checked() -> None:
+    chain = make_chain()
+    grow(chain, 8)
+    store = CountingStore()
+    ledger = Ledger(store, chain.genesis.params)
+    follower = ChainApp(ledger, Mempool(ledger, max_txs=1000, max_bytes=1 << 24, clock_ms=lambda: NOW),
+                        max_block_txs=100)
+    before = store.synced_writes  # the genesis record
+    checked: list[int] = []
+    original = block_module.verify_certificate
+
+    def counting_verify(certificate: CommitCertificate, *args: Any, **kwargs: Any) -> None:
+        checked.append(certificate.height)
+        original(certificate, *args, **kwargs)
+
+    async def main() -> None:
+        server = TestServer(source_app(chain), host="127.0.0.1")
+        await server.start_server()
+        sync = BlockSync(follower, [("peer", str(server.make_url("")).rstrip("/"))], NodeMetrics(),
+                         poll_interval_s=0.05, on_synced=lambda h: None, on_block=lambda b: None)
+        async with aiohttp.ClientSession() as session:
+            sync.attach(session)
+            sync.request(chain.ledger.height)
+            await asyncio.wait_for(sync.catch_up(), 30)
+        await server.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger_module, "verify_certificate", counting_verify)
+        asyncio.run(main())
+    assert ledger.height == chain.ledger.height == 10
+    assert ledger.app_hash == chain.ledger.app_hash
+    assert store.synced_writes - before == 1  # ten blocks, one fsync
+    # each block's own certificate, and the last commit it carries (from block 2 on)
+    assert sorted(checked) == sorted(list(range(1, 11)) + list(range(1, 10)))
+
+
+CRASHING_FOLLOWER = """
+import asyncio, os, signal, sys
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from chain.ledger import Ledger
+from chain.storage import LevelStore
+from genesis.model import load_genesis
+from node import sync as sync_module
+from node.chain_app import ChainApp
+from node.mempool import Mempool
+from node.metrics import NodeMetrics
+
+source_dir, follower_dir, genesis_file, range_blocks, kill_at = sys.argv[1:6]
+params = load_genesis(genesis_file).params
+source = Ledger(LevelStore(source_dir), params)
+follower = Ledger(LevelStore(follower_dir), params)
+app = ChainApp(follower, Mempool(follower, max_txs=1000, max_bytes=1 << 24), max_block_txs=100)
+sync_module.RANGE_BLOCKS = int(range_blocks)
+
+async def blocks(request):
+    first, last = int(request.query["from"]), min(int(request.query["to"]), source.height)
+    body = b"".join(source.raw_block_with_certificate(h) for h in range(first, last + 1))
+    count = last - first + 1
+    header = bytes([0x90 | count]) if count < 16 else b"\\xdc" + count.to_bytes(2, "big")
+    return web.Response(body=header + body, content_type="application/octet-stream")
+
+async def status(request):
+    return web.json_response({"height": source.height})
+
+def on_block(committed):
+    print("applied", committed.height, flush=True)
+    if committed.height == int(kill_at):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of a range
+
+async def main():
+    web_app = web.Application()
+    web_app.router.add_get("/api/v1/blocks/raw", blocks)
+    web_app.router.add_get("/api/v1/status", status)
+    server = TestServer(web_app, host="127.0.0.1")
+    await server.start_server()
+    sync = sync_module.BlockSync(app, [("source", str(server.make_url("")).rstrip("/"))], NodeMetrics(),
+                                 poll_interval_s=0.05, on_synced=lambda h: None, on_block=on_block)
+    async with aiohttp.ClientSession() as session:
+        sync.attach(session)
+        sync.request(source.height)
+        await sync.catch_up()
+
+asyncio.run(main())
+"""
+
+
+def test_kill_9_in_the_middle_of_a_range_leaves_the_ledger_at_a_range_boundary(tmp_path: Path) -> None:
+    chain = make_chain()
+    genesis_file = tmp_path / "genesis.json"
+    genesis_file.write_text(json.dumps(chain.genesis.document), encoding="utf-8")
+    source_store = LevelStore(tmp_path / "source")
+    source = ChainBuilder(source_store, chain.genesis, chain.keys)
+    for height in (1, 2):  # the campaign and its initiatives, as make_chain built them
+        block, certificate = chain.ledger.block(height), chain.ledger.certificate(height)
+        assert block is not None and certificate is not None
+        source.ledger.apply_synced(block, certificate)
+    source.last_certificate = source.ledger.certificate(2)
+    grow(Chain(chain.keys, chain.genesis, source), 12)
+    expected = [(source.ledger.block(h), source.ledger.certificate(h)) for h in range(1, 15)]
+    source_store.close()
+
+    child = subprocess.run([sys.executable, "-c", CRASHING_FOLLOWER, str(tmp_path / "source"),
+                            str(tmp_path / "follower"), str(genesis_file), "5", "8"],
+                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, timeout=60)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode(errors="replace")[-2000:]
+    applied = [int(line.split()[1]) for line in child.stdout.decode().splitlines() if line.startswith("applied")]
+    assert applied == list(range(1, 9))  # blocks 6-8 were applied (and readable) when it died
+
+    store = LevelStore(tmp_path / "follower")
+    try:
+        ledger = Ledger(store, chain.genesis.params)
+        # the range 1-5 was written; 6-8 of the range 6-10 were held in memory and are gone whole
+        assert ledger.height == 5
+        stored = ledger.block(5)
+        assert stored is not None and stored.hash() == expected[4][0].hash()  # type: ignore[union-attr]
+        assert ledger.app_hash == stored.header.app_hash and ledger.last_time_ms == stored.header.time_ms
+        assert ledger.block(6) is None and ledger.certificate(6) is None
+        for block, _ in expected[:5]:
+            assert block is not None
+            assert all(ledger.tx_location(sha256(raw)) is not None for raw in block.txs)
+        for block, _ in expected[5:8]:
+            assert block is not None
+            assert all(ledger.tx_location(sha256(raw)) is None for raw in block.txs)
+        # the state is that of height 5: the rest of the chain applies on it to the source's app hash
+        for block, certificate in expected[5:]:
+            assert block is not None and certificate is not None
+            ledger.apply_synced(block, certificate)
+        last = expected[-1][0]
+        assert last is not None and ledger.app_hash == last.header.app_hash
+        assert ledger.state.votes("c1", "n1") == chain.ledger.state.votes("c1", "n1") + 12 * 3
+    finally:
+        store.close()
