@@ -20,11 +20,14 @@ from consensus.messages import (
     STEP_PROPOSE,
     Evidence,
     Message,
+    PeerItem,
     Proposal,
     Vote,
     decode_evidence,
+    decode_item,
     decode_message,
     encode_evidence,
+    encode_item,
     encode_message,
     make_proposal,
     make_vote,
@@ -40,6 +43,7 @@ from consensus.outputs import (
     PeerAhead,
     PersistSigningState,
     RejectedMessage,
+    Send,
     TimeoutConfig,
 )
 from consensus.signing_state import SigningState
@@ -47,9 +51,10 @@ from consensus.signing_state import SigningState
 __all__ = [
     "Application", "Broadcast", "Commit", "ConsensusError", "Engine", "Evidence", "EvidenceFound",
     "InvalidEvidence", "InvalidProposal", "InvalidSignature", "LocalProtocolError", "MalformedMessage",
-    "Message", "Output", "PeerAhead", "PersistSigningState", "Proposal", "RejectedMessage",
+    "Message", "Output", "PeerAhead", "PeerItem", "PersistSigningState", "Proposal", "RejectedMessage",
     "RemoteProtocolError", "STEP_NEW_HEIGHT", "STEP_PRECOMMIT", "STEP_PREVOTE", "STEP_PROPOSE",
-    "SigningState", "SigningStateError", "TimeoutConfig", "UnknownValidator", "Vote", "WrongChain",
-    "WrongProposer", "decode_evidence", "decode_message", "encode_evidence", "encode_message",
+    "Send", "SigningState", "SigningStateError", "TimeoutConfig", "UnknownValidator", "Vote", "WrongChain",
+    "WrongProposer", "decode_evidence", "decode_item", "decode_message", "encode_evidence", "encode_item",
+    "encode_message",
     "make_proposal", "make_vote", "verify_evidence", "verify_message",
 ]

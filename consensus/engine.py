@@ -12,12 +12,14 @@ loop (``_run_rules``) fires them until none applies. Thresholds: quorum = ⌊2n/
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from chain.block import STEP_PRECOMMIT, STEP_PREVOTE, CommitCertificate, ValidatorSet, make_certificate
 from chain.crypto import verify
 from consensus.errors import (
+    InvalidEvidence,
     InvalidProposal,
     LocalProtocolError,
     MalformedMessage,
@@ -31,12 +33,14 @@ from consensus.messages import (
     STEP_RANK,
     Evidence,
     Message,
+    PeerItem,
     Proposal,
     Verifier,
     Vote,
-    decode_message,
+    decode_item,
     make_evidence,
     message_slot,
+    verify_evidence,
     verify_message,
 )
 from consensus.outputs import (
@@ -48,10 +52,11 @@ from consensus.outputs import (
     PeerAhead,
     PersistSigningState,
     RejectedMessage,
+    Send,
     TimeoutConfig,
 )
 from consensus.signing_state import SigningState
-from consensus.votes import Added, HeightState
+from consensus.votes import Added, HeightState, RoundVotes
 
 STEP_NEW_HEIGHT = "new_height"
 """Waiting at a new height for transactions, a deadline, the heartbeat or a proposal."""
@@ -61,19 +66,36 @@ CATCHUP_ROUNDS_PER_VALIDATOR = 2
 NEVER = 2**63
 KEEP_EVIDENCE = 256
 """``engine.evidence`` keeps the latest items; every one is also emitted once as ``EvidenceFound``."""
+KEEP_EVIDENCE_SLOTS = 4096
+"""Equivocation slots already recorded (received evidence for them is ignored): the newest are kept."""
+EVIDENCE_HEIGHT_WINDOW = 1000
+"""Gossiped evidence more than this many heights from ours is ignored (with the slot memory above, an
+item can never circulate between validators for ever)."""
+KEEP_DECIDED_HEIGHTS = 2
+"""Precommits kept of the last decided heights, to compare with relayed ones and with certificates."""
 
 
 def _cached_verify(public_key: bytes, signature: bytes, message: bytes) -> None:
     verify(public_key, signature, message, cache_key=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Decision:
     """The last block this engine decided, kept to help validators still at that height."""
 
     height: int
     proposal: Proposal
     precommits: tuple[Vote, ...]
+    has_block: set[int] = field(default_factory=set)
+    """Validators that provably hold a proposal of the block: its proposers and every validator
+    whose verified vote for it we hold (line 22/28/36 need the proposal before such a vote)."""
+    helped: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Validator → (next time it may be helped, how often it was helped)."""
+
+
+def _carries(message: Message, block_hash: bytes) -> bool:
+    """True when signing ``message`` required holding a proposal of ``block_hash``."""
+    return message.block_hash == block_hash
 
 
 class Engine:
@@ -116,14 +138,15 @@ class Engine:
         self._entered = False
         self._now: int | None = None
         self._committed_at: int | None = None
-        self._future: dict[tuple[int, int, int, str], Message] = {}
+        self._future: dict[tuple[int, int, int, str], tuple[Message, int | None]] = {}
         self._ahead: dict[int, int] = {}
         self._ahead_since: int | None = None
         self._peer_ahead_next: int | None = None
         self._peer_ahead_sent: tuple[int, int] | None = None
         self._decision: _Decision | None = None
-        self._help_at = 0
-        self._evidence_slots: set[tuple[int, int, int, str]] = set()
+        self._decided_precommits: dict[int, dict[int, RoundVotes]] = {}
+        self._evidence_slots: OrderedDict[tuple[int, int, int, str], None] = OrderedDict()
+        self._link: int | None = None
         self.evidence: list[Evidence] = []
         self.rejected: dict[str, int] = {}
         self._out: list[Output] = []
@@ -161,21 +184,50 @@ class Engine:
         self._run_rules(now_ms)
         return self._flush()
 
-    def receive(self, message: Message, now_ms: int) -> list[Output]:
+    def receive(self, message: PeerItem, now_ms: int, sender: int | None = None) -> list[Output]:
+        """Take a peer's proposal, vote or evidence. ``sender`` is the validator whose authenticated
+        link delivered it (``None`` if unknown): rejections are counted against it, and help for a
+        lagging validator goes to it."""
         self._begin(now_ms)
-        self._handle(message, now_ms, verified=False)
+        self._link = sender
+        if isinstance(message, Evidence):
+            self._handle_evidence(message)
+        else:
+            self._handle(message, now_ms, verified=False)
+        self._link = None
         self._run_rules(now_ms)
         self._check_peer_ahead(now_ms)
         return self._flush()
 
-    def receive_data(self, data: bytes, now_ms: int) -> list[Output]:
-        """Decode and receive; undecodable bytes become a ``RejectedMessage(None, MalformedMessage)``."""
+    def receive_data(self, data: bytes, now_ms: int, sender: int | None = None) -> list[Output]:
+        """Decode and receive; undecodable bytes become a ``RejectedMessage(sender, MalformedMessage)``."""
         try:
-            message = decode_message(data)
+            message = decode_item(data)
         except MalformedMessage as exc:
+            self._link = sender
             self._reject(None, exc)
+            self._link = None
             return self._flush()
-        return self.receive(message, now_ms)
+        return self.receive(message, now_ms, sender)
+
+    def observe_certificate(self, certificate: CommitCertificate, now_ms: int,
+                            sender: int | None = None) -> list[Output]:
+        """Compare a commit certificate seen elsewhere (in a block's ``last_commit``, from block sync)
+        with the precommits we hold for that height: a signature for another block is evidence."""
+        self._now = now_ms
+        self._link = sender
+        rounds = self._decided_precommits.get(certificate.height, {})
+        tally = rounds.get(certificate.round, RoundVotes())
+        for index, signature in certificate.signatures:
+            signed = tally.variants.get(index)
+            if not signed or certificate.block_hash in signed:
+                continue
+            vote = Vote(self.chain_id, STEP_PRECOMMIT, certificate.height, certificate.round,
+                        certificate.block_hash, index, signature)
+            if message_slot(vote) not in self._evidence_slots and self._verified(vote):
+                self._record_evidence(next(iter(signed.values())), vote)
+        self._link = None
+        return self._flush()
 
     def tick(self, now_ms: int) -> list[Output]:
         self._begin(now_ms)
@@ -226,7 +278,7 @@ class Engine:
         self._last_commit = last_commit
         self._committed_at = None
         self._entered = False
-        self._future = {key: m for key, m in self._future.items() if key[0] == height}
+        self._future = {key: item for key, item in self._future.items() if key[0] == height}
 
     # --- heights and rounds ---------------------------------------------------------------------
 
@@ -247,6 +299,8 @@ class Engine:
         self._recheck_at = None
         self._own: dict[tuple[int, str], Message] = {}
         self._validity: dict[tuple[bytes, bytes], tuple[bool, int]] = {}
+        self._proposal_links: dict[int, int | None] = {}
+        """id() of each held proposal → the link that delivered it (blamed if its bytes do not match)."""
         self._catchup: dict[int, set[int]] = {}
         self._height_started_at = now
         self._rebroadcast_at = now + self._timeouts.rebroadcast_ms
@@ -265,11 +319,12 @@ class Engine:
         state = self._signing
         if state.height == self.height and self.my_index is not None:
             self._restore(state, now)
-        buffered = [m for key, m in self._future.items() if key[0] == self.height]
+        buffered = [item for key, item in self._future.items() if key[0] == self.height]
         self._future = {}
-        self._evidence_slots = {slot for slot in self._evidence_slots if slot[1] >= self.height}
-        for message in buffered:
+        for message, link in buffered:
+            self._link = link
             self._handle(message, now, verified=True)
+        self._link = None
 
     def _restore(self, state: SigningState, now: int) -> None:
         """Resume where the persisted signing state says we were at this height, lock included."""
@@ -324,8 +379,11 @@ class Engine:
         certificate = make_certificate(self.height, round_, block_hash,
                                        [(v.validator_index, v.signature) for v in precommits])
         self._out.append(Commit(self.height, proposal.block, block_hash, certificate))
-        self._decision = _Decision(self.height, proposal, precommits)
-        self._help_at = now
+        self._decision = _Decision(self.height, proposal, precommits, self._holders_of(block_hash))
+        self._decided_precommits[self.height] = {
+            round_: votes for (round_, step), votes in self._state.rounds.items() if step == STEP_PRECOMMIT}
+        for old in sorted(self._decided_precommits)[:-KEEP_DECIDED_HEIGHTS]:
+            del self._decided_precommits[old]
         self._last_commit = certificate
         self._committed_at = now
         self.height += 1
@@ -504,6 +562,7 @@ class Engine:
         self._own[(message.round, message.step)] = message
         if isinstance(message, Proposal):
             self._state.add_proposal(message)
+            self._proposal_links[id(message)] = None
         else:
             self._state.add_vote(message)
 
@@ -527,6 +586,7 @@ class Engine:
             self._reject(None, UnknownValidator(f"signer index {signer} is not a validator"))
             return
         if message.height < self.height:
+            self._compare_decided(message)
             self._help_stale(message, now)
             return
         if message.height > self.height:
@@ -549,6 +609,8 @@ class Engine:
             result, existing = self._state.add_proposal(message)
         else:
             result, existing = self._state.add_vote(message)
+        if isinstance(message, Proposal) and result is not Added.DUPLICATE:
+            self._proposal_links[id(message)] = self._link
         if result is Added.CONFLICT and existing is not None:
             self._record_evidence(existing, message)
 
@@ -572,7 +634,8 @@ class Engine:
             if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
                 return
             key = (message.height, signer, message.round, message.step)
-            held = self._future.get(key)
+            held_item = self._future.get(key)
+            held = held_item[0] if held_item is not None else None
             if held is not None and held.signing_bytes() == message.signing_bytes():
                 return
             room = sum(1 for k in self._future if k[1] == signer) < FUTURE_BUFFER_PER_VALIDATOR
@@ -583,7 +646,7 @@ class Engine:
             if held is not None:
                 self._record_evidence(held, message)
             elif room:
-                self._future[key] = message
+                self._future[key] = (message, self._link)
         elif message.height <= known:
             return
         elif not verified and not self._verified(message):
@@ -604,14 +667,62 @@ class Engine:
         return round_ in rounds or len(rounds) < CATCHUP_ROUNDS_PER_VALIDATOR
 
     def _help_stale(self, message: Message, now: int) -> None:
-        """A validator still at the height we decided last: re-send the block and its precommits."""
+        """A validator still at the height we decided last: send it that block's precommits, and the
+        proposal unless it provably holds one (then only if it is still there a rebroadcast later).
+
+        Help goes only to the validator whose link delivered the message (or, without a link, to its
+        signer), at most once per ``rebroadcast_ms`` each. A validator that precommitted the block
+        has its proposal; re-sending it every height was most of a decided height's traffic.
+        """
         decision = self._decision
-        if decision is None or message.height != decision.height or now < self._help_at:
+        if decision is None or message.height != decision.height:
             return
-        self._help_at = now + self._timeouts.rebroadcast_ms
-        self._out.append(Broadcast(decision.proposal))
+        target = self._link if self._link is not None else message.signer
+        if not 0 <= target < self.validators.size or target == self.my_index:
+            return
+        if message.signer == target and _carries(message, decision.proposal.block_hash):
+            decision.has_block.add(target)  # its own claim: a lie could only hurt itself
+        next_at, times = decision.helped.get(target, (0, 0))
+        if now < next_at:
+            return
+        decision.helped[target] = (now + self._timeouts.rebroadcast_ms, times + 1)
+        if target not in decision.has_block or times >= 1:
+            self._out.append(Send(target, decision.proposal))
         for vote in decision.precommits:
-            self._out.append(Broadcast(vote))
+            if vote.validator_index != target:
+                self._out.append(Send(target, vote))
+
+    def _holders_of(self, block_hash: bytes) -> set[int]:
+        """Validators whose verified proposal or vote for ``block_hash`` we hold at this height."""
+        holders = {p.proposer_index for p in self._state.proposals_for(block_hash)}
+        for votes in self._state.rounds.values():
+            holders.update(index for index, signed in votes.variants.items() if block_hash in signed)
+        return holders
+
+    def _compare_decided(self, message: Message) -> None:
+        """A (relayed) precommit of a decided height that contradicts one we hold is evidence."""
+        if not isinstance(message, Vote) or message.step != STEP_PRECOMMIT:
+            return
+        rounds = self._decided_precommits.get(message.height)
+        tally = rounds.get(message.round) if rounds is not None else None
+        signed = tally.variants.get(message.validator_index) if tally is not None else None
+        if not signed or message.block_hash in signed or message_slot(message) in self._evidence_slots:
+            return
+        if self._verified(message):
+            self._record_evidence(next(iter(signed.values())), message)
+
+    def _handle_evidence(self, evidence: Evidence) -> None:
+        """Gossiped evidence: verify both signatures and the conflict, record it (and so relay it) once."""
+        if abs(evidence.height - self.height) > EVIDENCE_HEIGHT_WINDOW:
+            return
+        if message_slot(evidence.first) in self._evidence_slots:
+            return
+        try:
+            verify_evidence(evidence, self.validators, self.chain_id, self._verify)
+        except InvalidEvidence as exc:
+            self._reject(evidence.first.signer, exc)
+            return
+        self._record_evidence(evidence.first, evidence.second)
 
     def _check_peer_ahead(self, now: int) -> None:
         """⌊n/3⌋+1 validators at a higher height: one height for the grace period, or two at once."""
@@ -648,8 +759,10 @@ class Engine:
         if block_hash != proposal.block_hash:
             self._validity[key] = (False, NEVER)
             self._state.drop_proposal(proposal)
+            link, self._link = self._link, self._proposal_links.pop(id(proposal), None)
             self._reject(proposal.proposer_index, InvalidProposal(
                 f"proposal at height {proposal.height} round {proposal.round}: block hash does not match"))
+            self._link = link
             return False
         self._validity[key] = (True, 0)
         return True
@@ -658,15 +771,18 @@ class Engine:
         slot = message_slot(first)
         if slot in self._evidence_slots:
             return
-        self._evidence_slots.add(slot)
+        self._evidence_slots[slot] = None
+        while len(self._evidence_slots) > KEEP_EVIDENCE_SLOTS:
+            self._evidence_slots.popitem(last=False)
         evidence = make_evidence(first, second)
         self.evidence.append(evidence)
         del self.evidence[:-KEEP_EVIDENCE]
         self._out.append(EvidenceFound(evidence))
 
-    def _reject(self, sender: int | None, error: RemoteProtocolError) -> None:
+    def _reject(self, claimed: int | None, error: RemoteProtocolError) -> None:
+        """Count ``error`` against the link that delivered the input; ``claimed`` is only reported."""
         self.rejected[error.code] = self.rejected.get(error.code, 0) + 1
-        self._out.append(RejectedMessage(sender, error))
+        self._out.append(RejectedMessage(self._link, error, claimed))
 
     def _schedule(self, kind: str, round_: int, deadline: int) -> None:
         self._timer_seq += 1

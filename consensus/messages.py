@@ -6,6 +6,8 @@ Wire forms (canonical msgpack arrays, via ``chain.codec``)::
   vote     = ["vote", chain_id, step, height, round, block_hash | nil, validator_index, signature]
   evidence = ["evidence", message, message]        (proposals inside evidence carry an empty block)
 
+Peers send all three (``decode_item``): evidence is gossiped so that every validator holds it.
+
 A proposal signature covers ``proposal_signing_bytes(chain_id, height, round, pol_round, block_hash)``
 (not the block bytes: the block hash binds them, and the application checks that binding).
 ``pol_round`` is -1 when the proposer has no proof-of-lock round.
@@ -243,8 +245,36 @@ def decode_evidence(data: bytes) -> Evidence:
         raw = codec.decode(data, max_bytes=MAX_MESSAGE_BYTES)
     except DecodeError as exc:
         raise MalformedMessage(f"evidence is not canonical msgpack: {exc.message}") from exc
+    return _evidence_from_wire(raw)
+
+
+def _evidence_from_wire(raw: Any) -> Evidence:
     _want(isinstance(raw, list) and len(raw) == 3 and raw[0] == "evidence", "evidence must be a 3-field array")
     return Evidence(message_from_wire(raw[1]), message_from_wire(raw[2]))
+
+
+PeerItem = Union[Proposal, Vote, Evidence]
+"""What a peer may send the engine: a proposal, a vote, or equivocation evidence (gossiped)."""
+
+
+def encode_item(item: PeerItem) -> bytes:
+    return codec.encode(item.to_wire())
+
+
+def decode_item(data: bytes) -> PeerItem:
+    """Decode a proposal, a vote or evidence strictly; any defect raises ``MalformedMessage``."""
+    try:
+        raw = codec.decode(data, max_bytes=MAX_MESSAGE_BYTES)
+    except DecodeError as exc:
+        raise MalformedMessage(f"consensus message is not canonical msgpack: {exc.message}") from exc
+    item: PeerItem
+    if isinstance(raw, list) and raw and raw[0] == "evidence":
+        item = _evidence_from_wire(raw)
+    else:
+        item = message_from_wire(raw)
+    if not codec.is_canonical(data, raw):
+        raise MalformedMessage("consensus message is not in canonical encoding")
+    return item
 
 
 def is_conflict(first: Message, second: Message) -> bool:
@@ -267,8 +297,9 @@ def verify_evidence(evidence: Evidence, validators: ValidatorSet, chain_id: str,
 
 
 __all__ = [
-    "Evidence", "Message", "Proposal", "STEP_PRECOMMIT", "STEP_PREVOTE", "STEP_PROPOSE", "STEP_RANK",
-    "Verifier", "Vote", "decode_evidence", "decode_message", "encode_evidence", "encode_message",
+    "Evidence", "Message", "PeerItem", "Proposal", "STEP_PRECOMMIT", "STEP_PREVOTE", "STEP_PROPOSE", "STEP_RANK",
+    "Verifier", "Vote", "decode_evidence", "decode_item", "decode_message", "encode_evidence", "encode_item",
+    "encode_message",
     "is_conflict", "make_evidence", "make_proposal", "make_vote", "message_from_wire", "message_slot",
     "verify_evidence", "verify_message",
 ]

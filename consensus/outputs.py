@@ -72,6 +72,14 @@ class Broadcast:
 
 
 @dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``encode_message(message)`` to validator ``to_index`` only (help for one lagging peer)."""
+
+    to_index: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
     """Apply and store the block with its certificate; the engine already moved to ``height + 1``."""
 
@@ -83,15 +91,22 @@ class Commit:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceFound:
+    """New equivocation evidence: keep and report it, and send ``encode_evidence(evidence)`` to every
+    peer (emitted once per equivocation slot, so each node relays an item at most once)."""
+
     evidence: Evidence
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedMessage:
-    """An invalid message; ``sender_index`` is the validator it claims to come from, if any."""
+    """An invalid peer input, counted against ``sender_index``: the authenticated peer link that
+    delivered it (the ``sender`` given to ``receive``), ``None`` when unknown. ``claimed_index`` is
+    the signer the message names, which a relaying or forging peer chooses freely: log it, never
+    blame it."""
 
     sender_index: int | None
     error: RemoteProtocolError
+    claimed_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,4 +116,4 @@ class PeerAhead:
     height: int
 
 
-Output = Union[PersistSigningState, Broadcast, Commit, EvidenceFound, RejectedMessage, PeerAhead]
+Output = Union[PersistSigningState, Broadcast, Send, Commit, EvidenceFound, RejectedMessage, PeerAhead]

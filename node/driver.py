@@ -6,9 +6,12 @@ and handles the outputs strictly in order, synchronously:
 
 - ``PersistSigningState`` — written with fsync (``SigningStateFile.store``) before anything after
   it is handled, so no signed message leaves before what it commits us to is on disk;
-- ``Broadcast`` — queued on every peer link (never blocks);
-- ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool;
-- ``EvidenceFound``, ``RejectedMessage``, ``PeerAhead`` — kept, counted, handed to block sync.
+- ``Broadcast`` — queued on every peer link (never blocks); ``Send`` — on one peer's link;
+- ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool; the
+  block's ``last_commit`` is then compared with the precommits the engine holds (evidence);
+- ``EvidenceFound`` — kept, counted, logged and sent to every peer (evidence gossip);
+- ``RejectedMessage`` — counted against the peer link that delivered the input;
+- ``PeerAhead`` — handed to block sync.
 
 The signing-state write is synchronous on the loop thread. (A worker thread was measured and
 dropped: every ``os`` call in it must re-acquire the GIL from a busy loop, which turned a 1–15 ms
@@ -29,9 +32,9 @@ from dataclasses import dataclass
 
 from chain.block import CommitCertificate
 from consensus.engine import Engine
-from consensus.messages import Evidence, Message, Proposal, encode_evidence, encode_message
+from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
 from consensus.outputs import (
-    Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage,
+    Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage, Send,
 )
 from node.chain_app import ChainApp, CommittedBlock
 from node.metrics import NodeMetrics
@@ -46,9 +49,13 @@ YIELD_EVERY = 64
 MAX_EVIDENCE = 1000
 
 
-def _size(message: Message) -> int:
+def _size(message: PeerItem) -> int:
     """Bytes a queued message holds (a proposal carries its block)."""
-    return 256 + len(message.block) if isinstance(message, Proposal) else 256
+    return 256 + len(message.block) if isinstance(message, Proposal) else 512 if isinstance(message, Evidence) else 256
+
+
+def _kind(message: Message) -> str:
+    return message.step if isinstance(message, Vote) else "proposal"
 
 
 def wall_clock_ms() -> int:
@@ -69,18 +76,21 @@ class EvidenceRecord:
 class Driver:
     def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
                  broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
+                 send_to: Callable[[int, bytes], None] | None = None, peer_count: int = 0,
                  on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
                  validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.engine = engine
         self.app = app
         self._signing_file = signing_file
         self._broadcast = broadcast
+        self._send_to = send_to
+        self._peer_count = peer_count
         self.metrics = metrics
         self._on_commit = on_commit
         self._on_peer_ahead = on_peer_ahead
         self._names = validator_names
         self._clock_ms = clock_ms
-        self._inbox: deque[tuple[int, Message]] = deque()
+        self._inbox: deque[tuple[int, PeerItem]] = deque()
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -90,8 +100,9 @@ class Driver:
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
-    def deliver(self, sender_index: int, message: Message) -> None:
-        """Queue a decoded message; the oldest are dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
+    def deliver(self, sender_index: int, message: PeerItem) -> None:
+        """Queue a decoded message from the authenticated link of ``sender_index``; the oldest are
+        dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
         self._inbox.append((sender_index, message))
         self._inbox_bytes += _size(message)
         while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
@@ -146,9 +157,9 @@ class Driver:
             self._wake.clear()
             handled = 0
             while self._inbox:
-                _, message = self._inbox.popleft()
+                sender, message = self._inbox.popleft()
                 self._inbox_bytes -= _size(message)
-                await self._handle(self.engine.receive(message, self._clock_ms()))
+                await self._handle(self.engine.receive(message, self._clock_ms(), sender))
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -168,14 +179,23 @@ class Driver:
                     log.debug("send %s height %d round %d%s", message.step, message.height, message.round,
                               "" if isinstance(message, Proposal) or message.block_hash is not None else " nil")
                 self._broadcast(encode_message(message))
+                self.metrics.consensus_sent.inc(_kind(message), amount=self._peer_count)
+            elif isinstance(output, Send):
+                if self._send_to is not None:
+                    self._send_to(output.to_index, encode_message(output.message))
+                    self.metrics.consensus_sent.inc(_kind(output.message))
             elif isinstance(output, Commit):
-                self._commit(output)
+                certificate = self._commit(output)
+                if certificate is not None:
+                    await self._handle(self.engine.observe_certificate(certificate, self._clock_ms()))
             elif isinstance(output, EvidenceFound):
                 self._evidence(output.evidence)
             elif isinstance(output, RejectedMessage):
                 name = self._name(output.sender_index)
                 self.metrics.consensus_rejected.inc(name, output.error.code)
-                log.warning("rejected consensus message from %s: %s", name, output.error.message)
+                claimed = "" if output.claimed_index in (None, output.sender_index) else (
+                    f" (naming validator {self._name(output.claimed_index)} as its signer)")
+                log.warning("rejected consensus input from %s%s: %s", name, claimed, output.error.message)
             elif isinstance(output, PeerAhead):
                 log.info("validators are at height %d, this node at %d: block sync", output.height,
                          self.engine.height)
@@ -187,21 +207,25 @@ class Driver:
                 log.info("height %d: round %d started (round change)", current[0], current[1])
             self._round_seen = current
 
-    def _commit(self, output: Commit) -> None:
+    def _commit(self, output: Commit) -> CommitCertificate | None:
+        """Store the block; returns the certificate it carries of the previous height, to compare."""
         started = time.perf_counter()
         committed = self.app.commit(output.height, output.encoded_block, output.block_hash, output.certificate)
         if committed is None:
-            return
+            return None
         self.metrics.commit_write.observe(time.perf_counter() - started)
         self.metrics.commit_latency.observe(max(0, self._clock_ms() - committed.block.header.time_ms) / 1000)
         log.debug("committed block %d %s with %d txs (round %d)", output.height, output.block_hash.hex()[:16],
                   len(committed.block.txs), output.certificate.round)
         self._on_commit(committed)
+        return committed.block.last_commit
 
     def _evidence(self, evidence: Evidence) -> None:
         name = self._name(evidence.validator_index)
         self.evidence.append(EvidenceRecord(evidence, self._clock_ms()))
         self.metrics.evidence.inc(name)
+        self._broadcast(encode_evidence(evidence))  # every peer gets the proof (each node relays it once)
+        self.metrics.consensus_sent.inc("evidence", amount=self._peer_count)
         log.error("EQUIVOCATION: validator %s signed two different %s messages at height %d round %d",
                   name, evidence.step, evidence.height, evidence.round)
 

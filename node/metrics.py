@@ -180,9 +180,14 @@ class NodeMetrics:
             "veche_mempool_wait_seconds", "Admission to inclusion in a block this node proposed, per transaction.",
             (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0))
         self.rounds = r.counter("veche_consensus_round_changes_total", "Rounds started above round 0.")
-        self.consensus_rejected = r.counter("veche_consensus_messages_rejected_total",
-                                            "Consensus messages the engine rejected, by claimed validator and code.",
-                                            ("validator", "code"))
+        self.consensus_rejected = r.counter(
+            "veche_consensus_messages_rejected_total",
+            "Consensus messages the engine rejected, by the validator whose authenticated link delivered them, "
+            "and code.", ("validator", "code"))
+        self.consensus_sent = r.counter(
+            "veche_consensus_messages_sent_total",
+            "Consensus messages queued to peer links (one per copy), by kind (proposal, prevote, precommit, "
+            "evidence).", ("kind",))
         self.p2p_rejected = r.counter("veche_p2p_rejected_total",
                                       "Rejected /p2p/* requests, by claimed sender and reason.", ("peer", "reason"))
         self.p2p_received = r.counter("veche_p2p_envelopes_total", "Authentic envelopes received, by sender.",

@@ -162,6 +162,7 @@ class Node:
         self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
         broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
         self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
+                             send_to=self.peers.send_to, peer_count=len(self.peers.links),
                              on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
         self.mempool.yield_to = self.driver.wait_idle  # consensus messages go before signature checks
 

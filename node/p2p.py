@@ -29,7 +29,7 @@ from aiohttp import web
 from chain.block import ValidatorSet
 from chain.crypto import SigningKey
 from consensus.errors import MalformedMessage
-from consensus.messages import Message, decode_message
+from consensus.messages import PeerItem, decode_item
 from node.envelope import MAX_ENVELOPE_BYTES, ReplayFilter, open_envelope, peek_sender, seal
 from node.errors import ApiError, Forbidden, Overloaded, PayloadTooLarge, UnsupportedMediaType
 from node.metrics import NodeMetrics
@@ -182,6 +182,12 @@ class PeerNetwork:
         for link in self.links:
             link.push_message(message)
 
+    def send_to(self, validator_index: int, message: bytes) -> None:
+        """Queue a message for one validator only (nothing happens for an index without a link)."""
+        for link in self.links:
+            if link.peer.index == validator_index:
+                link.push_message(message)
+
     def gossip(self, raws: list[bytes]) -> None:
         if raws:
             for link in self.links:
@@ -205,7 +211,7 @@ class Inbound:
     """Receives envelopes: authenticates, de-duplicates, routes messages and gossiped transactions."""
 
     def __init__(self, chain_id: str, validators: ValidatorSet, metrics: NodeMetrics, *,
-                 accepts: bool, deliver: Callable[[int, Message], None],
+                 accepts: bool, deliver: Callable[[int, PeerItem], None],
                  admit_gossip: Callable[[int, list[bytes]], bool],
                  current_height: Callable[[], int] = lambda: 0) -> None:
         self.chain_id = chain_id
@@ -260,7 +266,7 @@ class Inbound:
                 self.metrics.p2p_stale_proposals.inc(name)
                 continue
             try:
-                message = decode_message(data)
+                message = decode_item(data)  # a proposal, a vote, or gossiped evidence
             except MalformedMessage as exc:
                 bad += 1
                 self.metrics.p2p_rejected.inc(name, "malformed_message")

@@ -100,10 +100,10 @@ def precommit(height: int, round_: int, tag: str | None, validator: int) -> Vote
     return vote("precommit", height, round_, tag, validator)
 
 
-def feed(engine: Engine, messages: list[Message], now: int = 0) -> list[Output]:
+def feed(engine: Engine, messages: list[Message], now: int = 0, sender: int | None = None) -> list[Output]:
     outputs: list[Output] = []
     for message in messages:
-        outputs.extend(engine.receive(message, now))
+        outputs.extend(engine.receive(message, now, sender))
     return outputs
 
 

@@ -30,10 +30,12 @@ from consensus import (
     PersistSigningState,
     Proposal,
     RejectedMessage,
+    Send,
     SigningState,
     TimeoutConfig,
     Vote,
     decode_message,
+    encode_evidence,
     encode_message,
     make_proposal,
     make_vote,
@@ -47,7 +49,9 @@ SIM_TIMEOUTS = TimeoutConfig(propose_ms=300, propose_delta_ms=150, prevote_ms=15
                              recheck_ms=50, catchup_grace_ms=400)
 
 BYZANTINE_BEHAVIOURS = ("equivocate", "double_vote", "silent", "invalid_block", "garbage", "fork")
-EQUIVOCATING = ("equivocate", "double_vote", "fork")
+EQUIVOCATING = ("equivocate", "double_vote", "fork", "split")
+"""``split`` (not drawn by the random scenarios): both of the above, but every peer gets only one of
+the two signed versions — no peer sees an equivocation unless honest validators pass it on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class SimNode:
     evidence_slots: set[tuple[int, int, int, str]] = field(default_factory=set)
     rejected: Counter[str] = field(default_factory=Counter)
     alternatives: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    twins: dict[tuple[int, int, int, str], Message] = field(default_factory=dict)
 
     @property
     def honest(self) -> bool:
@@ -260,7 +265,7 @@ class Simulation:
             return
         if self.nodes[sender].behaviour in EQUIVOCATING:
             self._note_variant(node, engine, data)
-        self._call(node, lambda e, now: e.receive_data(data, now))
+        self._call(node, lambda e, now: e.receive_data(data, now, sender))
 
     def _on_tx(self) -> None:
         cfg = self.config
@@ -320,6 +325,7 @@ class Simulation:
             if sha256(block) != block_hash:
                 raise AssertionError("synced block does not match its certificate")
             self._apply(node, height, block, block_hash, certificate)
+            self._call(node, lambda engine, now: engine.observe_certificate(certificate, now))
         node.engine.skip_to(len(node.chain) + 1, node.chain[-1][2])
         self._call(node, lambda engine, now: engine.tick(now))
 
@@ -345,11 +351,16 @@ class Simulation:
                     self._send_all(node, encode_message(output.message))
                 else:
                     self._byzantine_send(node, output.message)
+            elif isinstance(output, Send):
+                self.stats["targeted_send"] += 1
+                if node.honest or output.message.signer != node.index or node.behaviour != "silent":
+                    self._send(node, output.to_index, encode_message(output.message))
             elif isinstance(output, Commit):
                 self._apply(node, output.height, output.encoded_block, output.block_hash, output.certificate)
             elif isinstance(output, EvidenceFound):
                 self.stats["evidence"] += 1
                 node.evidence_slots.add(message_slot(output.evidence.first))
+                self._send_all(node, encode_evidence(output.evidence))
             elif isinstance(output, RejectedMessage):
                 node.rejected[output.error.code] += 1
             elif isinstance(output, PeerAhead):
@@ -429,6 +440,9 @@ class Simulation:
         others = [i for i in range(self.config.n) if i != node.index]
         if behaviour == "silent" and own:
             return
+        if behaviour == "split" and own:
+            self._split_send(node, others, message, self._twin(node, message), both=False)
+            return
         if behaviour in ("equivocate", "fork") and own and isinstance(message, Proposal):
             block = ToyBlock(message.height, (), self.rng.randbytes(8), self.node_now(node))
             data = encode_block(block)
@@ -474,15 +488,34 @@ class Simulation:
         hashes = sorted({p.block_hash for held in engine._state.proposals.values() for p in held} - {vote.block_hash})
         return self.rng.choice(hashes) if hashes else None
 
-    def _split_send(self, node: SimNode, others: list[int], first: Message, second: Message) -> None:
+    def _twin(self, node: SimNode, message: Message) -> Message:
+        """A second, conflicting message for the same slot (a valid other block, or another vote);
+        the same one again when the message is re-sent."""
+        slot = message_slot(message)
+        twin = node.twins.get(slot)
+        if twin is None:
+            twin = node.twins[slot] = self._new_twin(node, message)
+        return twin
+
+    def _new_twin(self, node: SimNode, message: Message) -> Message:
+        if isinstance(message, Proposal):
+            block = ToyBlock(message.height, (), self.rng.randbytes(8), self.node_now(node))
+            data = encode_block(block)
+            return make_proposal(CHAIN_ID, message.height, message.round, message.pol_round, sha256(data), data,
+                                 node.index, self._signer(node))
+        other_hash = self.rng.randbytes(32) if message.block_hash is None else None
+        return make_vote(CHAIN_ID, message.step, message.height, message.round, other_hash, node.index,
+                         self._signer(node))
+
+    def _split_send(self, node: SimNode, others: list[int], first: Message, second: Message, *,
+                    both: bool = True) -> None:
         order = others[:]
         self.rng.shuffle(order)
         half = len(order) // 2
-        both = order[0]
         for position, target in enumerate(order):
             chosen = first if position < half else second
             self._send(node, target, encode_message(chosen))
-            if target == both:
+            if both and position == 0:
                 self._send(node, target, encode_message(second if chosen is first else first))
 
     def _garbage(self, node: SimNode, message: Message) -> bytes:

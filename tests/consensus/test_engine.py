@@ -14,16 +14,21 @@ from consensus import (
     LocalProtocolError,
     PeerAhead,
     PersistSigningState,
+    Evidence,
     Proposal,
     RejectedMessage,
+    Send,
     SigningState,
     Vote,
+    encode_evidence,
     encode_message,
     make_vote,
 )
 from consensus.engine import STEP_NEW_HEIGHT, Engine
+from consensus.messages import make_evidence
 from tests.consensus.helpers import (
     KEYS,
+    TIMEOUTS,
     ScriptedApp,
     block_hash,
     feed,
@@ -58,10 +63,27 @@ def test_wrong_chain_unknown_validator_and_bad_signature_are_rejected_and_counte
     other_chain = make_vote("other", "prevote", 1, 0, None, 0, KEYS[0].sign)
     unknown = make_vote("veche-test", "prevote", 1, 0, None, 7, KEYS[7].sign)
     forged = replace(prevote(1, 0, "A", 0), block_hash=block_hash("B"))
-    outputs = feed(engine, [other_chain, unknown, forged])
+    outputs = feed(engine, [other_chain, unknown, forged], sender=2)
     assert rejections(outputs) == ["wrong_chain", "unknown_validator", "bad_signature"]
     assert engine.rejected == {"wrong_chain": 1, "unknown_validator": 1, "bad_signature": 1}
-    assert [o.sender_index for o in outputs if isinstance(o, RejectedMessage)] == [0, None, 0]
+    rejected = [o for o in outputs if isinstance(o, RejectedMessage)]
+    # counted against the authenticated link (validator 2), not the signer a message names
+    assert [o.sender_index for o in rejected] == [2, 2, 2]
+    assert [o.claimed_index for o in rejected] == [0, None, 0]
+
+
+def test_a_forged_vote_is_blamed_on_the_link_that_carried_it_not_on_its_claimed_signer() -> None:
+    engine, _ = running()
+    forged = replace(prevote(1, 0, "A", 1), block_hash=block_hash("B"))  # claims validator 1, bad signature
+    outputs = engine.receive(forged, 0, sender=3)
+    assert [(o.sender_index, o.claimed_index, o.error.code) for o in outputs
+            if isinstance(o, RejectedMessage)] == [(3, 1, "bad_signature")]
+    lying = replace(proposal(1, 0, "A"), block=b"block:B")   # validly signed hash, other bytes, relayed by 2
+    outputs = engine.receive(lying, 0, sender=2)
+    assert [(o.sender_index, o.claimed_index, o.error.code) for o in outputs
+            if isinstance(o, RejectedMessage)] == [(2, 1, "invalid_proposal")]
+    outputs = engine.receive_data(b"\x93\x01\x02", 0, sender=0)
+    assert [(o.sender_index, o.error.code) for o in outputs if isinstance(o, RejectedMessage)] == [(0, "malformed")]
 
 
 def test_proposal_from_the_wrong_proposer_is_rejected() -> None:
@@ -171,15 +193,111 @@ def test_skip_to_jumps_heights_and_keeps_the_signing_state() -> None:
         engine.skip_to(12, certificate)
 
 
-def test_a_stale_validator_gets_the_decision_resent() -> None:
+def targeted(outputs: list[object]) -> list[tuple[int, object]]:
+    return [(o.to_index, o.message) for o in outputs if isinstance(o, Send)]
+
+
+def test_a_stale_validator_that_precommitted_the_block_gets_only_the_other_precommits() -> None:
+    engine, _ = make_engine(3)
+    engine.start(0)
+    feed(engine, [proposal(1, 0, "A")] + [precommit(1, 0, "A", i) for i in (0, 1, 2)])
+    engine.tick(1)
+    outputs = engine.receive(prevote(1, 3, None, 2), 2, sender=2)
+    assert sent(outputs) == []                                       # nothing to everyone
+    help_ = targeted(outputs)
+    assert [to for to, _ in help_] == [2, 2]
+    assert [m.block_hash for _, m in help_ if isinstance(m, Proposal)] == []   # 2 precommitted A
+    assert sorted(m.validator_index for _, m in help_ if isinstance(m, Vote)) == [0, 1]
+    assert targeted(engine.receive(prevote(1, 3, None, 2), 3, sender=2)) == []  # rate limited per peer
+    later = targeted(engine.receive(prevote(1, 3, None, 2), 2 + TIMEOUTS.rebroadcast_ms, sender=2))
+    # still stuck a rebroadcast later (it may have restarted and lost the proposal): now the block too
+    assert [m.block_hash for _, m in later if isinstance(m, Proposal)] == [block_hash("A")]
+
+
+def test_a_validator_without_the_block_gets_the_proposal_at_once() -> None:
+    engine, _ = make_engine(3, n=5)
+    engine.start(0)
+    feed(engine, [proposal(1, 0, "A", n=5), prevote(1, 0, None, 4)] + [prevote(1, 0, "A", i) for i in (0, 1, 2)]
+         + [precommit(1, 0, "A", i) for i in (0, 1, 2)])
+    engine.tick(1)
+    assert engine.height == 2
+    outputs = engine.receive(prevote(1, 1, None, 4), 2, sender=4)
+    help_ = targeted(outputs)
+    assert {to for to, _ in help_} == {4}
+    assert [m.block_hash for _, m in help_ if isinstance(m, Proposal)] == [block_hash("A")]
+    # another link relaying validator 4's stale vote: help goes to that link, and it voted for A
+    relayed = targeted(engine.receive(prevote(1, 1, None, 4), 3, sender=0))
+    assert {to for to, _ in relayed} == {0} and not [m for _, m in relayed if isinstance(m, Proposal)]
+
+
+def test_gossiped_evidence_is_verified_recorded_once_and_relayed_once() -> None:
+    engine, _ = running()
+    evidence = make_evidence(prevote(1, 0, "A", 0), prevote(1, 0, None, 0))
+    outputs = engine.receive(evidence, 0, sender=1)
+    found = [o.evidence for o in outputs if isinstance(o, EvidenceFound)]
+    assert found == [evidence] and engine.evidence == [evidence]
+    assert rejections(outputs) == []
+    assert engine.receive(evidence, 1, sender=2) == []                 # known slot: ignored
+    assert [o for o in engine.receive(prevote(1, 0, "B", 0), 2) if isinstance(o, EvidenceFound)] == []
+
+
+@pytest.mark.parametrize("case", ["same_vote", "forged", "other_chain", "different_slots", "unknown"])
+def test_invalid_evidence_is_rejected_against_the_link_and_changes_nothing(case: str) -> None:
+    engine, _ = running()
+    a = prevote(1, 0, "A", 0)
+    evidences = {
+        "same_vote": Evidence(a, a),
+        "forged": Evidence(a, replace(prevote(1, 0, None, 0), signature=b"\x01" * 64)),
+        "other_chain": Evidence(make_vote("other", "prevote", 1, 0, None, 0, KEYS[0].sign),
+                                make_vote("other", "prevote", 1, 0, block_hash("A"), 0, KEYS[0].sign)),
+        "different_slots": Evidence(a, prevote(1, 1, None, 0)),
+        "unknown": Evidence(make_vote("veche-test", "prevote", 1, 0, None, 7, KEYS[7].sign),
+                            make_vote("veche-test", "prevote", 1, 0, block_hash("A"), 7, KEYS[7].sign)),
+    }
+    outputs = engine.receive(evidences[case], 0, sender=2)
+    assert [(o.sender_index, o.error.code) for o in outputs if isinstance(o, RejectedMessage)] == [
+        (2, "invalid_evidence")]
+    assert engine.evidence == [] and not [o for o in outputs if isinstance(o, EvidenceFound)]
+    # the real evidence for that slot is still accepted afterwards
+    if case == "forged":
+        good = make_evidence(a, prevote(1, 0, None, 0))
+        assert [o.evidence for o in engine.receive(good, 1, sender=1) if isinstance(o, EvidenceFound)] == [good]
+
+
+def test_evidence_arrives_as_bytes_too() -> None:
+    engine, _ = running()
+    evidence = make_evidence(precommit(1, 0, "A", 1), precommit(1, 0, "B", 1))
+    outputs = engine.receive_data(encode_evidence(evidence), 0, sender=2)
+    assert [o.evidence for o in outputs if isinstance(o, EvidenceFound)] == [evidence]
+
+
+def test_a_relayed_precommit_contradicting_a_decided_height_is_evidence() -> None:
     engine, _ = running()
     commit_height_1(engine)
     engine.tick(1)
-    outputs = engine.receive(prevote(1, 3, None, 1), 2)
-    relayed = sent(outputs)
-    assert isinstance(relayed[0], Proposal) and relayed[0].block_hash == block_hash("A")
-    assert sorted(v.validator_index for v in relayed[1:] if isinstance(v, Vote)) == [0, 1, 2]
-    assert sent(engine.receive(prevote(1, 3, None, 2), 3)) == []  # rate limited
+    assert engine.height == 2
+    outputs = engine.receive(precommit(1, 0, None, 2), 2, sender=0)   # validator 2 precommitted A to us
+    found = [o.evidence for o in outputs if isinstance(o, EvidenceFound)]
+    assert len(found) == 1 and found[0].validator_index == 2
+
+
+def test_a_certificate_with_a_signature_contradicting_a_held_precommit_is_evidence() -> None:
+    engine, _ = running()
+    feed(engine, [proposal(1, 0, "A")] + [precommit(1, 0, "A", i) for i in (0, 1, 2)] + [precommit(1, 0, None, 3)])
+    engine.tick(1)
+    twin = precommit(1, 0, "B", 2)                   # validator 2 also signed B in that round
+    honest = [precommit(1, 0, "B", i) for i in (0, 1)]
+    certificate = make_certificate(1, 0, block_hash("B"),
+                                   [(v.validator_index, v.signature) for v in honest + [twin]])
+    outputs = engine.observe_certificate(certificate, 5)
+    accused = sorted(o.evidence.validator_index for o in outputs if isinstance(o, EvidenceFound))
+    assert accused == [0, 1, 2]                      # (all three signed A in our tally as well)
+    assert engine.observe_certificate(certificate, 6) == []
+    agreeing = make_certificate(1, 0, block_hash("A"), [(i, precommit(1, 0, "A", i).signature) for i in (0, 1, 2)])
+    fresh, _ = running()
+    commit_height_1(fresh)
+    fresh.tick(1)
+    assert fresh.observe_certificate(agreeing, 5) == []
 
 
 # --- block cutting ---------------------------------------------------------------------------------

@@ -126,3 +126,20 @@ def test_heartbeat_blocks_without_transactions() -> None:
     result = Simulation(SimConfig(n=4, seed=17, tx_until_ms=0, target_height=5)).run()
     check(result, "heartbeat only")
     assert result.finished_ms >= 5 * 400
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_split_equivocation_reaches_every_honest_node_by_evidence_gossip(seed: int) -> None:
+    """Validator 3 signs two versions of every proposal and vote and gives each peer only one, so no
+    honest node receives both from it directly: a relayed precommit (decision help) or a commit
+    certificate lets one honest node prove it, and evidence gossip brings the proof to the others."""
+    simulation = Simulation(SimConfig(n=4, seed=seed, byzantine={3: "split"}, target_height=10))
+    check(simulation.run(), f"split seed {seed}")
+    honest = [node for node in simulation.nodes if node.honest]
+    assert [node.index for node in honest] == [0, 1, 2]
+    for node in honest:
+        assert {slot[0] for slot in node.evidence_slots} == {3}, f"node {node.index}: {node.evidence_slots}"
+    # whatever one honest node proved, every honest node holds (without gossip they differ); the run
+    # stops as the last height commits, while its evidence may still be on the way
+    settled = [{slot for slot in node.evidence_slots if slot[1] < 10} for node in honest]
+    assert settled[0] and settled[0] == settled[1] == settled[2]

@@ -10,8 +10,10 @@ import pytest
 
 from chain.block import STEP_PREVOTE
 from chain.crypto import SigningKey
-from consensus.messages import Vote, encode_message, make_proposal, make_vote
-from consensus.outputs import Broadcast, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage
+from consensus.messages import Vote, encode_evidence, encode_message, make_proposal, make_vote
+from consensus.outputs import (
+    Broadcast, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage, Send,
+)
 from consensus.errors import InvalidSignature
 from consensus.messages import make_evidence
 from consensus.signing_state import SigningState
@@ -34,6 +36,7 @@ class ScriptedEngine:
         self.height = 1
         self.round = 0
         self.received: list[Any] = []
+        self.senders: list[int | None] = []
 
     def _next(self) -> list[Output]:
         return self.script.pop(0) if self.script else []
@@ -41,8 +44,9 @@ class ScriptedEngine:
     def start(self, now_ms: int) -> list[Output]:
         return self._next()
 
-    def receive(self, message: Any, now_ms: int) -> list[Output]:
+    def receive(self, message: Any, now_ms: int, sender: int | None = None) -> list[Output]:
         self.received.append(message)
+        self.senders.append(sender)
         return self._next()
 
     def tick(self, now_ms: int) -> list[Output]:
@@ -77,6 +81,9 @@ def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> N
     metrics = NodeMetrics()
 
     def broadcast(data: bytes) -> None:
+        if data == encode_evidence(evidence):
+            events.append("evidence gossiped")
+            return
         on_disk = SigningStateFile(tmp_path / "signing-state.bin").load()
         events.append(f"sent {'after' if on_disk == state else 'BEFORE'} persist")
         assert data == encode_message(signed)
@@ -95,12 +102,39 @@ def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> N
         task.cancel()
 
     asyncio.run(main())
-    assert events == ["persisted 3", "sent after persist"]
+    assert events == ["persisted 3", "sent after persist", "evidence gossiped"]
     assert ahead == [9]
     assert metrics.consensus_rejected.value("v1", "bad_signature") == 1
     assert metrics.evidence.value("v1") == 1 and len(driver.evidence) == 1
     assert driver.evidence[0].to_json()["height"] == 2
-    assert engine.received == [vote(5)]
+    assert engine.received == [vote(5)] and engine.senders == [1]
+
+
+def test_rejections_count_against_the_delivering_link_and_sends_go_to_one_peer() -> None:
+    forged = vote(4)  # names validator 1 as its signer
+    engine = ScriptedEngine([[], [RejectedMessage(2, InvalidSignature("bad"), claimed_index=1), Send(0, forged)]])
+    metrics = NodeMetrics()
+    sent: list[tuple[int, bytes]] = []
+    broadcasts: list[bytes] = []
+    driver = Driver(engine, app=None, signing_file=None, broadcast=broadcasts.append,  # type: ignore[arg-type]
+                    metrics=metrics, send_to=lambda index, data: sent.append((index, data)), peer_count=3,
+                    on_commit=lambda c: None, on_peer_ahead=lambda h: None, validator_names=["v0", "v1", "v2"])
+
+    async def main() -> None:
+        task = asyncio.create_task(driver.run())
+        driver.deliver(2, forged)
+        for _ in range(500):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(main())
+    assert engine.senders == [2]
+    assert metrics.consensus_rejected.value("v2", "bad_signature") == 1
+    assert metrics.consensus_rejected.value("v1", "bad_signature") == 0
+    assert sent == [(0, encode_message(forged))] and broadcasts == []
+    assert metrics.consensus_sent.value("prevote") == 1
 
 
 def test_inbox_is_bounded_and_drops_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
