@@ -111,6 +111,7 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         phases = (phases or []) + [probe]
     if args.flood:
         config.title = "Veche flood run"
+        config.measured_node = args.flood_target
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
                             sources=args.flood_sources)
         phases = (phases or []) + [flood_phase(flood)]

@@ -87,9 +87,13 @@ def die_with_runner() -> None:
         pass
 
 
+MEASURER_TX_RATE = 1_000_000  # the measurement client's budget never binds: it measures capacity
+
+
 class Cluster:
     def __init__(self, directory: Path, fabric: Fabric, *, validators: int = 4, observers: int = 1,
-                 gateway: bool = True, node_limits: Mapping[str, int] | None = None,
+                 gateway: bool = True, node_limits: Mapping[str, Any] | None = None,
+                 measured_node: str | None = None,
                  byzantine: Mapping[str, str] | None = None, python: str = sys.executable,
                  mempool_max_txs: int | None = None, log_level: str = "info") -> None:
         self.directory = directory
@@ -98,6 +102,7 @@ class Cluster:
         self.observer_count = observers
         self.with_gateway = gateway
         self.node_limits = dict(node_limits or {})
+        self.measured_node = measured_node  # trusts the fabric's measurement address (flood.py)
         self.byzantine = dict(byzantine or {})
         self.python = python
         self.mempool_max_txs = mempool_max_txs
@@ -142,8 +147,13 @@ class Cluster:
             config["peers"] = [{"name": peer, "url": self.fabric.peer_url(node.name, peer)}
                                for peer in validators if peer != node.name]
             config["log_level"] = self.log_level
-            if self.node_limits:
-                config["limits"] = dict(self.node_limits)
+            limits = dict(self.node_limits)
+            measurer = self.fabric.measure_source(node.name) if node.name == self.measured_node else None
+            if measurer is not None:
+                limits["trusted_clients"] = [*limits.get("trusted_clients", []), measurer]
+                limits.setdefault("trusted_tx_rate", MEASURER_TX_RATE)
+            if limits:
+                config["limits"] = limits
             if self.mempool_max_txs is not None:
                 config["mempool_max_txs"] = self.mempool_max_txs
             config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

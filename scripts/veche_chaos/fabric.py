@@ -119,6 +119,11 @@ class Fabric(ABC):
         comes from clients of its own (a node budgets each client address separately)."""
         return None
 
+    def measure_source(self, name: str) -> str | None:
+        """A local address apart from the flood's, from which the flood measures the node's admission
+        rate (the node trusts it, so what is measured is the node's capacity, not a budget)."""
+        return None
+
     def command(self, name: str, argv: Sequence[str]) -> list[str]:
         return list(argv)
 
@@ -204,6 +209,9 @@ class ProxyFabric(Fabric):
 
     def flood_source(self, name: str, number: int = 0) -> str | None:
         return f"127.0.0.{77 + number}"
+
+    def measure_source(self, name: str) -> str | None:
+        return self.flood_source(name, self.MAX_FLOOD_SOURCES)
 
     async def setup(self) -> None:
         self._allocate()

@@ -2,9 +2,13 @@
 
 1. *Measure* the target's sustained admission rate: pre-signed fresh votes (with their
    registrations) are posted for ``measure_seconds`` in batches of ``batch`` from a client address
-   of the flood's own (``Fabric.flood_source``) by ``concurrency`` senders, a shed batch being put
-   back after a short pause; rate = admitted votes / seconds. The network is then let drain.
-2. *Flood* for ``seconds`` at ``factor`` × that rate, from the same address, ignoring
+   of the measurement's own (``Fabric.measure_source``; the runner lists it in the target's
+   ``limits.trusted_clients`` with a budget that never binds, so what is measured is what the node
+   can admit, not what its budgets let one client send) by ``concurrency`` senders, a shed batch
+   being put back after a short pause; rate = admitted votes / seconds. The network is then let
+   drain. (Without a measurement address the first flood address measures, and budgets bind.)
+2. *Flood* for ``seconds`` at ``factor`` × that rate, from untrusted addresses
+   (``Fabric.flood_source``; ``sources`` of them), with the node's own budgets, ignoring
    ``Retry-After`` like an attacker: each batch mixes ``valid_share`` fresh valid votes (a pool
    that is re-offered until each vote is admitted), ``duplicate_share`` re-sends of votes already
    sent (pending or committed), and the rest forged votes with random keys and signatures (every
@@ -80,6 +84,9 @@ class Flooder:
         cluster = context.cluster
         self.url = cluster.url(config.target) + "/api/v1/txs"
         self.sources = [context.fabric.flood_source(config.target, number) for number in range(config.sources)]
+        measurer = context.fabric.measure_source(config.target) if context.config.measured_node == config.target \
+            else None
+        self.measure_address = measurer if measurer is not None else self.sources[0]
         gateway_key = read_key_file(context.gateway_key_file)
         ballots = ballot_options(cluster.genesis_document)
         self.maker = DirectLoad(context.tracker, context.ring, context.chain_id, gateway_key, ballots, rate=0,
@@ -92,12 +99,14 @@ class Flooder:
         self.forged: list[bytes] = []
         self._forged_at = 0
 
-    def _session(self, number: int = 0) -> aiohttp.ClientSession:
-        source = self.sources[number % len(self.sources)]
+    def _session(self, number: int = 0, source: str | None = None) -> aiohttp.ClientSession:
+        source = source if source is not None else self.sources[number % len(self.sources)]
         connector = aiohttp.TCPConnector(limit=64, local_addr=(source, 0) if source else None)
         return aiohttp.ClientSession(connector=connector)
 
-    async def _post(self, session: aiohttp.ClientSession, raws: list[bytes], txs: list[Tx | None]) -> int:
+    async def _post(self, session: aiohttp.ClientSession, raws: list[bytes],
+                    txs: list[Tx | None]) -> tuple[int, int]:
+        """POST one batch: (HTTP status, 0 without an answer; votes of ``txs`` admitted)."""
         self.stats.requests += 1
         try:
             async with session.post(self.url, data=codec.encode(raws), headers=OCTET,
@@ -106,10 +115,10 @@ class Flooder:
                 body = await response.json(content_type=None) if status == 200 else None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
             self.stats.statuses[0] += 1
-            return 0
+            return 0, 0
         self.stats.statuses[status] += 1
         if not isinstance(body, dict):
-            return 0
+            return status, 0
         accepted = {bytes.fromhex(h) for h in body.get("accepted", [])}
         self.stats.admitted += len(accepted)
         for rejection in body.get("rejected", []):
@@ -128,7 +137,7 @@ class Flooder:
             tx = txs[index] if index < len(txs) else None
             if tx is not None and code in ("already_pending", "already_committed"):
                 self.context.tracker.ack(tx.hash, now)
-        return admitted_votes
+        return status, admitted_votes
 
     # --- 1: measure -------------------------------------------------------------------------------
 
@@ -155,21 +164,21 @@ class Flooder:
                     record = self.context.tracker.records[tx.hash]
                     record.last_submit = time.time()
                     record.last_node = config.target
-                before = self.stats.statuses[200]
-                count = await self._post(session, [tx.raw for tx in batch], list(batch))
+                status, count = await self._post(session, [tx.raw for tx in batch], list(batch))
                 admitted += count  # read after the await: concurrent senders add up
-                if self.stats.statuses[200] == before:
+                if status != 200:
                     shed += 1
                     queue.put_nowait(batch)
                     await asyncio.sleep(SHED_PAUSE_S)
 
         started = time.perf_counter()
-        async with self._session() as session:
+        async with self._session(source=self.measure_address) as session:
             await asyncio.gather(*(sender(session) for _ in range(config.concurrency)))
         seconds = time.perf_counter() - started
         rate = admitted / seconds if seconds > 0 else 0.0
         log.info("admission of %s: %d votes in %.2f s = %.0f votes/s", config.target, admitted, seconds, rate)
-        self.context.notes["admission measurement"] = {"votes_prepared": sum(len(b) - 1 for b in batches),
+        self.context.notes["admission measurement"] = {"source_address": self.measure_address,
+                                                       "votes_prepared": sum(len(b) - 1 for b in batches),
                                                        "votes_admitted": admitted, "batches_shed": shed,
                                                        "seconds": round(seconds, 2), "votes_per_second": round(rate, 1)}
         return rate
@@ -184,8 +193,9 @@ class Flooder:
 
     def _make_forged(self) -> None:
         """Forged votes (random key, random signature), made once and cycled: the runner shares the
-        machine with the nodes, so it must not spend a core making junk. The node keeps no memory of
-        bad signatures, so a re-sent forgery costs it a signature check again, like a fresh one."""
+        machine with the nodes, so it must not spend a core making junk. The node remembers the
+        hashes of bad signatures (a bounded LRU), so a forgery re-sent while remembered costs it a
+        hash lookup; the pool is large enough (``forged_pool``) that most are fresh in a short flood."""
         body = VoteCast(CAMPAIGN, self.template.district_id, (self.template.initiative_id,))
         self.forged = [encode_tx("vote.cast", self.context.chain_id, body,
                                  [(self.rng.randbytes(32), self.rng.randbytes(64))])
@@ -238,7 +248,7 @@ class Flooder:
     async def flood(self, rate: float) -> dict[str, Any]:
         config = self.config
         interval = config.batch / rate if rate > 0 else 1.0
-        inflight: set[asyncio.Task[int]] = set()
+        inflight: set[asyncio.Task[tuple[int, int]]] = set()
         if not self.forged:
             self.prepare()
         started = time.monotonic()
@@ -332,7 +342,7 @@ def flood_phase(config: FloodConfig) -> Phase:
             "target_mempool_peak": mempool_peak, "target_mempool_bytes_peak": mempool_bytes_peak,
             "mempool_peak_before_flood": mempool_before, "mempool_bounds": [max_txs, max_bytes],
             "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
-            "source_addresses": flooder.sources,
+            "source_addresses": flooder.sources, "measure_address": flooder.measure_address,
         }
         context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
                                   f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "

@@ -5,15 +5,16 @@ control links (``slot`` picks a free one so concurrent runs never collide):
 
   node i  ── netns ``veche-chaos-<pid>-<i>``
              ├─ ``p2p``  10.77.0.(10+i)/24  ── veth ── bridge ``vk<slot>b0`` (host side, no address)
-             └─ ``ctl``  10.78.<slot>.(8i+2)/29 ── veth ── host 10.78.<slot>.(8i+1), .(8i+3)…(8i+6)
+             └─ ``ctl``  10.78.<slot>.(16i+2)/28 ── veth ── host 10.78.<slot>.(16i+1), .(16i+3)…(16i+7)
 
 Validators reach each other (consensus, gossip, block sync) only over ``p2p`` addresses, which
 are also the URLs in the genesis file. ``partition(groups)`` moves each node's bridge port onto
 the bridge of its group (``vk<slot>b<g>``), a node outside every group gets no bridge at all;
 packets between groups are simply not delivered, so TCP connections stall and time out. The
 runner (load, observation, gateway, ``veche verify``) talks to each node over its own control
-link, which partitions never touch. ``.(8i+3)`` … ``.(8i+6)`` are more host addresses on that
-link, used as the sources of floods so that a node sees flooders as clients apart from honest ones.
+link, which partitions never touch. ``.(16i+3)`` … ``.(16i+6)`` are more host addresses on that
+link, used as the sources of floods so that a node sees flooders as clients apart from honest ones,
+and ``.(16i+7)`` the source of the flood's admission measurement (``measure_source``).
 
 Everything created is recorded in ``/run/veche-chaos/<pid>.json``; ``teardown`` removes it, and
 the next run removes what a killed run (whose pid is gone) left behind.
@@ -40,6 +41,7 @@ STATE_DIR = Path("/run/veche-chaos")
 NS_PREFIX = "veche-chaos-"
 P2P_NET = "10.77.0"
 CONTROL_NET = "10.78"
+CONTROL_STRIDE = 16          # one /28 per member: .1 host, .2 node, .3-.7 flood and measurement clients
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -116,7 +118,7 @@ class NetnsFabric(Fabric):
         return f"{P2P_NET}.{10 + self._node_index(name)}"
 
     def control_address(self, name: str) -> str:
-        return f"{CONTROL_NET}.{self.slot}.{8 * self._node_index(name) + 2}"
+        return f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * self._node_index(name) + 2}"
 
     def listen_host(self, name: str) -> str:
         if self.members[name].role == "gateway":
@@ -139,7 +141,10 @@ class NetnsFabric(Fabric):
         return url(self.control_address(name), member.port)
 
     def flood_source(self, name: str, number: int = 0) -> str | None:
-        return f"{CONTROL_NET}.{self.slot}.{8 * self._node_index(name) + 3 + number}"
+        return f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * self._node_index(name) + 3 + number}"
+
+    def measure_source(self, name: str) -> str | None:
+        return self.flood_source(name, self.MAX_FLOOD_SOURCES)
 
     def command(self, name: str, argv: Sequence[str]) -> list[str]:
         namespace = self.namespaces.get(name)
@@ -184,6 +189,8 @@ class NetnsFabric(Fabric):
 
     def _create(self) -> None:
         nodes = [m for m in self.members.values() if m.role != "gateway"]
+        if len(nodes) > 256 // CONTROL_STRIDE:
+            raise FabricError(f"the namespace fabric takes at most {256 // CONTROL_STRIDE} nodes, not {len(nodes)}")
         bridge = self._bridge(0)
         self.bridges.append(bridge)
         _ip("link", "add", bridge, "type", "bridge")
@@ -205,14 +212,14 @@ class NetnsFabric(Fabric):
             control = f"vk{self.slot}c{index}"
             self.created_links.append(control)
             _ip("link", "add", control, "type", "veth", "peer", "name", "ctl", "netns", namespace)
-            base = f"{CONTROL_NET}.{self.slot}.{8 * index}"
-            _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{8 * index + 1}/29", "dev", control)
-            for extra in range(3, 3 + self.MAX_FLOOD_SOURCES):   # .3 .. .6: flood client addresses
-                _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{8 * index + extra}/29", "dev", control)
+            base = f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * index}"
+            _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * index + 1}/28", "dev", control)
+            for extra in range(3, 4 + self.MAX_FLOOD_SOURCES):   # .3 .. .6 flood clients, .7 its measurement
+                _ip("addr", "add", f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * index + extra}/28", "dev", control)
             _ip("link", "set", control, "up")
-            _ip("-n", namespace, "addr", "add", f"{self.control_address(member.name)}/29", "dev", "ctl")
+            _ip("-n", namespace, "addr", "add", f"{self.control_address(member.name)}/28", "dev", "ctl")
             _ip("-n", namespace, "link", "set", "ctl", "up")
-            log.debug("node %s in %s: p2p %s, control %s (%s.0/29)", member.name, namespace,
+            log.debug("node %s in %s: p2p %s, control %s (%s/28)", member.name, namespace,
                       self.p2p_address(member.name), self.control_address(member.name), base)
 
     def _destroy(self) -> None:

@@ -78,7 +78,8 @@ class RunConfig:
     fault_every_s: float = 0.0         # soak: one perturbation of the full plan this often (0 = none)
     sample_interval_s: float = 10.0
     byzantine: dict[str, str] = field(default_factory=dict)
-    node_limits: dict[str, int] = field(default_factory=dict)
+    node_limits: dict[str, Any] = field(default_factory=dict)
+    measured_node: str | None = None    # the flood target: it trusts the fabric's measurement address
     keep: bool = False
     json_out: Path | None = None
     verify_workers: int = 2
@@ -129,7 +130,8 @@ class ChaosRun:
         self.work_dir = work_dir
         fabric = choose_fabric(config.fabric, work_dir)
         cluster = Cluster(work_dir / "testnet", fabric, validators=config.validators, observers=config.observers,
-                          node_limits=config.node_limits, byzantine=config.byzantine)
+                          node_limits=config.node_limits, measured_node=config.measured_node,
+                          byzantine=config.byzantine)
         stop_load = asyncio.Event()
         stop_watch = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
