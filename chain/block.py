@@ -11,7 +11,7 @@ block's transactions apply, so a header proves the state it produced.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,8 +198,15 @@ def make_certificate(height: int, round_: int, block_hash: bytes,
 
 
 def verify_certificate(certificate: CommitCertificate, validators: ValidatorSet, chain_id: str,
-                       *, height: int | None = None, block_hash: bytes | None = None) -> None:
-    """Raise ``CertificateError`` unless a quorum of distinct validators precommitted the block."""
+                       *, height: int | None = None, block_hash: bytes | None = None,
+                       verified: Collection[tuple[int, bytes]] = ()) -> None:
+    """Raise ``CertificateError`` unless a quorum of distinct validators precommitted the block.
+
+    ``verified``: (validator index, signature) pairs already verified over this very precommit
+    (same chain, height, round and block hash) — Ed25519 signatures are deterministic, so the
+    same validator's precommit is the same bytes in every certificate of that block. They still
+    count towards the quorum and the duplicate check; only their curve arithmetic is skipped.
+    """
     if height is not None and certificate.height != height:
         raise CertificateError(f"certificate is for height {certificate.height}, expected {height}")
     if block_hash is not None and certificate.block_hash != block_hash:
@@ -211,6 +218,9 @@ def verify_certificate(certificate: CommitCertificate, validators: ValidatorSet,
         if index in seen:
             raise CertificateError(f"validator {index} signed the certificate twice")
         public_key = validators.public_key(index)
+        if (index, signature) in verified:
+            seen.add(index)
+            continue
         try:
             verify(public_key, signature, message, cache_key=True)
         except SignatureError as exc:

@@ -84,6 +84,9 @@ class Ledger:
         if stored_genesis is None:
             self._apply_genesis()
         self.last_block_hash = ZERO_HASH
+        # The certificate of the last block this ledger stored, whose signatures are known valid:
+        # the next block's last commit usually repeats most of them (deterministic Ed25519).
+        self._stored_certificate: CommitCertificate | None = None
         if self.state.height > 0:
             block = self.block(self.state.height)
             if block is None:
@@ -238,7 +241,8 @@ class Ledger:
         block.check_structure()
         if verify_last_commit and block.last_commit is not None:
             verify_certificate(block.last_commit, self.params.validators, self.params.chain_id,
-                               height=height - 1, block_hash=self.last_block_hash)
+                               height=height - 1, block_hash=self.last_block_hash,
+                               verified=self._verified_precommits(block.last_commit))
         txs: list[Tx] = []
         seen: set[bytes] = set()
         for index, raw in enumerate(block.txs):
@@ -269,6 +273,14 @@ class Ledger:
         the error are still written (each was a whole, checked block).
         """
         return self.store.held()
+
+    def _verified_precommits(self, certificate: CommitCertificate) -> frozenset[tuple[int, bytes]]:
+        """Signatures of ``certificate`` this ledger verified when it stored the same block's certificate."""
+        stored = self._stored_certificate
+        if stored is None or (stored.height, stored.round, stored.block_hash) != (
+                certificate.height, certificate.round, certificate.block_hash):
+            return frozenset()
+        return frozenset(stored.signatures)
 
     def commit(self, block: Block, certificate: CommitCertificate, execution: Execution, *,
                certificate_checked: bool = False) -> None:
@@ -306,6 +318,7 @@ class Ledger:
         self.store.write(batch, sync=True)
         self.state.apply_changes(execution)
         self.last_block_hash = block_hash
+        self._stored_certificate = certificate
 
     def apply_synced(self, block: Block, certificate: CommitCertificate, *, check_signatures: bool = False) -> None:
         """Apply a block fetched from a peer: its certificate must prove a quorum for it.

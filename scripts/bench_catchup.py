@@ -30,13 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chain.crypto import read_key_file  # noqa: E402
-from chain.storage import LevelStore  # noqa: E402
 from chain.tx import decode_tx  # noqa: E402
-from genesis.model import load_genesis  # noqa: E402
 from tests.node.netkit import LocalNet, wait_for  # noqa: E402
 from tests.node.votes import demo_plan, make_batches  # noqa: E402
-from tests.transparency.chainkit import ChainBuilder, Keys  # noqa: E402
+from tests.transparency.chainkit import testnet_chain_builder  # noqa: E402
 
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
@@ -46,20 +43,12 @@ def build_chain(net: LocalNet, votes: int, block_votes: int) -> tuple[int, float
     started = time.perf_counter()
     plan = demo_plan(net.directory)
     batches = make_batches(plan, votes, block_votes, processes=2)
-    genesis = load_genesis(net.directory / "genesis.json")
-    keys = Keys([read_key_file(net.homes[name] / "node-key.json") for name in net.validators],
-                read_key_file(net.directory / "keys" / "committee-0.json"),
-                read_key_file(net.directory / "gateway" / "gateway-key.json"))
-    store = LevelStore(net.homes["validator-0"] / "data")
-    try:
-        builder = ChainBuilder(store, genesis, keys)
-        time_ms = genesis.params.genesis_time_ms
+    with testnet_chain_builder(net.directory, net.validators, net.homes["validator-0"] / "data") as builder:
+        time_ms = builder.genesis.params.genesis_time_ms
         for batch in batches:
             time_ms += 5
             builder.add_block([decode_tx(raw) for raw in batch], time_ms=time_ms, checked=lambda _h: True)
         height = builder.ledger.height
-    finally:
-        store.close()
     for name in ("validator-1", "validator-2"):
         shutil.copytree(net.homes["validator-0"] / "data", net.homes[name] / "data")
     return height, time.perf_counter() - started

@@ -29,13 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chain.crypto import read_key_file  # noqa: E402
-from chain.storage import LevelStore  # noqa: E402
 from chain.tx import decode_tx  # noqa: E402
-from genesis.model import load_genesis  # noqa: E402
 from tests.node.netkit import LocalNet, get_json, http_get, wait_for  # noqa: E402
 from tests.node.votes import demo_plan, make_batch  # noqa: E402
-from tests.transparency.chainkit import ChainBuilder, Keys  # noqa: E402
+from tests.transparency.chainkit import testnet_chain_builder  # noqa: E402
 
 
 def build_chain(net: LocalNet, votes: int, block_votes: int, processes: int = 2,
@@ -44,14 +41,8 @@ def build_chain(net: LocalNet, votes: int, block_votes: int, processes: int = 2,
     started = time.perf_counter()
     plan = demo_plan(net.directory)
     sizes = [min(block_votes, votes - start) for start in range(0, votes, block_votes)]
-    genesis = load_genesis(net.directory / "genesis.json")
-    keys = Keys([read_key_file(net.homes[name] / "node-key.json") for name in net.validators],
-                read_key_file(net.directory / "keys" / "committee-0.json"),
-                read_key_file(net.directory / "gateway" / "gateway-key.json"))
-    store = LevelStore(net.homes["validator-0"] / "data")
-    try:
-        builder = ChainBuilder(store, genesis, keys)
-        time_ms = genesis.params.genesis_time_ms
+    with testnet_chain_builder(net.directory, net.validators, net.homes["validator-0"] / "data") as builder:
+        time_ms = builder.genesis.params.genesis_time_ms
         window = processes * 4
         with ProcessPoolExecutor(processes) as pool:
             pending: deque[Future[list[bytes]]] = deque()
@@ -69,8 +60,6 @@ def build_chain(net: LocalNet, votes: int, block_votes: int, processes: int = 2,
                     elapsed = time.perf_counter() - started
                     print(f"  {done}/{len(sizes)} blocks, {elapsed:.0f} s", file=sys.stderr, flush=True)
         height = builder.ledger.height
-    finally:
-        store.close()
     return height, plan.campaign_id, time.perf_counter() - started
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from chain import block as block_module
 from chain import codec
 from chain.crypto import sha256
 from chain.block import (
@@ -466,3 +467,41 @@ def test_build_block_needs_the_previous_blocks_commit(pair: tuple[TestChain, Led
     with pytest.raises(BlockInvalid, match="last commit"):
         fresh.ledger.build_block([], time_ms=T0 + 1, round_=0, last_commit=stale)
     assert chain.ledger.build_block([], time_ms=chain.now + 1, round_=0, last_commit=chain.last_commit).block.height == 3
+
+
+def test_last_commit_signatures_already_verified_are_not_verified_again_but_still_counted() -> None:
+    from tests.transparency.chainkit import ChainBuilder, build_genesis, certify, make_keys
+
+    keys = make_keys(4)
+    genesis = build_genesis(keys)
+    source = ChainBuilder(MemoryStore(), genesis, keys)
+    source.add_block([])
+    stored_certificate = source.last_certificate
+    source.add_block([])  # its last commit repeats block 1's certificate (signers 0, 1, 2)
+    follower = Ledger(MemoryStore(), genesis.params)
+    block_1, block_2 = source.ledger.block(1), source.ledger.block(2)
+    assert block_1 is not None and block_2 is not None and stored_certificate is not None
+    follower.apply_synced(block_1, stored_certificate)
+
+    calls: list[bytes] = []
+    original = block_module.verify
+
+    def counting(public_key: bytes, signature: bytes, message: bytes, **kwargs: Any) -> None:
+        calls.append(signature)
+        original(public_key, signature, message, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(block_module, "verify", counting)
+        follower.check_block(block_2)
+        assert calls == []  # the three precommits were verified when block 1's certificate was stored
+        known = frozenset(stored_certificate.signatures)
+        params = genesis.params
+        other = certify(genesis, keys, block_1, signers=[1, 2, 3])  # one signature not seen before
+        verify_certificate(other, params.validators, params.chain_id, height=1, verified=known)
+        assert len(calls) == 1
+        forged = replace(other, signatures=other.signatures[:2] + ((3, bytes(64)),))
+        with pytest.raises(CertificateError):
+            verify_certificate(forged, params.validators, params.chain_id, height=1, verified=known)
+        short = replace(stored_certificate, signatures=stored_certificate.signatures[:2])
+        with pytest.raises(CertificateError):  # known signatures, but no quorum
+            verify_certificate(short, params.validators, params.chain_id, height=1, verified=known)

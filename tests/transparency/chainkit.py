@@ -8,20 +8,21 @@ and its certificate carries precommit signatures of a quorum of the genesis vali
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chain.block import Block, CommitCertificate, make_certificate, vote_signing_bytes
-from chain.crypto import SigningKey, write_key_file
+from chain.crypto import SigningKey, read_key_file, write_key_file
 from chain.ledger import Ledger
-from chain.storage import KeyValueStore
+from chain.storage import KeyValueStore, LevelStore
 from chain.tx import (
     BallotSpec, CampaignClose, CampaignCreate, District, InitiativeSubmit, RuleSpec, Tx,
     make_registration, make_vote, sign_tx,
 )
-from genesis.model import Genesis, parse_genesis
+from genesis.model import Genesis, load_genesis, parse_genesis
 
 GENESIS_TIME_MS = 1_764_000_000_000
 
@@ -32,6 +33,13 @@ class Keys:
     committee: SigningKey
     gateway: SigningKey
     operators: dict[str, SigningKey] = field(default_factory=dict)
+
+
+def read_testnet_keys(directory: Path, validator_names: Sequence[str]) -> Keys:
+    """The keys of a testnet written by ``veche testnet init DIR``: validators, committee-0, the gateway."""
+    return Keys([read_key_file(directory / name / "node-key.json") for name in validator_names],
+                read_key_file(directory / "keys" / "committee-0.json"),
+                read_key_file(directory / "gateway" / "gateway-key.json"))
 
 
 def make_keys(validators: int = 4, districts: Sequence[str] = ("north", "south")) -> Keys:
@@ -126,6 +134,20 @@ class ChainBuilder:
 
     def vote(self, voter: SigningKey, campaign_id: str, district_id: str, choices: Sequence[str]) -> Tx:
         return make_vote(self.chain_id, voter, campaign_id, district_id, choices)
+
+
+@contextmanager
+def testnet_chain_builder(directory: Path, validator_names: Sequence[str], data_dir: Path) -> Iterator[ChainBuilder]:
+    """A ``ChainBuilder`` over LevelDB at ``data_dir`` with the genesis and keys of the testnet at ``directory``.
+
+    The store is closed when the block ends (the benchmarks build a node's chain offline this way).
+    """
+    genesis = load_genesis(directory / "genesis.json")
+    store = LevelStore(data_dir)
+    try:
+        yield ChainBuilder(store, genesis, read_testnet_keys(directory, validator_names))
+    finally:
+        store.close()
 
 
 def build_genesis(keys: Keys, **kwargs: Any) -> Genesis:
