@@ -11,7 +11,10 @@ block-syncs everything from its peers' public API, checking every commit certifi
 genesis validator set (ballot signatures are trusted under a valid certificate; ``veche verify``
 checks them all).
 
-Prints votes/s over the whole catch-up (process start to reaching the height) and over the sync
+``--block-votes 1`` makes one block per ballot: the rate is then bounded by blocks/s (empty-ish
+blocks, like the heartbeat's), not by ballots.
+
+Prints votes/s and blocks/s over the whole catch-up (process start to reaching the height) and over the sync
 itself (the node's "block sync: from … / reached …" log lines), and the CPU time of the syncing
 process (CPU-µs per vote).
 """
@@ -96,8 +99,10 @@ def main() -> None:
             "ballots_per_block": args.block_votes,
             "seconds_from_process_start": round(finished - started, 2),
             "votes_per_s_from_process_start": round(args.votes / (finished - started)),
+            "blocks_per_s_from_process_start": round(height / (finished - started)),
             "sync_seconds": round(sync_end - sync_start, 2) if sync_start and sync_end else None,
             "votes_per_s_sync": round(args.votes / (sync_end - sync_start)) if sync_start and sync_end else None,
+            "blocks_per_s_sync": round(height / (sync_end - sync_start)) if sync_start and sync_end else None,
             "cpu_seconds_syncing_process": round(cpu, 2),
             "cpu_us_per_vote": round(cpu * 1e6 / args.votes, 1),
             "block_hash_matches_at_height": net.block_hash("validator-3", height) == net.block_hash("validator-0", height),
