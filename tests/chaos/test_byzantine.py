@@ -1,6 +1,8 @@
-"""One validator of four equivocates (proposals and votes, each peer sees both in its own order)
-and gossips garbage: the network keeps committing, every honest validator holds verified
-evidence against it, and no honest validator is accused or double-signs."""
+"""One validator of four equivocates (proposals and votes) and gossips garbage: the network keeps
+committing, every honest validator holds verified evidence against it, and no honest validator is
+accused or double-signs. With ``split`` each peer receives only one of the two signed versions, so
+no honest validator sees the equivocation directly: one proves it from relayed precommits or a
+commit certificate, and evidence gossip brings the proof to the others."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase
 
 pytestmark = pytest.mark.slow
 
+SPLIT_BEHAVIOURS = DEFAULT_BYZANTINE_BEHAVIOURS + ",split"
+
 
 @pytest.mark.timeout(300)
 def test_one_equivocating_validator_in_four(tmp_path: Path) -> None:
     config = RunConfig(directory=tmp_path / "run", plan=[], gateway_rate=1.0,
-                       byzantine={"validator-3": DEFAULT_BYZANTINE_BEHAVIOURS}, title="byzantine test")
+                       byzantine={"validator-3": SPLIT_BEHAVIOURS}, title="byzantine test")
     summary = asyncio.run(ChaosRun(config, [byzantine_phase]).execute())
 
     assert summary.extra["gates"], "the Byzantine phase set no gates"
