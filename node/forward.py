@@ -1,12 +1,26 @@
 """An observer's forwarding of admitted transactions to the validators' public API.
 
 An observer signs nothing, so it cannot use the validators' p2p links: it is a client like any
-other. Admitted transactions wait in a bounded queue; one task sends them in batches
-(``POST /api/v1/txs``) to a validator, moving to the next one on a connection error, a 5xx, a 429
-or a 503, and backing off when none takes them. The observer keeps them pending until block sync
-sees them committed (or they expire), and re-forwards any that have not committed after
-``REFORWARD_AFTER_S`` to the next validator (the first may have crashed before gossiping them);
-validators answer a re-sent transaction with ``already_pending``/``already_committed`` cheaply.
+other. Admitted transactions wait in a bounded queue and go out in batches (``POST /api/v1/txs``),
+up to ``MAX_IN_FLIGHT`` batches at a time, each to one validator chosen by health:
+
+* a validator that timed out or refused the connection recently is avoided (for 1 s, doubling up
+  to ``MAX_AVOID_S`` while it keeps failing), as is one that answered 429/503 until its Retry-After;
+* among the rest, block sync's view decides (``health(url)``): a validator whose status poll failed
+  is worst, one whose height lags the best known or whose peer links are not all up comes next
+  (it may be cut off: what it admits would wait for its links);
+* then the one with the fewest batches in flight, round-robin among equals.
+
+Timeouts are short: ``CONNECT_TIMEOUT_S`` to connect, and a response time proportionate to the
+batch (``RESPONSE_BASE_S`` + ``RESPONSE_PER_TX_S`` per transaction). A batch that times out, cannot
+connect, or is refused (5xx, 429, 503) moves to the next validator in that order — one validator at
+a time, never sprayed to all; re-sending the same bytes is harmless (a tx hash commits once, and a
+validator answers ``already_pending``/``already_committed``). Only when every validator failed does
+the batch go back to the front of the queue, with back-off.
+
+The observer keeps forwarded transactions pending until block sync sees them committed (or they
+expire), and re-forwards any that have not committed after ``REFORWARD_AFTER_S`` (the validator
+may have crashed before gossiping them).
 
 Back-pressure: while every validator refuses (429/503, or is unreachable) the observer refuses new
 client transactions too (``check_room`` → 503 ``upstream_busy``) until the validators' Retry-After
@@ -20,6 +34,8 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -30,23 +46,51 @@ log = logging.getLogger("veche.node.forward")
 
 MAX_QUEUED = 100_000
 FORWARD_DELAY_S = 0.004
-TIMEOUT_S = 15.0
+MAX_IN_FLIGHT = 4
+CONNECT_TIMEOUT_S = 1.0
+RESPONSE_BASE_S = 2.0
+RESPONSE_PER_TX_S = 0.0005  # a full 5,000-transaction batch: 4.5 s
 REFORWARD_AFTER_S = 5.0
 MAX_BACKOFF_S = 1.0
+AVOID_S = 1.0
+MAX_AVOID_S = 8.0
+
+HEALTHY, DEGRADED, UNREACHABLE = 0, 1, 2
+
+
+def response_timeout(transactions: int) -> float:
+    return RESPONSE_BASE_S + RESPONSE_PER_TX_S * transactions
+
+
+@dataclass(slots=True)
+class Target:
+    url: str
+    in_flight: int = 0
+    avoid_until: float = 0.0
+    strikes: int = 0
+    forwarded: int = 0
+    timeouts: int = 0
 
 
 class Forwarder:
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = [url.rstrip("/") for url in urls]
+    def __init__(self, urls: list[str], *, health: Callable[[str], int] = lambda url: HEALTHY,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.targets = [Target(url.rstrip("/")) for url in urls]
         self.queue: deque[bytes] = deque()
         self.dropped = 0
         self.forwarded = 0
-        self._next = random.randrange(len(self.urls)) if self.urls else 0
-        self._ready = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
         self.reforwarded = 0
         self.busy_until = 0.0
-        self._retry_after = 0.0
+        self._health = health
+        self._turn = random.randrange(len(self.targets)) if self.targets else 0
+        self._ready = asyncio.Event()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._session: aiohttp.ClientSession | None = None
+        self._backoff = 0.1
+
+    @property
+    def urls(self) -> list[str]:
+        return [target.url for target in self.targets]
 
     def check_room(self) -> None:
         """Raise ``Overloaded`` while the validators refuse forwarded transactions (or the queue is long)."""
@@ -60,7 +104,7 @@ class Forwarder:
     def reforward(self, stale: list[bytes]) -> None:
         """Send again transactions still pending long after they were forwarded, to another validator."""
         if stale:
-            self._next += 1
+            self._turn += 1
             self.reforwarded += len(stale)
             self.push(stale)
 
@@ -76,6 +120,11 @@ class Forwarder:
         if raws:
             self._ready.set()
 
+    def describe(self) -> list[dict[str, object]]:
+        now = time.monotonic()
+        return [{"url": t.url, "in_flight": t.in_flight, "avoided": t.avoid_until > now,
+                 "forwarded": t.forwarded, "timeouts": t.timeouts} for t in self.targets]
+
     def _take(self) -> list[bytes]:
         batch: list[bytes] = []
         size = 0
@@ -86,54 +135,99 @@ class Forwarder:
         return batch
 
     async def run(self) -> None:
-        backoff = 0.1
-        while True:
-            await self._ready.wait()
-            await asyncio.sleep(FORWARD_DELAY_S)
-            batch = self._take()
-            if not self.queue:
-                self._ready.clear()
-            if not batch:
-                continue
-            self._retry_after = 0.0
-            if await self._send(batch):
-                backoff = 0.1
-                self.forwarded += len(batch)
-                self.busy_until = 0.0
-                continue
+        """Take batches off the queue while a slot is free; each is delivered by its own task."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await self._ready.wait()
+                await asyncio.sleep(FORWARD_DELAY_S)
+                wait = self.busy_until - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._slots.acquire()
+                batch = self._take()
+                if not self.queue:
+                    self._ready.clear()
+                if not batch:
+                    self._slots.release()
+                    continue
+                group.create_task(self._deliver(batch))
+
+    async def _deliver(self, batch: list[bytes]) -> None:
+        """Hand ``batch`` to one validator, the next healthiest on failure; requeue it if none takes it."""
+        try:
+            if self._session is not None and self.targets:
+                body = encode_batch(batch)
+                retry_after = 0.0
+                tried: set[str] = set()
+                while (target := self._choose(tried)) is not None:
+                    tried.add(target.url)
+                    outcome = await self._post(target, body, len(batch))
+                    if outcome is None:
+                        self.forwarded += len(batch)
+                        target.forwarded += len(batch)
+                        self._backoff = 0.1
+                        self.busy_until = 0.0
+                        return
+                    retry_after = max(retry_after, outcome)
             self.queue.extendleft(reversed(batch))
             self._ready.set()
-            delay = max(backoff * (0.5 + random.random()), min(self._retry_after, MAX_BACKOFF_S))
-            self.busy_until = time.monotonic() + delay
+            delay = max(self._backoff * (0.5 + random.random()), min(retry_after, MAX_BACKOFF_S))
+            self.busy_until = max(self.busy_until, time.monotonic() + delay)
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
             log.info("no validator takes forwarded transactions right now; retrying in %.2f s", delay)
-            await asyncio.sleep(delay)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+        finally:
+            self._slots.release()
 
-    async def _send(self, batch: list[bytes]) -> bool:
-        if self._session is None or not self.urls:
-            return False
-        body = encode_batch(batch)
-        for _ in range(len(self.urls)):
-            url = self.urls[self._next % len(self.urls)]
-            try:
-                async with self._session.post(url + "/api/v1/txs", data=body,
-                                              headers={"Content-Type": "application/octet-stream"},
-                                              timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as response:
-                    await response.read()
-                    if response.status == 200:
-                        self._next += 1  # spread forwarded admission work over the validators
-                        return True
-                    if 400 <= response.status < 500 and response.status != 429:
-                        log.warning("validator %s refused %d forwarded transactions with HTTP %d; dropped",
-                                    url, len(batch), response.status)
-                        return True
-                    if response.status in (429, 503):
-                        self._retry_after = max(self._retry_after, _seconds(response.headers.get("Retry-After")))
-                    log.debug("validator %s answered %d to forwarded transactions", url, response.status)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                log.debug("validator %s unreachable for forwarding: %s", url, exc)
-            self._next += 1
-        return False
+    def _choose(self, tried: set[str]) -> Target | None:
+        """The healthiest validator not yet tried for this batch (see the module docstring)."""
+        now = time.monotonic()
+        count = len(self.targets)
+        candidates = [(t.avoid_until > now, self._health(t.url), t.in_flight, (index - self._turn) % count, t)
+                      for index, t in enumerate(self.targets) if t.url not in tried]
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda c: c[:4])[4]
+        self._turn += 1  # spread batches over equally healthy validators
+        return chosen
+
+    async def _post(self, target: Target, body: bytes, transactions: int) -> float | None:
+        """POST one batch: None if the validator took it, else the Retry-After it asked for (or 0)."""
+        session = self._session
+        if session is None:
+            return 0.0
+        timeout = aiohttp.ClientTimeout(total=CONNECT_TIMEOUT_S + response_timeout(transactions),
+                                        sock_connect=CONNECT_TIMEOUT_S)
+        target.in_flight += 1
+        try:
+            async with session.post(target.url + "/api/v1/txs", data=body, timeout=timeout,
+                                    headers={"Content-Type": "application/octet-stream"}) as response:
+                await response.read()
+                status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self._avoid(target, AVOID_S * 2 ** min(target.strikes, 3))
+            target.strikes += 1
+            target.timeouts += 1
+            log.info("validator %s did not take %d forwarded transactions (%s); trying another",
+                     target.url, transactions, type(exc).__name__ if not str(exc) else exc)
+            return 0.0
+        finally:
+            target.in_flight -= 1
+        if status == 200:
+            target.strikes = 0
+            return None
+        if 400 <= status < 500 and status != 429:
+            log.warning("validator %s refused %d forwarded transactions with HTTP %d; dropped",
+                        target.url, transactions, status)
+            return None
+        if status in (429, 503):
+            self._avoid(target, min(retry_after or AVOID_S, MAX_AVOID_S))
+        log.debug("validator %s answered %d to forwarded transactions", target.url, status)
+        return retry_after
+
+    @staticmethod
+    def _avoid(target: Target, seconds: float) -> None:
+        target.avoid_until = max(target.avoid_until, time.monotonic() + min(seconds, MAX_AVOID_S))
 
 
 def _seconds(value: str | None) -> float:

@@ -98,7 +98,8 @@ class Node:
         if self.validator_index is not None and self.key is not None:
             self._build_validator(self.key, self.validator_index)
         else:
-            self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)])
+            self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
+                                       health=lambda url: self.sync.health(url))
         self.inbound = Inbound(self.chain_id, validators, self.metrics, accepts=self.driver is not None,
                                deliver=self._deliver, admit_gossip=self.gossip_queue.put,
                                current_height=self._consensus_height)

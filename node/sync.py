@@ -40,6 +40,7 @@ BAD_PEER_BENCH_S = 30.0
 STATUS_TIMEOUT_S = 3.0
 FULL_POLL_EVERY = 10
 FETCH_TIMEOUT_S = 60.0
+LAG_BLOCKS = 3
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class Source:
     benched_until: float = 0.0
     failures: int = 0
     reachable: bool = False
+    links_down: bool = False  # a validator's status showed fewer peer links up than the other validators
 
 
 class BlockSync:
@@ -120,6 +122,22 @@ class BlockSync:
                 if result > self.target:
                     self.target = result
 
+    def health(self, url: str) -> int:
+        """How fit the node at ``url`` looks for forwarding to (``node.forward``: 0 best, 2 worst).
+
+        2: its last status poll failed (down, stopped or cut off); 1: its height lags the best
+        known by more than ``LAG_BLOCKS`` or it reported peer links down; 0 otherwise (and for URLs
+        that are not sources).
+        """
+        url = url.rstrip("/")
+        best = max((s.height for s in self.sources if s.reachable), default=0)
+        for source in self.sources:
+            if source.url == url:
+                if not source.reachable:
+                    return 2
+                return 1 if source.links_down or source.height + LAG_BLOCKS < best else 0
+        return 0
+
     async def _status(self, source: Source) -> int:
         session = self._require_session()
         async with session.get(source.url + "/api/v1/status",
@@ -130,6 +148,9 @@ class BlockSync:
         height = document.get("height") if isinstance(document, dict) else None
         if not isinstance(height, int) or isinstance(height, bool) or height < 0:
             raise ValueError("status without a height")
+        links = document.get("peer_links")
+        source.links_down = isinstance(links, list) and any(
+            isinstance(link, dict) and link.get("connected") is False for link in links)
         return height
 
     # --- catching up --------------------------------------------------------------------------------

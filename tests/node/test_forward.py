@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -10,7 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from node.errors import Overloaded
-from node.forward import Forwarder
+from node.forward import (
+    CONNECT_TIMEOUT_S, DEGRADED, HEALTHY, MAX_IN_FLIGHT, Forwarder, response_timeout,
+)
 from node.mempool import decode_batch
 
 
@@ -37,7 +40,7 @@ def test_forwarding_fails_over_then_pushes_back_while_every_validator_refuses() 
         await busy.start_server()
         await other.start_server()
         forwarder = Forwarder([str(busy.make_url("")), str(other.make_url(""))])
-        forwarder._next = 0  # noqa: SLF001 - start with the busy validator for a deterministic order
+        forwarder._turn = 0  # noqa: SLF001 - start with the busy validator for a deterministic order
         async with aiohttp.ClientSession() as session:
             forwarder.attach(session)
             task = asyncio.create_task(forwarder.run())
@@ -65,5 +68,95 @@ def test_forwarding_fails_over_then_pushes_back_while_every_validator_refuses() 
         await other.close()
 
     asyncio.run(main())
-    assert second == [[b"tx-1", b"tx-2"]]  # the busy validator refused three times, the other took it
-    assert first == [[b"tx-3"]]  # the next batch went to the next validator
+    assert first == []  # it asked for a second (Retry-After: 1): the next batch went to the other one too
+    assert second == [[b"tx-1", b"tx-2"], [b"tx-3"]]
+
+
+def frozen_validator(requests: list[float]) -> web.Application:
+    """Accepts the connection and the request, then never answers (a SIGSTOPped or cut-off process)."""
+    async def txs(request: web.Request) -> web.Response:
+        requests.append(time.monotonic())
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+    app = web.Application()
+    app.router.add_post("/api/v1/txs", txs)
+    return app
+
+
+def timed_validator(arrivals: dict[bytes, list[float]]) -> web.Application:
+    async def txs(request: web.Request) -> web.Response:
+        for raw in decode_batch(await request.read()):
+            arrivals.setdefault(raw, []).append(time.monotonic())
+        return web.json_response({"accepted": [], "rejected": []})
+    app = web.Application()
+    app.router.add_post("/api/v1/txs", txs)
+    return app
+
+
+def test_a_frozen_validator_delays_forwarding_by_one_short_timeout_then_is_avoided() -> None:
+    frozen_requests: list[float] = []
+    arrivals: dict[bytes, list[float]] = {}
+    pushed: dict[bytes, float] = {}
+    raws = [f"tx-{i}".encode() for i in range(30)]
+
+    async def main() -> None:
+        frozen = TestServer(frozen_validator(frozen_requests), host="127.0.0.1")
+        healthy = TestServer(timed_validator(arrivals), host="127.0.0.1")
+        await frozen.start_server()
+        await healthy.start_server()
+        forwarder = Forwarder([str(frozen.make_url("")), str(healthy.make_url(""))])
+        forwarder._turn = 0  # noqa: SLF001 - the frozen validator is the first choice
+        async with aiohttp.ClientSession() as session:
+            forwarder.attach(session)
+            task = asyncio.create_task(forwarder.run())
+            for raw in raws:  # one client submission every 20 ms, as votes arrive
+                pushed[raw] = time.monotonic()
+                forwarder.push([raw])
+                await asyncio.sleep(0.02)
+            deadline = time.monotonic() + 60
+            while len(arrivals) < len(raws) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            task.cancel()
+        await healthy.close()
+        await frozen.close()
+
+    asyncio.run(main())
+    assert sorted(arrivals) == sorted(raws)  # every acknowledged submission reached a validator
+    assert all(len(times) == 1 for times in arrivals.values())  # each exactly once (the frozen one never took any)
+    # a batch stuck at the frozen validator fails over after one short timeout (connect + response
+    # for a small batch: 3 s), not the old 15 s; margin for a loaded CI box
+    latest = max(arrivals[raw][0] - pushed[raw] for raw in raws)
+    assert latest < response_timeout(len(raws)) + CONNECT_TIMEOUT_S + 4.0, latest
+    # after its first timeout it is avoided: only the batches already in flight to it were stuck
+    assert len(frozen_requests) <= MAX_IN_FLIGHT
+    stuck = [raw for raw in raws if arrivals[raw][0] - pushed[raw] > 1.0]
+    assert len(stuck) < len(raws) // 2, f"{len(stuck)} of {len(raws)} waited for the frozen validator"
+
+
+def test_an_unhealthy_validator_is_not_chosen_while_a_healthy_one_takes_batches() -> None:
+    lagging: list[list[bytes]] = []
+    healthy: list[list[bytes]] = []
+
+    async def main() -> None:
+        lag = TestServer(validator([], lagging), host="127.0.0.1")
+        good = TestServer(validator([], healthy), host="127.0.0.1")
+        await lag.start_server()
+        await good.start_server()
+        lag_url = str(lag.make_url("")).rstrip("/")
+        forwarder = Forwarder([lag_url, str(good.make_url(""))],
+                              health=lambda url: DEGRADED if url == lag_url else HEALTHY)
+        async with aiohttp.ClientSession() as session:
+            forwarder.attach(session)
+            task = asyncio.create_task(forwarder.run())
+            for index in range(10):
+                forwarder.push([f"tx-{index}".encode()])
+                deadline = time.monotonic() + 30
+                while forwarder.forwarded <= index and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+            task.cancel()
+        await lag.close()
+        await good.close()
+
+    asyncio.run(main())
+    assert lagging == []
+    assert [raw for batch in healthy for raw in batch] == [f"tx-{index}".encode() for index in range(10)]
