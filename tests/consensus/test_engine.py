@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,8 @@ from consensus import (
     Commit,
     EvidenceFound,
     LocalProtocolError,
+    Message,
+    Output,
     PeerAhead,
     PersistSigningState,
     Evidence,
@@ -48,11 +51,11 @@ def running(my_index: int | None = 3) -> tuple[Engine, ScriptedApp]:
     return engine, app
 
 
-def rejections(outputs: list[object]) -> list[str]:
+def rejections(outputs: Sequence[object]) -> list[str]:
     return [o.error.code for o in outputs if isinstance(o, RejectedMessage)]
 
 
-def commit_height_1(engine: Engine, now: int = 0) -> list[object]:
+def commit_height_1(engine: Engine, now: int = 0) -> list[Output]:
     return list(feed(engine, [proposal(1, 0, "A")] + [precommit(1, 0, "A", i) for i in (0, 1, 2)], now))
 
 
@@ -193,7 +196,7 @@ def test_skip_to_jumps_heights_and_keeps_the_signing_state() -> None:
         engine.skip_to(12, certificate)
 
 
-def targeted(outputs: list[object]) -> list[tuple[int, object]]:
+def targeted(outputs: Sequence[object]) -> list[tuple[int, object]]:
     return [(o.to_index, o.message) for o in outputs if isinstance(o, Send)]
 
 
@@ -217,8 +220,8 @@ def test_a_stale_validator_that_precommitted_the_block_gets_only_the_other_preco
 def test_a_validator_without_the_block_gets_the_proposal_at_once() -> None:
     engine, _ = make_engine(3, n=5)
     engine.start(0)
-    feed(engine, [proposal(1, 0, "A", n=5), prevote(1, 0, None, 4)] + [prevote(1, 0, "A", i) for i in (0, 1, 2)]
-         + [precommit(1, 0, "A", i) for i in (0, 1, 2)])
+    messages: list[Message] = [proposal(1, 0, "A", n=5), prevote(1, 0, None, 4)]
+    feed(engine, messages + [prevote(1, 0, "A", i) for i in (0, 1, 2)] + [precommit(1, 0, "A", i) for i in (0, 1, 2)])
     engine.tick(1)
     assert engine.height == 2
     outputs = engine.receive(prevote(1, 1, None, 4), 2, sender=4)
