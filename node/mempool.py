@@ -162,6 +162,7 @@ class Mempool:
         self._commits: deque[tuple[int, int]] = deque()  # (time ms, transactions committed)
         self.on_rejected: Callable[[str, int], None] = lambda code, count: None
         self.on_reaped: Callable[[float], None] = lambda waited_s: None
+        self.on_invalid_hit: Callable[[], None] = lambda: None  # a remembered invalid hash came again
         self.yield_to: Callable[[], Awaitable[None]] = _yield  # between verification chunks
         self._check = self._fresh_check_state()
 
@@ -298,6 +299,7 @@ class Mempool:
             if known_invalid is not None:
                 self.invalid.move_to_end(tx_hash)
                 self.invalid_hits += 1
+                self.on_invalid_hit()
                 rejected.append(Rejection(index, known_invalid[0], known_invalid[1]))
                 continue
             if tx_hash in seen:

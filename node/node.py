@@ -84,6 +84,10 @@ class Node:
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
         self.mempool.on_reaped = self.metrics.mempool_wait.observe
+        remembered = self.metrics.registry.counter(
+            "veche_txs_invalid_remembered_total",
+            "Transactions refused by hash: they failed a signature, chain or decoding check before.")
+        self.mempool.on_invalid_hit = remembered.inc
         self.app = ChainApp(self.ledger, self.mempool, max_block_txs=self.genesis.consensus.max_block_txs,
                             proposal_grace_ms=limits.proposal_grace_ms)
         self._poke_scheduled = False

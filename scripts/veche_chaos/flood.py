@@ -288,6 +288,28 @@ class Flooder:
                 **self.stats.to_json()}
 
 
+ADMISSION_METRICS = ("veche_requests_shed_total", "veche_txs_invalid_remembered_total", "veche_admission_rate_limit")
+
+
+async def admission_metrics(url: str) -> dict[str, float]:
+    """The target's shed requests by reason, invalid hashes refused by lookup, and its node-wide rate."""
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/metrics", timeout=aiohttp.ClientTimeout(total=10)) as response:
+                text = await response.text()
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return {}
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(ADMISSION_METRICS):
+            name, _, value = line.rpartition(" ")
+            try:
+                found[name] = float(value)
+            except ValueError:
+                continue
+    return found
+
+
 def flood_phase(config: FloodConfig) -> Phase:
     async def phase(context: Context) -> None:
         cluster, watcher = context.cluster, context.watcher
@@ -316,9 +338,13 @@ def flood_phase(config: FloodConfig) -> Phase:
 
         stop = asyncio.Event()
         rss_task = asyncio.create_task(watch_rss(stop))
+        before = await admission_metrics(cluster.url(config.target))
         flood_started = time.time()
         result = await flooder.flood(config.factor * measured)
         flood_ended = time.time()
+        after = await admission_metrics(cluster.url(config.target))
+        target_metrics = {name: value - (before.get(name, 0.0) if "_total" in name else 0.0)
+                          for name, value in after.items()}
         await asyncio.sleep(2)
         stop.set()
         await rss_task
@@ -343,6 +369,7 @@ def flood_phase(config: FloodConfig) -> Phase:
             "mempool_peak_before_flood": mempool_before, "mempool_bounds": [max_txs, max_bytes],
             "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
             "source_addresses": flooder.sources, "measure_address": flooder.measure_address,
+            "target_metrics_during_flood": target_metrics,
         }
         context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
                                   f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "
