@@ -250,7 +250,10 @@ def decode_evidence(data: bytes) -> Evidence:
 
 def _evidence_from_wire(raw: Any) -> Evidence:
     _want(isinstance(raw, list) and len(raw) == 3 and raw[0] == "evidence", "evidence must be a 3-field array")
-    return Evidence(message_from_wire(raw[1]), message_from_wire(raw[2]))
+    evidence = Evidence(message_from_wire(raw[1]), message_from_wire(raw[2]))
+    for message in (evidence.first, evidence.second):
+        _want(not isinstance(message, Proposal) or message.block == b"", "a proposal in evidence carries no block")
+    return evidence
 
 
 PeerItem = Union[Proposal, Vote, Evidence]

@@ -22,7 +22,7 @@ from consensus import (
     verify_evidence,
     verify_message,
 )
-from consensus.messages import Proposal, Vote, make_evidence
+from consensus.messages import Proposal, Vote, decode_item, make_evidence
 from consensus.errors import InvalidSignature, UnknownValidator
 from tests.consensus.helpers import block_hash, precommit, prevote, proposal, validator_set
 
@@ -140,6 +140,20 @@ def test_evidence_with_a_forged_signature_is_rejected() -> None:
     forged = Vote(**{**_fields(prevote(1, 0, "A", 2)), "block_hash": block_hash("C")})
     with pytest.raises(InvalidEvidence):
         verify_evidence(make_evidence(prevote(1, 0, "A", 2), forged), validator_set(), "veche-test", _verify)
+
+
+def test_decode_item_takes_proposals_votes_and_evidence_strictly() -> None:
+    evidence = make_evidence(proposal(1, 0, "A"), proposal(1, 0, "B"))
+    vote = prevote(1, 0, "A", 2)
+    assert decode_item(encode_evidence(evidence)) == evidence
+    assert decode_item(encode_message(vote)) == vote
+    with_block = ["evidence", proposal(1, 0, "A").to_wire(), evidence.second.to_wire()]
+    for bad in (codec.encode(with_block),                       # a proposal inside evidence keeps no block
+                codec.encode(["evidence", vote.to_wire()]),       # one message only
+                codec.encode(["evidence", vote.to_wire(), ["vote"]]),
+                encode_evidence(evidence) + b"\x00"):              # trailing bytes
+        with pytest.raises(MalformedMessage):
+            decode_item(bad)
 
 
 # --- signing state -------------------------------------------------------------------------------
