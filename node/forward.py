@@ -67,9 +67,7 @@ class Target:
     url: str
     in_flight: int = 0
     avoid_until: float = 0.0
-    strikes: int = 0
-    forwarded: int = 0
-    timeouts: int = 0
+    strikes: int = 0  # consecutive timeouts / connection failures
 
 
 class Forwarder:
@@ -120,11 +118,6 @@ class Forwarder:
         if raws:
             self._ready.set()
 
-    def describe(self) -> list[dict[str, object]]:
-        now = time.monotonic()
-        return [{"url": t.url, "in_flight": t.in_flight, "avoided": t.avoid_until > now,
-                 "forwarded": t.forwarded, "timeouts": t.timeouts} for t in self.targets]
-
     def _take(self) -> list[bytes]:
         batch: list[bytes] = []
         size = 0
@@ -164,7 +157,6 @@ class Forwarder:
                     outcome = await self._post(target, body, len(batch))
                     if outcome is None:
                         self.forwarded += len(batch)
-                        target.forwarded += len(batch)
                         self._backoff = 0.1
                         self.busy_until = 0.0
                         return
@@ -207,7 +199,6 @@ class Forwarder:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self._avoid(target, AVOID_S * 2 ** min(target.strikes, 3))
             target.strikes += 1
-            target.timeouts += 1
             log.info("validator %s did not take %d forwarded transactions (%s); trying another",
                      target.url, transactions, type(exc).__name__ if not str(exc) else exc)
             return 0.0

@@ -302,3 +302,19 @@ def test_kill_9_in_the_middle_of_a_range_leaves_the_ledger_at_a_range_boundary(t
         assert ledger.state.votes("c1", "n1") == chain.ledger.state.votes("c1", "n1") + 12 * 3
     finally:
         store.close()
+
+
+def test_health_ranks_sources_for_the_observers_forwarder() -> None:
+    chain = make_chain()
+    sync = BlockSync(fresh_follower(chain), [("a", "http://a/"), ("b", "http://b"), ("c", "http://c"),
+                                              ("d", "http://d")],
+                     NodeMetrics(), poll_interval_s=1, on_synced=lambda h: None, on_block=lambda b: None)
+    a, b, c, d = sync.sources
+    for source, height in ((a, 100), (b, 99), (c, 96), (d, 100)):
+        source.reachable, source.height = True, height
+    d.links_down = True
+    c_down = sync.health("http://c")
+    assert [sync.health("http://a"), sync.health("http://b/"), c_down, sync.health("http://d")] == [0, 0, 1, 1]
+    b.reachable = False  # its last status poll failed
+    assert sync.health("http://b") == 2
+    assert sync.health("http://elsewhere") == 0
