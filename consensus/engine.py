@@ -84,7 +84,9 @@ class _Decision:
     """The last block this engine decided, kept to help validators still at that height."""
 
     height: int
-    proposal: Proposal
+    block_hash: bytes
+    proposal: Proposal | None
+    """None when the height was reached by block sync (or a restart): only the certificate is known."""
     precommits: tuple[Vote, ...]
     has_block: set[int] = field(default_factory=set)
     """Validators that provably hold a proposal of the block: its proposers and every validator
@@ -143,7 +145,7 @@ class Engine:
         self._ahead_since: int | None = None
         self._peer_ahead_next: int | None = None
         self._peer_ahead_sent: tuple[int, int] | None = None
-        self._decision: _Decision | None = None
+        self._decision: _Decision | None = None if last_commit is None else self._synced_decision(last_commit)
         self._decided_precommits: dict[int, dict[int, RoundVotes]] = {}
         self._evidence_slots: OrderedDict[tuple[int, int, int, str], None] = OrderedDict()
         self._link: int | None = None
@@ -276,6 +278,8 @@ class Engine:
             raise LocalProtocolError(f"last_commit is for height {last_commit.height}, not {height - 1}")
         self.height = height
         self._last_commit = last_commit
+        if last_commit is not None:
+            self._decision = self._synced_decision(last_commit)
         self._committed_at = None
         self._entered = False
         self._future = {key: item for key, item in self._future.items() if key[0] == height}
@@ -379,7 +383,7 @@ class Engine:
         certificate = make_certificate(self.height, round_, block_hash,
                                        [(v.validator_index, v.signature) for v in precommits])
         self._out.append(Commit(self.height, proposal.block, block_hash, certificate))
-        self._decision = _Decision(self.height, proposal, precommits, self._holders_of(block_hash))
+        self._decision = _Decision(self.height, block_hash, proposal, precommits, self._holders_of(block_hash))
         self._decided_precommits[self.height] = {
             round_: votes for (round_, step), votes in self._state.rounds.items() if step == STEP_PRECOMMIT}
         for old in sorted(self._decided_precommits)[:-KEEP_DECIDED_HEIGHTS]:
@@ -680,17 +684,25 @@ class Engine:
         target = self._link if self._link is not None else message.signer
         if not 0 <= target < self.validators.size or target == self.my_index:
             return
-        if message.signer == target and _carries(message, decision.proposal.block_hash):
+        if message.signer == target and _carries(message, decision.block_hash):
             decision.has_block.add(target)  # its own claim: a lie could only hurt itself
         next_at, times = decision.helped.get(target, (0, 0))
         if now < next_at:
             return
         decision.helped[target] = (now + self._timeouts.rebroadcast_ms, times + 1)
-        if target not in decision.has_block or times >= 1:
+        if decision.proposal is not None and (target not in decision.has_block or times >= 1):
             self._out.append(Send(target, decision.proposal))
         for vote in decision.precommits:
             if vote.validator_index != target:
                 self._out.append(Send(target, vote))
+
+    def _synced_decision(self, certificate: CommitCertificate) -> _Decision:
+        """What we can still give validators at a height we did not decide ourselves: its precommits,
+        rebuilt from the certificate (a quorum of them lets a validator holding the block commit)."""
+        precommits = tuple(Vote(self.chain_id, STEP_PRECOMMIT, certificate.height, certificate.round,
+                                certificate.block_hash, index, signature)
+                           for index, signature in certificate.signatures)
+        return _Decision(certificate.height, certificate.block_hash, None, precommits)
 
     def _holders_of(self, block_hash: bytes) -> set[int]:
         """Validators whose verified proposal or vote for ``block_hash`` we hold at this height."""

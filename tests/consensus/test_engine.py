@@ -233,6 +233,16 @@ def test_a_validator_without_the_block_gets_the_proposal_at_once() -> None:
     assert {to for to, _ in relayed} == {0} and not [m for _, m in relayed if isinstance(m, Proposal)]
 
 
+def test_after_block_sync_a_stale_validator_still_gets_the_certified_precommits() -> None:
+    engine, _ = running()
+    votes = [precommit(1, 0, "A", i) for i in (0, 1, 2)]
+    engine.skip_to(2, make_certificate(1, 0, block_hash("A"), [(v.validator_index, v.signature) for v in votes]))
+    engine.tick(10)
+    help_ = targeted(engine.receive(prevote(1, 2, None, 1), 11, sender=1))
+    # no proposal to give (the block came by sync), but the precommits let a holder of the block commit
+    assert help_ == [(1, votes[0]), (1, votes[2])]
+
+
 def test_gossiped_evidence_is_verified_recorded_once_and_relayed_once() -> None:
     engine, _ = running()
     evidence = make_evidence(prevote(1, 0, "A", 0), prevote(1, 0, None, 0))
