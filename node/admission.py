@@ -137,7 +137,9 @@ class AdmissionControl:
             except ValueError:
                 known = False
             else:
-                known = any(address in network for network in self.trusted_networks)
+                mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:10.0.0.7 on a dual-stack socket
+                candidates = (address,) if mapped is None else (address, mapped)
+                known = any(candidate in network for candidate in candidates for network in self.trusted_networks)
             self._trusted_cache[client] = known
             while len(self._trusted_cache) > TRUSTED_CACHE:
                 self._trusted_cache.popitem(last=False)

@@ -82,6 +82,7 @@ def test_trusted_clients_are_not_starved_by_untrusted_ones() -> None:
     refusal = gate.take("192.168.7.21", 100)
     assert refusal is not None and refusal.scope == "trusted"
     assert refusal.retry_after == pytest.approx(0.5)     # ... refilled at trusted_tx_rate
+    assert gate.is_trusted("::ffff:192.168.7.9")        # an IPv4 client on a dual-stack socket
     assert not gate.is_trusted("192.168.8.1") and not gate.is_trusted("not an address")
 
 
