@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-interval", type=float, default=10.0, help="seconds between soak samples")
     parser.add_argument("--client-tx-rate", type=int, help="node limits.client_tx_rate for the run")
     parser.add_argument("--client-tx-burst", type=int, help="node limits.client_tx_burst for the run (>= 5000)")
+    parser.add_argument("--node-tx-rate", type=int,
+                        help="node limits.node_tx_rate for the run (all untrusted clients together; default: measured)")
     parser.add_argument("--tx-check-limit", type=int, help="check at most N acknowledged votes via GET /txs/{hash}")
     parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -94,6 +96,8 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         config.node_limits["client_tx_rate"] = args.client_tx_rate
     if args.client_tx_burst:
         config.node_limits["client_tx_burst"] = args.client_tx_burst
+    if args.node_tx_rate:
+        config.node_limits["node_tx_rate"] = args.node_tx_rate
     phases: list[Phase] | None = None
     if args.byzantine:
         config.byzantine = {args.byzantine: args.behaviours}
