@@ -5,8 +5,9 @@ Admission of a batch (one ``POST /api/v1/txs`` or one gossip envelope) runs in t
 1. *stateless*: strict decoding, chain id, duplicates (in the batch, already pending, already
    committed — all cheap lookups done before any signature work), hashes that failed a permanent
    check before (bad signature, wrong chain, undecodable: a bounded LRU, so a re-sent forgery costs
-   a hash lookup, not a signature check), then every signature is verified once. This phase yields to the event loop every few dozen transactions (or runs in a thread
-   pool when configured), so a large batch never stalls consensus.
+   a hash lookup, not a signature check), then every signature is verified once. This phase
+   yields to the event loop every few dozen transactions (or runs in a thread pool when
+   configured), so a large batch never stalls consensus.
 2. *stateful*, without yielding: each verified transaction, in batch order, is applied to the
    *check state* — an ``Execution`` overlay on the committed state holding every pending
    transaction — with ``signatures_checked=True``. What does not apply (second ballot of the
@@ -154,6 +155,7 @@ class Mempool:
         # hashes of transactions that can never be valid (bad signature, wrong chain, undecodable)
         self.invalid: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._invalid_memory = invalid_memory
+        self._verdicts: dict[tuple[str, str], tuple[str, str]] = {}
         self.invalid_hits = 0
         self._executor = ThreadPoolExecutor(verify_threads, "veche-verify") if verify_threads > 0 else None
         self._verify_threads = verify_threads
@@ -494,7 +496,10 @@ class Mempool:
 
     def _remember_invalid(self, tx_hash: bytes, code: str, message: str) -> None:
         """A transaction failed a check its bytes alone decide: re-sent, it is refused by hash."""
-        self.invalid[tx_hash] = (code, message)
+        verdict = self._verdicts.setdefault((code, message), (code, message))  # one tuple per distinct verdict
+        if len(self._verdicts) > 1024:
+            self._verdicts.clear()
+        self.invalid[tx_hash] = verdict
         self.invalid.move_to_end(tx_hash)
         while len(self.invalid) > self._invalid_memory:
             self.invalid.popitem(last=False)
