@@ -270,6 +270,20 @@ class Engine:
             candidates.append(self._peer_ahead_next)
         return min(candidates) if candidates else None
 
+    def restore_evidence(self, items: list[Evidence]) -> None:
+        """Evidence recorded before a restart (the node re-verified it): its slots count as recorded,
+        so the same equivocation received again is neither recorded nor relayed a second time. No
+        ``EvidenceFound`` is emitted for these."""
+        for evidence in items:
+            slot = message_slot(evidence.first)
+            if slot in self._evidence_slots:
+                continue
+            self._evidence_slots[slot] = None
+            self.evidence.append(evidence)
+        while len(self._evidence_slots) > KEEP_EVIDENCE_SLOTS:
+            self._evidence_slots.popitem(last=False)
+        del self.evidence[:-KEEP_EVIDENCE]
+
     def skip_to(self, height: int, last_commit: CommitCertificate | None) -> None:
         """Jump to ``height`` after the node synced blocks up to ``height - 1`` by other means."""
         if height <= self.height:

@@ -9,7 +9,8 @@ and handles the outputs strictly in order, synchronously:
 - ``Broadcast`` — queued on every peer link (never blocks); ``Send`` — on one peer's link;
 - ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool; the
   block's ``last_commit`` is then compared with the precommits the engine holds (evidence);
-- ``EvidenceFound`` — kept, counted, logged and sent to every peer (evidence gossip);
+- ``EvidenceFound`` — stored (``node/evidence.py``: in LevelDB, no fsync), kept, counted, logged and
+  then sent to every peer (evidence gossip);
 - ``RejectedMessage`` — counted against the peer link that delivered the input;
 - ``PeerAhead`` — handed to block sync.
 
@@ -28,15 +29,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-
 from chain.block import CommitCertificate
+from chain.errors import StorageError
 from consensus.engine import Engine
 from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
 from consensus.outputs import (
     Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage, Send,
 )
 from node.chain_app import ChainApp, CommittedBlock
+from node.evidence import MAX_STORED_EVIDENCE, EvidenceRecord, EvidenceStore
 from node.metrics import NodeMetrics
 from node.signing_state import SigningStateFile
 
@@ -46,7 +47,7 @@ MAX_INBOX = 20_000
 MAX_INBOX_BYTES = 64 * 1024 * 1024
 PRIORITY_WAIT_S = 0.05
 YIELD_EVERY = 64
-MAX_EVIDENCE = 1000
+MAX_EVIDENCE = MAX_STORED_EVIDENCE
 
 
 def _size(message: PeerItem) -> int:
@@ -62,23 +63,14 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class EvidenceRecord:
-    evidence: Evidence
-    seen_ms: int
-
-    def to_json(self) -> dict[str, object]:
-        e = self.evidence
-        return {"validator_index": e.validator_index, "height": e.height, "round": e.round, "step": e.step,
-                "seen_ms": self.seen_ms, "evidence": encode_evidence(e).hex()}
-
-
 class Driver:
     def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
                  broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
                  send_to: Callable[[int, bytes], None] | None = None, peer_count: int = 0,
                  on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
-                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms,
+                 evidence_store: EvidenceStore | None = None,
+                 restored_evidence: list[EvidenceRecord] | None = None) -> None:
         self.engine = engine
         self.app = app
         self._signing_file = signing_file
@@ -94,7 +86,8 @@ class Driver:
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self.evidence: deque[EvidenceRecord] = deque(maxlen=MAX_EVIDENCE)
+        self.evidence: deque[EvidenceRecord] = deque(restored_evidence or (), maxlen=MAX_EVIDENCE)
+        self._evidence_store = evidence_store
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
 
@@ -222,7 +215,13 @@ class Driver:
 
     def _evidence(self, evidence: Evidence) -> None:
         name = self._name(evidence.validator_index)
-        self.evidence.append(EvidenceRecord(evidence, self._clock_ms()))
+        record = EvidenceRecord(evidence, self._clock_ms())
+        if self._evidence_store is not None:
+            try:
+                self._evidence_store.add(record)  # before the relay; no fsync (node/evidence.py says why)
+            except StorageError as exc:  # still kept in memory and relayed: the peers store the proof
+                log.error("cannot store evidence against validator %s: %s", name, exc.message)
+        self.evidence.append(record)
         self.metrics.evidence.inc(name)
         self._broadcast(encode_evidence(evidence))  # every peer gets the proof (each node relays it once)
         self.metrics.consensus_sent.inc("evidence", amount=self._peer_count)

@@ -16,11 +16,12 @@ from typing import Any
 
 import aiohttp
 
-from chain.crypto import SigningKey, read_key_file
+from chain.crypto import SigningKey, read_key_file, verify
 from chain.errors import StorageError, VecheError
 from chain.ledger import Ledger
 from chain.storage import LevelStore
 from consensus.engine import Engine
+from consensus.messages import Evidence, verify_evidence
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
 from genesis.model import Genesis, load_genesis
@@ -28,6 +29,7 @@ from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
+from node.evidence import EvidenceStore
 from node.errors import ConfigError
 from node.forward import REFORWARD_AFTER_S, Forwarder
 from node.admission import AdmissionControl, auto_node_rate, measure_verify_rate, parse_networks
@@ -166,10 +168,20 @@ class Node:
                  for index, v in enumerate(self.params.validators.validators) if index != my_index]
         self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
         broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
+        evidence_store = EvidenceStore(self.store)  # the base store: never held back in a block-sync batch
+        restored = evidence_store.load(self._check_stored_evidence)
+        if restored or evidence_store.skipped:
+            log.info("restored %d equivocation evidence items from the store (%d skipped: they do not check)",
+                     len(restored), evidence_store.skipped)
+        engine.restore_evidence([record.evidence for record in restored])
         self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
                              send_to=self.peers.send_to, peer_count=len(self.peers.links),
-                             on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names)
+                             on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names,
+                             evidence_store=evidence_store, restored_evidence=restored)
         self.mempool.yield_to = self.driver.wait_idle  # consensus messages go before signature checks
+
+    def _check_stored_evidence(self, evidence: Evidence) -> None:
+        verify_evidence(evidence, self.params.validators, self.chain_id, verify)
 
     def _admission_control(self, limits: NodeLimits) -> AdmissionControl:
         node_rate = limits.node_tx_rate

@@ -254,6 +254,16 @@ def test_gossiped_evidence_is_verified_recorded_once_and_relayed_once() -> None:
     assert [o for o in engine.receive(prevote(1, 0, "B", 0), 2) if isinstance(o, EvidenceFound)] == []
 
 
+def test_restored_evidence_is_listed_and_not_recorded_or_relayed_again() -> None:
+    engine, _ = running()
+    evidence = make_evidence(prevote(1, 0, "A", 0), prevote(1, 0, None, 0))
+    engine.restore_evidence([evidence, evidence])
+    assert engine.evidence == [evidence]
+    assert [o for o in engine.receive(evidence, 0, sender=1) if isinstance(o, EvidenceFound)] == []
+    other = make_evidence(prevote(1, 0, "A", 1), prevote(1, 0, None, 1))
+    assert [o.evidence for o in engine.receive(other, 1, sender=2) if isinstance(o, EvidenceFound)] == [other]
+
+
 @pytest.mark.parametrize("case", ["same_vote", "forged", "other_chain", "different_slots", "unknown"])
 def test_invalid_evidence_is_rejected_against_the_link_and_changes_nothing(case: str) -> None:
     engine, _ = running()
