@@ -17,6 +17,7 @@ counted, logged and benched for ``BAD_PEER_BENCH_S``; the next peer is tried.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -38,6 +39,7 @@ RANGE_BLOCKS = 500
 MAX_RANGE_RESPONSE = 64 * 1024 * 1024
 BAD_PEER_BENCH_S = 30.0
 STATUS_TIMEOUT_S = 3.0
+STATUS_WAIT_S = 0.5
 FULL_POLL_EVERY = 10
 FETCH_TIMEOUT_S = 60.0
 LAG_BLOCKS = 3
@@ -72,6 +74,7 @@ class BlockSync:
         self._polls = 0
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self._polls_in_flight: dict[str, asyncio.Task[None]] = {}
 
     def attach(self, session: aiohttp.ClientSession) -> None:
         self._session = session
@@ -88,6 +91,13 @@ class BlockSync:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            for poll in list(self._polls_in_flight.values()):
+                poll.cancel()
+
+    async def _follow(self) -> None:
         await self._poll_status()
         self._forced = True  # at start-up, catch up with whatever the peers have
         while True:
@@ -106,7 +116,12 @@ class BlockSync:
     # --- status polling -----------------------------------------------------------------------------
 
     async def _poll_status(self, *, everyone: bool = True) -> None:
-        """Ask every live source for its height, or (between full rounds) just the next reachable one."""
+        """Ask every live source for its height, or (between full rounds) just the next reachable one.
+
+        Waits at most ``STATUS_WAIT_S``: a source that does not answer by then (stopped, cut off,
+        overloaded) is polled on in the background, up to ``STATUS_TIMEOUT_S``, so it never holds
+        up block sync; its answer, when it comes, updates the source and the target.
+        """
         now = time.monotonic()
         live = [s for s in self.sources if s.benched_until <= now]
         if not live:
@@ -114,13 +129,34 @@ class BlockSync:
         if not everyone:
             reachable = [s for s in live if s.reachable] or live
             live = [reachable[self._polls % len(reachable)]]
-        results = await asyncio.gather(*(self._status(source) for source in live), return_exceptions=True)
-        for source, result in zip(live, results):
-            source.reachable = isinstance(result, int)
-            if isinstance(result, int):
-                source.height = result
-                if result > self.target:
-                    self.target = result
+        polls = []
+        for source in live:
+            poll = self._polls_in_flight.get(source.url)
+            if poll is None:
+                poll = asyncio.create_task(self._poll_one(source))
+                self._polls_in_flight[source.url] = poll
+                poll.add_done_callback(functools.partial(self._poll_done, source.url))
+            polls.append(poll)
+        await asyncio.wait(polls, timeout=STATUS_WAIT_S)
+
+    def _poll_done(self, url: str, _poll: asyncio.Task[None]) -> None:
+        self._polls_in_flight.pop(url, None)
+
+    async def _poll_one(self, source: Source) -> None:
+        try:
+            height = await self._status(source)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a peer answers, it only makes it unreachable
+            source.reachable = False
+            log.debug("status of %s: %s", source.name, exc)
+            return
+        source.reachable = True
+        source.height = height
+        if height > self.target:
+            self.target = height
+            if height > self.ledger.height + self.lag_tolerance:
+                self._wake.set()
 
     def health(self, url: str) -> int:
         """How fit the node at ``url`` looks for forwarding to (``node.forward``: 0 best, 2 worst).

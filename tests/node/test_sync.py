@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from chain.storage import LevelStore, MemoryStore
 from node.chain_app import ChainApp, CommittedBlock
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
+from node import sync as sync_module
 from node.sync import BlockSync
 from tests.node.chainfix import NOW, Chain, make_chain
 from tests.paths import REPO_ROOT as ROOT
@@ -318,3 +321,43 @@ def test_health_ranks_sources_for_the_observers_forwarder() -> None:
     b.reachable = False  # its last status poll failed
     assert sync.health("http://b") == 2
     assert sync.health("http://elsewhere") == 0
+
+
+def test_a_source_that_never_answers_its_status_does_not_hold_up_block_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sync_module, "STATUS_TIMEOUT_S", 10.0)  # a frozen peer holds a poll this long
+    chain = make_chain()
+    grow(chain, 4)
+    follower = fresh_follower(chain)
+
+    async def never(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    frozen_app = web.Application()
+    frozen_app.router.add_get("/api/v1/status", never)
+    frozen_app.router.add_get("/api/v1/blocks/raw", never)
+
+    async def main() -> float:
+        frozen, good = TestServer(frozen_app, host="127.0.0.1"), TestServer(source_app(chain), host="127.0.0.1")
+        await frozen.start_server()
+        await good.start_server()
+        sync = BlockSync(follower, [("frozen", str(frozen.make_url("")).rstrip("/")),
+                                    ("good", str(good.make_url("")).rstrip("/"))], NodeMetrics(),
+                         poll_interval_s=0.05, on_synced=lambda h: None, on_block=lambda b: None)
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            sync.attach(session)
+            task = asyncio.create_task(sync.run())
+            while follower.ledger.height < chain.ledger.height and time.monotonic() - started < 30:
+                await asyncio.sleep(0.02)
+            elapsed = time.monotonic() - started
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await good.close()
+        await frozen.close()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert follower.ledger.height == chain.ledger.height
+    assert elapsed < 5.0, elapsed  # it waited for the frozen source's status poll: 10 s
