@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flood-seconds", type=float, default=30.0)
     parser.add_argument("--flood-sources", type=int, choices=range(1, 5), default=1,
                         help="client addresses the flood comes from (1-4; each gets its own node budget)")
+    parser.add_argument("--flood-forged-pool", type=int, default=60_000,
+                        help="distinct forged votes the flood cycles through (the node remembers bad signatures)")
     parser.add_argument("--soak", action="store_true", help="steady load for --hours; memory and latency over time")
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--fault-every", type=float, default=0.0, help="soak: one perturbation every N seconds")
@@ -117,7 +119,7 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         config.title = "Veche flood run"
         config.measured_node = args.flood_target
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
-                            sources=args.flood_sources)
+                            sources=args.flood_sources, forged_pool=args.flood_forged_pool)
         phases = (phases or []) + [flood_phase(flood)]
     if args.soak:
         config.soak_s = args.hours * 3600
