@@ -105,10 +105,10 @@ class LocalNet:
     def validators(self) -> list[str]:
         return [node.name for node in self.layout.validators]
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         home = self.homes[name]
         log = open(home / "process.log", "ab")  # noqa: SIM115 - the child owns it; closed below
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(extra_env or {}))
         self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT,
                                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                 env=env)
