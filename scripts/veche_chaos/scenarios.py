@@ -27,7 +27,10 @@ from veche_chaos.runner import Context
 
 log = logging.getLogger("veche.chaos.byzantine")
 
-DEFAULT_BYZANTINE_BEHAVIOURS = "equivocate-proposals,equivocate-votes,garbage"
+DEFAULT_BYZANTINE_BEHAVIOURS = "equivocate-proposals,equivocate-votes,garbage,split"
+"""The hardest case by default: with ``split`` no honest validator receives both signed versions of a
+message, so every honest validator's evidence must come from relayed precommits, a commit
+certificate or evidence gossip."""
 BYZANTINE_SECONDS = 40.0
 MIN_BLOCKS = 10
 EVIDENCE_METRIC = re.compile(r'^veche_equivocation_evidence_total\{validator="([^"]+)"\}\s+(\d+(?:\.\d+)?)', re.M)

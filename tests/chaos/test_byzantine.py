@@ -16,11 +16,12 @@ from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase
 
 pytestmark = pytest.mark.slow
 
-SPLIT_BEHAVIOURS = DEFAULT_BYZANTINE_BEHAVIOURS + ",split"
+SPLIT_BEHAVIOURS = DEFAULT_BYZANTINE_BEHAVIOURS  # scripts/chaos --byzantine checks the split case by default
 
 
 @pytest.mark.timeout(300)
 def test_one_equivocating_validator_in_four(tmp_path: Path) -> None:
+    assert "split" in SPLIT_BEHAVIOURS.split(",")
     config = RunConfig(directory=tmp_path / "run", plan=[], gateway_rate=1.0,
                        byzantine={"validator-3": SPLIT_BEHAVIOURS}, title="byzantine test")
     summary = asyncio.run(ChaosRun(config, [byzantine_phase]).execute())
