@@ -78,6 +78,25 @@ def result_key(campaign_id: str) -> bytes:
     return b"S/r/" + campaign_id.encode()
 
 
+CAMPAIGN_RECORD_HEADER = b"\x99"  # msgpack fixarray of 9
+_spec_encodings: dict[str, tuple[CampaignCreate, bytes]] = {}
+
+
+def _encoded_spec(spec: CampaignCreate) -> bytes:
+    """The canonical encoding of a campaign's spec, computed once per spec object.
+
+    Every ballot changes the campaign record (its ballot count), so each block re-encodes it; the
+    spec — districts, rule, schedule — never changes after creation and is most of its bytes. The
+    cache holds one entry per campaign id and trusts it only for the very same (frozen) spec object.
+    """
+    cached = _spec_encodings.get(spec.campaign_id)
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    encoded = codec.encode(spec.to_wire())
+    _spec_encodings[spec.campaign_id] = (spec, encoded)
+    return encoded
+
+
 @dataclass(frozen=True, slots=True)
 class Campaign:
     spec: CampaignCreate
@@ -106,9 +125,12 @@ class Campaign:
         return district_id in self.district_set
 
     def encode(self) -> bytes:
-        return codec.encode([self.spec.to_wire(), self.status, self.created_height, self.closed_height,
-                             self.closed_time_ms, self.close_reason, self.registered, self.total_ballots,
-                             self.initiative_count])
+        """``codec.encode`` of the 9-element record; the spec's encoding is reused (see ``_encoded_spec``)."""
+        rest = codec.encode([self.status, self.created_height, self.closed_height, self.closed_time_ms,
+                             self.close_reason, self.registered, self.total_ballots, self.initiative_count])
+        # canonical msgpack is compositional: a 9-element array is its header and the encodings of
+        # its elements, and ``rest`` is the 8-element array's header (0x98) followed by those
+        return CAMPAIGN_RECORD_HEADER + _encoded_spec(self.spec) + rest[1:]
 
     @classmethod
     def decode(cls, data: bytes) -> "Campaign":

@@ -691,3 +691,24 @@ def check_invariants(chain: TestChain, model: Model) -> None:
         assert all(c in APPROVED for c in choices)
         assert model.ballot.min_choices <= len(choices) <= model.ballot.max_choices
     assert chain.ledger.state.campaigns["c1"].status == (STATUS_CLOSED if model.closed else STATUS_OPEN)
+
+
+def test_campaign_record_encoding_is_the_canonical_encoding_of_the_whole_record() -> None:
+    from dataclasses import replace as replace_record
+
+    from chain import codec
+    from chain.records import Campaign
+    from chain.storage import MemoryStore
+    from tests.transparency.chainkit import ChainBuilder, build_genesis, make_keys
+
+    keys = make_keys(4)
+    builder = ChainBuilder(MemoryStore(), build_genesis(keys), keys)
+    builder.add_block([builder.campaign("c-1"), builder.campaign("c-2", districts=(("north", 5),))])
+    for campaign in builder.ledger.state.campaigns.values():
+        for record in (campaign, replace_record(campaign, total_ballots=campaign.total_ballots + 7, registered=3),
+                       campaign.closed(9, 10_000, "закрыто")):
+            whole = codec.encode([record.spec.to_wire(), record.status, record.created_height, record.closed_height,
+                                  record.closed_time_ms, record.close_reason, record.registered,
+                                  record.total_ballots, record.initiative_count])
+            assert record.encode() == whole
+            assert Campaign.decode(whole) == record
