@@ -21,7 +21,11 @@ class KeyValueStore(Protocol):
     def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None: ...
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
-                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]: ...
+                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """The keys beginning with ``prefix`` that are ``>= start`` (when given), in key order, or
+        in reverse key order with ``reverse=True`` (then ``start`` is still the *lowest* key yielded:
+        the last item, not the first)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -91,14 +95,21 @@ class LevelStore:
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
                 reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        if start is not None:
-            iterator = self._db.iterator(start=start, prefix=None, reverse=reverse)
-            for key, value in iterator:
-                if not key.startswith(prefix):
-                    break
-                yield key, value
+        lowest = prefix if start is None or start < prefix else start
+        if not lowest.startswith(prefix):
+            return  # start is above every key with this prefix
+        stop = prefix_end(prefix)
+        if not reverse:
+            yield from self._db.iterator(start=lowest, stop=stop)
             return
-        yield from self._db.iterator(prefix=prefix, reverse=reverse)
+        # plyvel's reverse iterators are not trusted with bounds: given ``start`` alone one begins at
+        # the database's last key (a prefix check then ended it before the range: nothing came back),
+        # with ``start`` and ``stop`` one missed a range whose only key is ``start``, and ``prefix=``
+        # yields nothing for a prefix of 0xff bytes. Walk down from ``stop`` and end below ``lowest``.
+        for key, value in self._db.iterator(stop=stop, reverse=True):
+            if key < lowest:
+                return
+            yield key, value
 
     def close(self) -> None:
         if not self._db.closed:
@@ -214,6 +225,14 @@ def _merge(staged: Iterator[tuple[bytes, bytes | None]], stored: Iterator[tuple[
         else:
             yield stored_item
             stored_item = next(stored, None)
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key above every key that begins with ``prefix`` (``None``: there is none)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 def _compare(a: bytes, b: bytes) -> int:

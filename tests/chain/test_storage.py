@@ -96,3 +96,44 @@ def test_staged_writes_are_kept_when_the_body_fails() -> None:
         staged.write({b"k": b"v"})
         raise RuntimeError("the next block did not check")
     assert base.get(b"k") == b"v"
+
+
+ITERATION_KEYS = [b"A", b"S/b/", b"S/c", b"S/c/", b"S/c/a", b"S/c/a/1", b"S/c/b", b"S/c/\xff", b"S/c/\xff\xff",
+                  b"S/c0", b"S/d/x", b"Z/", b"\xff"]
+ITERATION_CASES: list[tuple[bytes, bytes | None]] = [
+    (b"S/c/", None), (b"S/c/", b"S/c/"), (b"S/c/", b"S/c/a/"), (b"S/c/", b"S/c/b"), (b"S/c/", b"S/c/\xff"),
+    (b"S/c/", b"S/c/\xff\xff\xff"), (b"S/c/", b"S/"), (b"S/c/", b"S/c0"), (b"S/c/", b"A"), (b"S/c/", b"Z"),
+    (b"S/c/\xff", None), (b"S/c/\xff", b"S/c/\xff\xff"), (b"", None), (b"", b"S/c0"), (b"\xff", None),
+    (b"\xff", b"\xff"), (b"Q/", None), (b"Q/", b"Q/a"),
+]
+
+
+def _expected(prefix: bytes, start: bytes | None, reverse: bool) -> list[bytes]:
+    keys = sorted(k for k in ITERATION_KEYS if k.startswith(prefix) and (start is None or k >= start))
+    return keys[::-1] if reverse else keys
+
+
+@pytest.mark.parametrize("kind", ["memory", "leveldb", "staged-memory", "staged-leveldb", "staged-leveldb-held"])
+def test_every_store_iterates_alike_with_start_and_reverse(kind: str, tmp_path: Path) -> None:
+    base: KeyValueStore = LevelStore(tmp_path / "db") if "leveldb" in kind else MemoryStore()
+    store: KeyValueStore = StagedStore(base) if kind.startswith("staged") else base
+    try:
+        if kind.endswith("-held"):  # half the keys in the base, half (and a deletion) in the overlay
+            assert isinstance(store, StagedStore)
+            store.write({key: key[::-1] for key in ITERATION_KEYS[::2]} | {b"S/c/zz": b"gone"})
+            with store.held():
+                store.write({key: key[::-1] for key in ITERATION_KEYS[1::2]} | {b"S/c/zz": None})
+                _check_iteration(store)
+        else:
+            store.write({key: key[::-1] for key in ITERATION_KEYS})
+        _check_iteration(store)
+    finally:
+        store.close()
+
+
+def _check_iteration(store: KeyValueStore) -> None:
+    for prefix, start in ITERATION_CASES:
+        for reverse in (False, True):
+            got = list(store.iterate(prefix, start=start, reverse=reverse))
+            assert [k for k, _ in got] == _expected(prefix, start, reverse), (prefix, start, reverse)
+            assert all(value == key[::-1] for key, value in got)
