@@ -10,6 +10,17 @@ A ``POST /api/v1/txs`` is charged, per transaction in the batch, against two tok
   measured Ed25519 verification rate (``measure_verify_rate``, CPU time of one thread, so a busy
   machine at start-up does not skew it): one ``AUTO_NODE_SHARE``-th of it.
 
+The node-wide bucket is shared **fairly**: ``FairShare`` keeps, per client *group* (an IPv4 /24, an
+IPv6 /56: what one subscriber or one hosting customer usually holds), how many transactions it
+took in the last second (two one-second windows, interpolated) and how many groups were active.
+A group that has taken less than its equal share (``node_tx_rate`` / active groups) may spend the
+whole node bucket; one that has taken its share already may only spend what lies above a reserve
+(``FAIR_RESERVE`` of the bucket). While flooders keep the bucket near the reserve, the reserve is
+left to clients under their share: a light client keeps being admitted, the heavy ones split what
+is left, and the total never exceeds the node-wide rate (one bucket). With the bucket full, or one
+group active, nobody is held back. O(1) per request; at most ``MAX_GROUPS`` groups are remembered
+(least recently seen forgotten).
+
 Clients in ``limits.trusted_clients`` (IP addresses or networks: the gateway, observers that
 forward, an operator's tools) skip both and spend a bucket of their own (``trusted_tx_rate``), so
 anonymous flooders can exhaust neither the node-wide budget of trusted clients nor theirs.
@@ -22,6 +33,7 @@ decoding a transaction or checking a signature.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections import OrderedDict
@@ -36,13 +48,19 @@ AUTO_MIN_RATE = 200
 AUTO_MAX_RATE = 10_000
 VERIFY_SAMPLES = 200
 TRUSTED_CACHE = 4096
+FAIR_WINDOW_S = 1.0          # usage and activity are counted over the last second (two windows)
+FAIR_RESERVE = 0.25          # share of the node bucket only clients under their fair share may spend
+MAX_GROUPS = 10_000
+IPV4_GROUP_PREFIX = 24
+IPV6_GROUP_PREFIX = 56
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A request refused by a budget: ``scope`` is ``client``, ``node`` or ``trusted``."""
+    """A request refused by a budget: ``scope`` is ``client``, ``node``, ``share`` (the node-wide
+    budget is under pressure and this client's group took its fair share of it) or ``trusted``."""
 
     scope: str
     retry_after: float
@@ -50,6 +68,9 @@ class Refusal:
     def message(self, amount: int | None = None) -> str:
         what = "this client's" if self.scope == "client" else (
             "the trusted clients'" if self.scope == "trusted" else "this node's shared (all untrusted clients)")
+        if self.scope == "share":
+            return ("this node's shared transaction budget is under pressure and this client's network took "
+                    "its fair share of it in the last second; slow down")
         if amount is None:
             return f"{what} transaction budget is spent; slow down"
         return f"{what} transaction budget does not cover {amount} more transactions now; slow down"
@@ -78,6 +99,80 @@ class TokenBucket:
 
     def spend(self, amount: float) -> None:
         self._tokens = self.level() - amount
+
+
+@functools.lru_cache(maxsize=TRUSTED_CACHE)
+def client_group(client: str) -> str:
+    """The group a client address is counted in for fair sharing: its IPv4 /24 or IPv6 /56."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    prefix = IPV4_GROUP_PREFIX if address.version == 4 else IPV6_GROUP_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+class FairShare:
+    """Who has taken how much of the node-wide bucket in the last second (see the module docstring)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float], *, max_groups: int = MAX_GROUPS) -> None:
+        self.rate = float(rate)
+        self.max_groups = max_groups
+        self._clock = clock
+        # group -> [window index, taken in that window, taken in the window before]
+        self._groups: OrderedDict[str, list[float]] = OrderedDict()
+        self._window = self._window_of(clock())
+        self._active = 0            # groups seen in the current window
+        self._active_before = 0     # ... and in the previous one
+
+    @staticmethod
+    def _window_of(now: float) -> int:
+        return int(now // FAIR_WINDOW_S)
+
+    def _roll(self, now: float) -> int:
+        window = self._window_of(now)
+        if window != self._window:
+            self._active_before = self._active if window == self._window + 1 else 0
+            self._active = 0
+            self._window = window
+        return window
+
+    def _record(self, group: str, window: int) -> list[float]:
+        record = self._groups.get(group)
+        if record is None:
+            record = [window, 0.0, 0.0]
+            self._groups[group] = record
+            self._active += 1
+            while len(self._groups) > self.max_groups:
+                self._groups.popitem(last=False)
+        elif record[0] != window:
+            record[2] = record[1] if record[0] == window - 1 else 0.0
+            record[1] = 0.0
+            record[0] = window
+            self._active += 1
+        self._groups.move_to_end(group)
+        return record
+
+    def active(self) -> int:
+        """Groups that asked for the node budget in about the last second (at least 1)."""
+        self._roll(self._clock())
+        return max(1, self._active, self._active_before)
+
+    def over_share(self, group: str) -> bool:
+        """Has ``group`` taken at least its equal share of the node rate in the last second? (Marks it active.)"""
+        now = self._clock()
+        window = self._roll(now)
+        record = self._record(group, window)
+        elapsed = now / FAIR_WINDOW_S - window
+        taken = record[1] + record[2] * (1.0 - elapsed)
+        groups = max(1, self._active, self._active_before)
+        return groups > 1 and taken >= self.rate * FAIR_WINDOW_S / groups
+
+    def charge(self, group: str, amount: float) -> None:
+        self._record(group, self._roll(self._clock()))[1] += amount
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -122,6 +217,8 @@ class AdmissionControl:
         self.trusted_networks = tuple(trusted)
         self.trusted = TokenBucket(trusted_rate if trusted_rate else node_rate, burst, clock)
         self._trusted_cache: OrderedDict[str, bool] = OrderedDict()
+        self.share = FairShare(node_rate, clock)
+        self.reserve = burst * FAIR_RESERVE
 
     @property
     def node_rate(self) -> float:
@@ -153,8 +250,7 @@ class AdmissionControl:
         wait = self.clients.retry_after(client)
         if wait is not None:
             return Refusal("client", wait)
-        wait = self.node.wait_for(1)
-        return None if wait is None else Refusal("node", wait)
+        return self._node_refusal(client_group(client), 1)
 
     def take(self, client: str, amount: int) -> Refusal | None:
         """Charge ``amount`` transactions to every bucket of this client, or to none (and say why)."""
@@ -167,12 +263,22 @@ class AdmissionControl:
         wait = self.clients.retry_after(client, amount)
         if wait is not None:
             return Refusal("client", wait)
-        wait = self.node.wait_for(amount)
-        if wait is not None:
-            return Refusal("node", wait)
+        group = client_group(client)
+        refusal = self._node_refusal(group, amount)
+        if refusal is not None:
+            return refusal
         self.clients.take(client, amount)
         self.node.spend(amount)
+        self.share.charge(group, amount)
         return None
 
+    def _node_refusal(self, group: str, amount: int) -> Refusal | None:
+        """The node-wide bucket: a group past its fair share may not spend the reserve (a full bucket it may)."""
+        if self.share.over_share(group):
+            wait = self.node.wait_for(min(amount + self.reserve, self.node.burst))
+            return None if wait is None else Refusal("share", wait)
+        wait = self.node.wait_for(amount)
+        return None if wait is None else Refusal("node", wait)
 
-__all__ = ["AdmissionControl", "Refusal", "TokenBucket", "auto_node_rate", "measure_verify_rate", "parse_networks"]
+
+__all__ = ["AdmissionControl", "FairShare", "Refusal", "client_group", "TokenBucket", "auto_node_rate", "measure_verify_rate", "parse_networks"]

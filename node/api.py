@@ -37,7 +37,8 @@ RANGE_MAX_BLOCKS = 500
 RANGE_MAX_BYTES = 8 * 1024 * 1024
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 MSGPACK = "application/octet-stream"
-SHED_REASON = {"client": "over_budget", "node": "node_over_budget", "trusted": "trusted_over_budget"}
+SHED_REASON = {"client": "over_budget", "node": "node_over_budget", "share": "node_over_budget",
+               "trusted": "trusted_over_budget"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -9,8 +9,8 @@ import pytest
 
 import chain.tx
 from chain.crypto import sha256
-from node.admission import (AUTO_MAX_RATE, AUTO_MIN_RATE, AdmissionControl, auto_node_rate, measure_verify_rate,
-                            parse_networks)
+from node.admission import (AUTO_MAX_RATE, AUTO_MIN_RATE, AdmissionControl, auto_node_rate, client_group,
+                            measure_verify_rate, parse_networks)
 from node.config import NodeLimits, parse_limits
 from node.errors import ConfigError
 from node.mempool import MAX_BATCH_TXS, Mempool
@@ -68,6 +68,86 @@ def test_client_budget_binds_before_the_node_budget() -> None:
     assert refusal is not None and refusal.scope == "client"
     assert refusal.retry_after == pytest.approx(0.4)
     assert gate.take("b", 5) is None
+
+
+# --- fair share of the node-wide budget -------------------------------------------------------------
+
+
+def flood(gate: AdmissionControl, clock: Clock, heavy: list[str], light: str | None, seconds: float,
+          ) -> tuple[dict[str, int], list[float]]:
+    """Every 10 ms each heavy client asks for 100 transactions (10,000/s each), the light one (after the
+    heavy ones) for 10 every 100 ms (100/s). Returns admitted per client and the light client's refusals."""
+    admitted = {client: 0 for client in [*heavy, *([light] if light else [])]}
+    light_refused: list[float] = []
+    for tick in range(int(seconds * 100)):
+        clock.now = tick / 100
+        for client in heavy:
+            if gate.precheck(client) is None and gate.take(client, 100) is None:
+                admitted[client] += 100
+        if light is not None and tick % 10 == 0:
+            if gate.precheck(light) is None and gate.take(light, 10) is None:
+                admitted[light] += 10
+            else:
+                light_refused.append(clock.now)
+    return admitted, light_refused
+
+
+def test_a_light_client_keeps_being_admitted_while_heavy_clients_saturate_the_node_budget() -> None:
+    clock = Clock()
+    gate = control(clock, client_rate=100_000, node_rate=1000)
+    heavy = ["10.1.0.1", "10.2.0.1", "10.3.0.1", "10.4.0.1"]
+    admitted, light_refused = flood(gate, clock, heavy, "192.168.5.9", seconds=20)
+    assert light_refused == []                           # 100/s, below its fair share (1000/5): never refused
+    assert admitted["192.168.5.9"] == 2000
+    total = sum(admitted.values())
+    assert total <= MAX_BATCH_TXS + 1000 * 20             # one bucket: never above the node-wide rate (+ burst)
+    assert total >= 1000 * 20 - 500                       # and the heavy clients take what the light one leaves
+    assert min(admitted[client] for client in heavy) > 0.5 * (total - 2000) / len(heavy)  # split among them
+
+
+def test_a_light_client_in_the_flooders_network_shares_their_fate() -> None:
+    """Fair share is per network (/24): a light client inside the flooders' network is one of them (first
+    come, first served, as every untrusted client was before); the same client in another network is not."""
+    clock = Clock()
+    gate = control(clock, client_rate=100_000, node_rate=1000)
+    heavy = [f"10.1.0.{host}" for host in range(1, 5)]  # four addresses of one /24: one group
+    admitted, refused = flood(gate, clock, heavy, "10.1.0.200", seconds=5)
+    assert len(refused) > 25                             # the light client in the flooders' /24 shares their fate
+    clock2 = Clock()
+    gate2 = control(clock2, client_rate=100_000, node_rate=1000)
+    _, refused2 = flood(gate2, clock2, heavy, "10.7.0.200", seconds=5)
+    assert refused2 == []
+
+
+def test_a_client_over_its_share_cannot_spend_the_reserve_but_a_full_bucket_it_can() -> None:
+    clock = Clock()
+    gate = control(clock, client_rate=100_000, node_rate=1000)
+    assert gate.take("10.9.9.9", 1) is None              # another group is active
+    assert gate.take("10.1.0.1", 3000) is None           # under its share (500) before: may take a lot
+    refusal = gate.take("10.1.0.1", 1000)                # over its share, 2000 left, reserve 1250
+    assert refusal is not None and refusal.scope == "share" and "fair share" in refusal.message()
+    assert refusal.retry_after == pytest.approx((1000 + 1250 - 1999) / 1000)
+    assert gate.take("10.9.9.10", 1500) is None          # the other group, under its share, may
+    clock.now = 5.0                                       # the bucket is full again, the window passed
+    assert gate.take("10.1.0.1", MAX_BATCH_TXS) is None   # a full batch always passes, in time
+
+
+def test_client_groups_are_ipv4_slash_24_and_ipv6_slash_56() -> None:
+    assert client_group("203.0.113.77") == client_group("203.0.113.1") == "203.0.113.0/24"
+    assert client_group("203.0.114.77") != client_group("203.0.113.77")
+    assert client_group("::ffff:203.0.113.5") == "203.0.113.0/24"
+    assert client_group("2001:db8:1:ff::1") == client_group("2001:db8:1:0::2") == "2001:db8:1::/56"
+    assert client_group("2001:db8:1:100::1") != client_group("2001:db8:1::1")
+    assert client_group("unknown") == "unknown"
+
+
+def test_the_memory_of_client_groups_is_bounded() -> None:
+    clock = Clock()
+    gate = control(clock, client_rate=100_000, node_rate=1000)
+    gate.share.max_groups = 50
+    for number in range(500):
+        gate.take(f"10.{number // 256}.{number % 256}.1", 1)
+    assert len(gate.share._groups) == 50  # noqa: SLF001
 
 
 def test_trusted_clients_are_not_starved_by_untrusted_ones() -> None:
