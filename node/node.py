@@ -338,7 +338,7 @@ class Node:
         if committed.via == "sync" and self.driver is not None:
             # block sync yields between blocks: keep consensus above the ledger at every step, or the
             # engine may be asked to propose a height the ledger already has (FatalError in create_block)
-            self.driver.skip_to(committed.height + 1, committed.certificate)
+            self.driver.skip_to(committed.height + 1, committed.certificate, per_block=True)
 
     def _on_peer_ahead(self, height: int) -> None:
         self.sync.request(height)
