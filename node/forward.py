@@ -9,7 +9,16 @@ up to ``MAX_IN_FLIGHT`` batches at a time, each to one validator chosen by healt
 * among the rest, block sync's view decides (``health(url)``): a validator whose status poll failed
   is worst, one whose height lags the best known or whose peer links are not all up comes next
   (it may be cut off: what it admits would wait for its links);
-* then the one with the fewest batches in flight, round-robin among equals.
+* among the healthiest, the **primary** — one validator kept while it stays among them, so batches
+  reach it in the order clients submitted them (a ballot after the registration it depends on) —
+  while it has fewer than ``PRIMARY_DEPTH`` batches in flight; beyond that (a slow or frozen
+  primary) the next one with the fewest in flight takes the batch. The primary changes only when
+  it fails, is avoided, lags, or transactions it took have not committed in time (``reforward``:
+  a validator that takes transactions and never proposes them must not keep them).
+
+A validator answers each transaction: one refused as ``not_registered`` (its registration went to
+another validator and has not reached this one yet) is sent again after ``NOT_REGISTERED_RETRY_S``,
+at most ``NOT_REGISTERED_RETRIES`` times, instead of waiting for the re-forward.
 
 Timeouts are short: ``CONNECT_TIMEOUT_S`` to connect, and a response time proportionate to the
 batch (``RESPONSE_BASE_S`` + ``RESPONSE_PER_TX_S`` per transaction). A batch that times out, cannot
@@ -30,10 +39,11 @@ has passed — accepting what cannot be forwarded would only make its clients wa
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,12 +64,26 @@ REFORWARD_AFTER_S = 5.0
 MAX_BACKOFF_S = 1.0
 AVOID_S = 1.0
 MAX_AVOID_S = 8.0
+PRIMARY_DEPTH = 2            # batches in flight to the primary before the next batch goes elsewhere
+NOT_REGISTERED_RETRY_S = 0.5
+NOT_REGISTERED_RETRIES = 4
+RETRY_MEMORY = 100_000
 
 HEALTHY, DEGRADED, UNREACHABLE = 0, 1, 2
 
 
 def response_timeout(transactions: int) -> float:
     return RESPONSE_BASE_S + RESPONSE_PER_TX_S * transactions
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A validator's answer to one batch: ``taken`` (or the Retry-After it asked for), and the indexes
+    of transactions it refused as ``not_registered``."""
+
+    taken: bool
+    retry_after: float = 0.0
+    not_registered: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -80,7 +104,9 @@ class Forwarder:
         self.reforwarded = 0
         self.busy_until = 0.0
         self._health = health
-        self._turn = random.randrange(len(self.targets)) if self.targets else 0
+        self._primary = random.randrange(len(self.targets)) if self.targets else 0
+        self.retried = 0
+        self._retries: OrderedDict[bytes, int] = OrderedDict()  # raw → not_registered re-sends so far
         self._ready = asyncio.Event()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._session: aiohttp.ClientSession | None = None
@@ -100,9 +126,11 @@ class Forwarder:
                              retry_after=1.0)
 
     def reforward(self, stale: list[bytes]) -> None:
-        """Send again transactions still pending long after they were forwarded, to another validator."""
+        """Send again transactions still pending long after they were forwarded, to another validator
+        (the primary took them and they did not commit: it may have crashed, or may not propose them)."""
         if stale:
-            self._turn += 1
+            if self.targets:
+                self._primary = (self._primary + 1) % len(self.targets)
             self.reforwarded += len(stale)
             self.push(stale)
 
@@ -154,13 +182,14 @@ class Forwarder:
                 tried: set[str] = set()
                 while (target := self._choose(tried)) is not None:
                     tried.add(target.url)
-                    outcome = await self._post(target, body, len(batch))
-                    if outcome is None:
+                    answer = await self._post(target, body, len(batch))
+                    if answer.taken:
                         self.forwarded += len(batch)
                         self._backoff = 0.1
                         self.busy_until = 0.0
+                        self._retry_unregistered([batch[i] for i in answer.not_registered if 0 <= i < len(batch)])
                         return
-                    retry_after = max(retry_after, outcome)
+                    retry_after = max(retry_after, answer.retry_after)
             self.queue.extendleft(reversed(batch))
             self._ready.set()
             delay = max(self._backoff * (0.5 + random.random()), min(retry_after, MAX_BACKOFF_S))
@@ -170,30 +199,53 @@ class Forwarder:
         finally:
             self._slots.release()
 
+    def _retry_unregistered(self, raws: list[bytes]) -> None:
+        """Send ``raws`` (refused as ``not_registered``) again shortly, each at most ``NOT_REGISTERED_RETRIES`` times."""
+        due: list[bytes] = []
+        for raw in raws:
+            attempts = self._retries.pop(raw, 0)
+            if attempts < NOT_REGISTERED_RETRIES:
+                self._retries[raw] = attempts + 1
+                due.append(raw)
+        while len(self._retries) > RETRY_MEMORY:
+            self._retries.popitem(last=False)
+        if due:
+            self.retried += len(due)
+            asyncio.get_running_loop().call_later(NOT_REGISTERED_RETRY_S, self.push, due)
+
     def _choose(self, tried: set[str]) -> Target | None:
-        """The healthiest validator not yet tried for this batch (see the module docstring)."""
+        """The validator for this batch among those not yet tried for it (see the module docstring)."""
         now = time.monotonic()
         count = len(self.targets)
-        candidates = [(t.avoid_until > now, self._health(t.url), t.in_flight, (index - self._turn) % count, t)
-                      for index, t in enumerate(self.targets) if t.url not in tried]
+
+        def rank(index: int, target: Target) -> tuple[bool, int, int, int, int]:
+            primary = 0 if target.in_flight < PRIMARY_DEPTH else 2
+            return (target.avoid_until > now, self._health(target.url),
+                    primary if index == self._primary else 1, target.in_flight, (index - self._primary) % count)
+
+        candidates = [(rank(index, t), index) for index, t in enumerate(self.targets) if t.url not in tried]
         if not candidates:
             return None
-        chosen = min(candidates, key=lambda c: c[:4])[4]
-        self._turn += 1  # spread batches over equally healthy validators
-        return chosen
+        chosen_rank, chosen = min(candidates)
+        if chosen != self._primary:
+            primary = self.targets[self._primary]
+            spill = (primary.url not in tried and rank(self._primary, primary)[:2] == chosen_rank[:2])
+            if not spill:  # the primary failed, is avoided or lags: the chosen one takes its place
+                self._primary = chosen
+        return self.targets[chosen]
 
-    async def _post(self, target: Target, body: bytes, transactions: int) -> float | None:
-        """POST one batch: None if the validator took it, else the Retry-After it asked for (or 0)."""
+    async def _post(self, target: Target, body: bytes, transactions: int) -> Answer:
+        """POST one batch and say whether the validator took it (see ``Answer``)."""
         session = self._session
         if session is None:
-            return 0.0
+            return Answer(False)
         timeout = aiohttp.ClientTimeout(total=CONNECT_TIMEOUT_S + response_timeout(transactions),
                                         sock_connect=CONNECT_TIMEOUT_S)
         target.in_flight += 1
         try:
             async with session.post(target.url + "/api/v1/txs", data=body, timeout=timeout,
                                     headers={"Content-Type": "application/octet-stream"}) as response:
-                await response.read()
+                content = await response.read()
                 status = response.status
                 retry_after = _seconds(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -201,24 +253,38 @@ class Forwarder:
             target.strikes += 1
             log.info("validator %s did not take %d forwarded transactions (%s); trying another",
                      target.url, transactions, type(exc).__name__ if not str(exc) else exc)
-            return 0.0
+            return Answer(False)
         finally:
             target.in_flight -= 1
         if status == 200:
             target.strikes = 0
-            return None
+            return Answer(True, not_registered=_not_registered(content))
         if 400 <= status < 500 and status != 429:
             log.warning("validator %s refused %d forwarded transactions with HTTP %d; dropped",
                         target.url, transactions, status)
-            return None
+            return Answer(True)
         if status in (429, 503):
             self._avoid(target, min(retry_after or AVOID_S, MAX_AVOID_S))
         log.debug("validator %s answered %d to forwarded transactions", target.url, status)
-        return retry_after
+        return Answer(False, retry_after)
 
     @staticmethod
     def _avoid(target: Target, seconds: float) -> None:
         target.avoid_until = max(target.avoid_until, time.monotonic() + min(seconds, MAX_AVOID_S))
+
+
+def _not_registered(content: bytes) -> tuple[int, ...]:
+    """Indexes the validator refused as ``not_registered`` in its ``{"accepted", "rejected"}`` answer."""
+    if b"not_registered" not in content:
+        return ()
+    try:
+        answer = json.loads(content)
+        rejected = answer.get("rejected", []) if isinstance(answer, dict) else []
+        return tuple(item["index"] for item in rejected
+                     if isinstance(item, dict) and item.get("code") == "not_registered"
+                     and isinstance(item.get("index"), int))
+    except (ValueError, TypeError, AttributeError):
+        return ()
 
 
 def _seconds(value: str | None) -> float:

@@ -1,9 +1,11 @@
-"""An observer's forwarder: spreads batches over validators, fails over, and pushes back when all refuse."""
+"""An observer's forwarder: keeps a primary validator, fails over, re-sends ballots refused as not registered,
+and pushes back when all refuse."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -12,7 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from node.errors import Overloaded
 from node.forward import (
-    CONNECT_TIMEOUT_S, DEGRADED, HEALTHY, MAX_IN_FLIGHT, Forwarder, response_timeout,
+    CONNECT_TIMEOUT_S, DEGRADED, HEALTHY, MAX_IN_FLIGHT, NOT_REGISTERED_RETRIES, NOT_REGISTERED_RETRY_S,
+    REFORWARD_AFTER_S, Forwarder, response_timeout,
 )
 from node.mempool import decode_batch
 
@@ -40,7 +43,7 @@ def test_forwarding_fails_over_then_pushes_back_while_every_validator_refuses() 
         await busy.start_server()
         await other.start_server()
         forwarder = Forwarder([str(busy.make_url("")), str(other.make_url(""))])
-        forwarder._turn = 0  # noqa: SLF001 - start with the busy validator for a deterministic order
+        forwarder._primary = 0  # noqa: SLF001 - start with the busy validator for a deterministic order
         async with aiohttp.ClientSession() as session:
             forwarder.attach(session)
             task = asyncio.create_task(forwarder.run())
@@ -105,7 +108,7 @@ def test_a_frozen_validator_delays_forwarding_by_one_short_timeout_then_is_avoid
         await frozen.start_server()
         await healthy.start_server()
         forwarder = Forwarder([str(frozen.make_url("")), str(healthy.make_url(""))])
-        forwarder._turn = 0  # noqa: SLF001 - the frozen validator is the first choice
+        forwarder._primary = 0  # noqa: SLF001 - the frozen validator is the first choice
         async with aiohttp.ClientSession() as session:
             forwarder.attach(session)
             task = asyncio.create_task(forwarder.run())
@@ -160,3 +163,91 @@ def test_an_unhealthy_validator_is_not_chosen_while_a_healthy_one_takes_batches(
     asyncio.run(main())
     assert lagging == []
     assert [raw for batch in healthy for raw in batch] == [f"tx-{index}".encode() for index in range(10)]
+
+
+class Registry:
+    """A validator's view of registrations: ``reg-K`` registers voter group K; ``vote-K-…`` is refused as
+    ``not_registered`` until K is registered here (by a batch, or later by "gossip" from the test)."""
+
+    def __init__(self) -> None:
+        self.registered: set[bytes] = set()
+        self.received: list[bytes] = []
+        self.refused: list[bytes] = []
+
+    def app(self) -> web.Application:
+        async def txs(request: web.Request) -> web.Response:
+            rejected = []
+            for index, raw in enumerate(decode_batch(await request.read())):
+                self.received.append(raw)
+                kind, group = raw.split(b"-")[:2]
+                if kind == b"reg":
+                    self.registered.add(group)
+                elif group not in self.registered:
+                    self.refused.append(raw)
+                    rejected.append({"index": index, "code": "not_registered", "message": "voter is not registered"})
+            return web.json_response({"accepted": [], "rejected": rejected})
+        app = web.Application()
+        app.router.add_post("/api/v1/txs", txs)
+        return app
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+def test_ballots_forwarded_after_their_registration_go_to_the_same_validator() -> None:
+    registries = [Registry(), Registry(), Registry()]
+
+    async def main() -> None:
+        servers = [TestServer(registry.app(), host="127.0.0.1") for registry in registries]
+        for server in servers:
+            await server.start_server()
+        forwarder = Forwarder([str(server.make_url("")) for server in servers])
+        async with aiohttp.ClientSession() as session:
+            forwarder.attach(session)
+            task = asyncio.create_task(forwarder.run())
+            for group in range(10):  # a registration, then its ballots in a separate client request
+                forwarder.push([f"reg-{group}".encode()])
+                assert await wait_until(lambda: forwarder.forwarded == 4 * group + 1, 30)
+                forwarder.push([f"vote-{group}-{voter}".encode() for voter in range(3)])
+                assert await wait_until(lambda: forwarder.forwarded == 4 * group + 4, 30)
+            task.cancel()
+        for server in servers:
+            await server.close()
+
+    asyncio.run(main())
+    assert [registry.refused for registry in registries] == [[], [], []]  # no ballot overtook its registration
+    assert sorted(len(registry.received) for registry in registries) == [0, 0, 40]  # one primary, kept
+
+
+def test_a_ballot_refused_as_not_registered_is_sent_again_shortly_a_bounded_number_of_times() -> None:
+    registry = Registry()
+    accepted_after: list[float] = []
+
+    async def main() -> None:
+        server = TestServer(registry.app(), host="127.0.0.1")
+        await server.start_server()
+        forwarder = Forwarder([str(server.make_url(""))])
+        async with aiohttp.ClientSession() as session:
+            forwarder.attach(session)
+            task = asyncio.create_task(forwarder.run())
+            pushed = time.monotonic()
+            forwarder.push([b"vote-7-0", b"vote-never-0"])  # their registrations went to another validator
+            assert await wait_until(lambda: registry.refused.count(b"vote-7-0") == 1, 30)
+            registry.registered.add(b"7")                  # ... and reach this one by gossip
+            assert await wait_until(lambda: registry.received.count(b"vote-7-0") == 2, 30)
+            accepted_after.append(time.monotonic() - pushed)
+            attempts = 1 + NOT_REGISTERED_RETRIES
+            assert await wait_until(lambda: registry.received.count(b"vote-never-0") == attempts, 30)
+            await asyncio.sleep(3 * NOT_REGISTERED_RETRY_S)  # no further re-sends: the 5 s re-forward takes over
+            assert registry.received.count(b"vote-never-0") == attempts
+            assert forwarder.retried == 1 + NOT_REGISTERED_RETRIES
+            task.cancel()
+        await server.close()
+
+    asyncio.run(main())
+    assert registry.received.count(b"vote-7-0") == 2 and registry.refused.count(b"vote-7-0") == 1
+    assert accepted_after[0] < REFORWARD_AFTER_S, accepted_after  # not the 5 s re-forward
