@@ -12,7 +12,6 @@ loop (``_run_rules``) fires them until none applies. Thresholds: quorum = ⌊2n/
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -56,7 +55,7 @@ from consensus.outputs import (
     TimeoutConfig,
 )
 from consensus.signing_state import SigningState
-from consensus.votes import Added, HeightState, RoundVotes
+from consensus.votes import MAX_PROPOSALS_PER_ROUND, MAX_VARIANTS_PER_VALIDATOR, Added, HeightState, RoundVotes
 
 STEP_NEW_HEIGHT = "new_height"
 """Waiting at a new height for transactions, a deadline, the heartbeat or a proposal."""
@@ -66,11 +65,21 @@ CATCHUP_ROUNDS_PER_VALIDATOR = 2
 NEVER = 2**63
 KEEP_EVIDENCE = 256
 """``engine.evidence`` keeps the latest items; every one is also emitted once as ``EvidenceFound``."""
-KEEP_EVIDENCE_SLOTS = 4096
-"""Equivocation slots already recorded (received evidence for them is ignored): the newest are kept."""
+KEEP_EVIDENCE_PER_VALIDATOR = 64
+"""Equivocation slots per validator within the height window beyond which *gossiped* evidence against
+it is ignored before any signature is checked (as is evidence for a slot already recorded): a
+Byzantine validator can sign any number of values for any number of rounds, but it cannot make the
+others verify, store and relay more than this many relayed proofs against itself per window, nor
+evict evidence against another validator (slots are never evicted, only expired by height).
+Equivocations this engine sees itself are always recorded: consensus bounds them (current round and
+the catch-up rounds, the future buffer, the last two decided heights)."""
 EVIDENCE_HEIGHT_WINDOW = 1000
-"""Gossiped evidence more than this many heights from ours is ignored (with the slot memory above, an
-item can never circulate between validators for ever)."""
+"""Evidence more than this many heights from ours is ignored, and recorded slots below our height by
+more than this are forgotten: a slot is recorded (and so relayed) at most once, and an item can never
+circulate between validators for ever."""
+EVIDENCE_DUPLICATE = "duplicate_slot"
+EVIDENCE_OUTSIDE_WINDOW = "outside_window"
+EVIDENCE_VALIDATOR_CAP = "validator_cap"
 KEEP_DECIDED_HEIGHTS = 2
 """Precommits kept of the last decided heights, to compare with relayed ones and with certificates."""
 
@@ -147,10 +156,12 @@ class Engine:
         self._peer_ahead_sent: tuple[int, int] | None = None
         self._decision: _Decision | None = None if last_commit is None else self._synced_decision(last_commit)
         self._decided_precommits: dict[int, dict[int, RoundVotes]] = {}
-        self._evidence_slots: OrderedDict[tuple[int, int, int, str], None] = OrderedDict()
+        self._evidence_slots: dict[int, set[tuple[int, int, int, str]]] = {}
         self._link: int | None = None
         self.evidence: list[Evidence] = []
         self.rejected: dict[str, int] = {}
+        self.evidence_ignored: dict[str, int] = {}
+        """Evidence not recorded, by reason (``EVIDENCE_*``): harmless, counted against nobody."""
         self._out: list[Output] = []
         self._reset_height(0)
 
@@ -226,7 +237,7 @@ class Engine:
                 continue
             vote = Vote(self.chain_id, STEP_PRECOMMIT, certificate.height, certificate.round,
                         certificate.block_hash, index, signature)
-            if message_slot(vote) not in self._evidence_slots and self._verified(vote):
+            if not self._evidence_unwanted(message_slot(vote)) and self._verified(vote):
                 self._record_evidence(next(iter(signed.values())), vote)
         self._link = None
         return self._flush()
@@ -276,12 +287,11 @@ class Engine:
         ``EvidenceFound`` is emitted for these."""
         for evidence in items:
             slot = message_slot(evidence.first)
-            if slot in self._evidence_slots:
+            slots = self._evidence_slots.setdefault(slot[0], set())
+            if slot in slots:
                 continue
-            self._evidence_slots[slot] = None
+            slots.add(slot)
             self.evidence.append(evidence)
-        while len(self._evidence_slots) > KEEP_EVIDENCE_SLOTS:
-            self._evidence_slots.popitem(last=False)
         del self.evidence[:-KEEP_EVIDENCE]
 
     def skip_to(self, height: int, last_commit: CommitCertificate | None) -> None:
@@ -618,6 +628,8 @@ class Engine:
         held = self._state.find(message)
         if held is not None and held.signature == message.signature:
             return
+        if not verified and self._only_evidence(message) and self._evidence_unwanted(message_slot(message)):
+            return
         if not verified and not self._verified(message):
             return
         if catchup:
@@ -631,6 +643,17 @@ class Engine:
             self._proposal_links[id(message)] = self._link
         if result is Added.CONFLICT and existing is not None:
             self._record_evidence(existing, message)
+
+    def _only_evidence(self, message: Message) -> bool:
+        """Whether ``message`` (not held) would only be evidence: the state already keeps as many
+        variants of its signer's slot as it will (see ``RoundVotes.add`` and ``HeightState``)."""
+        if isinstance(message, Proposal):
+            return len(self._state.proposals.get(message.round, ())) >= MAX_PROPOSALS_PER_ROUND
+        tally = self._state.rounds.get((message.round, message.step))
+        signed = tally.variants.get(message.validator_index) if tally is not None else None
+        if not signed or len(signed) < MAX_VARIANTS_PER_VALIDATOR:
+            return False
+        return message.block_hash is None or not self._state.proposals_for(message.block_hash)
 
     def _proposal_fields_ok(self, proposal: Proposal) -> bool:
         expected = self.validators.proposer_index(proposal.height, proposal.round)
@@ -656,6 +679,8 @@ class Engine:
             held = held_item[0] if held_item is not None else None
             if held is not None and held.signing_bytes() == message.signing_bytes():
                 return
+            if held is not None and not verified and self._evidence_unwanted(message_slot(message)):
+                return  # a conflicting variant is only evidence here (it is not buffered)
             room = sum(1 for k in self._future if k[1] == signer) < FUTURE_BUFFER_PER_VALIDATOR
             if held is None and not room and message.height <= known:
                 return
@@ -732,17 +757,15 @@ class Engine:
         rounds = self._decided_precommits.get(message.height)
         tally = rounds.get(message.round) if rounds is not None else None
         signed = tally.variants.get(message.validator_index) if tally is not None else None
-        if not signed or message.block_hash in signed or message_slot(message) in self._evidence_slots:
+        if not signed or message.block_hash in signed or self._evidence_unwanted(message_slot(message)):
             return
         if self._verified(message):
             self._record_evidence(next(iter(signed.values())), message)
 
     def _handle_evidence(self, evidence: Evidence) -> None:
         """Gossiped evidence: verify both signatures and the conflict, record it (and so relay it) once."""
-        if abs(evidence.height - self.height) > EVIDENCE_HEIGHT_WINDOW:
-            return
-        if message_slot(evidence.first) in self._evidence_slots:
-            return
+        if self._evidence_unwanted(message_slot(evidence.first), gossiped=True):
+            return  # before any signature check: counted, not against the (honest) relaying link
         try:
             verify_evidence(evidence, self.validators, self.chain_id, self._verify)
         except InvalidEvidence as exc:
@@ -793,13 +816,31 @@ class Engine:
         self._validity[key] = (True, 0)
         return True
 
+    def _evidence_unwanted(self, slot: tuple[int, int, int, str], *, gossiped: bool = False) -> bool:
+        """True (and counted by reason) if evidence for ``slot`` is not to be recorded: already
+        recorded, too far from our height, or (``gossiped``) its validator at the cap."""
+        reason = None
+        signer, height = slot[0], slot[1]
+        slots = self._evidence_slots.get(signer)
+        if abs(height - self.height) > EVIDENCE_HEIGHT_WINDOW:
+            reason = EVIDENCE_OUTSIDE_WINDOW
+        elif slots is not None and slot in slots:
+            reason = EVIDENCE_DUPLICATE
+        elif slots is not None and len(slots) >= KEEP_EVIDENCE_PER_VALIDATOR:
+            oldest = self.height - EVIDENCE_HEIGHT_WINDOW
+            slots.difference_update([old for old in slots if old[1] < oldest])
+            if gossiped and len(slots) >= KEEP_EVIDENCE_PER_VALIDATOR:
+                reason = EVIDENCE_VALIDATOR_CAP
+        if reason is None:
+            return False
+        self.evidence_ignored[reason] = self.evidence_ignored.get(reason, 0) + 1
+        return True
+
     def _record_evidence(self, first: Message, second: Message) -> None:
         slot = message_slot(first)
-        if slot in self._evidence_slots:
+        if self._evidence_unwanted(slot):
             return
-        self._evidence_slots[slot] = None
-        while len(self._evidence_slots) > KEEP_EVIDENCE_SLOTS:
-            self._evidence_slots.popitem(last=False)
+        self._evidence_slots.setdefault(slot[0], set()).add(slot)
         evidence = make_evidence(first, second)
         self.evidence.append(evidence)
         del self.evidence[:-KEEP_EVIDENCE]

@@ -10,7 +10,8 @@ and handles the outputs strictly in order, synchronously:
 - ``Commit`` — the block, its certificate and state changes in one synced batch, then mempool; the
   block's ``last_commit`` is then compared with the precommits the engine holds (evidence);
 - ``EvidenceFound`` — stored (``node/evidence.py``: in LevelDB, no fsync), kept, counted, logged and
-  then sent to every peer (evidence gossip);
+  then sent to every peer (evidence gossip); evidence the engine ignored unverified (a recorded slot,
+  outside the window, a validator's cap) is counted by reason in ``veche_evidence_ignored_total``;
 - ``RejectedMessage`` — counted against the peer link that delivered the input;
 - ``PeerAhead`` — handed to block sync.
 
@@ -37,7 +38,7 @@ from consensus.outputs import (
     Broadcast, Commit, EvidenceFound, Output, PeerAhead, PersistSigningState, RejectedMessage, Send,
 )
 from node.chain_app import ChainApp, CommittedBlock
-from node.evidence import MAX_STORED_EVIDENCE, EvidenceRecord, EvidenceStore
+from node.evidence import MAX_STORED_EVIDENCE, EvidenceRecord, EvidenceStore, evidence_per_validator, index_to_prune
 from node.metrics import NodeMetrics
 from node.signing_state import SigningStateFile
 
@@ -86,8 +87,11 @@ class Driver:
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self.evidence: deque[EvidenceRecord] = deque(restored_evidence or (), maxlen=MAX_EVIDENCE)
+        self.evidence: list[EvidenceRecord] = list(restored_evidence or ())[-MAX_EVIDENCE:]
         self._evidence_store = evidence_store
+        self._evidence_per_validator = (evidence_store.per_validator if evidence_store is not None
+                                        else evidence_per_validator(len(validator_names)))
+        self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
 
@@ -198,6 +202,12 @@ class Driver:
                 log.info("validators are at height %d, this node at %d: block sync", output.height,
                          self.engine.height)
                 self._on_peer_ahead(output.height)
+        ignored = self.engine.evidence_ignored
+        if ignored != self._ignored_seen:
+            for reason, count in ignored.items():
+                if count > self._ignored_seen.get(reason, 0):
+                    self.metrics.evidence_ignored.inc(reason, amount=count - self._ignored_seen.get(reason, 0))
+            self._ignored_seen = dict(ignored)
         current = (self.engine.height, self.engine.round)
         if current != self._round_seen:
             if current[0] == self._round_seen[0] and current[1] > self._round_seen[1]:
@@ -226,6 +236,10 @@ class Driver:
                 self._evidence_store.add(record)  # before the relay; no fsync (node/evidence.py says why)
             except StorageError as exc:  # still kept in memory and relayed: the peers store the proof
                 log.error("cannot store evidence against validator %s: %s", name, exc.message)
+        accused = [kept.evidence.validator_index for kept in self.evidence]
+        while (index := index_to_prune(accused, evidence.validator_index, limit=MAX_EVIDENCE,
+                                       per_validator=self._evidence_per_validator)) is not None:
+            del self.evidence[index], accused[index]
         self.evidence.append(record)
         self.metrics.evidence.inc(name)
         self._broadcast(encode_evidence(evidence))  # every peer gets the proof (each node relays it once)

@@ -203,6 +203,11 @@ class NodeMetrics:
         self.p2p_sent = r.counter("veche_p2p_sent_total", "Envelopes sent, by peer.", ("peer",))
         self.evidence = r.counter("veche_equivocation_evidence_total", "Equivocations detected, by validator.",
                                   ("validator",))
+        self.evidence_ignored = r.counter(
+            "veche_evidence_ignored_total",
+            "Equivocation evidence not recorded, checked for no signature and counted against no peer, by reason: "
+            "duplicate_slot (one proof per validator, height, round and step is kept), outside_window, "
+            "validator_cap (that validator already has the most proofs kept against it).", ("reason",))
         self.sync_blocks = r.counter("veche_sync_blocks_total", "Blocks applied by block sync.")
         self.sync_bad_peer = r.counter("veche_sync_bad_peer_total",
                                        "Peers that served blocks that do not check, by peer.", ("peer",))

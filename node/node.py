@@ -29,7 +29,7 @@ from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
 from node.driver import Driver, wall_clock_ms
-from node.evidence import EvidenceStore
+from node.evidence import EvidenceStore, evidence_per_validator
 from node.errors import ConfigError
 from node.forward import REFORWARD_AFTER_S, Forwarder
 from node.admission import AdmissionControl, auto_node_rate, measure_verify_rate, parse_networks
@@ -168,7 +168,8 @@ class Node:
                  for index, v in enumerate(self.params.validators.validators) if index != my_index]
         self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
         broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
-        evidence_store = EvidenceStore(self.store)  # the base store: never held back in a block-sync batch
+        evidence_store = EvidenceStore(  # the base store: never held back in a block-sync batch
+            self.store, per_validator=evidence_per_validator(self.params.validators.size))
         restored = evidence_store.load(self._check_stored_evidence)
         if restored or evidence_store.skipped:
             log.info("restored %d equivocation evidence items from the store (%d skipped: they do not check)",

@@ -37,6 +37,7 @@ class ScriptedEngine:
         self.round = 0
         self.received: list[Any] = []
         self.senders: list[int | None] = []
+        self.evidence_ignored: dict[str, int] = {}
 
     def _next(self) -> list[Output]:
         return self.script.pop(0) if self.script else []

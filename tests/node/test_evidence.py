@@ -141,3 +141,55 @@ def test_driver_stores_evidence_before_relaying_it_and_lists_restored_items(tmp_
     assert relayed == [restored + [EvidenceRecord(fresh, 99)]]
     assert list(driver.evidence) == restored + [EvidenceRecord(fresh, 99)]
     store.close()
+
+
+def test_one_validator_cannot_push_out_the_evidence_against_another(tmp_path: Path) -> None:
+    store = LevelStore(tmp_path / "data")
+    evidence_store = EvidenceStore(store, limit=8, per_validator=2)
+    against_one = [EvidenceRecord(equivocation(h, signer=1), h) for h in (1, 2)]
+    flood = [EvidenceRecord(equivocation(h, signer=3), h) for h in range(10, 30)]
+    for record in against_one + flood:
+        evidence_store.add(record)
+    assert len(stored_keys(store)) == 4
+    assert EvidenceStore(store, limit=8, per_validator=2).load(check) == against_one + flood[-2:]
+    store.close()
+
+
+def test_a_flood_of_evidence_through_the_engine_is_stored_and_relayed_a_bounded_number_of_times(
+        tmp_path: Path) -> None:
+    from consensus.engine import EVIDENCE_VALIDATOR_CAP, KEEP_EVIDENCE_PER_VALIDATOR, Engine
+    from tests.consensus.helpers import TIMEOUTS, ScriptedApp, prevote, validator_set
+    from tests.consensus.helpers import KEYS as ENGINE_KEYS
+
+    store = LevelStore(tmp_path / "data")
+    metrics = NodeMetrics()
+    engine = Engine("veche-test", validator_set(4), 3, ENGINE_KEYS[3].sign, ScriptedApp(), TIMEOUTS)
+    relayed: list[bytes] = []
+    driver = Driver(engine, app=None, signing_file=None, broadcast=relayed.append,  # type: ignore[arg-type]
+                    metrics=metrics, on_commit=lambda c: None, on_peer_ahead=lambda h: None,
+                    validator_names=[f"validator-{i}" for i in range(4)], evidence_store=EvidenceStore(store))
+    honest = make_evidence(prevote(1, 0, "A", 1), prevote(1, 0, "B", 1))
+    flood = [make_evidence(prevote(1, r, "A", 0), prevote(1, r, "B", 0)) for r in range(300)]
+    items = [honest] + flood + flood[:10] + [honest]  # then relayed again by another honest peer
+    ignored = len(flood) - KEEP_EVIDENCE_PER_VALIDATOR
+
+    async def main() -> None:
+        task = asyncio.create_task(driver.run())
+        for index, item in enumerate(items):
+            driver.deliver(1 + index % 2, item)
+        for _ in range(3000):
+            if (metrics.evidence_ignored.value(EVIDENCE_VALIDATOR_CAP) >= ignored
+                    and metrics.evidence_ignored.value("duplicate_slot") >= 11):
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(main())
+    assert metrics.evidence_ignored.value(EVIDENCE_VALIDATOR_CAP) == ignored
+    assert metrics.evidence_ignored.value("duplicate_slot") == 11
+    assert len(relayed) == KEEP_EVIDENCE_PER_VALIDATOR + 1
+    assert len(stored_keys(store)) == KEEP_EVIDENCE_PER_VALIDATOR + 1 and len(driver.evidence) == len(relayed)
+    assert metrics.evidence.value("validator-0") == KEEP_EVIDENCE_PER_VALIDATOR
+    assert metrics.evidence.value("validator-1") == 1
+    assert not metrics.consensus_rejected.values  # nothing counted against the relaying peers
+    store.close()
