@@ -156,11 +156,6 @@ class FairShare:
         self._groups.move_to_end(group)
         return record
 
-    def active(self) -> int:
-        """Groups that asked for the node budget in about the last second (at least 1)."""
-        self._roll(self._clock())
-        return max(1, self._active, self._active_before)
-
     def over_share(self, group: str) -> bool:
         """Has ``group`` taken at least its equal share of the node rate in the last second? (Marks it active.)"""
         now = self._clock()

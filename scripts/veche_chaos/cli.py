@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flood-seconds", type=float, default=30.0)
     parser.add_argument("--flood-sources", type=int, choices=range(1, 5), default=1,
                         help="client addresses the flood comes from (1-4; each gets its own node budget)")
+    parser.add_argument("--flood-networks", action="store_true",
+                        help="each flood address in a /24 of its own (127.77.0.1, ...; the loopback fabric only), "
+                             "so each is a network of its own for the node-wide fair share")
+    parser.add_argument("--flood-light-rate", type=float, default=0.0,
+                        help="votes/s of a light untrusted client posting to the flood target only "
+                             "(from the runner's own address; reported as light_untrusted_client)")
     parser.add_argument("--flood-forged-pool", type=int, default=60_000,
                         help="distinct forged votes the flood cycles through (the node remembers bad signatures)")
     parser.add_argument("--soak", action="store_true", help="steady load for --hours; memory and latency over time")
@@ -119,7 +125,8 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         config.title = "Veche flood run"
         config.measured_node = args.flood_target
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
-                            sources=args.flood_sources, forged_pool=args.flood_forged_pool)
+                            sources=args.flood_sources, forged_pool=args.flood_forged_pool,
+                            networks=args.flood_networks, light_rate=args.flood_light_rate)
         phases = (phases or []) + [flood_phase(flood)]
     if args.soak:
         config.soak_s = args.hours * 3600

@@ -114,9 +114,11 @@ class Fabric(ABC):
 
     MAX_FLOOD_SOURCES = 4
 
-    def flood_source(self, name: str, number: int = 0) -> str | None:
+    def flood_source(self, name: str, number: int = 0, own_network: bool = False) -> str | None:
         """Local address ``number`` (< ``MAX_FLOOD_SOURCES``) the runner can bind to, so that a flood
-        comes from clients of its own (a node budgets each client address separately)."""
+        comes from clients of its own (a node budgets each client address separately). With
+        ``own_network`` each address is in an IPv4 /24 of its own where the fabric can do that (a node
+        shares its node-wide budget fairly per /24), else they share one."""
         return None
 
     def measure_source(self, name: str) -> str | None:
@@ -207,8 +209,8 @@ class ProxyFabric(Fabric):
     def client_url(self, name: str) -> str:
         return url(LOOPBACK, self.members[name].port)
 
-    def flood_source(self, name: str, number: int = 0) -> str | None:
-        return f"127.0.0.{77 + number}"
+    def flood_source(self, name: str, number: int = 0, own_network: bool = False) -> str | None:
+        return f"127.{77 + number}.0.1" if own_network else f"127.0.0.{77 + number}"
 
     def measure_source(self, name: str) -> str | None:
         return self.flood_source(name, self.MAX_FLOOD_SOURCES)

@@ -35,7 +35,7 @@ import aiohttp
 from chain import codec
 from chain.crypto import read_key_file
 from chain.tx import Tx, VoteCast, encode_tx
-from veche_chaos.load import CAMPAIGN, OCTET, DirectLoad, ballot_options
+from veche_chaos.load import CAMPAIGN, OCTET, DirectLoad, ballot_options, post_txs, record_answer
 from veche_chaos.runner import Context, Phase
 from veche_chaos.tracking import DIRECT, FLOOD, GATEWAY, latency_summary
 
@@ -58,6 +58,8 @@ class FloodConfig:
     valid_pool: int = 12000
     forged_pool: int = 60000
     sources: int = 1                  # client addresses the flood comes from (each has its own budget)
+    networks: bool = False            # each address in a /24 of its own (loopback fabric only)
+    light_rate: float = 0.0           # votes/s of a light untrusted client posting to the target only
     honest_p99_s: float = 2.0
     rss_limit_mib: float = 500.0
 
@@ -83,7 +85,8 @@ class Flooder:
         self.config = config
         cluster = context.cluster
         self.url = cluster.url(config.target) + "/api/v1/txs"
-        self.sources = [context.fabric.flood_source(config.target, number) for number in range(config.sources)]
+        self.sources = [context.fabric.flood_source(config.target, number, config.networks)
+                        for number in range(config.sources)]
         measurer = context.fabric.measure_source(config.target) if context.config.measured_node == config.target \
             else None
         self.measure_address = measurer if measurer is not None else self.sources[0]
@@ -245,6 +248,44 @@ class Flooder:
         self.stats.offered["forged"] += forged
         return raws, txs
 
+    async def light_client(self, stop: asyncio.Event) -> dict[str, Any]:
+        """An honest untrusted client beside the flood (the runner's own address, not the flood's): every
+        0.2 s a registration and its votes to the target only; a refused batch is re-sent at the next
+        tick (new votes wait behind it). Reports its answers and how long votes took to be admitted."""
+        per_batch = max(1, round(self.config.light_rate * 0.2))
+        statuses: Counter[int] = Counter()
+        delays: list[float] = []
+        offered = 0
+        waiting: list[tuple[float, list[Tx]]] = []
+        async with aiohttp.ClientSession() as session:
+            next_at = time.monotonic()
+            while not stop.is_set():
+                if not waiting:
+                    waiting.append((time.monotonic(), self.maker.make_batch(per_batch)))
+                    offered += per_batch
+                first_offered, txs = waiting[0]
+                for tx in txs:
+                    record = self.context.tracker.records[tx.hash]
+                    record.last_submit = time.time()
+                    record.last_node = self.config.target
+                result = await post_txs(session, self.config.target, self.context.cluster.url(self.config.target),
+                                        [tx.raw for tx in txs])
+                statuses[result.status] += 1
+                if record_answer(self.context.tracker, txs, result):
+                    waiting.pop(0)
+                    delays.extend([time.monotonic() - first_offered] * (len(txs) - 1))
+                next_at += 0.2  # a refused batch is re-sent at the next tick
+                try:
+                    await asyncio.wait_for(stop.wait(), max(0.0, next_at - time.monotonic()))
+                except TimeoutError:
+                    pass
+        delays.sort()
+        return {"votes_per_s": self.config.light_rate, "votes_offered": offered, "votes_admitted": len(delays),
+                "http_status": dict(statuses),
+                "admission_delay_s": {"p50": round(delays[len(delays) // 2], 3) if delays else None,
+                                      "p99": round(delays[int(len(delays) * 0.99)], 3) if delays else None,
+                                      "max": round(delays[-1], 3) if delays else None}}
+
     async def flood(self, rate: float) -> dict[str, Any]:
         config = self.config
         interval = config.batch / rate if rate > 0 else 1.0
@@ -340,7 +381,11 @@ def flood_phase(config: FloodConfig) -> Phase:
         rss_task = asyncio.create_task(watch_rss(stop))
         before = await admission_metrics(cluster.url(config.target))
         flood_started = time.time()
+        light_stop = asyncio.Event()
+        light = asyncio.create_task(flooder.light_client(light_stop)) if config.light_rate > 0 else None
         result = await flooder.flood(config.factor * measured)
+        light_stop.set()
+        light_result = await light if light is not None else None
         flood_ended = time.time()
         after = await admission_metrics(cluster.url(config.target))
         target_metrics = {name: value - (before.get(name, 0.0) if "_total" in name else 0.0)
@@ -369,7 +414,7 @@ def flood_phase(config: FloodConfig) -> Phase:
             "mempool_peak_before_flood": mempool_before, "mempool_bounds": [max_txs, max_bytes],
             "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
             "source_addresses": flooder.sources, "measure_address": flooder.measure_address,
-            "target_metrics_during_flood": target_metrics,
+            "target_metrics_during_flood": target_metrics, "light_untrusted_client": light_result,
         }
         context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
                                   f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "

@@ -140,7 +140,7 @@ class NetnsFabric(Fabric):
             return url("127.0.0.1", member.port)
         return url(self.control_address(name), member.port)
 
-    def flood_source(self, name: str, number: int = 0) -> str | None:
+    def flood_source(self, name: str, number: int = 0, own_network: bool = False) -> str | None:  # one /24
         return f"{CONTROL_NET}.{self.slot}.{CONTROL_STRIDE * self._node_index(name) + 3 + number}"
 
     def measure_source(self, name: str) -> str | None:
