@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flood-networks", action="store_true",
                         help="each flood address in a /24 of its own (127.77.0.1, ...; the loopback fabric only), "
                              "so each is a network of its own for the node-wide fair share")
+    parser.add_argument("--flood-batch", type=int, default=500,
+                        help="transactions per flood request (small batches take every token a bucket refills)")
     parser.add_argument("--flood-light-rate", type=float, default=0.0,
                         help="votes/s of a light untrusted client posting to the flood target only "
                              "(from the runner's own address; reported as light_untrusted_client)")
@@ -126,7 +128,8 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         config.measured_node = args.flood_target
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
                             sources=args.flood_sources, forged_pool=args.flood_forged_pool,
-                            networks=args.flood_networks, light_rate=args.flood_light_rate)
+                            networks=args.flood_networks, light_rate=args.flood_light_rate,
+                            flood_batch=args.flood_batch)
         phases = (phases or []) + [flood_phase(flood)]
     if args.soak:
         config.soak_s = args.hours * 3600

@@ -59,6 +59,7 @@ class FloodConfig:
     forged_pool: int = 60000
     sources: int = 1                  # client addresses the flood comes from (each has its own budget)
     networks: bool = False            # each address in a /24 of its own (loopback fabric only)
+    flood_batch: int = 0              # transactions per flood request (0: ``batch``)
     light_rate: float = 0.0           # votes/s of a light untrusted client posting to the target only
     honest_p99_s: float = 2.0
     rss_limit_mib: float = 500.0
@@ -89,6 +90,7 @@ class Flooder:
                         for number in range(config.sources)]
         measurer = context.fabric.measure_source(config.target) if context.config.measured_node == config.target \
             else None
+        self.flood_size = config.flood_batch or config.batch
         self.measure_address = measurer if measurer is not None else self.sources[0]
         gateway_key = read_key_file(context.gateway_key_file)
         ballots = ballot_options(cluster.genesis_document)
@@ -189,7 +191,7 @@ class Flooder:
     def prepare(self) -> None:
         """Make the flood's valid pool and forgeries before the measured window (the runner shares
         the machine: a second of key generation inside the window would stall the honest load)."""
-        self.pool = [tx for batch in [self.maker.make_batch(self.config.batch - 1) for _ in range(4)] for tx in batch]
+        self.pool = [tx for batch in [self.maker.make_batch(self.flood_size - 1) for _ in range(4)] for tx in batch]
         self._make_forged()
 
     # --- 2: flood ---------------------------------------------------------------------------------
@@ -213,14 +215,14 @@ class Flooder:
     def _refill_pool(self) -> None:
         tracker = self.context.tracker
         self.pool = [tx for tx in self.pool if tracker.records[tx.hash].acked is None]
-        while len(self.pool) < self.config.batch:
-            self.pool.extend(self.maker.make_batch(self.config.batch - 1))
+        while len(self.pool) < self.flood_size:
+            self.pool.extend(self.maker.make_batch(self.flood_size - 1))
 
     def _flood_batch(self) -> tuple[list[bytes], list[Tx | None]]:
         config = self.config
-        valid = int(config.batch * config.valid_share)
-        duplicates = int(config.batch * config.duplicate_share)
-        forged = config.batch - valid - duplicates
+        valid = int(self.flood_size * config.valid_share)
+        duplicates = int(self.flood_size * config.duplicate_share)
+        forged = self.flood_size - valid - duplicates
         self._refill_pool()
         chosen = self.pool[:valid]
         # keep a vote's registration ahead of it: registrations not yet admitted go first
@@ -288,7 +290,7 @@ class Flooder:
 
     async def flood(self, rate: float) -> dict[str, Any]:
         config = self.config
-        interval = config.batch / rate if rate > 0 else 1.0
+        interval = self.flood_size / rate if rate > 0 else 1.0
         inflight: set[asyncio.Task[tuple[int, int]]] = set()
         if not self.forged:
             self.prepare()
