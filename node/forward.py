@@ -67,7 +67,7 @@ MAX_AVOID_S = 8.0
 PRIMARY_DEPTH = 2            # batches in flight to the primary before the next batch goes elsewhere
 NOT_REGISTERED_RETRY_S = 0.5
 NOT_REGISTERED_RETRIES = 4
-RETRY_MEMORY = 100_000
+RETRY_MEMORY = 10_000        # transactions whose re-sends are counted (oldest forgotten)
 
 HEALTHY, DEGRADED, UNREACHABLE = 0, 1, 2
 
