@@ -73,8 +73,9 @@ def openapi_document() -> dict[str, Any]:
                     "400": _error("body is not a msgpack array of byte strings, or is empty"),
                     "413": _error("body over 4 MiB or more than 5000 transactions"),
                     "415": _error("Content-Type is not application/octet-stream"),
-                    "429": _error("over budget: this client's, the node-wide budget of all untrusted clients, or the "
-                                  "trusted clients' (limits.client_tx_rate, node_tx_rate, trusted_tx_rate)",
+                    "429": _error("over budget: this client's, the node-wide budget of all untrusted clients (or "
+                                  "this client's network's fair share of it), or the trusted clients' "
+                                  "(limits.client_tx_rate, node_tx_rate, trusted_tx_rate)",
                                   retry_after=True),
                     "503": _error("shedding load: mempool full, too much being verified, or more waiting than the "
                                   "network commits in limits.backlog_ms", retry_after=True),
