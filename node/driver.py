@@ -198,9 +198,7 @@ class Driver:
                 claimed = "" if output.claimed_index in (None, output.sender_index) else (
                     f" (naming validator {self._name(output.claimed_index)} as its signer)")
                 log.warning("rejected consensus input from %s%s: %s", name, claimed, output.error.message)
-            elif isinstance(output, PeerAhead):
-                log.info("validators are at height %d, this node at %d: block sync", output.height,
-                         self.engine.height)
+            elif isinstance(output, PeerAhead):  # block sync logs whether it fetches or stands down
                 self._on_peer_ahead(output.height)
         ignored = self.engine.evidence_ignored
         if ignored != self._ignored_seen:

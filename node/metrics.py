@@ -209,6 +209,7 @@ class NodeMetrics:
             "duplicate_slot (one proof per validator, height, round and step is kept), outside_window, "
             "validator_cap (that validator already has the most proofs kept against it).", ("reason",))
         self.sync_blocks = r.counter("veche_sync_blocks_total", "Blocks applied by block sync.")
+        self.sync_fetches = r.counter("veche_sync_fetches_total", "Block ranges block sync asked a peer for.")
         self.sync_bad_peer = r.counter("veche_sync_bad_peer_total",
                                        "Peers that served blocks that do not check, by peer.", ("peer",))
 

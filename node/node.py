@@ -330,6 +330,8 @@ class Node:
 
     def _on_commit(self, committed: CommittedBlock) -> None:
         self.metrics.blocks_committed.inc(committed.via)
+        if committed.via == "consensus":
+            self.sync.consensus_committed()
         self._on_block(committed)
         if any(kind == "campaign.closed" for kind, _ in committed.events):
             self.results.reconcile()
@@ -342,7 +344,8 @@ class Node:
             self.driver.skip_to(committed.height + 1, committed.certificate, per_block=True)
 
     def _on_peer_ahead(self, height: int) -> None:
-        self.sync.request(height)
+        # validators are working at ``height``: what exists to fetch is the block they committed before it
+        self.sync.request(height - 1)
 
     def _on_synced(self, height: int) -> None:
         self.mempool.resync()

@@ -12,6 +12,12 @@ Trust choice: under a valid certificate, transaction signatures are not re-verif
 
 A peer that serves something that does not check (bad certificate, mismatching data, garbage) is
 counted, logged and benched for ``BAD_PEER_BENCH_S``; the next peer is tried.
+
+Standing down: a validator whose consensus is committing (a block within ``CONSENSUS_PROGRESS_S``)
+and which is within ``lag_tolerance`` of the best known height leaves the next blocks to consensus:
+``PeerAhead`` does not force a fetch then, and a catch-up in progress ends. ``PeerAhead(h)`` means
+validators are *working* at ``h``, so the node asks for ``h - 1``, the committed height (asking for
+``h`` itself chased a block that did not exist yet, polling and fetching until consensus made it).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ STATUS_WAIT_S = 0.5
 FULL_POLL_EVERY = 10
 FETCH_TIMEOUT_S = 60.0
 LAG_BLOCKS = 3
+CONSENSUS_PROGRESS_S = 2.0
+"""A consensus commit this recent means consensus is progressing (block sync may stand down)."""
 
 
 @dataclass(slots=True)
@@ -59,7 +67,8 @@ class Source:
 class BlockSync:
     def __init__(self, app: ChainApp, sources: list[tuple[str, str]], metrics: NodeMetrics, *,
                  poll_interval_s: float, on_synced: Callable[[int], None],
-                 on_block: Callable[[CommittedBlock], None], lag_tolerance: int = 0) -> None:
+                 on_block: Callable[[CommittedBlock], None], lag_tolerance: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.ledger = app.ledger
         self.sources = [Source(name, url.rstrip("/")) for name, url in sources]
@@ -75,6 +84,8 @@ class BlockSync:
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._polls_in_flight: dict[str, asyncio.Task[None]] = {}
+        self._clock = clock
+        self._consensus_at: float | None = None
 
     def attach(self, session: aiohttp.ClientSession) -> None:
         self._session = session
@@ -84,11 +95,26 @@ class BlockSync:
         return self.target > self.ledger.height + 1
 
     def request(self, height: int) -> None:
-        """Someone is at ``height`` (the engine's ``PeerAhead``): fetch up to it now."""
+        """Block ``height`` is committed elsewhere (the node passes ``PeerAhead(h)`` as ``h - 1``):
+        fetch up to it now — unless consensus is progressing within the lag tolerance."""
         if height > self.target:
             self.target = height
+        if height <= self.ledger.height or self.standing_down():
+            log.debug("validators committed height %d, this node has %d: left to consensus", height,
+                      self.ledger.height)
+            return
+        log.info("validators committed height %d, this node has %d: block sync", height, self.ledger.height)
         self._forced = True
         self._wake.set()
+
+    def consensus_committed(self) -> None:
+        """Consensus (not block sync) committed a block."""
+        self._consensus_at = self._clock()
+
+    def standing_down(self) -> bool:
+        """Consensus is progressing and the node is within ``lag_tolerance`` of the best known height."""
+        return is_standing_down(self.target, self.ledger.height, self.lag_tolerance, self._consensus_at,
+                                self._clock())
 
     async def run(self) -> None:
         try:
@@ -198,7 +224,7 @@ class BlockSync:
         if self.target > start_height + 1:
             log.info("block sync: from height %d to %d", start_height, self.target)
         try:
-            while self.ledger.height < self.target:
+            while self.ledger.height < self.target and not self.standing_down():
                 progressed = await self._fetch_round()
                 if not progressed:
                     await self._poll_status()
@@ -224,6 +250,7 @@ class BlockSync:
         for source in candidates:
             first = self.ledger.height + 1
             last = min(self.target, first + RANGE_BLOCKS - 1)
+            self.metrics.sync_fetches.inc()
             try:
                 entries = await self._fetch(source, first, last)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
@@ -313,6 +340,14 @@ class BlockSync:
         now = time.monotonic()
         return [{"name": s.name, "url": s.url, "height": s.height, "reachable": s.reachable,
                  "benched": s.benched_until > now} for s in self.sources]
+
+
+def is_standing_down(target: int, height: int, lag_tolerance: int, consensus_at: float | None,
+                     now: float) -> bool:
+    """Block sync leaves the blocks up to ``target`` to consensus: at most ``lag_tolerance`` of them
+    are missing and consensus committed one less than ``CONSENSUS_PROGRESS_S`` ago."""
+    return (target <= height + lag_tolerance and consensus_at is not None
+            and now - consensus_at < CONSENSUS_PROGRESS_S)
 
 
 def decode_block_range(data: bytes) -> list[tuple[Block, CommitCertificate]]:
