@@ -23,6 +23,7 @@ from chain.merkle import inclusion_proof
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
+from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.node import Node
@@ -318,6 +319,16 @@ async def get_tally(request: web.Request) -> web.Response:
     return web.json_response(document)
 
 
+async def get_ballots(request: web.Request) -> web.Response:
+    """Anonymised ballots in commit order, a page at a time (node/ballots.py)."""
+    node = node_of(request)
+    campaign = find_campaign(node, request.match_info["campaign"])
+    after = parse_cursor(request.query.get("after"))
+    limit = parse_limit(request.query.get("limit"))
+    page = read_ballots(node.ledger, campaign, after, limit)
+    return web.json_response(page.to_json(campaign.campaign_id))
+
+
 async def get_initiative(request: web.Request) -> web.Response:
     node = node_of(request)
     campaign = find_campaign(node, request.match_info["campaign"])
@@ -359,6 +370,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns", get_campaigns)
     app.router.add_get("/api/v1/campaigns/{campaign}", get_campaign)
     app.router.add_get("/api/v1/campaigns/{campaign}/tally", get_tally)
+    app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

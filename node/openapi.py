@@ -110,6 +110,19 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/campaigns/{campaign}/tally": _get(
                 "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
                 "result_status}", _json("tally"), {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+            "/api/v1/campaigns/{campaign}/ballots": _get(
+                "Anonymised ballots in commit order, one page: {campaign, height, ballots: [{voter_key, "
+                "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 blocks or "
+                "8 MiB, so it may hold fewer than limit ballots and still have a next cursor; next is null "
+                "once the close (or, for an open campaign, this node's height) is reached",
+                _json("ballot page", {"$ref": "#/components/schemas/BallotPage"}),
+                {"400": _error("after is not a cursor (<height>:<index>) or limit is not 1..2000"),
+                 "404": _error("no such campaign")},
+                [CAMPAIGN_PARAM,
+                 {"name": "after", "in": "query", "required": False,
+                  "schema": {"type": "string", "description": "the next cursor of the previous page"}},
+                 {"name": "limit", "in": "query", "required": False,
+                  "schema": {"type": "integer", "minimum": 1, "maximum": 2000, "default": 500}}]),
             "/api/v1/campaigns/{campaign}/initiatives/{initiative}": _get(
                 "An initiative with its vote count and progress reports", _json("initiative"),
                 {"404": _error("no such campaign or initiative")},
@@ -153,6 +166,17 @@ def openapi_document() -> dict[str, Any]:
                 "accepted": {"type": "array", "items": {"type": "string"}},
                 "rejected": {"type": "array", "items": {"type": "object", "properties": {
                     "index": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "BallotPage": {"type": "object", "required": ["campaign", "height", "ballots", "next"], "properties": {
+                "campaign": {"type": "string"},
+                "height": {"type": "integer", "description": "the last block this walk could read"},
+                "ballots": {"type": "array", "items": {"type": "object", "required": [
+                    "voter_key", "district_id", "choices", "height", "index", "tx_hash"], "properties": {
+                    "voter_key": {"type": "string", "description": "the ballot's pseudonymous voter key, hex"},
+                    "district_id": {"type": "string"},
+                    "choices": {"type": "array", "items": {"type": "string"}},
+                    "height": {"type": "integer"}, "index": {"type": "integer"},
+                    "tx_hash": {"type": "string", "description": "GET /api/v1/txs/{hash} gives its proof"}}}},
+                "next": {"type": "string", "nullable": True}}},
             "TxStatus": {"type": "object", "required": ["status"], "properties": {
                 "status": {"type": "string", "enum": ["pending", "committed", "rejected", "unknown"]},
                 "height": {"type": "integer", "nullable": True}, "index": {"type": "integer", "nullable": True},

@@ -20,6 +20,8 @@ from chain.crypto import read_key_file
 from chain.ledger import decode_block_with_certificate
 from chain.receipt import build_receipt, verify_receipt
 from chain.tx import make_registration, make_vote
+import node.ballots as node_ballots
+from genesis.demo import CHILDREN_CAMPAIGN_ID
 from node.config import NodeLimits
 from node.envelope import seal
 from node.node import Node
@@ -159,6 +161,68 @@ def test_campaigns_tally_and_initiatives(single: Path) -> None:
         assert await error_of(await client.get("/api/v1/campaigns/nope/tally")) == (404, "unknown_campaign")
         assert await error_of(await client.get(
             f"/api/v1/campaigns/{plan.campaign_id}/initiatives/nope")) == (404, "unknown_initiative")
+    run(single, body)
+
+
+def test_ballots_route_pages_every_ballot_once_in_commit_order(single: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = demo_plan(single.parent)
+    other = demo_plan(single.parent, CHILDREN_CAMPAIGN_ID)
+
+    async def read_all(client: Client, query: str) -> tuple[list[dict[str, Any]], int]:
+        ballots: list[dict[str, Any]] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            after = "" if cursor is None else f"&after={cursor}"
+            response = await client.get(f"/api/v1/campaigns/{plan.campaign_id}/ballots?{query}{after}")
+            assert response.status == 200, await response.text()
+            page = await response.json()
+            assert page["campaign"] == plan.campaign_id and response.headers["Access-Control-Allow-Origin"] == "*"
+            ballots += page["ballots"]
+            pages += 1
+            cursor = page["next"]
+            if cursor is None:
+                return ballots, pages
+
+    async def body(node: Node, client: Client) -> None:
+        empty = await (await client.get(f"/api/v1/campaigns/{plan.campaign_id}/ballots")).json()
+        assert empty["ballots"] == [] and empty["next"] is None
+        sent: dict[str, tuple[str, list[str]]] = {}  # tx hash -> (voter key, choices)
+        for seed in range(3):
+            for each_plan in (plan, other):
+                batch = make_batch(each_plan, 7, seed=seed)
+                result = await post_txs(client, batch)
+                assert result["rejected"] == [], result
+                await wait_committed(client, result["accepted"][-1])
+                if each_plan is plan:
+                    for raw in batch[1:]:
+                        tx = chain.tx.decode_tx(raw)
+                        sent[tx.hash.hex()] = (tx.signers[0].hex(), list(tx.body.choices))
+        ballots, pages = await read_all(client, "limit=4")
+        assert pages >= 6
+        assert {b["tx_hash"]: (b["voter_key"], b["choices"]) for b in ballots} == sent
+        assert len(ballots) == len(sent) == 21
+        positions = [(b["height"], b["index"]) for b in ballots]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+        for ballot in ballots[:3]:
+            where = await (await client.get(f"/api/v1/txs/{ballot['tx_hash']}")).json()
+            assert (where["status"], where["height"], where["index"]) == ("committed", ballot["height"], ballot["index"])
+        whole, _ = await read_all(client, "limit=2000")
+        assert whole == ballots
+        # a page reads a bounded stretch of blocks: it may come back short, with a next cursor
+        monkeypatch.setattr(node_ballots, "MAX_BLOCKS_PER_PAGE", 1)
+        bounded, pages = await read_all(client, "limit=2000")
+        assert bounded == ballots and pages >= 3
+        monkeypatch.undo()
+        url = f"/api/v1/campaigns/{plan.campaign_id}/ballots"
+        for query in ("?limit=0", "?limit=2001", "?limit=x", "?limit=-1"):
+            assert await error_of(await client.get(url + query)) == (400, "bad_limit"), query
+        for query in ("?after=", "?after=x", "?after=1", "?after=1:-1", "?after=1:2:3"):
+            assert await error_of(await client.get(url + query)) == (400, "bad_cursor"), query
+        assert await error_of(await client.get("/api/v1/campaigns/nope/ballots")) == (404, "unknown_campaign")
+        beyond = await (await client.get(f"{url}?after={node.ledger.height + 5}:0")).json()
+        assert beyond["ballots"] == [] and beyond["next"] is None
     run(single, body)
 
 

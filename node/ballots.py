@@ -1,0 +1,128 @@
+"""A campaign's ballots in commit order, a page at a time: ``GET /api/v1/campaigns/{id}/ballots``.
+
+Ballots live in the blocks (``B/<height>``) and, keyed by voter, in the state (``S/b/...``, no
+height). Commit order is block order, so a page walks the stored blocks from the cursor: a campaign
+has ballots only between its creation and its close (the close applies before the closing block's
+transactions), so the walk starts at ``created_height`` and stops at ``closed_height`` or the
+node's height. Only ``vote.cast`` transactions are decoded (the kind is the envelope's first field,
+so the other transactions are skipped by a byte-prefix check).
+
+A page is bounded by ``limit`` ballots and by how much it reads (``MAX_BLOCKS_PER_PAGE`` blocks,
+``MAX_BYTES_PER_PAGE`` bytes of blocks), so a page over a long stretch without this campaign's
+ballots may hold fewer than ``limit`` ballots (even none) and still carry a ``next`` cursor.
+``next`` is null once the walk reached the end: the close, or the node's height for an open
+campaign (ask again later with the last ballot's cursor to follow it).
+
+The cursor is ``<height>:<index>``: the page starts strictly after transaction ``index`` of block
+``height``. Clients should treat it as opaque and pass back what ``next`` says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chain.block import Block
+from chain.ledger import Ledger
+from chain.records import STATUS_CLOSED, Campaign
+from chain.tx import Tx, decode_tx
+from node.errors import BadRequest
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 2000
+MAX_BLOCKS_PER_PAGE = 2000
+MAX_BYTES_PER_PAGE = 8 * 1024 * 1024
+MAX_INDEX = 999_999_999  # a cursor index "after every transaction of this block" (blocks hold ≤ 20,000)
+CURSOR_PATTERN = re.compile(r"(\d{1,18}):(\d{1,9})")
+# An encoded tx is the canonical msgpack array [kind, chain_id, body, signatures]: 0x94, then the
+# kind as a fixstr (0xa9 = 9 bytes).
+VOTE_PREFIX = b"\x94\xa9vote.cast"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Just after transaction ``index`` of block ``height`` (index -1: before the block's first)."""
+
+    height: int
+    index: int
+
+    def cursor(self) -> str:
+        return f"{self.height}:{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class BallotPage:
+    ballots: list[dict[str, Any]]
+    end_height: int
+    next: Position | None
+
+    def to_json(self, campaign_id: str) -> dict[str, Any]:
+        return {"campaign": campaign_id, "height": self.end_height, "ballots": self.ballots,
+                "next": None if self.next is None else self.next.cursor()}
+
+
+def parse_cursor(value: str | None) -> Position | None:
+    if value is None:
+        return None
+    match = CURSOR_PATTERN.fullmatch(value)
+    if match is None:
+        raise BadRequest(f"after must be a cursor from a previous page's next (<height>:<index>), "
+                         f"got {value[:40]!r}", "bad_cursor")
+    return Position(int(match.group(1)), int(match.group(2)))
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if not value.isdigit() or len(value) > 9 or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value[:32]!r}", "bad_limit")
+    return int(value)
+
+
+def end_height(ledger: Ledger, campaign: Campaign) -> int:
+    """The last block that can hold a ballot of ``campaign`` on this node now."""
+    if campaign.status == STATUS_CLOSED:
+        return min(campaign.closed_height, ledger.height)
+    return ledger.height
+
+
+def ballot_json(tx: Tx, height: int, index: int) -> dict[str, Any]:
+    body = tx.body
+    return {"voter_key": tx.signers[0].hex(), "district_id": body.district_id, "choices": list(body.choices),
+            "height": height, "index": index, "tx_hash": tx.hash.hex()}
+
+
+def read_ballots(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
+    """Up to ``limit`` ballots of ``campaign`` committed after ``after`` (from its creation if None)."""
+    campaign_id = campaign.campaign_id
+    last = end_height(ledger, campaign)
+    start = Position(max(campaign.created_height, 1), -1)
+    position = after if after is not None and (after.height, after.index) > (start.height, start.index) else start
+    ballots: list[dict[str, Any]] = []
+    height = position.height + 1 if position.index >= MAX_INDEX else position.height
+    blocks_read = 0
+    bytes_read = 0
+    while height <= last:
+        if blocks_read >= MAX_BLOCKS_PER_PAGE or bytes_read >= MAX_BYTES_PER_PAGE:
+            return BallotPage(ballots, last, Position(height - 1, MAX_INDEX))
+        raw = ledger.raw_block(height)
+        if raw is None:  # the node is at `last`; a missing block is a damaged store
+            raise LookupError(f"block {height} is missing from this node's store")
+        blocks_read += 1
+        bytes_read += len(raw)
+        first = position.index + 1 if height == position.height else 0
+        txs = Block.decode(raw).txs
+        for index in range(first, len(txs)):
+            tx_raw = txs[index]
+            if not tx_raw.startswith(VOTE_PREFIX):
+                continue
+            tx = decode_tx(tx_raw)
+            if tx.body.campaign_id != campaign_id:
+                continue
+            ballots.append(ballot_json(tx, height, index))
+            if len(ballots) >= limit:
+                return BallotPage(ballots, last, Position(height, index))
+        height += 1
+    return BallotPage(ballots, last, None)
+
