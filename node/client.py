@@ -244,6 +244,15 @@ class NodeClient:
     async def tally(self, campaign_id: str, *, only: str | None = None) -> dict[str, Any]:
         return expect_object(await self.request("GET", f"{API}/campaigns/{campaign_id}/tally", only=only), "tally")
 
+    async def ballots(self, campaign_id: str, *, after: str | None = None, limit: int = 2000,
+                      only: str | None = None) -> dict[str, Any]:
+        """One page of a campaign's anonymised ballots in commit order (``next`` is the cursor to go on)."""
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        return expect_object(await self.request("GET", f"{API}/campaigns/{campaign_id}/ballots", params=params,
+                                                only=only), "ballots")
+
     async def initiative(self, campaign_id: str, initiative_id: str) -> dict[str, Any]:
         return expect_object(await self.request(
             "GET", f"{API}/campaigns/{campaign_id}/initiatives/{initiative_id}"), "initiative")

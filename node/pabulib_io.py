@@ -15,7 +15,9 @@ while earlier chunks are already on their way; ballots go out in concurrent batc
 of DIR and are re-sent to another node when one fails (``node.client.TxPump``).
 
 Export (``veche pabulib export``) reads a campaign's ballots from the chain through the public API
-(``/api/v1/blocks/raw``) and writes them anonymised — voters numbered 1..N in the order of their
+(``/api/v1/campaigns/{id}/ballots`` pages, with the spec and initiatives from
+``/api/v1/campaigns/{id}``; against an older node without that route, by scanning
+``/api/v1/blocks/raw`` from the campaign's creation) and writes them anonymised — voters numbered 1..N in the order of their
 ballots' tx hashes — with the published winners as ``selected``.
 """
 
@@ -42,7 +44,7 @@ from chain.errors import DecodeError, VecheError
 from chain.pabulib import PbFile, PbProject, PbVote, read_pb, write_pb
 from chain.tx import (
     ID_PATTERN, MAX_CHOICES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
-    District, InitiativeSubmit, RuleSpec, Tx, decode_tx, make_registration, make_vote, sign_tx,
+    District, InitiativeSubmit, RuleSpec, Tx, Wire, decode_tx, field_names, make_registration, make_vote, sign_tx,
 )
 from genesis.model import Genesis
 from genesis.testnet import load_testnet
@@ -451,6 +453,91 @@ async def read_campaign(client: NodeClient, genesis: Genesis, campaign_id: str, 
     return record
 
 
+NESTED_FIELDS: dict[str, type[Wire]] = {"districts": District, "ballot": BallotSpec, "rule": RuleSpec}
+HEX_FIELDS = frozenset({"gateway", "document_hash"})
+
+
+def wire_from_json(cls: type[Wire], value: Any, where: str) -> list[Any]:
+    """The wire array of a body the node's API showed as JSON (``chain.tx.body_to_json``)."""
+    if not isinstance(value, dict):
+        raise PabulibImportError(f"the node's {where} is not a JSON object")
+    out: list[Any] = []
+    for name in field_names(cls):
+        if name not in value:
+            raise PabulibImportError(f"the node's {where} lacks {name!r}")
+        item = value[name]
+        nested = NESTED_FIELDS.get(name)
+        if nested is not None and isinstance(item, list):
+            item = [wire_from_json(nested, part, f"{where}.{name}") for part in item]
+        elif nested is not None:
+            item = wire_from_json(nested, item, f"{where}.{name}")
+        elif name in HEX_FIELDS:
+            try:
+                item = bytes.fromhex(item) if isinstance(item, str) else item
+            except ValueError:
+                raise PabulibImportError(f"the node's {where}.{name} is not hex") from None
+        out.append(item)
+    return out
+
+
+def record_from_details(details: dict[str, Any], committee: frozenset[bytes]) -> CampaignRecord:
+    """Spec and initiatives from ``GET /api/v1/campaigns/{id}`` (ballots are added page by page)."""
+    record = CampaignRecord(committee)
+    try:
+        record.spec = CampaignCreate.from_wire(wire_from_json(CampaignCreate, details.get("campaign"), "campaign"))
+        initiatives = details.get("initiatives")
+        if not isinstance(initiatives, list):
+            raise PabulibImportError("the node's campaign lacks its initiatives")
+        for item in initiatives:
+            initiative = InitiativeSubmit.from_wire(wire_from_json(InitiativeSubmit, item, "initiative"))
+            record.initiatives[initiative.initiative_id] = initiative
+            if item.get("status") == "approved":
+                record.approved.add(initiative.initiative_id)
+    except DecodeError as exc:
+        raise PabulibImportError(f"the node's campaign document is malformed: {exc.message}") from exc
+    return record
+
+
+async def read_ballots(client: NodeClient, details: dict[str, Any], committee: frozenset[bytes], campaign_id: str,
+                       end: int, node: str) -> CampaignRecord | None:
+    """The campaign (from its details) with its ballots up to height ``end``, from ``/ballots`` pages of ``node``.
+
+    None when the node has no such route (an older node: the caller scans raw blocks instead).
+    """
+    record: CampaignRecord | None = None
+    cursor: str | None = None
+    while True:
+        try:
+            page = await client.ballots(campaign_id, after=cursor, only=node)
+        except NodeApiError as exc:
+            if exc.status == 404 and cursor is None:  # the campaign exists (its tally answered): no such route
+                return None
+            raise
+        if record is None:
+            record = record_from_details(details, committee)
+        ballots = page.get("ballots")
+        if not isinstance(ballots, list):
+            raise PabulibImportError("the node's ballots page lacks its ballots")
+        for ballot in ballots:
+            try:
+                height, tx_hash, choices = ballot["height"], bytes.fromhex(ballot["tx_hash"]), ballot["choices"]
+            except (TypeError, KeyError, ValueError):
+                raise PabulibImportError(f"the node sent a malformed ballot: {str(ballot)[:200]}") from None
+            if not isinstance(height, int) or not isinstance(choices, list):
+                raise PabulibImportError(f"the node sent a malformed ballot: {str(ballot)[:200]}")
+            if height > end:  # committed after the tally this export matches
+                return record
+            record.ballots[tx_hash] = tuple(str(choice) for choice in choices)
+        cursor = page.get("next")
+        if cursor is None:
+            if int(page.get("height", 0)) < end:
+                raise PabulibImportError(f"the node's ballots stop at height {page.get('height')}, below its "
+                                         f"tally's height {end}")
+            return record
+        if not isinstance(cursor, str):
+            raise PabulibImportError("the node's ballots page has a malformed next cursor")
+
+
 def units(kopecks: int, what: str) -> int:
     if kopecks % KOPECKS_PER_UNIT:
         raise PabulibImportError(f"{what} {kopecks} kopecks is not a whole number of currency units; pabulib "
@@ -504,7 +591,9 @@ async def export_campaign(urls: Sequence[str], campaign_id: str) -> tuple[PbFile
             if exc.status == 404:
                 raise PabulibImportError(f"the node knows no campaign {campaign_id!r}") from None
             raise
+        node = client.current_url  # the tally's node: its pages end where its tally was counted
         start = 1
+        details: dict[str, Any] | None = None
         try:
             details = await client.campaign(campaign_id)
             created = details.get("created_height")
@@ -513,7 +602,12 @@ async def export_campaign(urls: Sequence[str], campaign_id: str) -> tuple[PbFile
         except NodeApiError:
             pass
         end = int(tally.get("height", 0))
-        record = await read_campaign(client, genesis, campaign_id, end, start)
+        record = None
+        if details is not None:
+            record = await read_ballots(client, details, genesis.params.committee_keys, campaign_id, end, node)
+        if record is None:
+            log.info("no ballots route on %s: scanning raw blocks %d..%d", node, start, end)
+            record = await read_campaign(client, genesis, campaign_id, end, start)
     return build_export(record, tally, genesis.chain_id), tally
 
 

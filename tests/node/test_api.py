@@ -22,9 +22,11 @@ from chain.receipt import build_receipt, verify_receipt
 from chain.tx import make_registration, make_vote
 import node.ballots as node_ballots
 from genesis.demo import CHILDREN_CAMPAIGN_ID
+from node.client import NodeClient, fetch_genesis
 from node.config import NodeLimits
 from node.envelope import seal
 from node.node import Node
+from node.pabulib_io import build_export, export_campaign, read_ballots, read_campaign
 from node.sync import decode_block_range
 from tests.node.apphost import Client, make_testnet, serve_node, until
 from tests.node.votes import demo_plan, encode_batch, make_batch
@@ -223,6 +225,44 @@ def test_ballots_route_pages_every_ballot_once_in_commit_order(single: Path,
         assert await error_of(await client.get("/api/v1/campaigns/nope/ballots")) == (404, "unknown_campaign")
         beyond = await (await client.get(f"{url}?after={node.ledger.height + 5}:0")).json()
         assert beyond["ballots"] == [] and beyond["next"] is None
+    run(single, body)
+
+
+def test_pabulib_export_reads_the_ballots_route_and_matches_a_raw_block_scan(single: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = demo_plan(single.parent)
+    other = demo_plan(single.parent, CHILDREN_CAMPAIGN_ID)
+
+    async def body(node: Node, client: Client) -> None:
+        for seed in range(2):
+            for each_plan in (plan, other):
+                result = await post_txs(client, make_batch(each_plan, 9, seed=seed))
+                await wait_committed(client, result["accepted"][-1])
+        url = str(client.make_url("")).rstrip("/")
+        requested: list[str] = []
+        original = NodeClient.request
+
+        async def recording(self: NodeClient, method: str, path: str, **options: Any) -> Any:
+            requested.append(path)
+            return await original(self, method, path, **options)
+
+        monkeypatch.setattr(NodeClient, "request", recording)
+        exported, tally = await export_campaign([url], plan.campaign_id)
+        monkeypatch.undo()
+        assert any(path.endswith("/ballots") for path in requested)
+        assert not any(path.endswith("/blocks/raw") for path in requested)
+        assert len(exported.votes) == tally["total_ballots"] == 18
+        async with NodeClient(url) as api:
+            genesis = await fetch_genesis(api)
+            scanned = await read_campaign(api, genesis, plan.campaign_id, int(tally["height"]))
+            details = await api.campaign(plan.campaign_id)
+            routed = await read_ballots(api, details, genesis.params.committee_keys, plan.campaign_id,
+                                        int(tally["height"]), url)
+        assert routed is not None
+        assert routed.ballots == scanned.ballots and len(routed.ballots) == 18
+        assert (routed.spec, routed.initiatives, routed.approved) == (scanned.spec, scanned.initiatives,
+                                                                      scanned.approved)
+        assert exported == build_export(scanned, tally, genesis.chain_id)
     run(single, body)
 
 
