@@ -529,10 +529,7 @@ async def read_ballots(client: NodeClient, details: dict[str, Any], committee: f
                 return record
             record.ballots[tx_hash] = tuple(str(choice) for choice in choices)
         cursor = page.get("next")
-        if cursor is None:
-            if int(page.get("height", 0)) < end:
-                raise PabulibImportError(f"the node's ballots stop at height {page.get('height')}, below its "
-                                         f"tally's height {end}")
+        if cursor is None:  # (a node that fell behind shows as ballots that miss the tally: build_export)
             return record
         if not isinstance(cursor, str):
             raise PabulibImportError("the node's ballots page has a malformed next cursor")

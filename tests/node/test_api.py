@@ -19,7 +19,7 @@ from chain.block import BlockHeader, CommitCertificate
 from chain.crypto import read_key_file
 from chain.ledger import decode_block_with_certificate
 from chain.receipt import build_receipt, verify_receipt
-from chain.tx import make_registration, make_vote
+from chain.tx import CampaignClose, make_registration, make_vote
 import node.ballots as node_ballots
 from genesis.demo import CHILDREN_CAMPAIGN_ID
 from node.client import NodeClient, fetch_genesis
@@ -263,6 +263,20 @@ def test_pabulib_export_reads_the_ballots_route_and_matches_a_raw_block_scan(sin
         assert (routed.spec, routed.initiatives, routed.approved) == (scanned.spec, scanned.initiatives,
                                                                       scanned.approved)
         assert exported == build_export(scanned, tally, genesis.chain_id)
+        # closed: the walk ends at the close, below the node's (and the tally's) height
+        committee = read_key_file(single.parent / "keys" / "committee-0.json")
+        close = chain.tx.sign_tx("campaign.close", plan.chain_id, CampaignClose(plan.campaign_id, "test over"),
+                                 [committee])
+        await wait_committed(client, (await post_txs(client, [close.raw]))["accepted"][0])
+        result = await post_txs(client, make_batch(other, 3, seed=9))
+        await wait_committed(client, result["accepted"][-1])
+        exported, tally = await export_campaign([url], plan.campaign_id)
+        assert tally["status"] == "closed" and len(exported.votes) == 18
+        async with NodeClient(url) as api:
+            assert exported == build_export(await read_campaign(api, genesis, plan.campaign_id, int(tally["height"])),
+                                            tally, genesis.chain_id)
+            page = await api.ballots(plan.campaign_id)
+        assert page["height"] == tally["closed_height"] < tally["height"] and page["next"] is None
     run(single, body)
 
 
