@@ -149,7 +149,10 @@ class Mempool:
         self.inflight_bytes = 0
         self.rejected: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._rejected_memory = rejected_memory
-        # hashes whose signatures this node checked (admission or a valid proposal): never twice
+        # hashes whose signatures this node checked (admission or a valid proposal): never twice.
+        # A hash leaves when its transaction commits (a committed transaction is refused as a replay
+        # before any signature check, so its entry would only cost memory: ~200 bytes per ballot);
+        # what never commits leaves oldest first beyond VERIFIED_MEMORY.
         self.verified: OrderedDict[bytes, None] = OrderedDict()
         self.verifications = 0
         # hashes of transactions that can never be valid (bad signature, wrong chain, undecodable)
@@ -427,8 +430,11 @@ class Mempool:
     def after_commit(self, block_txs: Iterable[bytes], *, exact: bool) -> None:
         """After a block committed: drop its transactions; rebuild the check state unless ``exact``."""
         count = 0
+        verified = self.verified
         for raw in block_txs:
-            self._forget(sha256(raw))
+            tx_hash = sha256(raw)
+            self._forget(tx_hash)
+            verified.pop(tx_hash, None)
             count += 1
         self.note_committed(count)
         now = self._clock_ms()
@@ -460,6 +466,7 @@ class Mempool:
         """Rebuild the check state from scratch (after block sync moved the ledger)."""
         for tx_hash in [h for h in self.pending if self.ledger.state.is_committed_tx(h)]:
             self._forget(tx_hash)
+            self.verified.pop(tx_hash, None)
         self._check = self._rebuild()
 
     def _forget(self, tx_hash: bytes) -> bool:

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 import chain.tx
+import node.mempool
 from chain.crypto import SigningKey
 from chain.tx import make_vote
 from node.errors import BadRequest, Overloaded, PayloadTooLarge
 from node.mempool import ClientBudgets, Mempool, decode_batch, encode_batch
-from tests.node.chainfix import NOW, Chain, make_chain
+from tests.node.chainfix import NOW, T0, Chain, make_chain
 
 
 @pytest.fixture
@@ -283,3 +284,36 @@ def test_large_batches_are_admitted_in_order_across_slices(chain_: Chain, monkey
     assert codes(result) == [(6, "duplicate"), (7, "malformed")]
     assert [bytes.fromhex(h.hex()) for h in result.accepted] == [chain.crypto.sha256(raw) for raw in batch[:6]]
     assert [tx.raw for tx in pool.reap(100, 1 << 20)] == batch[:6]
+
+
+def test_verified_hashes_leave_when_their_transactions_commit(chain_: Chain, verify_calls: list[bytes]) -> None:
+    """Soak memory: a committed ballot's hash is not kept in ``verified`` (it grew ~200 bytes per ballot)."""
+    pool = chain_.mempool()
+    heights = 30
+    for height in range(heights):
+        voters = chain_.voters(4)
+        registration = chain_.register(voters)
+        ballots = [chain_.vote(v) for v in voters]
+        admit(pool, [registration.raw] + [b.raw for b in ballots])
+        waiting = chain_.vote(chain_.voters(1)[0])  # never registered: rejected, its hash stays verified
+        admit(pool, [waiting.raw])
+        block = [registration, *ballots]
+        exact = pool.absorb([tx.raw for tx in block], block_events=False)
+        chain_.builder.add_block(block, time_ms=T0 + 6_000 + height * 10)
+        pool.after_commit([tx.raw for tx in block], exact=exact)
+        assert len(pool) == 0
+        assert len(pool.verified) <= height + 1  # only the never-committed ones, not 5 per height
+    calls = len(verify_calls)
+    result = admit(pool, [registration.raw, ballots[0].raw])  # gossip of committed ones: refused, not re-verified
+    assert codes(result) == [(0, "already_committed"), (1, "already_committed")]
+    assert len(verify_calls) == calls
+
+
+def test_verified_hashes_of_transactions_that_never_commit_are_capped(chain_: Chain,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node.mempool, "VERIFIED_MEMORY", 50)
+    pool = chain_.mempool()
+    for round_ in range(10):
+        pool.mark_verified(bytes([round_, index]) * 16 for index in range(20))
+        assert len(pool.verified) <= 50
+    assert bytes([9, 19]) * 16 in pool.verified and bytes([0, 0]) * 16 not in pool.verified  # oldest out first
