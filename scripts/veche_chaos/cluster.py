@@ -335,16 +335,24 @@ class Cluster:
         return found
 
     def rss_kib(self, name: str) -> int | None:
+        memory = self.memory_kib(name)
+        return None if memory is None else memory.get("VmRSS")
+
+    def memory_kib(self, name: str) -> dict[str, int] | None:
+        """``VmRSS``, ``RssAnon`` (heap: what a leak grows) and ``RssFile`` (mapped files such as
+        LevelDB tables: clean pages the kernel can take back) from ``/proc/<pid>/status``, in KiB."""
         pid = self.procs[name].pid
         if pid is None or not self.procs[name].running:
             return None
+        found: dict[str, int] = {}
         try:
             for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except (OSError, ValueError):
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    found[key] = int(rest.split()[0])
+        except (OSError, ValueError, IndexError):
             return None
-        return None
+        return found if "VmRSS" in found else None
 
     async def shutdown(self) -> None:
         """Stop everything (resume paused ones first); never raises."""

@@ -236,12 +236,17 @@ class Sampler:
     peak_rss_kib: dict[str, int] = field(default_factory=dict)
 
     def sample(self, since: float, now: float) -> dict[str, Any]:
-        rss = {}
+        rss: dict[str, int] = {}
+        anon: dict[str, int] = {}
         for name in self.cluster.procs:
-            value = self.cluster.rss_kib(name)
-            if value is not None:
-                rss[name] = value
-                self.peak_rss_kib[name] = max(self.peak_rss_kib.get(name, 0), value)
+            memory = self.cluster.memory_kib(name)
+            if memory is None:
+                continue
+            value = memory["VmRSS"]
+            rss[name] = value
+            self.peak_rss_kib[name] = max(self.peak_rss_kib.get(name, 0), value)
+            if "RssAnon" in memory:
+                anon[name] = memory["RssAnon"]
         window = [r for r in self.tracker.records.values()
                   if r.committed is not None and since <= r.committed < now and r.kind == "vote"
                   and r.source != FLOOD]
@@ -249,7 +254,7 @@ class Sampler:
             "t": round(now, 3), "height": self.watcher.height,
             "heights": {n: s.height for n, s in self.watcher.status.items() if now - s.at < 3},
             "mempool": {n: s.mempool for n, s in self.watcher.status.items() if now - s.at < 3},
-            "rss_kib": rss, "committed_votes": len(window), "latency": latency_summary(window),
+            "rss_kib": rss, "anon_kib": anon, "committed_votes": len(window), "latency": latency_summary(window),
         }
 
     async def run(self, stop: asyncio.Event) -> None:
