@@ -65,8 +65,20 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
-def free_port_block(count: int, *, low: int = 21000, high: int = 39000, attempts: int = 200) -> int:
-    """A base port such that ``base .. base+count-1`` are all free on loopback now."""
+def ephemeral_port_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (``ip_local_port_range``; 32768 default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(count: int, *, low: int = 21000, high: int | None = None, attempts: int = 200) -> int:
+    """A base port such that ``base .. base+count-1`` are all free on loopback now — below the
+    ephemeral range by default, where no outgoing connection can take one before it is bound."""
+    if high is None:
+        floor = ephemeral_port_floor()
+        high = floor if floor > low + count + 100 else 60000
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(attempts):
         base = rng.randrange(low, high - count)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +18,9 @@ from typing import IO, Any
 
 from gateway.phone import normalize_phone
 from genesis.testnet import TestnetLayout, init_testnet
+from tests.node.netkit import free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_base_port(count: int) -> int:
-    """A base port with ``count`` consecutive free ports after it."""
-    for _ in range(200):
-        base = random.randint(30_000, 60_000 - count)
-        sockets = []
-        try:
-            for offset in range(count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port range found")
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:

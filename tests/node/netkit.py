@@ -27,10 +27,24 @@ from genesis.testnet import TestnetLayout, init_testnet
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def ephemeral_port_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 on Linux by default).
+
+    Listening ports chosen by tests must stay below it: a port picked as free in the ephemeral range
+    can be taken by any outgoing connection before the node binds it ("address already in use")."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_base_port(count: int) -> int:
-    """A base port such that base .. base+count-1 are free on 127.0.0.1 right now."""
+    """A base port such that base .. base+count-1 are free on 127.0.0.1 right now, below the
+    ephemeral range so no outgoing connection can take one before the node binds it."""
+    floor = ephemeral_port_floor()
+    high = floor if floor > 21000 + count else 60000
     for _ in range(500):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(20000, high - count)
         sockets = []
         try:
             for port in range(base, base + count):
