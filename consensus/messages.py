@@ -132,19 +132,15 @@ def verify_message(message: Message, validators: ValidatorSet, verifier: Verifie
 
 
 def encode_message(message: Message) -> bytes:
-    return codec.encode(message.to_wire())
+    return encode_item(message)
 
 
 def decode_message(data: bytes) -> Message:
-    """Decode one message strictly; any defect raises ``MalformedMessage`` (a ``DecodeError``)."""
-    try:
-        raw = codec.decode(data, max_bytes=MAX_MESSAGE_BYTES)
-    except DecodeError as exc:
-        raise MalformedMessage(f"consensus message is not canonical msgpack: {exc.message}") from exc
-    message = message_from_wire(raw)
-    if not codec.is_canonical(data, raw):
-        raise MalformedMessage("consensus message is not in canonical encoding")
-    return message
+    """Decode one proposal or vote strictly; any defect (evidence included) raises ``MalformedMessage``."""
+    item = decode_item(data)
+    if isinstance(item, Evidence):
+        raise MalformedMessage("expected a proposal or a vote, got evidence")
+    return item
 
 
 def message_from_wire(raw: Any) -> Message:

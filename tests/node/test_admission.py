@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,7 +13,7 @@ from node.admission import (AUTO_MAX_RATE, AUTO_MIN_RATE, AdmissionControl, auto
 from node.config import NodeLimits, parse_limits
 from node.errors import ConfigError
 from node.mempool import MAX_BATCH_TXS, Mempool
-from tests.node.chainfix import Chain, make_chain
+from tests.node.chainfix import Chain
 
 
 class Clock:
@@ -207,24 +206,6 @@ def test_bad_limits_are_refused_with_the_key_named(raw: dict[str, object], fragm
 
 
 # --- memory of invalid transactions ----------------------------------------------------------------
-
-
-@pytest.fixture
-def chain_() -> Chain:
-    return make_chain()
-
-
-@pytest.fixture
-def verify_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    calls: list[bytes] = []
-    real = getattr(chain.tx, "verify")
-
-    def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
-        calls.append(public_key)
-        real(public_key, signature, message, cache_key=cache_key)
-
-    monkeypatch.setattr(chain.tx, "verify", counting)
-    yield calls
 
 
 def forge(raw: bytes) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,26 +12,7 @@ from chain.crypto import SigningKey
 from chain.tx import make_vote
 from node.errors import BadRequest, Overloaded, PayloadTooLarge
 from node.mempool import ClientBudgets, Mempool, decode_batch, encode_batch
-from tests.node.chainfix import NOW, T0, Chain, make_chain
-
-
-@pytest.fixture
-def chain_() -> Chain:
-    return make_chain()
-
-
-@pytest.fixture
-def verify_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    """Counts every Ed25519 verification made through transaction signature checks."""
-    calls: list[bytes] = []
-    real = getattr(chain.tx, "verify")
-
-    def counting(public_key: bytes, signature: bytes, message: bytes, *, cache_key: bool = False) -> None:
-        calls.append(public_key)
-        real(public_key, signature, message, cache_key=cache_key)
-
-    monkeypatch.setattr(chain.tx, "verify", counting)
-    yield calls
+from tests.node.chainfix import NOW, T0, Chain
 
 
 def admit(pool: Mempool, raws: list[bytes]):  # type: ignore[no-untyped-def]
