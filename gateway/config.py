@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import GenesisError
+from chain.numbers import is_decimal
 from gateway.errors import ConfigError
 from genesis.config import GatewayConfig as SharedGatewayConfig
 from genesis.config import load_gateway_config
@@ -38,11 +39,13 @@ class Limits:
     sms_resend_seconds: int = 60
     code_ttl_seconds: int = 300
     code_tries: int = 3
+    code_tries_per_code: int = 5
     code_lockout_seconds: int = 900
     code_per_ip: RateLimit = RateLimit(60, 3600)
     code_per_subnet: RateLimit = RateLimit(600, 3600)
     card_per_ip: RateLimit = RateLimit(30, 3600)
     card_per_subnet: RateLimit = RateLimit(300, 3600)
+    card_wrong_global: RateLimit = RateLimit(1000, 3600)
     ballot_per_ip: RateLimit = RateLimit(60, 3600)
     ballot_per_subnet: RateLimit = RateLimit(600, 3600)
     max_inflight_requests: int = 1000
@@ -167,7 +170,7 @@ def parse_sms(raw: Any) -> SmsConfig:
     _want(provider in SMS_PROVIDERS, f"gateway config: sms.provider must be one of {', '.join(SMS_PROVIDERS)}")
     prefixes_raw = raw.get("allowed_prefixes", ["+79"])
     _want(isinstance(prefixes_raw, list) and bool(prefixes_raw)
-          and all(isinstance(p, str) and p.startswith("+") and p[1:].isdigit() for p in prefixes_raw),
+          and all(isinstance(p, str) and p.startswith("+") and is_decimal(p[1:], 15) for p in prefixes_raw),
           "gateway config: sms.allowed_prefixes must be a non-empty list like [\"+79\"]")
     url = raw.get("url")
     if url is not None:

@@ -17,10 +17,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chain.numbers import is_decimal
 from gateway.errors import PhoneError
 
 _SEPARATORS = re.compile(r"[\s\-.\u00a0]")
-_PARENS = re.compile(r"^(\+?\d{1,3})?\((\d{3,5})\)(\d+)$")
+_PARENS = re.compile(r"^(\+?\d{1,3})?\((\d{3,5})\)(\d+)$", re.ASCII)
 MAX_INPUT_CHARS = 40
 
 
@@ -38,7 +39,7 @@ def normalize_phone(text: str, allowed_prefixes: Sequence[str] = ("+79",)) -> st
         compact = (match.group(1) or "") + match.group(2) + match.group(3)
     plus = compact.startswith("+")
     digits = compact[1:] if plus else compact
-    if not digits.isascii() or not digits.isdigit():
+    if not is_decimal(digits, 32):
         raise PhoneError("phone number may contain only digits, spaces, dashes and parentheses", "phone_malformed")
     if plus:
         e164 = "+" + digits

@@ -26,7 +26,7 @@ from multidict import MultiDictProxy
 from chain.crypto import SigningKey
 from chain.params import ChainParams
 from chain.storage import KeyValueStore
-from gateway.auth import CardBook, CodeAuth, Session, SessionStore
+from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
@@ -47,7 +47,7 @@ LANG_COOKIE = "veche_lang"
 HONEYPOT_FIELD = "website"
 MAX_FIELD_CHARS = 2000
 COUNTED_REASONS = frozenset(REASON_NAMES)
-CAMPAIGN_PATH = re.compile(r"^/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})$")
+CAMPAIGN_PATH = re.compile(r"/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})\Z")  # \Z: "$" matches before "\n"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PAGE_CACHE_SIZE = 2048
@@ -72,6 +72,7 @@ class Gateway:
     sms: SmsProvider
     codes: CodeAuth
     cards: CardBook
+    card_guard: CardGuard
     sessions: SessionStore
     csrf: CsrfTokens
     limiter: Limiter

@@ -20,6 +20,7 @@ from aiohttp import web
 from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
 from chain.merkle import inclusion_proof
+from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
@@ -88,9 +89,10 @@ def node_of(request: web.Request) -> Node:
 
 
 def parse_height(value: str, what: str = "height") -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
-    return int(value)
+    height = parse_decimal(value, 18)
+    if height is None:
+        raise BadRequest(f"{what} must be a non-negative integer (ASCII digits), got {value[:32]!r}", "bad_height")
+    return height
 
 
 def parse_hash(value: str) -> bytes:
