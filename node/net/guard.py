@@ -175,6 +175,8 @@ class ConnectionGuard:
     def sweep(self) -> None:
         now = self.clock()
         for connection in list(self.connections):
+            if connection.closing:
+                continue
             reason = connection.overdue(now, self.limits)
             if reason is not None:
                 self.cut.inc(reason)
@@ -182,7 +184,7 @@ class ConnectionGuard:
 
     def shed(self, count: int) -> int:
         """Cut up to ``count`` public connections, those doing the least first; return how many."""
-        candidates = sorted((c for c in self.connections if not c.reserved),
+        candidates = sorted((c for c in self.connections if not c.reserved and not c.closing),
                             key=lambda c: (c.framing.phase is Phase.BODY, c.activity))
         for connection in candidates[:count]:
             self.cut.inc("shed")
@@ -297,6 +299,10 @@ class GuardedProtocol(asyncio.Protocol):
         if elapsed > 0 and self.framing.body_bytes < elapsed * limits.min_body_rate:
             return "body_too_slow"
         return None
+
+    @property
+    def closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
 
     def cut(self, reason: str) -> None:
         transport = self.transport
