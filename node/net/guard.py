@@ -7,9 +7,11 @@ Every accepted TCP connection is wrapped in a ``GuardedProtocol`` before aiohttp
   own (``max_reserved``), so a public flood can fill the public pool and never the consensus links
   or the gateway's. Everything else is *public*.
 * **Caps.** Public connections are capped in total (``max_connections``, and never more than the
-  file-descriptor budget allows: ``fd_budget``) and per network (``max_per_network`` per IPv4 /24
-  or IPv6 /64). A connection over a cap is answered ``503`` with ``Retry-After`` at once and closed,
-  before aiohttp allocates anything for it.
+  file-descriptor budget allows: ``fd_budget``) and, once half of that pool is taken, per network
+  (``max_per_network`` per IPv4 /24 or IPv6 /64): a network may open more while the node has room
+  to spare (one NAT or proxy carries many honest clients), and keeps to its share under pressure.
+  A connection over a cap is answered ``503`` with ``Retry-After`` at once and closed, before
+  aiohttp allocates anything for it.
 * **Timeouts.** A request head must be complete ``header_timeout_s`` after its first byte (or after
   the connection opened); a body must keep arriving — no pause longer than ``body_timeout_s``, and
   after that grace at least ``min_body_rate`` bytes per second on average. Time during which aiohttp
@@ -148,8 +150,8 @@ class ConnectionGuard:
             network = network_of(connection.address)
             if self.public >= self.public_cap:
                 return "total_cap"
-            if self.per_network.get(network, 0) >= self.limits.max_per_network:
-                return "network_cap"
+            if self.public >= self.public_cap // 2 and self.per_network.get(network, 0) >= self.limits.max_per_network:
+                return "network_cap"     # under pressure (half the pool taken) a network keeps to its cap
             connection.network = network
             self.public += 1
             self.per_network[network] = self.per_network.get(network, 0) + 1

@@ -22,10 +22,11 @@ from tests.node.votes import BallotPlan, demo_plan, encode_batch, make_batch
 HEADER_TIMEOUT_S = 2.0
 BODY_TIMEOUT_S = 2.0
 PER_NETWORK = 64
-SLACK_S = 1.5          # two guard sweeps and a loaded 2-core box
+SLACK_S = 2.0          # guard sweeps, the accept queue of a 1000-connection burst, a loaded 2-core box
 LOW_NOFILE = 2500      # public connections it can hold: 2500 - 1000 - 256 - 64 - 512 = 668 (node/net/guard.py)
+MAX_CONNECTIONS = 1500  # per-network caps bind once half of it (750) is taken
 LIMITS = {"header_timeout_ms": int(HEADER_TIMEOUT_S * 1000), "body_timeout_ms": int(BODY_TIMEOUT_S * 1000),
-          "max_connections_per_network": PER_NETWORK}
+          "max_connections_per_network": PER_NETWORK, "max_connections": MAX_CONNECTIONS}
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +100,15 @@ class Prober:
 
 
 async def trickler(host: str, port: int, source: str, lifetimes: list[float], refused: list[str],
-                   stop_at: float) -> None:
+                   stop_at: float, connected: list[int] | None = None) -> None:
     try:
         reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
     except OSError as exc:
         refused.append(f"connect: {exc!r}")
         return
+    finally:
+        if connected is not None:
+            connected.append(1)
     opened = time.monotonic()
     try:
         writer.write(b"GET /api/v1/status HTTP/1.1\r\nHost: veche\r\n")
@@ -138,12 +142,17 @@ def test_a_thousand_trickling_connections_are_cut_in_time_and_the_node_answers(n
         over_cap: list[str] = []
         prober = Prober(net.urls[name])
         stop_at = time.monotonic() + HEADER_TIMEOUT_S + 6
-        # 1000 connections over 20 networks (50 each, under the per-network cap), plus 80 more from
-        # one network already holding 50: 14 fit under its cap of 64, the rest are refused at accept
-        sources = [attacker(i) for i in range(1000)] + ["127.1.0.200"] * 80
-        tasks = [trickler(host, port, source, lifetimes, refused if i < 1000 else over_cap, stop_at)
-                 for i, source in enumerate(sources)]
-        await asyncio.gather(prober.run(HEADER_TIMEOUT_S + 4), *tasks)
+        connected: list[int] = []
+        # 1000 connections over 20 networks (50 each, under the per-network cap) ...
+        first = [asyncio.create_task(trickler(host, port, attacker(i), lifetimes, refused, stop_at, connected))
+                 for i in range(1000)]
+        probing = asyncio.create_task(prober.run(HEADER_TIMEOUT_S + 4))
+        while len(connected) < 1000:
+            await asyncio.sleep(0.02)
+        # ... then, with more than half the pool taken, 80 more from one network already holding 50:
+        # 14 fit under its cap of 64, the rest are refused at accept
+        more = [trickler(host, port, "127.1.0.200", lifetimes, over_cap, stop_at) for _ in range(80)]
+        await asyncio.gather(probing, *first, *more)
         return lifetimes, refused, over_cap, prober
 
     lifetimes, refused, over_cap, prober = asyncio.run(attack())
