@@ -134,16 +134,20 @@ def decode(data: bytes | bytearray | memoryview, *, max_bytes: int = MAX_MESSAGE
     data = bytes(data)
     if len(data) > max_bytes:
         raise DecodeError(f"encoding of {len(data)} bytes exceeds the limit of {max_bytes}", "too_large")
-    count = _ContainerCount(limits.containers)
-    lengths = {"max_str_len": min(limits.string, len(data)), "max_bin_len": min(limits.binary or len(data), len(data)),
-               "max_array_len": min(limits.array, len(data)), "max_ext_len": 0}
+    size = len(data)
+    lengths: dict[str, Any] = {"max_str_len": min(limits.string, size), "max_bin_len": min(limits.binary or size, size),
+                               "max_array_len": min(limits.array, size), "max_ext_len": 0}
+    if size > limits.containers:   # the input could hold more arrays than allowed: count them as they are built
+        count = _ContainerCount(limits.containers)
+        lengths["list_hook"] = count.array
+        if allow_maps:
+            lengths["object_hook"] = count.map
     try:
         if allow_maps:
-            value = _unpackb(data, use_list=True, raw=False, strict_map_key=True, list_hook=count.array,
-                             object_hook=count.map, max_map_len=min(limits.map, len(data)), **lengths)
+            value = _unpackb(data, use_list=True, raw=False, strict_map_key=True,
+                             max_map_len=min(limits.map, size), **lengths)
         else:
-            value = _unpackb(data, use_list=True, raw=False, object_pairs_hook=_reject_map, list_hook=count.array,
-                             max_map_len=0, **lengths)
+            value = _unpackb(data, use_list=True, raw=False, object_pairs_hook=_reject_map, max_map_len=0, **lengths)
     except DecodeError:
         raise
     except msgpack.ExtraData as exc:
@@ -162,21 +166,30 @@ def decode(data: bytes | bytearray | memoryview, *, max_bytes: int = MAX_MESSAGE
 
 
 def _check_decoded(value: Any, max_depth: int) -> None:
+    """Only canonical types, and arrays and maps nested at most ``max_depth`` deep (one level at a time)."""
     if type(value) is not list:
         if type(value) in (int, str, bytes, bool) or value is None:
             return
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is list or kind is dict:
-            if depth >= max_depth:
-                raise DecodeError(f"arrays and maps nest deeper than {max_depth}")
-            stack.extend((child, depth + 1) for child in (item if kind is list else item.values()))
-        elif kind is float:
-            raise DecodeError("floats are not allowed in canonical encoding")
-        elif not (kind is int or kind is str or kind is bytes or kind is bool or item is None):
-            raise DecodeError(f"unsupported type {kind.__name__}")
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is list:
+                if depth > max_depth:
+                    raise DecodeError(f"arrays and maps nest deeper than {max_depth}")
+                below.extend(item)
+            elif kind is dict:
+                if depth > max_depth:
+                    raise DecodeError(f"arrays and maps nest deeper than {max_depth}")
+                below.extend(item.values())
+            elif kind is float:
+                raise DecodeError("floats are not allowed in canonical encoding")
+            elif not (kind is int or kind is str or kind is bytes or kind is bool or item is None):
+                raise DecodeError(f"unsupported type {kind.__name__}")
+        level = below
 
 
 def array_items(data: bytes, *, max_items: int, max_bytes: int) -> list[bytes]:
