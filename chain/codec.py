@@ -203,6 +203,8 @@ def array_items(data: bytes, *, max_items: int, max_bytes: int) -> list[bytes]:
     unpacker.feed(data)
     try:
         count = unpacker.read_array_header()
+        if count > max_items:
+            raise DecodeError(f"array of {count} items exceeds the limit of {max_items}", "too_large")
         if unpacker.tell() != len(_packb_array_header(count)):
             raise DecodeError("value is not in canonical encoding", "not_canonical")
         items = []
