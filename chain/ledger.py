@@ -26,7 +26,8 @@ from chain.block import (
     encoded_tx_bytes, make_header, verify_certificate,
 )
 from chain.crypto import sha256
-from chain.errors import BlockInvalid, DecodeError, StorageError, TxRejected
+from chain.errors import BlockInvalid, DecodeError, StorageError, StoreCorrupt, TxRejected
+from chain.merkle import merkle_root
 from chain.params import ChainParams
 from chain.records import read_u64, u64
 from chain.state import APP_HASH_KEY, HEIGHT_KEY, TIME_KEY, TX_INDEX_PREFIX, Execution, State
@@ -156,6 +157,36 @@ class Ledger:
             return None
         # Both are stored in canonical form, so the array of the two is a 2-element header
         # followed by the two encodings (exactly codec.encode([block, certificate])).
+        return b"\x92" + raw_block + raw_cert
+
+    def vouched_block_with_certificate(self, height: int) -> bytes | None:
+        """``raw_block_with_certificate``, re-checked before it is served: the block must decode, its
+        transactions and last commit must match its header, and its hash must be the one its stored
+        certificate, the hash index and (for the top block) the ledger's last block hash name.
+
+        Raises ``StoreCorrupt`` when they disagree: such bytes are never served.
+        """
+        raw_block = self.raw_block(height)
+        raw_cert = self.raw_certificate(height)
+        if raw_block is None or raw_cert is None:
+            return None
+        try:
+            block = Block.decode(raw_block)
+            certificate = CommitCertificate.decode(raw_cert)
+        except DecodeError as exc:
+            raise StoreCorrupt(f"stored block {height} or its certificate does not decode: {exc.message}") from exc
+        block_hash = block.hash()
+        expected_last_commit = ZERO_HASH if block.last_commit is None else block.last_commit.hash()
+        problems = [what for what, bad in (
+            ("height", block.height != height or certificate.height != height),
+            ("certificate", certificate.block_hash != block_hash),
+            ("hash index", self.height_of(block_hash) != height),
+            ("top of the chain", height == self.height and block_hash != self.last_block_hash),
+            ("transactions", merkle_root(block.txs) != block.header.tx_root),
+            ("last commit", expected_last_commit != block.header.last_commit_hash),
+        ) if bad]
+        if problems:
+            raise StoreCorrupt(f"stored block {height} does not match its {', '.join(problems)}")
         return b"\x92" + raw_block + raw_cert
 
     # --- execution -----------------------------------------------------------------------------
