@@ -363,3 +363,35 @@ def test_a_filling_disk_stops_intake_and_recovers_without_losing_a_vote(tmp_path
     finally:
         net.close()
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_each_start_failure_has_its_exit_code_and_message(tmp_path: Path) -> None:
+    import socket
+
+    from node.exitcodes import EXIT_CONFIG, EXIT_LISTEN, EXIT_STORE_IN_USE
+
+    net = LocalNet(tmp_path / "net", validators=1, observers=0)
+    name = "validator-0"
+    home = net.homes[name]
+    try:
+        net.start_all()
+        second = subprocess.run([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == EXIT_STORE_IN_USE
+        assert "is another node process using" in second.stderr and "LOCK" in second.stderr
+        assert net.stop(name) == 0
+        port = int(net.urls[name].rsplit(":", 1)[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            busy = subprocess.run([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=60)
+        assert busy.returncode == EXIT_LISTEN and "cannot listen on" in busy.stderr
+        assert "another node process" not in busy.stderr
+        config = json.loads((home / "config.json").read_text())
+        (home / "config.json").write_text(json.dumps({**config, "limits": {"disk_min_free_mb": -1}}))
+        bad = subprocess.run([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == EXIT_CONFIG and "disk_min_free_mb" in bad.stderr
+    finally:
+        net.close()
