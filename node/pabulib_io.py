@@ -462,7 +462,11 @@ def wire_from_json(cls: type[Wire], value: Any, where: str) -> list[Any]:
     if not isinstance(value, dict):
         raise PabulibImportError(f"the node's {where} is not a JSON object")
     out: list[Any] = []
-    for name in field_names(cls):
+    names = field_names(cls)
+    if cls is BallotSpec:
+        kind = value.get("type")
+        names = BallotSpec.names_of(kind) if isinstance(kind, str) else names
+    for name in names:
         if name not in value:
             raise PabulibImportError(f"the node's {where} lacks {name!r}")
         item = value[name]
