@@ -29,6 +29,8 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
   max_connections_per_network  public connections per IPv4 /24 or IPv6 /64 (default 64)
   max_reserved_connections     connections of validator peers and trusted_clients, a pool of their
                       own that public connections cannot fill (default 512)
+  disk_min_free_mb    below this much free space on the data directory's device the node takes no new
+                      client transactions (503 disk_low); consensus goes on (default 512; 0 = never)
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ LIMIT_DEFAULTS: dict[str, Any] = {
     "max_connections": 2048,
     "max_connections_per_network": 64,
     "max_reserved_connections": 512,
+    "disk_min_free_mb": 512,
 }
-MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate"})
+MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate",
+                         "disk_min_free_mb"})
 MAX_TRUSTED_CLIENTS = 256
 
 
@@ -83,6 +87,7 @@ class NodeLimits:
     max_connections: int = 2048
     max_connections_per_network: int = 64
     max_reserved_connections: int = 512
+    disk_min_free_mb: int = 512
 
 
 def parse_trusted_clients(value: Any, where: str) -> tuple[str, ...]:

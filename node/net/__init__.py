@@ -14,6 +14,6 @@ between the listening socket and aiohttp's protocol:
   when the process runs short of descriptors;
 * ``site.GuardedSite`` listens with every connection wrapped in a ``guard.GuardedProtocol``.
 
-Policy numbers come from ``limits`` in config.json (``node/config.py``); docs/NODE.md §12 and
+Policy numbers come from ``limits`` in config.json (``node/config.py``); docs/NODE.md §13 and
 docs/RELIABILITY.md ("Hostile clients") describe them and what they were measured against.
 """

@@ -120,7 +120,8 @@ class LocalNet:
     def validators(self) -> list[str]:
         return [node.name for node in self.layout.validators]
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None, *, nofile: int | None = None) -> None:
+    def start(self, name: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (), *,
+              nofile: int | None = None) -> None:
         """Run node ``name``; ``nofile`` caps its open files (soft and hard RLIMIT_NOFILE)."""
         home = self.homes[name]
         log = open(home / "process.log", "ab")  # noqa: SIM115 - the child owns it; closed below
@@ -130,7 +131,7 @@ class LocalNet:
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT,
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), *args], cwd=ROOT,
                                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                 env=env, preexec_fn=limit_files if nofile is not None else None)
         log.close()
