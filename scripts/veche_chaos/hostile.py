@@ -25,6 +25,7 @@ import logging
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,9 +226,15 @@ class HostileLoad:
                     pass
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
-        runners = {"trickle": self._trickle, "slow_upload": self._slow_uploads, "envelope": self._envelopes,
-                   "garbage": lambda s: self._requests("garbage", self.config.garbage_every_s, s),
-                   "unicode": lambda s: self._requests("unicode", self.config.unicode_every_s, s)}
+        async def garbage(stop: asyncio.Event) -> None:
+            await self._requests("garbage", self.config.garbage_every_s, stop)
+
+        async def unicode(stop: asyncio.Event) -> None:
+            await self._requests("unicode", self.config.unicode_every_s, stop)
+
+        runners: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
+            "trickle": self._trickle, "slow_upload": self._slow_uploads, "envelope": self._envelopes,
+            "garbage": garbage, "unicode": unicode}
         await asyncio.gather(*(runners[kind](stop) for kind in self.config.kinds))
         return {kind: stats.to_json() for kind, stats in self.stats.items()}
 
