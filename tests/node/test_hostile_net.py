@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from chain.crypto import sha256
 from chain.numbers import parse_decimal
 from tests.node.netkit import LocalNet, get_json, http_get, http_post
 from tests.node.votes import BallotPlan, demo_plan, encode_batch, make_batch
@@ -312,7 +313,6 @@ def test_an_unsigned_16_mib_envelope_is_refused_at_once_and_blocks_keep_coming(n
     # block production did not pause: a ballot sent now commits at once on the attacked validators
     raws = make_batch(plan, 1)
     net.submit(targets[0], raws)
-    from chain.crypto import sha256
     started = time.monotonic()
     tx_hash = sha256(raws[-1]).hex()
     while net.tx_status(targets[1], tx_hash) != "committed":
