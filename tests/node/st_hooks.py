@@ -59,7 +59,7 @@ ids = st.one_of(st.sampled_from(["ib-2027", "ib-deti-2027", "live-topn", "volgog
 texts = st.text(max_size=40)
 uints = st.one_of(st.integers(0, 300), st.integers(0, 2**63 - 1), st.integers(-5, -1))
 hashes = st.one_of(st.binary(min_size=32, max_size=32), st.just(b""), st.binary(max_size=40))
-FIELDS = {
+FIELDS: dict[str, list[st.SearchStrategy[Any]]] = {
     "campaign.create": [ids, texts, st.sampled_from(["adult", "children", "x"]),
                         st.lists(st.tuples(ids, texts, uints).map(list), max_size=3),
                         st.tuples(st.sampled_from(["choose-1", "approval"]), uints, uints).map(list),
@@ -112,7 +112,7 @@ def before_generate_body(context: Any, strategy: Any) -> Any:
 # every route whose body holds a tuple). Request schemas already keep ``prefixItems`` under 3.1.
 import schemathesis.specs.openapi.adapter.responses as _responses  # noqa: E402
 
-_to_json_schema = _responses.to_json_schema
+_to_json_schema = getattr(_responses, "to_json_schema")
 
 
 def _keep_prefix_items(*args: Any, **kwargs: Any) -> Any:
@@ -120,4 +120,4 @@ def _keep_prefix_items(*args: Any, **kwargs: Any) -> Any:
     return _to_json_schema(*args, **kwargs)
 
 
-_responses.to_json_schema = _keep_prefix_items
+setattr(_responses, "to_json_schema", _keep_prefix_items)
