@@ -45,15 +45,19 @@ def _error(description: str, *, retry_after: bool = False, allow: bool = False) 
     return response
 
 
-def _json(description: str, schema: str, links: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+def _json(description: str, schema: str | dict[str, Any] | None = None,
+          links: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON response; ``schema`` names a component (``"Status"``) or is a schema itself."""
+    body = ref(schema) if isinstance(schema, str) else schema if schema is not None else {"type": "object"}
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": body}}}
     if links:
         response["links"] = links
     return response
 
 
-def _msgpack(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/octet-stream": {"schema": ref(schema)}}}
+def _msgpack(description: str, schema: str | None = None) -> dict[str, Any]:
+    body = ref(schema) if schema is not None else {"type": "string", "format": "binary"}
+    return {"description": description, "content": {"application/octet-stream": {"schema": body}}}
 
 
 def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
@@ -61,7 +65,11 @@ def _link(operation_id: str, description: str, **parameters: str) -> dict[str, A
 
 
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
+ERROR_SCHEMA = ref("Error")
 HEIGHT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
+HEIGHT_PARAM = {"name": "height", "in": "path", "required": True, "schema": HEIGHT_SCHEMA}
+CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True, "schema": ID_SCHEMA}
 
 
 def _param(name: str, where: str, schema: dict[str, Any], description: str, *, required: bool = True,
@@ -73,12 +81,15 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, *, r
     return parameter
 
 
-def _get(operation_id: str, summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
-         parameters: list[dict[str, Any]] | None = None, tag: str = "public") -> dict[str, Operation]:
+def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
+         parameters: list[dict[str, Any]] | None = None, tag: str = "public", *,
+         operation_id: str | None = None) -> dict[str, Operation]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
     responses["500"] = INTERNAL
-    operation: Operation = {"operationId": operation_id, "summary": summary, "tags": [tag], "responses": responses}
+    operation: Operation = {"summary": summary, "tags": [tag], "responses": responses}
+    if operation_id is not None:  # links name their target by operationId
+        operation = {"operationId": operation_id, **operation}
     if parameters:
         operation["parameters"] = parameters
     return {"get": operation}
@@ -104,14 +115,16 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                                 "examples of this document are ids of the serving node's own chain."},
         "paths": {
             "/api/v1/status": _get(
-                "getStatus", "Node status: chain, role, height, hashes, peers, mempool, catching_up",
+                "Node status: chain, role, height, hashes, peers, mempool, catching_up",
                 _json("status", "Status", {"block": _link("getBlock", "the last committed block",
-                                                          height="$response.body#/height")})),
-            "/api/v1/genesis": _get("getGenesis", "The genesis document this node runs (hash: docs/GENESIS.md §1)",
-                                    _json("the genesis file's JSON", "Genesis")),
-            "/api/v1/openapi.json": _get("getOpenApi", "This document", _json("OpenAPI 3.1 document", "OpenApi")),
-            "/api/v1/evidence": _get("getEvidence", "Equivocation evidence this validator has seen",
-                                     _json("evidence, oldest first", "Evidence")),
+                                                          height="$response.body#/height")}),
+                operation_id="getStatus"),
+            "/api/v1/genesis": _get("The genesis document this node runs (hash: docs/GENESIS.md §1)",
+                                    _json("the genesis file's JSON", "Genesis"), operation_id="getGenesis"),
+            "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3.1 document", "OpenApi"),
+                                         operation_id="getOpenApi"),
+            "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
+                                     _json("evidence, oldest first", "Evidence"), operation_id="getEvidence"),
             "/api/v1/txs": {"post": {
                 "operationId": "postTxs",
                 "summary": "Submit a batch of signed transactions",
@@ -135,66 +148,68 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "500": INTERNAL,
                 }}},
             "/api/v1/txs/{hash}": _get(
-                "getTx", "Where a transaction is: pending, committed (with inclusion proof), rejected (code, "
-                         "message) or unknown", _json("tx status", "TxStatus", {
-                             "block": _link("getBlock", "the block that holds it (committed only)",
-                                            height="$response.body#/height")}),
+                "Where a transaction is: pending, committed (with inclusion proof), rejected (code, message) or "
+                "unknown",
+                _json("tx status", "TxStatus", {
+                    "block": _link("getBlock", "the block that holds it (committed only)",
+                                   height="$response.body#/height")}),
                 {"400": _error("hash is not 64 hex digits (bad_hash)"),
                  "404": _error("the committed block is missing from this node's store")},
                 [_param("hash", "path", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
                         "a transaction hash: sha256 of the encoded transaction, 64 hex digits (either case)",
-                        example=live.tx_hash)]),
+                        example=live.tx_hash)], operation_id="getTx"),
             "/api/v1/blocks/raw": _get(
-                "getBlocksRaw", "Raw blocks with certificates, msgpack [[block, certificate], ...] from `from`: "
-                                "consecutive, at most 500 blocks, ends at `to`, at this node's height, or before "
-                                "the block that would take the page past 8 MiB (at least one block is always "
-                                "sent); empty when from is above this node's height or to < from",
+                "Raw blocks with certificates, msgpack [[block, certificate], ...] from `from`: consecutive, at "
+                "most 500 blocks, ends at `to`, at this node's height, or before the block that would take the "
+                "page past 8 MiB (at least one block is always sent); empty when from is above this node's height "
+                "or to < from",
                 _msgpack("msgpack array of [block, certificate]", "RawBlockPage"),
                 {"400": _error("from missing, or from or to not ASCII digits, or from < 1 (bad_range, bad_height)")},
                 [_param("from", "query", {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
                         "first height", example=1),
                  _param("to", "query", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-                        "last height (default from + 499)", required=False, example=height_example)]),
+                        "last height (default from + 499)", required=False, example=height_example)],
+                operation_id="getBlocksRaw"),
             "/api/v1/blocks/{height}": _get(
-                "getBlock", "A committed block: {height, hash, header, txs: [hash], commit}",
+                "A committed block: {height, hash, header, txs: [hash], commit}",
                 _json("block", "Block", {"tx": _link("getTx", "the block's first transaction",
                                                      hash="$response.body#/txs/0"),
                                          "raw": _link("getBlockRaw", "the same block as msgpack",
                                                       height="$response.body#/height")}),
                 {"400": _error("height is not ASCII digits (bad_height)"),
-                 "404": _error("no block at this height (unknown_block)")}, [height]),
+                 "404": _error("no block at this height (unknown_block)")}, [height], operation_id="getBlock"),
             "/api/v1/blocks/{height}/raw": _get(
-                "getBlockRaw", "One raw block with its certificate, msgpack [block, certificate]",
+                "One raw block with its certificate, msgpack [block, certificate]",
                 _msgpack("msgpack [block, certificate]", "RawBlock"),
                 {"400": _error("height is not ASCII digits (bad_height)"),
-                 "404": _error("no block at this height (unknown_block)")}, [height]),
+                 "404": _error("no block at this height (unknown_block)")}, [height], operation_id="getBlockRaw"),
             "/api/v1/campaigns": _get(
-                "getCampaigns", "Every campaign, summarised",
+                "Every campaign, summarised",
                 _json("campaigns in ascending byte order of id", "Campaigns", {
                     "campaign": _link("getCampaign", "the first campaign",
                                       campaign="$response.body#/campaigns/0/campaign_id"),
                     "tally": _link("getTally", "the first campaign's tally",
                                    campaign="$response.body#/campaigns/0/campaign_id"),
                     "ballots": _link("getBallots", "the first campaign's ballots",
-                                     campaign="$response.body#/campaigns/0/campaign_id")})),
+                                     campaign="$response.body#/campaigns/0/campaign_id")}),
+                operation_id="getCampaigns"),
             "/api/v1/campaigns/{campaign}": _get(
-                "getCampaign", "A campaign: its specification, status, counts and initiatives",
+                "A campaign: its specification, status, counts and initiatives",
                 _json("campaign", "Campaign", {
                     "initiative": _link("getInitiative", "the campaign's first initiative",
                                         campaign="$response.body#/campaign/campaign_id",
                                         initiative="$response.body#/initiatives/0/initiative_id"),
                     "tally": _link("getTally", "its tally", campaign="$response.body#/campaign/campaign_id")}),
-                no_campaign, [campaign]),
+                no_campaign, [campaign], operation_id="getCampaign"),
             "/api/v1/campaigns/{campaign}/tally": _get(
-                "getTally", "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
-                            "result_status, rule, scope, closed_height, close_reason}",
-                _json("tally", "Tally"), no_campaign, [campaign]),
+                "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
+                "result_status, rule, scope, closed_height, close_reason}",
+                _json("tally", "Tally"), no_campaign, [campaign], operation_id="getTally"),
             "/api/v1/campaigns/{campaign}/ballots": _get(
-                "getBallots", "Anonymised ballots in commit order, one page: {campaign, height, ballots: [{voter_key, "
-                              "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 "
-                              "blocks or 8 MiB, so it may hold fewer than limit ballots and still have a next "
-                              "cursor; next is null once the close (or, for an open campaign, this node's height) "
-                              "is reached",
+                "Anonymised ballots in commit order, one page: {campaign, height, ballots: [{voter_key, "
+                "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 blocks or 8 MiB, "
+                "so it may hold fewer than limit ballots and still have a next cursor; next is null once the close "
+                "(or, for an open campaign, this node's height) is reached",
                 _json("ballot page", "BallotPage", {
                     "tx": _link("getTx", "the first ballot's transaction and proof",
                                 hash="$response.body#/ballots/0/tx_hash")}),
@@ -204,14 +219,14 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                  _param("after", "query", {"type": "string", "pattern": "^[0-9]{1,18}:[0-9]{1,9}$"},
                         "the next cursor of the previous page", required=False),
                  _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 2000, "default": 500},
-                        "at most this many ballots", required=False)]),
+                        "at most this many ballots", required=False)], operation_id="getBallots"),
             "/api/v1/campaigns/{campaign}/initiatives/{initiative}": _get(
-                "getInitiative", "An initiative with its vote count and progress reports", _json("initiative", "Initiative"),
+                "An initiative with its vote count and progress reports", _json("initiative", "Initiative"),
                 {"404": _error("no such campaign (unknown_campaign) or initiative (unknown_initiative)")},
-                [campaign, initiative]),
-            "/metrics": _get("getMetrics", "Prometheus metrics (text format 0.0.4)",
+                [campaign, initiative], operation_id="getInitiative"),
+            "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                             tag="operations"),
+                             tag="operations", operation_id="getMetrics"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
                 "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
