@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -160,20 +161,33 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(live_examples(node_of(request))))
 
 
+_EXAMPLES: weakref.WeakKeyDictionary[Node, tuple[int, LiveExamples]] = weakref.WeakKeyDictionary()
+EXAMPLE_SCAN_BLOCKS = 16
+
+
 def live_examples(node: Node) -> LiveExamples:
-    """Ids of this node's chain for the document's examples: the first campaign, its first initiative, the
-    first transaction of the newest of the last 64 blocks that hold one, and the height."""
+    """Ids of this node's chain for the document's examples: the first campaign, its first initiative, a
+    committed transaction and the height. Computed once per height; the transaction is the first of the
+    newest block that holds one among those committed since (at most 16 read per height), else the last
+    one found — a committed transaction stays one."""
+    height = node.ledger.height
+    cached = _EXAMPLES.get(node)
+    if cached is not None and cached[0] == height:
+        return cached[1]
     state = node.ledger.state
     campaign = min(state.campaigns, key=str.encode, default=None)
     initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
-    tx_hash = None
-    for height in range(node.ledger.height, max(0, node.ledger.height - 64), -1):
-        block = node.ledger.block(height)
+    tx_hash = cached[1].tx_hash if cached is not None else None
+    since = cached[0] if cached is not None else 0
+    for block_height in range(height, max(since, height - EXAMPLE_SCAN_BLOCKS), -1):
+        block = node.ledger.block(block_height)
         if block is not None and block.txs:
             tx_hash = sha256(block.txs[0]).hex()
             break
-    return LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
-                        tx_hash=tx_hash, height=node.ledger.height or None)
+    examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
+                            tx_hash=tx_hash, height=height or None)
+    _EXAMPLES[node] = (height, examples)
+    return examples
 
 
 async def get_metrics(request: web.Request) -> web.Response:
