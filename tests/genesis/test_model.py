@@ -286,6 +286,13 @@ def test_canonical_form_is_rfc_8785(source: str, expected: str | None) -> None:
         assert canonical == expected.encode("utf-8")
 
 
+def test_an_unpaired_surrogate_has_no_canonical_form_and_is_refused() -> None:
+    document = valid_document()
+    document["description"] = json.loads('"x\\ud800y"')
+    with pytest.raises(GenesisError, match="no canonical form"):
+        parse_genesis(document)
+
+
 @pytest.mark.parametrize("value", [2**53, -(2**53), 2**62, 0.5])
 def test_numbers_beyond_what_every_json_reader_holds_exactly_are_refused(value: Any) -> None:
     document = valid_document()
