@@ -234,8 +234,7 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/msgpack": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
-                    "200": {"description": "{ok, duplicate, malformed_messages, txs_queued}",
-                            "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
                     "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
                     "401": _error("sender is not a genesis validator, or the signature does not verify"),
                     "403": _error("this node is an observer and takes no p2p messages"),

@@ -259,6 +259,15 @@ EVIDENCE = closed({"evidence": array(closed({
     "seen_ms": TIME_MS, "evidence": HEX,
 }), max_items=1000, description="oldest first; evidence is hex of [\"evidence\", message, message]")})
 
+ENVELOPE_ANSWER = {"oneOf": [
+    closed({"ok": {"const": True}, "duplicate": {"const": True}},
+           description="an exact replay of a recent (sender, sequence): ignored"),
+    closed({"ok": {"const": True}, "duplicate": {"const": False},
+            "malformed_messages": integer(description="consensus messages that did not decode"),
+            "txs_queued": {"type": "boolean",
+                           "description": "false when the envelope's transactions were dropped (gossip queue full)"}}),
+]}
+
 OPENAPI = {"type": "object", "required": ["openapi", "info", "paths"],
            "properties": {"openapi": {"const": "3.1.0"}}, "description": "this document"}
 
@@ -369,7 +378,7 @@ def components() -> dict[str, Schema]:
     """``components.schemas`` of the OpenAPI document."""
     return {
         "Error": ERROR, "Status": STATUS, "Genesis": GENESIS, "OpenApi": OPENAPI, "Evidence": EVIDENCE,
-        "Admission": ADMISSION, "TxStatus": TX_STATUS, "TxProof": PROOF, "Block": BLOCK, "BlockHeader": HEADER,
+        "Admission": ADMISSION, "EnvelopeAnswer": ENVELOPE_ANSWER, "TxStatus": TX_STATUS, "TxProof": PROOF, "Block": BLOCK, "BlockHeader": HEADER,
         "Certificate": CERTIFICATE, "Campaigns": CAMPAIGNS, "CampaignSummary": CAMPAIGN_SUMMARY,
         "Campaign": CAMPAIGN, "CampaignSpec": CAMPAIGN_SPEC, "Tally": TALLY, "DistrictTally": DISTRICT_TALLY,
         "BallotPage": BALLOT_PAGE, "Initiative": INITIATIVE, "Progress": PROGRESS,
