@@ -65,6 +65,9 @@ def _link(operation_id: str, description: str, **parameters: str) -> dict[str, A
 
 
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
+STORE_FAULT = _error("data_corrupt or disk_full: this node found a fault in its own storage (a checksum, a served "
+                     "block that does not match its certificate, no space left) and is stopping (exit code 5 or 9); "
+                     "it serves nothing it cannot vouch for — ask another node", retry_after=True)
 ERROR_SCHEMA = ref("Error")
 HEIGHT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
 ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
@@ -86,6 +89,7 @@ def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | N
          operation_id: str | None = None) -> dict[str, Operation]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
+    responses["503"] = STORE_FAULT
     responses["500"] = INTERNAL
     operation: Operation = {"summary": summary, "tags": [tag], "responses": responses}
     if operation_id is not None:  # links name their target by operationId
@@ -142,8 +146,10 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "429": _error("over budget: this client's, the node-wide budget of all untrusted clients (or "
                                   "this client's network's fair share of it), or the trusted clients' "
                                   "(limits.client_tx_rate, node_tx_rate, trusted_tx_rate)", retry_after=True),
-                    "503": _error("shedding load: mempool full, too much being verified, more waiting than the "
-                                  "network commits in limits.backlog_ms, or (observer) every validator refuses",
+                    "503": _error("shedding load: mempool_full, busy (too much being verified), backlog (more "
+                                  "waiting than the network commits in limits.backlog_ms), disk_low (free space "
+                                  "below limits.disk_min_free_mb), upstream_busy (observer: every validator refuses); "
+                                  "or a store fault (data_corrupt, disk_full: the node is stopping)",
                                   retry_after=True),
                     "500": INTERNAL,
                 }}},
@@ -239,7 +245,8 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "401": _error("sender is not a genesis validator, or the signature does not verify"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
-                    "503": _error("more than 64 MiB of envelopes are being read at once", retry_after=True),
+                    "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "
+                                  "(data_corrupt, disk_full: the node is stopping)", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},

@@ -94,7 +94,9 @@ BLOCK_HEIGHT = integer(1, HEIGHT_MAX)
 TIME_MS = integer(description="unix milliseconds")
 MONEY = integer(description="kopecks")
 TRACK = one_of("adult", "children")
-BALLOT_TYPE = one_of("choose-1", "approval")
+BALLOT_TYPE = one_of("choose-1", "approval", "knapsack", "cumulative", "ordinal")
+POINTS = integer(1, 1_000_000)
+POINTS_LIMIT = integer(0, 1_000_000)
 RULE_NAME = one_of("top-n", "greedy", "greedy-no-skip", "equal-shares")
 SCOPE = one_of("district", "campaign")
 BALLOTS_PER_VOTER = one_of("district", "campaign")
@@ -115,7 +117,15 @@ def text(limit: int, *, non_empty: bool = False) -> Schema:
 # --- JSON views of transaction bodies (chain.tx.body_to_json: bytes as hex) -------------------------
 
 DISTRICT = closed({"district_id": ID, "name": text(200, non_empty=True), "budget": MONEY})
-BALLOT_SPEC = closed({"type": BALLOT_TYPE, "min_choices": integer(1, 64), "max_choices": integer(1, 64)})
+CHOICES = {"min_choices": integer(1, 64), "max_choices": integer(1, 64)}
+BALLOT_SPEC = {"oneOf": [
+    closed({"type": one_of("choose-1", "approval"), **CHOICES}),
+    closed({"type": {"const": "knapsack"}, **CHOICES,
+            "max_sum_cost": integer(description="kopecks; 0 = the ballot's district's budget")}),
+    closed({"type": {"const": "cumulative"}, **CHOICES, "min_sum_points": POINTS_LIMIT,
+            "max_sum_points": POINTS_LIMIT, "max_points": POINTS_LIMIT}),
+    closed({"type": {"const": "ordinal"}, **CHOICES, "rank_points": array(POINTS, min_items=1, max_items=64)}),
+], "description": "the keys depend on the type (docs/PROTOCOL.md §14.1)"}
 RULE_SPEC = closed({"name": RULE_NAME, "scope": SCOPE, "top_n": UINT, "min_votes": UINT, "budget": MONEY})
 CAMPAIGN_SPEC = closed({
     "campaign_id": ID, "title": text(200, non_empty=True), "track": TRACK,
@@ -224,7 +234,9 @@ INITIATIVE = closed({**INITIATIVE_FIELDS, "progress": array(PROGRESS, descriptio
 
 DISTRICT_TALLY = closed({
     "initiatives": {"type": "object", "propertyNames": {"pattern": ID_REGEX}, "additionalProperties": UINT,
-                    "description": "approved initiative id → votes"},
+                    "description": "approved initiative id → votes (ballots naming it)"},
+    "scores": {"type": "object", "propertyNames": {"pattern": ID_REGEX}, "additionalProperties": UINT,
+               "description": "approved initiative id → points (equal to the votes for set ballots)"},
     "winners": array(ID, description="this district's winners in selection order"),
 })
 TALLY = {**closed({
@@ -250,7 +262,9 @@ BALLOT_PAGE = closed({
     "ballots": array(closed({
         "voter_key": KEY, "district_id": ID, "choices": array(ID, min_items=1, max_items=64),
         "height": BLOCK_HEIGHT, "index": integer(0, 19_999), "tx_hash": HASH,
-    }), max_items=2000, description="in commit order"),
+    }, {"points": array(POINTS, min_items=1, max_items=64,
+                        description="scored ballots (cumulative, ordinal) only: points[i] for choices[i]")}),
+        max_items=2000, description="in commit order"),
     "next": nullable(CURSOR),
 })
 
@@ -281,7 +295,10 @@ GENESIS_CAMPAIGN = closed({
     "campaign_id": ID, "title": text(200, non_empty=True), "track": TRACK,
     "districts": array(closed({"district_id": ID, "name": text(200, non_empty=True)}, {"budget": JSON_INT}),
                        min_items=1, max_items=512),
-    "ballot": closed({"type": BALLOT_TYPE}, {"min_choices": JSON_INT, "max_choices": JSON_INT}),
+    "ballot": closed({"type": BALLOT_TYPE}, {
+        "min_choices": JSON_INT, "max_choices": JSON_INT, "max_sum_cost": JSON_INT, "min_sum_points": JSON_INT,
+        "max_sum_points": JSON_INT, "max_points": JSON_INT, "rank_points": array(JSON_INT, max_items=64)},
+        description="keys of another ballot type are refused (docs/GENESIS.md §3)"),
     "rule": closed({"name": RULE_NAME}, {"scope": SCOPE, "top_n": JSON_INT, "min_votes": JSON_INT,
                                          "budget": JSON_INT}),
     "submission_start": GENESIS_TIME, "submission_end": GENESIS_TIME, "voting_start": GENESIS_TIME,
@@ -338,13 +355,19 @@ MSGPACK_BODIES: dict[str, Schema] = {
     "campaign.create": _body(
         ID, text(200, non_empty=True), TRACK,
         array(tuple_of(ID, text(200, non_empty=True), UINT), min_items=1, max_items=512),
-        tuple_of(BALLOT_TYPE, UINT, UINT), tuple_of(RULE_NAME, SCOPE, UINT, UINT, UINT), UINT, UINT,
+        {"anyOf": [tuple_of(one_of("choose-1", "approval"), UINT, UINT),
+                   tuple_of({"const": "knapsack"}, UINT, UINT, UINT),
+                   tuple_of({"const": "cumulative"}, UINT, UINT, POINTS_LIMIT, POINTS_LIMIT, POINTS_LIMIT),
+                   tuple_of({"const": "ordinal"}, UINT, UINT, array(POINTS, min_items=1, max_items=64))]},
+        tuple_of(RULE_NAME, SCOPE, UINT, UINT, UINT), UINT, UINT,
         array(text(64, non_empty=True), max_items=64), UINT, UINT, UINT, UINT, BIN32, UINT, BALLOTS_PER_VOTER),
     "initiative.submit": _body(ID, ID, ID, text(300, non_empty=True), text(64, non_empty=True), integer(1),
                                text(4000), BIN32_OR_EMPTY),
     "initiative.review": _body(ID, ID, {"type": "boolean"}, text(1000)),
     "voters.register": _body(ID, array(BIN32, min_items=1, max_items=1024)),
-    "vote.cast": _body(ID, ID, array(ID, min_items=1, max_items=64)),
+    "vote.cast": {"anyOf": [_body(ID, ID, array(ID, min_items=1, max_items=64)),
+                            _body(ID, ID, array(ID, min_items=1, max_items=64), array(POINTS, min_items=1,
+                                                                                       max_items=64))]},
     "campaign.close": _body(ID, text(1000, non_empty=True)),
     "progress.report": _body(ID, ID, STAGE, integer(0, 100), UINT, text(2000), BIN32_OR_EMPTY),
 }

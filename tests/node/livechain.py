@@ -4,7 +4,8 @@
 in, with real signed transactions over HTTP: ballots in both demo campaigns (one per district, one
 per campaign), a campaign ``live-topn`` with an initiative approved on submission, one never
 reviewed, one approved and one rejected by review, ballots, a committee close (result final) and a
-progress report; an equal-shares campaign ``live-es`` closed with ballots; a forged transaction
+progress report; an equal-shares campaign ``live-es`` closed with ballots; a cumulative (scored)
+campaign ``live-points`` with ballots, left open; a forged transaction
 (remembered as rejected).
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from chain.crypto import SigningKey, read_key_file, sha256
 from chain.tx import (
     BallotSpec, CampaignClose, CampaignCreate, District, InitiativeReview, InitiativeSubmit, ProgressReport,
-    RuleSpec, Tx, make_registration, make_vote, sign_tx,
+    RuleSpec, Tx, VoteCast, make_registration, make_vote, sign_tx,
 )
 from tests.node.netkit import LocalNet, get_json, http_post, wait_for
 from tests.node.votes import demo_plan, encode_batch, make_batch
@@ -75,7 +76,9 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
     live.committed += commit(url, [
         campaign("live-topn", BallotSpec("choose-1", 1, 1), RuleSpec("top-n", "district", 1, 0, 0), "district"),
         campaign("live-es", BallotSpec("approval", 1, 2), RuleSpec("equal-shares", "campaign", 0, 0, 30_000_000),
-                 "campaign")])
+                 "campaign"),
+        campaign("live-points", BallotSpec("cumulative", 1, 2, min_sum_points=1, max_sum_points=10),
+                 RuleSpec("greedy", "district", 0, 0, 0), "district")])
 
     def initiative(campaign_id: str, initiative_id: str, district: str, signer: SigningKey, cost: int) -> Tx:
         body = InitiativeSubmit(campaign_id, initiative_id, district, f"Initiative {initiative_id}", "parks",
@@ -89,7 +92,9 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
         initiative("live-topn", "t-rejected", "volzhsky", operators["volzhsky"], 4_000_000),
         initiative("live-es", "e1", "volgograd", committee, 10_000_000),
         initiative("live-es", "e2", "volgograd", committee, 20_000_000),
-        initiative("live-es", "e3", "volzhsky", committee, 5_000_000)])
+        initiative("live-es", "e3", "volzhsky", committee, 5_000_000),
+        initiative("live-points", "p1", "volgograd", committee, 1_000_000),
+        initiative("live-points", "p2", "volgograd", committee, 2_000_000)])
     live.committed += commit(url, [
         sign_tx("initiative.review", chain_id, InitiativeReview("live-topn", "t-reviewed", True, ""), [committee]),
         sign_tx("initiative.review", chain_id,
@@ -100,6 +105,9 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
     keys = [v.public_key for v in voters]
     live.committed += commit(url, [
         make_registration(chain_id, gateway, "live-topn", keys), make_registration(chain_id, gateway, "live-es", keys),
+        make_registration(chain_id, gateway, "live-points", keys),
+        sign_tx("vote.cast", chain_id, VoteCast("live-points", "volgograd", ("p2", "p1"), (7, 3)), [voters[0]]),
+        sign_tx("vote.cast", chain_id, VoteCast("live-points", "volgograd", ("p1",), (4,)), [voters[1]]),
         make_vote(chain_id, voters[0], "live-topn", "volgograd", ["t-approved"]),
         make_vote(chain_id, voters[1], "live-topn", "volzhsky", ["t-reviewed"]),
         make_vote(chain_id, voters[0], "live-es", "volgograd", ["e1", "e2"]),

@@ -62,7 +62,10 @@ hashes = st.one_of(st.binary(min_size=32, max_size=32), st.just(b""), st.binary(
 FIELDS: dict[str, list[st.SearchStrategy[Any]]] = {
     "campaign.create": [ids, texts, st.sampled_from(["adult", "children", "x"]),
                         st.lists(st.tuples(ids, texts, uints).map(list), max_size=3),
-                        st.tuples(st.sampled_from(["choose-1", "approval"]), uints, uints).map(list),
+                        st.one_of(st.tuples(st.sampled_from(["choose-1", "approval"]), uints, uints).map(list),
+                                  st.tuples(st.just("knapsack"), uints, uints, uints).map(list),
+                                  st.tuples(st.just("cumulative"), uints, uints, uints, uints, uints).map(list),
+                                  st.tuples(st.just("ordinal"), uints, uints, st.lists(uints, max_size=4)).map(list)),
                         st.tuples(st.sampled_from(["top-n", "greedy", "equal-shares"]),
                                   st.sampled_from(["district", "campaign"]), uints, uints, uints).map(list),
                         uints, uints, st.lists(texts, max_size=3), uints, uints, uints, uints, hashes, uints,
@@ -81,6 +84,8 @@ FIELDS: dict[str, list[st.SearchStrategy[Any]]] = {
 def envelopes(draw: Any) -> Binary:
     kind = draw(st.sampled_from(KINDS))
     fields = [draw(strategy) for strategy in FIELDS[kind]]
+    if kind == "vote.cast" and draw(st.booleans()):  # a scored ballot: points for each choice
+        fields.append(draw(st.lists(st.integers(-1, 1_000_001), min_size=1, max_size=4)))
     if draw(st.integers(0, 9)) == 0:  # a body of the wrong length
         fields = fields[:-1]
     signatures = draw(st.lists(st.tuples(st.binary(min_size=32, max_size=32),

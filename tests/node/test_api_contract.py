@@ -153,7 +153,10 @@ def test_every_served_body_matches_its_schema(live: tuple[LocalNet, LiveChain]) 
     assert {t["rule"] for t in tallies if t["winners"]} == {"top-n", "equal-shares"}
     initiatives = reader.values["GET /api/v1/campaigns/{campaign}/initiatives/{initiative} 200"]
     assert sum(len(i["progress"]) for i in initiatives) == 2
-    assert any(p["next"] is not None for p in reader.values["GET /api/v1/campaigns/{campaign}/ballots 200"])
+    pages = reader.values["GET /api/v1/campaigns/{campaign}/ballots 200"]
+    assert any(p["next"] is not None for p in pages)
+    assert any("points" in b for p in pages for b in p["ballots"])  # a scored ballot
+    assert {c["campaign"]["ballot"]["type"] for c in campaigns} >= {"choose-1", "approval", "cumulative"}
     statuses = reader.values["GET /api/v1/status 200"]
     assert {s["role"] for s in statuses} == {"validator", "observer"} and any(s["sources"] for s in statuses)
 
