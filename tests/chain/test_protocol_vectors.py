@@ -100,6 +100,10 @@ def test_the_chain_holds_every_record_state_the_section_promises() -> None:
     assert codec.decode(changes[b"S/i/c-open/o1"])[1:3] == ["submitted", ""]
     assert codec.decode(changes[b"S/i/c-vote/a1"])[1:3] == ["approved", ""]
     assert codec.decode(changes[b"S/i/c-vote/a2"])[1:3] == ["rejected", "over the district budget"]
-    ballot_keys = [key for key in changes if key.startswith(b"S/b/")]
+    ballot_keys = [key for key in changes if key.startswith(b"S/b/c-vote/")]  # one ballot per campaign
     assert len(ballot_keys) == 1 and ballot_keys[0].endswith(b"/") and len(ballot_keys[0]) == len(b"S/b/c-vote/") + 33
+    assert b"/" in ballot_keys[0][len(b"S/b/c-vote/"):-1]  # the voter key holds a 2f byte: keys are not split at /
     assert any(key.startswith(b"S/p/c-vote/a1/") for key in changes) and b"S/r/c-vote" in changes
+    assert changes[b"S/s/c-points/p2"] == (6).to_bytes(8, "big") and changes[b"S/t/c-points/p2"] == (1).to_bytes(8, "big")
+    scored = [codec.decode(value) for key, value in changes.items() if key.startswith(b"S/b/c-points/")]
+    assert [ballot[1:] for ballot in scored] == [[["p2", "p1"], [6, 4]]]

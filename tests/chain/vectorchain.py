@@ -9,7 +9,9 @@ The chain: genesis with no data; height 1 creates ``c-open`` (stays open) and ``
 per campaign, top-n); height 2 submits ``o1`` to ``c-open`` by the district operator (never
 reviewed), ``a1`` to ``c-vote`` by the committee (approved on submission) and ``a2`` by the district
 operator, which the committee rejects by review; height 3 registers one voter of ``c-vote``, who
-votes for ``a1``; height 4 closes ``c-vote`` (result written); height 5 reports progress on ``a1``.
+votes for ``a1``; height 4 closes ``c-vote`` (result written); height 5 reports progress on ``a1``. A
+cumulative campaign ``c-points`` (created at 1, ``p1`` and ``p2`` submitted at 2) gets the same voter's
+scored ballot at 3 (6 points to ``p2``, 4 to ``p1``: ``S/s`` keys, a 3-element ballot value).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from chain.ledger import Ledger
 from chain.storage import MemoryStore
 from chain.tx import (
     BallotSpec, CampaignClose, CampaignCreate, District, InitiativeReview, InitiativeSubmit, ProgressReport,
-    RuleSpec, Tx, make_registration, make_vote, sign_tx,
+    RuleSpec, Tx, VoteCast, make_registration, make_vote, sign_tx,
 )
 from genesis.model import canonical_json, parse_genesis
 
@@ -64,10 +66,11 @@ class Height:
     block_hash: bytes = b""
 
 
-def campaign_body(campaign_id: str, ballots_per_voter: str) -> CampaignCreate:
+def campaign_body(campaign_id: str, ballots_per_voter: str, ballot: BallotSpec = BallotSpec("choose-1", 1, 1),
+                  rule: RuleSpec = RuleSpec("top-n", "district", 1, 0, 0)) -> CampaignCreate:
     return CampaignCreate(
         campaign_id, f"Campaign {campaign_id}", "adult", (District("d1", "District one", 5_000_000),),
-        BallotSpec("choose-1", 1, 1), RuleSpec("top-n", "district", 1, 0, 0), 100, 10_000_000, ("parks",),
+        ballot, rule, 100, 10_000_000, ("parks",),
         T0, T0 + 3_000, T0 + 3_000, T0 + 1_000_000, KEYS["gateway"].public_key, 100, ballots_per_voter)
 
 
@@ -80,14 +83,21 @@ def scripted_txs() -> list[tuple[int, list[Tx]]]:
     voter = KEYS["voter"]
     return [
         (T0 + 1_000, [sign_tx("campaign.create", CHAIN_ID, campaign_body("c-open", "district"), committee),
-                      sign_tx("campaign.create", CHAIN_ID, campaign_body("c-vote", "campaign"), committee)]),
+                      sign_tx("campaign.create", CHAIN_ID, campaign_body("c-vote", "campaign"), committee),
+                      sign_tx("campaign.create", CHAIN_ID, campaign_body(
+                          "c-points", "district", BallotSpec("cumulative", 1, 2, min_sum_points=1, max_sum_points=10),
+                          RuleSpec("greedy", "district", 0, 0, 0)), committee)]),
         (T0 + 2_000, [sign_tx("initiative.submit", CHAIN_ID, initiative_body("c-open", "o1", 1_000), operator),
                       sign_tx("initiative.submit", CHAIN_ID, initiative_body("c-vote", "a1", 2_000), committee),
                       sign_tx("initiative.submit", CHAIN_ID, initiative_body("c-vote", "a2", 3_000), operator),
                       sign_tx("initiative.review", CHAIN_ID,
-                              InitiativeReview("c-vote", "a2", False, "over the district budget"), committee)]),
+                              InitiativeReview("c-vote", "a2", False, "over the district budget"), committee),
+                      sign_tx("initiative.submit", CHAIN_ID, initiative_body("c-points", "p1", 4_000), committee),
+                      sign_tx("initiative.submit", CHAIN_ID, initiative_body("c-points", "p2", 5_000), committee)]),
         (T0 + 4_000, [make_registration(CHAIN_ID, KEYS["gateway"], "c-vote", [voter.public_key]),
-                      make_vote(CHAIN_ID, voter, "c-vote", "d1", ["a1"])]),
+                      make_vote(CHAIN_ID, voter, "c-vote", "d1", ["a1"]),
+                      make_registration(CHAIN_ID, KEYS["gateway"], "c-points", [voter.public_key]),
+                      sign_tx("vote.cast", CHAIN_ID, VoteCast("c-points", "d1", ("p2", "p1"), (6, 4)), [voter])]),
         (T0 + 5_000, [sign_tx("campaign.close", CHAIN_ID, CampaignClose("c-vote", "the vote is over"), committee)]),
         (T0 + 6_000, [sign_tx("progress.report", CHAIN_ID,
                               ProgressReport("c-vote", "a1", "works", 50, 1_000, "half done", b""), committee)]),
