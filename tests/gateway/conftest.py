@@ -1,4 +1,5 @@
-"""Shared fixtures: one real 4-validator testnet (with its gateway) for the end-to-end tests."""
+"""Shared fixtures: one real 4-validator testnet (with its gateway) and one headless Chromium for the
+end-to-end and browser tests of the whole session."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
+from tests.gateway.browser import axe_source, launch_chromium
 from tests.gateway.realnet import RealNet, make_realnet
 
 
@@ -18,3 +21,18 @@ def realnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNet]:
         yield net
     finally:
         net.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    playwright, browser = launch_chromium()
+    try:
+        yield browser
+    finally:
+        browser.close()
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def axe() -> str:
+    return axe_source()
