@@ -32,7 +32,8 @@ from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, rejection_text, translate,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_money,
+    format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
@@ -113,8 +114,12 @@ class Ctx:
     csrf_token: str = ""
     cookie_lang: str | None = None
 
-    def t(self, key: str, **params: object) -> str:
-        return translate(self.lang, key, **params)
+    def t(self, message: str, **params: object) -> str:
+        """``message`` (an English message id) in the request's language."""
+        return translate(self.lang, message, **params)
+
+    def nt(self, singular: str, plural: str, count: int, **params: object) -> str:
+        return translate_plural(self.lang, singular, plural, count, **params)
 
     def u(self, path: str) -> str:
         """A root-relative link that keeps a non-default language choice."""
@@ -203,11 +208,14 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
     offset = gw.config.display_utc_offset_minutes
     other_lang = "en" if ctx.lang == "ru" else "ru"
     return gw.jinja.get_template(template).render(
-        t=ctx.t, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
+        _=ctx.t, ngettext=ctx.nt, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
         path=ctx.request.path, csrf_token=csrf_token, session=ctx.session,
         money=lambda kopecks: format_money(kopecks, ctx.lang),
         when=lambda ms: format_time(ms, offset, ctx.lang),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
+        track_name=lambda name: named(TRACK_NAMES, ctx.lang, name),
+        status_name=lambda name: named(STATUS_NAMES, ctx.lang, name),
+        stage_name=lambda name: named(STAGE_NAMES, ctx.lang, name),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
         honeypot=HONEYPOT_FIELD, **values)
 
@@ -360,9 +368,9 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response:
     if refusal.retry_after is not None:
         headers["Retry-After"] = str(refusal.retry_after)
     try:
-        message = ctx.t(refusal.message, **refusal.params)
-    except (KeyError, IndexError):
-        message = ctx.t("err_internal")
+        message = error_text(ctx.lang, refusal.message, **refusal.params)
+    except (KeyError, IndexError, ValueError, TypeError):
+        message = error_text(ctx.lang, "err_internal")
     back = "/"
     if request.path.startswith("/login"):
         back = "/login"

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.auth import card_id, card_identity, normalize_card
 from gateway.errors import PhoneError, Refusal, SmsError
 from gateway.guard import subnet_of
+from gateway.i18n import N_
 from gateway.phone import Identity, normalize_phone
 from gateway.site import CAMPAIGN_PATH, HONEYPOT_FIELD, Ctx, check_form, context, read_form, redirect, render, single
 from gateway.vault import used_card_key
@@ -56,7 +57,7 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     gw.limiter.check("sms_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("sms_per_subnet", _subnet(ctx), "rate_subnet")
     try:
-        e164 = normalize_phone(single(form, "phone"), gw.config.sms.allowed_prefixes)
+        e164 = normalize_phone(single(form, "phone"), gw.config.sms.allowed_regions, gw.config.sms.allowed_prefixes)
     except PhoneError as exc:
         raise Refusal(f"err_{exc.code}", status=400, reason=exc.code) from None
     tag = gw.codes.tag(e164)
@@ -64,7 +65,7 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     code = gw.codes.issue(session, e164, ctx.client)
     gw.sessions.activate(session)
     try:
-        await gw.sms.send(e164, ctx.t("sms_text", code=code))
+        await gw.sms.send(e164, ctx.t(N_("Veche: your voting code is %(code)s. Do not share it."), code=code))
     except SmsError as exc:
         gw.codes.undo_issue(session)
         log.error("SMS not sent: %s", exc.message)

@@ -14,7 +14,7 @@ from gateway.chainview import CampaignDetail, CampaignView
 from gateway.charts import Bar, bar_chart
 from gateway.errors import Refusal
 from gateway.guard import NO_CAMPAIGN
-from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, RULE_NAMES, format_money, named
+from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, RULE_NAMES, N_, format_money, named
 from gateway.site import GATEWAY, context, read_form, redirect, render, single
 
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
@@ -134,7 +134,7 @@ async def results(request: web.Request) -> web.StreamResponse:
                 "rows": [{"title": found.title if found is not None else iid, "iid": iid, "votes": votes,
                           "cost": found.cost if found is not None else 0, "winner": iid in winners}
                          for found, iid, votes in rows],
-                "chart": bar_chart(ctx.t("votes_chart", district=district.name), bars),
+                "chart": bar_chart(ctx.t(N_("Votes for the projects of %(district)s"), district=district.name), bars),
             })
     return render(ctx, "results.html", campaign=campaign, tally=tally, sections=sections,
                   rule_name=named(RULE_NAMES, ctx.lang, campaign.rule), now=gw.clock())
@@ -192,16 +192,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             for district_id, entry in tally["districts"].items():
                 votes_district[district_id] += sum(int(v) for v in entry.get("initiatives", {}).values())
         names = {d.district_id: d.name for d in campaign.districts}
-        charts = [bar_chart(ctx.t("dash_initiatives_category"),
+        charts = [bar_chart(ctx.t(N_("Projects by category")),
                             [Bar(named(CATEGORY_NAMES, ctx.lang, cat), n) for cat, n in count_category.most_common()])]
         if winners:
-            charts.append(bar_chart(ctx.t("dash_funding_district"),
+            charts.append(bar_chart(ctx.t(N_("Funding by district")),
                                     [Bar(names.get(d, d), v, True) for d, v in funding_district.most_common()], money))
-            charts.append(bar_chart(ctx.t("dash_funding_category"),
+            charts.append(bar_chart(ctx.t(N_("Funding by category")),
                                     [Bar(named(CATEGORY_NAMES, ctx.lang, c), v, True)
                                      for c, v in funding_category.most_common()], money))
         if votes_district:
-            charts.append(bar_chart(ctx.t("dash_votes_district"),
+            charts.append(bar_chart(ctx.t(N_("Votes by district")),
                                     [Bar(names.get(d, d), v) for d, v in votes_district.most_common()]))
         blocks.append({
             "campaign": campaign, "submitted": len(detail.initiatives), "approved": len(approved),
@@ -230,7 +230,7 @@ async def transparency(request: web.Request) -> web.StreamResponse:
     for (campaign_id, district_id), counter in sorted(grouped.items()):
         rows.append({
             "campaign": titles.get(campaign_id, "" if campaign_id == NO_CAMPAIGN else campaign_id),
-            "district": names.get((campaign_id, district_id), ctx.t("not_chosen") if district_id == NO_CAMPAIGN
+            "district": names.get((campaign_id, district_id), ctx.t(N_("(no district chosen)")) if district_id == NO_CAMPAIGN
                                   else district_id),
             "reasons": [(named(REASON_NAMES, ctx.lang, reason), count) for reason, count in counter.most_common()],
             "total": sum(counter.values()),
