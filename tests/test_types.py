@@ -23,11 +23,15 @@ def get_tool_config() -> dict[str, Any]:
     return tool
 
 
+def get_packages() -> list[str]:
+    """The top-level packages setuptools installs (``packages.find`` include patterns ``name*``)."""
+    return [pattern.rstrip("*") for pattern in get_tool_config()["setuptools"]["packages"]["find"]["include"]]
+
+
 def test_mypy_config_is_strict_over_every_package() -> None:
     tool = get_tool_config()
     assert tool["mypy"]["strict"] is True
-    packages = [pattern.rstrip("*") for pattern in tool["setuptools"]["packages"]["find"]["include"]]
-    assert sorted(tool["mypy"]["files"]) == sorted(packages)
+    assert sorted(tool["mypy"]["files"]) == sorted(get_packages())
 
 
 def test_mypy_strict_passes_on_every_source_file() -> None:
