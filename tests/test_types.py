@@ -44,6 +44,6 @@ def test_mypy_strict_passes_on_every_source_file() -> None:
     assert result.returncode == 0, f"mypy found problems (exit {result.returncode}):\n{output}"
     checked = re.search(r"no issues found in (\d+) source files", output)
     assert checked is not None, f"unexpected mypy output:\n{output}"
-    packages = get_tool_config()["setuptools"]["packages"]
+    packages = get_packages()
     sources = sum(1 for package in packages for _ in (REPO_ROOT / package).rglob("*.py"))
     assert int(checked.group(1)) == sources, f"mypy checked {checked.group(1)} of {sources} files:\n{output}"
