@@ -203,3 +203,9 @@ def format_time(ms: int, offset_minutes: int, lang: str) -> str:
     if lang == "en":
         return moment.strftime("%d %b %Y, %H:%M ") + label
     return moment.strftime("%d.%m.%Y %H:%M ") + label
+
+
+def format_clock(ms: int, offset_minutes: int) -> str:
+    """The time of day only, "12:34:56" (for a moment minutes away)."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(minutes=offset_minutes)))
+    return moment.strftime("%H:%M:%S")

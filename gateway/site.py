@@ -30,16 +30,18 @@ from gateway.auth import CardBook, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
+from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_money,
-    format_time, named, rejection_text, translate, translate_plural,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
+    format_money, format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
+from gateway import wording
 
 log = logging.getLogger("veche.gateway")
 
@@ -99,6 +101,7 @@ def make_jinja() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), auto_reload=False,
                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["capfirst"] = capitalised
     return env
 
 
@@ -211,11 +214,13 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
         _=ctx.t, ngettext=ctx.nt, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
         path=ctx.request.path, csrf_token=csrf_token, session=ctx.session,
         money=lambda kopecks: format_money(kopecks, ctx.lang),
-        when=lambda ms: format_time(ms, offset, ctx.lang),
+        when=lambda ms: format_time(ms, offset, ctx.lang), clock=lambda ms: format_clock(ms, offset),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
         track_name=lambda name: named(TRACK_NAMES, ctx.lang, name),
         status_name=lambda name: named(STATUS_NAMES, ctx.lang, name),
         stage_name=lambda name: named(STAGE_NAMES, ctx.lang, name),
+        group_name=lambda key: GROUP_NAMES[key], default_lang=gw.config.default_lang,
+        ballot_summary=lambda campaign: wording.ballot_summary(ctx.lang, campaign),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
         honeypot=HONEYPOT_FIELD, **values)
 

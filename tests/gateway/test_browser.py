@@ -50,10 +50,7 @@ def citizen_flow(net: RealNet, page: Page, phone: str, width: int | None) -> str
     district_path = page.url.removeprefix(gateway)
     assert re.fullmatch(r"/c/ib-2027/d/[A-Za-z0-9._-]+", district_path)
     check_narrow(page, width)
-    with page.expect_navigation():
-        page.click("a.button")                                              # "log in to vote"
-    assert page.url.startswith(gateway + "/login")
-    # step 1: phone number
+    # step 1: the phone number, on the ballot page itself
     page.fill("#phone", phone)
     submit(page, 'form[action="/login"] button[type="submit"]')
     assert page.locator("#code").count() == 1, page.content()
@@ -63,24 +60,25 @@ def citizen_flow(net: RealNet, page: Page, phone: str, width: int | None) -> str
     submit(page, 'form[action="/login/code"] button[type="submit"]')
     assert page.url == gateway + district_path                               # back on the district's ballot
     check_narrow(page, width)
-    # step 3-4: choose and vote
+    # step 3-4: choose and vote; the answer is the receipt page (POST-redirect-GET)
     choice = page.get_attribute('input[name="choice"]', "value")
     assert choice
     page.check('input[name="choice"]')
     submit(page, 'form[action$="/vote"] button[type="submit"]')
-    html = page.content()
     tx_hash = page.inner_text("#tx-hash").strip()
     assert re.fullmatch(r"[0-9a-f]{64}", tx_hash)
+    assert page.url == f"{gateway}/receipt/{tx_hash}"
+    html = page.content()
     assert "Ваш голос учтён" in html or "ждём подтверждения" in html, html   # counted, or honestly pending
     check_narrow(page, width)
-    # the receipt page; on a busy machine the commit may take longer than the answer waits:
-    # then the citizen presses "check again", as the page says
+    # on a busy machine the commit may take longer than the answer waits: then the citizen
+    # presses "check again" (a reload), as the page says
     for _ in range(30):
-        page.goto(f"{gateway}/receipt/{tx_hash}")
-        html = page.content()
         if "Ваш голос учтён" in html:
             break
         time.sleep(1)
+        page.reload()
+        html = page.content()
     assert "Ваш голос учтён" in html and tx_hash in html
     check_narrow(page, width)
     # nothing but the gateway itself was requested, and nothing failed
