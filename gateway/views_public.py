@@ -258,8 +258,8 @@ def _operator_text(ctx: Ctx, operator: str, district_names: dict[str, str]) -> s
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
-    """The programme in figures: per campaign its counters, and tables by district and by category
-    with a bar in the cell of the figure that matters (funding once closed, projects before)."""
+    """The programme in figures: per campaign its counters and a table by category (projects, with
+    a bar in the cell, and funding); the figures by district are on the results pages."""
     ctx = context(request)
     gw = ctx.gw
     blocks: list[dict[str, Any]] = []
@@ -273,30 +273,18 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         funding_district: Counter[str] = Counter()
         funding_category: Counter[str] = Counter()
         count_category: Counter[str] = Counter()
-        count_district: Counter[str] = Counter()
-        votes_district: Counter[str] = Counter()
         for initiative in detail.initiatives:
             count_category[initiative.category] += 1
-            count_district[initiative.district_id] += 1
             if initiative.initiative_id in winners:
                 funding_district[initiative.district_id] += initiative.cost
                 funding_category[initiative.category] += initiative.cost
-        if tally is not None:
-            for district_id, entry in tally["districts"].items():
-                votes_district[district_id] += sum(int(v) for v in entry.get("initiatives", {}).values())
-        top_funding = max(funding_district.values(), default=0)
-        top_count = max(count_district.values(), default=0)
-        districts = [{"district": d, "initiatives": count_district[d.district_id],
-                      "votes": votes_district[d.district_id], "funding": funding_district[d.district_id],
-                      "width": _percent(funding_district[d.district_id], top_funding) if winners
-                      else _percent(count_district[d.district_id], top_count)} for d in campaign.districts]
         top_category = max(count_category.values(), default=0)
         categories = [{"name": named(CATEGORY_NAMES, ctx.lang, name), "initiatives": count,
                        "funding": funding_category[name], "width": _percent(count, top_category)}
                       for name, count in count_category.most_common()]
         blocks.append({"campaign": campaign, "submitted": len(detail.initiatives), "approved": len(approved),
                        "winners": len(winners), "funding": sum(funding_district.values()),
-                       "districts": districts, "categories": categories})
+                       "categories": categories})
     return render(ctx, "dashboard.html", blocks=blocks)
 
 

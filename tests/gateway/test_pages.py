@@ -113,7 +113,7 @@ def test_results_explain_themselves_initiative_timeline_dashboard_and_transparen
                 _, html = await citizen.get("/c/to-close/initiatives/nope")
                 assert "Такого проекта нет" in html
                 _, html = await citizen.get("/dashboard")
-                assert "По районам" in html and "По категориям" in html and "1\u00a0100\u00a0000\u00a0₽" in html
+                assert "Итоги по районам" in html and "По категориям" in html and "1\u00a0100\u00a0000\u00a0₽" in html
                 await citizen.get("/login?restart=1")
                 await citizen.post("/login", {"phone": "+79161112233", "website": "bot"})
                 _, html = await citizen.get("/transparency")
