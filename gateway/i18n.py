@@ -194,6 +194,11 @@ def format_money(kopecks: int, lang: str) -> str:
     return grouped + "\u00a0₽"
 
 
+def format_number(value: int, lang: str) -> str:
+    """3001 → "3 001" (Russian, no-break space) or "3,001"."""
+    return f"{int(value):,}".replace(",", "\u00a0" if lang == "ru" else ",")
+
+
 def format_time(ms: int, offset_minutes: int, lang: str) -> str:
     zone = timezone(timedelta(minutes=offset_minutes))
     moment = datetime.fromtimestamp(ms / 1000, tz=zone)

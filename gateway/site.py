@@ -34,7 +34,7 @@ from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
     CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
-    format_money, format_time, named, rejection_text, translate, translate_plural,
+    format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
@@ -213,7 +213,7 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
     return gw.jinja.get_template(template).render(
         _=ctx.t, ngettext=ctx.nt, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
         path=ctx.request.path, csrf_token=csrf_token, session=ctx.session,
-        money=lambda kopecks: format_money(kopecks, ctx.lang),
+        money=lambda kopecks: format_money(kopecks, ctx.lang), num=lambda value: format_number(value, ctx.lang),
         when=lambda ms: format_time(ms, offset, ctx.lang), clock=lambda ms: format_clock(ms, offset),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
         track_name=lambda name: named(TRACK_NAMES, ctx.lang, name),
