@@ -184,14 +184,26 @@ def context(request: web.Request) -> Ctx:
 CSRF_MARK = "@@csrf-token@@"
 
 
+def _page_key(ctx: Ctx, template: str, cache_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    logged_in = ctx.session is not None and ctx.session.identity is not None
+    return (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+
+
+def cached_page(ctx: Ctx, template: str, cache_key: tuple[Any, ...] | None) -> web.Response | None:
+    """The page ``render(..., cache_key=cache_key)`` keeps, when it has it (so a handler can skip
+    gathering the page's values)."""
+    if cache_key is None or _page_key(ctx, template, cache_key) not in ctx.gw.page_cache:
+        return None
+    return render(ctx, template, cache_key=cache_key)
+
+
 def render(ctx: Ctx, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
            cache_key: tuple[Any, ...] | None = None, **values: Any) -> web.Response:
     """Render a page. With ``cache_key`` the page is rendered once per (template, language, URL,
     logged in or not, key) with a placeholder for the CSRF token, which is filled in per request."""
     gw = ctx.gw
     if cache_key is not None:
-        logged_in = ctx.session is not None and ctx.session.identity is not None
-        key = (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+        key = _page_key(ctx, template, cache_key)
         cached = gw.page_cache.get(key)
         if cached is None:
             cached = _render(ctx, template, CSRF_MARK, values)

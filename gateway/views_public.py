@@ -20,7 +20,7 @@ from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, N_, named
 from gateway import wording
 from gateway.receipts import Lookup
 from gateway.outcomes import DistrictOutcome, campaign_outcomes
-from gateway.site import GATEWAY, Ctx, context, read_form, redirect, render, single
+from gateway.site import GATEWAY, Ctx, cached_page, context, read_form, redirect, render, single
 
 log = logging.getLogger("veche.gateway.public")
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
@@ -43,17 +43,24 @@ async def index(request: web.Request) -> web.StreamResponse:
     if ctx.session is not None:
         ctx.ensure_session()
     query = normalise_query(request.query.get("q") if request.query_string else None)
+    upcoming = [c for c in mine if c.status == "open" and now < c.voting_start]
+    closed = [c for c in campaigns if c.closed or (c.status == "open" and now >= c.voting_end)]
+    open_now = [c for c in mine if c.is_voting(now)]
+    # the page changes only when a campaign changes state (a filtered page is not kept)
+    cache_key = None if query else (tuple(c.campaign_id for c in open_now), tuple(c.campaign_id for c in upcoming),
+                                    tuple(c.campaign_id for c in closed), identity is not None and identity.is_card)
+    cached = cached_page(ctx, "index.html", cache_key)
+    if cached is not None:
+        return cached
     voting = []
-    for campaign in (c for c in mine if c.is_voting(now)):
+    for campaign in open_now:
         detail = await gw.chain.detail(campaign.campaign_id)
         projects = sum(1 for i in detail.initiatives if i.status == "approved") if detail is not None else 0
         budget = campaign.rule_budget if campaign.scope == "campaign" else sum(d.budget for d in campaign.districts)
         voting.append({"campaign": campaign, "projects": projects, "budget": budget,
                        "groups": group_districts(filter_districts(campaign.districts, query))})
-    return render(ctx, "index.html", voting=voting, query=query,
-                  upcoming=[c for c in mine if c.status == "open" and now < c.voting_start],
-                  closed=[c for c in campaigns if c.closed or (c.status == "open" and now >= c.voting_end)],
-                  identity=identity)
+    return render(ctx, "index.html", voting=voting, query=query, upcoming=upcoming, closed=closed,
+                  identity=identity, cache_key=cache_key)
 
 
 def _tx_hash(text: str) -> bytes:
@@ -177,6 +184,10 @@ async def results(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     detail, tally, outcomes = await _closed_results(ctx, request.match_info["campaign"])
     campaign = detail.campaign
+    cache_key = _result_key(tally, outcomes)
+    cached = cached_page(ctx, "results.html", cache_key)
+    if cached is not None:
+        return cached
     rows = [ResultRow(o, wording.no_winner_text(ctx.lang, campaign, o), wording.winners_text(ctx.lang, len(o.winners)),
                       _percent(o.funded, o.budget)) for o in outcomes]
     groups = []
@@ -189,7 +200,7 @@ async def results(request: web.Request) -> web.StreamResponse:
     return render(ctx, "results.html", campaign=campaign, tally=tally, groups=groups, now=ctx.gw.clock(),
                   winners=sum(len(o.winners) for o in outcomes), funded=sum(o.funded for o in outcomes),
                   budget=budget, with_winners=sum(1 for o in outcomes if o.winners),
-                  winner_rule=wording.winner_rule(ctx.lang, campaign))
+                  winner_rule=wording.winner_rule(ctx.lang, campaign), cache_key=cache_key)
 
 
 async def district_results(request: web.Request) -> web.StreamResponse:
@@ -207,7 +218,15 @@ async def district_results(request: web.Request) -> web.StreamResponse:
                for r in (outcome.ranking if outcome is not None else ())]
     return render(ctx, "results_district.html", campaign=campaign, district=district, tally=tally, outcome=outcome,
                   ranking=ranking, now=ctx.gw.clock(), winner_rule=wording.winner_rule(ctx.lang, campaign),
-                  no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "")
+                  no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "",
+                  cache_key=_result_key(tally, outcomes))
+
+
+def _result_key(tally: dict[str, Any] | None, outcomes: list[DistrictOutcome]) -> tuple[str, ...] | None:
+    """A closed campaign's published result never changes: its pages are kept by its hash."""
+    if tally is None or not outcomes or tally.get("result_status") != "final":
+        return None
+    return ("final", str(tally.get("result_hash", "")))
 
 
 def _percent(value: int, whole: int) -> int:
@@ -263,7 +282,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     blocks: list[dict[str, Any]] = []
-    for campaign in sorted(await gw.chain.campaigns(), key=_track_order):
+    campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
+    cache_key = tuple((c.campaign_id, c.status, c.total_ballots, c.registered) for c in campaigns)
+    cached = cached_page(ctx, "dashboard.html", cache_key)
+    if cached is not None:
+        return cached
+    for campaign in campaigns:
         detail = await gw.chain.detail(campaign.campaign_id)
         if detail is None:
             continue
@@ -285,7 +309,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         blocks.append({"campaign": campaign, "submitted": len(detail.initiatives), "approved": len(approved),
                        "winners": len(winners), "funding": sum(funding_district.values()),
                        "categories": categories})
-    return render(ctx, "dashboard.html", blocks=blocks)
+    return render(ctx, "dashboard.html", blocks=blocks, cache_key=cache_key)
 
 
 async def transparency(request: web.Request) -> web.StreamResponse:

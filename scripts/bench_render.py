@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.gateway.harness import gateway_world  # noqa: E402
+from tests.gateway.harness import TX_HASH, gateway_world  # noqa: E402
 
 PAGES = ["/", "/login", "/c/ib-test/d/north", "/c/kids-test/d/south", "/results/to-close", "/dashboard",
          "/verify", "/check", "/transparency", "/c/to-close/initiatives/c1"]
@@ -33,11 +33,12 @@ async def measure(rounds: int) -> list[tuple[str, float, int]]:
             citizen = world.client()
             try:
                 await citizen.login()
-                await citizen.vote("to-close", "north", ["c1"])
+                _, page = await citizen.vote("to-close", "north", ["c1"])
+                receipt = "/receipt/" + TX_HASH.search(page).group(1)  # type: ignore[union-attr]
                 world.close_campaign("to-close")
                 world.gateway.chain.invalidate()
                 rows = []
-                for path in PAGES:
+                for path in PAGES + ([receipt] if receipt else []):
                     for lang in ("ru", "en"):
                         url = path + ("?lang=en" if lang == "en" else "?lang=ru")
                         status, html = await citizen.get(url)
