@@ -16,12 +16,10 @@ from aiohttp import web
 from chain.crypto import SigningKey
 from chain.tx import ID_PATTERN, make_vote
 from gateway.chainview import CampaignDetail, CampaignView
-from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
+from gateway.errors import Refusal
 from gateway.guard import subnet_of
-from gateway.i18n import rejection_text
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
-from gateway.receipts import Lookup
 from gateway import wording
 from gateway.outcomes import campaign_outcomes
 from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, redirect, render

@@ -4,7 +4,8 @@ On each page and ballot state: no sideways scrolling (``scrollWidth <= innerWidt
 by an SVG, the state's own texts, nothing requested from elsewhere, every page with its assets
 ≤ 30 KB, and 0 violations of WCAG 2.1 A/AA by axe-core (loaded into the page). Then the tasks
 citizens come for, scripted as clicks at 320 px and counted in page loads from the home page; the
-refresh and second submit after a vote; and voting with the keyboard alone.
+refresh and second submit after a vote; and voting with the keyboard alone. axe's "incomplete"
+findings (what it cannot decide by itself) fail the test too: there are none today.
 
 The site is ``tests/gateway/demo_site.py``: the demo's 38 districts, an open, a closed (300
 projects) and an upcoming campaign, served by one gateway shared by the whole module.
@@ -12,7 +13,6 @@ projects) and an upcoming campaign, served by one gateway shared by the whole mo
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -143,9 +143,6 @@ def page_weight(citizen: Citizen, url: str) -> int:
     return total + sum(len(citizen.context.request.get(asset).body()) for asset in assets)
 
 
-INCOMPLETE: dict[str, set[str]] = {}
-
-
 @pytest.mark.parametrize("lang", ["ru", "en"])
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_page_fits_reads_and_passes_axe(site: DemoSite, voter: Citizen, visitor: Citizen, axe: str,
@@ -184,16 +181,10 @@ def test_every_page_fits_reads_and_passes_axe(site: DemoSite, voter: Citizen, vi
                 problems.append(f"{where}: {weight} bytes with its assets")
         found = run_axe(page, axe)
         problems += [f"{where}: axe: {line}" for line in describe(found["violations"])]
-        for item in found["incomplete"]:
-            INCOMPLETE.setdefault(item["id"], set()).add(name)
+        # what axe cannot decide (e.g. text over an image or an SVG) must be checked by hand and
+        # documented in docs/GATEWAY.md before it is accepted here; today there is none
+        problems += [f"{where}: axe could not decide: {line}" for line in describe(found["incomplete"])]
     assert problems == [], "\n".join(problems)
-
-
-def test_axe_incomplete_findings_are_the_known_ones() -> None:
-    """What axe could not decide, checked by hand (docs/GATEWAY.md "Accessibility"): contrast of
-    text over the translucent focus/skip-link states and of the bars, which carry no text."""
-    unknown = set(INCOMPLETE) - {"color-contrast"}
-    assert not unknown, json.dumps({k: sorted(v) for k, v in INCOMPLETE.items()}, ensure_ascii=False)
 
 
 # --- tasks, as clicks at 320 px, counted in page loads from the home page ---------------------------
