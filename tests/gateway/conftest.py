@@ -1,5 +1,5 @@
-"""Shared fixtures: one real 4-validator testnet (with its gateway) and one headless Chromium for the
-end-to-end and browser tests of the whole session."""
+"""Shared fixtures: one real 4-validator testnet (with its gateway) for the whole session, and one
+headless Chromium per browser test module."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def realnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNet]:
         net.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    """One browser per test module: while Playwright's synchronous API runs, its event loop is the
+    thread's running loop, and the other modules' ``asyncio.run`` would refuse to start."""
     playwright, browser = launch_chromium()
     try:
         yield browser
