@@ -28,12 +28,15 @@ pytestmark = [pytest.mark.browser]
 PAGE_LIMIT = 30 * 1024
 WIDTHS = (320, 1280)
 PHONE = "+7 912 300-00-01"
+CODE_STEP_PHONES = {(320, "ru"): "+7 912 301-00-01", (320, "en"): "+7 912 301-00-02",
+                    (1280, "ru"): "+7 912 301-00-03", (1280, "en"): "+7 912 301-00-04"}
 
 # page name → (path, Russian text, English text); "{receipt}" is the voter's ballot
 PAGES: dict[str, tuple[str, str, str]] = {
     "home": ("/", "Выберите свой район", "Choose your district"),
     "home, filtered": ("/?q=камыш", "Камышинский", "Камышинский"),
     "login": ("/login?restart=1", "Номер мобильного телефона", "Mobile phone number"),
+    "login, code step": ("{code}", "Мы отправили СМС с кодом на номер +7", "We sent an SMS with a code to +7"),
     "ballot, logged out": (f"/c/{OPEN}/d/volzhsky", "Как проголосовать", "How to vote here"),
     "ballot, logged in": (f"/c/{OPEN}/d/volzhsky", "Выберите один проект.", "Choose one project."),
     "ballot, already voted": (f"/c/{OPEN}/d/volgograd", "Вы уже проголосовали в этом районе",
@@ -152,10 +155,15 @@ def test_every_page_fits_reads_and_passes_axe(site: DemoSite, voter: Citizen, vi
         citizen = voter if name in LOGGED_IN or name == "receipt" else visitor
         page = citizen.page
         page.set_viewport_size({"width": width, "height": 800})
-        target = path.replace("{receipt}", voter.receipt)
+        target = path.replace("{receipt}", voter.receipt).replace("{code}", "/login")
         url = site.url + target + ("&" if "?" in target else "?") + f"lang={lang}"
         citizen.requested.clear()
-        page.goto(url)
+        if path == "{code}":                        # the code step: a phone number sent from the login page
+            page.goto(site.url + f"/login?restart=1&lang={lang}")
+            page.fill("#phone", CODE_STEP_PHONES[(width, lang)])
+            submit(page, 'form[action="/login"] button[type="submit"]')
+        else:
+            page.goto(url)
         where = f"{name} [{lang}, {width} px]"
         text = page.inner_text("body")
         wanted = ru_text if lang == "ru" else en_text
