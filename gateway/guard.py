@@ -166,7 +166,7 @@ class CsrfTokens:
         nonce = secrets.token_urlsafe(6)
         return f"{now}.{nonce}.{self._mac(session_id, now, nonce)}"
 
-    def check(self, session_id: str, token: str, form_min_seconds: float) -> None:
+    def check(self, session_id: str, token: str, form_min_seconds: float, *, single_use: bool = True) -> None:
         """Raise ``Refusal`` unless ``token`` is this session's and old enough but not stale."""
         issued_text, _, rest = token.partition(".")
         nonce, _, mac = rest.partition(".")
@@ -181,7 +181,8 @@ class CsrfTokens:
         if age < form_min_seconds * 1000:
             raise Refusal("err_too_fast", status=429, reason="too_fast",
                           retry_after=max(1, int(form_min_seconds - age / 1000 + 0.999)))
-        self._consume(token, issued)
+        if single_use:
+            self._consume(token, issued)
 
     def _consume(self, token: str, issued: int) -> None:
         if token in self._used:
