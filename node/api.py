@@ -26,6 +26,7 @@ from chain.tx import body_to_json
 from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
 from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.openapi import openapi_document
 from node.envelope import MAX_ENVELOPE_BYTES
@@ -158,8 +159,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(text=node_of(request).metrics.render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+    return web.Response(body=node_of(request).metrics.render().encode("utf-8"),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
 
 
 async def get_evidence(request: web.Request) -> web.Response:
