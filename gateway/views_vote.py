@@ -148,6 +148,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     outcome = await _wait(gw, tracker)
     if outcome is not None and not outcome.committed:
         await _forget_rejected(gw, identity, campaign, tracker)
+        gw.metrics.ballots.labels("rejected").inc()
         return render(ctx, "vote_done.html", status=409, state="rejected", tx_hash=tracker.tx.hash.hex(),
                       reason=rejection_text(ctx.lang, outcome.code, outcome.message), lookup=None, campaign=campaign, district_id=district_id)
     lookup = None
@@ -157,6 +158,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
         except (NodeUnavailable, NodeAnswerError) as exc:
             log.warning("receipt for a committed ballot not available yet: %s", exc)
     state = "counted" if lookup is not None and lookup.status == "committed" else "pending"
+    gw.metrics.ballots.labels(state).inc()
     return render(ctx, "vote_done.html", status=200 if state == "counted" else 202, state=state,
                   tx_hash=tracker.tx.hash.hex(), reason="", lookup=lookup, campaign=campaign,
                   district_id=district_id, choice_titles=_titles(detail, lookup))

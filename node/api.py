@@ -23,6 +23,7 @@ from chain.merkle import inclusion_proof
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
+from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
 from node.mempool import MAX_BATCH_BYTES, decode_batch
@@ -86,6 +87,15 @@ async def cors_header(request: web.Request, response: web.StreamResponse) -> Non
 
 def node_of(request: web.Request) -> Node:
     return request.app[NODE]
+
+
+def client_address(request: web.Request, proxies: ProxyTrust) -> str:
+    """The client's IP: the TCP peer, or what a trusted proxy (config ``trusted_proxies``) says it is."""
+    if not proxies:
+        return request.remote or "unknown"
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return proxies.client(request.remote, ",".join(forwarded) if forwarded else None,
+                          request.headers.get("X-Real-IP"))
 
 
 def parse_height(value: str, what: str = "height") -> int:
@@ -190,7 +200,8 @@ async def post_txs(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
-    client = request.remote or "unknown"
+    client = client_address(request, node.proxies)
+    node.metrics.tx_posts.inc("trusted" if node.admission.is_trusted(client) else "untrusted")
     refusal = node.admission.precheck(client)
     if refusal is not None:
         node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])

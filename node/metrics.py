@@ -99,6 +99,9 @@ class NodeMetrics:
                                       "Transactions refused at admission or dropped later, by code.", ("code",))
         self.requests_shed = r.counter("veche_requests_shed_total",
                                        "POST /api/v1/txs requests refused before decoding, by reason.", ("reason",))
+        self.tx_posts = r.counter(
+            "veche_tx_posts_total", "POST /api/v1/txs requests, by whether the client (the TCP peer, or the address a "
+            "trusted proxy named) is in limits.trusted_clients.", ("client",))
         self.txs_committed = r.counter("veche_txs_committed_total", "Transactions in committed blocks.")
         self.blocks_committed = r.counter("veche_blocks_committed_total", "Blocks committed, by how.", ("via",))
         self.commit_latency = r.histogram(

@@ -24,6 +24,8 @@ from consensus.engine import Engine
 from consensus.messages import Evidence, verify_evidence
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
+from genesis.forwarding import ProxyTrust
+from genesis.forwarding import parse_networks as proxy_networks
 from genesis.model import Genesis, load_genesis
 from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
@@ -95,6 +97,7 @@ class Node:
         self._poke_scheduled = False
         self.results = Results(self.ledger)
         self.admission = self._admission_control(limits)
+        self.proxies = ProxyTrust(proxy_networks(config.trusted_proxies, "trusted_proxies"))
         self.started_ms = wall_clock_ms()
         self.gossip_queue = GossipQueue(self.metrics)
         self.signing_file: SigningStateFile | None = None
