@@ -30,6 +30,7 @@ from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.openapi import openapi_document
+from node.ops.health import node_health
 from node.envelope import MAX_ENVELOPE_BYTES
 from node.p2p import ENVELOPE_PATH, read_envelope_body
 
@@ -171,6 +172,11 @@ async def get_openapi(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(body=node_of(request).metrics.render().encode("utf-8"),
                         headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    healthy, document = node_health(node_of(request))
+    return web.json_response(document, status=200 if healthy else 503)
 
 
 async def get_evidence(request: web.Request) -> web.Response:
@@ -385,4 +391,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_health)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

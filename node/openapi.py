@@ -130,6 +130,13 @@ def openapi_document() -> dict[str, Any]:
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations"),
+            "/healthz": _get("Health: 200 while the node commits (or follows) blocks with enough peers; 503 "
+                             "with reasons when its last block is stale, it is catching up, a validator lacks the "
+                             "peer links a quorum needs, or an observer reaches no source (docs/NODE.md §7)",
+                             _json("{status: ok, reasons: [], warnings, node, role, height, sync_target, "
+                                   "last_block_age_ms, stale_after_ms, peers, peers_expected, catching_up}"),
+                             {"503": _json("the same object with status \"unhealthy\" and the reasons")},
+                             tag="operations"),
             "/p2p/v1/envelope": {"post": {
                 "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
                 "tags": ["p2p"],
