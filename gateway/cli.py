@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import html
 import io
 import logging
@@ -15,26 +16,38 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from chain.errors import VecheError
+from chain.errors import StorageError, VecheError
 from chain.tx import ID_PATTERN
 from gateway.app import AccessLogger, build_app
 from gateway.auth import card_id, format_card, load_or_create_secret, new_card_code, write_card_batch
 from gateway.config import GatewayConfig, load_config
+from gateway.errors import GatewayError
+from genesis.journal import handlers
+from node import exitcodes
 
 log = logging.getLogger("veche.gateway")
 MAX_CARDS_PER_RUN = 1_000_000
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class ListenError(GatewayError):
+    """The listening address is taken or not available (transient: exit code 7)."""
+
+    code = "cannot_listen"
+
+
 def setup_logging(config: GatewayConfig) -> None:
+    """Once: to the journal under systemd, else to stderr and ``log_file`` (genesis/journal.py)."""
     level = getattr(logging, config.log_level.upper())
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if config.log_file is not None:
-        handlers.append(logging.FileHandler(config.log_file, encoding="utf-8"))
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    installed, where = handlers(config.log_file, LOG_FORMAT, JOURNAL_FORMAT)
+    logging.basicConfig(level=level, handlers=installed, force=True)
     # one access-log line per request (method, path without query, status, size, time) only at debug:
     # at voting rates it would be thousands of lines a second
     logging.getLogger("aiohttp.access").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
+    log.debug("gateway: %s", where)
 
 
 async def serve(config: GatewayConfig) -> None:
@@ -42,18 +55,57 @@ async def serve(config: GatewayConfig) -> None:
     runner = web.AppRunner(app, access_log_class=AccessLogger, keepalive_timeout=15, max_line_size=4096,
                            max_field_size=4096, max_headers=64, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
-    await site.start()
-    log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
+        site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
+        log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-    finally:
         log.info("gateway stopping")
+    finally:
         await runner.cleanup()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """node/exitcodes.py's code for what stopped the gateway: permanent ones keep systemd from restarting."""
+    if isinstance(exc, ListenError):
+        return exitcodes.EXIT_LISTEN
+    if isinstance(exc, StorageError):
+        text = exc.message.lower()
+        if "lock" in text:
+            return exitcodes.EXIT_STORE_IN_USE
+        if "no space" in text:
+            return exitcodes.EXIT_DISK_FULL
+        if "corrupt" in text:
+            return exitcodes.EXIT_DATA_CORRUPT
+        return exitcodes.EXIT_FAILURE
+    if isinstance(exc, VecheError):
+        return exitcodes.EXIT_CONFIG            # config.json, genesis, keys, secret, CA file, SMS API key
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return exitcodes.EXIT_DISK_FULL
+    return exitcodes.EXIT_FAILURE
+
+
+def run_gateway(config: GatewayConfig) -> int:
+    """Run until SIGINT/SIGTERM; the exit code of node/exitcodes.py."""
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        return exitcodes.EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a logged exit code
+        code = exit_code_for(exc)
+        if isinstance(exc, VecheError):
+            log.critical("gateway cannot run: %s (exit %d)", exc.message, code)
+        else:
+            log.critical("gateway failed (exit %d)", code, exc_info=exc)
+        return code
+    return exitcodes.EXIT_OK
 
 
 @click.group("gateway")
@@ -65,18 +117,18 @@ def gateway_group() -> None:
 @click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The gateway's home directory (with config.json).")
 def start_command(home: Path) -> None:
-    """Run the gateway of HOME until interrupted."""
+    """Run the gateway of HOME until interrupted.
+
+    Exit codes (node/exitcodes.py): 0 stopped, 1 unexpected failure, 3 bad config, genesis, key or
+    secret, 4 the data directory is in use, 5 the data is damaged, 7 cannot listen, 9 disk full.
+    """
     try:
         config = load_config(home)
     except VecheError as exc:
-        raise click.ClickException(exc.message) from exc
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exitcodes.EXIT_CONFIG)
     setup_logging(config)
-    try:
-        asyncio.run(serve(config))
-    except VecheError as exc:
-        raise click.ClickException(exc.message) from exc
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
+    sys.exit(run_gateway(config))
 
 
 @gateway_group.group("cards")
