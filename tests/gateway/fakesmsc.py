@@ -6,7 +6,10 @@ error code (``3`` no money, ``9`` too many requests…), ``"http500"``, ``"slow"
 ``slow_s``) or ``"garbage"`` (a 200 that is not JSON). ``balance`` is what the balance request
 answers. In-process (``async with FakeSmsc(...)``) or as a process for multi-machine tests:
 
-    python -m tests.gateway.fakesmsc --host H --port P --apikey-file F --messages OUT.jsonl [--cert C --key K]
+    python -m tests.gateway.fakesmsc --host H --port P --secret-file F [--login L] --messages OUT.jsonl
+                                     [--cert C --key K]
+
+(with ``--login`` the secret file holds that login's password, else the API key).
 """
 
 from __future__ import annotations
@@ -123,7 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A fake SMSC.ru for tests.")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--apikey-file", type=Path, required=True)
+    parser.add_argument("--secret-file", type=Path, required=True, help="the API key, or the password of --login")
+    parser.add_argument("--login")
     parser.add_argument("--messages", type=Path, required=True, help="JSON lines of the messages taken")
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
@@ -132,7 +136,11 @@ def main() -> None:
     if args.cert is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.cert, args.key)
-    fake = FakeSmsc(apikey=args.apikey_file.read_text(encoding="utf-8").strip(), messages_file=args.messages)
+    secret = args.secret_file.read_text(encoding="utf-8").strip()
+    if args.login:
+        fake = FakeSmsc(apikey=None, login=args.login, password=secret, messages_file=args.messages)
+    else:
+        fake = FakeSmsc(apikey=secret, messages_file=args.messages)
 
     async def serve() -> None:
         await fake.start(args.host, args.port, context)
