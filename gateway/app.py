@@ -27,6 +27,8 @@ from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError
 from gateway.guard import CsrfTokens, Limiter, RefusalLog
 from gateway.nodes import NodePool
+from gateway.ops import admin
+from gateway.ops.admin import load_or_create_token
 from gateway.ops.health import HealthMonitor
 from gateway.ops.metrics import GatewayMetrics, MeteredSms
 from gateway.pipeline import BallotPipeline
@@ -100,6 +102,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
                 metrics=metrics, health=health,
                 proxies=ProxyTrust(parse_networks(config.trusted_proxies, "trusted_proxies")),
+                admin_token=load_or_create_token(config.admin_token_file),
             )
             bind_live_metrics(app[GATEWAY])
             log.info("gateway %s for chain %s: %d node(s), SMS provider %s", config.name, genesis.params.chain_id,
@@ -157,6 +160,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/transparency", views_public.transparency)
     app.router.add_get("/healthz", views_public.healthz)
     app.router.add_get("/metrics", views_public.metrics)
+    app.router.add_post(admin.UNLOCK_PATH, admin.unlock)
     app.router.add_get("/static/{name}", views_public.static_file)
     app.router.add_get("/favicon.ico", views_public.no_favicon)
 

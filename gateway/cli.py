@@ -7,10 +7,13 @@ import csv
 import errno
 import html
 import io
+import json
 import logging
 import os
 import signal
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import click
@@ -22,6 +25,8 @@ from gateway.app import AccessLogger, build_app
 from gateway.auth import card_id, format_card, load_or_create_secret, new_card_code, write_card_batch
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import GatewayError
+from gateway.ops.admin import UNLOCK_PATH
+from gateway.phone import normalize_phone
 from genesis.journal import handlers
 from node import exitcodes
 
@@ -129,6 +134,49 @@ def start_command(home: Path) -> None:
         sys.exit(exitcodes.EXIT_CONFIG)
     setup_logging(config)
     sys.exit(run_gateway(config))
+
+
+@gateway_group.command("unlock")
+@click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The running gateway's home directory (config.json, admin-token).")
+@click.option("--phone", required=True, help="The citizen's mobile number (+7 9XX …).")
+@click.option("--sms-limits", is_flag=True,
+              help="Also reset the phone's SMS resend cooldown, daily SMS count and per-phone SMS rate.")
+def unlock_command(home: Path, phone: str, sms_limits: bool) -> None:
+    """Clear one phone's code lock-outs in the running gateway (audited in its log).
+
+    Talks to the gateway on this machine through its loopback port with the token of admin-token.
+    Exit codes: 0 done, 2 bad input, 3 the gateway did not answer or refused.
+    """
+    try:
+        config = load_config(home)
+        normalize_phone(phone, config.sms.allowed_prefixes)
+    except VecheError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    try:
+        token = config.admin_token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        click.echo(f"error: cannot read the admin token {config.admin_token_file} ({exc.strerror}); run this as "
+                   "the gateway's user or root, after the gateway has started once", err=True)
+        sys.exit(3)
+    host = "::1" if ":" in config.listen_host else "127.0.0.1"
+    url = f"http://{'[::1]' if host == '::1' else host}:{config.listen_port}{UNLOCK_PATH}"
+    request = urllib.request.Request(url, data=json.dumps({"phone": phone, "sms_limits": sms_limits}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            result = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        click.echo(f"error: the gateway refused the unlock (HTTP {exc.code}): {exc.read()[:300].decode(errors='replace')}",
+                   err=True)
+        sys.exit(2 if exc.code == 400 else 3)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        click.echo(f"error: no gateway answers on {url} ({exc}); a stopped gateway holds no lock-outs", err=True)
+        sys.exit(3)
+    cleared = result["lockouts_cleared"]
+    click.echo(f"phone ref {result['phone_ref']}: {cleared} lock-out/wrong-code entr{'y' if cleared == 1 else 'ies'} "
+               f"cleared" + ("; SMS cooldown and daily count reset" if result["sms_limits_cleared"] else ""))
 
 
 @gateway_group.group("cards")

@@ -57,6 +57,10 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return None
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket: it starts full again (an operator's unlock)."""
+        self._buckets.pop(key, None)
+
 
 def subnet_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) network of an address, as text."""
@@ -173,6 +177,9 @@ class Limiter:
     def __init__(self, limits: dict[str, RateLimit], monotonic: Callable[[], float] = time.monotonic) -> None:
         self.buckets = {name: TokenBuckets(limit) for name, limit in limits.items()}
         self.monotonic = monotonic
+
+    def forget(self, name: str, key: str) -> None:
+        self.buckets[name].forget(key)
 
     def check(self, name: str, key: str, reason: str) -> None:
         wait = self.buckets[name].take(key, self.monotonic())

@@ -84,6 +84,7 @@ class Gateway:
     metrics: GatewayMetrics
     health: HealthMonitor
     proxies: ProxyTrust
+    admin_token: str
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)
@@ -309,7 +310,7 @@ SECURITY_HEADERS = {
 SHED_PAGE = ("<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>503</title>"
              "<p>Сайт перегружен, попробуйте через несколько секунд. / The site is overloaded, "
              "please try again in a few seconds.</p></html>")
-EXEMPT_FROM_SHEDDING = ("/healthz", "/metrics", "/static/")
+EXEMPT_FROM_SHEDDING = ("/healthz", "/metrics", "/static/", "/admin/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
