@@ -22,42 +22,25 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
-import secrets
 from pathlib import Path
 
 from aiohttp import web
 
-from gateway.errors import ConfigError, PhoneError
+from gateway.auth import load_or_create_secret
+from gateway.errors import PhoneError
 from gateway.phone import normalize_phone
 from gateway.site import GATEWAY
 
 log = logging.getLogger("veche.gateway.admin")
 
-TOKEN_BYTES = 32
 UNLOCK_PATH = "/admin/unlock"
 PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
 MAX_BODY_BYTES = 1024
 
 
 def load_or_create_token(path: Path) -> str:
-    """The admin token; created (0600, never overwritten) on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(secrets.token_hex(TOKEN_BYTES) + "\n")
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the admin token {path}: {exc}") from exc
-    if len(token) < 32:
-        raise ConfigError(f"the admin token in {path} is too short (at least 32 characters)")
-    return token
+    """The admin token (32 random bytes, hex); made like the gateway secret: 0600, never overwritten."""
+    return load_or_create_secret(path).hex()
 
 
 def _from_this_machine(request: web.Request, proxy_header: str | None) -> bool:
