@@ -284,7 +284,7 @@ def test_units_verify_and_the_processes_are_theirs(region: Region) -> None:
 
 def create_campaign(region: Region) -> None:
     now = int(time.time() * 1000)
-    region.voting_start_ms = now + 12_000
+    region.voting_start_ms = now + 20_000        # three CLI commands commit before it, even on a busy machine
     campaign = example("campaign.json")
     campaign.update(submission_start=now - 60_000, submission_end=region.voting_start_ms,
                     voting_start=region.voting_start_ms, voting_end=now + 86_400_000)
