@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import errno
 import html
 import io
 import json
@@ -19,16 +18,16 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from chain.errors import StorageError, VecheError
+from chain.errors import VecheError
 from chain.tx import ID_PATTERN
 from gateway.app import AccessLogger, build_app
 from gateway.auth import card_id, format_card, load_or_create_secret, new_card_code, write_card_batch
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import GatewayError
 from gateway.ops.admin import UNLOCK_PATH
 from gateway.phone import normalize_phone
 from genesis.journal import handlers
 from node import exitcodes
+from node.ops.faults import ListenError, classify
 
 log = logging.getLogger("veche.gateway")
 MAX_CARDS_PER_RUN = 1_000_000
@@ -36,12 +35,6 @@ MAX_CARDS_PER_RUN = 1_000_000
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-class ListenError(GatewayError):
-    """The listening address is taken or not available (transient: exit code 7)."""
-
-    code = "cannot_listen"
 
 
 def setup_logging(config: GatewayConfig) -> None:
@@ -78,22 +71,14 @@ async def serve(config: GatewayConfig) -> None:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """node/exitcodes.py's code for what stopped the gateway: permanent ones keep systemd from restarting."""
-    if isinstance(exc, ListenError):
-        return exitcodes.EXIT_LISTEN
-    if isinstance(exc, StorageError):
-        text = exc.message.lower()
-        if "lock" in text:
-            return exitcodes.EXIT_STORE_IN_USE
-        if "no space" in text:
-            return exitcodes.EXIT_DISK_FULL
-        if "corrupt" in text:
-            return exitcodes.EXIT_DATA_CORRUPT
-        return exitcodes.EXIT_FAILURE
+    """node/exitcodes.py's code for what stopped the gateway: permanent ones keep systemd from restarting.
+    The store's typed faults (locked, corrupt, full), a bad genesis or key file and a taken port are
+    classified as for a node (node/ops/faults.py); any other error of ours is a configuration to fix."""
+    fault = classify(exc)
+    if fault is not None:
+        return fault.code
     if isinstance(exc, VecheError):
-        return exitcodes.EXIT_CONFIG            # config.json, genesis, keys, secret, CA file, SMS API key
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return exitcodes.EXIT_DISK_FULL
+        return exitcodes.EXIT_CONFIG            # config.json, secret, CA file, SMS API key
     return exitcodes.EXIT_FAILURE
 
 

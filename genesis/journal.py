@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def handlers(log_file: Path | None, line_format: str, journal_format: str, *,
     stream.setFormatter(logging.Formatter(line_format))
     if log_file is None:
         return [stream], "logging to stderr"
-    file_handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    try:
+        file_handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    except OSError as exc:  # a full disk must still get its one clear message on stderr
+        print(f"warning: cannot open {log_file}: {exc}", file=sys.stderr)
+        return [stream], f"logging to stderr only (cannot open {log_file})"
     file_handler.setFormatter(logging.Formatter(line_format))
     return [stream, file_handler], f"logging to stderr and {log_file}"

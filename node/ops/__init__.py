@@ -1,2 +1,3 @@
-"""What an operator's machine needs around the node: TLS trust for outgoing https, logging to the
-journal or a file (once), and the health route (docs/OPERATOR.md, docs/NODE.md §9–11)."""
+"""Operating the node on a real machine: its own faults (disk, store, signing state) and their
+remedies; TLS trust for outgoing https (``tls.py``, ``ca_file``) and the health route (``health.py``)
+(docs/OPERATOR.md, docs/NODE.md §7, §9–12)."""

@@ -16,6 +16,7 @@ import pytest
 import node.api
 import node.ops.health
 from chain.crypto import SigningKey, read_key_file
+from chain.errors import StoreCorrupt
 from node.app import create_app
 from node.mempool import ClientBudgets
 from node.envelope import seal
@@ -158,6 +159,21 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             # 503 from /healthz: this node's last block looks a minute old (the clock moved on)
             monkeypatch.setattr(node.ops.health, "wall_clock_ms", lambda: validator.ledger.last_time_ms + 60_000)
             await check(client, "/healthz", "GET", 503, get("/healthz"))
+            monkeypatch.undo()
+            # 503 on every route: a store fault (corruption, disk full) stops the node instead of answering
+            def corrupt(*args: Any) -> Any:
+                raise StoreCorrupt("Corruption: block checksum mismatch")
+            monkeypatch.setattr(node.api, "node_of", corrupt)
+            monkeypatch.setattr(node.api, "openapi_document", corrupt)
+            for path, item in openapi_document()["paths"].items():
+                for method in item:
+                    url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
+                           .replace("{initiative}", initiative))
+                    if path == "/api/v1/blocks/raw":
+                        url += "?from=1"
+                    headers = MSGPACK if path.startswith("/p2p") else OCTET
+                    await check(client, path, method.upper(), 503, request_for(method, url, headers))
+            assert validator.fault is not None and validator.fault.code == "data_corrupt"
             monkeypatch.undo()
             # 500: any defect behind any route is answered as JSON 500 and logged
             def broken(*args: Any) -> Any:
