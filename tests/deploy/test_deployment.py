@@ -33,7 +33,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chain.crypto import SigningKey, write_key_file
+from chain.crypto import SigningKey, read_key_file, write_key_file
 from node import exitcodes
 from tests.deploy.machines import Lab, wait_for
 from tests.deploy.shipped import (
@@ -134,9 +134,15 @@ def write_homes(region: Region) -> dict[str, Path]:
     keys_dir = region.root / "keys"
     keys_dir.mkdir()
     keys = {name: SigningKey.generate() for name in ("committee-0", "committee-1", "committee-2", "district-volgograd",
-                                                     "district-volzhsky", "gateway", *VALIDATORS)}
+                                                     "district-volzhsky", "gateway")}
     for name, key in keys.items():
         write_key_file(keys_dir / f"{name}.json", key)
+    for name in VALIDATORS:       # as each validator operator does on their machine: key and signing state
+        made = subprocess.run([region.veche, "keys", "generate", "--out", str(keys_dir / f"{name}.json"),
+                               "--signing-state", str(keys_dir / f"{name}.signing-state.bin")],
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        keys[name] = read_key_file(keys_dir / f"{name}.json")
     region.committee = [keys_dir / "committee-0.json", keys_dir / "committee-1.json"]
     region.district_key = keys_dir / "district-volzhsky.json"
     genesis = example("genesis.json")
@@ -181,7 +187,8 @@ def write_homes(region: Region) -> dict[str, Path]:
             config["peers"] = [{"name": v, "url": region.url(v)} for v in VALIDATORS if v != name]
             config["limits"]["trusted_clients"] = [gateway_address] if role == "validator" else []
             if role == "validator":
-                write_key_file(home / "node-key.json", keys[name])
+                shutil.copy(keys_dir / f"{name}.json", home / "node-key.json")
+                shutil.copy(keys_dir / f"{name}.signing-state.bin", home / "signing-state.bin")
         (home / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     return homes
 
