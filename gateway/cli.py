@@ -135,7 +135,7 @@ def unlock_command(home: Path, phone: str, sms_limits: bool) -> None:
     """
     try:
         config = load_config(home)
-        normalize_phone(phone, config.sms.allowed_prefixes)
+        normalize_phone(phone, config.sms.allowed_regions, config.sms.allowed_prefixes)
     except VecheError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)

@@ -75,7 +75,7 @@ async def unlock(request: web.Request) -> web.StreamResponse:
                                             "message": "send {\"phone\": \"+79…\", \"sms_limits\": false}"}},
                                  status=400)
     try:
-        e164 = normalize_phone(body["phone"], gw.config.sms.allowed_prefixes)
+        e164 = normalize_phone(body["phone"], gw.config.sms.allowed_regions, gw.config.sms.allowed_prefixes)
     except PhoneError as exc:
         return web.json_response({"error": {"code": exc.code, "message": exc.message}}, status=400)
     tag = gw.codes.tag(e164)

@@ -41,8 +41,8 @@ class GatewayMetrics:
             "veche_gateway_node_failovers_total", "Requests to a node that failed (connection, timeout, 5xx, 429, "
             "503, not JSON) and moved on to the next node, by node.", ("node",), registry=r)
         self.ballots = prometheus_client.Counter(
-            "veche_gateway_ballots_total", "Answers to a cast ballot, by outcome: counted (in a verified block), "
-            "pending (not yet committed when the page was answered), rejected.", ("outcome",), registry=r)
+            "veche_gateway_ballots_total", "Cast ballots by what was known when the answer redirected to the "
+            "receipt: committed (within commit_wait_seconds), pending, rejected.", ("outcome",), registry=r)
         self.live = LiveState()
         r.register(self.live)
 

@@ -331,7 +331,7 @@ async def cast_ballot(region: Region, phone: str) -> str:
         await asyncio.sleep(1.1)
         status, text = await page("POST", f"/c/{CAMPAIGN}/d/{DISTRICT}/vote",
                                   {"choice": INITIATIVE, "csrf_token": CSRF.findall(text)[0]})
-        assert status == 200, text                           # 200: counted, in a block the gateway verified
+        assert status == 200, text                           # redirected (303) to the ballot's receipt page
         return TX_HASH.findall(text)[0]
 
 

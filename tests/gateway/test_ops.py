@@ -168,7 +168,7 @@ def test_metrics_parse_and_carry_every_documented_name(tmp_path: Path) -> None:
             documented = documented_gateway_metrics()
             assert documented and not documented - names, f"documented but not exposed: {documented - names}"
             assert values[("veche_gateway_sms_sent_total", (("provider", "outbox"),))] == 1
-            assert values[("veche_gateway_ballots_total", (("outcome", "counted"),))] == 1
+            assert values[("veche_gateway_ballots_total", (("outcome", "committed"),))] == 1
             assert values[("veche_gateway_unconfirmed_ballots", ())] == 0
             assert values[("veche_gateway_sessions", ())] >= 1
             assert not any(name.endswith("_created") for name in names)
