@@ -212,9 +212,14 @@ async def get_metrics(request: web.Request) -> web.Response:
                         headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
 
 
+HEALTH_RETRY_AFTER_S = 5
+
+
 async def get_health(request: web.Request) -> web.Response:
     healthy, document = node_health(node_of(request))
-    return web.json_response(document, status=200 if healthy else 503)
+    if healthy:
+        return web.json_response(document)
+    return web.json_response(document, status=503, headers={"Retry-After": str(HEALTH_RETRY_AFTER_S)})
 
 
 async def get_evidence(request: web.Request) -> web.Response:

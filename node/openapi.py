@@ -257,6 +257,9 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                              {"503": {"description": "unhealthy: the same object with status \"unhealthy\" and "
                                                      "its reasons; or, while the node stops on a store fault "
                                                      "(data_corrupt, disk_full), an error",
+                                      "headers": {"Retry-After": {"description": "seconds before asking again",
+                                                                  "schema": {"type": "string",
+                                                                             "pattern": "^[1-9][0-9]*$"}}},
                                       "content": {"application/json": {"schema": {
                                           "oneOf": [HEALTH_SCHEMA, ref("Error")]}}}}},
                              tag="operations", operation_id="getHealth"),
