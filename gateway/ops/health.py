@@ -73,7 +73,7 @@ class HealthMonitor:
             if now:
                 log.warning("gateway unhealthy: %s", "; ".join(now))
             else:
-                log.info("gateway healthy again: a node and the SMS provider answer")
+                log.info("gateway healthy: a node of its chain and the SMS provider answer")
 
     async def _check_node(self, url: str, probe: Probe) -> None:
         try:
