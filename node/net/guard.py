@@ -112,14 +112,14 @@ class ConnectionGuard:
         self.reserved = 0
         self.per_network: dict[str, int] = {}
         self._reserved_cache: dict[str, bool] = {}
-        self.refused = metrics.registry.counter(
+        self.refused = metrics.counter(
             "veche_connections_refused_total", "Connections closed at accept: over a cap (reason).", ("reason",))
-        self.cut = metrics.registry.counter(
+        self.cut = metrics.counter(
             "veche_connections_cut_total", "Connections cut: slow head or body, or shed under pressure (reason).",
             ("reason",))
-        metrics.registry.gauge("veche_connections", "Open connections by class.",
-                               read_labeled=lambda: {("public",): float(self.public),
-                                                     ("reserved",): float(self.reserved)}, labels=("class",))
+        metrics.gauge("veche_connections_public", "Open public connections.", lambda: float(self.public))
+        metrics.gauge("veche_connections_reserved", "Open connections of validator peers and trusted clients.",
+                      lambda: float(self.reserved))
 
     # --- admission -------------------------------------------------------------------------------
 
