@@ -108,11 +108,13 @@ def openapi_document() -> dict[str, Any]:
                 "A campaign: its specification, status, counts and initiatives", _json("campaign"),
                 {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
             "/api/v1/campaigns/{campaign}/tally": _get(
-                "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
-                "result_status}", _json("tally"), {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+                "The tally: {campaign, status, height, total_ballots, winners, districts: {id: {initiatives, "
+                "scores, winners}}, result_hash, result_status}; initiatives = ballots naming each initiative, "
+                "scores = its points (the same numbers for choose-1, approval and knapsack ballots)", _json("tally"), {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
             "/api/v1/campaigns/{campaign}/ballots": _get(
                 "Anonymised ballots in commit order, one page: {campaign, height, ballots: [{voter_key, "
-                "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 blocks or "
+                "district_id, choices, points (cumulative and ordinal ballots only), height, index, tx_hash}], "
+                "next}. A page reads at most 2000 blocks or "
                 "8 MiB, so it may hold fewer than limit ballots and still have a next cursor; next is null "
                 "once the close (or, for an open campaign, this node's height) is reached",
                 _json("ballot page", {"$ref": "#/components/schemas/BallotPage"}),
@@ -174,6 +176,8 @@ def openapi_document() -> dict[str, Any]:
                     "voter_key": {"type": "string", "description": "the ballot's pseudonymous voter key, hex"},
                     "district_id": {"type": "string"},
                     "choices": {"type": "array", "items": {"type": "string"}},
+                    "points": {"type": "array", "items": {"type": "integer"},
+                               "description": "cumulative and ordinal ballots: the points of each choice"},
                     "height": {"type": "integer"}, "index": {"type": "integer"},
                     "tx_hash": {"type": "string", "description": "GET /api/v1/txs/{hash} gives its proof"}}}},
                 "next": {"type": "string", "nullable": True}}},
