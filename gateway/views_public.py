@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -60,7 +61,7 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
         detail = await gw.chain.detail(lookup.tx.body.campaign_id)
         if detail is not None:
             campaign = detail.campaign
-            titles = [_title(detail, choice) for choice in lookup.tx.body.choices]
+            titles = ballot_lines(ctx.t, detail, lookup.tx.body.choices, lookup.tx.body.points)
     if lookup.status in ("pending", "unknown"):
         rejection = gw.pipeline.rejection(tx_hash)
         if rejection is not None:
@@ -76,6 +77,15 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
 def _title(detail: CampaignDetail, initiative_id: str) -> str:
     initiative = detail.initiative(initiative_id)
     return initiative.title if initiative is not None else initiative_id
+
+
+def ballot_lines(t: Callable[..., str], detail: CampaignDetail, choices: Sequence[str],
+                 points: Sequence[int]) -> list[str]:
+    """A ballot's choices as the citizen reads them: titles, with their points on a scored ballot
+    (an ordinal ballot's choices are in rank order)."""
+    if not points:
+        return [_title(detail, choice) for choice in choices]
+    return [t("choice_points", title=_title(detail, choice), points=value) for choice, value in zip(choices, points)]
 
 
 async def receipt_json(request: web.Request) -> web.StreamResponse:
@@ -124,17 +134,22 @@ async def results(request: web.Request) -> web.StreamResponse:
     if tally is not None:
         winners = set(tally.get("winners", []))
         for district in campaign.districts:
-            counts = tally["districts"].get(district.district_id, {}).get("initiatives", {})
-            rows = sorted(((detail.initiative(iid), iid, int(votes)) for iid, votes in counts.items()),
-                          key=lambda r: (-r[2], r[0].cost if r[0] is not None else 0, r[1].encode()))
-            bars = [Bar(found.title if found is not None else iid, votes, iid in winners)
-                    for found, iid, votes in rows]
+            entry = tally["districts"].get(district.district_id, {})
+            counts = entry.get("initiatives", {})
+            scores = entry.get("scores", counts) if campaign.scored else counts
+            # the rule's ranking: most points (votes for set ballots), then lower cost, then id
+            rows = sorted(((detail.initiative(iid), iid, int(votes), int(scores.get(iid, votes)))
+                           for iid, votes in counts.items()),
+                          key=lambda r: (-r[3], r[0].cost if r[0] is not None else 0, r[1].encode()))
+            bars = [Bar(found.title if found is not None else iid, points, iid in winners)
+                    for found, iid, _, points in rows]
             sections.append({
                 "district": district,
                 "rows": [{"title": found.title if found is not None else iid, "iid": iid, "votes": votes,
-                          "cost": found.cost if found is not None else 0, "winner": iid in winners}
-                         for found, iid, votes in rows],
-                "chart": bar_chart(ctx.t("votes_chart", district=district.name), bars),
+                          "points": points, "cost": found.cost if found is not None else 0, "winner": iid in winners}
+                         for found, iid, votes, points in rows],
+                "chart": bar_chart(ctx.t("points_chart" if campaign.scored else "votes_chart",
+                                         district=district.name), bars),
             })
     return render(ctx, "results.html", campaign=campaign, tally=tally, sections=sections,
                   rule_name=named(RULE_NAMES, ctx.lang, campaign.rule), now=gw.clock())
@@ -250,7 +265,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     body = gw.static_files.get(name)
     if body is None:
         raise web.HTTPNotFound()
-    content_type = "text/css" if name.endswith(".css") else "application/octet-stream"
+    content_type = {"css": "text/css", "js": "text/javascript"}.get(name.rsplit(".", 1)[-1], "application/octet-stream")
     return web.Response(body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
 
 

@@ -15,19 +15,28 @@ from aiohttp import web
 
 from chain.crypto import SigningKey
 from chain.tx import ID_PATTERN, make_vote
+from gateway.ballot_forms import BallotDraft, BallotProblem, check_draft, is_ballot_field, read_draft
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
 from gateway.guard import subnet_of
-from gateway.i18n import rejection_text
+from gateway.i18n import format_money, rejection_text
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
 from gateway.receipts import Lookup
+from gateway.views_public import ballot_lines
 from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, render
 from gateway.vault import VaultEntry, merge_writes, used_card_key
 
 log = logging.getLogger("veche.gateway.vote")
 
 VOTE_FORM = frozenset({"csrf_token", "choice", HONEYPOT_FIELD})
+MONEY_PROBLEMS = frozenset({"err_over_cap"})   # their parameters are kopecks
+BALLOT_SCRIPT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'")
+
+
+def is_vote_field(name: str) -> bool:
+    return name in VOTE_FORM or is_ballot_field(name)
 
 
 async def load_district(gw: Gateway, campaign_id: str, district_id: str) -> CampaignDetail:
@@ -83,24 +92,26 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     voting = campaign.is_voting(gw.clock()) and campaign.gateway == gw.gateway_public_hex
     # while voting is open the ballot is frozen: the page is rendered once per language and login state
     cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
-    return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
-                  initiatives=detail.approved_in(district_id), logged_in=identity is not None,
-                  voting=voting, voted=voted, cache_key=cache_key,
-                  login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
+    return render_ballot(ctx, detail, district_id, logged_in=identity is not None, voting=voting, voted=voted,
+                         cache_key=cache_key)
 
 
-def parse_choices(form_choices: list[str], detail: CampaignDetail, district_id: str) -> list[str]:
+def render_ballot(ctx: Ctx, detail: CampaignDetail, district_id: str, *, logged_in: bool, voting: bool,
+                  voted: bytes | None, cache_key: tuple[object, ...] | None = None, draft: BallotDraft | None = None,
+                  problem: str | None = None, status: int = 200) -> web.Response:
+    """The ballot page; with ``draft`` and ``problem`` the refused ballot as the citizen left it."""
     campaign = detail.campaign
-    if not form_choices:
-        raise Refusal("err_no_choice", status=400, reason="no_choice")
-    on_ballot = {i.initiative_id for i in detail.approved_in(district_id)}
-    for choice in form_choices:
-        if choice not in on_ballot:
-            raise Refusal("err_bad_choice", status=400, reason="bad_choice", params={"choice": choice[:64]})
-    if len(set(form_choices)) != len(form_choices) or not campaign.min_choices <= len(form_choices) <= campaign.max_choices:
-        raise Refusal("err_choice_count", status=400, reason="choice_count",
-                      params={"min": str(campaign.min_choices), "max": str(campaign.max_choices)})
-    return form_choices
+    district = campaign.district(district_id)
+    budget = district.budget if district is not None else 0
+    headers = {"Content-Security-Policy": BALLOT_SCRIPT_CSP} if campaign.ballot_type in LIVE_TOTALS else None
+    return render(ctx, "ballot.html", status=status, headers=headers, campaign=campaign, district=district,
+                  initiatives=detail.approved_in(district_id), logged_in=logged_in, voting=voting, voted=voted,
+                  cache_key=cache_key, draft=draft or BallotDraft(), problem=problem,
+                  cost_cap=campaign.cost_cap(budget),
+                  login_link=ctx.u(f"/login?next=/c/{campaign.campaign_id}/d/{district_id}"))
+
+
+LIVE_TOTALS = frozenset({"knapsack", "cumulative"})
 
 
 def _voter_lock(gw: Gateway, index: bytes) -> asyncio.Lock:
@@ -120,7 +131,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     campaign_id, district_id = request.match_info["campaign"], request.match_info["district"]
-    form = await read_form(ctx, VOTE_FORM)
+    form = await read_form(ctx, is_vote_field)
     check_form(ctx, form)
     gw.limiter.check("ballot_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("ballot_per_subnet", subnet_of(ctx.client), "rate_subnet")
@@ -136,12 +147,23 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
         raise Refusal("err_not_voting", status=409, reason="not_voting")
     if campaign.gateway != gw.gateway_public_hex:
         raise Refusal("err_other_gateway", status=409, reason="other_gateway")
-    choices = parse_choices(form.getall("choice", []), detail, district_id)
+    draft = read_draft(form, form.getall("choice", []), campaign)
+    district = campaign.district(district_id)
+    try:
+        choices, points = check_draft(draft, campaign, detail.approved_in(district_id),
+                                      district.budget if district is not None else 0)
+    except BallotProblem as problem:
+        # nothing is signed or sent: the ballot comes back as the citizen left it, with the reason
+        log.info("ballot refused before signing: %s (campaign %s, district %s)", problem.key, campaign_id, district_id)
+        money = problem.key in MONEY_PROBLEMS
+        params = {k: format_money(int(v), ctx.lang) if money else v for k, v in problem.params.items()}
+        return render_ballot(ctx, detail, district_id, logged_in=True, voting=True, voted=None, draft=draft,
+                             problem=ctx.t(problem.key, **params), status=400)
 
     index = gw.vault.index(identity, campaign_id)
     try:
         async with _voter_lock(gw, index):
-            tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
+            tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices, points)
     finally:
         _release_lock(gw, index)
     ctx.ensure_session()
@@ -159,11 +181,11 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     state = "counted" if lookup is not None and lookup.status == "committed" else "pending"
     return render(ctx, "vote_done.html", status=200 if state == "counted" else 202, state=state,
                   tx_hash=tracker.tx.hash.hex(), reason="", lookup=lookup, campaign=campaign,
-                  district_id=district_id, choice_titles=_titles(detail, lookup))
+                  district_id=district_id, choice_titles=_titles(ctx, detail, lookup))
 
 
 async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str,
-                          choices: list[str]) -> Tracker:
+                          choices: list[str], points: list[int] | None = None) -> Tracker:
     if earlier_ballot(gw, identity, campaign, district_id) is not None:
         if identity.is_card:
             raise Refusal("err_card_used", status=409, reason="card_used")
@@ -172,7 +194,7 @@ async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignVie
     if entry is None:
         entry = VaultEntry(SigningKey.generate().seed)
     voter_key = entry.signing_key
-    vote = make_vote(gw.chain_id, voter_key, campaign.campaign_id, district_id, choices)
+    vote = make_vote(gw.chain_id, voter_key, campaign.campaign_id, district_id, choices, points)
     entry.ballots[campaign.ballot_slot(district_id)] = vote.hash
     writes = gw.vault.entry_writes(identity, campaign.campaign_id, entry)
     if identity.card_id is not None:
@@ -204,11 +226,7 @@ async def _forget_rejected(gw: Gateway, identity: Identity, campaign: CampaignVi
         _release_lock(gw, index)
 
 
-def _titles(detail: CampaignDetail, lookup: Lookup | None) -> list[str]:
+def _titles(ctx: Ctx, detail: CampaignDetail, lookup: Lookup | None) -> list[str]:
     if lookup is None or lookup.tx is None or lookup.tx.kind != "vote.cast":
         return []
-    titles = []
-    for choice in lookup.tx.body.choices:
-        initiative = detail.initiative(choice)
-        titles.append(initiative.title if initiative is not None else choice)
-    return titles
+    return ballot_lines(ctx.t, detail, lookup.tx.body.choices, lookup.tx.body.points)
