@@ -155,6 +155,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     except BallotProblem as problem:
         # nothing is signed or sent: the ballot comes back as the citizen left it, with the reason
         log.info("ballot refused before signing: %s (campaign %s, district %s)", problem.key, campaign_id, district_id)
+        ctx.ensure_session()   # a fresh form token: the citizen sends the corrected ballot with it
         money = problem.key in MONEY_PROBLEMS
         params = {k: format_money(int(v), ctx.lang) if money else v for k, v in problem.params.items()}
         return render_ballot(ctx, detail, district_id, logged_in=True, voting=True, voted=None, draft=draft,

@@ -62,6 +62,7 @@ class FileResult:
     selection_comparable: bool = False
     selection_reproduced: bool | None = None
     departure: str | None = None
+    count_difference: str | None = None
     comment: str | None = None
     seconds: float = 0.0
 
@@ -89,8 +90,8 @@ def run_rule(pb: PbFile, rule: str, scores: dict[str, Amount]) -> list[str]:
     if pb.scored:
         if rule != "equal-shares":
             raise VecheError(f"{rule} over {pb.vote_type} ballots is not a Veche rule")
-        ballots = [[(c, int(p * points)) for c, p in zip(v.choices, pb.get_ballot_points(v)) if c in costs]
-                   for v in pb.votes]
+        ballots = [[(c, int(p * points)) for c, p in zip(v.choices, given) if c in costs]
+                   for v, given in zip(pb.votes, pb.get_all_ballot_points())]
         return equal_shares_scored(costs, ballots, budget)
     approvals = [[c for c in v.choices if c in costs] for v in pb.votes]
     if rule == "equal-shares":
@@ -145,6 +146,34 @@ def explain_greedy(pb: PbFile, rule: str, official: set[str], scores: dict[str, 
     return "the selection differs from the greedy path in its ordering"
 
 
+def explain_counts(pb: PbFile, counts: dict[str, int], scores: dict[str, Amount]) -> str:
+    """Why the ballots do not add up to the file's votes or score column (the first reason that fits)."""
+    reasons = []
+    if any(p.votes != counts[p.project_id] for p in pb.projects):
+        repeats = Counter(choice for vote in pb.votes for choice in vote.repeated)
+        namings = sum(repeats.values())
+        if repeats and all(p.votes == counts[p.project_id] + repeats[p.project_id] for p in pb.projects):
+            reasons.append(f"the votes column counts a project each time a vote names it ({namings} repeated "
+                           "namings); Veche counts a project once per vote")
+        else:
+            wrong = [p.project_id for p in pb.projects if p.votes != counts[p.project_id]]
+            reasons.append(f"the votes column differs for {len(wrong)} projects (first {wrong[0]})")
+    if pb.scored and any(p.score is not None and p.score != scores[p.project_id] for p in pb.projects):
+        own_length: Counter[str] = Counter()
+        for vote in pb.votes:
+            for rank, choice in enumerate(vote.choices):
+                own_length[choice] += len(vote.choices) - rank
+        if pb.vote_type == "ordinal" and all(p.score == own_length[p.project_id] for p in pb.projects):
+            reasons.append("the score column counts each ranking from its own length down to 1, not from "
+                           f"max_length ({pb.max_length or 'absent'}) as the format's default")
+        elif any(vote.repeated for vote in pb.votes):
+            reasons.append("the score column also counts the repeated namings")
+        else:
+            wrong = [p.project_id for p in pb.projects if p.score != scores[p.project_id]]
+            reasons.append(f"the score column differs for {len(wrong)} projects (first {wrong[0]})")
+    return "; ".join(reasons)
+
+
 def check_file(path: Path) -> FileResult:
     started = time.perf_counter()
     result = FileResult(path.name)
@@ -167,6 +196,8 @@ def check_file(path: Path) -> FileResult:
         if pb.scored and all(p.score is not None for p in pb.projects):
             result.scores_comparable = True
             result.scores_equal = all(p.score == scores[p.project_id] for p in pb.projects)
+        if result.counts_equal is False or result.scores_equal is False:
+            result.count_difference = explain_counts(pb, counts, scores)
         rule = RULES.get(pb.rule)
         if rule is not None and pb.projects and all(p.selected is not None for p in pb.projects):
             result.selection_comparable = True
@@ -213,12 +244,12 @@ def print_report(results: Sequence[FileResult], seconds: float) -> None:
     departures = [r for r in results if r.selection_reproduced is False]
     print(f"\nFiles whose selection departs from their stated rule ({len(departures)}):")
     for result in sorted(departures, key=lambda r: r.name):
-        print(f"- {result.name} ({result.vote_type}, {result.rule}): {result.departure}")
+        comment = f" — the file's comment: “{shorten(result.comment)}”" if result.comment else ""
+        print(f"- {result.name} ({result.vote_type}, {result.rule}): {result.departure}{comment}")
     unequal = [r for r in results if r.counts_equal is False or r.scores_equal is False]
     print(f"\nFiles whose ballots do not add up to their votes/score columns ({len(unequal)}):")
     for result in sorted(unequal, key=lambda r: r.name):
-        print(f"- {result.name} ({result.vote_type}): votes {'ok' if result.counts_equal else 'differ'}, "
-              f"score {'ok' if result.scores_equal in (True, None) else 'differs'}")
+        print(f"- {result.name} ({result.vote_type}, {result.rule}): {result.count_difference}")
     refused = [r for r in results if not r.parsed]
     print(f"\nFiles the parser refuses ({len(refused)}):")
     for result in sorted(refused, key=lambda r: r.name):
@@ -231,6 +262,11 @@ def print_report(results: Sequence[FileResult], seconds: float) -> None:
     for kind, count in kinds.most_common():
         print(f"- {kind}: {count}")
     print(f"\n{len(results)} files in {seconds:.0f} s")
+
+
+def shorten(text: str | None, limit: int = 220) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

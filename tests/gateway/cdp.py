@@ -201,6 +201,24 @@ class Page:
         await self.click(selector)
         await self.send("Input.insertText", {"text": text})
 
+    async def press(self, key: str, code: int, modifiers: int = 0) -> None:
+        """One key stroke to the focused element (``code``: the Windows virtual key code)."""
+        for kind in ("rawKeyDown", "keyUp"):
+            await self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                       "windowsVirtualKeyCode": code, "modifiers": modifiers})
+
+    async def fill(self, selector: str, text: str) -> None:
+        """Replace a field's text as a person would: click, select all, type."""
+        await self.click(selector)
+        await self.press("a", 65, modifiers=2)            # Ctrl+A
+        await self.send("Input.insertText", {"text": text})
+
+    async def choose(self, selector: str, steps: int) -> None:
+        """Pick the option ``steps`` below the current one in a <select>, with the keyboard."""
+        await self.send("DOM.focus", {"nodeId": await self._node(selector)})
+        for _ in range(steps):
+            await self.press("ArrowDown", 40)
+
     async def html(self) -> str:
         document = await self.send("DOM.getDocument", {"depth": 0})
         result = await self.send("DOM.getOuterHTML", {"nodeId": document["root"]["nodeId"]})

@@ -86,6 +86,7 @@ def test_a_knapsack_ballot_over_the_cap_comes_back_as_chosen_and_nothing_is_sent
                 assert status == 400
                 assert "стоят 2\u00a0400\u00a0000\u00a0₽ — больше лимита 2\u00a0000\u00a0000\u00a0₽" in page
                 assert "Голос не отправлен" in page and 'role="alert"' in page
+                assert re.search(r'name="csrf_token" value="[^"]+"', page)   # the corrected ballot can be sent
                 assert all(re.search(f'value="knap-{x}" data-cost="\\d+" checked', page) for x in "abc")
                 assert not re.search('value="knap-d" data-cost="\\d+" checked', page)
                 assert "на 400\u00a0000\u00a0₽ больше лимита" in page          # the total line, server-side
