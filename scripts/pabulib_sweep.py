@@ -127,12 +127,15 @@ def explain_greedy(pb: PbFile, rule: str, official: set[str], scores: dict[str, 
     """Walk the ranking: the first project where the file's selection leaves the greedy path."""
     ranking = sorted(pb.projects, key=lambda p: (-scores[p.project_id], p.cost, p.project_id.encode()))
     left = Fraction(pb.budget)
-    stopped = False
+    stopped: str | None = None
     for project in ranking:
         pid = project.project_id
-        fits = cost[pid] <= left and not stopped
+        fits = cost[pid] <= left and stopped is None
         if pid in official and not fits:
-            why = "after the rule stopped at a project that did not fit" if stopped else \
+            if stopped is not None and cost[stopped] >= PLACEHOLDER_COST:
+                return (f"a placeholder cost: the rule stops at project {stopped} (cost {cost[stopped]}, a withdrawn "
+                        f"project), the file skips it and selects {pid}")
+            why = f"after the rule stopped at project {stopped}, which did not fit" if stopped is not None else \
                 f"though only {left} of the budget was left"
             return f"project {pid} (cost {cost[pid]}) is selected {why}"
         if pid not in official and fits:
@@ -141,8 +144,8 @@ def explain_greedy(pb: PbFile, rule: str, official: set[str], scores: dict[str, 
             return f"project {pid} fits the budget left ({left} ≥ {cost[pid]}) but is not selected"
         if pid in official:
             left -= cost[pid]
-        elif rule == "greedy-no-skip" and cost[pid] > left:
-            stopped = True
+        elif rule == "greedy-no-skip" and cost[pid] > left and stopped is None:
+            stopped = pid
     return "the selection differs from the greedy path in its ordering"
 
 
@@ -254,13 +257,13 @@ def print_report(results: Sequence[FileResult], seconds: float) -> None:
     print(f"\nFiles the parser refuses ({len(refused)}):")
     for result in sorted(refused, key=lambda r: r.name):
         print(f"- {result.name}: {result.error}")
-    kinds: Counter[str] = Counter()
+    kinds: dict[str, list[str]] = defaultdict(list)
     for result in results:
         for note in result.notes:
-            kinds[note.split(":")[0]] += 1
-    print("\nWhat the parser normalised (files):")
-    for kind, count in kinds.most_common():
-        print(f"- {kind}: {count}")
+            kinds[note.split(":")[0]].append(result.name)
+    print("\nWhat the parser normalised:")
+    for kind, names in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        print(f"- {kind}: {len(names)} files ({', '.join(names)})")
     print(f"\n{len(results)} files in {seconds:.0f} s")
 
 

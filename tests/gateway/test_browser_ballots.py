@@ -5,7 +5,8 @@ campaigns, one per ballot type. A citizen logs in and, for each type, first send
 breaks its limit — over the cost cap, too many points, a rank left empty above a filled one — and
 gets the ballot back with a clear message, the choices as they were, and nothing sent to the chain;
 then corrects it and casts it. With JavaScript on, the running total and the points left follow the
-choices live; without it, the server's check does the same job.
+choices live; without it (on a 320 px phone screen, no sideways scrolling), the server's check
+does the same job.
 """
 
 from __future__ import annotations
@@ -177,9 +178,15 @@ def test_each_ballot_type_in_chromium_with_and_without_javascript(realnet: RealN
         javascript = options.get("javascript", True)
         try:
             await login(realnet, page, phone)
+            widths = [await page.content_width()]
             hashes = await knapsack(realnet, page, javascript, voted)
+            await page.goto(f"{realnet.gateway_url}/c/bt-cumul/d/{DISTRICT}")
+            widths.append(await page.content_width())
             hashes += await cumulative(realnet, page, javascript, voted)
+            await page.goto(f"{realnet.gateway_url}/c/bt-rank/d/{DISTRICT}")
+            widths.append(await page.content_width())
             hashes += await ranking(realnet, page, voted)
+            assert max(widths) <= options.get("width", 1024), widths     # no sideways scrolling
             for url in page.requested_urls():                       # only the gateway's own pages and assets
                 assert url.startswith(realnet.gateway_url + "/"), url
             scripts = [url for url in page.requested_urls() if url.endswith(".js")]
@@ -194,7 +201,8 @@ def test_each_ballot_type_in_chromium_with_and_without_javascript(realnet: RealN
         browser = await Browser.launch()
         try:
             first = await run(browser, "javascript", "+7 912 200-00-01", 0)
-            second = await run(browser, "no-javascript", "+7 912 200-00-02", 1, javascript=False)
+            second = await run(browser, "no-javascript-320px", "+7 912 200-00-02", 1, javascript=False, width=320,
+                               height=640, mobile=True)
             assert len(set(first + second)) == 6
         finally:
             await browser.close()
