@@ -187,6 +187,9 @@ def test_results_show_points_for_scored_ballots(tmp_path: Path) -> None:
                 assert rows[:2] == [("cumul-b", "10", "3"), ("cumul-a", "7", "2")]   # ranked by points
                 _, knapsack = await voters[0].get("/results/knap")
                 assert "<th scope=\"col\">Баллы</th>" not in knapsack
+                status, dashboard = await voters[0].get("/dashboard")     # every type on the programme page
+                assert status == 200 and all(title in dashboard for title in
+                                             ("Бюджет по корзине", "Бюджет по баллам", "Бюджет по местам"))
             finally:
                 for citizen in voters:
                     await citizen.close()
