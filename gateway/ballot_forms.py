@@ -51,7 +51,7 @@ class BallotProblem(Exception):
 
 
 def read_draft(form: Mapping[str, str], chosen: Sequence[str], campaign: CampaignView) -> BallotDraft:
-    draft = BallotDraft(chosen=[c for c in chosen if c])
+    draft = BallotDraft(chosen=list(chosen))
     if campaign.ballot_type == "cumulative":
         for name, value in form.items():
             match = POINTS_FIELD.fullmatch(name)

@@ -8,9 +8,14 @@ import re
 from pathlib import Path
 
 from chain.tx import decode_tx
-from tests.gateway.harness import TX_HASH, Citizen, World, gateway_world
+from tests.gateway.harness import TX_HASH, Citizen, World, gateway_world, genesis_document
 
 PAGE_LIMIT = 30 * 1024
+
+
+def with_ballot_types(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The gateway test world plus one campaign per new ballot type (tests/gateway/harness.py)."""
+    return gateway_world(tmp_path, document=lambda keys: genesis_document(keys, ballot_types=True))
 
 
 def ballots_on_chain(world: World, campaign_id: str) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
@@ -40,7 +45,7 @@ def nothing_sent(world: World, campaign_id: str) -> None:
 
 def test_the_ballot_pages_of_each_type(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with gateway_world(tmp_path, ballot_types=True) as world:
+        async with with_ballot_types(tmp_path) as world:
             citizen = world.client()
             try:
                 await citizen.login()
@@ -59,14 +64,14 @@ def test_the_ballot_pages_of_each_type(tmp_path: Path) -> None:
                     size = len(page.encode()) + len(css.encode()) + (len(script.encode()) if campaign_id != "rank" else 0)
                     assert size <= PAGE_LIMIT, (campaign_id, size)
                 knap, cumul, rank = pages["knap"], pages["cumul"], pages["rank"]
-                assert "общей стоимостью не больше 2\u00a0000\u00a0000\u00a0₽" in knap
+                assert "Отметьте от 1 до 3 проектов общей стоимостью не больше 2\u00a0000\u00a0000\u00a0₽." in knap
                 assert 'data-cost="120000000"' in knap and 'id="ballot-total"' in knap
                 assert "Выбрано на 0\u00a0₽ из 2\u00a0000\u00a0000\u00a0₽; осталось 2\u00a0000\u00a0000\u00a0₽." in knap
                 assert '<script src="/static/ballot.js" defer></script>' in knap
                 assert 'type="number"' in cumul and 'name="points-cumul-a"' in cumul and 'max="6"' in cumul
                 assert "Баллов отдано: 0 из 10; осталось 10." in cumul
                 assert [m for m in re.findall(r'<select id="(rank-\d)"', rank)] == ["rank-1", "rank-2", "rank-3"]
-                assert "1-е место" in rank and "баллов: 3" in rank and "<script" not in rank
+                assert "1-е место" in rank and "(3 балла)" in rank and "(1 балл)" in rank and "<script" not in rank
                 _, english = await citizen.get("/c/knap/d/north?lang=en")
                 assert "Chosen: 0\u00a0₽ of 2,000,000\u00a0₽; 2,000,000\u00a0₽ left." in english
             finally:
@@ -77,7 +82,7 @@ def test_the_ballot_pages_of_each_type(tmp_path: Path) -> None:
 
 def test_a_knapsack_ballot_over_the_cap_comes_back_as_chosen_and_nothing_is_sent(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with gateway_world(tmp_path, ballot_types=True) as world:
+        async with with_ballot_types(tmp_path) as world:
             citizen = world.client()
             try:
                 await citizen.login()
@@ -102,16 +107,16 @@ def test_a_knapsack_ballot_over_the_cap_comes_back_as_chosen_and_nothing_is_sent
 
 def test_cumulative_points_are_checked_kept_and_cast(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with gateway_world(tmp_path, ballot_types=True) as world:
+        async with with_ballot_types(tmp_path) as world:
             citizen = world.client()
             try:
                 await citizen.login()
                 cases = [
                     ([("points-cumul-a", "6"), ("points-cumul-b", "5")], "Вы распределили баллов: 11; нужно от 1 до 10"),
                     ([("points-cumul-a", "7")], "можно дать не больше 6 баллов"),
-                    ([("points-cumul-a", "два")], "целое неотрицательное число"),
+                    ([("points-cumul-a", "два")], "целое число, 0 или больше"),
                     ([("points-cumul-a", "1"), ("points-cumul-b", "1"), ("points-cumul-c", "1"),
-                      ("points-cumul-d", "1")], "от 1 до 3 проектов"),
+                      ("points-cumul-d", "1")], "Нужно выбрать от 1 до 3 проектов"),
                     ([("points-cumul-a", "0"), ("points-cumul-b", "")], "Выберите проект"),
                     ([("points-zz", "3")], "нет в бюллетене"),
                 ]
@@ -126,10 +131,7 @@ def test_cumulative_points_are_checked_kept_and_cast(tmp_path: Path) -> None:
                                                                     ("points-cumul-b", "0")])
                 assert status == 200 and TX_HASH.search(page), page
                 assert ballots_on_chain(world, "cumul") == [(("cumul-a", "cumul-c"), (6, 4))]
-                assert "Сквер: баллов — 6" in page and "Каток: баллов — 4" in page
-                tx_hash = TX_HASH.search(page).group(1)  # type: ignore[union-attr]
-                _, receipt = await citizen.get(f"/receipt/{tx_hash}")
-                assert "Сквер: баллов — 6" in receipt
+                assert "Сквер: 6 баллов; Каток: 4 балла" in page                  # the receipt, after the redirect
             finally:
                 await citizen.close()
 
@@ -138,14 +140,14 @@ def test_cumulative_points_are_checked_kept_and_cast(tmp_path: Path) -> None:
 
 def test_a_ranking_one_rank_per_row(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with gateway_world(tmp_path, ballot_types=True) as world:
+        async with with_ballot_types(tmp_path) as world:
             citizen = world.client()
             try:
                 await citizen.login()
                 cases = [
                     ([("rank-1", ""), ("rank-2", "rank-b")], "2-е место заполнено, а место выше — нет"),
                     ([("rank-1", "rank-b"), ("rank-2", "rank-b")], "стоит на двух местах"),
-                    ([("rank-1", "rank-b")], "от 2 до 3 проектов"),
+                    ([("rank-1", "rank-b")], "Нужно выбрать от 2 до 3 проектов"),
                     ([("rank-1", "rank-zz"), ("rank-2", "rank-b")], "нет в бюллетене"),
                 ]
                 for fields, text in cases:
@@ -160,7 +162,7 @@ def test_a_ranking_one_rank_per_row(tmp_path: Path) -> None:
                                                                    ("rank-3", "rank-d")])
                 assert status == 200 and TX_HASH.search(page), page
                 assert ballots_on_chain(world, "rank") == [(("rank-c", "rank-a", "rank-d"), (3, 2, 1))]
-                assert page.index("Каток: баллов — 3") < page.index("Сквер: баллов — 2")
+                assert "Каток: 3 балла; Сквер: 2 балла; Библиотека: 1 балл" in page
             finally:
                 await citizen.close()
 
@@ -169,7 +171,7 @@ def test_a_ranking_one_rank_per_row(tmp_path: Path) -> None:
 
 def test_results_show_points_for_scored_ballots(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with gateway_world(tmp_path, ballot_types=True) as world:
+        async with with_ballot_types(tmp_path) as world:
             voters = [world.client(f"10.9.0.{n}") for n in range(1, 4)]
             try:
                 for n, (citizen, points) in enumerate(zip(voters, (("6", "1"), ("1", "6"), ("", "3")))):
@@ -180,13 +182,18 @@ def test_results_show_points_for_scored_ballots(tmp_path: Path) -> None:
                 world.close_campaign("cumul")
                 world.gateway.chain.invalidate()
                 world.gateway.chain.forget("cumul")
-                status, page = await voters[0].get("/results/cumul")
-                assert status == 200 and "<th scope=\"col\">Баллы</th>" in page
-                rows = re.findall(r'initiatives/(cumul-[a-d])">[^<]+</a>.*?</td><td class="n">[^<]+</td>'
-                                  r'<td class="n">(\d+)</td><td class="n">(\d+)</td>', page)
-                assert rows[:2] == [("cumul-b", "10", "3"), ("cumul-a", "7", "2")]   # ranked by points
-                _, knapsack = await voters[0].get("/results/knap")
-                assert "<th scope=\"col\">Баллы</th>" not in knapsack
+                status, page = await voters[0].get("/results/cumul/d/north")
+                assert status == 200 and "Все проекты, по числу баллов" in page
+                assert '<th scope="col">Баллы</th><th scope="col" class="n">Голоса</th>' in page
+                rows = re.findall(r'initiatives/(cumul-[a-d])">[^<]+</a></th>\n<td data-label="Баллы">(\d+)'
+                                  r'(?:<svg.*?</svg>)?</td><td class="n" data-label="Голоса">(\d+)</td>', page)
+                assert rows[:2] == [("cumul-b", "10", "3"), ("cumul-a", "7", "2")]   # ranked by points, not votes
+                assert '<span class="win">победитель</span>' in page
+                world.close_campaign("knap")
+                world.gateway.chain.invalidate()
+                world.gateway.chain.forget("knap")
+                _, knapsack = await voters[0].get("/results/knap/d/north")
+                assert "Все проекты, по числу голосов" in knapsack and "по числу баллов" not in knapsack
                 status, dashboard = await voters[0].get("/dashboard")     # every type on the programme page
                 assert status == 200 and all(title in dashboard for title in
                                              ("Бюджет по корзине", "Бюджет по баллам", "Бюджет по местам"))

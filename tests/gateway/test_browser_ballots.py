@@ -4,29 +4,28 @@ On the session's real testnet (4 validators and the gateway as processes) the co
 campaigns, one per ballot type. A citizen logs in and, for each type, first sends a ballot that
 breaks its limit — over the cost cap, too many points, a rank left empty above a filled one — and
 gets the ballot back with a clear message, the choices as they were, and nothing sent to the chain;
-then corrects it and casts it. With JavaScript on, the running total and the points left follow the
-choices live; without it (on a 320 px phone screen, no sideways scrolling), the server's check
-does the same job.
+then corrects it and casts it. With JavaScript on (on a 320 px phone screen, no sideways scrolling,
+under the pages' own content security policy) the running total and the points left follow the
+choices live; without it the server's check does the same job. axe-core then finds no WCAG 2.1 A/AA
+problem on the three ballot pages, blank and refused.
 """
 
 from __future__ import annotations
 
-import asyncio
-import html
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from chain import codec
 from chain.crypto import read_key_file
 from chain.tx import sign_tx
 from genesis.campaign_json import campaign_from_json, initiative_from_json
 from genesis.model import load_genesis
-from tests.gateway.cdp import Browser, Page
+from tests.gateway.browser import describe, run_axe
 from tests.gateway.realnet import RealNet, get_json
 from tests.node.netkit import http_post
 
@@ -40,6 +39,7 @@ BALLOTS = {
 }
 PROJECTS = (("a", "Сквер у реки", 1_200_000), ("b", "Фонари на набережной", 700_000), ("c", "Каток", 500_000),
             ("d", "Книги для библиотеки", 300_000))
+NO_VOTE_SENT = "Голос не отправлен"
 
 
 def open_campaigns(net: RealNet) -> None:
@@ -79,134 +79,153 @@ def chain_ballots(net: RealNet, campaign_id: str) -> list[tuple[list[str], list[
     return [(b["choices"], b.get("points", [])) for b in page["ballots"]]
 
 
-async def shown(page: Page, selector: str | None = None) -> str:
-    """The page's (or an element's) markup with entities decoded (&nbsp; → U+00A0)."""
-    return html.unescape(await page.text_of(selector) if selector else await page.html())
-
-
-async def submit(page: Page) -> None:
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action$="/vote"] button[type="submit"]')
-
-
-async def login(net: RealNet, page: Page, phone: str) -> None:
-    await page.goto(f"{net.gateway_url}/login?next=/c/bt-knap/d/{DISTRICT}")
-    await page.type("#phone", phone)
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login"] button[type="submit"]')
-    await page.type("#code", net.outbox_code(phone))
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login/code"] button[type="submit"]')
-    assert await page.url() == f"{net.gateway_url}/c/bt-knap/d/{DISTRICT}"
-
-
-async def wait_counted(net: RealNet, campaign_id: str, count: int) -> list[tuple[list[str], list[int]]]:
-    for _ in range(60):
+def counted(net: RealNet, campaign_id: str, count: int) -> list[tuple[list[str], list[int]]]:
+    for _ in range(120):
         found = chain_ballots(net, campaign_id)
         if len(found) >= count:
             return found
-        await asyncio.sleep(0.5)
+        time.sleep(0.5)
     raise AssertionError(f"{campaign_id}: {count} ballots expected on the chain")
 
 
-async def knapsack(net: RealNet, page: Page, javascript: bool, voted: int) -> list[str]:
+def text(page: Page, selector: str | None = None) -> str:
+    """What the citizen reads (no-break spaces as spaces)."""
+    raw = page.inner_text(selector or "main")
+    return raw.replace("\u00a0", " ")
+
+
+def submit(page: Page) -> None:
+    time.sleep(FORM_WAIT_S)
+    with page.expect_navigation():
+        page.click('form[action$="/vote"] button[type="submit"]')
+
+
+def login(net: RealNet, page: Page, phone: str) -> None:
+    """The phone form is on the ballot page itself; the code brings the citizen back to it."""
+    page.goto(f"{net.gateway_url}/c/bt-knap/d/{DISTRICT}")
+    page.fill("#phone", phone)
+    time.sleep(FORM_WAIT_S)
+    with page.expect_navigation():
+        page.click('form[action="/login"] button[type="submit"]')
+    page.fill("#code", net.outbox_code(phone))
+    time.sleep(FORM_WAIT_S)
+    with page.expect_navigation():
+        page.click('form[action="/login/code"] button[type="submit"]')
+    assert page.url == f"{net.gateway_url}/c/bt-knap/d/{DISTRICT}"
+
+
+def knapsack(net: RealNet, page: Page, javascript: bool, voted: int) -> str:
     for iid in "abc":                                               # 2,400,000 ₽: over the 2,000,000 ₽ cap
-        await page.click(f"#ch-bt-knap-{iid}")
-    live = await shown(page, "#ballot-total")
+        page.check(f"#ch-bt-knap-{iid}")
+    live = text(page, "#ballot-total")
     if javascript:
-        assert "на 400\u00a0000\u00a0₽ больше лимита 2\u00a0000\u00a0000\u00a0₽" in live, live
+        assert "на 400 000 ₽ больше лимита 2 000 000 ₽" in live, live
     else:
-        assert "Выбрано на 0\u00a0₽" in live, live                 # no script: the server will check
-    await submit(page)
-    text = await shown(page)
-    assert "стоят 2\u00a0400\u00a0000\u00a0₽ — больше лимита" in text and "Голос не отправлен" in text, text
-    for iid in "abc":                                               # the choices are kept
-        assert await page.attribute(f"#ch-bt-knap-{iid}", "checked") is not None
-    assert await page.attribute("#ch-bt-knap-d", "checked") is None
-    assert len(chain_ballots(net, "bt-knap")) == voted             # nothing was sent
-    await page.click("#ch-bt-knap-c")                              # untick: 1,900,000 ₽
+        assert "Выбрано на 0 ₽ из 2 000 000 ₽" in live, live        # no script: the server checks
+    submit(page)
+    assert "стоят 2 400 000 ₽ — больше лимита 2 000 000 ₽" in text(page) and NO_VOTE_SENT in text(page)
+    assert [page.is_checked(f"#ch-bt-knap-{iid}") for iid in "abcd"] == [True, True, True, False]  # kept
+    assert "на 400 000 ₽ больше лимита" in text(page, "#ballot-total")   # the server's total, too
+    assert len(chain_ballots(net, "bt-knap")) == voted                # nothing was sent
+    page.uncheck("#ch-bt-knap-c")                                     # 1,900,000 ₽
     if javascript:
-        assert "осталось 100\u00a0000\u00a0₽" in await shown(page, "#ballot-total")
-    await submit(page)
-    tx_hash = await page.text_of("#tx-hash")
-    assert (["bt-knap-a", "bt-knap-b"], []) in await wait_counted(net, "bt-knap", voted + 1)
-    return [tx_hash]
+        assert "осталось 100 000 ₽" in text(page, "#ballot-total")
+    submit(page)
+    assert (["bt-knap-a", "bt-knap-b"], []) in counted(net, "bt-knap", voted + 1)
+    return page.inner_text("#tx-hash").strip()
 
 
-async def cumulative(net: RealNet, page: Page, javascript: bool, voted: int) -> list[str]:
-    await page.goto(f"{net.gateway_url}/c/bt-cumul/d/{DISTRICT}")
-    await page.fill("#pt-bt-cumul-a", "6")
-    await page.fill("#pt-bt-cumul-b", "5")
+def cumulative(net: RealNet, page: Page, javascript: bool, voted: int) -> str:
+    page.goto(f"{net.gateway_url}/c/bt-cumul/d/{DISTRICT}")
+    page.fill("#pt-bt-cumul-a", "6")
+    page.fill("#pt-bt-cumul-b", "5")
     if javascript:
-        assert "Баллов отдано: 11 — на 1 больше" in await shown(page, "#ballot-total")
-    await submit(page)
-    text = await shown(page)
-    assert "Вы распределили баллов: 11; нужно от 1 до 10" in text and "Голос не отправлен" in text, text
-    assert await page.attribute("#pt-bt-cumul-a", "value") == "6"
-    assert await page.attribute("#pt-bt-cumul-b", "value") == "5"
+        assert "Баллов отдано: 11 — на 1 больше" in text(page, "#ballot-total")
+    submit(page)
+    assert "Вы распределили баллов: 11; нужно от 1 до 10" in text(page) and NO_VOTE_SENT in text(page)
+    assert (page.input_value("#pt-bt-cumul-a"), page.input_value("#pt-bt-cumul-b")) == ("6", "5")
     assert len(chain_ballots(net, "bt-cumul")) == voted
-    await page.fill("#pt-bt-cumul-b", "4")
+    page.fill("#pt-bt-cumul-b", "4")
     if javascript:
-        assert "Баллов отдано: 10 из 10; осталось 0." in await shown(page, "#ballot-total")
-    await submit(page)
-    assert "Сквер у реки: баллов — 6" in await shown(page)
-    assert (["bt-cumul-a", "bt-cumul-b"], [6, 4]) in await wait_counted(net, "bt-cumul", voted + 1)
-    return [await page.text_of("#tx-hash")]
+        assert "Баллов отдано: 10 из 10; осталось 0." in text(page, "#ballot-total")
+    submit(page)
+    assert "Сквер у реки: 6 баллов; Фонари на набережной: 4 балла" in text(page)
+    assert (["bt-cumul-a", "bt-cumul-b"], [6, 4]) in counted(net, "bt-cumul", voted + 1)
+    return page.inner_text("#tx-hash").strip()
 
 
-async def ranking(net: RealNet, page: Page, voted: int) -> list[str]:
-    await page.goto(f"{net.gateway_url}/c/bt-rank/d/{DISTRICT}")
-    await page.choose("#rank-2", 3)                                 # rank 2: c; rank 1 left empty
-    await submit(page)
-    text = await shown(page)
-    assert "2-е место заполнено, а место выше — нет" in text and "Голос не отправлен" in text, text
-    assert re.search(r'<select id="rank-2"[^>]*>(<option[^>]*>[^<]*</option>)*?<option value="bt-rank-c" selected', text)
+def ranking(net: RealNet, page: Page, voted: int) -> str:
+    page.goto(f"{net.gateway_url}/c/bt-rank/d/{DISTRICT}")
+    page.select_option("#rank-2", "bt-rank-c")                      # rank 2: c; rank 1 left empty
+    submit(page)
+    assert "2-е место заполнено, а место выше — нет" in text(page) and NO_VOTE_SENT in text(page)
+    assert (page.input_value("#rank-1"), page.input_value("#rank-2")) == ("", "bt-rank-c")
     assert len(chain_ballots(net, "bt-rank")) == voted
-    await page.choose("#rank-1", 2)                                 # rank 1: b
-    await submit(page)
-    text = await shown(page)
-    assert text.index("Фонари на набережной: баллов — 3") < text.index("Каток: баллов — 2"), text
-    assert (["bt-rank-b", "bt-rank-c"], [3, 2]) in await wait_counted(net, "bt-rank", voted + 1)
-    return [await page.text_of("#tx-hash")]
+    page.select_option("#rank-1", "bt-rank-b")                      # rank 1: b
+    submit(page)
+    assert "Фонари на набережной: 3 балла; Каток: 2 балла" in text(page)
+    assert (["bt-rank-b", "bt-rank-c"], [3, 2]) in counted(net, "bt-rank", voted + 1)
+    return page.inner_text("#tx-hash").strip()
 
 
-def test_each_ballot_type_in_chromium_with_and_without_javascript(realnet: RealNet, tmp_path: Path) -> None:
+def test_each_ballot_type_in_chromium_with_and_without_javascript(realnet: RealNet, chromium: Browser, axe: str,
+                                                                  tmp_path: Path) -> None:
     open_campaigns(realnet)
 
-    async def run(browser: Browser, name: str, phone: str, voted: int, **options: Any) -> list[str]:
-        page = await browser.new_page(**options)
-        javascript = options.get("javascript", True)
+    def run(name: str, phone: str, voted: int, **options: Any) -> list[str]:
+        context = chromium.new_context(**options)
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        javascript = options.get("java_script_enabled", True)
+        width = options["viewport"]["width"]
         try:
-            await login(realnet, page, phone)
-            widths = [await page.content_width()]
-            hashes = await knapsack(realnet, page, javascript, voted)
-            await page.goto(f"{realnet.gateway_url}/c/bt-cumul/d/{DISTRICT}")
-            widths.append(await page.content_width())
-            hashes += await cumulative(realnet, page, javascript, voted)
-            await page.goto(f"{realnet.gateway_url}/c/bt-rank/d/{DISTRICT}")
-            widths.append(await page.content_width())
-            hashes += await ranking(realnet, page, voted)
-            assert max(widths) <= options.get("width", 1024), widths     # no sideways scrolling
-            for url in page.requested_urls():                       # only the gateway's own pages and assets
+            login(realnet, page, phone)
+            hashes = [knapsack(realnet, page, javascript, voted)]
+            hashes.append(cumulative(realnet, page, javascript, voted))
+            hashes.append(ranking(realnet, page, voted))
+            for url in requested:                                       # only the gateway's own pages and assets
                 assert url.startswith(realnet.gateway_url + "/"), url
-            scripts = [url for url in page.requested_urls() if url.endswith(".js")]
-            assert all(url.endswith("/static/ballot.js") for url in scripts) and (scripts or not javascript)
+            if javascript:                                              # ... and its one script, under its CSP
+                assert f"{realnet.gateway_url}/static/ballot.js" in requested
+                for campaign_id in BALLOTS:
+                    page.goto(f"{realnet.gateway_url}/c/{campaign_id}/d/{DISTRICT}")
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, campaign_id
             return hashes
         except BaseException:
-            await page.screenshot(tmp_path / f"{name}.png")
-            (tmp_path / f"{name}.html").write_text(await page.html(), encoding="utf-8")
+            page.screenshot(path=str(tmp_path / f"{name}.png"))
+            (tmp_path / f"{name}.html").write_text(page.content(), encoding="utf-8")
             raise
-
-    async def scenario() -> None:
-        browser = await Browser.launch()
-        try:
-            first = await run(browser, "javascript", "+7 912 200-00-01", 0)
-            second = await run(browser, "no-javascript-320px", "+7 912 200-00-02", 1, javascript=False, width=320,
-                               height=640, mobile=True)
-            assert len(set(first + second)) == 6
         finally:
-            await browser.close()
+            context.close()
 
-    asyncio.run(scenario())
+    first = run("javascript-320px", "+7 912 200-00-01", 0, viewport={"width": 320, "height": 640}, is_mobile=True,
+                has_touch=True)
+    second = run("no-javascript", "+7 912 200-00-02", 1, viewport={"width": 1024, "height": 900},
+                 java_script_enabled=False)
+    assert len(set(first + second)) == 6
     for campaign_id in BALLOTS:
         assert get_json(f"{realnet.node_urls[2]}/api/v1/campaigns/{campaign_id}/tally")["total_ballots"] == 2
+
+    # axe-core on each ballot page, blank and refused (a third citizen who sends nothing valid)
+    context = chromium.new_context(viewport={"width": 320, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        login(realnet, page, "+7 912 200-00-03")
+        problems: list[str] = []
+        refusals = {"bt-knap": lambda: [page.check(f"#ch-bt-knap-{iid}") for iid in "abc"],
+                    "bt-cumul": lambda: [page.fill("#pt-bt-cumul-a", "6"), page.fill("#pt-bt-cumul-b", "5")],
+                    "bt-rank": lambda: page.select_option("#rank-3", "bt-rank-a")}
+        for campaign_id, refuse in refusals.items():
+            page.goto(f"{realnet.gateway_url}/c/{campaign_id}/d/{DISTRICT}")
+            for state in ("blank", "refused"):
+                if state == "refused":
+                    refuse()
+                    submit(page)
+                    assert NO_VOTE_SENT in text(page), campaign_id
+                found = run_axe(page, axe)
+                problems += [f"{campaign_id} {state}: {line}" for line in
+                             describe(found["violations"]) + describe(found["incomplete"])]
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
