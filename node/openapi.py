@@ -64,8 +64,14 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3 document")),
             "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
                                      _json("{evidence: [{validator_index, height, round, step, seen_ms, evidence}]}")),
-            "/api/v1/txs": {"post": {
-                "summary": "Submit a batch of signed transactions",
+            "/api/v1/txs": {"options": {
+                "summary": "CORS preflight: any origin may POST transactions (no credentials)",
+                "tags": ["public"],
+                "responses": {"204": {"description": "Access-Control-Allow-Origin: *, Allow-Methods GET, POST, "
+                                                     "OPTIONS, Allow-Headers Content-Type, Max-Age 86400"}}},
+                "post": {
+                "summary": "Submit a batch of signed transactions (CORS: any origin, without credentials — a "
+                           "citizen's browser sends the ballot of its own voter-held key here)",
                 "tags": ["public"],
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary",

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import pytest
 
 from chain.blind import (
     BlindingError, blind, emsa_pss_encode, finalize, mgf1_sha384, token_message, verify_token,
 )
-from chain.crypto import SigningKey, check_rsa_modulus, rsa_private_numbers, verify_rsa_pss_sha384
+from chain.crypto import RsaPrivateNumbers, SigningKey, check_rsa_modulus, rsa_private_numbers, verify_rsa_pss_sha384
 from chain.errors import SignatureError
 
 DATA = Path(__file__).parent / "data"
 VECTORS: list[dict[str, str]] = json.loads((DATA / "rfc9474_vectors.json").read_text())["vectors"]
 
 
-def load_test_key() -> Any:
+def load_test_key() -> RsaPrivateNumbers:
     document = json.loads((DATA / "cert_key_3072.json").read_text())
     return rsa_private_numbers(int(document["p"], 16), int(document["q"], 16))
 
 
-def raw_sign(key: Any, blinded_msg: bytes) -> bytes:
+def raw_sign(key: RsaPrivateNumbers, blinded_msg: bytes) -> bytes:
     """BlindSign with Python integers (the gateway uses gmpy2: tests/gateway/test_certifier.py)."""
     return pow(int.from_bytes(blinded_msg, "big"), key.d, key.n).to_bytes(len(key.modulus), "big")
 
@@ -112,11 +110,11 @@ def test_finalize_refuses_an_answer_that_is_not_the_signature() -> None:
         finalize(key.modulus, message, b"\xff" * 384, blinded.inverse)
 
 
-@pytest.mark.parametrize("modulus", [b"", b"\x01" * 384, b"\xff" * 383, b"\xff" * 384 + b"\xff", b"\xfe" * 384,
+@pytest.mark.parametrize("modulus", [b"", b"\x01" * 384, b"\xff" * 383, b"\xff" * 513, b"\xfe" * 384,
                                      b"\x7f" + b"\xff" * 383])
 def test_certification_keys_are_odd_3072_to_4096_bit_moduli(modulus: bytes) -> None:
     with pytest.raises(SignatureError) as caught:
-        check_rsa_modulus(modulus if len(modulus) != 385 else b"\xff" * 513)
+        check_rsa_modulus(modulus)
     assert caught.value.code == "bad_key"
     with pytest.raises(SignatureError):
         blind(modulus, b"message")
