@@ -162,7 +162,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             monkeypatch.setattr(node.api, "node_of", corrupt)
             monkeypatch.setattr(node.api, "openapi_document", corrupt)
             for path, item in openapi_document()["paths"].items():
-                for method in item:
+                for method in (m for m in item if m != "options"):   # a preflight touches no store
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
                            .replace("{initiative}", initiative))
                     if path == "/api/v1/blocks/raw":
@@ -177,7 +177,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             monkeypatch.setattr(node.api, "node_of", broken)
             monkeypatch.setattr(node.api, "openapi_document", broken)
             for path, item in openapi_document()["paths"].items():
-                for method in item:
+                for method in (m for m in item if m != "options"):   # a preflight touches no store
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
                            .replace("{initiative}", initiative))
                     if path == "/api/v1/blocks/raw":
