@@ -266,3 +266,7 @@ def test_the_voter_held_vectors_printed_in_docs_protocol_md() -> None:
     spec = campaign_spec(seeded_key("gateway").public_key, districts=(District("d1", "District one", 1),),
                          certification_key=OTHER_CERT.modulus)
     assert codec.encode(spec.to_wire())[-515:].hex() == "c50200" + RFC_VECTOR["n"]
+    printed = "".join((Path(__file__).parents[2] / "docs" / "PROTOCOL.md").read_text().split())
+    for value in (message.hex(), token.hex(), vote.hash.hex(), issued.raw.hex(), issued.hash.hex(),
+                  vote.raw.hex().replace(token.hex(), "‖token‖")):
+        assert value in printed
