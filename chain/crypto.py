@@ -259,3 +259,43 @@ def rsa_private_numbers(p: int, q: int) -> RsaPrivateNumbers:
     except (ValueError, ArithmeticError) as exc:
         raise VecheError(f"not a valid RSA key: {exc}", "bad_key") from exc
     return RsaPrivateNumbers(n, d, p, q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+
+
+CERT_KEY_KIND = "veche-rsabssa-key"
+
+
+def write_rsa_key_file(path: str | os.PathLike[str], key: RsaPrivateNumbers) -> None:
+    """A certification key file ``{"kind", "modulus", "p", "q"}`` (hex), created 0600, never overwritten."""
+    target = Path(path)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise VecheError(f"certification key {target} already exists; refusing to overwrite it", "key_exists") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"kind": CERT_KEY_KIND, "modulus": key.modulus.hex(), "p": f"{key.p:x}", "q": f"{key.q:x}"},
+                  handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_rsa_key_file(path: str | os.PathLike[str]) -> RsaPrivateNumbers:
+    target = Path(path)
+    try:
+        document = json.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise VecheError(f"certification key {target} does not exist", "bad_key_file") from exc
+    except (OSError, ValueError) as exc:
+        raise VecheError(f"certification key {target} is not readable JSON: {exc}", "bad_key_file") from exc
+    if not isinstance(document, dict) or document.get("kind") != CERT_KEY_KIND:
+        raise VecheError(f"{target} is not a certification key file (kind {CERT_KEY_KIND!r})", "bad_key_file")
+    try:
+        key = rsa_private_numbers(int(str(document["p"]), 16), int(str(document["q"]), 16))
+        modulus = bytes.fromhex(str(document["modulus"]))
+    except (KeyError, ValueError) as exc:
+        raise VecheError(f"certification key {target} is malformed: {exc}", "bad_key_file") from exc
+    except VecheError as exc:
+        raise VecheError(f"certification key {target}: {exc.message}", "bad_key_file") from exc
+    if key.modulus != modulus:
+        raise VecheError(f"certification key {target}: the modulus does not match p·q", "bad_key_file")
+    return key

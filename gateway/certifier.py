@@ -14,16 +14,14 @@ modulus, ``e = 65537``) goes into each campaign that lets citizens hold their ow
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-from chain.crypto import RSA_EXPONENT, RSA_MIN_BITS, RsaPrivateNumbers, generate_rsa_key, rsa_private_numbers
+from chain.crypto import (
+    RSA_EXPONENT, RSA_MIN_BITS, RsaPrivateNumbers, generate_rsa_key, read_rsa_key_file, write_rsa_key_file,
+)
 from chain.errors import VecheError
 from gateway.errors import ConfigError, GatewayError
-
-CERT_KEY_KIND = "veche-rsabssa-key"
 
 
 class CertifyError(GatewayError):
@@ -72,15 +70,9 @@ class Certifier:
 def write_certification_key(path: Path, key: RsaPrivateNumbers) -> None:
     """Create the key file with mode 0600 (refuses to overwrite one)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise ConfigError(f"certification key {path} already exists; refusing to overwrite it") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"kind": CERT_KEY_KIND, "modulus": key.modulus.hex(), "p": f"{key.p:x}", "q": f"{key.q:x}"},
-                  handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        write_rsa_key_file(path, key)
+    except VecheError as exc:
+        raise ConfigError(exc.message) from exc
 
 
 def generate_certification_key(path: Path, bits: int = RSA_MIN_BITS) -> RsaPrivateNumbers:
@@ -91,20 +83,6 @@ def generate_certification_key(path: Path, bits: int = RSA_MIN_BITS) -> RsaPriva
 
 def read_certification_key(path: Path) -> RsaPrivateNumbers:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"certification key {path} does not exist") from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"certification key {path} is not readable JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("kind") != CERT_KEY_KIND:
-        raise ConfigError(f"{path} is not a certification key file (kind {CERT_KEY_KIND!r})")
-    try:
-        key = rsa_private_numbers(int(str(document["p"]), 16), int(str(document["q"]), 16))
-        modulus = bytes.fromhex(str(document["modulus"]))
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"certification key {path} is malformed: {exc}") from exc
+        return read_rsa_key_file(path)
     except VecheError as exc:
-        raise ConfigError(f"certification key {path}: {exc.message}") from exc
-    if key.modulus != modulus:
-        raise ConfigError(f"certification key {path}: the modulus does not match p·q")
-    return key
+        raise ConfigError(exc.message) from exc

@@ -82,6 +82,17 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    certification_key: str = ""       # hex RSA modulus: the campaign takes voter-held keys (PROTOCOL §16)
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
+
+    @property
+    def voter_held(self) -> bool:
+        return bool(self.certification_key)
+
+    @property
+    def gateway_held_ballots(self) -> int:
+        return self.total_ballots - self.voter_held_ballots
 
     def district(self, district_id: str) -> DistrictView | None:
         for district in self.districts:
@@ -191,6 +202,9 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        certification_key=_field(flat, "certification_key", str, ""),
+        tokens_issued=_field(flat, "tokens_issued", int, 0),
+        voter_held_ballots=_field(_object_or_empty(flat, "ballots_by_mode"), "voter-held", int, 0),
     )
 
 

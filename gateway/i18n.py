@@ -209,6 +209,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "Project “{choice}” is not on this district's ballot."),
     "err_already_voted": ("Вы уже проголосовали здесь. Повторный бюллетень не принимается.",
                           "You have already voted here. A second ballot is not accepted."),
+    "err_token_issued": ("Ваш личный ключ для этой кампании уже заверен. Голосуйте с того устройства и вкладки, где "
+                         "он был создан.", "Your own key for this campaign is already certified. Vote from the device "
+                         "and tab where it was made."),
+    "err_gateway_key_exists": ("Вы уже голосовали здесь без JavaScript: сайт хранит ваш ключ для этой кампании, "
+                               "голосуйте так же.", "You have already voted here without JavaScript: the site holds "
+                               "your key for this campaign, vote the same way."),
+    "err_bad_token_request": ("Неверный запрос заверения ключа.", "A malformed key certification request."),
+    "err_tokens_refused": ("Сеть не приняла заверение ключа (лимит кампании исчерпан или кампания закрыта).",
+                           "The network refused to count the key certification (the campaign's cap is used up or "
+                           "it closed)."),
+    "err_no_voter_held": ("Эта кампания не принимает бюллетени с личными ключами.",
+                          "This campaign takes no ballots of voters' own keys."),
     "err_bad_form": ("Форма заполнена неправильно: {detail}.", "The form is malformed: {detail}."),
     "err_too_large": ("Запрос слишком большой.", "The request is too large."),
     "err_slow_client": ("Запрос передавался слишком долго.", "The request took too long to arrive."),
@@ -255,6 +267,7 @@ REASON_NAMES: dict[str, tuple[str, str]] = {
     "csrf": ("поддельная или устаревшая форма", "forged or stale form"),
     "form_stale": ("устаревшая форма", "stale form"),
     "second_ballot": ("повторный бюллетень", "second ballot"),
+    "second_token": ("повторное заверение ключа", "second key certification"),
     "card_used": ("повторное использование карточки", "card reused"),
     "card_unknown": ("неизвестная карточка", "unknown card"),
     "overload_inflight": ("перегрузка", "overload"),
@@ -268,6 +281,10 @@ REJECTION_NAMES: dict[str, tuple[str, str]] = {
     "outside_window": ("голосование в этой кампании не идёт", "voting is not open in this campaign"),
     "campaign_closed": ("кампания закрыта", "the campaign is closed"),
     "double_vote": ("с этого ключа уже есть бюллетень", "this key has already cast a ballot"),
+    "token_used": ("с этого личного ключа уже есть бюллетень", "this own key has already cast a ballot"),
+    "bad_token": ("заверение ключа недействительно", "the key's certification is not valid"),
+    "token_wrong_campaign": ("ключ заверен для другой кампании", "the key is certified for another campaign"),
+    "tokens_exhausted": ("сеть ещё не учла заверение ключа", "the network has not counted the key's certification"),
     "invalid_choice": ("выбранного проекта нет в бюллетене", "a chosen project is not on the ballot"),
     "bad_ballot": ("неверное число выбранных проектов", "the number of chosen projects is wrong"),
     "unknown_district": ("такого района нет в кампании", "the campaign has no such district"),

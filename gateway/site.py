@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -39,6 +39,10 @@ from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
+
+if TYPE_CHECKING:
+    from gateway.relay import Relay
+    from gateway.tokens import TokenDesk
 
 log = logging.getLogger("veche.gateway")
 
@@ -78,6 +82,8 @@ class Gateway:
     refusals: RefusalLog
     receipts: ReceiptBook
     static_files: dict[str, bytes]
+    tokens: "TokenDesk | None" = None          # blind tokens for voter-held keys (certification key loaded)
+    relay: "Relay | None" = None               # the cookie-less ballot relay (config relay.enabled)
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)

@@ -86,7 +86,31 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
                   initiatives=detail.approved_in(district_id), logged_in=identity is not None,
                   voting=voting, voted=voted, cache_key=cache_key,
+                  voter_held=voter_held_data(gw, campaign, district_id) if voting else None,
                   login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
+
+
+def node_urls(gw: Gateway) -> list[str]:
+    """The public API base URLs of the validators, from the genesis file (where browsers send ballots)."""
+    urls = []
+    for entry in gw.genesis_document.get("validators", []):
+        url = entry.get("url") if isinstance(entry, dict) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            urls.append(url.rstrip("/"))
+    return urls
+
+
+def voter_held_data(gw: Gateway, campaign: CampaignView, district_id: str) -> dict[str, str] | None:
+    """What the ballot page's script needs to let the citizen hold their own key (``data-*`` attributes
+    of the ballot form); None when this campaign or gateway offers no voter-held keys."""
+    if gw.tokens is None or campaign.certification_key != gw.tokens.modulus.hex():
+        return None
+    data = {"chain": gw.chain_id, "campaign": campaign.campaign_id, "district": district_id,
+            "genesis-hash": gw.params.genesis_hash.hex(), "token-url": f"/c/{campaign.campaign_id}/token",
+            "nodes": " ".join(node_urls(gw)), "ballot-type": campaign.ballot_type}
+    if gw.relay is not None:
+        data["relay"] = "/relay/v1/txs"
+    return data
 
 
 def parse_choices(form_choices: list[str], detail: CampaignDetail, district_id: str) -> list[str]:
@@ -168,6 +192,10 @@ async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignVie
         if identity.is_card:
             raise Refusal("err_card_used", status=409, reason="card_used")
         raise Refusal("err_already_voted", status=409, reason="second_ballot")
+    if gw.tokens is not None and gw.tokens.has_token(campaign.campaign_id, gw.vault.index(identity,
+                                                                                        campaign.campaign_id)):
+        # this citizen holds a voter key of their own for the campaign: one key per (campaign, citizen)
+        raise Refusal("err_token_issued", status=409, reason="second_ballot")
     entry = gw.vault.load(identity, campaign.campaign_id)
     if entry is None:
         entry = VaultEntry(SigningKey.generate().seed)

@@ -41,7 +41,8 @@ GATEWAY_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "url", "
 # Settings only the gateway reads (gateway/config.py validates them); passed through in ``extra``.
 GATEWAY_EXTRA_KEYS = frozenset({"secret_file", "cards_dir", "log_file", "commit_wait_seconds",
                                 "registration_batch_ms", "node_timeout_seconds", "resubmit_seconds",
-                                "display_utc_offset_minutes", "default_lang"})
+                                "display_utc_offset_minutes", "default_lang", "certification_key_file",
+                                "token_batch_ms", "relay", "test_wire_log_file"})
 PEER_KEYS = frozenset({"name", "url"})
 
 

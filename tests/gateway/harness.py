@@ -14,12 +14,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chain.crypto import SigningKey, write_key_file
+from chain.crypto import SigningKey, write_key_file, write_rsa_key_file
 from chain.tx import CampaignClose, ProgressReport, sign_tx
 from gateway.app import build_app
 from gateway.config import GatewayConfig, load_config
 from gateway.site import GATEWAY, Gateway
 from genesis.model import Genesis, parse_genesis
+from tests.certkey import test_certification_key
 from tests.gateway.fakenode import FakeChain, FakeNode
 
 HOUR_MS = 3_600_000
@@ -69,7 +70,8 @@ class Keys:
     other_gateway: SigningKey = field(default_factory=SigningKey.generate)
 
 
-def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0) -> dict[str, Any]:
+def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0,
+                     certification_key: bytes | None = None) -> dict[str, Any]:
     now = int(time.time() * 1000)
     t0 = now - 10 * 60_000
     open_window = {"t0": t0, "voting_start": t0 + 1, "voting_end": now + 2 * HOUR_MS}
@@ -87,6 +89,9 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
                       {"type": "choose-1", "min_choices": 1, "max_choices": 1}, **open_window),
     ]
     campaigns[-1]["gateway"] = "other-gateway"
+    if certification_key is not None:   # citizens may hold their own keys in these two
+        for campaign in campaigns[:2]:
+            campaign["certification_key"] = certification_key.hex()
     initiatives = [
         initiative_json("ib-test", "n1", "north", "Сквер у школы", 1_500_000),
         initiative_json("ib-test", "n2", "north", "Освещение улицы Мира", 900_000, "street-lighting"),
@@ -233,9 +238,13 @@ class Citizen:
 
 @contextlib.asynccontextmanager
 async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, Any] | None = None,
-                        cap: int = 1_000_000, extra_initiatives: int = 0) -> AsyncIterator[World]:
+                        cap: int = 1_000_000, extra_initiatives: int = 0,
+                        certified: bool = False) -> AsyncIterator[World]:
+    """``certified``: the gateway has a certification key that ib-test and kids-test name."""
     keys = Keys()
-    document = genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
+    cert = test_certification_key() if certified else None
+    document = genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives,
+                                certification_key=cert.modulus if cert is not None else None)
     genesis = parse_genesis(document)
     chain = FakeChain(genesis, keys.validators)
     servers = [FakeNode(chain) for _ in range(nodes)]
@@ -243,6 +252,8 @@ async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, 
         await server.start()
     home = tmp_path / "gateway"
     write_gateway_home(home, keys, document, [s.url for s in servers], overrides)
+    if cert is not None:
+        write_rsa_key_file(home / "certification-key.json", cert)
     config = load_config(home)
     clock = FakeClock()
     world = World(home, keys, genesis, chain, servers, config, clock)
