@@ -35,6 +35,8 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORM = re.compile(r'<form[^>]*id="ballot"[^>]*>')
 DATA = re.compile(r'data-([a-z-]+)="([^"]*)"')
 CODE = re.compile(r"\b(\d{6})\b")
+MAX_FORM_RETRIES = 3
+MAX_FORM_WAIT_S = 5
 
 
 class DeviceError(VecheError):
@@ -96,11 +98,23 @@ class Device:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def _request(self, method: str, path: str, data: Any = None) -> tuple[int, str]:
+        """One request to the gateway; a form sent sooner than the gateway's minimum time on a form
+        (429 with a short ``Retry-After``) is sent again after that wait, as a person would."""
+        for _ in range(MAX_FORM_RETRIES):
+            async with self.web.request(method, self.gateway + path, data=data) as response:
+                text = await response.text()
+                wait = response.headers.get("Retry-After", "")
+            if response.status == 429 and wait.isdigit() and int(wait) <= MAX_FORM_WAIT_S:
+                await asyncio.sleep(int(wait))
+                continue
+            return response.status, text
+        return response.status, text
+
     async def _page(self, method: str, path: str, data: Any = None) -> str:
-        async with self.web.request(method, self.gateway + path, data=data) as response:
-            text = await response.text()
-            if response.status >= 400:
-                raise DeviceError(f"{method} {path}: the gateway answered {response.status}")
+        status, text = await self._request(method, path, data)
+        if status >= 400:
+            raise DeviceError(f"{method} {path}: the gateway answered {status}")
         found = CSRF.search(text)
         if found:
             self.csrf = found.group(1)
@@ -148,13 +162,16 @@ class Device:
             raise DeviceError("the campaign on the chain names no certification key") from exc
         message = token_message(data["chain"], data["campaign"], voter.public_key)
         blinded = blind(modulus, message)
-        async with self.web.post(self.gateway + data["token-url"],
-                                 data={"csrf_token": self.csrf, "blinded": blinded.blinded_msg.hex()}) as response:
-            answer = await response.json(content_type=None)
-            if response.status != 200:
-                error = answer.get("error", {}) if isinstance(answer, dict) else {}
-                raise DeviceError(f"the gateway refused a token ({response.status} {error.get('code')}): "
-                                  f"{error.get('message')}", str(error.get("code") or "token_refused"))
+        status, text = await self._request("POST", data["token-url"],
+                                           {"csrf_token": self.csrf, "blinded": blinded.blinded_msg.hex()})
+        try:
+            answer = json.loads(text)
+        except ValueError as exc:
+            raise DeviceError(f"the gateway's token answer ({status}) is not JSON") from exc
+        if status != 200:
+            error = answer.get("error", {}) if isinstance(answer, dict) else {}
+            raise DeviceError(f"the gateway refused a token ({status} {error.get('code')}): "
+                              f"{error.get('message')}", str(error.get("code") or "token_refused"))
         return finalize(modulus, message, bytes.fromhex(answer["blind_sig"]), blinded.inverse)
 
     async def send(self, data: dict[str, str], tx: Tx, *, timeout: float = 60.0) -> tuple[str, int, dict[str, Any]]:
