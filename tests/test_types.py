@@ -26,7 +26,8 @@ def get_tool_config() -> dict[str, Any]:
 def test_mypy_config_is_strict_over_every_package() -> None:
     tool = get_tool_config()
     assert tool["mypy"]["strict"] is True
-    assert sorted(tool["mypy"]["files"]) == sorted(tool["setuptools"]["packages"])
+    top_level = [package for package in tool["setuptools"]["packages"] if "." not in package]
+    assert sorted(tool["mypy"]["files"]) == sorted(top_level)  # mypy reads subpackages inside them
 
 
 def test_mypy_strict_passes_on_every_source_file() -> None:
@@ -39,6 +40,6 @@ def test_mypy_strict_passes_on_every_source_file() -> None:
     assert result.returncode == 0, f"mypy found problems (exit {result.returncode}):\n{output}"
     checked = re.search(r"no issues found in (\d+) source files", output)
     assert checked is not None, f"unexpected mypy output:\n{output}"
-    packages = get_tool_config()["setuptools"]["packages"]
+    packages = [package for package in get_tool_config()["setuptools"]["packages"] if "." not in package]
     sources = sum(1 for package in packages for _ in (REPO_ROOT / package).rglob("*.py"))
     assert int(checked.group(1)) == sources, f"mypy checked {checked.group(1)} of {sources} files:\n{output}"
