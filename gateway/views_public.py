@@ -250,7 +250,8 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     body = gw.static_files.get(name)
     if body is None:
         raise web.HTTPNotFound()
-    content_type = "text/css" if name.endswith(".css") else "application/octet-stream"
+    content_type = ("text/css" if name.endswith(".css") else "text/javascript" if name.endswith(".js")
+                    else "application/octet-stream")
     return web.Response(body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
 
 

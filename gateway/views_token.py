@@ -86,7 +86,7 @@ async def _issue(ctx: Ctx, campaign_id: str) -> bytes:
     try:
         async with _voter_lock(gw, index):
             if gw.vault.load(identity, campaign_id) is not None:
-                raise Refusal("err_gateway_key_exists", status=409, reason="second_token")
+                raise Refusal("err_gateway_key_exists", status=409, reason="gateway_key_exists")
             return await gw.tokens.issue(campaign_id, index, bytes.fromhex(text))
     finally:
         _release_lock(gw, index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from gateway.i18n import rejection_text
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
 from gateway.receipts import Lookup
-from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, render
+from gateway.site import HONEYPOT_FIELD, SECURITY_HEADERS, Ctx, Gateway, check_form, context, read_form, render
 from gateway.vault import VaultEntry, merge_writes, used_card_key
 
 log = logging.getLogger("veche.gateway.vote")
@@ -83,11 +84,21 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     voting = campaign.is_voting(gw.clock()) and campaign.gateway == gw.gateway_public_hex
     # while voting is open the ballot is frozen: the page is rendered once per language and login state
     cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
-    return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
-                  initiatives=detail.approved_in(district_id), logged_in=identity is not None,
-                  voting=voting, voted=voted, cache_key=cache_key,
-                  voter_held=voter_held_data(gw, campaign, district_id) if voting else None,
-                  login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
+    voter_held = voter_held_data(gw, campaign, district_id) if voting else None
+    response = render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
+                      initiatives=detail.approved_in(district_id), logged_in=identity is not None,
+                      voting=voting, voted=voted, cache_key=cache_key, voter_held=voter_held,
+                      login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
+    if voter_held is not None and identity is not None and voted is None:
+        # the page's one script (same origin) may talk to the gateway and to the genesis file's nodes
+        response.headers["Content-Security-Policy"] = voter_held_policy(gw)
+    return response
+
+
+def voter_held_policy(gw: Gateway) -> str:
+    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in node_urls(gw)})
+    return SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self' " + " ".join(origins) + ";")
 
 
 def node_urls(gw: Gateway) -> list[str]:

@@ -94,7 +94,7 @@ def test_a_citizen_holds_one_key_per_campaign_in_one_mode(tmp_path: Path) -> Non
             status, _ = await citizen.vote("ib-test", "north", ["n1"])        # JavaScript off: gateway-held
             assert status == 200
             status, refused = await ask_token(citizen, "ib-test", blind(CERT.modulus, b"m").blinded_msg)
-            assert (status, refused["error"]["code"]) == (409, "second_token")
+            assert (status, refused["error"]["code"]) == (409, "gateway_key_exists")
             second = world.client("10.4.4.4")
             await second.login("+79120000002")
             status, _ = await ask_token(second, "ib-test", blind(CERT.modulus, b"m").blinded_msg)
