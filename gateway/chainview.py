@@ -245,6 +245,8 @@ class CampaignSummary:
     status: str
     registered: int
     total_ballots: int
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
 
 
 def parse_summaries(doc: Any) -> list[CampaignSummary]:
@@ -259,7 +261,8 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
         if not ID_PATTERN.fullmatch(campaign_id):
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
-                                     _field(item, "total_ballots", int, 0)))
+                                     _field(item, "total_ballots", int, 0), _field(item, "tokens_issued", int, 0),
+                                     _field(_object_or_empty(item, "ballots_by_mode"), "voter-held", int, 0)))
     return found
 
 
@@ -340,7 +343,8 @@ class ChainView:
             if cached is None:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
-                           total_ballots=summary.total_ballots)
+                           total_ballots=summary.total_ballots, tokens_issued=summary.tokens_issued,
+                           voter_held_ballots=summary.voter_held_ballots)
         return CampaignDetail(campaign, cached.initiatives)
 
     async def campaign(self, campaign_id: str) -> CampaignView | None:

@@ -221,6 +221,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "it closed)."),
     "err_no_voter_held": ("Эта кампания не принимает бюллетени с личными ключами.",
                           "This campaign takes no ballots of voters' own keys."),
+    "modes_title": ("Ключи и бюллетени", "Keys and ballots"),
+    "modes_intro": ("Сколько ключей выдал или заверил этот сайт и сколько бюллетеней подписано каждым видом ключей. "
+                    "Ключи сайта хранятся у него зашифрованными до закрытия кампании; личные ключи создаются в "
+                    "браузере избирателя, сайт заверяет их вслепую и не видит. Число ключей сверяется с отчётами "
+                    "оператора СМС.",
+                    "How many keys this site made or certified, and how many ballots each kind of key signed. The "
+                    "site's keys are kept by it, encrypted, until the campaign closes; voters' own keys are made in "
+                    "their browsers and certified blindly: the site never sees them. Auditors hold the number of keys "
+                    "against the SMS provider's delivery records."),
+    "modes_site_keys": ("Ключи сайта", "Site-held keys"),
+    "modes_own_keys": ("Личные ключи (заверено)", "Voters' own keys (certified)"),
+    "modes_site_ballots": ("Бюллетени с ключами сайта", "Ballots with site-held keys"),
+    "modes_own_ballots": ("Бюллетени с личными ключами", "Ballots with voters' own keys"),
+    "results_modes": ("С ключами сайта: {site}; с личными ключами избирателей: {own}",
+                      "With site-held keys: {site}; with voters' own keys: {own}"),
     "vh_working": ("Создаём ваш личный ключ и заверяем его…", "Making your own key and having it certified…"),
     "vh_sent": ("Бюллетень отправлен в сеть, ждём подтверждения…", "The ballot is sent to the network; waiting for "
                 "confirmation…"),

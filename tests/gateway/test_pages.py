@@ -7,6 +7,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from gateway.i18n import MESSAGES
 from gateway.site import TEMPLATES
 from tests.gateway.harness import TX_HASH, gateway_world
@@ -121,9 +123,11 @@ def test_results_charts_initiative_timeline_dashboard_and_transparency(tmp_path:
     asyncio.run(scenario())
 
 
-def test_ballot_page_with_its_css_stays_under_30_kb(tmp_path: Path) -> None:
+@pytest.mark.parametrize("certified", [False, True], ids=["gateway-held", "with-the-voter-held-script"])
+def test_ballot_page_with_its_css_stays_under_30_kb(tmp_path: Path, certified: bool) -> None:
+    """With a certification key the page also loads its script (voter-held keys): still ≤ 30 KB."""
     async def scenario() -> None:
-        async with gateway_world(tmp_path, extra_initiatives=20) as world:
+        async with gateway_world(tmp_path, extra_initiatives=20, certified=certified) as world:
             citizen = world.client()
             try:
                 await citizen.login()
@@ -135,7 +139,7 @@ def test_ballot_page_with_its_css_stays_under_30_kb(tmp_path: Path) -> None:
                     async with citizen.session.get(world.url + asset) as response:
                         assert response.status == 200
                         total += len(await response.read())
-                assert assets == ["/static/site.css"]
+                assert assets == ["/static/site.css"] + (["/static/vote.js"] if certified else [])
                 assert total <= BALLOT_LIMIT, total
             finally:
                 await citizen.close()

@@ -4,6 +4,7 @@ before they are given), the exclusion of the two key modes, and the cookie-less 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -192,5 +193,24 @@ def test_the_relay_takes_voter_held_ballots_without_cookies_and_sends_them_later
             assert world.chain.ledger.state.campaigns["ib-test"].voter_held_ballots == 1
             dump = b"".join(k + v for k, v in world.gateway.store.iterate(b""))
             assert voter.public_key not in dump and ballot.hash not in dump
+            await citizen.close()
+    run(main())
+
+
+def test_results_and_transparency_pages_show_ballots_per_key_mode(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with gateway_world(tmp_path, certified=True) as world:
+            async with device(world) as phone:
+                await phone.cast(PHONE, world.config.outbox_path, "ib-test", "north", ["n1"])
+            citizen = world.client()
+            await citizen.login("+79120000005")
+            assert (await citizen.vote("ib-test", "north", ["n2"]))[0] == 200
+            world.gateway.chain.invalidate()
+            _, html = await citizen.get("/results/ib-test")
+            assert "С ключами сайта: 1; с личными ключами избирателей: 1" in html, html[html.index("<main"):][:1500]
+            _, html = await citizen.get("/transparency?lang=en")
+            table = html[html.index('id="key-modes"'):]
+            row = table[table.index("Инициативы 2027"):].split("</tr>")[0]
+            assert [int(n) for n in re.findall(r'<td class="n">(\d+)</td>', row)] == [1, 1, 1, 1]
             await citizen.close()
     run(main())
