@@ -140,15 +140,19 @@
       hash = hex(h);
       var init = {method: "POST", body: enc([tx]), headers: {"Content-Type": "application/octet-stream"}};
       if (d.relay) return fetch(d.relay, Object.assign({credentials: "omit"}, init)).then(function (r) { return r.json(); });
-      return api("/api/v1/txs", init).then(function (a) {
-        var bad = a.rejected && a.rejected[0];
-        if (bad && bad.code !== "already_pending" && bad.code !== "already_committed") { var e = new Error(bad.message); e.code = bad.code; throw e; }
-      });
+      return send(init, 0);
     }).then(function () {
       say(d.tSent);
       return wait(hash, Date.now() + 1000 * (d.relay ? 900 : 120));
     }).then(function (found) {
       return api("/api/v1/status").then(function (st) { done(hash, tx, found, st); });
+    });
+  }
+  function send(init, tries) {   // a node a block behind the gateway may not count the token yet: retry
+    return api("/api/v1/txs", init).then(function (a) {
+      var bad = a.rejected && a.rejected[0];
+      if (bad && bad.code === "tokens_exhausted" && tries < 50) return new Promise(function (ok) { setTimeout(ok, 300); }).then(function () { return send(init, tries + 1); });
+      if (bad && bad.code !== "already_pending" && bad.code !== "already_committed") { var e = new Error(bad.message); e.code = bad.code; throw e; }
     });
   }
   function wait(hash, deadline) {

@@ -178,21 +178,27 @@ class Device:
         """Step 4: to a node (no cookies), then wait for its commit; (node, height, proof)."""
         body = codec.encode([tx.raw])
         nodes = data["nodes"].split()
-        for node in nodes:
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            node = nodes[attempt % len(nodes)]
+            attempt += 1
             try:
                 async with self.api.post(node + "/api/v1/txs", data=body,
                                          headers={"Content-Type": "application/octet-stream"}) as response:
                     result = await response.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                continue
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                result = None
             rejected = result.get("rejected", []) if isinstance(result, dict) else []
-            if rejected and rejected[0].get("code") not in ("already_pending", "already_committed"):
-                raise DeviceError(f"the node refused the ballot: {rejected[0].get('code')}: "
-                                  f"{rejected[0].get('message')}", str(rejected[0].get("code")))
-            if response.status == 200:
+            code = rejected[0].get("code") if rejected else None
+            if result is not None and response.status == 200 and code in (None, "already_pending", "already_committed"):
                 break
-        else:
-            raise DeviceError("no node took the ballot")
+            if code is not None and code != "tokens_exhausted":
+                raise DeviceError(f"the node refused the ballot: {code}: {rejected[0].get('message')}", str(code))
+            # no answer, or a node a block behind the gateway's that does not count the token yet
+            if time.monotonic() > deadline:
+                raise DeviceError("no node took the ballot")
+            await asyncio.sleep(0.2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             node, found = await self.node_json(nodes, f"/api/v1/txs/{tx.hash.hex()}")
