@@ -32,7 +32,7 @@ from gateway.receipts import ReceiptBook
 from gateway.relay import Relay
 from gateway.tokens import TokenDesk
 from gateway.site import (
-    GATEWAY, STATIC, Gateway, add_security_headers, errors, make_jinja, now_ms, shed_load,
+    GATEWAY, STATIC, Gateway, add_security_headers, errors, load_static, make_jinja, now_ms, shed_load,
 )
 from gateway.sms import make_provider
 from gateway.vault import VoterVault
@@ -97,7 +97,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
                 refusals=refusals, receipts=receipts,
-                static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
+                static_files=load_static(STATIC),
                 tokens=tokens, relay=relay,
             )
             log.info("gateway %s for chain %s: %d node(s), SMS provider %s; voter-held keys: %s; relay: %s",

@@ -1,198 +1,162 @@
-/* Veche ballot page: the citizen's own voter key (docs/GATEWAY.md "Voter-held keys", PROTOCOL §16).
-   Progressive enhancement: without JavaScript, or without Ed25519 in WebCrypto, the form posts as
-   before and the gateway signs with a key it keeps sealed. With both, this script
-   1. makes an Ed25519 key in the browser (kept in this tab's memory and sessionStorage only),
-   2. blinds the token message (RFC 9474 RSABSSA-SHA384-PSS-Deterministic) under the campaign's
-      certification key read from a node, asks the gateway to sign the blinded message (the only
-      request that carries the session cookie), unblinds and checks the token,
-   3. signs the ballot and sends it to a node of the genesis file (or the cookie-less relay) without
-      credentials, waits for its commit and offers the receipt file for download. */
+// Veche ballot page: the citizen's own voter key (docs/GATEWAY.md "Voter-held keys", PROTOCOL §16).
+// Progressive enhancement: without JavaScript or without Ed25519 in WebCrypto the form posts as before
+// and the gateway signs with a key it keeps sealed. With both, this script
+// 1. makes an Ed25519 key in the browser (kept in this tab's memory and sessionStorage only);
+// 2. blinds the token message (RFC 9474 RSABSSA-SHA384-PSS-Deterministic) under the campaign's
+//    certification key read from a node, asks the gateway to sign the blinded message (the only
+//    request with the session cookie), unblinds it and checks the token (s^e mod n = the encoding);
+// 3. signs the ballot, sends it to a node of the genesis file (or the cookie-less relay) without
+//    credentials, waits for its block and offers the receipt file for download.
+// Comment lines and indentation are stripped when the gateway serves this file (gateway/site.py).
 (function () {
   "use strict";
-  var form = document.getElementById("ballot");
-  if (!form || !form.dataset.tokenUrl || !window.crypto || !crypto.subtle || typeof BigInt !== "function" ||
-      ["choose-1", "approval", "knapsack"].indexOf(form.dataset.ballotType) < 0) return;
-  var d = form.dataset, subtle = crypto.subtle, te = new TextEncoder(), E = 65537n;
-  var ready = subtle.generateKey({name: "Ed25519"}, true, ["sign", "verify"]).then(function () { return true; },
-    function () { return false; });
-  var supported = false;
-  ready.then(function (ok) { supported = ok; });
-
-  function cat(parts) {
-    var n = 0, i, o = 0; for (i = 0; i < parts.length; i++) n += parts[i].length;
-    var out = new Uint8Array(n); for (i = 0; i < parts.length; i++) { out.set(parts[i], o); o += parts[i].length; }
-    return out;
+  var F = document.getElementById("ballot"), d = F && F.dataset, S = crypto.subtle, T = new TextEncoder(), E = BigInt(65537);
+  if (!d || !d.tokenUrl || !S || ["choose-1", "approval", "knapsack"].indexOf(d.ballotType) < 0) return;
+  var ok = 0, K = "veche-key-" + d.campaign, Z = BigInt(0), I = BigInt(1);
+  S.generateKey({name: "Ed25519"}, true, ["sign", "verify"]).then(function () { ok = 1; }, function () {});
+  function cat(a) {
+    var n = 0, o = 0, r;
+    a.forEach(function (x) { n += x.length; });
+    r = new Uint8Array(n);
+    a.forEach(function (x) { r.set(x, o); o += x.length; });
+    return r;
   }
-  function hex(b) { var s = ""; for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16); return s; }
-  function unhex(s) { var b = new Uint8Array(s.length / 2); for (var i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16); return b; }
-  function toInt(b) { return b.length ? BigInt("0x" + hex(b)) : 0n; }
-  function toBytes(x, len) { var s = x.toString(16); while (s.length < 2 * len) s = "0" + s; return unhex(s); }
-  function modpow(b, e, m) { var r = 1n; b %= m; while (e > 0n) { if (e & 1n) r = r * b % m; b = b * b % m; e >>= 1n; } return r; }
-  function inverse(a, m) {
-    var t = 0n, nt = 1n, r = m, nr = a % m, q, x;
-    while (nr) { q = r / nr; x = t - q * nt; t = nt; nt = x; x = r - q * nr; r = nr; nr = x; }
-    if (r !== 1n) throw new Error("no inverse");
-    return t < 0n ? t + m : t;
+  function u8(a) { return new Uint8Array(a); }
+  function hex(b) { return Array.prototype.map.call(b, function (x) { return (x < 16 ? "0" : "") + x.toString(16); }).join(""); }
+  function unhex(s) { for (var b = u8(s.length / 2), i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16); return b; }
+  function num(b) { return BigInt("0x" + hex(b)); }
+  function bytes(x, n) { return unhex(x.toString(16).padStart(2 * n, "0")); }
+  function pow(b, e, m) { var r = I; for (b %= m; e > Z; e >>= I, b = b * b % m) if (e & I) r = r * b % m; return r; }
+  function inv(a, m) {
+    var t = Z, u = I, r = m, s = a, q, x;
+    while (s) { q = r / s; x = t - q * u; t = u; u = x; x = r - q * s; r = s; s = x; }
+    return t < Z ? t + m : t;
   }
-  function sha(name, data) { return subtle.digest(name, data).then(function (h) { return new Uint8Array(h); }); }
-  // canonical msgpack (docs/PROTOCOL.md §1) of the few shapes a ballot needs
+  function sha(n, b) { return S.digest("SHA-" + n, b).then(u8); }
+  function pause(ms) { return new Promise(function (f) { setTimeout(f, ms); }); }
+  function fail(e) { var x = new Error(e.message); x.code = e.code; throw x; }
+  // canonical msgpack (PROTOCOL §1) of the shapes a ballot needs
   function enc(v) {
-    var i, b, n;
-    if (Array.isArray(v)) {
-      var items = v.map(enc); n = v.length;
-      return cat([n < 16 ? [0x90 | n] : [0xdc, n >> 8, n & 255]].map(function (h) { return new Uint8Array(h); }).concat(items));
-    }
-    if (v instanceof Uint8Array) {
-      n = v.length;
-      return cat([new Uint8Array(n < 256 ? [0xc4, n] : [0xc5, n >> 8, n & 255]), v]);
-    }
-    if (typeof v === "number") {
-      if (v < 128) return new Uint8Array([v]);
-      if (v < 256) return new Uint8Array([0xcc, v]);
-      return new Uint8Array([0xcd, v >> 8, v & 255]);
-    }
-    b = te.encode(v); n = b.length;
-    return cat([new Uint8Array(n < 32 ? [0xa0 | n] : n < 256 ? [0xd9, n] : [0xda, n >> 8, n & 255]), b]);
+    var n = v.length, b;
+    if (Array.isArray(v)) return cat([u8(n < 16 ? [0x90 | n] : [0xdc, 0, n])].concat(v.map(enc)));
+    if (v instanceof Uint8Array) return cat([u8(n < 256 ? [0xc4, n] : [0xc5, n >> 8, n & 255]), v]);
+    b = T.encode(v); n = b.length;
+    return cat([u8(n < 32 ? [0xa0 | n] : [0xd9, n]), b]);
   }
-  function mgf1(seed, len) {
-    var blocks = [], i;
-    for (i = 0; i * 48 < len; i++) blocks.push(sha("SHA-384", cat([seed, new Uint8Array([i >>> 24, (i >> 16) & 255, (i >> 8) & 255, i & 255])])));
-    return Promise.all(blocks).then(function (parts) { return cat(parts).slice(0, len); });
-  }
-  // EMSA-PSS-ENCODE (RFC 8017 §9.1.1), SHA-384, 48-byte salt
-  function pss(message, modBits) {
-    var emBits = modBits - 1, emLen = Math.ceil(emBits / 8), salt = crypto.getRandomValues(new Uint8Array(48)), H;
-    return sha("SHA-384", message).then(function (mHash) {
-      return sha("SHA-384", cat([new Uint8Array(8), mHash, salt]));
-    }).then(function (h) {
-      H = h; return mgf1(H, emLen - 49);
-    }).then(function (mask) {
-      var db = new Uint8Array(emLen - 49); db[emLen - 98] = 1; db.set(salt, emLen - 97);
+  // EMSA-PSS-ENCODE (RFC 8017 §9.1.1): SHA-384, MGF1-SHA-384, 48-byte salt; emBits = modBits − 1
+  function pss(m, bits) {
+    var L = Math.ceil((bits - 1) / 8), salt = crypto.getRandomValues(u8(48)), H;
+    return sha(384, m).then(function (h) { return sha(384, cat([u8(8), h, salt])); }).then(function (h) {
+      H = h;
+      for (var i = 0, p = []; i * 48 < L - 49; i++) p.push(sha(384, cat([H, u8([0, 0, 0, i])])));
+      return Promise.all(p);
+    }).then(function (p) {
+      var mask = cat(p), db = u8(L - 49);
+      db[L - 98] = 1; db.set(salt, L - 97);
       for (var i = 0; i < db.length; i++) db[i] ^= mask[i];
-      db[0] &= 0xff >> (8 * emLen - emBits);
-      return cat([db, H, new Uint8Array([0xbc])]);
+      db[0] &= 0xff >> (8 * L - bits + 1);
+      return cat([db, H, u8([0xbc])]);
     });
   }
-  function randomBelow(n, len) {
-    for (;;) { var r = toInt(crypto.getRandomValues(new Uint8Array(len))) % (1n << BigInt(8 * len)); if (r > 0n && r < n) return r; }
-  }
-  function api(path, init) {   // a node of the genesis file, never with cookies
-    var nodes = d.nodes.split(" ").filter(Boolean), i = 0;
-    init = Object.assign({credentials: "omit", cache: "no-store"}, init || {});
-    function next(err) {
-      if (i >= nodes.length) return Promise.reject(err || new Error("no node"));
-      var url = nodes[i++] + path;
-      return fetch(url, init).then(function (r) { if (r.status >= 500) throw new Error(url + " " + r.status); return r.json(); }).catch(next);
-    }
-    return next();
+  // a node of the genesis file, never with cookies
+  function api(path, init, i) {
+    var nodes = d.nodes.split(" "), url = nodes[(i = i || 0) % nodes.length] + path;
+    return fetch(url, Object.assign({credentials: "omit", cache: "no-store"}, init)).then(function (r) {
+      if (r.status > 499) throw new Error(url);
+      return r.json();
+    }).catch(function (e) { if (i + 1 < 2 * nodes.length) return pause(200).then(function () { return api(path, init, i + 1); }); throw e; });
   }
   function say(text, cls) {
-    var box = document.getElementById("vh-status");
-    if (!box) { box = document.createElement("p"); box.id = "vh-status"; box.setAttribute("role", "status"); form.parentNode.insertBefore(box, form); }
-    box.className = "box " + (cls || "warn"); box.textContent = text;
+    var p = document.getElementById("vh-status");
+    if (!p) { p = document.createElement("p"); p.id = "vh-status"; p.setAttribute("role", "status"); F.before(p); }
+    p.className = "box " + (cls || "warn"); p.textContent = text;
   }
-  function stored() { try { return JSON.parse(sessionStorage.getItem("veche-key-" + d.campaign) || "null"); } catch (e) { return null; } }
-
-  function certify() {   // step 2: a token for a fresh key, or the key this tab already certified
-    var keep = stored(), keys, pk, n, len, msg, m, inv, z;
-    if (keep && keep.token) return subtle.importKey("pkcs8", unhex(keep.pkcs8), {name: "Ed25519"}, false, ["sign"])
-      .then(function (priv) { return {priv: priv, pk: unhex(keep.pk), token: unhex(keep.token)}; });
-    return subtle.generateKey({name: "Ed25519"}, true, ["sign", "verify"]).then(function (k) {
-      keys = k; return Promise.all([subtle.exportKey("raw", k.publicKey), subtle.exportKey("pkcs8", k.privateKey)]);
-    }).then(function (raw) {
-      pk = new Uint8Array(raw[0]);
-      keep = {pk: hex(pk), pkcs8: hex(new Uint8Array(raw[1]))};
-      sessionStorage.setItem("veche-key-" + d.campaign, JSON.stringify(keep));
-      return api("/api/v1/campaigns/" + d.campaign);
-    }).then(function (c) {
-      var modulus = unhex(c.campaign.certification_key);
-      n = toInt(modulus); len = modulus.length;
-      msg = cat([te.encode("veche/v1/voter-token"), enc([d.chain, d.campaign, pk])]);
-      return pss(msg, n.toString(2).length);
-    }).then(function (em) {
-      m = toInt(em);
-      var r = randomBelow(n, len); inv = inverse(r, n); z = m * modpow(r, E, n) % n;
-      var body = new URLSearchParams({csrf_token: form.elements.csrf_token.value, blinded: hex(toBytes(z, len))});
-      return fetch(d.tokenUrl, {method: "POST", body: body, credentials: "same-origin"});
-    }).then(function (r) {
-      return r.json().then(function (a) { if (!r.ok) { var e = new Error(a.error.message); e.code = a.error.code; throw e; } return a; });
+  function kept() { try { return JSON.parse(sessionStorage.getItem(K)) || {}; } catch (e) { return {}; } }
+  function keep(k) { sessionStorage.setItem(K, JSON.stringify(k)); }
+  // step 2: a token for a fresh key, or the key this tab already certified
+  function certify() {
+    var k = kept(), key, n, len, m, r;
+    if (k.token) return S.importKey("pkcs8", unhex(k.sk), {name: "Ed25519"}, false, ["sign"]).then(function (p) { return [p, k]; });
+    return S.generateKey({name: "Ed25519"}, true, ["sign", "verify"]).then(function (x) {
+      key = x.privateKey;
+      return Promise.all([S.exportKey("raw", x.publicKey), S.exportKey("pkcs8", key), api("/api/v1/campaigns/" + d.campaign)]);
     }).then(function (a) {
-      var s = toInt(unhex(a.blind_sig)) * inv % n;
-      if (modpow(s, E, n) !== m) throw new Error("the gateway's answer is not a valid token");
-      keep.token = hex(toBytes(s, len));
-      sessionStorage.setItem("veche-key-" + d.campaign, JSON.stringify(keep));
-      return {priv: keys.privateKey, pk: pk, token: unhex(keep.token)};
+      k = {pk: hex(u8(a[0])), sk: hex(u8(a[1]))}; keep(k);
+      var mod = unhex(a[2].campaign.certification_key);
+      n = num(mod); len = mod.length;
+      return pss(cat([T.encode("veche/v1/voter-token"), enc([d.chain, d.campaign, unhex(k.pk)])]), n.toString(2).length);
+    }).then(function (em) {
+      m = num(em);
+      do r = num(crypto.getRandomValues(u8(len))); while (r < I || r >= n);
+      var body = new URLSearchParams({csrf_token: F.elements.csrf_token.value, blinded: hex(bytes(m * pow(r, E, n) % n, len))});
+      return fetch(d.tokenUrl, {method: "POST", body: body, credentials: "same-origin"});
+    }).then(function (x) {
+      return x.json().then(function (a) { if (!x.ok) fail(a.error); return a; });
+    }).then(function (a) {
+      var s = num(unhex(a.blind_sig)) * inv(r, n) % n;
+      if (pow(s, E, n) !== m) throw new Error("not a valid token");
+      k.token = hex(bytes(s, len)); keep(k);
+      return [key, k];
     });
   }
-
+  function send(init, tries) {
+    return (d.relay ? fetch(d.relay, Object.assign({credentials: "omit"}, init)).then(function (r) { return r.json(); }) : api("/api/v1/txs", init)).then(function (a) {
+      var bad = a.error || (a.rejected || [])[0];
+      // a node a block behind the gateway may not count the token yet
+      if (bad && bad.code === "tokens_exhausted" && tries < 50) return pause(300).then(function () { return send(init, tries + 1); });
+      if (bad && bad.code.indexOf("already_")) fail(bad);
+    });
+  }
+  function wait(hash, until) {
+    return api("/api/v1/txs/" + hash).then(function (f) {
+      if (f.status === "committed") return f;
+      if (f.status === "rejected") fail(f);
+      if (Date.now() > until) throw new Error(d.tPending);
+      return pause(300).then(function () { return wait(hash, until); });
+    });
+  }
   function vote(choices) {
-    var tx, hash, body;
+    var tx, hash;
     say(d.tWorking);
-    return certify().then(function (key) {
-      choices.sort();
-      body = [d.campaign, d.district, choices, [], [d.campaign, key.token]];
-      var message = cat([te.encode("veche/v1/vote.cast" + d.chain), enc(body)]);
-      return subtle.sign({name: "Ed25519"}, key.priv, message).then(function (sig) {
-        tx = enc(["vote.cast", d.chain, body, [[key.pk, new Uint8Array(sig)]]]);
-        return sha("SHA-256", tx);
+    return certify().then(function (a) {
+      var k = a[1], body = [d.campaign, d.district, choices.sort(), [], [d.campaign, unhex(k.token)]];
+      return S.sign({name: "Ed25519"}, a[0], cat([T.encode("veche/v1/vote.cast" + d.chain), enc(body)])).then(function (sig) {
+        tx = enc(["vote.cast", d.chain, body, [[unhex(k.pk), u8(sig)]]]);
+        return sha(256, tx);
       });
     }).then(function (h) {
       hash = hex(h);
-      var init = {method: "POST", body: enc([tx]), headers: {"Content-Type": "application/octet-stream"}};
-      if (d.relay) return fetch(d.relay, Object.assign({credentials: "omit"}, init)).then(function (r) { return r.json(); });
-      return send(init, 0);
+      return send({method: "POST", body: enc([tx]), headers: {"Content-Type": "application/octet-stream"}}, 0);
     }).then(function () {
       say(d.tSent);
-      return wait(hash, Date.now() + 1000 * (d.relay ? 900 : 120));
-    }).then(function (found) {
-      return api("/api/v1/status").then(function (st) { done(hash, tx, found, st); });
+      return wait(hash, Date.now() + (d.relay ? 9e5 : 12e4));
+    }).then(function (f) {
+      var p = f.proof, box = document.createElement("section"), a = document.createElement("a");
+      var receipt = {version: 1, chain_id: d.chain, genesis_hash: d.genesisHash, tx_hash: hash, tx: hex(tx), height: f.height,
+        index: f.index, tree_size: p.tree_size, proof: p.path, header: p.header, certificate: p.certificate};
+      box.id = "vh-done";
+      box.innerHTML = '<h2></h2><p class="box ok" role="status"></p><p class="hash" id="tx-hash"></p>';
+      box.children[0].textContent = d.tCounted;
+      box.children[1].textContent = d.tHeld + " " + f.height;
+      box.children[2].textContent = hash;
+      a.href = "data:application/json;charset=utf-8," + encodeURIComponent(JSON.stringify(receipt));
+      a.download = "veche-receipt-" + hash.slice(0, 16) + ".json"; a.id = "receipt-download"; a.className = "button";
+      a.textContent = d.tReceipt; box.append(a);
+      document.getElementById("vh-status").remove();
+      F.replaceWith(box);
     });
   }
-  function send(init, tries) {   // a node a block behind the gateway may not count the token yet: retry
-    return api("/api/v1/txs", init).then(function (a) {
-      var bad = a.rejected && a.rejected[0];
-      if (bad && bad.code === "tokens_exhausted" && tries < 50) return new Promise(function (ok) { setTimeout(ok, 300); }).then(function () { return send(init, tries + 1); });
-      if (bad && bad.code !== "already_pending" && bad.code !== "already_committed") { var e = new Error(bad.message); e.code = bad.code; throw e; }
-    });
-  }
-  function wait(hash, deadline) {
-    return api("/api/v1/txs/" + hash).then(function (f) {
-      if (f.status === "committed") return f;
-      if (f.status === "rejected") { var e = new Error(f.message); e.code = f.code; throw e; }
-      if (Date.now() > deadline) throw new Error(d.tPending);
-      return new Promise(function (ok) { setTimeout(ok, 300); }).then(function () { return wait(hash, deadline); });
-    });
-  }
-  function done(hash, tx, f, st) {
-    var receipt = {version: 1, chain_id: d.chain, genesis_hash: d.genesisHash, tx_hash: hash, tx: hex(tx),
-      height: f.height, index: f.index, tree_size: f.proof.tree_size, proof: f.proof.path, header: f.proof.header,
-      certificate: f.proof.certificate};
-    var box = document.createElement("section"), link = document.createElement("a"), p, h;
-    box.id = "vh-done";
-    h = document.createElement("h2"); h.textContent = d.tCounted; box.appendChild(h);
-    p = document.createElement("p"); p.className = "box ok"; p.setAttribute("role", "status"); p.textContent = d.tHeld + " " + f.height; box.appendChild(p);
-    p = document.createElement("p"); p.className = "hash"; p.id = "tx-hash"; p.textContent = hash; box.appendChild(p);
-    link.href = "data:application/json;charset=utf-8," + encodeURIComponent(JSON.stringify(receipt));
-    link.download = "veche-receipt-" + hash.slice(0, 16) + ".json"; link.id = "receipt-download"; link.className = "button";
-    link.textContent = d.tReceipt; box.appendChild(link);
-    var status = document.getElementById("vh-status"); if (status) status.remove();
-    form.parentNode.replaceChild(box, form);
-    if (st.genesis_hash !== d.genesisHash) say(d.tGenesis, "err");
-  }
-
-  form.addEventListener("submit", function (event) {
-    if (!supported || form.dataset.sending) return;          // no Ed25519 here: the form posts as before
-    var choices = Array.prototype.filter.call(form.elements, function (e) { return e.name === "choice" && e.checked; })
-      .map(function (e) { return e.value; });
-    if (!choices.length) return;
-    event.preventDefault();
-    form.dataset.sending = "1";
-    vote(choices).catch(function (err) {
-      delete form.dataset.sending;
-      if (err.code === "gateway_key_exists") {   // voted here without JavaScript before: go on that way
-        sessionStorage.removeItem("veche-key-" + d.campaign); form.dataset.sending = "1"; form.submit(); return;
-      }
-      say(d.tFailed + " " + (err.code ? err.code + ": " : "") + err.message, "err");
+  F.addEventListener("submit", function (ev) {
+    var choices = [].filter.call(F.elements, function (e) { return e.name === "choice" && e.checked; }).map(function (e) { return e.value; });
+    // no Ed25519 here (or nothing chosen): the form posts as before
+    if (!ok || F.dataset.sending || !choices.length) return;
+    ev.preventDefault();
+    F.dataset.sending = 1;
+    vote(choices).catch(function (e) {
+      delete F.dataset.sending;
+      // voted here without JavaScript before: go on that way
+      if (e.code === "gateway_key_exists") { sessionStorage.removeItem(K); F.dataset.sending = 1; return F.submit(); }
+      say(d.tFailed + " " + (e.code ? e.code + ": " : "") + e.message, "err");
     });
   });
 })();

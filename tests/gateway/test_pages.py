@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.i18n import MESSAGES
-from gateway.site import TEMPLATES
+from gateway.site import TEMPLATES, compact_script
 from tests.gateway.harness import TX_HASH, gateway_world
 
 PAGES = ["/", "/login", "/c/ib-test/d/north", "/c/kids-test/d/south", "/c/ib-test/initiatives/n1", "/results/ib-test",
@@ -141,6 +141,7 @@ def test_ballot_page_with_its_css_stays_under_30_kb(tmp_path: Path, certified: b
                         total += len(await response.read())
                 assert assets == ["/static/site.css"] + (["/static/vote.js"] if certified else [])
                 assert total <= BALLOT_LIMIT, total
+                print(f"ballot page with 23 long initiatives and its assets: {total} bytes")
             finally:
                 await citizen.close()
 
@@ -187,3 +188,10 @@ def test_session_is_rotated_at_login(tmp_path: Path) -> None:
                 await citizen.close()
 
     asyncio.run(scenario())
+
+
+def test_scripts_are_served_without_comments_and_spare_spaces() -> None:
+    source = b'// a comment line\n(function () {\n  var s = "a  b // not a comment", t = \'x y\';\n  return s + t;\n})();\n'
+    assert compact_script(source) == b'(function(){var s="a  b // not a comment",t=\'x y\';return s+t;})();\n'
+    served = compact_script((TEMPLATES.parent / "static" / "vote.js").read_bytes())
+    assert b"\n//" not in served and len(served) < 7000

@@ -97,7 +97,7 @@ async def vote_with_script(net: RealNet, page: Page, campaign: str = "ib-2027") 
     found = get_json(f"{net.node_urls[0]}/api/v1/txs/{tx_hash}")
     assert found["status"] == "committed"
     tx = decode_tx(bytes.fromhex(found["proof"]["tx"]))
-    public_key, seed, token = bytes.fromhex(kept["pk"]), bytes.fromhex(kept["pkcs8"])[-32:], bytes.fromhex(kept["token"])
+    public_key, seed, token = bytes.fromhex(kept["pk"]), bytes.fromhex(kept["sk"])[-32:], bytes.fromhex(kept["token"])
     assert tx.signers == (public_key,) and tx.body.token == token and tx.body.mode == "voter-held"
     checked = verify_receipt(receipt, load_genesis(net.layout.genesis_file).params)
     assert checked.tx.hash.hex() == tx_hash and receipt["tx_hash"] == tx_hash
