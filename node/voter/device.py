@@ -79,12 +79,15 @@ def outbox_lines(outbox: Path) -> int:
 class Device:
     """One citizen's device: a cookie jar for the gateway and a cookie-less session for nodes."""
 
-    def __init__(self, gateway: str, *, timeout: float = 30.0, nodes: list[str] | None = None) -> None:
-        """``nodes`` replaces the node list of the ballot page (the genesis file's) — for tests."""
+    def __init__(self, gateway: str, *, timeout: float = 30.0, nodes: list[str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        """``nodes`` replaces the node list of the ballot page (the genesis file's); ``headers`` go with
+        every request to the gateway — both for tests."""
         self.gateway = gateway.rstrip("/")
         self.nodes = nodes
         timeouts = aiohttp.ClientTimeout(total=timeout)
-        self.web = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=timeouts)
+        self.web = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=timeouts,
+                                         headers=headers)
         self.api = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), timeout=timeouts)
         self.csrf = ""
 
@@ -173,6 +176,18 @@ class Device:
             raise DeviceError(f"the gateway refused a token ({status} {error.get('code')}): "
                               f"{error.get('message')}", str(error.get("code") or "token_refused"))
         return finalize(modulus, message, bytes.fromhex(answer["blind_sig"]), blinded.inverse)
+
+    async def relay(self, data: dict[str, str], tx: Tx) -> float:
+        """Hand the ballot to the gateway's cookie-less relay (no cookie, no session); the seconds
+        within which the relay says it will send it."""
+        async with self.api.post(self.gateway + data["relay"], data=codec.encode([tx.raw]),
+                                 headers={"Content-Type": "application/octet-stream"}) as response:
+            answer = await response.json(content_type=None)
+        if response.status != 202:
+            error = answer.get("error", {}) if isinstance(answer, dict) else {}
+            raise DeviceError(f"the relay refused the ballot: {error.get('code')}: {error.get('message')}",
+                              str(error.get("code") or "relay_refused"))
+        return float(answer["send_within_seconds"])
 
     async def send(self, data: dict[str, str], tx: Tx, *, timeout: float = 60.0) -> tuple[str, int, dict[str, Any]]:
         """Step 4: to a node (no cookies), then wait for its commit; (node, height, proof)."""
