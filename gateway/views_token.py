@@ -21,6 +21,7 @@ from chain.errors import DecodeError
 from chain.tx import ID_PATTERN
 from gateway.errors import Refusal
 from gateway.guard import subnet_of
+from gateway.i18n import error_text
 from gateway.relay import RelayRefused
 from gateway.site import (
     COUNTED_REASONS, GATEWAY, SESSION_COOKIE, Ctx, check_form, context, read_cookies, read_form,
@@ -40,7 +41,7 @@ def json_refusal(ctx: Ctx, refusal: Refusal) -> web.Response:
     if refusal.retry_after is not None:
         headers["Retry-After"] = str(refusal.retry_after)
     try:
-        message = ctx.t(refusal.message, **refusal.params)
+        message = error_text(ctx.lang, refusal.message, **refusal.params)
     except (KeyError, IndexError):
         message = refusal.message
     return web.json_response({"error": {"code": refusal.reason, "message": message}}, status=refusal.status,

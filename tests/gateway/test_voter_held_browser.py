@@ -11,19 +11,19 @@ browser's requests to the node carried no cookie."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Request
 
 from gateway.wirelog import read_requests
-from tests.gateway.cdp import Browser
 from tests.gateway.realnet import ROOT, RealNet, make_realnet
-from tests.gateway.voterheld import files_under, login, process_memory, vote_with_script
+from tests.gateway.voterheld import FORM_WAIT_S, files_under, login, process_memory, submit, vote_with_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,79 +38,74 @@ def wirenet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNet]:
         net.stop()
 
 
-def test_the_voter_key_never_reaches_the_gateway(wirenet: RealNet, tmp_path: Path) -> None:
-    async def scenario() -> None:
-        browser = await Browser.launch()
-        try:
-            page = await browser.new_page()
-            try:
-                await login(wirenet, page, "+7 912 200-00-01")
-                ballot = await vote_with_script(wirenet, page)
-                cookies = (await page.send("Network.getCookies", {"urls": [wirenet.gateway_url]}))["cookies"]
-                session = next(c["value"] for c in cookies if c["name"] == "veche_session").encode()
-                node_origin = wirenet.node_urls[0]
-                sent = {e["params"]["requestId"]: e["params"]["request"]["url"]
-                        for e in browser.events[page.session_id] if e["method"] == "Network.requestWillBeSent"}
-                extra = [e["params"] for e in browser.events[page.session_id]
-                         if e["method"] == "Network.requestWillBeSentExtraInfo"]
-            except BaseException:
-                await page.screenshot(tmp_path / "voter-held.png")
-                (tmp_path / "voter-held.html").write_text(await page.html(), encoding="utf-8")
-                raise
-        finally:
-            await browser.close()
-        needles = ballot.needles()
-        # the node got the ballot without any cookie
-        to_node = [params for params in extra if sent.get(params["requestId"], "").startswith(node_origin)]
-        assert any(sent[p["requestId"]].endswith("/api/v1/txs") for p in to_node)
-        for params in to_node:
-            assert not any(name.lower() == "cookie" for name in params["headers"]), params["headers"]
-        # (1) the gateway process's memory
-        assert wirenet.gateway is not None and wirenet.gateway.process is not None
-        memory = process_memory(wirenet.gateway.process.pid)
-        assert sum(len(region) for region in memory) > 10_000_000
-        assert any(session in region for region in memory)               # the scan does see the heap
+def test_the_voter_key_never_reaches_the_gateway(wirenet: RealNet, chromium: Browser, tmp_path: Path) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    to_node: list[tuple[str, dict[str, str]]] = []
+
+    def note(request: Request) -> None:
+        if request.url.startswith(wirenet.node_urls[0]):
+            to_node.append((request.url, request.all_headers()))
+
+    page.on("request", note)
+    try:
+        login(wirenet, page, "+7 912 200-00-01")
+        ballot = vote_with_script(wirenet, page)
+        cookies: list[Any] = context.cookies(wirenet.gateway_url)
+        session = next(c["value"] for c in cookies if c["name"] == "veche_session").encode()
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "voter-held.png"))
+        (tmp_path / "voter-held.html").write_text(page.content(), encoding="utf-8")
+        raise
+    finally:
+        context.close()
+    needles = ballot.needles()
+    # the node got the ballot, without any cookie
+    assert any(url.endswith("/api/v1/txs") for url, _ in to_node), to_node
+    for url, headers in to_node:
+        assert "cookie" not in {name.lower() for name in headers}, (url, headers)
+    # (1) the gateway process's memory
+    assert wirenet.gateway is not None and wirenet.gateway.process is not None
+    memory = process_memory(wirenet.gateway.process.pid)
+    assert sum(len(region) for region in memory) > 10_000_000
+    assert any(session in region for region in memory)                    # the scan does see the heap
+    for name, needle in needles.items():
+        assert not any(needle in region for region in memory), f"the gateway's memory holds the {name}"
+    # (2) every file of the gateway's home: LevelDB, logs, the wire log
+    files = files_under(wirenet.gateway_home)
+    assert any(path.name.endswith((".ldb", ".log")) for path, _ in files)
+    for path, data in files:
         for name, needle in needles.items():
-            assert not any(needle in region for region in memory), f"the gateway's memory holds the {name}"
-        # (2) every file of the gateway's home: LevelDB, logs, the wire log
-        files = files_under(wirenet.gateway_home)
-        assert any(path.name.endswith(".ldb") or path.name.endswith(".log") for path, _ in files)
-        for path, data in files:
-            for name, needle in needles.items():
-                assert needle not in data, f"{path} holds the {name}"
-        # (3) no request to the gateway carries the session cookie and the key or token
-        requests = read_requests(wirenet.gateway_home / "wire.log")
-        token_requests = [r for r in requests if r.startswith(b"POST /c/ib-2027/token ")]
-        assert len(token_requests) == 1 and session in token_requests[0]  # the log has the cookie-bearing request
-        for request in requests:
-            carried = [name for name, needle in needles.items() if needle in request]
-            assert not (session in request and carried), (request[:200], carried)
-            assert not carried, (request[:200], carried)
-        # the receipt the browser made verifies with veche receipt verify and only the genesis file
-        path = tmp_path / "receipt.json"
-        path.write_text(json.dumps(ballot.receipt))
-        checked = subprocess.run([sys.executable, "-m", "node.cli", "receipt", "verify", str(path), "--node",
-                                  wirenet.node_urls[0], "--genesis", str(wirenet.layout.genesis_file)],
-                                 capture_output=True, text=True, timeout=60, cwd=str(ROOT))
-        assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    asyncio.run(scenario())
+            assert needle not in data, f"{path} holds the {name}"
+    # (3) no request to the gateway carries the session cookie and the key or token
+    requests = read_requests(wirenet.gateway_home / "wire.log")
+    token_requests = [r for r in requests if r.startswith(b"POST /c/ib-2027/token ")]
+    assert len(token_requests) == 1 and session in token_requests[0]      # the log has the cookie-bearing request
+    for request in requests:
+        carried = [name for name, needle in needles.items() if needle in request]
+        assert not (session in request and carried), (request[:200], carried)
+        assert not carried, (request[:200], carried)
+    # the receipt the browser made verifies with veche receipt verify and only the genesis file
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(ballot.receipt))
+    checked = subprocess.run([sys.executable, "-m", "node.cli", "receipt", "verify", str(path), "--node",
+                              wirenet.node_urls[0], "--genesis", str(wirenet.layout.genesis_file)],
+                             capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_without_javascript_the_gateway_signs_as_before(wirenet: RealNet) -> None:
-    async def scenario() -> None:
-        browser = await Browser.launch()
-        try:
-            page = await browser.new_page(javascript=False)
-            await login(wirenet, page, "+7 912 200-00-02")
-            assert await page.exists('script[src="/static/vote.js"]')         # served, but not run
-            await page.click('input[name="choice"]')
-            await asyncio.sleep(1.1)
-            await page.click_and_wait('form#ballot button[type="submit"]')
-            html = await page.html()
-            assert "Ваш голос учтён" in html or "ждём подтверждения" in html, html
-            assert await page.exists("#tx-hash") and not await page.exists("#vh-done")
-        finally:
-            await browser.close()
-
-    asyncio.run(scenario())
+def test_without_javascript_the_gateway_signs_as_before(wirenet: RealNet, chromium: Browser) -> None:
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        login(wirenet, page, "+7 912 200-00-02")
+        assert page.locator('script[src="/static/vote.js"]').count() == 1      # served, but not run
+        page.check('input[name="choice"]')
+        submit(page, "form#ballot button[type='submit']")
+        html = page.content()
+        assert "Ваш голос учтён" in html or "ждём подтверждения" in html, html
+        assert page.locator("#tx-hash").count() == 1 and page.locator("#vh-done").count() == 0
+        assert page.url.startswith(wirenet.gateway_url + "/receipt/")
+        assert FORM_WAIT_S > 1
+    finally:
+        context.close()

@@ -1,9 +1,8 @@
-"""Browser helpers for voter-held keys: vote with the ballot page's script, read what the browser
-kept, and search a process's memory (``/proc/PID/mem``) for bytes."""
+"""Browser helpers for voter-held keys (Playwright, Debian's Chromium): log in, vote with the ballot
+page's script, read what the browser kept, and search a process's memory (``/proc/PID/mem``)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -13,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Page
+
 from chain.receipt import verify_receipt
 from chain.tx import Tx, decode_tx
 from genesis.model import load_genesis
-from tests.gateway.cdp import CdpError, Page
 from tests.gateway.realnet import RealNet, get_json
 
-FORM_WAIT_S = 1.1
+FORM_WAIT_S = 1.1   # the testnet's form_min_seconds is 1
 
 
 @dataclass(frozen=True)
@@ -43,56 +43,44 @@ class BrowserBallot:
         return found
 
 
-async def evaluate(page: Page, expression: str) -> Any:
-    result = await page.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                                  "returnByValue": True})
-    if "exceptionDetails" in result:
-        raise CdpError(f"{expression[:60]}: {result['exceptionDetails']}")
-    return result["result"].get("value")
+def submit(page: Page, selector: str) -> None:
+    time.sleep(FORM_WAIT_S)
+    with page.expect_navigation():
+        page.click(selector)
 
 
-async def wait_for_selector(page: Page, selector: str, timeout: float, fail: str | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not await page.exists(selector):
-        if fail is not None and await page.exists(fail):
-            raise AssertionError(f"{fail}: {await page.text_of(fail)}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {selector} after {timeout} s:\n{await page.html()}")
-        await asyncio.sleep(0.2)
-
-
-async def login(net: RealNet, page: Page, phone: str, campaign: str = "ib-2027") -> str:
-    """Steps 1–2 from the home page; returns the district path the citizen is back on."""
+def login(net: RealNet, page: Page, phone: str, campaign: str = "ib-2027") -> str:
+    """Steps 1–2 from the home page, on the district's ballot page; returns its path."""
     gateway = net.gateway_url
-    await page.goto(gateway + "/")
-    await page.click_and_wait(f'a[href^="/c/{campaign}/d/"]')
-    district_path = (await page.url()).removeprefix(gateway)
-    await page.click_and_wait("a.button")
-    await page.type("#phone", phone)
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login"] button[type="submit"]')
-    await page.type("#code", net.outbox_code(phone))
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login/code"] button[type="submit"]')
-    assert (await page.url()) == gateway + district_path
+    page.goto(gateway + "/")
+    with page.expect_navigation():
+        page.click(f'a[href^="/c/{campaign}/d/"]')
+    district_path = page.url.removeprefix(gateway)
+    page.fill("#phone", phone)
+    submit(page, 'form[action="/login"] button[type="submit"]')
+    page.fill("#code", net.outbox_code(phone))
+    submit(page, 'form[action="/login/code"] button[type="submit"]')
+    assert page.url == gateway + district_path
     return district_path
 
 
-async def vote_with_script(net: RealNet, page: Page, campaign: str = "ib-2027") -> BrowserBallot:
+def vote_with_script(net: RealNet, page: Page, campaign: str = "ib-2027") -> BrowserBallot:
     """Steps 3–4 with JavaScript: the script makes the key, gets the token, sends the ballot to a node."""
-    assert await page.exists('script[src="/static/vote.js"]'), await page.html()
-    await page.click('input[name="choice"]')
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click('form#ballot button[type="submit"]')             # the script takes over: no navigation
-    await wait_for_selector(page, "#vh-done", 90, fail="#vh-status.err")
-    html = await page.html()
+    assert page.locator('script[src="/static/vote.js"]').count() == 1, page.content()
+    page.check('input[name="choice"]')
+    time.sleep(FORM_WAIT_S)
+    page.click("form#ballot button[type='submit']")          # the script takes over: no navigation
+    page.wait_for_selector("#vh-done, #vh-status.err", timeout=90_000)
+    if page.locator("#vh-status.err").count():
+        raise AssertionError(page.inner_text("#vh-status"))
+    html = page.content()
     assert "Ваш голос учтён" in html or "Your vote is counted" in html
-    tx_hash = await page.text_of("#tx-hash")
+    tx_hash = page.inner_text("#tx-hash").strip()
     assert re.fullmatch(r"[0-9a-f]{64}", tx_hash)
-    kept = json.loads(await evaluate(page, f"sessionStorage.getItem('veche-key-{campaign}')"))
-    href = await page.attribute("#receipt-download", "href") or ""
+    kept = json.loads(page.evaluate(f"sessionStorage.getItem('veche-key-{campaign}')"))
+    href = page.get_attribute("#receipt-download", "href") or ""
     assert href.startswith("data:application/json;charset=utf-8,")
-    assert (await page.attribute("#receipt-download", "download") or "").endswith(".json")
+    assert (page.get_attribute("#receipt-download", "download") or "").endswith(".json")
     receipt = json.loads(urllib.parse.unquote(href.split(",", 1)[1]))
     found = get_json(f"{net.node_urls[0]}/api/v1/txs/{tx_hash}")
     assert found["status"] == "committed"
@@ -111,7 +99,8 @@ def process_memory(pid: int) -> list[bytes]:
         for line in maps:
             fields = line.split()
             start, end = (int(part, 16) for part in fields[0].split("-"))
-            if not fields[1].startswith("r") or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+            if not fields[1].startswith("r") or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]",
+                                                                                      "[vvar_vclock]")):
                 continue
             try:
                 memory.seek(start)
