@@ -16,8 +16,9 @@ Admission of a batch (one ``POST /api/v1/txs`` or one gossip envelope) runs in t
    enables may come in one batch, registration first.
 
 The check state stays consistent across commits without re-executing the pending set in the
-common case (a block made only of ballots and registrations that were all pending here, or that
-apply on top of the check state): ballots and registrations commute. Anything else (a campaign
+common case (a block made only of ballots, registrations and tokens.issued records that were all
+pending here, or that apply on top of the check state): they only add keys and raise counters, so they
+commute. Anything else (a campaign
 created or closed, other kinds, a conflict) triggers a rebuild that re-applies the pending
 transactions in FIFO order without re-verifying signatures; what no longer applies is dropped and
 remembered as rejected (a bounded LRU), so ``GET /api/v1/txs/{hash}`` can say why.
@@ -58,7 +59,7 @@ ADMIT_SLICE = 512
 REJECTED_MEMORY = 100_000
 VERIFIED_MEMORY = 100_000
 INVALID_MEMORY = 100_000
-COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
+COMMUTING_KINDS = frozenset({"vote.cast", "voters.register", "tokens.issued"})
 RETRY_AFTER_FULL_S = 1.0
 BACKLOG_FLOOR_TXS = 1000
 RATE_WINDOW_MS = 10_000
