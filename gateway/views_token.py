@@ -62,7 +62,7 @@ async def _issue(ctx: Ctx, campaign_id: str) -> bytes:
     if gw.tokens is None:
         raise Refusal("err_no_voter_held", status=404, reason="no_voter_held")
     form = await read_form(ctx, TOKEN_FORM)
-    check_form(ctx, form)
+    check_form(ctx, form, single_use=False)   # idempotent like the ballot: the same request gets the same answer
     gw.limiter.check("ballot_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("ballot_per_subnet", subnet_of(ctx.client), "rate_subnet")
     identity = voter_identity(ctx, campaign_id)
