@@ -98,6 +98,17 @@ class CampaignView:
     def cost_cap(self, district_budget: int) -> int:
         """A knapsack ballot's cap in kopecks."""
         return self.max_sum_cost or district_budget
+    certification_key: str = ""       # hex RSA modulus: the campaign takes voter-held keys (PROTOCOL §15)
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
+
+    @property
+    def voter_held(self) -> bool:
+        return bool(self.certification_key)
+
+    @property
+    def gateway_held_ballots(self) -> int:
+        return self.total_ballots - self.voter_held_ballots
 
     def district(self, district_id: str) -> DistrictView | None:
         for district in self.districts:
@@ -212,6 +223,9 @@ def parse_campaign(doc: Any) -> CampaignView:
         max_sum_points=_field(ballot, "max_sum_points", int, 0),
         max_points=_field(ballot, "max_points", int, 0),
         rank_points=_int_list(ballot, "rank_points"),
+        certification_key=_field(flat, "certification_key", str, ""),
+        tokens_issued=_field(flat, "tokens_issued", int, 0),
+        voter_held_ballots=_field(_object_or_empty(flat, "ballots_by_mode"), "voter-held", int, 0),
     )
 
 
@@ -259,6 +273,8 @@ class CampaignSummary:
     status: str
     registered: int
     total_ballots: int
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
 
 
 def parse_summaries(doc: Any) -> list[CampaignSummary]:
@@ -273,7 +289,8 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
         if not ID_PATTERN.fullmatch(campaign_id):
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
-                                     _field(item, "total_ballots", int, 0)))
+                                     _field(item, "total_ballots", int, 0), _field(item, "tokens_issued", int, 0),
+                                     _field(_object_or_empty(item, "ballots_by_mode"), "voter-held", int, 0)))
     return found
 
 
@@ -354,7 +371,8 @@ class ChainView:
             if cached is None:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
-                           total_ballots=summary.total_ballots)
+                           total_ballots=summary.total_ballots, tokens_issued=summary.tokens_issued,
+                           voter_held_ballots=summary.voter_held_ballots)
         return CampaignDetail(campaign, cached.initiatives)
 
     async def campaign(self, campaign_id: str) -> CampaignView | None:

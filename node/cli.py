@@ -11,6 +11,7 @@ from genesis.cli import genesis_group, keys_group, testnet_init
 from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
+from node.voter.cli import ballot_group
 from node.ops.tls import TlsConfigError, set_default_ca_file
 
 
@@ -48,6 +49,7 @@ main.add_command(progress_group, "progress")
 main.add_command(verify_command, "verify")
 main.add_command(receipt_group, "receipt")
 main.add_command(pabulib_group, "pabulib")
+main.add_command(ballot_group, "ballot")
 
 
 if __name__ == "__main__":

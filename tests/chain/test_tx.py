@@ -13,7 +13,7 @@ from chain import codec
 from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError
 from chain.tx import (
-    BODY_TYPES, KINDS, MAX_TX_BYTES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
+    BODY_TYPES, KINDS, TokensIssued, MAX_TX_BYTES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
     InitiativeReview, ProgressReport, RuleSpec, Tx, VoteCast, VotersRegister, Wire,
     body_to_json, decode_tx, encode_tx, make_registration, make_vote, sign_tx, signing_bytes,
 )
@@ -33,6 +33,7 @@ def sample_bodies() -> dict[str, Wire]:
         "vote.cast": VoteCast("c1", "d1", ("a1", "a2")),
         "campaign.close": CampaignClose("c1", "cancelled by the committee"),
         "progress.report": ProgressReport("c1", "a1", "works", 40, 1_000, "halfway", sha256(b"photo")),
+        "tokens.issued": TokensIssued("c1", 7, 25),
     }
 
 
