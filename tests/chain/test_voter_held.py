@@ -17,7 +17,8 @@ from chain.errors import DecodeError, SignatureError
 from chain.ledger import BuiltBlock
 from chain.records import Campaign, campaign_key, certified_key_key
 from chain.tx import (
-    CampaignCreate, District, TokensIssued, Tx, VoteCast, decode_tx, make_tokens_issued, make_vote, sign_tx,
+    BallotSpec, CampaignCreate, District, TokensIssued, Tx, VoteCast, decode_tx, make_tokens_issued, make_vote,
+    sign_tx, vote_body,
 )
 from tests.chain.helpers import CHAIN_ID, TestChain, campaign_spec, initiative_spec, new_chain, seeded_key
 
@@ -231,6 +232,61 @@ def test_gateway_held_ballots_are_unchanged_beside_voter_held_ones() -> None:
     assert refused(chain, make_vote(CHAIN_ID, unregistered, "c1", "d1", ["a1"])) == "not_registered"
 
 
+def typed_chain() -> TestChain:
+    """Certified campaigns of the three ballot types of PROTOCOL §14, two initiatives each in d1."""
+    gateway = seeded_key("gateway").public_key
+    ballots = {"knap": BallotSpec("knapsack", 1, 2, max_sum_cost=250_000),
+               "cumul": BallotSpec("cumulative", 1, 2, min_sum_points=1, max_sum_points=10, max_points=6),
+               "rank": BallotSpec("ordinal", 1, 2, rank_points=(3, 2))}
+    initial: list[tuple[str, Any]] = []
+    for campaign_id, ballot in ballots.items():
+        initial.append(("campaign.create", campaign_spec(gateway, campaign_id=campaign_id, ballot=ballot,
+                                                         certification_key=CERT.modulus)))
+        initial += [("initiative.submit", initiative_spec(i, "d1", campaign_id=campaign_id, cost=cost))
+                    for i, cost in (("a1", 100_000), ("a2", 200_000))]
+    chain = new_chain(initial=initial)
+    chain.open_voting()
+    chain.commit_block([tokens(chain, 2, campaign_id) for campaign_id in ballots])
+    return chain
+
+
+@pytest.mark.parametrize("campaign_id, choices, points, code", [
+    ("knap", ("a1", "a2"), None, "cost_cap"),                # 300,000 > 250,000
+    ("knap", ("a1",), (1,), "bad_ballot"),                   # a set ballot carries no points
+    ("cumul", ("a1", "a2"), (6, 5), "points_total"),         # 11 > 10
+    ("cumul", ("a1",), (7,), "points_max"),                  # 7 > 6 for one initiative
+    ("cumul", ("a1",), None, "bad_ballot"),                  # a scored ballot gives points
+    ("rank", ("a1", "a2"), (3, 3), "rank_points"),           # rank 2 is worth 2
+    ("rank", ("a2", "a1"), (2, 1), "rank_points"),
+])
+def test_a_voter_held_ballot_over_its_limits_is_refused_and_its_token_still_counts(
+        campaign_id: str, choices: tuple[str, ...], points: tuple[int, ...] | None, code: str) -> None:
+    """The gateway never sees a voter-held ballot: the state machine checks its type's limits as for
+    any ballot, and a refused one spends nothing — the key and its token then cast a valid ballot."""
+    chain = typed_chain()
+    voter = SigningKey.generate()
+    token = issue(CERT, campaign_id, voter)
+    over = make_vote(CHAIN_ID, voter, campaign_id, "d1", choices, points, token=token)
+    assert refused(chain, over) == code
+    assert chain.ledger.state.store.get(certified_key_key(campaign_id, voter.public_key)) is None
+    assert (campaign(chain, campaign_id).certified_voters, campaign(chain, campaign_id).total_ballots) == (0, 0)
+    fits = {"knap": (("a2",), None), "cumul": (("a1", "a2"), (6, 4)), "rank": (("a2", "a1"), (3, 2))}[campaign_id]
+    chain.commit_block([make_vote(CHAIN_ID, voter, campaign_id, "d1", fits[0], fits[1], token=token)])
+    record = campaign(chain, campaign_id)
+    assert (record.certified_voters, record.voter_held_ballots, record.total_ballots) == (1, 1, 1)
+    if fits[1] is not None:
+        assert [chain.ledger.state.points(campaign_id, choice) for choice in fits[0]] == list(fits[1])
+
+
+def test_a_voter_held_scored_ballot_has_one_encoding() -> None:
+    """Scored pairs in canonical order (PROTOCOL §14.2) inside the 5-element body of §15.3."""
+    token = b"\x80" * 384
+    body = vote_body("rank", "d1", ["a1", "a2"], [2, 3], token=token)
+    assert body.to_wire() == ["rank", "d1", ["a2", "a1"], [3, 2], ["rank", token]]
+    with pytest.raises(DecodeError):
+        VoteCast.from_wire(["rank", "d1", ["a1", "a2"], [2, 3], ["rank", token]])
+
+
 def test_checked_credentials_skip_the_token_check_that_the_caller_did() -> None:
     """``Tx.verify_credentials`` checks signature and token; True lets the state machine skip both."""
     voter = SigningKey.generate()
@@ -249,7 +305,8 @@ def test_checked_credentials_skip_the_token_check_that_the_caller_did() -> None:
 
 
 def test_the_voter_held_vectors_printed_in_docs_protocol_md() -> None:
-    """docs/PROTOCOL.md §15.6 quotes these bytes (RFC 9474's 4096-bit test key, RFC 8032's test key 2)."""
+    """docs/PROTOCOL.md §15.6 quotes these bytes (RFC 9474's 4096-bit test key, RFC 8032's test key 2), a
+    scored ballot too."""
     voter = SigningKey(bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
     message = token_message("veche-test", "c1", voter.public_key)
     assert message.hex() == (
@@ -263,6 +320,9 @@ def test_the_voter_held_vectors_printed_in_docs_protocol_md() -> None:
     vote = make_vote("veche-test", voter, "c1", "d1", ["a1", "a2"], token=token)
     assert vote.raw.hex() == vectors["tx"]
     assert vote.hash.hex() == vectors["tx_hash"]
+    scored = make_vote("veche-test", voter, "c1", "d1", ["a1", "a2"], [3, 7], token=token)
+    assert scored.raw.hex() == vectors["scored_tx"] and scored.hash.hex() == vectors["scored_tx_hash"]
+    assert scored.body.to_wire()[2:4] == [["a2", "a1"], [7, 3]]
     issued = make_tokens_issued("veche-test", voter, "c1", 7, 25)
     assert issued.raw.hex() == vectors["tokens_issued_tx"]
     spec = campaign_spec(seeded_key("gateway").public_key, districts=(District("d1", "District one", 1),),
@@ -270,5 +330,6 @@ def test_the_voter_held_vectors_printed_in_docs_protocol_md() -> None:
     assert codec.encode(spec.to_wire())[-515:].hex() == "c50200" + RFC_VECTOR["n"]
     printed = "".join((Path(__file__).parents[2] / "docs" / "PROTOCOL.md").read_text().split())
     for value in (message.hex(), token.hex(), vote.hash.hex(), issued.raw.hex(), issued.hash.hex(),
-                  vote.raw.hex().replace(token.hex(), "‖token‖")):
+                  vote.raw.hex().replace(token.hex(), "‖token‖"), scored.hash.hex(),
+                  scored.raw.hex().replace(token.hex(), "‖token‖")):
         assert value in printed
