@@ -2,15 +2,20 @@
 
 ``(height, round, step)`` is the high-water mark: the engine never signs at a lower position and,
 at an equal position, only re-sends the identical message from ``last_signed``. The lock and the
-valid value are restored from it after a restart, so a crash cannot unlock a validator.
+valid value are restored from it after a restart, so a crash cannot unlock a validator — and so is
+``polka``, the peers' prevotes that justify them (a quorum for the locked block in ``locked_round``,
+one for the valid block in ``valid_round``): without them a restarted validator could neither
+accept a re-proposal of its own locked block (line 28) nor show others why it re-proposes its valid
+value, and no one re-sends the prevotes of a past round.
 
 Wire form (canonical msgpack array)::
 
-  [1, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
-   [[block_hash, block], ...], [message, ...]]
+  [2, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
+   [[block_hash, block], ...], [message, ...], [prevote, ...]]
 
 Each distinct block is stored once; proposals in ``last_signed`` are stored without their block
-bytes, which are restored from the block table by hash.
+bytes, which are restored from the block table by hash. Version 1 (the same without the prevotes)
+still loads, with an empty ``polka``.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from consensus.messages import (
     STEP_PROPOSE,
     STEP_RANK,
     Message,
+    MAX_VALIDATORS,
+    STEP_PREVOTE,
     Proposal,
+    Vote,
     message_from_wire,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_SIGNING_STATE_BYTES = 4 * MAX_MESSAGE_BYTES
 
 
@@ -46,6 +55,8 @@ class SigningState:
     valid_block_hash: bytes | None = None
     valid_block: bytes | None = None
     last_signed: tuple[Message, ...] = ()
+    polka: tuple[Vote, ...] = ()
+    """Prevotes for the locked block in ``locked_round`` and for the valid block in ``valid_round``."""
 
     @classmethod
     def initial(cls) -> "SigningState":
@@ -77,6 +88,7 @@ class SigningState:
         return codec.encode([
             FORMAT_VERSION, self.height, self.round, self.step, self.locked_round, self.locked_block_hash,
             self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages,
+            [vote.to_wire() for vote in self.polka],
         ])
 
     @classmethod
@@ -89,9 +101,12 @@ class SigningState:
 
 
 def _from_wire(raw: Any) -> SigningState:
-    _want(isinstance(raw, list) and len(raw) == 10, "signing state must be a 10-field array")
-    version, height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw
-    _want(version == FORMAT_VERSION and not isinstance(version, bool), f"unknown format version {version!r}")
+    _want(isinstance(raw, list) and len(raw) in (10, 11), "signing state must be a 10- or 11-field array")
+    version = raw[0]
+    _want(_is_int(version) and version in READABLE_VERSIONS and len(raw) == 9 + version,
+          f"unknown format version {version!r}")
+    height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw[1:10]
+    polka_wire = raw[10] if version >= 2 else []
     _want(_is_int(height) and height >= 0 and _is_int(round_) and round_ >= 0, "height and round")
     _want(isinstance(step, str) and step in STEP_RANK, "step")
     _want(_is_int(locked_round) and -1 <= locked_round <= round_, "locked_round")
@@ -115,6 +130,15 @@ def _from_wire(raw: Any) -> SigningState:
             message = replace(message, block=blocks[message.block_hash])
         _want(message.height == height, "last_signed message from another height")
         signed.append(message)
+    _want(isinstance(polka_wire, list) and len(polka_wire) <= 2 * MAX_VALIDATORS, "polka")
+    justified = {(locked_round, locked_hash), (valid_round, valid_hash)}
+    polka: list[Vote] = []
+    for item in polka_wire:
+        vote = message_from_wire(item)
+        if not (isinstance(vote, Vote) and vote.step == STEP_PREVOTE and vote.height == height
+                and vote.block_hash is not None and (vote.round, vote.block_hash) in justified):
+            raise SigningStateError("malformed signing state: polka prevote for neither the locked nor the valid block")
+        polka.append(vote)
     return SigningState(
         height=height, round=round_, step=step,
         locked_round=locked_round, locked_block_hash=locked_hash,
@@ -122,6 +146,7 @@ def _from_wire(raw: Any) -> SigningState:
         valid_round=valid_round, valid_block_hash=valid_hash,
         valid_block=None if valid_hash is None else blocks[valid_hash],
         last_signed=tuple(signed),
+        polka=tuple(polka),
     )
 
 

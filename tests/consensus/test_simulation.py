@@ -22,6 +22,12 @@ REGRESSION_SEEDS: list[tuple[int, int]] = [
     # for the silent one's precommit for ever. Now block sync keeps the certificate's precommits to give.
     (4, 830),
     (5, 731),
+    # Issue 12: honest validators locked in round 0 restarted and forgot the prevotes that justified
+    # their lock and valid value (the signing state kept only the lock), so no re-proposal of the
+    # locked block could gather a quorum again and the locked ones refused every other block. The
+    # signing state now carries those prevotes (its "polka").
+    (5, 5034),  # a restarted proposer re-proposed with only its own prevote as justification
+    (4, 6187),  # the restarted locked validators prevoted nil on re-proposals of their own locked block
 ]
 
 REGRESSION_CONFIGS: dict[str, SimConfig] = {
