@@ -119,6 +119,11 @@ class Engine(PeerIntake):
         return self._valid_round
 
     @property
+    def heartbeat_ms(self) -> int:
+        """An empty block is cut this long after the last commit: the longest expected block time."""
+        return self._heartbeat_ms
+
+    @property
     def signing_state(self) -> SigningState:
         return self._signing
 
