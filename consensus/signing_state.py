@@ -8,18 +8,35 @@ one for the valid block in ``valid_round``): without them a restarted validator 
 accept a re-proposal of its own locked block (line 28) nor show others why it re-proposes its valid
 value, and no one re-sends the prevotes of a past round.
 
-Wire form (canonical msgpack array)::
+Wire form (canonical msgpack array), format 3::
 
-  [2, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
-   [[block_hash, block], ...], [message, ...], [prevote, ...]]
+  [3, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
+   [[block_hash, block], ...], [message, ...], floor, [prevote, ...]]
+
+``floor``: the engine signs nothing at a height ``<= floor`` (0: no floor). A validator that lost its
+signing state and was started with ``--recover-signing-state`` gets a floor derived from the chain
+(node/ops/recovery.py); later states carry it on. Format 2 (the same array without the prevotes,
+first element 2) and format 1 (without ``floor`` either, first element 1) still decode, with no
+polka and floor 0.
+
+The file (``encode_file``/``decode_file``; written durably by ``node/signing_state.py``)::
+
+  magic    8 bytes   b"VECHESS2"
+  length   4 bytes   big-endian length of body
+  body     length    SigningState.encode() (format 3; 2 still decodes)
+  digest   32 bytes  SHA-256(magic ‖ length ‖ body)
+
+A format-1 file is the bare body with no magic and no digest (it begins with 0x9a, a 10-element
+msgpack array); ``decode_file`` accepts it and says so, so the node can rewrite it in format 2.
 
 Each distinct block is stored once; proposals in ``last_signed`` are stored without their block
-bytes, which are restored from the block table by hash. Version 1 (the same without the prevotes)
-still loads, with an empty ``polka``.
+bytes, which are restored from the block table by hash.
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,17 +47,22 @@ from consensus.messages import (
     MAX_MESSAGE_BYTES,
     STEP_PROPOSE,
     STEP_RANK,
-    Message,
     MAX_VALIDATORS,
     STEP_PREVOTE,
+    Message,
     Proposal,
     Vote,
     message_from_wire,
 )
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+LEGACY_FORMAT_VERSION = 1
+FIELDS = {1: 10, 2: 11, 3: 12}
+"""Fields of each body format that decodes: 1 (no floor), 2 (no polka), 3."""
 MAX_SIGNING_STATE_BYTES = 4 * MAX_MESSAGE_BYTES
+MAGIC = b"VECHESS2"
+DIGEST_BYTES = 32
+FILE_HEADER = struct.Struct(">8sI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +77,7 @@ class SigningState:
     valid_block_hash: bytes | None = None
     valid_block: bytes | None = None
     last_signed: tuple[Message, ...] = ()
+    floor: int = 0
     polka: tuple[Vote, ...] = ()
     """Prevotes for the locked block in ``locked_round`` and for the valid block in ``valid_round``."""
 
@@ -62,6 +85,16 @@ class SigningState:
     def initial(cls) -> "SigningState":
         """The state of a validator that has never signed anything."""
         return cls(height=0, round=0, step=STEP_PROPOSE)
+
+    @classmethod
+    def recovered(cls, floor: int) -> "SigningState":
+        """A validator that lost its signing state: it signs nothing at a height ``<= floor``."""
+        if floor < 0:
+            raise SigningStateError(f"a signing floor is not negative, got {floor}")
+        return cls(height=0, round=0, step=STEP_PROPOSE, floor=floor)
+
+    def may_sign_at(self, height: int) -> bool:
+        return height > self.floor
 
     @property
     def position(self) -> tuple[int, int, int]:
@@ -87,7 +120,7 @@ class SigningState:
             messages.append(message.to_wire())
         return codec.encode([
             FORMAT_VERSION, self.height, self.round, self.step, self.locked_round, self.locked_block_hash,
-            self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages,
+            self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages, self.floor,
             [vote.to_wire() for vote in self.polka],
         ])
 
@@ -101,12 +134,14 @@ class SigningState:
 
 
 def _from_wire(raw: Any) -> SigningState:
-    _want(isinstance(raw, list) and len(raw) in (10, 11), "signing state must be a 10- or 11-field array")
+    _want(isinstance(raw, list) and len(raw) in FIELDS.values(), "signing state must be an array of 10 to 12 fields")
     version = raw[0]
-    _want(_is_int(version) and version in READABLE_VERSIONS and len(raw) == 9 + version,
-          f"unknown format version {version!r}")
-    height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw[1:10]
-    polka_wire = raw[10] if version >= 2 else []
+    _want(_is_int(version) and FIELDS.get(version) == len(raw),
+          f"unknown format version {version!r} with {len(raw)} fields")
+    _, height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw[:10]
+    floor = raw[10] if len(raw) >= 11 else 0
+    polka_wire = raw[11] if len(raw) >= 12 else []
+    _want(_is_int(floor) and floor >= 0, "floor")
     _want(_is_int(height) and height >= 0 and _is_int(round_) and round_ >= 0, "height and round")
     _want(isinstance(step, str) and step in STEP_RANK, "step")
     _want(_is_int(locked_round) and -1 <= locked_round <= round_, "locked_round")
@@ -146,6 +181,7 @@ def _from_wire(raw: Any) -> SigningState:
         valid_round=valid_round, valid_block_hash=valid_hash,
         valid_block=None if valid_hash is None else blocks[valid_hash],
         last_signed=tuple(signed),
+        floor=floor,
         polka=tuple(polka),
     )
 
@@ -157,3 +193,34 @@ def _is_int(value: Any) -> bool:
 def _want(condition: bool, what: str) -> None:
     if not condition:
         raise SigningStateError(f"malformed signing state: {what}")
+
+
+def encode_file(state: SigningState) -> bytes:
+    """The whole signing-state file: magic, body length, body, SHA-256 of the three."""
+    body = state.encode()
+    head = FILE_HEADER.pack(MAGIC, len(body))
+    return head + body + hashlib.sha256(head + body).digest()
+
+
+def decode_file(data: bytes) -> tuple[SigningState, bool]:
+    """(state, legacy): ``legacy`` is True for a format-1 file (no checksum), to be rewritten.
+
+    Raises ``SigningStateError`` for anything that does not check: wrong magic, truncation, trailing
+    bytes, a digest mismatch, or a body that does not decode.
+    """
+    if data[:1] == b"\x9a":  # format 1: a bare 10-element msgpack array [1, ...]
+        return SigningState.decode(data), True
+    if len(data) < FILE_HEADER.size + DIGEST_BYTES:
+        raise SigningStateError(f"truncated: {len(data)} bytes, a signing-state file has at least "
+                                f"{FILE_HEADER.size + DIGEST_BYTES}")
+    magic, length = FILE_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SigningStateError(f"not a signing-state file (magic {magic!r}, expected {MAGIC!r})")
+    if len(data) != FILE_HEADER.size + length + DIGEST_BYTES:
+        raise SigningStateError(f"length mismatch: the header announces a {length}-byte body, the file holds "
+                                f"{len(data) - FILE_HEADER.size - DIGEST_BYTES}")
+    end = FILE_HEADER.size + length
+    if hashlib.sha256(data[:end]).digest() != data[end:]:
+        raise SigningStateError("SHA-256 checksum mismatch: the file was changed or damaged on disk")
+    state = SigningState.decode(data[FILE_HEADER.size:end])
+    return state, False

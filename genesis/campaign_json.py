@@ -4,7 +4,11 @@ Campaign JSON (money in kopecks, times in unix milliseconds or ISO 8601 with an 
 {
   "campaign_id": "volgograd-2027", "title": "...", "track": "adult" | "children",
   "districts": [{"district_id", "name", "budget"}],
-  "ballot": {"type": "choose-1" | "approval", "min_choices": 1, "max_choices": 1},
+  "ballot": {"type": "choose-1" | "approval" | "knapsack" | "cumulative" | "ordinal",
+             "min_choices": 1, "max_choices": 1,
+             "max_sum_cost": 0,                                   (knapsack; 0 = the district's budget)
+             "min_sum_points": 0, "max_sum_points": 10, "max_points": 0,   (cumulative)
+             "rank_points": [3, 2, 1]},                           (ordinal; one entry per rank)
   "rule": {"name": "top-n" | "greedy" | "greedy-no-skip" | "equal-shares",
            "scope": "district" | "campaign", "top_n": 0, "min_votes": 0, "budget": 0},
   "min_cost": 1, "max_cost": 100000000, "categories": ["sports", ...],
@@ -42,7 +46,13 @@ CAMPAIGN_KEYS = frozenset({
     "ballots_per_voter", "description",
 })
 DISTRICT_KEYS = frozenset({"district_id", "name", "budget"})
-BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices"})
+BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices", "max_sum_cost", "min_sum_points", "max_sum_points",
+                         "max_points", "rank_points"})
+BALLOT_TYPE_KEYS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "knapsack": (("max_sum_cost", 0),),
+    "cumulative": (("min_sum_points", 0), ("max_sum_points", None), ("max_points", 0)),
+    "ordinal": (("rank_points", None),),
+}
 RULE_KEYS = frozenset({"name", "scope", "top_n", "min_votes", "budget"})
 INITIATIVE_KEYS = frozenset({"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
                              "summary", "document_hash"})
@@ -104,6 +114,24 @@ def _decoded(where: str, exc: DecodeError) -> GenesisError:
     return GenesisError(message)
 
 
+def ballot_wire(ballot: dict[str, Any], where: str) -> list[Any]:
+    """``[type, min_choices, max_choices, ...]``: the fields of the type (``chain.tx.BallotSpec``)."""
+    kind = _get(ballot, "type", where)
+    layout = BALLOT_TYPE_KEYS.get(kind, ()) if isinstance(kind, str) else ()
+    foreign = sorted(set(ballot) - {"type", "min_choices", "max_choices"} - {key for key, _ in layout})
+    if foreign:
+        raise GenesisError(f"{where}: a {kind} ballot has no {', '.join(foreign)}")
+    ranks = ballot.get("rank_points")
+    default_max = len(ranks) if kind == "ordinal" and isinstance(ranks, list) and ranks else 1
+    wire = [kind, ballot.get("min_choices", 1), ballot.get("max_choices", default_max)]
+    for key, default in layout:
+        if key not in ballot and default is None:
+            raise GenesisError(f"{where} is missing {key!r} (a {kind} ballot needs it)")
+        value = ballot.get(key, default)
+        wire.append(list(value) if isinstance(value, tuple) else value)
+    return wire
+
+
 def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str = "campaign") -> CampaignCreate:
     """Build a ``CampaignCreate`` body from its JSON form; ``gateways`` maps gateway names to keys."""
     document = _obj(value, where, CAMPAIGN_KEYS)
@@ -123,7 +151,7 @@ def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str 
         _get(document, "title", where),
         _get(document, "track", where),
         districts,
-        [_get(ballot, "type", f"{where}.ballot"), ballot.get("min_choices", 1), ballot.get("max_choices", 1)],
+        ballot_wire(ballot, f"{where}.ballot"),
         [_get(rule, "name", f"{where}.rule"), rule.get("scope", "district"), rule.get("top_n", 0),
          rule.get("min_votes", 0), rule.get("budget", 0)],
         _get(document, "min_cost", where),

@@ -15,7 +15,7 @@ import click
 from chain.crypto import SigningKey, read_key_file, write_key_file
 from chain.errors import VecheError
 from genesis.model import load_genesis
-from genesis.testnet import TestnetLayout, init_testnet
+from genesis.testnet import TestnetLayout, init_testnet, write_initial_signing_state
 
 
 def _fail(exc: VecheError) -> click.ClickException:
@@ -33,17 +33,25 @@ def keys_group() -> None:
 @keys_group.command("generate")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Key file to create (mode 0600); an existing file is never overwritten.")
-def keys_generate(out: Path) -> None:
+@click.option("--signing-state", "signing_state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also create this validator's signing state (signing-state.bin in its home: nothing signed "
+                   "yet). A validator refuses to start without one (docs/NODE.md §6).")
+def keys_generate(out: Path, signing_state: Path | None) -> None:
     """Create a new key file and print its public key (hex) for the genesis file."""
-    if not out.parent.is_dir():
-        raise click.ClickException(f"folder {out.parent} does not exist")
+    for path in (out, signing_state):
+        if path is not None and not path.parent.is_dir():
+            raise click.ClickException(f"folder {path.parent} does not exist")
+    if signing_state is not None and signing_state.exists():
+        raise click.ClickException(f"{signing_state} already exists; a signing state is never overwritten")
     key = SigningKey.generate()
     try:
         write_key_file(out, key)
+        if signing_state is not None:
+            write_initial_signing_state(signing_state)
     except VecheError as exc:
         raise _fail(exc) from exc
     except OSError as exc:
-        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+        raise click.ClickException(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
     click.echo(key.public_key.hex())
 
 

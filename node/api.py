@@ -19,6 +19,7 @@ from aiohttp import web
 
 from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
+from chain.errors import StoreCorrupt, StoreFull
 from chain.merkle import inclusion_proof
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
@@ -63,6 +64,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+    except (StoreCorrupt, StoreFull) as exc:  # never answer from a store that failed: stop the node (exit 5/9)
+        request.app[NODE].report_fault(exc)
+        return error_response(503, exc.code, "this node found a fault in its own storage and is stopping; ask "
+                                             "another node", retry_after=60)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -256,7 +261,7 @@ async def get_block(request: web.Request) -> web.Response:
 async def get_block_raw(request: web.Request) -> web.Response:
     node = node_of(request)
     height = parse_height(request.match_info["height"])
-    raw = node.ledger.raw_block_with_certificate(height) if height >= 1 else None
+    raw = node.ledger.vouched_block_with_certificate(height) if height >= 1 else None
     if raw is None:
         raise NotFound(f"no block at height {height} (this node is at {node.ledger.height})", "unknown_block")
     return web.Response(body=raw, content_type=MSGPACK)
@@ -275,7 +280,7 @@ async def get_blocks_raw(request: web.Request) -> web.Response:
     parts: list[bytes] = []
     size = 0
     for height in range(first, last + 1):
-        raw = node.ledger.raw_block_with_certificate(height)
+        raw = node.ledger.vouched_block_with_certificate(height)
         if raw is None:
             break
         if parts and size + len(raw) > RANGE_MAX_BYTES:

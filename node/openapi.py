@@ -32,6 +32,9 @@ def _msgpack(description: str) -> dict[str, Any]:
 
 
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
+STORE_FAULT = _error("data_corrupt or disk_full: this node found a fault in its own storage (a checksum, a served "
+                     "block that does not match its certificate, no space left) and is stopping (exit code 5 or 9); "
+                     "it serves nothing it cannot vouch for — ask another node", retry_after=True)
 HEIGHT_PARAM = {"name": "height", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
 CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -40,6 +43,7 @@ def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | N
          parameters: list[dict[str, Any]] | None = None, tag: str = "public") -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
+    responses["503"] = STORE_FAULT
     responses["500"] = INTERNAL
     operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if parameters:
@@ -77,8 +81,10 @@ def openapi_document() -> dict[str, Any]:
                                   "this client's network's fair share of it), or the trusted clients' "
                                   "(limits.client_tx_rate, node_tx_rate, trusted_tx_rate)",
                                   retry_after=True),
-                    "503": _error("shedding load: mempool full, too much being verified, or more waiting than the "
-                                  "network commits in limits.backlog_ms", retry_after=True),
+                    "503": _error("shedding load: mempool_full, busy (too much being verified), backlog (more "
+                                  "waiting than the network commits in limits.backlog_ms), disk_low (free space "
+                                  "below limits.disk_min_free_mb); or a store fault (data_corrupt, disk_full: the "
+                                  "node is stopping)", retry_after=True),
                     "500": INTERNAL,
                 }}},
             "/api/v1/txs/{hash}": _get(
@@ -141,7 +147,8 @@ def openapi_document() -> dict[str, Any]:
                     "401": _error("sender is not a genesis validator, or the signature does not verify"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
-                    "503": _error("more than 64 MiB of envelopes are being read at once", retry_after=True),
+                    "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "
+                                  "(data_corrupt, disk_full: the node is stopping)", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},

@@ -95,3 +95,48 @@ def test_initiative_errors_name_the_field() -> None:
     document["document_hash"] = "ab" * 16
     with pytest.raises(GenesisError, match="document_hash must be 32 bytes"):
         initiative_from_json(document)
+
+
+@pytest.mark.parametrize("ballot", [
+    {"type": "knapsack", "min_choices": 1, "max_choices": 10, "max_sum_cost": 50_000_000},
+    {"type": "knapsack", "max_choices": 5},
+    {"type": "cumulative", "max_choices": 10, "max_sum_points": 10},
+    {"type": "cumulative", "min_choices": 2, "max_choices": 5, "min_sum_points": 5, "max_sum_points": 10,
+     "max_points": 4},
+    {"type": "ordinal", "min_choices": 3, "rank_points": [3, 2, 1]},
+])
+def test_ballot_types_round_trip(ballot: dict[str, object]) -> None:
+    document = campaign()
+    document["ballot"] = ballot
+    body = campaign_from_json(document, GATEWAYS)
+    assert body.ballot.type == ballot["type"]
+    assert campaign_from_json(campaign_to_json(body), {}) == body
+    shown = campaign_to_json(body)["ballot"]
+    assert set(ballot) <= set(shown) <= set(ballot) | {"min_choices", "max_choices", "min_sum_points", "max_points",
+                                                       "max_sum_cost"}
+
+
+def test_ordinal_max_choices_defaults_to_its_ranks() -> None:
+    document = campaign()
+    document["ballot"] = {"type": "ordinal", "rank_points": [5, 3, 1]}
+    body = campaign_from_json(document, GATEWAYS)
+    assert (body.ballot.min_choices, body.ballot.max_choices, body.ballot.rank_points) == (1, 3, (5, 3, 1))
+    assert campaign_to_json(body)["ballot"] == {"type": "ordinal", "min_choices": 1, "max_choices": 3,
+                                                 "rank_points": [5, 3, 1]}
+
+
+@pytest.mark.parametrize(("ballot", "message"), [
+    ({"type": "approval", "max_choices": 2, "max_sum_cost": 5}, "a approval ballot has no max_sum_cost"),
+    ({"type": "cumulative", "max_choices": 3}, "missing 'max_sum_points'"),
+    ({"type": "ordinal"}, "missing 'rank_points'"),
+    ({"type": "ordinal", "max_choices": 2, "rank_points": [3, 2, 1]}, "one entry per rank"),
+    ({"type": "cumulative", "max_sum_points": 10, "max_points": 11}, "max_points <= max_sum_points"),
+    ({"type": "knapsack", "rank_points": [1]}, "has no rank_points"),
+    ({"type": "ranked"}, "must be one of"),
+])
+def test_ballot_type_errors_name_the_field(ballot: dict[str, object], message: str) -> None:
+    document = campaign()
+    document["ballot"] = ballot
+    with pytest.raises(GenesisError, match=message) as raised:
+        campaign_from_json(document, GATEWAYS)
+    assert raised.value.message.startswith("campaign")

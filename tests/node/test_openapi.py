@@ -15,6 +15,7 @@ import pytest
 
 import node.api
 from chain.crypto import SigningKey, read_key_file
+from chain.errors import StoreCorrupt
 from node.app import create_app
 from node.mempool import ClientBudgets
 from node.envelope import seal
@@ -153,6 +154,21 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 4, [], [], key.sign), headers=MSGPACK))
             validator.inbound.reading_bytes = 0
+            # 503 on every route: a store fault (corruption, disk full) stops the node instead of answering
+            def corrupt(*args: Any) -> Any:
+                raise StoreCorrupt("Corruption: block checksum mismatch")
+            monkeypatch.setattr(node.api, "node_of", corrupt)
+            monkeypatch.setattr(node.api, "openapi_document", corrupt)
+            for path, item in openapi_document()["paths"].items():
+                for method in item:
+                    url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
+                           .replace("{initiative}", initiative))
+                    if path == "/api/v1/blocks/raw":
+                        url += "?from=1"
+                    headers = MSGPACK if path.startswith("/p2p") else OCTET
+                    await check(client, path, method.upper(), 503, request_for(method, url, headers))
+            assert validator.fault is not None and validator.fault.code == "data_corrupt"
+            monkeypatch.undo()
             # 500: any defect behind any route is answered as JSON 500 and logged
             def broken(*args: Any) -> Any:
                 raise RuntimeError("defect")
