@@ -26,19 +26,25 @@ from multidict import MultiDictProxy
 from chain.crypto import SigningKey
 from chain.params import ChainParams
 from chain.storage import KeyValueStore
-from gateway.auth import CardBook, CodeAuth, Session, SessionStore
+from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
+from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, rejection_text, translate,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
+    format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
+from gateway.ops.health import HealthMonitor
+from gateway.ops.metrics import GatewayMetrics
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
+from gateway import wording
+from genesis.forwarding import ProxyTrust
 
 log = logging.getLogger("veche.gateway")
 
@@ -47,7 +53,7 @@ LANG_COOKIE = "veche_lang"
 HONEYPOT_FIELD = "website"
 MAX_FIELD_CHARS = 2000
 COUNTED_REASONS = frozenset(REASON_NAMES)
-CAMPAIGN_PATH = re.compile(r"^/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})$")
+CAMPAIGN_PATH = re.compile(r"/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})\Z")  # \Z: "$" matches before "\n"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PAGE_CACHE_SIZE = 2048
@@ -72,12 +78,17 @@ class Gateway:
     sms: SmsProvider
     codes: CodeAuth
     cards: CardBook
+    card_guard: CardGuard
     sessions: SessionStore
     csrf: CsrfTokens
     limiter: Limiter
     refusals: RefusalLog
     receipts: ReceiptBook
     static_files: dict[str, bytes]
+    metrics: GatewayMetrics
+    health: HealthMonitor
+    proxies: ProxyTrust
+    admin_token: str
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)
@@ -98,6 +109,7 @@ def make_jinja() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), auto_reload=False,
                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["capfirst"] = capitalised
     return env
 
 
@@ -113,8 +125,12 @@ class Ctx:
     csrf_token: str = ""
     cookie_lang: str | None = None
 
-    def t(self, key: str, **params: object) -> str:
-        return translate(self.lang, key, **params)
+    def t(self, message: str, **params: object) -> str:
+        """``message`` (an English message id) in the request's language."""
+        return translate(self.lang, message, **params)
+
+    def nt(self, singular: str, plural: str, count: int, **params: object) -> str:
+        return translate_plural(self.lang, singular, plural, count, **params)
 
     def u(self, path: str) -> str:
         """A root-relative link that keeps a non-default language choice."""
@@ -167,7 +183,7 @@ def context(request: web.Request) -> Ctx:
         cookie_lang = cookies.get(LANG_COOKIE)
         lang, from_query = (cookie_lang if cookie_lang in LANGS else gw.config.default_lang), False
     session = gw.sessions.get(cookies.get(SESSION_COOKIE))
-    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header))
+    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header, gw.proxies))
     ctx.cookie_lang = cookies.get(LANG_COOKIE)
     request[CTX] = ctx
     return ctx
@@ -176,14 +192,26 @@ def context(request: web.Request) -> Ctx:
 CSRF_MARK = "@@csrf-token@@"
 
 
+def _page_key(ctx: Ctx, template: str, cache_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    logged_in = ctx.session is not None and ctx.session.identity is not None
+    return (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+
+
+def cached_page(ctx: Ctx, template: str, cache_key: tuple[Any, ...] | None) -> web.Response | None:
+    """The page ``render(..., cache_key=cache_key)`` keeps, when it has it (so a handler can skip
+    gathering the page's values)."""
+    if cache_key is None or _page_key(ctx, template, cache_key) not in ctx.gw.page_cache:
+        return None
+    return render(ctx, template, cache_key=cache_key)
+
+
 def render(ctx: Ctx, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
            cache_key: tuple[Any, ...] | None = None, **values: Any) -> web.Response:
     """Render a page. With ``cache_key`` the page is rendered once per (template, language, URL,
     logged in or not, key) with a placeholder for the CSRF token, which is filled in per request."""
     gw = ctx.gw
     if cache_key is not None:
-        logged_in = ctx.session is not None and ctx.session.identity is not None
-        key = (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+        key = _page_key(ctx, template, cache_key)
         cached = gw.page_cache.get(key)
         if cached is None:
             cached = _render(ctx, template, CSRF_MARK, values)
@@ -203,11 +231,16 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
     offset = gw.config.display_utc_offset_minutes
     other_lang = "en" if ctx.lang == "ru" else "ru"
     return gw.jinja.get_template(template).render(
-        t=ctx.t, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
+        _=ctx.t, ngettext=ctx.nt, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
         path=ctx.request.path, csrf_token=csrf_token, session=ctx.session,
-        money=lambda kopecks: format_money(kopecks, ctx.lang),
-        when=lambda ms: format_time(ms, offset, ctx.lang),
+        money=lambda kopecks: format_money(kopecks, ctx.lang), num=lambda value: format_number(value, ctx.lang),
+        when=lambda ms: format_time(ms, offset, ctx.lang), clock=lambda ms: format_clock(ms, offset),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
+        track_name=lambda name: named(TRACK_NAMES, ctx.lang, name),
+        status_name=lambda name: named(STATUS_NAMES, ctx.lang, name),
+        stage_name=lambda name: named(STAGE_NAMES, ctx.lang, name),
+        group_name=lambda key: GROUP_NAMES[key], default_lang=gw.config.default_lang,
+        ballot_summary=lambda campaign: wording.ballot_summary(ctx.lang, campaign),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
         honeypot=HONEYPOT_FIELD, **values)
 
@@ -270,8 +303,11 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
     return form  # type: ignore[return-value]
 
 
-def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
-    """Honeypot, CSRF token and minimum time on the form; return the session."""
+def check_form(ctx: Ctx, form: MultiDictProxy[str], *, single_use: bool = True) -> Session:
+    """Honeypot, CSRF token and minimum time on the form; return the session. The token is
+    single-use (``single_use``) on the login forms, where the form time is the bot signal; the
+    ballot form passes False: a repeated ballot POST is idempotent (it lands on the same receipt),
+    so a double-click keeps working."""
     session = ctx.session
     if session is None:
         raise Refusal("err_no_session", status=403, reason="no_session")
@@ -280,7 +316,7 @@ def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
     token = form.get("csrf_token", "")
     if len(form.getall("csrf_token", [])) > 1:
         raise Refusal("err_csrf", status=403, reason="csrf")
-    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds)
+    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds, single_use=single_use)
     return session
 
 
@@ -303,7 +339,7 @@ SECURITY_HEADERS = {
 SHED_PAGE = ("<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>503</title>"
              "<p>Сайт перегружен, попробуйте через несколько секунд. / The site is overloaded, "
              "please try again in a few seconds.</p></html>")
-EXEMPT_FROM_SHEDDING = ("/healthz", "/static/")
+EXEMPT_FROM_SHEDDING = ("/healthz", "/metrics", "/static/", "/admin/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -313,7 +349,7 @@ async def shed_load(request: web.Request, handler: Handler) -> web.StreamRespons
     gw = request.app[GATEWAY]
     if gw.inflight >= gw.config.limits.max_inflight_requests and not request.path.startswith(EXEMPT_FROM_SHEDDING):
         gw.refusals.refuse(Refusal("err_overloaded", status=503, reason="overload_inflight"), Where(),
-                           client_address(request, gw.config.trusted_proxy_header))
+                           client_address(request, gw.config.trusted_proxy_header, gw.proxies))
         return web.Response(status=503, text=SHED_PAGE, content_type="text/html", headers={"Retry-After": "2"})
     gw.inflight += 1
     try:
@@ -360,9 +396,9 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response:
     if refusal.retry_after is not None:
         headers["Retry-After"] = str(refusal.retry_after)
     try:
-        message = ctx.t(refusal.message, **refusal.params)
-    except (KeyError, IndexError):
-        message = ctx.t("err_internal")
+        message = error_text(ctx.lang, refusal.message, **refusal.params)
+    except (KeyError, IndexError, ValueError, TypeError):
+        message = error_text(ctx.lang, "err_internal")
     back = "/"
     if request.path.startswith("/login"):
         back = "/login"

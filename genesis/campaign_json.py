@@ -26,6 +26,7 @@ docs/GENESIS.md describes both forms field by field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -57,26 +58,38 @@ RULE_KEYS = frozenset({"name", "scope", "top_n", "min_votes", "budget"})
 INITIATIVE_KEYS = frozenset({"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
                              "summary", "document_hash"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RFC3339_TIME = re.compile(r"(?P<local>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})"
+                          r"(?P<fraction>(?:\.[0-9]{1,3})?)(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})")
+RFC3339_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,3})?")
 
 
 def parse_time_ms(value: Any, where: str) -> int:
-    """Unix milliseconds (a non-negative integer) or an ISO 8601 time with a UTC offset."""
+    """Unix milliseconds (a non-negative integer) or an RFC 3339 time with a UTC offset.
+
+    The text form is exactly ``YYYY-MM-DDTHH:MM:SS[.f{1,3}](Z|+HH:MM|-HH:MM)`` (ASCII digits, capital
+    ``T`` and ``Z``, no leap second): milliseconds = days since 1970-01-01 × 86,400,000 + the time of day
+    − the offset, exactly (docs/GENESIS.md §3).
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise GenesisError(f"{where}: a time in unix milliseconds cannot be negative")
         return value
     if isinstance(value, str):
+        match = RFC3339_TIME.fullmatch(value)
+        if match is None:
+            if RFC3339_LOCAL.fullmatch(value):
+                raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. 2027-05-01T00:00:00+03:00")
+            raise GenesisError(f"{where}: {value!r} is not an RFC 3339 time such as 2027-05-01T00:00:00+03:00")
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise GenesisError(f"{where}: {value!r} is not an ISO 8601 time") from exc
-        if moment.tzinfo is None:
-            raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. 2027-05-01T00:00:00+03:00")
+            moment = datetime.fromisoformat(match.group("local") + (match.group("fraction") or ".").ljust(4, "0")
+                                            + ("+00:00" if match.group("offset") == "Z" else match.group("offset")))
+        except ValueError as exc:  # a day, hour, minute or offset out of range
+            raise GenesisError(f"{where}: {value!r} is not a valid time: {exc}") from exc
         elapsed = moment - _EPOCH  # exact integer arithmetic: no float rounding of milliseconds
         if elapsed < timedelta(0):
             raise GenesisError(f"{where}: {value!r} is before 1970")
         return elapsed // timedelta(milliseconds=1)
-    raise GenesisError(f"{where}: expected unix milliseconds or an ISO 8601 time, got {type(value).__name__}")
+    raise GenesisError(f"{where}: expected unix milliseconds or an RFC 3339 time, got {type(value).__name__}")
 
 
 def _obj(value: Any, where: str, known: frozenset[str]) -> dict[str, Any]:

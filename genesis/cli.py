@@ -1,7 +1,7 @@
 """CLI commands of the genesis package: `veche keys …`, `veche testnet init`, and genesis checks.
 
 ``node/cli.py`` wires ``keys_group`` and ``testnet_init`` into the ``veche`` group;
-``genesis_group`` (check a genesis file, print its hash) runs as ``python -m genesis``.
+``genesis_group`` (check a genesis file, print its hash) is ``veche genesis`` and ``python -m genesis``.
 """
 
 from __future__ import annotations
@@ -128,6 +128,19 @@ def testnet_init(directory: Path, validators: int, observers: int, base_port: in
 @click.group("genesis")
 def genesis_group() -> None:
     """Check genesis files."""
+
+
+@genesis_group.command("hash")
+@click.argument("genesis_file", type=click.Path(dir_okay=False, path_type=Path))
+def genesis_hash_command(genesis_file: Path) -> None:
+    """Print the genesis hash of GENESIS_FILE: SHA-256 of its RFC 8785 canonical JSON (not of the file's bytes).
+
+    This is the value the programme publishes; compare it before trusting the file."""
+    try:
+        genesis = load_genesis(genesis_file)
+    except VecheError as exc:
+        raise _fail(exc) from exc
+    click.echo(genesis.hash.hex())
 
 
 @genesis_group.command("check")

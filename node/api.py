@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,16 +22,21 @@ from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
 from chain.errors import StoreCorrupt, StoreFull
 from chain.merkle import inclusion_proof
+from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
+from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
-from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
-from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.errors import (
+    ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
+)
+from node.mempool import MAX_BATCH_BYTES, Reservation, decode_batch
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
-from node.openapi import openapi_document
-from node.envelope import MAX_ENVELOPE_BYTES
-from node.p2p import ENVELOPE_PATH, read_envelope_body
+from node.openapi import LiveExamples, openapi_document
+from node.ops.health import node_health
+from node.p2p import ENVELOPE_PATH, read_envelope
 
 log = logging.getLogger("veche.node.api")
 
@@ -74,7 +80,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = {404: f"no route {request.path}", 405: f"{request.method} is not allowed on {request.path}",
                    413: "request body too large"}.get(exc.status, exc.reason)
-        return error_response(exc.status, codes.get(exc.status, "http_error"), message)
+        response = error_response(exc.status, codes.get(exc.status, "http_error"), message)
+        if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110 §15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except ConnectionResetError:
+        # the client went away or the connection guard cut it mid-body (too slow): nobody to answer
+        log.debug("connection lost while serving %s %s", request.method, request.path)
+        return error_response(400, "connection_lost", "the connection was lost while reading the request")
     except Exception:  # noqa: BLE001 - a node never crashes on client input: log it, answer 500
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the node hit an unexpected error; it is logged")
@@ -92,10 +105,20 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
+def client_address(request: web.Request, proxies: ProxyTrust) -> str:
+    """The client's IP: the TCP peer, or what a trusted proxy (config ``trusted_proxies``) says it is."""
+    if not proxies:
+        return request.remote or "unknown"
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return proxies.client(request.remote, ",".join(forwarded) if forwarded else None,
+                          request.headers.get("X-Real-IP"))
+
+
 def parse_height(value: str, what: str = "height") -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
-    return int(value)
+    height = parse_decimal(value, 18)
+    if height is None:
+        raise BadRequest(f"{what} must be a non-negative integer (ASCII digits), got {value[:32]!r}", "bad_height")
+    return height
 
 
 def parse_hash(value: str) -> bytes:
@@ -159,12 +182,51 @@ async def get_genesis(request: web.Request) -> web.Response:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(live_examples(node_of(request))))
+
+
+_EXAMPLES: weakref.WeakKeyDictionary[Node, tuple[int, LiveExamples]] = weakref.WeakKeyDictionary()
+EXAMPLE_SCAN_BLOCKS = 16
+
+
+def live_examples(node: Node) -> LiveExamples:
+    """Ids of this node's chain for the document's examples: the first campaign, its first initiative, a
+    committed transaction and the height. Computed once per height; the transaction is the first of the
+    newest block that holds one among those committed since (at most 16 read per height), else the last
+    one found — a committed transaction stays one."""
+    height = node.ledger.height
+    cached = _EXAMPLES.get(node)
+    if cached is not None and cached[0] == height:
+        return cached[1]
+    state = node.ledger.state
+    campaign = min(state.campaigns, key=str.encode, default=None)
+    initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
+    tx_hash = cached[1].tx_hash if cached is not None else None
+    since = cached[0] if cached is not None else 0
+    for block_height in range(height, max(since, height - EXAMPLE_SCAN_BLOCKS), -1):
+        block = node.ledger.block(block_height)
+        if block is not None and block.txs:
+            tx_hash = sha256(block.txs[0]).hex()
+            break
+    examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
+                            tx_hash=tx_hash, height=height or None)
+    _EXAMPLES[node] = (height, examples)
+    return examples
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(text=node_of(request).metrics.render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+    return web.Response(body=node_of(request).metrics.render().encode("utf-8"),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
+
+
+HEALTH_RETRY_AFTER_S = 5
+
+
+async def get_health(request: web.Request) -> web.Response:
+    healthy, document = node_health(node_of(request))
+    if healthy:
+        return web.json_response(document)
+    return web.json_response(document, status=503, headers={"Retry-After": str(HEALTH_RETRY_AFTER_S)})
 
 
 async def get_evidence(request: web.Request) -> web.Response:
@@ -176,13 +238,15 @@ async def get_evidence(request: web.Request) -> web.Response:
 # --- transactions ----------------------------------------------------------------------------------
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int, reservation: Reservation) -> bytes:
+    """The body, at most ``limit`` bytes, each chunk counted in flight as it arrives."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"a transaction batch is at most {limit} bytes")
+        reservation.grow(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -194,20 +258,24 @@ async def post_txs(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
-    client = request.remote or "unknown"
+    client = client_address(request, node.proxies)
+    node.metrics.tx_posts.inc("trusted" if node.admission.is_trusted(client) else "untrusted")
     refusal = node.admission.precheck(client)
     if refusal is not None:
         node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
         raise OverBudget(refusal.message(), retry_after=refusal.retry_after)
-    reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
-    try:
-        node.check_room(reserved)
-    except ApiError as exc:
-        node.metrics.requests_shed.inc(exc.code)
-        raise
-    with node.mempool.reserve(reserved):
-        body = await read_limited(request, MAX_BATCH_BYTES)
-        raws = decode_batch(body)
+    with node.mempool.reservation() as reservation:   # grows as the body arrives: slow uploads hold little
+        try:
+            node.check_room(length or 0)
+            body = await read_limited(request, MAX_BATCH_BYTES, reservation)
+        except Overloaded as exc:
+            node.metrics.requests_shed.inc(exc.code)
+            raise
+        try:
+            raws = decode_batch(body)
+        except ApiError:
+            node.admission.charge_failure(client, len(body))   # garbage costs budget too: 429 follows
+            raise
         refusal = node.admission.take(client, len(raws))
         if refusal is not None:
             node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
@@ -274,8 +342,8 @@ async def get_blocks_raw(request: web.Request) -> web.Response:
         raise BadRequest("query parameter from is required", "bad_range")
     first = parse_height(request.query["from"], "from")
     last = parse_height(request.query["to"], "to") if "to" in request.query else first + RANGE_MAX_BLOCKS - 1
-    if first < 1 or last < first:
-        raise BadRequest("need 1 <= from <= to", "bad_range")
+    if first < 1:
+        raise BadRequest("from must be at least 1", "bad_range")
     last = min(last, first + RANGE_MAX_BLOCKS - 1, node.ledger.height)
     parts: list[bytes] = []
     size = 0
@@ -350,16 +418,7 @@ async def get_initiative(request: web.Request) -> web.Response:
 
 
 async def post_envelope(request: web.Request) -> web.Response:
-    node = node_of(request)
-    body: bytes | None = None
-    try:
-        reserved = min(request.content_length or MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES)
-        with node.inbound.reserve(reserved):
-            body = await read_envelope_body(request)
-            return web.json_response(node.inbound.handle(body))
-    except ApiError as exc:
-        node.inbound.reject(body, exc)
-        raise
+    return web.json_response(await read_envelope(request, node_of(request).inbound))
 
 
 def add_routes(app: web.Application) -> None:
@@ -378,4 +437,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_health)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

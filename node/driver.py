@@ -156,6 +156,8 @@ class Driver:
         self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
+        # shed client connections when the signing state cannot be written for lack of descriptors
+        self.relieve_fd_pressure: Callable[[], object] = lambda: None
         self.stall = StallAlarm(STALL_HEARTBEATS * engine.heartbeat_ms, clock_ms(), validator_names,
                                 engine.my_index)
 
@@ -243,12 +245,12 @@ class Driver:
         if warning is not None:
             if self.stall.stalls > raised:
                 self.metrics.stalls.inc()
-            self.metrics.stalled.set(1)
+            self.metrics.consensus_stalled = 1.0
             log.warning("%s", warning)
 
     def _progressed(self) -> None:
         resumed = self.stall.progressed(self.engine.height, self._clock_ms())
-        self.metrics.stalled.set(0)
+        self.metrics.consensus_stalled = 0.0
         if resumed is not None:
             log.info("%s", resumed)
 
@@ -257,7 +259,7 @@ class Driver:
             if isinstance(output, PersistSigningState):
                 if self._signing_file is not None:
                     started = time.perf_counter()
-                    self._signing_file.store(output.state)
+                    await self._signing_file.store_retrying(output.state, self.relieve_fd_pressure)
                     self.metrics.signing_write.observe(time.perf_counter() - started)
             elif isinstance(output, Broadcast):
                 message = output.message

@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,8 @@ class Citizen:
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                              headers={"X-Test-Client": address})
         self.csrf = ""
+        self.csrf_used = False       # form tokens are single-use
+        self.form_path: str | None = None
 
     async def close(self) -> None:
         await self.session.close()
@@ -199,22 +201,28 @@ class Citizen:
     async def get(self, path: str, **kwargs: Any) -> tuple[int, str]:
         async with self.session.get(self.world.url + path, **kwargs) as response:
             text = await response.text()
-            self._remember(text)
+            if self._remember(text):
+                self.form_path = path
             return response.status, text
 
     async def post(self, path: str, data: Any, *, csrf: bool = True, **kwargs: Any) -> tuple[int, str]:
         if csrf and isinstance(data, dict) and "csrf_token" not in data:
+            if self.csrf_used and self.form_path is not None:
+                await self.get(self.form_path)   # as a person would: back to the form (pages are no-store)
             data = {**data, "csrf_token": self.csrf}
+            self.csrf_used = True
         async with self.session.post(self.world.url + path, data=data, **kwargs) as response:
             text = await response.text()
             self._remember(text)
             self.last_headers = response.headers
             return response.status, text
 
-    def _remember(self, text: str) -> None:
+    def _remember(self, text: str) -> bool:
         found = CSRF.search(text)
-        if found:
+        if found and found.group(1) != self.csrf:
             self.csrf = found.group(1)
+            self.csrf_used = False
+        return found is not None
 
     async def login(self, phone: str = PHONE) -> None:
         status, _ = await self.get("/login")
@@ -233,16 +241,18 @@ class Citizen:
 
 @contextlib.asynccontextmanager
 async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, Any] | None = None,
-                        cap: int = 1_000_000, extra_initiatives: int = 0) -> AsyncIterator[World]:
+                        cap: int = 1_000_000, extra_initiatives: int = 0,
+                        document: Callable[[Keys], dict[str, Any]] | None = None) -> AsyncIterator[World]:
     keys = Keys()
-    document = genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
-    genesis = parse_genesis(document)
+    genesis_json = document(keys) if document is not None else \
+        genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
+    genesis = parse_genesis(genesis_json)
     chain = FakeChain(genesis, keys.validators)
     servers = [FakeNode(chain) for _ in range(nodes)]
     for server in servers:
         await server.start()
     home = tmp_path / "gateway"
-    write_gateway_home(home, keys, document, [s.url for s in servers], overrides)
+    write_gateway_home(home, keys, genesis_json, [s.url for s in servers], overrides)
     config = load_config(home)
     clock = FakeClock()
     world = World(home, keys, genesis, chain, servers, config, clock)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import PhoneError
-from gateway.phone import normalize_phone
+from gateway.phone import mask_phone, normalize_phone
 from tests.gateway.harness import PHONE, gateway_world
 
 
@@ -23,6 +23,8 @@ def test_russian_mobile_forms_normalise_to_e164(typed: str) -> None:
     ("+7 812 345-67-89", "phone_prefix"), ("8 812 345 67 89", "phone_prefix"), ("+1 212 555 0100", "phone_prefix"),
     ("+7 912 abc 67 89", "phone_malformed"), ("+7 (912 345 67 89", "phone_malformed"), ("9" * 41, "phone_malformed"),
     ("+7912345678901234", "phone_malformed"), ("٩١٢٣٤٥٦٧٨٩", "phone_malformed"),
+    ("+7 912 345-67-89 ext. 5", "phone_malformed"), ("8 800 FLOWERS", "phone_malformed"), ("+7+9123456789", "phone_malformed"),
+    ("+7 (912) (345) 67 89", "phone_malformed"), ("+7 499 123-45-67", "phone_prefix"),
 ])
 def test_bad_phone_numbers_are_refused_with_a_reason(typed: str, code: str) -> None:
     with pytest.raises(PhoneError) as caught:
@@ -30,10 +32,25 @@ def test_bad_phone_numbers_are_refused_with_a_reason(typed: str, code: str) -> N
     assert caught.value.code == code
 
 
-def test_allowed_prefixes_are_configurable() -> None:
-    assert normalize_phone("+375 29 123 45 67", ("+79", "+375")) == "+375291234567"
-    with pytest.raises(PhoneError):
+def test_allowed_regions_and_prefixes_are_configurable() -> None:
+    assert normalize_phone("+375 29 123 45 67", ("RU", "BY")) == "+375291234567"
+    assert normalize_phone("8 912 345-67-89", ("RU", "BY")) == "+79123456789"   # national forms: the first region
+    with pytest.raises(PhoneError) as caught:
         normalize_phone("+375 29 123 45 67")
+    assert caught.value.code == "phone_prefix"
+    with pytest.raises(PhoneError) as caught:                  # Kazakhstan shares +7: not Russia
+        normalize_phone("+7 700 123 4567")
+    assert caught.value.code == "phone_prefix"
+    assert normalize_phone("+7 700 123 4567", ("RU", "KZ")) == "+77001234567"
+    with pytest.raises(PhoneError) as caught:                  # a prefix list narrows the regions further
+        normalize_phone("+7 912 345-67-89", ("RU",), ("+7999",))
+    assert caught.value.code == "phone_prefix"
+
+
+@pytest.mark.parametrize("e164, shown", [("+79123456789", "+7\u00a0912\u00a0***-**-89"),
+                                          ("+375291234567", "+375\u00a029\u00a01**-**-67")])
+def test_masked_phone_shows_only_the_start_and_the_last_two_digits(e164: str, shown: str) -> None:
+    assert mask_phone(e164) == shown
 
 
 def test_bad_phone_gets_a_clear_message_and_sends_nothing(tmp_path: Path) -> None:
@@ -222,6 +239,71 @@ def test_a_flood_of_new_sessions_does_not_push_out_a_citizen_mid_login(tmp_path:
                 assert len(sessions) <= 2000 + 1000 + 1
                 status, page = await citizen.post("/login/code", {"code": world.last_code()})
                 assert status == 200 and "Вы вошли по номеру телефона" in page
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_code_is_burned_after_five_wrong_tries_from_any_addresses(tmp_path: Path) -> None:
+    """Attempts per secret: spreading guesses over addresses (each under its own lock-out) buys nothing."""
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            attacker = world.client("10.0.0.1")
+            try:
+                await attacker.get("/login")
+                assert (await attacker.post("/login", {"phone": PHONE}))[0] == 200
+                code = world.last_code()
+                wrong = [f"{(int(code) + k) % 1_000_000:06d}" for k in range(1, 6)]
+                answers = []
+                for k, guess in enumerate(wrong):           # one guess from each of five addresses
+                    status, page = await attacker.post("/login/code", {"code": guess},
+                                                       headers={"X-Test-Client": f"10.0.{k}.9"})
+                    answers.append(status)
+                assert answers == [400, 400, 400, 400, 429]
+                assert "этот код больше не действует" in page
+                # the right code, from a fresh address, no longer logs in: the code is burned
+                status, page = await attacker.post("/login/code", {"code": code}, headers={"X-Test-Client": "10.9.0.9"})
+                assert status == 400 and "Сначала запросите код" in page
+                _, page = await attacker.get("/")
+                assert "Вы вошли" not in page
+                _, page = await attacker.get("/transparency")
+                assert "код аннулирован после неверных попыток" in page
+            finally:
+                await attacker.close()
+
+    asyncio.run(scenario())
+
+
+def test_tries_left_count_the_code_and_the_address(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path, overrides={"limits": {"code_tries": 10}}) as world:
+            citizen = world.client()
+            try:
+                await citizen.get("/login")
+                await citizen.post("/login", {"phone": PHONE})
+                code = world.last_code()
+                wrong = f"{(int(code) + 3) % 1_000_000:06d}"
+                status, page = await citizen.post("/login/code", {"code": wrong})
+                assert status == 400 and "Осталось попыток: 4" in page
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("target", ["/c/ib-test/d/north%0A", "/c/ib-test/d/north%0Aevil", "//evil.example/c/a/d/b",
+                                    "/c/ib-test/d/north/../../x", "https://evil.example/c/a/d/b"])
+def test_only_plain_district_paths_are_kept_as_next(tmp_path: Path, target: str) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.get(f"/login?next={target}")
+                await citizen.login()
+                async with citizen.session.get(world.url + "/login", allow_redirects=False) as response:
+                    assert response.status in (302, 303)
+                    assert response.headers["Location"] in ("/", world.url + "/"), response.headers["Location"]
             finally:
                 await citizen.close()
 

@@ -41,11 +41,24 @@ def test_iso_times_are_exact_milliseconds() -> None:
     assert parse_time_ms("2027-05-01T00:00:00.123+03:00", "t") == 1_809_118_800_123
     assert parse_time_ms("2027-05-01T00:00:00.123+03:00", "t") == parse_time_ms("2027-04-30T21:00:00.123+00:00", "t")
     assert parse_time_ms(5, "t") == 5
+    assert parse_time_ms("2027-04-30T21:00:00Z", "t") == 1_809_118_800_000
+    assert parse_time_ms("2027-04-30T21:00:00.1Z", "t") == 1_809_118_800_100  # .1 is 100 ms
+    assert parse_time_ms("1970-01-01T03:00:00.001+03:00", "t") == 1
+    assert parse_time_ms("2024-02-29T23:59:59.999-01:30", "t") == 1_709_256_599_999
 
 
 @pytest.mark.parametrize(("value", "message"), [
     ("2027-05-01T00:00:00", "needs a UTC offset"),
-    ("1 May 2027", "is not an ISO 8601 time"),
+    ("1 May 2027", "is not an RFC 3339 time"),
+    # one text form only (docs/GENESIS.md §3): what else Python's fromisoformat reads is refused
+    ("2027-05-01 00:00:00+03:00", "is not an RFC 3339 time"),
+    ("2027-05-01T00:00:00+0300", "is not an RFC 3339 time"),
+    ("2027-05-01T00:00:00.1234Z", "is not an RFC 3339 time"),
+    ("2027-05-01t00:00:00z", "is not an RFC 3339 time"),
+    ("2027-W18-6T00:00:00Z", "is not an RFC 3339 time"),
+    ("\uff12027-05-01T00:00:00Z", "is not an RFC 3339 time"),
+    ("2027-02-29T00:00:00Z", "is not a valid time"),
+    ("2027-05-01T00:00:60Z", "is not a valid time"),
     (-1, "cannot be negative"),
     (1.5, "expected unix milliseconds"),
     (True, "expected unix milliseconds"),

@@ -248,10 +248,10 @@ def test_the_driver_raises_the_stall_alarm_and_clears_it_with_the_next_block(
             return metrics.stalls.value() == 1
 
         await wait_for(heard_from_2_and_stalled)
-        assert "veche_consensus_stalled 1" in metrics.render()
+        assert "\nveche_consensus_stalled 1.0\n" in metrics.render()
         engine.height = 2  # a block: the next pass of the loop sees the new height
         driver.poke()
-        await wait_for(lambda: "veche_consensus_stalled 0" in metrics.render())
+        await wait_for(lambda: "\nveche_consensus_stalled 0.0\n" in metrics.render())
         task.cancel()
 
     asyncio.run(main())

@@ -1,0 +1,40 @@
+"""Which addresses get the reserved connection pool: validator peers and trusted clients."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from urllib.parse import urlsplit
+
+from node.admission import parse_networks
+from node.config import NodeLimits
+from node.net.guard import Network
+from node.node import Node
+
+log = logging.getLogger("veche.node.net")
+
+
+def host_networks(host: str) -> list[Network]:
+    """The addresses a host name resolves to now (one /32 or /128 each); none if it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        log.warning("cannot resolve validator host %s (%s): its connections count as public", host, exc)
+        return []
+    networks: list[Network] = []
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        networks.append(ipaddress.ip_network(address))
+    return networks
+
+
+def reserved_networks(node: Node, limits: NodeLimits) -> tuple[Network, ...]:
+    """The other validators' hosts (genesis URLs and the config's peers, resolved at start) and
+    ``limits.trusted_clients``. Resolved once: a validator that moves needs a restart here."""
+    hosts = {urlsplit(v.url).hostname for v in node.params.validators.validators}
+    hosts |= {urlsplit(peer.url).hostname for peer in node.config.peers}
+    networks: list[Network] = list(parse_networks(limits.trusted_clients))
+    for host in sorted(h for h in hosts if h):
+        networks.extend(host_networks(host))
+    return tuple(dict.fromkeys(networks))
