@@ -19,6 +19,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -94,8 +95,11 @@ def reproduction(spec: str, n: int, seed: int) -> str:
 _generator: Generator | None = None
 
 
-def _init_worker(spec: str, niceness: int) -> None:
+def _init_worker(spec: str, niceness: int, pooled: bool = True) -> None:
     global _generator
+    if pooled:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and the pool stops a worker with SIGTERM
     if niceness:
         os.nice(niceness)
     _generator = load_generator(spec)
@@ -222,7 +226,7 @@ def _outcomes(todo: list[tuple[int, int]], spec: str, jobs: int, niceness: int) 
     if not todo:
         return
     if jobs == 1:
-        _init_worker(spec, niceness)
+        _init_worker(spec, niceness, pooled=False)
         yield from (run_one(pair) for pair in todo)
         return
     with multiprocessing.get_context("fork").Pool(jobs, _init_worker, (spec, niceness)) as pool:
@@ -255,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = interleave(seeds, sizes)
     print(f"consensus sweep: seeds {seeds.start}-{seeds.stop - 1} × n {','.join(map(str, sizes))} "
           f"= {len(pairs)} scenarios ({spec}), {args.jobs} processes, state {state}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = sweep(pairs, spec, state, args.jobs, args.nice, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
@@ -266,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
           f"processes; {summary['cpu_s']} s CPU ({summary['scenarios_per_cpu_s']} scenarios per CPU second); "
           f"{summary['simulated_s']} s simulated in all")
     return 1 if summary["violations"] else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop the workers and say how to resume, like Ctrl-C
 
 
 if __name__ == "__main__":
