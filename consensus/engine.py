@@ -119,6 +119,11 @@ class Engine(PeerIntake):
         return self._valid_round
 
     @property
+    def heartbeat_ms(self) -> int:
+        """An empty block is cut this long after the last commit: the longest expected block time."""
+        return self._heartbeat_ms
+
+    @property
     def signing_state(self) -> SigningState:
         return self._signing
 
@@ -297,6 +302,8 @@ class Engine(PeerIntake):
             state.valid_round, state.valid_block_hash, state.valid_block)
         for message in state.last_signed:
             self._send(message)
+        for vote in state.polka:  # what justified the lock and the valid value: no one re-sends it
+            self._handle(vote, now, verified=False)
         if self._step == STEP_PROPOSE:
             self._schedule("propose", self._round, now + self._timeouts.propose(self._round))
         self._progress(now)
@@ -515,10 +522,20 @@ class Engine(PeerIntake):
             height=signed.height, round=signed.round, step=signed.step,
             locked_round=self._locked_round, locked_block_hash=self._locked_hash, locked_block=self._locked_block,
             valid_round=self._valid_round, valid_block_hash=self._valid_hash, valid_block=self._valid_block,
-            last_signed=kept + (signed,), floor=state.floor,
+            last_signed=kept + (signed,), floor=state.floor, polka=self._polka(),
         )
         self._out.append(PersistSigningState(self._signing))
         return signed
+
+    def _polka(self) -> tuple[Vote, ...]:
+        """The prevotes we hold for the locked block in the lock round and the valid block in the valid
+        round: persisted with them, so a restart keeps the justification as well as the lock."""
+        votes: dict[bytes, Vote] = {}
+        for round_, block_hash in ((self._locked_round, self._locked_hash), (self._valid_round, self._valid_hash)):
+            tally = self._state.rounds.get((round_, STEP_PREVOTE)) if block_hash is not None else None
+            if tally is not None:
+                votes.update((vote.signature, vote) for vote in tally.votes_for(block_hash))
+        return tuple(votes.values())
 
     def _send(self, message: Message) -> None:
         self._out.append(Broadcast(message))

@@ -15,6 +15,12 @@ and handles the outputs strictly in order, synchronously:
 - ``RejectedMessage`` — counted against the peer link that delivered the input;
 - ``PeerAhead`` — handed to block sync.
 
+Stall alarm (``StallAlarm``): no new block — committed here or applied by block sync — for
+``STALL_HEARTBEATS`` heartbeats (the heartbeat is the longest expected block time: an empty block is
+cut that long after the last one even without transactions) raises ``veche_consensus_stalled`` and
+logs a WARNING with the height, round and step and the validators heard from in that window, again
+every window while it lasts; the next block clears it with an INFO line.
+
 The signing-state write is synchronous on the loop thread. (A worker thread was measured and
 dropped: every ``os`` call in it must re-acquire the GIL from a busy loop, which turned a 1–15 ms
 fsync into 50 ms at the median and a second at p99 under load — on the consensus critical path.)
@@ -30,7 +36,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from chain.block import CommitCertificate
+
+from chain.block import CommitCertificate, quorum_size
 from chain.errors import StorageError
 from consensus.engine import Engine
 from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
@@ -49,6 +56,8 @@ MAX_INBOX_BYTES = 64 * 1024 * 1024
 PRIORITY_WAIT_S = 0.05
 YIELD_EVERY = 64
 MAX_EVIDENCE = MAX_STORED_EVIDENCE
+STALL_HEARTBEATS = 6
+"""No new block for this many heartbeats (30 s with the default 5 s) raises the stall alarm."""
 
 
 def _size(message: PeerItem) -> int:
@@ -62,6 +71,59 @@ def _kind(message: Message) -> str:
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
+
+
+class StallAlarm:
+    """Watches for "no new block for ``after_ms``" (pure: the caller passes the time).
+
+    ``heard`` notes the validator whose link delivered a consensus message; ``progressed`` a new
+    height; ``check`` returns the WARNING text when the alarm is raised (and again every ``after_ms``
+    while it lasts); ``progressed`` returns the INFO text when a block ends a stall.
+    """
+
+    def __init__(self, after_ms: int, now_ms: int, names: list[str], my_index: int | None) -> None:
+        self.after_ms = after_ms
+        self.names = names
+        self.my_index = my_index
+        self.stalled = False
+        self.stalls = 0
+        self._since = now_ms
+        self._stalled_at = 0
+        self.next_check = now_ms + after_ms
+        self._heard: dict[int, int] = {}
+
+    def heard(self, index: int, now_ms: int) -> None:
+        self._heard[index] = now_ms
+
+    def progressed(self, height: int, now_ms: int) -> str | None:
+        message = None
+        if self.stalled:
+            message = (f"consensus resumed: height {height} after {(now_ms - self._since) / 1000:.1f} s without a "
+                       f"new block (stall alarm cleared after {(now_ms - self._stalled_at) / 1000:.1f} s)")
+        self.stalled = False
+        self._since = now_ms
+        self.next_check = now_ms + self.after_ms
+        return message
+
+    def check(self, now_ms: int, height: int, round_: int, step: str) -> str | None:
+        if now_ms < self.next_check:
+            return None
+        if not self.stalled:
+            self.stalled, self._stalled_at = True, now_ms
+            self.stalls += 1
+        self.next_check = now_ms + self.after_ms
+        window = self.after_ms / 1000
+        heard = sorted(i for i, at in self._heard.items() if at > now_ms - self.after_ms and i != self.my_index)
+        silent = [i for i in range(len(self.names)) if i not in heard and i != self.my_index]
+        reachable = len(heard) + (self.my_index is not None)
+        return (f"consensus stalled: no new block for {(now_ms - self._since) / 1000:.1f} s (alarm after "
+                f"{self.after_ms / 1000:.1f} s) at height {height} round {round_} step {step}; "
+                f"heard from {self._list(heard)} in the last {window:.1f} s, silent: {self._list(silent)}; "
+                f"{reachable} of {len(self.names)} validators reachable{' counting this one' if self.my_index is not None else ''}, "
+                f"a block needs {quorum_size(len(self.names))}")
+
+    def _list(self, indexes: list[int]) -> str:
+        return ", ".join(self.names[i] if 0 <= i < len(self.names) else f"#{i}" for i in indexes) or "none"
 
 
 class Driver:
@@ -96,6 +158,8 @@ class Driver:
         self._round_seen = (engine.height, engine.round)
         # shed client connections when the signing state cannot be written for lack of descriptors
         self.relieve_fd_pressure: Callable[[], object] = lambda: None
+        self.stall = StallAlarm(STALL_HEARTBEATS * engine.heartbeat_ms, clock_ms(), validator_names,
+                                engine.my_index)
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
@@ -104,6 +168,7 @@ class Driver:
         dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
         self._inbox.append((sender_index, message))
         self._inbox_bytes += _size(message)
+        self.stall.heard(sender_index, self._clock_ms())
         while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
             _, dropped = self._inbox.popleft()
             self._inbox_bytes -= _size(dropped)
@@ -140,16 +205,19 @@ class Driver:
             log.log(logging.DEBUG if per_block else logging.INFO, "consensus jumps from height %d to %d after "
                     "block sync", self.engine.height, height)
             self.engine.skip_to(height, last_commit)
+            self._progressed()
             self._wake.set()
 
     # --- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.stall.progressed(self.engine.height, self._clock_ms())  # the window starts with the loop
         await self._handle(self.engine.start(self._clock_ms()))
         while True:
             if not self._inbox:
                 deadline = self.engine.next_deadline()
-                timeout = None if deadline is None else max(0.0, (deadline - self._clock_ms()) / 1000)
+                deadline = self.stall.next_check if deadline is None else min(deadline, self.stall.next_check)
+                timeout = max(0.0, (deadline - self._clock_ms()) / 1000)
                 if timeout is None or timeout > 0:
                     self._idle.set()
                     try:
@@ -168,7 +236,23 @@ class Driver:
                 if handled % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             await self._handle(self.engine.tick(self._clock_ms()))
+            self._check_stall()
             await asyncio.sleep(0)
+
+    def _check_stall(self) -> None:
+        raised = self.stall.stalls
+        warning = self.stall.check(self._clock_ms(), self.engine.height, self.engine.round, self.engine.step)
+        if warning is not None:
+            if self.stall.stalls > raised:
+                self.metrics.stalls.inc()
+            self.metrics.consensus_stalled = 1.0
+            log.warning("%s", warning)
+
+    def _progressed(self) -> None:
+        resumed = self.stall.progressed(self.engine.height, self._clock_ms())
+        self.metrics.consensus_stalled = 0.0
+        if resumed is not None:
+            log.info("%s", resumed)
 
     async def _handle(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -209,6 +293,8 @@ class Driver:
                     self.metrics.evidence_ignored.inc(reason, amount=count - self._ignored_seen.get(reason, 0))
             self._ignored_seen = dict(ignored)
         current = (self.engine.height, self.engine.round)
+        if current[0] > self._round_seen[0]:
+            self._progressed()
         if current != self._round_seen:
             if current[0] == self._round_seen[0] and current[1] > self._round_seen[1]:
                 self.metrics.rounds.inc(amount=current[1] - self._round_seen[1])

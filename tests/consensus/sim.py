@@ -2,8 +2,8 @@
 
 One seeded ``random.Random`` drives everything: message delays (so reordering), drops, duplicates,
 partitions that heal, node crashes with restart from the persisted signing state (optionally with
-the data directory wiped), skewed node clocks, block sync on ``PeerAhead``, and Byzantine
-validators. Time is a fake millisecond clock; nothing sleeps. ``Simulation.run()`` returns the
+the data directory wiped), skewed node clocks, block sync on ``PeerAhead`` and on the node's status
+poll, and Byzantine validators. Time is a fake millisecond clock; nothing sleeps. ``Simulation.run()`` returns the
 invariant violations it found (empty list = the run is correct).
 """
 
@@ -100,6 +100,11 @@ class SimConfig:
     """Drops, duplicates, partitions and crashes all end before this time."""
     liveness_bound_ms: int = 30_000
     timeouts: TimeoutConfig = SIM_TIMEOUTS
+    status_poll_ms: int = 2000
+    """Each validator asks its peers' status this often and block-syncs when one is more than one
+    height ahead — the node's safety net beside ``PeerAhead`` (node/sync.py: every 2 s, lag tolerance
+    1), which covers fewer than ⌊n/3⌋+1 validators ahead. 0: off. Its timing and its choice of peer
+    come from a random generator of their own, so a poll that finds nothing to do changes nothing."""
 
 
 @dataclass
@@ -142,6 +147,7 @@ class Simulation:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
+        self.poll_rng = random.Random(f"status-poll-{config.seed}")
         self.now = 0
         self._queue: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._seq = 0
@@ -216,6 +222,9 @@ class Simulation:
             self._start_engine(node)
         for crash in cfg.crashes:
             self._push(crash.at_ms, "crash", crash.node, crash.down_ms, crash.wipe)
+        if cfg.status_poll_ms:
+            for node in self.nodes:
+                self._push(self.poll_rng.randint(1, cfg.status_poll_ms), "status_poll", node.index)
         self._push(self.rng.randint(0, cfg.tx_mean_interval_ms), "tx")
         deadline = cfg.stabilise_ms + cfg.liveness_bound_ms
         while self._queue:
@@ -308,16 +317,29 @@ class Simulation:
         if node.engine is None:
             self._start_engine(node)
 
-    def _on_sync(self, index: int) -> None:
+    def _peers_ahead(self, node: SimNode, by: int = 0) -> list[SimNode]:
+        return [p for p in self.nodes if p is not node and p.engine is not None
+                and len(p.chain) > len(node.chain) + by and not self._separated(node.index, p.index)]
+
+    def _on_status_poll(self, index: int) -> None:
+        """The node's safety net: a peer more than one height ahead → block sync, whatever the engine says."""
+        node = self.nodes[index]
+        self._push(self.now + self.config.status_poll_ms, "status_poll", index)
+        if node.engine is None or node.sync_pending or not self._peers_ahead(node, by=1):
+            return
+        node.sync_pending = True
+        self.stats["sync_poll"] += 1
+        self._push(self.now + self.poll_rng.randint(10, 60), "sync", index, True)
+
+    def _on_sync(self, index: int, polled: bool = False) -> None:
         node = self.nodes[index]
         node.sync_pending = False
         if node.engine is None:
             return
-        peers = [p for p in self.nodes if p is not node and p.engine is not None
-                 and len(p.chain) > len(node.chain) and not self._separated(node.index, p.index)]
+        peers = self._peers_ahead(node)
         if not peers:
             return
-        peer = self.rng.choice(peers)
+        peer = (self.poll_rng if polled else self.rng).choice(peers)
         self.stats["sync"] += 1
         for block, block_hash, certificate in peer.chain[len(node.chain):]:
             height = len(node.chain) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from consensus.outputs import (
 from consensus.errors import InvalidSignature
 from consensus.messages import make_evidence
 from consensus.signing_state import SigningState
-from node.driver import Driver
+from node.driver import STALL_HEARTBEATS, Driver, StallAlarm
 from node.metrics import NodeMetrics
 from node.signing_state import SigningStateFile
 
@@ -35,6 +36,9 @@ class ScriptedEngine:
         self.script = script
         self.height = 1
         self.round = 0
+        self.step = "propose"
+        self.heartbeat_ms = 5000
+        self.my_index: int | None = 0
         self.received: list[Any] = []
         self.senders: list[int | None] = []
         self.evidence_ignored: dict[str, int] = {}
@@ -181,3 +185,80 @@ def test_admission_waits_for_pending_consensus_messages() -> None:
         task.cancel()
 
     asyncio.run(main())
+
+
+# --- stall alarm ----------------------------------------------------------------------------------
+
+NAMES = ["validator-0", "validator-1", "validator-2", "validator-3"]
+
+
+def test_stall_alarm_names_round_step_and_the_peers_heard_then_clears_on_the_next_block() -> None:
+    alarm = StallAlarm(30_000, 1_000, NAMES, my_index=0)
+    alarm.heard(1, 900)        # outside the window when the alarm goes off at 31 s
+    alarm.heard(2, 20_000)
+    alarm.heard(3, 30_500)
+    assert alarm.check(30_999, 7, 3, "prevote") is None and not alarm.stalled
+    warning = alarm.check(31_000, 7, 3, "prevote")
+    assert warning is not None and alarm.stalled and alarm.stalls == 1
+    assert "no new block for 30.0 s" in warning and "height 7 round 3 step prevote" in warning
+    assert "heard from validator-2, validator-3 in the last 30.0 s, silent: validator-1" in warning
+    assert "3 of 4 validators reachable counting this one, a block needs 3" in warning
+    assert alarm.check(45_000, 7, 4, "propose") is None           # once per window
+    again = alarm.check(61_000, 7, 5, "precommit")               # still stalled: said again, one stall
+    assert again is not None and "no new block for 60.0 s" in again
+    assert "heard from none in the last 30.0 s, silent: validator-1, validator-2, validator-3" in again
+    assert alarm.stalls == 1
+    resumed = alarm.progressed(8, 62_500)
+    assert resumed == ("consensus resumed: height 8 after 61.5 s without a new block "
+                       "(stall alarm cleared after 31.5 s)")
+    assert not alarm.stalled and alarm.check(92_499, 8, 0, "propose") is None
+    assert alarm.progressed(9, 70_000) is None                   # a block while not stalled: nothing to say
+
+
+def test_an_observer_counts_only_the_validators_it_heard() -> None:
+    alarm = StallAlarm(1_000, 0, NAMES, my_index=None)
+    alarm.heard(0, 500)
+    warning = alarm.check(1_000, 1, 0, "new_height")
+    assert warning is not None and "1 of 4 validators reachable, a block needs 3" in warning
+    assert "silent: validator-1, validator-2, validator-3" in warning
+
+
+def test_the_driver_raises_the_stall_alarm_and_clears_it_with_the_next_block(
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine = ScriptedEngine([])
+    engine.heartbeat_ms = 20  # the alarm goes off after STALL_HEARTBEATS × 20 ms without a block
+    metrics = NodeMetrics()
+    driver = Driver(engine, app=None, signing_file=None, broadcast=lambda data: None,  # type: ignore[arg-type]
+                    metrics=metrics, on_commit=lambda c: None, on_peer_ahead=lambda h: None,
+                    validator_names=NAMES)
+    caplog.set_level(logging.INFO, logger="veche.node.consensus")
+
+    async def wait_for(condition: Any) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached in 5 s")
+
+    async def main() -> None:
+        task = asyncio.create_task(driver.run())
+
+        def heard_from_2_and_stalled() -> bool:
+            driver.deliver(2, vote(1))
+            return metrics.stalls.value() == 1
+
+        await wait_for(heard_from_2_and_stalled)
+        assert "\nveche_consensus_stalled 1.0\n" in metrics.render()
+        engine.height = 2  # a block: the next pass of the loop sees the new height
+        driver.poke()
+        await wait_for(lambda: "\nveche_consensus_stalled 0.0\n" in metrics.render())
+        task.cancel()
+
+    asyncio.run(main())
+    assert STALL_HEARTBEATS * engine.heartbeat_ms == driver.stall.after_ms
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and warnings[0].startswith("consensus stalled: no new block for")
+    assert "at height 1 round 0 step propose; heard from validator-2" in warnings[0]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.startswith("consensus resumed: height 2 after") for m in infos)
+    assert metrics.stalls.value() == 1
