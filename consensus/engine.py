@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from chain.block import STEP_PRECOMMIT, STEP_PREVOTE, CommitCertificate, ValidatorSet, make_certificate
 from chain.crypto import verify
-from consensus.errors import (
-    InvalidEvidence,
-    InvalidProposal,
-    LocalProtocolError,
-    MalformedMessage,
-    RemoteProtocolError,
-    UnknownValidator,
-    WrongChain,
-    WrongProposer,
-)
+from consensus.catchup import AheadTracker, Decision, FutureBuffer, synced_decision
+from consensus.errors import InvalidProposal, LocalProtocolError, MalformedMessage
+from consensus.evidence import EvidenceBook
+from consensus.intake import PeerIntake
 from consensus.messages import (
     STEP_PROPOSE,
     STEP_RANK,
@@ -37,79 +31,29 @@ from consensus.messages import (
     Verifier,
     Vote,
     decode_item,
-    make_evidence,
-    message_slot,
-    verify_evidence,
-    verify_message,
 )
 from consensus.outputs import (
     Application,
     Broadcast,
     Commit,
-    EvidenceFound,
     Output,
-    PeerAhead,
     PersistSigningState,
-    RejectedMessage,
-    Send,
     TimeoutConfig,
 )
 from consensus.signing_state import SigningState
-from consensus.votes import MAX_PROPOSALS_PER_ROUND, MAX_VARIANTS_PER_VALIDATOR, Added, HeightState, RoundVotes
+from consensus.votes import HeightState
 
 STEP_NEW_HEIGHT = "new_height"
 """Waiting at a new height for transactions, a deadline, the heartbeat or a proposal."""
 
-FUTURE_BUFFER_PER_VALIDATOR = 12
-CATCHUP_ROUNDS_PER_VALIDATOR = 2
 NEVER = 2**63
-KEEP_EVIDENCE = 256
-"""``engine.evidence`` keeps the latest items; every one is also emitted once as ``EvidenceFound``."""
-KEEP_EVIDENCE_PER_VALIDATOR = 64
-"""Equivocation slots per validator within the height window beyond which *gossiped* evidence against
-it is ignored before any signature is checked (as is evidence for a slot already recorded): a
-Byzantine validator can sign any number of values for any number of rounds, but it cannot make the
-others verify, store and relay more than this many relayed proofs against itself per window, nor
-evict evidence against another validator (slots are never evicted, only expired by height).
-Equivocations this engine sees itself are always recorded: consensus bounds them (current round and
-the catch-up rounds, the future buffer, the last two decided heights)."""
-EVIDENCE_HEIGHT_WINDOW = 1000
-"""Evidence more than this many heights from ours is ignored, and recorded slots below our height by
-more than this are forgotten: a slot is recorded (and so relayed) at most once, and an item can never
-circulate between validators for ever."""
-EVIDENCE_DUPLICATE = "duplicate_slot"
-EVIDENCE_OUTSIDE_WINDOW = "outside_window"
-EVIDENCE_VALIDATOR_CAP = "validator_cap"
-KEEP_DECIDED_HEIGHTS = 2
-"""Precommits kept of the last decided heights, to compare with relayed ones and with certificates."""
 
 
 def _cached_verify(public_key: bytes, signature: bytes, message: bytes) -> None:
     verify(public_key, signature, message, cache_key=True)
 
 
-@dataclass(slots=True)
-class _Decision:
-    """The last block this engine decided, kept to help validators still at that height."""
-
-    height: int
-    block_hash: bytes
-    proposal: Proposal | None
-    """None when the height was reached by block sync (or a restart): only the certificate is known."""
-    precommits: tuple[Vote, ...]
-    has_block: set[int] = field(default_factory=set)
-    """Validators that provably hold a proposal of the block: its proposers and every validator
-    whose verified vote for it we hold (line 22/28/36 need the proposal before such a vote)."""
-    helped: dict[int, tuple[int, int]] = field(default_factory=dict)
-    """Validator → (next time it may be helped, how often it was helped)."""
-
-
-def _carries(message: Message, block_hash: bytes) -> bool:
-    """True when signing ``message`` required holding a proposal of ``block_hash``."""
-    return message.block_hash == block_hash
-
-
-class Engine:
+class Engine(PeerIntake):
     # Reset per height in ``_reset_height``; declared here because ``tick`` reads them first.
     _propose_at: int | None
     _recheck_at: int | None
@@ -142,26 +86,17 @@ class Engine:
         self._verify: Verifier = verifier if verifier is not None else _cached_verify
         self._signing = signing_state if signing_state is not None else SigningState.initial()
         self._last_commit = last_commit
-        self._quorum = validators.quorum
-        self._skip = validators.skip
         # across heights
         self.height = start_height
         self._entered = False
         self._now: int | None = None
         self._committed_at: int | None = None
-        self._future: dict[tuple[int, int, int, str], tuple[Message, int | None]] = {}
-        self._ahead: dict[int, int] = {}
-        self._ahead_since: int | None = None
-        self._peer_ahead_next: int | None = None
-        self._peer_ahead_sent: tuple[int, int] | None = None
-        self._decision: _Decision | None = None if last_commit is None else self._synced_decision(last_commit)
-        self._decided_precommits: dict[int, dict[int, RoundVotes]] = {}
-        self._evidence_slots: dict[int, set[tuple[int, int, int, str]]] = {}
+        self._future = FutureBuffer()
+        self._ahead = AheadTracker()
+        self._decision: Decision | None = None if last_commit is None else synced_decision(chain_id, last_commit)
+        self._book = EvidenceBook()
         self._link: int | None = None
-        self.evidence: list[Evidence] = []
         self.rejected: dict[str, int] = {}
-        self.evidence_ignored: dict[str, int] = {}
-        """Evidence not recorded, by reason (``EVIDENCE_*``): harmless, counted against nobody."""
         self._out: list[Output] = []
         self._reset_height(0)
 
@@ -190,6 +125,16 @@ class Engine:
     @property
     def last_commit(self) -> CommitCertificate | None:
         return self._last_commit
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """The latest ``KEEP_EVIDENCE`` items recorded or restored."""
+        return self._book.items
+
+    @property
+    def evidence_ignored(self) -> dict[str, int]:
+        """Evidence not recorded, by reason (``EVIDENCE_*``): harmless, counted against nobody."""
+        return self._book.ignored
 
     def start(self, now_ms: int) -> list[Output]:
         """Enter the start height: re-send what a restored signing state says we signed there."""
@@ -229,16 +174,9 @@ class Engine:
         with the precommits we hold for that height: a signature for another block is evidence."""
         self._now = now_ms
         self._link = sender
-        rounds = self._decided_precommits.get(certificate.height, {})
-        tally = rounds.get(certificate.round, RoundVotes())
-        for index, signature in certificate.signatures:
-            signed = tally.variants.get(index)
-            if not signed or certificate.block_hash in signed:
-                continue
-            vote = Vote(self.chain_id, STEP_PRECOMMIT, certificate.height, certificate.round,
-                        certificate.block_hash, index, signature)
-            if not self._evidence_unwanted(message_slot(vote)) and self._verified(vote):
-                self._record_evidence(next(iter(signed.values())), vote)
+        for held, vote in self._book.certificate_conflicts(certificate, self.chain_id, self.height):
+            if self._verified(vote):
+                self._record_evidence(held, vote)
         self._link = None
         return self._flush()
 
@@ -277,22 +215,15 @@ class Engine:
             candidates.append(self._now + self._timeouts.idle_poll_ms)
         elif self._own:
             candidates.append(self._rebroadcast_at)
-        if self._peer_ahead_next is not None:
-            candidates.append(self._peer_ahead_next)
+        if self._ahead.next_at is not None:
+            candidates.append(self._ahead.next_at)
         return min(candidates) if candidates else None
 
     def restore_evidence(self, items: list[Evidence]) -> None:
         """Evidence recorded before a restart (the node re-verified it): its slots count as recorded,
         so the same equivocation received again is neither recorded nor relayed a second time. No
         ``EvidenceFound`` is emitted for these."""
-        for evidence in items:
-            slot = message_slot(evidence.first)
-            slots = self._evidence_slots.setdefault(slot[0], set())
-            if slot in slots:
-                continue
-            slots.add(slot)
-            self.evidence.append(evidence)
-        del self.evidence[:-KEEP_EVIDENCE]
+        self._book.restore(items)
 
     def skip_to(self, height: int, last_commit: CommitCertificate | None) -> None:
         """Jump to ``height`` after the node synced blocks up to ``height - 1`` by other means."""
@@ -303,15 +234,20 @@ class Engine:
         self.height = height
         self._last_commit = last_commit
         if last_commit is not None:
-            self._decision = self._synced_decision(last_commit)
+            self._decision = synced_decision(self.chain_id, last_commit)
         self._committed_at = None
         self._entered = False
-        self._future = {key: item for key, item in self._future.items() if key[0] == height}
+        self._future.keep_only(height)
 
     # --- heights and rounds ---------------------------------------------------------------------
 
+    def _validators_at(self, height: int) -> ValidatorSet:
+        """The validator set in force at ``height``: it signs that height's messages, and its size
+        gives that height's quorum, skip threshold and proposers. (One set for every height so far.)"""
+        return self.validators
+
     def _reset_height(self, now: int) -> None:
-        self._state = HeightState(self._quorum)
+        self._state = HeightState(self._validators_at(self.height).quorum)
         self._round = 0
         self._step = STEP_NEW_HEIGHT
         self._locked_round = -1
@@ -332,7 +268,7 @@ class Engine:
         self._catchup: dict[int, set[int]] = {}
         self._height_started_at = now
         self._rebroadcast_at = now + self._timeouts.rebroadcast_ms
-        self._ahead_since = self._peer_ahead_next = None
+        self._ahead.reset()
 
     def _begin(self, now: int) -> None:
         self._now = now
@@ -347,9 +283,7 @@ class Engine:
         state = self._signing
         if state.height == self.height and self.my_index is not None:
             self._restore(state, now)
-        buffered = [item for key, item in self._future.items() if key[0] == self.height]
-        self._future = {}
-        for message, link in buffered:
+        for message, link in self._future.take(self.height):
             self._link = link
             self._handle(message, now, verified=True)
         self._link = None
@@ -375,7 +309,8 @@ class Engine:
         for rounds in self._catchup.values():
             rounds.difference_update([r for r in rounds if r <= round_ + 1])
         self._schedule("propose", round_, now + self._timeouts.propose(round_))
-        if self.my_index is not None and self.validators.proposer_index(self.height, round_) == self.my_index:
+        proposer = self._validators_at(self.height).proposer_index(self.height, round_)
+        if self.my_index is not None and proposer == self.my_index:
             if batch and self._batch_ms > 0:
                 self._propose_at = now + self._batch_ms
             else:
@@ -407,11 +342,9 @@ class Engine:
         certificate = make_certificate(self.height, round_, block_hash,
                                        [(v.validator_index, v.signature) for v in precommits])
         self._out.append(Commit(self.height, proposal.block, block_hash, certificate))
-        self._decision = _Decision(self.height, block_hash, proposal, precommits, self._holders_of(block_hash))
-        self._decided_precommits[self.height] = {
-            round_: votes for (round_, step), votes in self._state.rounds.items() if step == STEP_PRECOMMIT}
-        for old in sorted(self._decided_precommits)[:-KEEP_DECIDED_HEIGHTS]:
-            del self._decided_precommits[old]
+        self._decision = Decision(self.height, block_hash, proposal, precommits, self._state.holders_of(block_hash))
+        self._book.remember_decided(self.height, {
+            round_: votes for (round_, step), votes in self._state.rounds.items() if step == STEP_PRECOMMIT})
         self._last_commit = certificate
         self._committed_at = now
         self.height += 1
@@ -443,7 +376,7 @@ class Engine:
     def _upon_round_skip(self, now: int) -> bool:
         """Line 55: ⌊n/3⌋+1 validators sent messages of a higher round → start that round."""
         floor = -1 if self._step == STEP_NEW_HEIGHT else self._round
-        higher = [r for r in self._state.rounds_with_senders(self._skip) if r > floor]
+        higher = [r for r in self._state.rounds_with_senders(self._validators_at(self.height).skip) if r > floor]
         if not higher:
             return False
         self._start_round(max(higher), now)
@@ -477,7 +410,7 @@ class Engine:
         proposal = self._state.primary_proposal(self._round)
         if self._step != STEP_PROPOSE or proposal is None or not 0 <= proposal.pol_round < self._round:
             return False
-        if self._state.prevotes(proposal.pol_round).count(proposal.block_hash) < self._quorum:
+        if self._state.prevotes(proposal.pol_round).count(proposal.block_hash) < self._state.quorum:
             return False
         acceptable = self._locked_round <= proposal.pol_round or self._locked_hash == proposal.block_hash
         self._prevote(proposal.block_hash if acceptable and self._is_valid(proposal, now) else None, now)
@@ -489,7 +422,7 @@ class Engine:
             return False
         prevotes = self._state.prevotes(self._round)
         for block_hash, count in list(prevotes.counts.items()):
-            if block_hash is None or count < self._quorum:
+            if block_hash is None or count < self._state.quorum:
                 continue
             for proposal in list(self._state.proposals.get(self._round, [])):
                 if proposal.block_hash != block_hash or not self._is_valid(proposal, now):
@@ -509,7 +442,7 @@ class Engine:
 
     def _upon_polka_nil(self, now: int) -> bool:
         """Line 44: a quorum of nil prevotes → precommit nil."""
-        if self._step != STEP_PREVOTE or self._state.prevotes(self._round).count(None) < self._quorum:
+        if self._step != STEP_PREVOTE or self._state.prevotes(self._round).count(None) < self._state.quorum:
             return False
         self._precommit(None, now)
         return True
@@ -519,7 +452,7 @@ class Engine:
         flag = ("prevote_timeout", self._round)
         if self._step != STEP_PREVOTE or flag in self._flags:
             return False
-        if self._state.prevotes(self._round).total < self._quorum:
+        if self._state.prevotes(self._round).total < self._state.quorum:
             return False
         self._flags.add(flag)
         self._schedule("prevote", self._round, now + self._timeouts.prevote(self._round))
@@ -530,7 +463,7 @@ class Engine:
         flag = ("precommit_timeout", self._round)
         if self._step == STEP_NEW_HEIGHT or flag in self._flags:
             return False
-        if self._state.precommits(self._round).total < self._quorum:
+        if self._state.precommits(self._round).total < self._state.quorum:
             return False
         self._flags.add(flag)
         self._schedule("precommit", self._round, now + self._timeouts.precommit(self._round))
@@ -603,196 +536,6 @@ class Engine:
                 if round_ == self._round:
                     self._relay_polka(message)
 
-    # --- incoming messages ----------------------------------------------------------------------
-
-    def _handle(self, message: Message, now: int, *, verified: bool) -> None:
-        signer = message.signer
-        if message.chain_id != self.chain_id:
-            self._reject(signer, WrongChain(f"message for chain {message.chain_id[:64]!r}"))
-            return
-        if not 0 <= signer < self.validators.size:
-            self._reject(None, UnknownValidator(f"signer index {signer} is not a validator"))
-            return
-        if message.height < self.height:
-            self._compare_decided(message)
-            self._help_stale(message, now)
-            return
-        if message.height > self.height:
-            self._handle_future(message, now, verified=verified)
-            return
-        if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
-            return
-        catchup = message.round > self._round + 1
-        if catchup and not self._catchup_allowed(signer, message.round):
-            return
-        held = self._state.find(message)
-        if held is not None and held.signature == message.signature:
-            return
-        if not verified and self._only_evidence(message) and self._evidence_unwanted(message_slot(message)):
-            return
-        if not verified and not self._verified(message):
-            return
-        if catchup:
-            self._catchup.setdefault(signer, set()).add(message.round)
-        existing: Message | None
-        if isinstance(message, Proposal):
-            result, existing = self._state.add_proposal(message)
-        else:
-            result, existing = self._state.add_vote(message)
-        if isinstance(message, Proposal) and result is not Added.DUPLICATE:
-            self._proposal_links[id(message)] = self._link
-        if result is Added.CONFLICT and existing is not None:
-            self._record_evidence(existing, message)
-
-    def _only_evidence(self, message: Message) -> bool:
-        """Whether ``message`` (not held) would only be evidence: the state already keeps as many
-        variants of its signer's slot as it will (see ``RoundVotes.add`` and ``HeightState``)."""
-        if isinstance(message, Proposal):
-            return len(self._state.proposals.get(message.round, ())) >= MAX_PROPOSALS_PER_ROUND
-        tally = self._state.rounds.get((message.round, message.step))
-        signed = tally.variants.get(message.validator_index) if tally is not None else None
-        if not signed or len(signed) < MAX_VARIANTS_PER_VALIDATOR:
-            return False
-        return message.block_hash is None or not self._state.proposals_for(message.block_hash)
-
-    def _proposal_fields_ok(self, proposal: Proposal) -> bool:
-        expected = self.validators.proposer_index(proposal.height, proposal.round)
-        if proposal.proposer_index != expected:
-            self._reject(proposal.proposer_index, WrongProposer(
-                f"validator {proposal.proposer_index} is not the proposer of height {proposal.height} "
-                f"round {proposal.round} (validator {expected} is)"))
-            return False
-        if not -1 <= proposal.pol_round < proposal.round:
-            self._reject(proposal.proposer_index, InvalidProposal(
-                f"pol_round {proposal.pol_round} is not below round {proposal.round}"))
-            return False
-        return True
-
-    def _handle_future(self, message: Message, now: int, *, verified: bool) -> None:
-        signer = message.signer
-        known = self._ahead.get(signer, 0)
-        if message.height == self.height + 1:
-            if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
-                return
-            key = (message.height, signer, message.round, message.step)
-            held_item = self._future.get(key)
-            held = held_item[0] if held_item is not None else None
-            if held is not None and held.signing_bytes() == message.signing_bytes():
-                return
-            if held is not None and not verified and self._evidence_unwanted(message_slot(message)):
-                return  # a conflicting variant is only evidence here (it is not buffered)
-            room = sum(1 for k in self._future if k[1] == signer) < FUTURE_BUFFER_PER_VALIDATOR
-            if held is None and not room and message.height <= known:
-                return
-            if not verified and not self._verified(message):
-                return
-            if held is not None:
-                self._record_evidence(held, message)
-            elif room:
-                self._future[key] = (message, self._link)
-        elif message.height <= known:
-            return
-        elif not verified and not self._verified(message):
-            return
-        self._ahead[signer] = max(known, message.height)
-
-    def _verified(self, message: Message) -> bool:
-        try:
-            verify_message(message, self.validators, self._verify)
-        except RemoteProtocolError as exc:
-            self._reject(None if isinstance(exc, UnknownValidator) else message.signer, exc)
-            return False
-        return True
-
-    def _catchup_allowed(self, signer: int, round_: int) -> bool:
-        """Each validator may hold us to at most two rounds beyond the next one (bounded memory)."""
-        rounds = self._catchup.get(signer, set())
-        return round_ in rounds or len(rounds) < CATCHUP_ROUNDS_PER_VALIDATOR
-
-    def _help_stale(self, message: Message, now: int) -> None:
-        """A validator still at the height we decided last: send it that block's precommits, and the
-        proposal unless it provably holds one (then only if it is still there a rebroadcast later).
-
-        Help goes only to the validator whose link delivered the message (or, without a link, to its
-        signer), at most once per ``rebroadcast_ms`` each. A validator that precommitted the block
-        has its proposal; re-sending it every height was most of a decided height's traffic.
-        """
-        decision = self._decision
-        if decision is None or message.height != decision.height:
-            return
-        target = self._link if self._link is not None else message.signer
-        if not 0 <= target < self.validators.size or target == self.my_index:
-            return
-        if message.signer == target and _carries(message, decision.block_hash):
-            decision.has_block.add(target)  # its own claim: a lie could only hurt itself
-        next_at, times = decision.helped.get(target, (0, 0))
-        if now < next_at:
-            return
-        decision.helped[target] = (now + self._timeouts.rebroadcast_ms, times + 1)
-        if decision.proposal is not None and (target not in decision.has_block or times >= 1):
-            self._out.append(Send(target, decision.proposal))
-        for vote in decision.precommits:
-            if vote.validator_index != target:
-                self._out.append(Send(target, vote))
-
-    def _synced_decision(self, certificate: CommitCertificate) -> _Decision:
-        """What we can still give validators at a height we did not decide ourselves: its precommits,
-        rebuilt from the certificate (a quorum of them lets a validator holding the block commit)."""
-        precommits = tuple(Vote(self.chain_id, STEP_PRECOMMIT, certificate.height, certificate.round,
-                                certificate.block_hash, index, signature)
-                           for index, signature in certificate.signatures)
-        return _Decision(certificate.height, certificate.block_hash, None, precommits)
-
-    def _holders_of(self, block_hash: bytes) -> set[int]:
-        """Validators whose verified proposal or vote for ``block_hash`` we hold at this height."""
-        holders = {p.proposer_index for p in self._state.proposals_for(block_hash)}
-        for votes in self._state.rounds.values():
-            holders.update(index for index, signed in votes.variants.items() if block_hash in signed)
-        return holders
-
-    def _compare_decided(self, message: Message) -> None:
-        """A (relayed) precommit of a decided height that contradicts one we hold is evidence."""
-        if not isinstance(message, Vote) or message.step != STEP_PRECOMMIT:
-            return
-        rounds = self._decided_precommits.get(message.height)
-        tally = rounds.get(message.round) if rounds is not None else None
-        signed = tally.variants.get(message.validator_index) if tally is not None else None
-        if not signed or message.block_hash in signed or self._evidence_unwanted(message_slot(message)):
-            return
-        if self._verified(message):
-            self._record_evidence(next(iter(signed.values())), message)
-
-    def _handle_evidence(self, evidence: Evidence) -> None:
-        """Gossiped evidence: verify both signatures and the conflict, record it (and so relay it) once."""
-        if self._evidence_unwanted(message_slot(evidence.first), gossiped=True):
-            return  # before any signature check: counted, not against the (honest) relaying link
-        try:
-            verify_evidence(evidence, self.validators, self.chain_id, self._verify)
-        except InvalidEvidence as exc:
-            self._reject(evidence.first.signer, exc)
-            return
-        self._record_evidence(evidence.first, evidence.second)
-
-    def _check_peer_ahead(self, now: int) -> None:
-        """⌊n/3⌋+1 validators at a higher height: one height for the grace period, or two at once."""
-        heights = sorted((h for h in self._ahead.values() if h > self.height), reverse=True)
-        if len(heights) < self._skip:
-            self._ahead_since = self._peer_ahead_next = None
-            return
-        target = heights[self._skip - 1]
-        if self._ahead_since is None:
-            self._ahead_since = now
-        due = now if target >= self.height + 2 else self._ahead_since + self._timeouts.catchup_grace_ms
-        sent = self._peer_ahead_sent
-        if sent is not None and sent[0] >= target:
-            due = max(due, sent[1] + self._timeouts.rebroadcast_ms)
-        if now < due:
-            self._peer_ahead_next = due
-            return
-        self._peer_ahead_sent = (target, now)
-        self._peer_ahead_next = now + self._timeouts.rebroadcast_ms
-        self._out.append(PeerAhead(target))
-
     # --- helpers --------------------------------------------------------------------------------
 
     def _is_valid(self, proposal: Proposal, now: int) -> bool:
@@ -815,41 +558,6 @@ class Engine:
             return False
         self._validity[key] = (True, 0)
         return True
-
-    def _evidence_unwanted(self, slot: tuple[int, int, int, str], *, gossiped: bool = False) -> bool:
-        """True (and counted by reason) if evidence for ``slot`` is not to be recorded: already
-        recorded, too far from our height, or (``gossiped``) its validator at the cap."""
-        reason = None
-        signer, height = slot[0], slot[1]
-        slots = self._evidence_slots.get(signer)
-        if abs(height - self.height) > EVIDENCE_HEIGHT_WINDOW:
-            reason = EVIDENCE_OUTSIDE_WINDOW
-        elif slots is not None and slot in slots:
-            reason = EVIDENCE_DUPLICATE
-        elif slots is not None and len(slots) >= KEEP_EVIDENCE_PER_VALIDATOR:
-            oldest = self.height - EVIDENCE_HEIGHT_WINDOW
-            slots.difference_update([old for old in slots if old[1] < oldest])
-            if gossiped and len(slots) >= KEEP_EVIDENCE_PER_VALIDATOR:
-                reason = EVIDENCE_VALIDATOR_CAP
-        if reason is None:
-            return False
-        self.evidence_ignored[reason] = self.evidence_ignored.get(reason, 0) + 1
-        return True
-
-    def _record_evidence(self, first: Message, second: Message) -> None:
-        slot = message_slot(first)
-        if self._evidence_unwanted(slot):
-            return
-        self._evidence_slots.setdefault(slot[0], set()).add(slot)
-        evidence = make_evidence(first, second)
-        self.evidence.append(evidence)
-        del self.evidence[:-KEEP_EVIDENCE]
-        self._out.append(EvidenceFound(evidence))
-
-    def _reject(self, claimed: int | None, error: RemoteProtocolError) -> None:
-        """Count ``error`` against the link that delivered the input; ``claimed`` is only reported."""
-        self.rejected[error.code] = self.rejected.get(error.code, 0) + 1
-        self._out.append(RejectedMessage(self._link, error, claimed))
 
     def _schedule(self, kind: str, round_: int, deadline: int) -> None:
         self._timer_seq += 1

@@ -134,3 +134,21 @@ class HeightState:
 
     def rounds_with_senders(self, minimum: int) -> list[int]:
         return [r for r, who in self.senders.items() if len(who) >= minimum]
+
+    def only_evidence(self, message: Message) -> bool:
+        """Whether ``message`` (not held) would only be evidence: this state already keeps as many
+        variants of its signer's slot as it will (see ``RoundVotes.add`` and ``add_proposal``)."""
+        if isinstance(message, Proposal):
+            return len(self.proposals.get(message.round, ())) >= MAX_PROPOSALS_PER_ROUND
+        tally = self.rounds.get((message.round, message.step))
+        signed = tally.variants.get(message.validator_index) if tally is not None else None
+        if not signed or len(signed) < MAX_VARIANTS_PER_VALIDATOR:
+            return False
+        return message.block_hash is None or not self.proposals_for(message.block_hash)
+
+    def holders_of(self, block_hash: bytes) -> set[int]:
+        """Validators whose verified proposal or vote for ``block_hash`` we hold at this height."""
+        holders = {p.proposer_index for p in self.proposals_for(block_hash)}
+        for votes in self.rounds.values():
+            holders.update(index for index, signed in votes.variants.items() if block_hash in signed)
+        return holders

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chain.crypto import verify
 from consensus import Engine, Evidence, EvidenceFound, Output, RejectedMessage
-from consensus.engine import (
+from consensus.evidence import (
     EVIDENCE_DUPLICATE, EVIDENCE_HEIGHT_WINDOW, EVIDENCE_OUTSIDE_WINDOW, EVIDENCE_VALIDATOR_CAP,
     KEEP_EVIDENCE_PER_VALIDATOR,
 )

@@ -157,7 +157,8 @@ def test_one_validator_cannot_push_out_the_evidence_against_another(tmp_path: Pa
 
 def test_a_flood_of_evidence_through_the_engine_is_stored_and_relayed_a_bounded_number_of_times(
         tmp_path: Path) -> None:
-    from consensus.engine import EVIDENCE_VALIDATOR_CAP, KEEP_EVIDENCE_PER_VALIDATOR, Engine
+    from consensus.engine import Engine
+    from consensus.evidence import EVIDENCE_VALIDATOR_CAP, KEEP_EVIDENCE_PER_VALIDATOR
     from tests.consensus.helpers import TIMEOUTS, ScriptedApp, prevote, validator_set
     from tests.consensus.helpers import KEYS as ENGINE_KEYS
 
