@@ -19,6 +19,8 @@ from aiohttp import web
 
 from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
+from chain.governance import Roster
+from chain.lightclient import proof_to_json
 from chain.merkle import inclusion_proof
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
@@ -88,7 +90,8 @@ def node_of(request: web.Request) -> Node:
 
 
 def parse_height(value: str, what: str = "height") -> int:
-    if not value.isdigit() or len(value) > 18:
+    """ASCII digits only: ``str.isdigit()`` also accepts "¹" or "٣", which ``int()`` refuses or reads."""
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
         raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
     return int(value)
 
@@ -166,6 +169,54 @@ async def get_evidence(request: web.Request) -> web.Response:
     node = node_of(request)
     records = list(node.driver.evidence) if node.driver is not None else []
     return web.json_response({"evidence": [record.to_json() for record in records]})
+
+
+# --- validators and the set history ---------------------------------------------------------------
+
+
+def roster_json(roster: Roster) -> dict[str, Any]:
+    validators = roster.validators
+    return {
+        "validators": [{"index": index, "name": v.name, "operator": v.operator, "public_key": v.public_key.hex(),
+                        "url": v.url} for index, v in enumerate(validators.validators)],
+        "quorum": validators.quorum, "skip": validators.skip,
+        "committee": {"threshold": roster.threshold,
+                      "members": [{"name": name, "public_key": key.hex()} for name, key in roster.committee]},
+        "district_operators": [{"district_id": d, "public_key": key.hex()} for d, key in roster.district_operators],
+        "gateways": [{"name": name, "public_key": key.hex()} for name, key in roster.gateways],
+    }
+
+
+async def get_validators(request: web.Request) -> web.Response:
+    """Who signs what at ``height`` (default: the next block): validators, committee, operators, gateways."""
+    node = node_of(request)
+    ledger = node.ledger
+    raw = request.query.get("height")
+    height = ledger.height + 1 if raw is None else parse_height(raw)
+    known = ledger.height + 2
+    if height > known:
+        raise NotFound(f"the set in force at height {height} is not decided yet: this node is at height "
+                       f"{ledger.height}, and a change committed now is in force from height {known}",
+                       "height_not_final")
+    history = ledger.state.history
+    change = history.change_at(height)
+    upcoming = next((c for c in history.changes() if c.from_height > height), None)
+    return web.json_response({
+        "height": height, "node_height": ledger.height,
+        "from_height": change.from_height, "committed_height": change.committed_height if change.from_height else None,
+        "changed_by": [{"kind": kind, "tx_hash": tx_hash.hex()} for kind, tx_hash in change.txs],
+        **roster_json(change.roster),
+        "protocol_version": ledger.protocol_version_at(height),
+        "next_change": None if upcoming is None else {"from_height": upcoming.from_height,
+                                                      "committed_height": upcoming.committed_height},
+    })
+
+
+async def get_validator_changes(request: web.Request) -> web.Response:
+    """Every validators.update with its block header, certificate and inclusion proof (chain/lightclient.py)."""
+    node = node_of(request)
+    return web.json_response({"chain_id": node.chain_id, "height": node.ledger.height,
+                              "changes": [proof_to_json(proof) for proof in node.ledger.set_change_proofs()]})
 
 
 # --- transactions ----------------------------------------------------------------------------------
@@ -362,6 +413,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/genesis", get_genesis)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/evidence", get_evidence)
+    app.router.add_get("/api/v1/validators", get_validators)
+    app.router.add_get("/api/v1/validators/changes", get_validator_changes)
     app.router.add_post("/api/v1/txs", post_txs)
     app.router.add_get("/api/v1/txs/{hash}", get_tx)
     app.router.add_get("/api/v1/blocks/raw", get_blocks_raw)

@@ -60,6 +60,22 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3 document")),
             "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
                                      _json("{evidence: [{validator_index, height, round, step, seen_ms, evidence}]}")),
+            "/api/v1/validators": _get(
+                "Who may sign what at a height (default: the next block): the validator set in force there "
+                "(with quorum and proposer order), the committee keys and threshold, district operator and "
+                "gateway keys, the protocol version, and which change put them in force",
+                _json("roster", {"$ref": "#/components/schemas/Roster"}),
+                {"400": _error("height is not a non-negative integer of ASCII digits"),
+                 "404": _error("height is more than 2 above this node's height: the set there is not decided yet "
+                               "(a change committed at height H is in force from H + 2)")},
+                [{"name": "height", "in": "query", "required": False,
+                  "schema": {"type": "integer", "minimum": 0}}]),
+            "/api/v1/validators/changes": _get(
+                "Every validator set change for a light client trusting only genesis: per block that "
+                "committed validators.update transactions, its header, commit certificate and each such "
+                "transaction with its Merkle inclusion proof (docs/PROTOCOL.md §14.4)",
+                _json("{chain_id, height, changes: [{height, effective_height, header, certificate, txs: [{tx, "
+                      "index, tree_size, proof}]}]}")),
             "/api/v1/txs": {"post": {
                 "summary": "Submit a batch of signed transactions",
                 "tags": ["public"],
@@ -131,14 +147,15 @@ def openapi_document() -> dict[str, Any]:
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations"),
             "/p2p/v1/envelope": {"post": {
-                "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
+                "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
                 "tags": ["p2p"],
                 "requestBody": {"required": True, "content": {"application/msgpack": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": _json("{ok, duplicate, malformed_messages, txs_queued}"),
                     "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
-                    "401": _error("sender is not a genesis validator, or the signature does not verify"),
+                    "401": _error("sender is not a validator at a height near this node's, or the signature does "
+                                  "not verify"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
                     "503": _error("more than 64 MiB of envelopes are being read at once", retry_after=True),
@@ -162,6 +179,27 @@ def openapi_document() -> dict[str, Any]:
                 "catching_up": {"type": "boolean"}, "genesis_hash": {"type": "string"},
                 "last_block_time_ms": {"type": "integer"},
                 "validator_index": {"type": "integer", "nullable": True}}},
+            "Roster": {"type": "object", "required": [
+                "height", "node_height", "from_height", "committed_height", "changed_by", "validators", "quorum",
+                "skip", "committee", "district_operators", "gateways", "protocol_version", "next_change"],
+                "properties": {
+                "height": {"type": "integer"}, "node_height": {"type": "integer"},
+                "from_height": {"type": "integer", "description": "the set has been in force since this height"},
+                "committed_height": {"type": "integer", "nullable": True,
+                                     "description": "the block that committed it (null: genesis)"},
+                "changed_by": {"type": "array", "items": {"type": "object", "properties": {
+                    "kind": {"type": "string"}, "tx_hash": {"type": "string"}}}},
+                "validators": {"type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "name": {"type": "string"}, "operator": {"type": "string"},
+                    "public_key": {"type": "string"}, "url": {"type": "string"}}}},
+                "quorum": {"type": "integer"}, "skip": {"type": "integer"},
+                "committee": {"type": "object", "properties": {"threshold": {"type": "integer"}, "members": {
+                    "type": "array", "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "public_key": {"type": "string"}}}}}},
+                "district_operators": {"type": "array", "items": {"type": "object"}},
+                "gateways": {"type": "array", "items": {"type": "object"}},
+                "protocol_version": {"type": "integer"},
+                "next_change": {"type": "object", "nullable": True}}},
             "Admission": {"type": "object", "required": ["accepted", "rejected"], "properties": {
                 "accepted": {"type": "array", "items": {"type": "string"}},
                 "rejected": {"type": "array", "items": {"type": "object", "properties": {

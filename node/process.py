@@ -10,10 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chain.errors import VecheError
+from chain.errors import UpgradeRequired, VecheError
 from genesis.config import NodeConfig
 from node.app import RUNTIME, create_app
 from node.config import NodeLimits, load_config
+from node.exitcodes import EXIT_UPGRADE_REQUIRED
 from node.node import Node
 
 log = logging.getLogger("veche.node")
@@ -70,7 +71,28 @@ async def serve(config: NodeConfig, limits: NodeLimits) -> int:
         log.info("node %s stopping", config.name)
     finally:
         await runner.cleanup()
+    upgrade = find_upgrade_required(runtime.failed)
+    if upgrade is not None:
+        log_upgrade_required(config.name, upgrade)
+        return EXIT_UPGRADE_REQUIRED
     return 1 if runtime.failed is not None else 0
+
+
+def find_upgrade_required(error: BaseException | None) -> UpgradeRequired | None:
+    """The ``UpgradeRequired`` that stopped the node, also from inside (nested) task-group errors."""
+    if isinstance(error, UpgradeRequired):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find_upgrade_required(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def log_upgrade_required(name: str, error: UpgradeRequired) -> None:
+    log.critical("node %s STOPS BEFORE HEIGHT %d: %s (exit code %d)", name, error.height, error.message,
+                 EXIT_UPGRADE_REQUIRED)
 
 
 def run_node(home: str | Path) -> int:
@@ -83,6 +105,9 @@ def run_node(home: str | Path) -> int:
     setup_logging(config.name, config.log_level, config.home / "node.log")
     try:
         return asyncio.run(serve(config, limits))
+    except UpgradeRequired as exc:
+        log_upgrade_required(config.name, exc)
+        return EXIT_UPGRADE_REQUIRED
     except VecheError as exc:
         log.critical("node %s cannot start: %s", config.name, exc.message)
         return 2
