@@ -8,6 +8,8 @@ Every error is ``{"error": {"code", "message"}}``; 413, 415, 429 and 503 carry a
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 import math
 import re
@@ -26,7 +28,10 @@ from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
 from node.ballots import parse_cursor, parse_limit, read_ballots
-from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
+from node.errors import (
+    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType,
+)
+from node.ops.backup import BackupWriter, header_of
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.node import Node
 from node.openapi import openapi_document
@@ -392,6 +397,45 @@ async def get_initiative(request: web.Request) -> web.Response:
     return web.json_response({**initiative_json(node, initiative), "progress": reports})
 
 
+# --- operations ---------------------------------------------------------------------------------------------
+
+
+async def get_backup(request: web.Request) -> web.StreamResponse:
+    """A consistent LevelDB snapshot of this node, streamed in the backup format (node/ops/backup.py).
+
+    Needs ``Authorization: Bearer <the home's admin-token>``. The snapshot is read in a worker thread
+    while the node goes on committing; the bytes are those of one instant of the store."""
+    node = node_of(request)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {node.admin_token}".encode()):
+        raise AdminUnauthorized("this route needs the node's admin token (Authorization: Bearer <home/admin-token>)")
+    signing_state = b""
+    if node.signing_file is not None:
+        try:
+            signing_state = node.signing_file.path.read_bytes()
+        except FileNotFoundError:
+            signing_state = b""
+    snapshot = node.store.snapshot()
+    try:
+        header = header_of(snapshot.get, chain_id=node.chain_id, genesis_hash=node.genesis.hash, node=node.name,
+                           signing_state=signing_state)
+        chunks = BackupWriter().chunks(header, snapshot.items())
+        response = web.StreamResponse(headers={"Content-Type": MSGPACK,
+                                               "Content-Disposition": f'attachment; filename="{node.name}.backup"'})
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await loop.run_in_executor(None, next, chunks, None)
+            if chunk is None:
+                break
+            await response.write(chunk)
+        await response.write_eof()
+        log.info("backup of height %d streamed to %s", header.height, request.remote)
+        return response
+    finally:
+        snapshot.close()
+
+
 # --- p2p ---------------------------------------------------------------------------------------------------
 
 
@@ -426,4 +470,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/admin/v1/backup", get_backup)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -76,6 +78,7 @@ class Node:
         if config.is_validator:
             self.key = self._load_key()
         self.supported_protocol_version = supported_protocol_version()
+        self.admin_token = ensure_admin_token(config.home)
         self.store = self._open_store()
         try:
             self.ledger = Ledger(self.store, self.params, supported_protocol_version=self.supported_protocol_version)
@@ -504,3 +507,24 @@ def supported_protocol_version() -> int:
     log.warning("%s=%s: this node applies protocol versions up to %s only (a test setting)", PROTOCOL_VERSION_ENV,
                 text, text)
     return int(text)
+
+
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def ensure_admin_token(home: Path) -> str:
+    """The home's admin token (``<home>/admin-token``, 0600), made at the first start: operations routes
+    (``GET /admin/v1/backup``) want it, so only someone who can read the home can use them."""
+    path = home / ADMIN_TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(token + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the admin token {path}: {exc}") from exc
+    if len(token) < 32:
+        raise ConfigError(f"{path} holds no admin token; delete it and the node makes a new one")
+    return token

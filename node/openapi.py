@@ -146,6 +146,10 @@ def openapi_document() -> dict[str, Any]:
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations"),
+            "/admin/v1/backup": _get(
+                "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md); needs "
+                "Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` uses it",
+                _msgpack("backup file"), {"401": _error("no or the wrong admin token")}, tag="operations"),
             "/p2p/v1/envelope": {"post": {
                 "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
                 "tags": ["p2p"],

@@ -110,6 +110,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/campaigns/{campaign}/initiatives/{initiative}", "GET", 404,
                  get(f"/api/v1/campaigns/{campaign}/initiatives/none")),
                 ("/metrics", "GET", 200, get("/metrics")),
+                ("/admin/v1/backup", "GET", 200, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": f"Bearer {validator.admin_token}"})),
+                ("/admin/v1/backup", "GET", 401, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": "Bearer wrong"})),
                 ("/api/v1/txs", "POST", 200, lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)),
                                                              headers=OCTET)),
                 ("/api/v1/txs", "POST", 400, lambda c: c.post("/api/v1/txs", data=b"\xc1", headers=OCTET)),
