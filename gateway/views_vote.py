@@ -80,7 +80,7 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
         ctx.ensure_session()
-    voting = campaign.is_voting(gw.clock()) and campaign.gateway == gw.gateway_public_hex
+    voting = campaign.is_voting(gw.clock()) and campaign.served_by(gw.gateway_public_hex)
     # while voting is open the ballot is frozen: the page is rendered once per language and login state
     cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
     return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),

@@ -120,7 +120,16 @@ def certificate_json(certificate: CommitCertificate) -> dict[str, Any]:
             "signatures": [[index, signature.hex()] for index, signature in certificate.signatures]}
 
 
-def campaign_summary(campaign: Campaign) -> dict[str, Any]:
+def campaign_gateway_key(node: Node, campaign: Campaign) -> str:
+    """The key the campaign's gateway signs registrations with now (keys.rotate may have replaced the
+    one the campaign was created with); empty when that gateway was removed."""
+    state = node.ledger.state
+    name = state.campaign_gateway(campaign)
+    key = None if name is None else node.ledger.roster_at(node.ledger.height + 1).gateway_key(name)
+    return "" if key is None else key.hex()
+
+
+def campaign_summary(campaign: Campaign, gateway_key: str = "") -> dict[str, Any]:
     spec = campaign.spec
     return {"campaign_id": campaign.campaign_id, "title": spec.title, "track": spec.track, "status": campaign.status,
             "voting_start": spec.voting_start, "voting_end": spec.voting_end,
@@ -128,7 +137,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
             "rule": spec.rule.name, "scope": spec.rule.scope, "ballot": spec.ballot.type,
             "districts": [{"district_id": d.district_id, "name": d.name} for d in spec.districts],
             "total_ballots": campaign.total_ballots, "registered": campaign.registered,
-            "initiative_count": campaign.initiative_count}
+            "initiative_count": campaign.initiative_count, "gateway_key": gateway_key}
 
 
 def initiative_json(node: Node, initiative: Initiative) -> dict[str, Any]:
@@ -348,7 +357,8 @@ async def get_blocks_raw(request: web.Request) -> web.Response:
 async def get_campaigns(request: web.Request) -> web.Response:
     node = node_of(request)
     campaigns = sorted(node.ledger.state.campaigns.values(), key=lambda c: c.campaign_id.encode())
-    return web.json_response({"height": node.ledger.height, "campaigns": [campaign_summary(c) for c in campaigns]})
+    return web.json_response({"height": node.ledger.height,
+                              "campaigns": [campaign_summary(c, campaign_gateway_key(node, c)) for c in campaigns]})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
@@ -361,6 +371,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         "closed_time_ms": campaign.closed_time_ms or None, "close_reason": campaign.close_reason or None,
         "registered": campaign.registered, "total_ballots": campaign.total_ballots,
         "initiative_count": campaign.initiative_count, "height": node.ledger.height,
+        "gateway_key": campaign_gateway_key(node, campaign),
         "initiatives": [initiative_json(node, i) for i in initiatives],
     })
 

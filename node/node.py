@@ -412,11 +412,13 @@ class Node:
 
     def _on_block(self, committed: CommittedBlock) -> None:
         self.metrics.txs_committed.inc(amount=len(committed.block.txs))
-        for kind, detail in committed.events:
-            if kind in ("validators.update", "keys.rotate"):
-                self._log_set_change(kind, committed.height, int(detail))
-            elif kind == "protocol.upgrade":
-                self._log_upgrade(int(detail))
+        change = self.ledger.state.history.latest()   # synced blocks carry no events: read the state
+        if change.committed_height == committed.height and change.from_height > 0:
+            self._log_set_change(", ".join(sorted({kind for kind, _ in change.txs})), committed.height,
+                                 change.from_height)
+        for record in self.ledger.state.protocol.upgrades:
+            if record.committed_height == committed.height:
+                self._log_upgrade(record.height)
         self._refresh_peers()
         self.ledger.require_supported(self.ledger.height + 1)  # UpgradeRequired: the node stops (exit 8)
         if committed.via == "sync" and self.driver is not None:
