@@ -101,6 +101,18 @@ def decode(data: bytes | bytearray | memoryview, *, max_bytes: int = MAX_MESSAGE
     return value
 
 
+def decode_stored(data: bytes) -> Any:
+    """Unpack bytes this node itself stored in canonical form (no shape walk, no canonical check).
+
+    For re-checking stored blocks before they are served: the checks that matter there compare
+    hashes. Anything that does not unpack raises ``DecodeError``.
+    """
+    try:
+        return _unpackb(data, use_list=True, raw=False, strict_map_key=True)
+    except Exception as exc:  # ValueError, TypeError, UnicodeDecodeError, StackError, OutOfData, ExtraData
+        raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}") from exc
+
+
 def _check_decoded(value: Any) -> None:
     if type(value) is not list:
         if type(value) in (int, str, bytes, bool) or value is None:

@@ -66,6 +66,24 @@ class StorageError(VecheError):
     code = "storage"
 
 
+class StoreCorrupt(StorageError):
+    """LevelDB found a checksum mismatch or a damaged file: nothing read from it can be trusted."""
+
+    code = "data_corrupt"
+
+
+class StoreLocked(StorageError):
+    """Another process holds the data directory's LevelDB lock."""
+
+    code = "store_in_use"
+
+
+class StoreFull(StorageError):
+    """No space left on the device holding the data directory."""
+
+    code = "disk_full"
+
+
 class GenesisError(VecheError):
     """A genesis file an operator must fix."""
 

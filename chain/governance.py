@@ -42,8 +42,8 @@ UPGRADE_PREFIX = b"S/u/"
 LATEST_PROTOCOL_VERSION = 2
 """The highest protocol version this code can apply (see ``app_hash_suffix``)."""
 PROTOCOL_RULES = {
-    1: "the rules of docs/PROTOCOL.md sections 1-13",
-    2: "as 1; the app hash chain also covers the protocol version (docs/PROTOCOL.md section 14.5)",
+    1: "the rules of docs/PROTOCOL.md sections 1-14",
+    2: "as 1; the app hash chain also covers the protocol version (docs/PROTOCOL.md section 15.5)",
 }
 
 
@@ -308,7 +308,7 @@ class ProtocolSchedule:
 
 
 def app_hash_suffix(version: int) -> bytes:
-    """What protocol ``version`` appends to the app hash input (docs/PROTOCOL.md §14.5)."""
+    """What protocol ``version`` appends to the app hash input (docs/PROTOCOL.md §15.5)."""
     return b"" if version <= FIRST_PROTOCOL_VERSION else u64(version)
 
 
@@ -370,7 +370,7 @@ def check_power_moved(before: ValidatorSet, after: ValidatorSet) -> None:
     """At most one third of the power may leave, and at most one third of the new set may be new.
 
     Then more than two thirds of either set's power is held by validators in both, so a light client
-    that trusts one set can follow a certificate of the next one (docs/PROTOCOL.md §14.3).
+    that trusts one set can follow a certificate of the next one (docs/PROTOCOL.md §15.3).
     """
     removed, added = power_moved(before, after)
     if 3 * removed > before.size:

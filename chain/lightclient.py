@@ -9,7 +9,7 @@ each transaction in ``C``'s tx root, and applies the changes in block order with
 machine's own rule (``governance.updated_validators``): the result is the set in force from
 ``C + 2``. Change proofs come in ascending height order.
 
-Trust rule (docs/PROTOCOL.md §14.4): sequential, no skipping — every change is verified under the
+Trust rule (docs/PROTOCOL.md §15.4): sequential, no skipping — every change is verified under the
 set that was in force when it was committed. The client cannot see a change that the serving node
 leaves out; it would then check later certificates against an older set, which only a quorum of
 that *former* set could satisfy by signing a block they were no longer entitled to (the

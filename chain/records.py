@@ -4,8 +4,10 @@ Key layout (``/`` never occurs in ids, voter keys are fixed 32 bytes):
   S/c/<campaign>                        campaign record
   S/i/<campaign>/<initiative>           initiative record
   S/t/<campaign>/<initiative>           vote count (8 bytes, big-endian)
+  S/s/<campaign>/<initiative>           points (8 bytes, big-endian) — scored ballots (cumulative, ordinal) only
   S/k/<campaign>/<voter key>            registered voter key (empty value)
-  S/b/<campaign>/<voter key>/<district> ballot: [tx_hash, choices]  (district empty for one-per-campaign)
+  S/b/<campaign>/<voter key>/<district> ballot: [tx_hash, choices] or [tx_hash, choices, points] (scored)
+                                        (district empty for one-per-campaign)
   S/p/<campaign>/<initiative>/<seq>     progress report
   S/r/<campaign>                        published result [winners, result_hash] (counting rules at close)
 """
@@ -52,6 +54,10 @@ def initiative_prefix(campaign_id: str) -> bytes:
 
 def tally_key(campaign_id: str, initiative_id: str) -> bytes:
     return b"S/t/" + campaign_id.encode() + b"/" + initiative_id.encode()
+
+
+def score_key(campaign_id: str, initiative_id: str) -> bytes:
+    return b"S/s/" + campaign_id.encode() + b"/" + initiative_id.encode()
 
 
 def voter_key_key(campaign_id: str, voter_key: bytes) -> bytes:
@@ -110,9 +116,11 @@ class Campaign:
     initiative_count: int
     # Derived from ``spec`` (not stored): the district ids, for O(1) membership checks.
     district_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    district_budgets: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "district_set", frozenset(d.district_id for d in self.spec.districts))
+        object.__setattr__(self, "district_budgets", {d.district_id: d.budget for d in self.spec.districts})
 
     @property
     def campaign_id(self) -> str:
@@ -123,6 +131,9 @@ class Campaign:
 
     def has_district(self, district_id: str) -> bool:
         return district_id in self.district_set
+
+    def district_budget(self, district_id: str) -> int:
+        return self.district_budgets.get(district_id, 0)
 
     def encode(self) -> bytes:
         """``codec.encode`` of the 9-element record; the spec's encoding is reused (see ``_encoded_spec``)."""
@@ -200,19 +211,35 @@ class Progress:
         return cls(report, height, time_ms, raw[3])
 
 
-def encode_ballot(tx_hash: bytes, choices: tuple[str, ...]) -> bytes:
+def encode_ballot(tx_hash: bytes, choices: tuple[str, ...], points: tuple[int, ...] = ()) -> bytes:
+    """``[tx_hash, choices]``, or ``[tx_hash, choices, points]`` for a scored ballot."""
+    if points:
+        return codec.encode([tx_hash, list(choices), list(points)])
     return codec.encode([tx_hash, list(choices)])
 
 
 def decode_ballot(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    tx_hash, choices, _ = decode_scored_ballot(data)
+    return tx_hash, choices
+
+
+def decode_scored_ballot(data: bytes) -> tuple[bytes, tuple[str, ...], tuple[int, ...]]:
+    """(tx hash, choices, points); points are empty for a set ballot."""
     try:
-        raw = _record(data, 2)
+        raw = codec.decode(data)
+        if not isinstance(raw, list) or len(raw) not in (2, 3):
+            raise DecodeError("expected an array of 2 or 3 fields")
         if not isinstance(raw[0], bytes) or not isinstance(raw[1], list) or \
                 not all(isinstance(choice, str) for choice in raw[1]):
             raise DecodeError("ballot fields")
+        points: tuple[int, ...] = ()
+        if len(raw) == 3:
+            if not isinstance(raw[2], list) or len(raw[2]) != len(raw[1]):
+                raise DecodeError("ballot points")
+            points = tuple(uint(value, "points") for value in raw[2])
     except DecodeError as exc:
         raise StorageError(f"stored ballot is corrupt: {exc.message}") from exc
-    return raw[0], tuple(raw[1])
+    return raw[0], tuple(raw[1]), points
 
 
 def encode_result(winners: tuple[str, ...], result_hash: bytes) -> bytes:

@@ -10,31 +10,59 @@ reproduce the same hash.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, Union, cast
 
 from chain import codec
 from chain.crypto import sha256
 from chain.records import (
-    INITIATIVE_APPROVED, STATUS_CLOSED, Campaign, Initiative, ballot_prefix, decode_ballot,
+    INITIATIVE_APPROVED, STATUS_CLOSED, Campaign, Initiative, ballot_prefix, decode_ballot, decode_scored_ballot,
 )
-from chain.rules import Candidate, select_top_n, select_winners
+from chain.rules import Candidate, select_equal_shares_scored, select_top_n, select_winners
 from chain.storage import KeyValueStore
 
 RESULT_DOMAIN = "veche/result/v1"
+
+SetBallot = Sequence[str]                       # the initiatives a set ballot names
+ScoredBallot = Sequence[tuple[str, int]]        # (initiative, points) of a cumulative or ordinal ballot
+Ballots = Union[Sequence[SetBallot], Sequence[ScoredBallot]]
 
 
 class TallyView(Protocol):
     def votes(self, campaign_id: str, initiative_id: str) -> int: ...
 
+    def points(self, campaign_id: str, initiative_id: str) -> int: ...
+
     def campaign_initiatives(self, campaign_id: str) -> list[Initiative]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A campaign's approved initiatives with their ballots (``votes``), points (``scores``;
+    equal to ``votes`` for set ballots) and district."""
+
+    votes: dict[str, int]
+    scores: dict[str, int]
+    district_of: dict[str, str]
+
+    @classmethod
+    def of(cls, view: TallyView, campaign: Campaign, initiatives: Iterable[Initiative]) -> "Counts":
+        campaign_id = campaign.campaign_id
+        pool = approved(initiatives)
+        votes = {i.spec.initiative_id: view.votes(campaign_id, i.spec.initiative_id) for i in pool}
+        if campaign.spec.ballot.scored:
+            scores = {i.spec.initiative_id: view.points(campaign_id, i.spec.initiative_id) for i in pool}
+        else:
+            scores = dict(votes)
+        return cls(votes, scores, {i.spec.initiative_id: i.spec.district_id for i in pool})
 
 
 def approved(initiatives: Iterable[Initiative]) -> list[Initiative]:
     return [i for i in initiatives if i.status == INITIATIVE_APPROVED]
 
 
-def _select(campaign: Campaign, candidates: Sequence[Candidate], budget: int,
-            ballots: Sequence[Sequence[str]] | None) -> list[str]:
+def _select(campaign: Campaign, candidates: Sequence[Candidate], budget: int, ballots: Ballots | None) -> list[str]:
+    """Winners among ``candidates``, whose ``votes`` is what the rule ranks by: points."""
     rule = campaign.spec.rule
     if not candidates:
         return []
@@ -43,17 +71,29 @@ def _select(campaign: Campaign, candidates: Sequence[Candidate], budget: int,
     if rule.name == "equal-shares":
         # chain/rules.py drops approvals of candidates under min_votes but keeps every ballot (and
         # its voter's share of the budget), as docs/RULES.md states.
+        if campaign.spec.ballot.scored:
+            scored = cast(Sequence[ScoredBallot], ballots or ())
+            return select_equal_shares_scored(candidates, budget, rule.min_votes, scored)
+        plain = cast(Sequence[SetBallot], ballots or ())
         return select_winners("equal-shares", candidates, budget=budget, min_votes=rule.min_votes,
-                              ballots=[list(ballot) for ballot in ballots or ()])
+                              ballots=[list(ballot) for ballot in plain])
     return select_winners(rule.name, candidates, budget=budget, top_n=rule.top_n, min_votes=rule.min_votes)
 
 
-def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], votes: dict[str, int],
-                    ballots: Sequence[Sequence[str]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
-    """Return (all winners, winners per district) under the campaign's rule and scope."""
+def ballot_initiatives(ballot: SetBallot | ScoredBallot) -> list[str]:
+    return [item if isinstance(item, str) else item[0] for item in ballot]
+
+
+def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,
+                    ballots: Ballots | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """Return (all winners, winners per district) under the campaign's rule and scope.
+
+    Every rule ranks by points (``counts.scores``: the number of ballots for set ballots).
+    """
     spec = campaign.spec
     pool = approved(initiatives)
-    candidates = {i.spec.initiative_id: Candidate(i.spec.initiative_id, i.spec.cost, votes.get(i.spec.initiative_id, 0))
+    candidates = {i.spec.initiative_id: Candidate(i.spec.initiative_id, i.spec.cost,
+                                                  counts.scores.get(i.spec.initiative_id, 0))
                   for i in pool}
     district_of = {i.spec.initiative_id: i.spec.district_id for i in pool}
     per_district: dict[str, list[str]] = {d.district_id: [] for d in spec.districts}
@@ -65,52 +105,64 @@ def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], votes
         return winners, per_district
     for district in spec.districts:
         local = [c for iid, c in candidates.items() if district_of[iid] == district.district_id]
-        local_ballots = None
+        local_ballots: list[Any] | None = None
         if ballots is not None:
             local_ids = {c.initiative_id for c in local}
-            local_ballots = [b for b in ballots if b and b[0] in local_ids]
+            local_ballots = [b for b in ballots if b and ballot_initiatives(b)[0] in local_ids]
         chosen = _select(campaign, local, district.budget, local_ballots)
         per_district[district.district_id] = chosen
         winners.extend(chosen)
     return winners, per_district
 
 
-def result_hash(campaign: Campaign, votes: dict[str, int], district_of: dict[str, str],
-                winners: Sequence[str], per_district: dict[str, list[str]]) -> bytes:
+def result_hash(campaign: Campaign, counts: Counts, winners: Sequence[str],
+                per_district: dict[str, list[str]]) -> bytes:
+    """See docs/PROTOCOL.md §8: a scored campaign lists ``[id, votes, points]``, others ``[id, votes]``."""
+    scored = campaign.spec.ballot.scored
     districts = []
     for district in campaign.spec.districts:
-        counts = sorted(([iid, votes.get(iid, 0)] for iid, d in district_of.items() if d == district.district_id),
-                        key=lambda pair: str(pair[0]).encode())
-        districts.append([district.district_id, counts, list(per_district.get(district.district_id, []))])
+        ids = sorted((iid for iid, d in counts.district_of.items() if d == district.district_id), key=str.encode)
+        rows: list[list[Any]] = [[iid, counts.votes.get(iid, 0), counts.scores.get(iid, 0)] if scored
+                                 else [iid, counts.votes.get(iid, 0)] for iid in ids]
+        districts.append([district.district_id, rows, list(per_district.get(district.district_id, []))])
     document = [RESULT_DOMAIN, campaign.campaign_id, campaign.status, campaign.total_ballots, districts, list(winners)]
     return sha256(codec.encode(document))
 
 
-def _counts(view: TallyView, campaign: Campaign) -> tuple[list[Initiative], dict[str, int], dict[str, str]]:
+def _counts(view: TallyView, campaign: Campaign) -> tuple[list[Initiative], Counts]:
     initiatives = view.campaign_initiatives(campaign.campaign_id)
-    pool = approved(initiatives)
-    votes = {i.spec.initiative_id: view.votes(campaign.campaign_id, i.spec.initiative_id) for i in pool}
-    district_of = {i.spec.initiative_id: i.spec.district_id for i in pool}
-    return initiatives, votes, district_of
+    return initiatives, Counts.of(view, campaign, initiatives)
 
 
 def compute_counting_result(view: TallyView, campaign: Campaign) -> tuple[tuple[str, ...], bytes]:
-    initiatives, votes, district_of = _counts(view, campaign)
-    winners, per_district = compute_winners(campaign, initiatives, votes)
-    return tuple(winners), result_hash(campaign, votes, district_of, winners, per_district)
+    initiatives, counts = _counts(view, campaign)
+    winners, per_district = compute_winners(campaign, initiatives, counts)
+    return tuple(winners), result_hash(campaign, counts, winners, per_district)
 
 
-def read_ballots(store: KeyValueStore, campaign_id: str) -> list[tuple[str, ...]]:
-    """Every committed ballot's choices for a campaign (order: by voter key)."""
-    return [decode_ballot(value)[1] for _, value in store.iterate(ballot_prefix(campaign_id))]
+def read_ballots(store: KeyValueStore, campaign: Campaign) -> Ballots:
+    """Every committed ballot of a campaign (order: by voter key): the choices of a set ballot,
+    the (choice, points) pairs of a scored one."""
+    prefix = ballot_prefix(campaign.campaign_id)
+    if campaign.spec.ballot.scored:
+        scored: list[ScoredBallot] = []
+        for _, value in store.iterate(prefix):
+            _, choices, points = decode_scored_ballot(value)
+            scored.append(tuple(zip(choices, points)))
+        return scored
+    return [decode_ballot(value)[1] for _, value in store.iterate(prefix)]
+
+
+def compute_result(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,
+                   ballots: Ballots | None) -> tuple[tuple[str, ...], bytes]:
+    winners, per_district = compute_winners(campaign, initiatives, counts, ballots)
+    return tuple(winners), result_hash(campaign, counts, winners, per_district)
 
 
 def compute_equal_shares_result(view: TallyView, store: KeyValueStore,
                                 campaign: Campaign) -> tuple[tuple[str, ...], bytes]:
-    initiatives, votes, district_of = _counts(view, campaign)
-    ballots = read_ballots(store, campaign.campaign_id)
-    winners, per_district = compute_winners(campaign, initiatives, votes, ballots)
-    return tuple(winners), result_hash(campaign, votes, district_of, winners, per_district)
+    initiatives, counts = _counts(view, campaign)
+    return compute_result(campaign, initiatives, counts, read_ballots(store, campaign))
 
 
 def tally_document(view: TallyView, campaign: Campaign, height: int,
@@ -118,9 +170,12 @@ def tally_document(view: TallyView, campaign: Campaign, height: int,
     """The public tally (``GET /api/v1/campaigns/{id}/tally``).
 
     ``result`` is the published (winners, hash) of a closed campaign, or None while open or
-    while equal shares is still being computed (then ``result_status`` says so).
+    while equal shares is still being computed (then ``result_status`` says so). Each district
+    lists ``initiatives`` (ballots naming each) and ``scores`` (its points; the same numbers
+    for choose-1, approval and knapsack ballots).
     """
-    initiatives, votes, district_of = _counts(view, campaign)
+    _, counts = _counts(view, campaign)
+    district_of = counts.district_of
     closed = campaign.status == STATUS_CLOSED
     winners: list[str] = list(result[0]) if (closed and result is not None) else []
     per_district = {d.district_id: [w for w in winners if district_of.get(w) == d.district_id]
@@ -129,11 +184,13 @@ def tally_document(view: TallyView, campaign: Campaign, height: int,
         digest = result[1]
         result_status = "final"
     else:
-        digest = result_hash(campaign, votes, district_of, [], {})
+        digest = result_hash(campaign, counts, [], {})
         result_status = "computing" if closed else "provisional"
+    ordered = sorted(counts.votes, key=str.encode)
     districts = {
         d.district_id: {
-            "initiatives": {iid: votes[iid] for iid in sorted(votes, key=str.encode) if district_of[iid] == d.district_id},
+            "initiatives": {iid: counts.votes[iid] for iid in ordered if district_of[iid] == d.district_id},
+            "scores": {iid: counts.scores[iid] for iid in ordered if district_of[iid] == d.district_id},
             "winners": per_district[d.district_id],
         }
         for d in campaign.spec.districts

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chain.equal_shares import equal_shares
+from chain.equal_shares_scored import equal_shares_scored
 from chain.errors import RuleError
 
 RULE_TOP_N = "top-n"
@@ -148,6 +149,35 @@ def select_equal_shares(
         return equal_shares(eligible, ballots, budget)
     kept = [[iid for iid in ballot if iid in eligible] for ballot in ballots]
     return equal_shares(eligible, kept, budget)
+
+
+def select_equal_shares_scored(
+    cands: Iterable[Candidate],
+    budget: int,
+    min_votes: int,
+    ballots: Sequence[Sequence[tuple[str, int]]],
+) -> list[str]:
+    """Method of Equal Shares over scored ballots (cumulative, ordinal), points as utilities.
+
+    Each candidate's ``votes`` must equal the points the ballots give it (the ranking quantity and
+    tie-break). Points for candidates under ``min_votes`` are dropped; their voters keep their share.
+    """
+    validate_amount("budget", budget)
+    validate_amount("min_votes", min_votes)
+    candidates = order_candidates(cands)
+    totals = {candidate.initiative_id: 0 for candidate in candidates}
+    for ballot in ballots:
+        for initiative_id, points in ballot:
+            if initiative_id not in totals:
+                raise RuleError(f"ballot gives points to unknown initiative {initiative_id!r}")
+            totals[initiative_id] += points
+    for candidate in candidates:
+        if totals[candidate.initiative_id] != candidate.votes:
+            raise RuleError(f"initiative {candidate.initiative_id!r}: {candidate.votes} points given but the "
+                            f"ballots give it {totals[candidate.initiative_id]}")
+    eligible = {c.initiative_id: c.cost for c in candidates if c.votes >= min_votes}
+    kept = [[(iid, points) for iid, points in ballot if iid in eligible] for ballot in ballots]
+    return equal_shares_scored(eligible, kept, budget)
 
 
 def count_approvals(candidates: Sequence[Candidate], ballots: Sequence[Sequence[str]]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from chain import codec
+from chain.ballots import check_ballot_limits, check_ballot_shape
 from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
 from chain.governance import (
@@ -24,7 +25,7 @@ from chain.params import ChainParams
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
     Campaign, Initiative, Progress, ballot_key, campaign_key, decode_result, encode_ballot,
-    encode_result, initiative_key, progress_key, progress_prefix, read_u64, result_key, tally_key,
+    encode_result, initiative_key, progress_key, progress_prefix, read_u64, result_key, score_key, tally_key,
     u64, voter_key_key,
 )
 from chain.storage import KeyValueStore
@@ -65,6 +66,7 @@ class State:
         self.campaigns: dict[str, Campaign] = {}
         self.initiatives: dict[tuple[str, str], Initiative] = {}
         self.tallies: dict[tuple[str, str], int] = {}
+        self.scores: dict[tuple[str, str], int] = {}   # points of scored ballots (cumulative, ordinal)
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
         self._initiative_ids: dict[str, set[str]] = {}
         self._campaign_gateways: dict[tuple[str, int, bytes], str | None] = {}
@@ -89,6 +91,9 @@ class State:
         for key, value in self.store.iterate(b"S/t/"):
             campaign_id, initiative_id = key[4:].decode().split("/", 1)
             self.tallies[(campaign_id, initiative_id)] = read_u64(value)
+        for key, value in self.store.iterate(b"S/s/"):
+            campaign_id, initiative_id = key[4:].decode().split("/", 1)
+            self.scores[(campaign_id, initiative_id)] = read_u64(value)
         for key, value in self.store.iterate(b"S/r/"):
             self.results[key[4:].decode()] = decode_result(value)
 
@@ -134,6 +139,10 @@ class State:
             revoked.pop(previous, None)
         return revoked
 
+    def points(self, campaign_id: str, initiative_id: str) -> int:
+        """Points of a scored campaign's initiative (0 for set ballots: their points are the votes)."""
+        return self.scores.get((campaign_id, initiative_id), 0)
+
     def initiative_ids(self, campaign_id: str) -> set[str]:
         return self._initiative_ids.get(campaign_id, set())
 
@@ -161,6 +170,7 @@ class State:
         for initiative in execution.initiatives.values():
             self._index_initiative(initiative)
         self.tallies.update(execution.tallies)
+        self.scores.update(execution.scores)
         self.results.update(execution.results)
         self.height = execution.height
         self.time_ms = execution.time_ms
@@ -188,6 +198,7 @@ class Execution:
         self.campaigns: dict[str, Campaign] = {}
         self.initiatives: dict[tuple[str, str], Initiative] = {}
         self.tallies: dict[tuple[str, str], int] = {}
+        self.scores: dict[tuple[str, str], int] = {}
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
         self.tx_hashes: set[bytes] = set()
         self.events: list[tuple[str, str]] = []
@@ -243,6 +254,11 @@ class Execution:
         key = (campaign_id, initiative_id)
         found = self.tallies.get(key)
         return found if found is not None else self.state.tallies.get(key, 0)
+
+    def points(self, campaign_id: str, initiative_id: str) -> int:
+        key = (campaign_id, initiative_id)
+        found = self.scores.get(key)
+        return found if found is not None else self.state.scores.get(key, 0)
 
     def campaign_initiatives(self, campaign_id: str) -> list[Initiative]:
         ids = set(self.state.initiative_ids(campaign_id))
@@ -331,6 +347,8 @@ class Execution:
                 self.writes[initiative_key(campaign_id, initiative_id)] = initiative.encode()
             for (campaign_id, initiative_id), count in self.tallies.items():
                 self.writes[tally_key(campaign_id, initiative_id)] = u64(count)
+            for (campaign_id, initiative_id), points in self.scores.items():
+                self.writes[score_key(campaign_id, initiative_id)] = u64(points)
             for campaign_id, (winners, result_hash) in self.results.items():
                 self.writes[result_key(campaign_id)] = encode_result(winners, result_hash)
             if self.set_change is not None:
@@ -467,24 +485,31 @@ class Execution:
             raise reject("unknown_district", f"district {district_id!r} is not part of this campaign")
         ballot = spec.ballot
         choices = body.choices
-        if not ballot.min_choices <= len(choices) <= ballot.max_choices:
-            raise reject("bad_ballot", f"a ballot needs {ballot.min_choices}..{ballot.max_choices} choices")
+        check_ballot_shape(ballot, body)
+        costs: list[int] = []
         for choice in choices:
             initiative = self.initiative(campaign_id, choice)
             if initiative is None or initiative.status != INITIATIVE_APPROVED:
                 raise reject("invalid_choice", f"initiative {choice!r} is not on this campaign's ballot")
             if initiative.spec.district_id != district_id:
                 raise reject("invalid_choice", f"initiative {choice!r} is not in district {district_id!r}")
+            costs.append(initiative.spec.cost)
+        if ballot.type != "choose-1" and ballot.type != "approval":
+            check_ballot_limits(ballot, body, costs, campaign.district_budget(district_id))
         slot = district_id if spec.ballots_per_voter == "district" else ""
         key = ballot_key(campaign_id, voter_key, slot)
         if self.get(key) is not None:
             raise reject("double_vote", "this voter has already voted" +
                          (" in this district" if slot else " in this campaign"))
         # -- every check passed: write --
-        self.writes[key] = encode_ballot(tx_hash, choices)
+        self.writes[key] = encode_ballot(tx_hash, choices, body.points)
         tallies = self.tallies
         for choice in choices:
             tallies[(campaign_id, choice)] = self.votes(campaign_id, choice) + 1
+        if body.points:
+            scores = self.scores
+            for choice, points in zip(choices, body.points):
+                scores[(campaign_id, choice)] = self.points(campaign_id, choice) + points
         self._new_ballots[campaign_id] = self._new_ballots.get(campaign_id, 0) + 1
 
     def _close_by_committee(self, body: CampaignClose, signers: tuple[bytes, ...], tx_hash: bytes) -> None:

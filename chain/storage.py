@@ -6,13 +6,14 @@ Writes happen only as batches; a batch is atomic, and ``sync=True`` makes it dur
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
-from chain.errors import StorageError
+from chain.errors import StorageError, StoreCorrupt, StoreFull, StoreLocked
 
 
 class KeyValueStore(Protocol):
@@ -61,37 +62,83 @@ class MemoryStore:
         self.closed = True
 
 
-class LevelStore:
-    """LevelDB through plyvel. One owner opens and closes it."""
+def classify_store_error(exc: BaseException, what: str) -> StorageError:
+    """A plyvel/LevelDB error as a typed ``StorageError``: corrupt, locked, full, or other.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    LevelDB reports corruption as ``Corruption: …`` (plyvel.CorruptionError), a held lock as an
+    ``IO error: lock …/LOCK: …`` and a full disk as ``IO error: … No space left on device``.
+    """
+    first = exc.args[0] if exc.args else ""
+    text = first.decode("utf-8", "replace") if isinstance(first, bytes) else str(exc)
+    name = type(exc).__name__
+    if name == "CorruptionError" or text.startswith("Corruption:") or "checksum mismatch" in text:
+        return StoreCorrupt(f"{what}: {text}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text \
+            or "Disk quota exceeded" in text:
+        return StoreFull(f"{what}: {text}")
+    if text.startswith("IO error: lock ") and "/LOCK" in text:
+        return StoreLocked(f"{what}: {text}")
+    return StorageError(f"{what}: {text}")
+
+
+StoreFaultHook = Callable[[StorageError], None]
+
+
+class LevelStore:
+    """LevelDB through plyvel. One owner opens and closes it.
+
+    Opened with ``paranoid_checks`` (LevelDB checks its log, manifest and table metadata eagerly and
+    stops at the first inconsistency) and every read with ``verify_checksums`` (each table block's
+    CRC32C is checked before its bytes are used). Any error is typed (``classify_store_error``); a
+    corruption or a full disk is also handed to ``on_fault`` (the node stops on it — code that
+    catches ``StorageError`` on the way cannot hide it).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, verify_checksums: bool = True,
+                 on_fault: StoreFaultHook | None = None) -> None:
         import plyvel  # imported here so that chain/ stays importable without LevelDB in pure tests
 
         os.makedirs(path, exist_ok=True)
+        self.path = os.fspath(path)
+        self.verify_checksums = verify_checksums
+        self.on_fault = on_fault
         try:
             # Bloom filters: most reads on the vote path (tx index, ballot slots) are misses.
             self._db = plyvel.DB(os.fspath(path), create_if_missing=create, paranoid_checks=True,
                                  lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024,
                                  bloom_filter_bits=10)
-        except plyvel.Error as exc:
-            raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
+        except (plyvel.Error, OSError) as exc:
+            raise self._fault(exc, f"cannot open LevelDB at {path}") from exc
         self._lock = threading.Lock()
-        self.path = os.fspath(path)
+
+    def _fault(self, exc: BaseException, what: str) -> StorageError:
+        error = classify_store_error(exc, what)
+        if isinstance(error, (StoreCorrupt, StoreFull)) and self.on_fault is not None:
+            self.on_fault(error)
+        return error
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
+        try:
+            value: bytes | None = self._db.get(key, verify_checksums=self.verify_checksums)
+        except Exception as exc:  # noqa: BLE001 - plyvel raises its own untyped errors
+            if self._db.closed:
+                raise StorageError("store is closed") from exc
+            raise self._fault(exc, f"LevelDB read in {self.path}") from exc
         return value
 
     def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
         if self._db.closed:
             raise StorageError("store is closed")
         with self._lock:
-            with self._db.write_batch(sync=sync) as batch:
-                for key, value in changes.items():
-                    if value is None:
-                        batch.delete(key)
-                    else:
-                        batch.put(key, value)
+            try:
+                with self._db.write_batch(sync=sync) as batch:
+                    for key, value in changes.items():
+                        if value is None:
+                            batch.delete(key)
+                        else:
+                            batch.put(key, value)
+            except Exception as exc:  # noqa: BLE001 - plyvel raises its own untyped errors
+                raise self._fault(exc, f"LevelDB write in {self.path}") from exc
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
                 reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
@@ -99,17 +146,27 @@ class LevelStore:
         if not lowest.startswith(prefix):
             return  # start is above every key with this prefix
         stop = prefix_end(prefix)
-        if not reverse:
-            yield from self._db.iterator(start=lowest, stop=stop)
-            return
-        # plyvel's reverse iterators are not trusted with bounds: given ``start`` alone one begins at
-        # the database's last key (a prefix check then ended it before the range: nothing came back),
-        # with ``start`` and ``stop`` one missed a range whose only key is ``start``, and ``prefix=``
-        # yields nothing for a prefix of 0xff bytes. Walk down from ``stop`` and end below ``lowest``.
-        for key, value in self._db.iterator(stop=stop, reverse=True):
-            if key < lowest:
+        try:
+            if not reverse:
+                yield from self._iterator(start=lowest, stop=stop)
                 return
-            yield key, value
+            # plyvel's reverse iterators are not trusted with bounds: given ``start`` alone one begins at
+            # the database's last key (a prefix check then ended it before the range: nothing came back),
+            # with ``start`` and ``stop`` one missed a range whose only key is ``start``, and ``prefix=``
+            # yields nothing for a prefix of 0xff bytes. Walk down from ``stop`` and end below ``lowest``.
+            for key, value in self._iterator(stop=stop, reverse=True):
+                if key < lowest:
+                    return
+                yield key, value
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - plyvel raises its own untyped errors
+            raise self._fault(exc, f"LevelDB scan in {self.path}") from exc
+
+    def _iterator(self, **bounds: Any) -> Iterator[tuple[bytes, bytes]]:
+        iterator: Iterator[tuple[bytes, bytes]] = self._db.iterator(verify_checksums=self.verify_checksums,
+                                                                     **bounds)
+        return iterator
 
     def close(self) -> None:
         if not self._db.closed:

@@ -28,11 +28,14 @@ MAX_SIGNATURES = 16
 # 1024 keys * 34 bytes + envelope stays well under MAX_TX_BYTES (2000 keys did not fit).
 MAX_VOTER_KEYS_PER_REGISTRATION = 1024
 MAX_CHOICES = 64
+MAX_POINTS = 1_000_000   # the most points one ballot may give, and any one rank's or total's limit
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CHAIN_ID_PATTERN = ID_PATTERN
 
 TRACKS = ("adult", "children")
-BALLOT_TYPES = ("choose-1", "approval")
+BALLOT_TYPES = ("choose-1", "approval", "knapsack", "cumulative", "ordinal")
+SET_BALLOTS = ("choose-1", "approval", "knapsack")    # a ballot is a set of initiatives
+SCORED_BALLOTS = ("cumulative", "ordinal")            # a ballot gives each chosen initiative points
 RULES = ("top-n", "greedy", "greedy-no-skip", "equal-shares")
 SCOPES = ("district", "campaign")
 BALLOTS_PER_VOTER = ("district", "campaign")
@@ -118,13 +121,20 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 
 class Wire:
-    """Mixin: a frozen dataclass encoded as a fixed-length array checked by ``SCHEMA``."""
+    """Mixin: a frozen dataclass encoded as a fixed-length array checked by ``SCHEMA``.
+
+    A body whose array length depends on its content (``BallotSpec``, ``VoteCast``) overrides
+    ``wire_names`` (the fields on the wire, in order) and ``from_wire``.
+    """
 
     SCHEMA: ClassVar[tuple[Checker, ...]]
 
+    def wire_names(self) -> tuple[str, ...]:
+        return field_names(type(self))
+
     def to_wire(self) -> list[Any]:
         out: list[Any] = []
-        for name in field_names(type(self)):
+        for name in self.wire_names():
             value = getattr(self, name)
             if isinstance(value, Wire):
                 out.append(value.to_wire())
@@ -159,18 +169,114 @@ class District(Wire):
     SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, text(200, allow_empty=False), uint)
 
 
+def point(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POINTS:
+        raise DecodeError(f"{name} must be an integer from 1 to {MAX_POINTS}")
+    return value
+
+
+def points_limit(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POINTS:
+        raise DecodeError(f"{name} must be an integer from 0 to {MAX_POINTS}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class BallotSpec(Wire):
+    """What a ballot of the campaign may hold. The wire array depends on the type:
+
+    ``[type, min_choices, max_choices]``                                 choose-1, approval
+    ``[type, min_choices, max_choices, max_sum_cost]``                   knapsack
+    ``[type, min_choices, max_choices, min_sum_points, max_sum_points, max_points]``   cumulative
+    ``[type, min_choices, max_choices, rank_points]``                    ordinal
+
+    Fields a type does not carry stay at their zero value.
+    """
+
     type: str
     min_choices: int
     max_choices: int
+    max_sum_cost: int = 0             # knapsack: total cost cap in kopecks (0 = the ballot's district's budget)
+    min_sum_points: int = 0           # cumulative: the ballot's points add up to at least this ...
+    max_sum_points: int = 0           # ... and at most this
+    max_points: int = 0               # cumulative: most points for one initiative (0 = only the total limits)
+    rank_points: tuple[int, ...] = ()  # ordinal: points of rank 1, 2, … max_choices (non-increasing)
     SCHEMA: ClassVar[tuple[Checker, ...]] = (one_of(BALLOT_TYPES), uint, uint)
+    LAYOUTS: ClassVar[dict[str, tuple[tuple[str, Checker], ...]]] = {
+        "choose-1": (), "approval": (),
+        "knapsack": (("max_sum_cost", uint),),
+        "cumulative": (("min_sum_points", points_limit), ("max_sum_points", points_limit),
+                       ("max_points", points_limit)),
+        "ordinal": (("rank_points", list_of(point, MAX_CHOICES, min_items=1)),),
+    }
+
+    @property
+    def scored(self) -> bool:
+        """True when a ballot gives points (cumulative, ordinal), False for a set of initiatives."""
+        return self.type in SCORED_BALLOTS
+
+    def wire_names(self) -> tuple[str, ...]:
+        return self.names_of(self.type)
+
+    @classmethod
+    def names_of(cls, kind: str) -> tuple[str, ...]:
+        """The wire fields of a ballot of type ``kind``, in order."""
+        return ("type", "min_choices", "max_choices") + tuple(name for name, _ in cls.LAYOUTS.get(kind, ()))
+
+    @classmethod
+    def from_wire(cls, raw: Any, name: str = "ballot") -> "BallotSpec":
+        if not isinstance(raw, list) or not raw:
+            raise DecodeError(f"{name} must be an array [type, min_choices, max_choices, ...]")
+        kind = one_of(BALLOT_TYPES)(raw[0], f"{name}.type")
+        layout = cls.LAYOUTS[kind]
+        if len(raw) != 3 + len(layout):
+            names = ", ".join(["type", "min_choices", "max_choices"] + [n for n, _ in layout])
+            raise DecodeError(f"{name} of type {kind} must be an array of {3 + len(layout)} fields ({names})")
+        values: dict[str, Any] = {field_name: check(value, f"{name}.{field_name}")
+                                  for (field_name, check), value in zip(layout, raw[3:])}
+        spec = cls(kind, uint(raw[1], f"{name}.min_choices"), uint(raw[2], f"{name}.max_choices"), **values)
+        spec.validate()
+        return spec
 
     def validate(self) -> None:
+        if self.type not in BALLOT_TYPES:
+            raise DecodeError(f"ballot.type must be one of {', '.join(BALLOT_TYPES)}")
+        carried = set(self.wire_names())
+        defaults = {"max_sum_cost": 0, "min_sum_points": 0, "max_sum_points": 0, "max_points": 0, "rank_points": ()}
+        for field_name, default in defaults.items():
+            if field_name not in carried and getattr(self, field_name) != default:
+                raise DecodeError(f"a {self.type} ballot has no {field_name}")
         if self.type == "choose-1" and (self.min_choices, self.max_choices) != (1, 1):
             raise DecodeError("a choose-1 ballot has min_choices = max_choices = 1")
         if not 1 <= self.min_choices <= self.max_choices <= MAX_CHOICES:
             raise DecodeError(f"ballot needs 1 <= min_choices <= max_choices <= {MAX_CHOICES}")
+        if self.type == "cumulative":
+            self._validate_cumulative()
+        elif self.type == "ordinal":
+            self._validate_ordinal()
+
+    def _validate_cumulative(self) -> None:
+        if self.max_sum_points == 0:
+            raise DecodeError("a cumulative ballot needs max_sum_points >= 1")
+        if self.min_sum_points > self.max_sum_points:
+            raise DecodeError("a cumulative ballot needs min_sum_points <= max_sum_points")
+        if self.max_points > self.max_sum_points:
+            raise DecodeError("a cumulative ballot needs max_points <= max_sum_points (0: no separate limit)")
+        if self.max_sum_points < self.min_choices:
+            raise DecodeError("a cumulative ballot gives each chosen initiative at least 1 point: "
+                              "max_sum_points must be >= min_choices")
+        per_initiative = self.max_points or self.max_sum_points
+        if self.min_sum_points > self.max_choices * per_initiative:
+            raise DecodeError("a cumulative ballot cannot reach min_sum_points with max_choices initiatives "
+                              "of at most max_points each")
+
+    def _validate_ordinal(self) -> None:
+        if len(self.rank_points) != self.max_choices:
+            raise DecodeError("an ordinal ballot's rank_points has one entry per rank: max_choices entries")
+        if any(not isinstance(p, int) or isinstance(p, bool) or not 1 <= p <= MAX_POINTS for p in self.rank_points):
+            raise DecodeError(f"ordinal rank_points must be integers from 1 to {MAX_POINTS}")
+        if any(later > earlier for earlier, later in zip(self.rank_points, self.rank_points[1:])):
+            raise DecodeError("ordinal rank_points must not increase from one rank to the next")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +328,10 @@ class CampaignCreate(Wire):
                               "voting_start < voting_end")
         if self.rule.scope == "campaign" and self.rule.name != "top-n" and self.rule.budget == 0:
             raise DecodeError("a campaign-scope budget rule needs rule.budget > 0")
+        if self.ballot.type == "knapsack" and self.ballot.max_sum_cost == 0 and \
+                any(d.budget == 0 for d in self.districts):
+            raise DecodeError("a knapsack ballot whose cap is its district's budget (max_sum_cost 0) needs "
+                              "every district's budget > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,16 +380,58 @@ class VotersRegister(Wire):
             raise DecodeError("voter keys in one registration must be distinct")
 
 
+def scored_order(choice: str, points: int) -> tuple[int, bytes]:
+    """Canonical order of a scored ballot: most points first, then initiative id bytes ascending."""
+    return (-points, choice.encode())
+
+
 @dataclass(frozen=True, slots=True)
 class VoteCast(Wire):
+    """A ballot. ``[campaign_id, district_id, choices]`` for a set of initiatives (choose-1,
+    approval, knapsack): choices distinct and sorted by UTF-8 bytes. ``[campaign_id, district_id,
+    choices, points]`` for a scored ballot (cumulative, ordinal): ``points[i]`` (1..MAX_POINTS) is
+    what ``choices[i]`` gets; pairs sorted by points descending, then id bytes ascending, ids
+    distinct — so an ordinal ballot lists its ranking in order."""
+
     campaign_id: str
     district_id: str
     choices: tuple[str, ...]
-    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, ident, list_of(ident, MAX_CHOICES, min_items=1))
+    points: tuple[int, ...] = ()
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        ident, ident, list_of(ident, MAX_CHOICES, min_items=1), list_of(point, MAX_CHOICES, min_items=1),
+    )
+
+    def wire_names(self) -> tuple[str, ...]:
+        return ("campaign_id", "district_id", "choices", "points") if self.points else \
+            ("campaign_id", "district_id", "choices")
+
+    @classmethod
+    def from_wire(cls, raw: Any, name: str = "body") -> "VoteCast":
+        if not isinstance(raw, list) or len(raw) not in (3, 4):
+            raise DecodeError(f"{name} must be an array of 3 fields (campaign_id, district_id, choices) or 4 "
+                              "(campaign_id, district_id, choices, points)")
+        names = ("campaign_id", "district_id", "choices", "points")
+        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(cls.SCHEMA, raw, names)]
+        vote = cls(*values)
+        vote.validate()
+        return vote
 
     def validate(self) -> None:
-        if list(self.choices) != sorted(set(self.choices), key=lambda c: c.encode()):
-            raise DecodeError("ballot choices must be distinct and sorted by their UTF-8 bytes")
+        if not self.points:
+            if list(self.choices) != sorted(set(self.choices), key=lambda c: c.encode()):
+                raise DecodeError("ballot choices must be distinct and sorted by their UTF-8 bytes")
+            return
+        if len(self.points) != len(self.choices):
+            raise DecodeError("a scored ballot has one points entry per choice")
+        if len(set(self.choices)) != len(self.choices):
+            raise DecodeError("ballot choices must be distinct")
+        keys = [scored_order(c, p) for c, p in zip(self.choices, self.points)]
+        if keys != sorted(keys):
+            raise DecodeError("a scored ballot lists its choices by points descending, then by UTF-8 bytes")
+
+    @property
+    def scored(self) -> bool:
+        return bool(self.points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,10 +693,26 @@ def sign_tx(kind: str, chain_id: str, body: Wire, keys: Sequence[SigningKey]) ->
 
 
 def make_vote(chain_id: str, voter_key: SigningKey, campaign_id: str, district_id: str,
-              choices: Sequence[str]) -> Tx:
-    """A ballot: deterministic bytes (no timestamp, no nonce), so re-sending gives the same tx."""
-    ordered = tuple(sorted(set(choices), key=lambda c: c.encode()))
-    return sign_tx("vote.cast", chain_id, VoteCast(campaign_id, district_id, ordered), [voter_key])
+              choices: Sequence[str], points: Sequence[int] | None = None) -> Tx:
+    """A ballot: deterministic bytes (no timestamp, no nonce), so re-sending gives the same tx.
+
+    ``points`` (aligned with ``choices``) makes a scored ballot: cumulative points, or for an
+    ordinal ballot the campaign's rank points of each choice's rank.
+    """
+    return sign_tx("vote.cast", chain_id, vote_body(campaign_id, district_id, choices, points), [voter_key])
+
+
+def vote_body(campaign_id: str, district_id: str, choices: Sequence[str],
+              points: Sequence[int] | None = None) -> VoteCast:
+    """The canonical ``VoteCast`` for these choices (and points); ``DecodeError`` if they cannot be one."""
+    if points is None:
+        return VoteCast(campaign_id, district_id, tuple(sorted(set(choices), key=lambda c: c.encode())))
+    if len(points) != len(choices):
+        raise DecodeError("a scored ballot has one points entry per choice")
+    pairs = sorted(zip(choices, points), key=lambda pair: scored_order(pair[0], pair[1]))
+    vote = VoteCast(campaign_id, district_id, tuple(c for c, _ in pairs), tuple(p for _, p in pairs))
+    vote.validate()
+    return vote
 
 
 def make_registration(chain_id: str, gateway_key: SigningKey, campaign_id: str,
@@ -555,7 +723,7 @@ def make_registration(chain_id: str, gateway_key: SigningKey, campaign_id: str,
 def body_to_json(body: Wire) -> Any:
     """A JSON-friendly view of a body (bytes as hex), for APIs and CLIs."""
     out: dict[str, Any] = {}
-    for name in field_names(type(body)):
+    for name in body.wire_names():
         out[name] = _json_value(getattr(body, name))
     return out
 

@@ -540,13 +540,15 @@ class Engine(PeerIntake):
         position = (unsigned.height, unsigned.round, STEP_RANK[unsigned.step])
         if position <= state.position:
             return state.signed_at(unsigned.height, unsigned.round, unsigned.step)
+        if not state.may_sign_at(unsigned.height):
+            return None  # a recovered validator's floor: it may have signed here before it lost its state
         signed: Message = replace(unsigned, signature=self._signer(unsigned.signing_bytes()))
         kept = tuple(m for m in state.last_signed if m.height == signed.height and m.round >= signed.round - 1)
         self._signing = SigningState(
             height=signed.height, round=signed.round, step=signed.step,
             locked_round=self._locked_round, locked_block_hash=self._locked_hash, locked_block=self._locked_block,
             valid_round=self._valid_round, valid_block_hash=self._valid_hash, valid_block=self._valid_block,
-            last_signed=kept + (signed,),
+            last_signed=kept + (signed,), floor=state.floor,
         )
         self._out.append(PersistSigningState(self._signing))
         return signed

@@ -4,10 +4,25 @@
 at an equal position, only re-sends the identical message from ``last_signed``. The lock and the
 valid value are restored from it after a restart, so a crash cannot unlock a validator.
 
-Wire form (canonical msgpack array)::
+Wire form (canonical msgpack array), format 2::
 
-  [1, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
-   [[block_hash, block], ...], [message, ...]]
+  [2, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
+   [[block_hash, block], ...], [message, ...], floor]
+
+``floor``: the engine signs nothing at a height ``<= floor`` (0: no floor). A validator that lost its
+signing state and was started with ``--recover-signing-state`` gets a floor derived from the chain
+(node/ops/recovery.py); later states carry it on. Format 1 (the same array without ``floor``, first
+element 1) still decodes, with floor 0.
+
+The file (``encode_file``/``decode_file``; written durably by ``node/signing_state.py``)::
+
+  magic    8 bytes   b"VECHESS2"
+  length   4 bytes   big-endian length of body
+  body     length    SigningState.encode() (format 2)
+  digest   32 bytes  SHA-256(magic ‖ length ‖ body)
+
+A format-1 file is the bare body with no magic and no digest (it begins with 0x9a, a 10-element
+msgpack array); ``decode_file`` accepts it and says so, so the node can rewrite it in format 2.
 
 Each distinct block is stored once; proposals in ``last_signed`` are stored without their block
 bytes, which are restored from the block table by hash.
@@ -15,6 +30,8 @@ bytes, which are restored from the block table by hash.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,8 +47,12 @@ from consensus.messages import (
     message_from_wire,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_FORMAT_VERSION = 1
 MAX_SIGNING_STATE_BYTES = 4 * MAX_MESSAGE_BYTES
+MAGIC = b"VECHESS2"
+DIGEST_BYTES = 32
+FILE_HEADER = struct.Struct(">8sI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +67,22 @@ class SigningState:
     valid_block_hash: bytes | None = None
     valid_block: bytes | None = None
     last_signed: tuple[Message, ...] = ()
+    floor: int = 0
 
     @classmethod
     def initial(cls) -> "SigningState":
         """The state of a validator that has never signed anything."""
         return cls(height=0, round=0, step=STEP_PROPOSE)
+
+    @classmethod
+    def recovered(cls, floor: int) -> "SigningState":
+        """A validator that lost its signing state: it signs nothing at a height ``<= floor``."""
+        if floor < 0:
+            raise SigningStateError(f"a signing floor is not negative, got {floor}")
+        return cls(height=0, round=0, step=STEP_PROPOSE, floor=floor)
+
+    def may_sign_at(self, height: int) -> bool:
+        return height > self.floor
 
     @property
     def position(self) -> tuple[int, int, int]:
@@ -76,7 +108,7 @@ class SigningState:
             messages.append(message.to_wire())
         return codec.encode([
             FORMAT_VERSION, self.height, self.round, self.step, self.locked_round, self.locked_block_hash,
-            self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages,
+            self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages, self.floor,
         ])
 
     @classmethod
@@ -89,9 +121,13 @@ class SigningState:
 
 
 def _from_wire(raw: Any) -> SigningState:
-    _want(isinstance(raw, list) and len(raw) == 10, "signing state must be a 10-field array")
-    version, height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw
-    _want(version == FORMAT_VERSION and not isinstance(version, bool), f"unknown format version {version!r}")
+    _want(isinstance(raw, list) and len(raw) in (10, 11), "signing state must be an array of 10 or 11 fields")
+    version = raw[0]
+    _want(_is_int(version) and (version, len(raw)) in ((LEGACY_FORMAT_VERSION, 10), (FORMAT_VERSION, 11)),
+          f"unknown format version {version!r} with {len(raw)} fields")
+    _, height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw[:10]
+    floor = raw[10] if len(raw) == 11 else 0
+    _want(_is_int(floor) and floor >= 0, "floor")
     _want(_is_int(height) and height >= 0 and _is_int(round_) and round_ >= 0, "height and round")
     _want(isinstance(step, str) and step in STEP_RANK, "step")
     _want(_is_int(locked_round) and -1 <= locked_round <= round_, "locked_round")
@@ -122,6 +158,7 @@ def _from_wire(raw: Any) -> SigningState:
         valid_round=valid_round, valid_block_hash=valid_hash,
         valid_block=None if valid_hash is None else blocks[valid_hash],
         last_signed=tuple(signed),
+        floor=floor,
     )
 
 
@@ -132,3 +169,34 @@ def _is_int(value: Any) -> bool:
 def _want(condition: bool, what: str) -> None:
     if not condition:
         raise SigningStateError(f"malformed signing state: {what}")
+
+
+def encode_file(state: SigningState) -> bytes:
+    """The whole signing-state file: magic, body length, body, SHA-256 of the three."""
+    body = state.encode()
+    head = FILE_HEADER.pack(MAGIC, len(body))
+    return head + body + hashlib.sha256(head + body).digest()
+
+
+def decode_file(data: bytes) -> tuple[SigningState, bool]:
+    """(state, legacy): ``legacy`` is True for a format-1 file (no checksum), to be rewritten.
+
+    Raises ``SigningStateError`` for anything that does not check: wrong magic, truncation, trailing
+    bytes, a digest mismatch, or a body that does not decode.
+    """
+    if data[:1] == b"\x9a":  # format 1: a bare 10-element msgpack array [1, ...]
+        return SigningState.decode(data), True
+    if len(data) < FILE_HEADER.size + DIGEST_BYTES:
+        raise SigningStateError(f"truncated: {len(data)} bytes, a signing-state file has at least "
+                                f"{FILE_HEADER.size + DIGEST_BYTES}")
+    magic, length = FILE_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SigningStateError(f"not a signing-state file (magic {magic!r}, expected {MAGIC!r})")
+    if len(data) != FILE_HEADER.size + length + DIGEST_BYTES:
+        raise SigningStateError(f"length mismatch: the header announces a {length}-byte body, the file holds "
+                                f"{len(data) - FILE_HEADER.size - DIGEST_BYTES}")
+    end = FILE_HEADER.size + length
+    if hashlib.sha256(data[:end]).digest() != data[end:]:
+        raise SigningStateError("SHA-256 checksum mismatch: the file was changed or damaged on disk")
+    state = SigningState.decode(data[FILE_HEADER.size:end])
+    return state, False

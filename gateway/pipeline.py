@@ -48,7 +48,7 @@ PENDING_CODES = frozenset({"already_pending", "pending", "duplicate", "known", "
 FINAL_CODES = frozenset({
     "wrong_chain", "bad_signature", "unknown_kind", "permission_denied", "unknown_campaign", "campaign_closed",
     "outside_window", "unknown_district", "registration_cap", "bad_ballot", "invalid_choice", "double_vote",
-    "malformed", "too_large", "not_canonical",
+    "malformed", "too_large", "not_canonical", "cost_cap", "points_max", "points_total", "rank_points",
 })
 WAIT_FOR_REGISTRATION_CODES = frozenset({"not_registered"})
 MAX_TXS_PER_POST = 500

@@ -7,7 +7,7 @@ shows the citizen "counted" — the gateway does not take a node's word for it. 
 certificate is verified once; later receipts from the same block only re-check their Merkle path.
 Verified receipts are kept in a small LRU cache.
 
-Validator set changes (docs/PROTOCOL.md §14): ``SetFollower`` is the gateway's light client. It
+Validator set changes (docs/PROTOCOL.md §15): ``SetFollower`` is the gateway's light client. It
 fetches the change proofs (``GET /api/v1/validators/changes``) and follows them from the genesis set
 (``chain.lightclient``); a certificate is checked against the set it knows for that height, which
 for heights above the last fetch is the newest set it verified — sound under the one-third rule

@@ -4,7 +4,11 @@ Campaign JSON (money in kopecks, times in unix milliseconds or ISO 8601 with an 
 {
   "campaign_id": "volgograd-2027", "title": "...", "track": "adult" | "children",
   "districts": [{"district_id", "name", "budget"}],
-  "ballot": {"type": "choose-1" | "approval", "min_choices": 1, "max_choices": 1},
+  "ballot": {"type": "choose-1" | "approval" | "knapsack" | "cumulative" | "ordinal",
+             "min_choices": 1, "max_choices": 1,
+             "max_sum_cost": 0,                                   (knapsack; 0 = the district's budget)
+             "min_sum_points": 0, "max_sum_points": 10, "max_points": 0,   (cumulative)
+             "rank_points": [3, 2, 1]},                           (ordinal; one entry per rank)
   "rule": {"name": "top-n" | "greedy" | "greedy-no-skip" | "equal-shares",
            "scope": "district" | "campaign", "top_n": 0, "min_votes": 0, "budget": 0},
   "min_cost": 1, "max_cost": 100000000, "categories": ["sports", ...],
@@ -22,6 +26,7 @@ docs/GENESIS.md describes both forms field by field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,31 +47,49 @@ CAMPAIGN_KEYS = frozenset({
     "ballots_per_voter", "description",
 })
 DISTRICT_KEYS = frozenset({"district_id", "name", "budget"})
-BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices"})
+BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices", "max_sum_cost", "min_sum_points", "max_sum_points",
+                         "max_points", "rank_points"})
+BALLOT_TYPE_KEYS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "knapsack": (("max_sum_cost", 0),),
+    "cumulative": (("min_sum_points", 0), ("max_sum_points", None), ("max_points", 0)),
+    "ordinal": (("rank_points", None),),
+}
 RULE_KEYS = frozenset({"name", "scope", "top_n", "min_votes", "budget"})
 INITIATIVE_KEYS = frozenset({"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
                              "summary", "document_hash"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RFC3339_TIME = re.compile(r"(?P<local>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})"
+                          r"(?P<fraction>(?:\.[0-9]{1,3})?)(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})")
+RFC3339_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,3})?")
 
 
 def parse_time_ms(value: Any, where: str) -> int:
-    """Unix milliseconds (a non-negative integer) or an ISO 8601 time with a UTC offset."""
+    """Unix milliseconds (a non-negative integer) or an RFC 3339 time with a UTC offset.
+
+    The text form is exactly ``YYYY-MM-DDTHH:MM:SS[.f{1,3}](Z|+HH:MM|-HH:MM)`` (ASCII digits, capital
+    ``T`` and ``Z``, no leap second): milliseconds = days since 1970-01-01 × 86,400,000 + the time of day
+    − the offset, exactly (docs/GENESIS.md §3).
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise GenesisError(f"{where}: a time in unix milliseconds cannot be negative")
         return value
     if isinstance(value, str):
+        match = RFC3339_TIME.fullmatch(value)
+        if match is None:
+            if RFC3339_LOCAL.fullmatch(value):
+                raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. 2027-05-01T00:00:00+03:00")
+            raise GenesisError(f"{where}: {value!r} is not an RFC 3339 time such as 2027-05-01T00:00:00+03:00")
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise GenesisError(f"{where}: {value!r} is not an ISO 8601 time") from exc
-        if moment.tzinfo is None:
-            raise GenesisError(f"{where}: {value!r} needs a UTC offset, e.g. 2027-05-01T00:00:00+03:00")
+            moment = datetime.fromisoformat(match.group("local") + (match.group("fraction") or ".").ljust(4, "0")
+                                            + ("+00:00" if match.group("offset") == "Z" else match.group("offset")))
+        except ValueError as exc:  # a day, hour, minute or offset out of range
+            raise GenesisError(f"{where}: {value!r} is not a valid time: {exc}") from exc
         elapsed = moment - _EPOCH  # exact integer arithmetic: no float rounding of milliseconds
         if elapsed < timedelta(0):
             raise GenesisError(f"{where}: {value!r} is before 1970")
         return elapsed // timedelta(milliseconds=1)
-    raise GenesisError(f"{where}: expected unix milliseconds or an ISO 8601 time, got {type(value).__name__}")
+    raise GenesisError(f"{where}: expected unix milliseconds or an RFC 3339 time, got {type(value).__name__}")
 
 
 def _obj(value: Any, where: str, known: frozenset[str]) -> dict[str, Any]:
@@ -104,6 +127,24 @@ def _decoded(where: str, exc: DecodeError) -> GenesisError:
     return GenesisError(message)
 
 
+def ballot_wire(ballot: dict[str, Any], where: str) -> list[Any]:
+    """``[type, min_choices, max_choices, ...]``: the fields of the type (``chain.tx.BallotSpec``)."""
+    kind = _get(ballot, "type", where)
+    layout = BALLOT_TYPE_KEYS.get(kind, ()) if isinstance(kind, str) else ()
+    foreign = sorted(set(ballot) - {"type", "min_choices", "max_choices"} - {key for key, _ in layout})
+    if foreign:
+        raise GenesisError(f"{where}: a {kind} ballot has no {', '.join(foreign)}")
+    ranks = ballot.get("rank_points")
+    default_max = len(ranks) if kind == "ordinal" and isinstance(ranks, list) and ranks else 1
+    wire = [kind, ballot.get("min_choices", 1), ballot.get("max_choices", default_max)]
+    for key, default in layout:
+        if key not in ballot and default is None:
+            raise GenesisError(f"{where} is missing {key!r} (a {kind} ballot needs it)")
+        value = ballot.get(key, default)
+        wire.append(list(value) if isinstance(value, tuple) else value)
+    return wire
+
+
 def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str = "campaign") -> CampaignCreate:
     """Build a ``CampaignCreate`` body from its JSON form; ``gateways`` maps gateway names to keys."""
     document = _obj(value, where, CAMPAIGN_KEYS)
@@ -123,7 +164,7 @@ def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str 
         _get(document, "title", where),
         _get(document, "track", where),
         districts,
-        [_get(ballot, "type", f"{where}.ballot"), ballot.get("min_choices", 1), ballot.get("max_choices", 1)],
+        ballot_wire(ballot, f"{where}.ballot"),
         [_get(rule, "name", f"{where}.rule"), rule.get("scope", "district"), rule.get("top_n", 0),
          rule.get("min_votes", 0), rule.get("budget", 0)],
         _get(document, "min_cost", where),

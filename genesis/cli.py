@@ -1,7 +1,7 @@
 """CLI commands of the genesis package: `veche keys …`, `veche testnet init`, and genesis checks.
 
 ``node/cli/__init__.py`` wires ``keys_group`` and ``testnet_init`` into the ``veche`` group;
-``genesis_group`` (check a genesis file, print its hash) runs as ``python -m genesis``.
+``genesis_group`` (check a genesis file, print its hash) is ``veche genesis`` and ``python -m genesis``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import click
 from chain.crypto import SigningKey, read_key_file, write_key_file
 from chain.errors import VecheError
 from genesis.model import load_genesis
-from genesis.testnet import TestnetLayout, init_testnet
+from genesis.testnet import TestnetLayout, init_testnet, write_initial_signing_state
 
 
 def _fail(exc: VecheError) -> click.ClickException:
@@ -33,17 +33,25 @@ def keys_group() -> None:
 @keys_group.command("generate")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Key file to create (mode 0600); an existing file is never overwritten.")
-def keys_generate(out: Path) -> None:
+@click.option("--signing-state", "signing_state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also create this validator's signing state (signing-state.bin in its home: nothing signed "
+                   "yet). A validator refuses to start without one (docs/NODE.md §6).")
+def keys_generate(out: Path, signing_state: Path | None) -> None:
     """Create a new key file and print its public key (hex) for the genesis file."""
-    if not out.parent.is_dir():
-        raise click.ClickException(f"folder {out.parent} does not exist")
+    for path in (out, signing_state):
+        if path is not None and not path.parent.is_dir():
+            raise click.ClickException(f"folder {path.parent} does not exist")
+    if signing_state is not None and signing_state.exists():
+        raise click.ClickException(f"{signing_state} already exists; a signing state is never overwritten")
     key = SigningKey.generate()
     try:
         write_key_file(out, key)
+        if signing_state is not None:
+            write_initial_signing_state(signing_state)
     except VecheError as exc:
         raise _fail(exc) from exc
     except OSError as exc:
-        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from exc
+        raise click.ClickException(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
     click.echo(key.public_key.hex())
 
 
@@ -120,6 +128,19 @@ def testnet_init(directory: Path, validators: int, observers: int, base_port: in
 @click.group("genesis")
 def genesis_group() -> None:
     """Check genesis files."""
+
+
+@genesis_group.command("hash")
+@click.argument("genesis_file", type=click.Path(dir_okay=False, path_type=Path))
+def genesis_hash_command(genesis_file: Path) -> None:
+    """Print the genesis hash of GENESIS_FILE: SHA-256 of its RFC 8785 canonical JSON (not of the file's bytes).
+
+    This is the value the programme publishes; compare it before trusting the file."""
+    try:
+        genesis = load_genesis(genesis_file)
+    except VecheError as exc:
+        raise _fail(exc) from exc
+    click.echo(genesis.hash.hex())
 
 
 @genesis_group.command("check")

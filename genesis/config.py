@@ -29,6 +29,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DEFAULT_MEMPOOL_MAX_TXS = 100_000
 DEFAULT_MEMPOOL_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_VALIDATOR_KEY_FILE = "node-key.json"
+SIGNING_STATE_FILE = "signing-state.bin"
 DEFAULT_GATEWAY_KEY_FILE = "gateway-key.json"
 
 NODE_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "api_url", "genesis_file", "key_file",
@@ -239,7 +240,7 @@ def load_node_config(home: str | os.PathLike[str]) -> NodeConfig:
         home=root, name=reader.ident("name"), role=role, listen_host=host, listen_port=port, api_url=api_url,
         genesis_file=reader.file(root, "genesis_file", "genesis.json"),
         key_file=key_file,
-        signing_state_file=reader.file(root, "signing_state_file", "signing-state.bin"),
+        signing_state_file=reader.file(root, "signing_state_file", SIGNING_STATE_FILE),
         data_dir=reader.file(root, "data_dir", "data"),
         peers=_peers(reader),
         log_level=reader.log_level(),

@@ -13,9 +13,9 @@ Shape (every key required unless marked optional; docs/GENESIS.md explains each 
   "campaigns": [campaign JSON],                      # optional: data applied at height 0
   "initiatives": [initiative JSON]                   # optional: approved at height 0
 }
-The genesis hash is SHA-256 of the canonical JSON form (sorted keys, no spaces, UTF-8 without
-escapes). Floats are refused anywhere in the document, so the canonical form is the same in every
-JSON implementation.
+The genesis hash is SHA-256 of the document's RFC 8785 (JCS) canonical form. Floats, and integers
+beyond ±(2**53 − 1), are refused anywhere in the document, so every JSON implementation reads the
+same values and every JCS implementation writes the same bytes (docs/GENESIS.md §1).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import rfc8785
 
 from chain.block import MAX_TXS_PER_BLOCK, Validator, ValidatorSet
 from chain.crypto import PUBLIC_KEY_BYTES, is_valid_public_key, sha256
@@ -87,7 +89,11 @@ class Genesis:
 
 
 def canonical_json(document: Any) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The RFC 8785 (JSON Canonicalization Scheme) bytes of ``document``."""
+    try:
+        return rfc8785.dumps(document)
+    except rfc8785.CanonicalizationError as exc:
+        raise GenesisError(f"the genesis document has no canonical form: {exc}") from exc
 
 
 def genesis_hash(document: dict[str, Any]) -> bytes:
@@ -106,8 +112,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+MAX_JSON_INT = 2**53 - 1  # RFC 7493 (I-JSON) and RFC 8785: integers every JSON reader holds exactly
+
+
 def _walk_floats(value: Any, where: str) -> Iterator[str]:
-    if isinstance(value, float):
+    if isinstance(value, float) or (_is_int(value) and abs(value) > MAX_JSON_INT):
         yield where
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -120,7 +129,8 @@ def _walk_floats(value: Any, where: str) -> Iterator[str]:
 def validate_no_floats(document: Any) -> None:
     found = next(_walk_floats(document, "genesis"), None)
     _require(found is None, f"{found}: numbers in a genesis file are integers (money in kopecks, "
-                            "time in unix milliseconds); fractions are not allowed")
+                            f"time in unix milliseconds) of at most {MAX_JSON_INT} (2^53 - 1); fractions "
+                            "are not allowed")
 
 
 def parse_public_key(value: Any, where: str) -> bytes:

@@ -4,7 +4,7 @@ Layout (docs/INTERNALS.md, docs/GENESIS.md):
   DIR/genesis.json
   DIR/keys/committee-0.json                     testnet committee: one key, threshold 1
   DIR/keys/district-<district_id>.json          demo district operators (with --demo)
-  DIR/validator-<i>/{config.json, genesis.json, node-key.json}
+  DIR/validator-<i>/{config.json, genesis.json, node-key.json, signing-state.bin (never signed)}
   DIR/observer-<j>/{config.json, genesis.json}
   DIR/gateway/{config.json, genesis.json, gateway-key.json}
 Ports: validator i → base_port + i; observer j → base_port + n + j; gateway → base_port + n + m.
@@ -29,10 +29,12 @@ from typing import Any
 from chain.crypto import SigningKey, write_key_file
 from chain.errors import GenesisError
 from chain.tx import CHAIN_ID_PATTERN
+from consensus.signing_state import SigningState, encode_file
 from genesis import demo as demo_data_module
 from genesis.config import (
     CONFIG_FILE, DEFAULT_GATEWAY_KEY_FILE, DEFAULT_MEMPOOL_MAX_BYTES, DEFAULT_MEMPOOL_MAX_TXS,
-    DEFAULT_VALIDATOR_KEY_FILE, ROLE_GATEWAY, ROLE_OBSERVER, ROLE_VALIDATOR, load_gateway_config, load_node_config,
+    DEFAULT_VALIDATOR_KEY_FILE, ROLE_GATEWAY, ROLE_OBSERVER, ROLE_VALIDATOR, SIGNING_STATE_FILE, load_gateway_config,
+    load_node_config,
 )
 from genesis.model import ConsensusSettings, load_genesis, parse_genesis, render_genesis
 
@@ -164,7 +166,7 @@ def node_config(*, name: str, role: str, host: str, port: int, peers: list[tuple
     return {
         "name": name, "role": role, "listen_host": host, "listen_port": port, "api_url": base_url(host, port),
         "genesis_file": GENESIS_FILE, "key_file": DEFAULT_VALIDATOR_KEY_FILE if role == ROLE_VALIDATOR else None,
-        "signing_state_file": "signing-state.bin", "data_dir": "data",
+        "signing_state_file": SIGNING_STATE_FILE, "data_dir": "data",
         "peers": [{"name": peer, "url": url} for peer, url in peers],
         "log_level": "info", "mempool_max_txs": DEFAULT_MEMPOOL_MAX_TXS, "mempool_max_bytes": DEFAULT_MEMPOOL_MAX_BYTES,
     }
@@ -190,6 +192,22 @@ def _write_new(path: Path, text: str) -> None:
         raise GenesisError(f"{path} already exists; choose a new folder for the testnet", "testnet_exists") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_initial_signing_state(path: Path) -> None:
+    """A new validator key's signing state: it has signed nothing (exclusive create, mode 0600, synced).
+
+    A validator refuses to start without its signing state (docs/NODE.md §6): the file is born
+    with the key, so a missing file always means a lost one.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise GenesisError(f"{path} already exists; a signing state is never overwritten", "exists") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(encode_file(SigningState.initial()))
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -260,6 +278,7 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
         home.mkdir()
         _write_new(home / GENESIS_FILE, genesis_text)
         write_key_file(home / DEFAULT_VALIDATOR_KEY_FILE, key)
+        write_initial_signing_state(home / SIGNING_STATE_FILE)
         _write_json(home / CONFIG_FILE, node_config(name=name, role=ROLE_VALIDATOR, host=host, port=port,
                                                     peers=[p for p in validator_peers if p[0] != name]))
         nodes.append(NodeHome(name, ROLE_VALIDATOR, home, base_url(host, port), port, home / DEFAULT_VALIDATOR_KEY_FILE))

@@ -13,6 +13,7 @@ import hmac
 import logging
 import math
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
+from chain.errors import StoreCorrupt, StoreFull
 from chain.governance import Roster
 from chain.lightclient import proof_to_json
 from chain.merkle import inclusion_proof
@@ -34,7 +36,7 @@ from node.errors import (
 from node.ops.backup import BackupWriter, header_of
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.node import Node
-from node.openapi import openapi_document
+from node.openapi import LiveExamples, openapi_document
 from node.envelope import MAX_ENVELOPE_BYTES
 from node.p2p import ENVELOPE_PATH, read_envelope_body
 
@@ -70,13 +72,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.retry_after)
+    except (StoreCorrupt, StoreFull) as exc:  # never answer from a store that failed: stop the node (exit 5/9)
+        request.app[NODE].report_fault(exc)
+        return error_response(503, exc.code, "this node found a fault in its own storage and is stopping; ask "
+                                             "another node", retry_after=60)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         message = {404: f"no route {request.path}", 405: f"{request.method} is not allowed on {request.path}",
                    413: "request body too large"}.get(exc.status, exc.reason)
-        return error_response(exc.status, codes.get(exc.status, "http_error"), message)
+        response = error_response(exc.status, codes.get(exc.status, "http_error"), message)
+        if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110 §15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:  # noqa: BLE001 - a node never crashes on client input: log it, answer 500
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the node hit an unexpected error; it is logged")
@@ -171,7 +180,36 @@ async def get_genesis(request: web.Request) -> web.Response:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(live_examples(node_of(request))))
+
+
+_EXAMPLES: weakref.WeakKeyDictionary[Node, tuple[int, LiveExamples]] = weakref.WeakKeyDictionary()
+EXAMPLE_SCAN_BLOCKS = 16
+
+
+def live_examples(node: Node) -> LiveExamples:
+    """Ids of this node's chain for the document's examples: the first campaign, its first initiative, a
+    committed transaction and the height. Computed once per height; the transaction is the first of the
+    newest block that holds one among those committed since (at most 16 read per height), else the last
+    one found — a committed transaction stays one."""
+    height = node.ledger.height
+    cached = _EXAMPLES.get(node)
+    if cached is not None and cached[0] == height:
+        return cached[1]
+    state = node.ledger.state
+    campaign = min(state.campaigns, key=str.encode, default=None)
+    initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
+    tx_hash = cached[1].tx_hash if cached is not None else None
+    since = cached[0] if cached is not None else 0
+    for block_height in range(height, max(since, height - EXAMPLE_SCAN_BLOCKS), -1):
+        block = node.ledger.block(block_height)
+        if block is not None and block.txs:
+            tx_hash = sha256(block.txs[0]).hex()
+            break
+    examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
+                            tx_hash=tx_hash, height=height or None)
+    _EXAMPLES[node] = (height, examples)
+    return examples
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -321,7 +359,7 @@ async def get_block(request: web.Request) -> web.Response:
 async def get_block_raw(request: web.Request) -> web.Response:
     node = node_of(request)
     height = parse_height(request.match_info["height"])
-    raw = node.ledger.raw_block_with_certificate(height) if height >= 1 else None
+    raw = node.ledger.vouched_block_with_certificate(height) if height >= 1 else None
     if raw is None:
         raise NotFound(f"no block at height {height} (this node is at {node.ledger.height})", "unknown_block")
     return web.Response(body=raw, content_type=MSGPACK)
@@ -334,13 +372,13 @@ async def get_blocks_raw(request: web.Request) -> web.Response:
         raise BadRequest("query parameter from is required", "bad_range")
     first = parse_height(request.query["from"], "from")
     last = parse_height(request.query["to"], "to") if "to" in request.query else first + RANGE_MAX_BLOCKS - 1
-    if first < 1 or last < first:
-        raise BadRequest("need 1 <= from <= to", "bad_range")
+    if first < 1:
+        raise BadRequest("from must be at least 1", "bad_range")
     last = min(last, first + RANGE_MAX_BLOCKS - 1, node.ledger.height)
     parts: list[bytes] = []
     size = 0
     for height in range(first, last + 1):
-        raw = node.ledger.raw_block_with_certificate(height)
+        raw = node.ledger.vouched_block_with_certificate(height)
         if raw is None:
             break
         if parts and size + len(raw) > RANGE_MAX_BYTES:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from node.api import NODE, add_routes, cors_header, error_middleware
 from node.node import Node
+from node.ops.faults import classify, explain
 
 log = logging.getLogger("veche.node")
 
@@ -60,8 +61,15 @@ async def _node_tasks(app: web.Application) -> AsyncIterator[None]:
             return
         error = task.exception()
         runtime.failed = error if error is not None else RuntimeError("node tasks ended")
-        log.critical("node %s stops: its tasks failed: %r", runtime.node.name, runtime.failed,
-                     exc_info=error)
+        node = runtime.node
+        fault = classify(runtime.failed)
+        if node.fault is not None:
+            pass  # the store's fault was already explained in one message (Node._store_fault)
+        elif fault is not None:
+            log.critical("node %s stops: %s", node.name, explain(fault, home=node.config.home,
+                                                                 data_dir=node.config.data_dir))
+        else:
+            log.critical("node %s stops: its tasks failed: %r", node.name, runtime.failed, exc_info=error)
         runtime.stopped.set()
 
     runtime.supervisor.add_done_callback(finished)
@@ -78,6 +86,7 @@ def create_app(node: Node) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_REQUEST_BYTES)
     app[NODE] = node
     app[RUNTIME] = Runtime(node)
+    node.on_fatal = app[RUNTIME].stopped.set
     add_routes(app)
     app.on_response_prepare.append(cors_header)
     app.cleanup_ctx.append(_node_lifetime)

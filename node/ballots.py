@@ -37,7 +37,7 @@ MAX_LIMIT = 2000
 MAX_BLOCKS_PER_PAGE = 2000
 MAX_BYTES_PER_PAGE = 8 * 1024 * 1024
 MAX_INDEX = 999_999_999  # a cursor index "after every transaction of this block" (blocks hold ≤ 20,000)
-CURSOR_PATTERN = re.compile(r"(\d{1,18}):(\d{1,9})")
+CURSOR_PATTERN = re.compile(r"([0-9]{1,18}):([0-9]{1,9})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +62,15 @@ class BallotPage:
                 "next": None if self.next is None else self.next.cursor()}
 
 
-def vote_prefix(chain_id: str, campaign_id: str) -> bytes:
+def vote_prefix(chain_id: str, campaign_id: str, scored: bool = False) -> bytes:
     """How every encoded ballot of ``campaign_id`` begins (canonical msgpack, so exactly these bytes).
 
     ``[kind, chain_id, [campaign_id, district_id, choices], signatures]``: the array header, the
-    kind, the chain id, the body's 3-element header and the campaign id.
+    kind, the chain id, the body's 3-element header and the campaign id. A scored ballot
+    (cumulative, ordinal) has a 4-element body ``[campaign_id, district_id, choices, points]``.
     """
-    return b"\x94" + codec.encode("vote.cast") + codec.encode(chain_id) + b"\x93" + codec.encode(campaign_id)
+    body_header = b"\x94" if scored else b"\x93"
+    return b"\x94" + codec.encode("vote.cast") + codec.encode(chain_id) + body_header + codec.encode(campaign_id)
 
 
 def parse_cursor(value: str | None) -> Position | None:
@@ -84,7 +86,7 @@ def parse_cursor(value: str | None) -> Position | None:
 def parse_limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or len(value) > 9 or not 1 <= int(value) <= MAX_LIMIT:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not 1 <= int(value) <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value[:32]!r}", "bad_limit")
     return int(value)
 
@@ -100,15 +102,18 @@ def ballot_json(raw: bytes, height: int, index: int) -> dict[str, Any]:
     """A committed ballot as JSON. Its block was checked when it was stored (every transaction
     decoded strictly and applied), so a plain unpack is enough here: a full ``decode_tx`` would
     be most of this route's cost."""
-    _, _, (_, district_id, choices), signatures = msgpack.unpackb(raw, raw=False)
-    return {"voter_key": signatures[0][0].hex(), "district_id": district_id, "choices": choices,
-            "height": height, "index": index, "tx_hash": sha256(raw).hex()}
+    _, _, body, signatures = msgpack.unpackb(raw, raw=False)
+    ballot = {"voter_key": signatures[0][0].hex(), "district_id": body[1], "choices": body[2],
+              "height": height, "index": index, "tx_hash": sha256(raw).hex()}
+    if len(body) == 4:
+        ballot["points"] = body[3]
+    return ballot
 
 
 def read_ballots(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
     """Up to ``limit`` ballots of ``campaign`` committed after ``after`` (from its creation if None)."""
     campaign_id = campaign.campaign_id
-    prefix = vote_prefix(ledger.params.chain_id, campaign_id)
+    prefix = vote_prefix(ledger.params.chain_id, campaign_id, campaign.spec.ballot.scored)
     last = end_height(ledger, campaign)
     start = Position(max(campaign.created_height, 1), -1)
     position = after if after is not None and (after.height, after.index) > (start.height, start.index) else start

@@ -46,11 +46,44 @@ def node_group() -> None:
 @node_group.command("start")
 @click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The node's home folder (config.json, genesis.json, node-key.json, data/).")
-def node_start(home: Path) -> None:
-    """Run the node of HOME until Ctrl-C or SIGTERM."""
-    code = run_node(home)
+@click.option("--recover-signing-state", "recover", is_flag=True,
+              help="The validator's signing state is lost: derive a floor from the chain (own signatures in "
+                   "stored and peers' certificates and evidence, plus a margin) and sign nothing at or below it.")
+def node_start(home: Path, recover: bool) -> None:
+    """Run the node of HOME until Ctrl-C or SIGTERM.
+
+    Exit codes (docs/NODE.md §12): 0 stopped, 1 failed, 3 bad config/genesis/key, 4 store in use,
+    5 data corrupt (run `veche node resync`), 6 signing state missing or damaged, 7 cannot listen,
+    9 disk full.
+    """
+    code = run_node(home, recover_signing_state=recover)
     if code:
         sys.exit(code)
+
+
+@node_group.command("resync")
+@click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The node's home folder.")
+def node_resync(home: Path) -> None:
+    """Wipe HOME's block store and state (data/), keeping the signing state and the key.
+
+    For a node that stopped with exit code 5 (corrupt data). The node must be stopped. On its next
+    start it syncs every block from its peers. Exit codes: 0 wiped, 3 bad config, 4 store in use.
+    """
+    from node.config import load_config
+    from node.exitcodes import EXIT_CONFIG
+    from node.ops.resync import resync
+
+    try:
+        config, _ = load_config(home)
+    except VecheError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(EXIT_CONFIG)
+    result = resync(config)
+    for line in result.lines:
+        click.echo(line, err=line.startswith(("error", "warning")))
+    if result.code:
+        sys.exit(result.code)
 
 
 # --- veche testnet start / veche demo ------------------------------------------------------------
@@ -305,10 +338,15 @@ def tally_command(node_url: str, campaign_id: str, as_json: bool) -> None:
     click.echo(format_tally(tally))
 
 
+def counted(count: object, noun: str) -> str:
+    """"1 ballot", "2 ballots" (the CLI speaks English)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_tally(tally: dict[str, Any]) -> str:
     winners = set(tally.get("winners") or [])
     head = (f"campaign {tally.get('campaign')}: {tally.get('status')} at height {tally.get('height')}, "
-            f"{tally.get('total_ballots')} ballots, rule {tally.get('rule')} ({tally.get('scope')}), "
+            f"{counted(tally.get('total_ballots'), 'ballot')}, rule {tally.get('rule')} ({tally.get('scope')}), "
             f"result {tally.get('result_status')}")
     lines = [head, f"result hash {tally.get('result_hash')}"]
     districts = tally.get("districts") or {}
@@ -317,7 +355,7 @@ def format_tally(tally: dict[str, Any]) -> str:
         initiatives = district.get("initiatives") or {}
         total = sum(v for v in initiatives.values() if isinstance(v, int))
         lines.append("")
-        lines.append(f"{district_id}  ({total} votes)")
+        lines.append(f"{district_id}  ({counted(total, 'vote')})")
         ranked = sorted(initiatives.items(), key=lambda item: (-item[1], str(item[0]).encode()))
         for initiative_id, votes in ranked:
             mark = "  winner" if initiative_id in winners else ""

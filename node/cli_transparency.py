@@ -230,6 +230,6 @@ def pabulib_export(nodes: tuple[str, ...], campaign_id: str, out: Path) -> None:
     with cli_errors():
         pb, tally = asyncio.run(export_campaign(list(nodes), campaign_id))
         write_export(pb, out)
-    selected = sum(1 for p in pb.projects if p.selected)
+    selected = sum(1 for p in pb.projects if p.funded)
     click.echo(f"wrote {out}: {len(pb.projects)} projects, {len(pb.votes)} ballots, "
                f"{selected if tally.get('status') == 'closed' else 'no'} selected (tally at height {tally.get('height')})")

@@ -20,6 +20,8 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
                       in this many milliseconds (default 1000; at least 1000 transactions may wait)
   proposal_grace_ms   a transaction is proposed only this long after this node admitted it, so the
                       other validators have verified it from gossip (default 100; 0 = at once)
+  disk_min_free_mb    below this much free space on the data directory's device the node takes no new
+                      client transactions (503 disk_low); consensus goes on (default 512; 0 = never)
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ LIMIT_DEFAULTS: dict[str, Any] = {
     "sync_poll_ms": 150,
     "backlog_ms": 1000,
     "proposal_grace_ms": 100,
+    "disk_min_free_mb": 512,
 }
-MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate"})
+MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate",
+                         "disk_min_free_mb"})
 MAX_TRUSTED_CLIENTS = 256
 
 
@@ -62,6 +66,7 @@ class NodeLimits:
     sync_poll_ms: int = 150
     backlog_ms: int = 1000
     proposal_grace_ms: int = 100
+    disk_min_free_mb: int = 512
 
 
 def parse_trusted_clients(value: Any, where: str) -> tuple[str, ...]:

@@ -19,9 +19,11 @@ from typing import Any
 
 import aiohttp
 
+from collections.abc import Callable
+
 from chain.block import ValidatorSet
 from chain.crypto import SigningKey, read_key_file, verify
-from chain.errors import StorageError, UpgradeRequired, VecheError
+from chain.errors import StorageError, StoreCorrupt, UpgradeRequired, VecheError
 from chain.governance import LATEST_PROTOCOL_VERSION
 from chain.ledger import Ledger
 from chain.storage import LevelStore
@@ -42,6 +44,9 @@ from node.mempool import Admission, Mempool
 from node.metrics import NodeMetrics
 from node.p2p import GossipQueue, Inbound, PeerInfo, PeerNetwork
 from node.results import Results
+from node.ops.disk import DiskWatch
+from node.ops.faults import classify, explain
+from node.ops.recovery import recover_floor
 from node.signing_state import SigningStateFile
 from node.sync import BlockSync
 
@@ -65,11 +70,18 @@ def verify_rate_of_this_machine() -> float:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, limits: NodeLimits = NodeLimits()) -> None:
+    def __init__(self, config: NodeConfig, limits: NodeLimits = NodeLimits(), *,
+                 recover_signing_state: bool = False) -> None:
         self.config = config
         self.limits = limits
         self.name = config.name
         self.role = config.role
+        self.recover_signing_state = recover_signing_state
+        self.fault: StorageError | None = None
+        """A corruption or full disk the store reported: the process stops with its exit code."""
+        self.on_fatal: Callable[[], None] | None = None
+        """Set by the application: stop the process (``Runtime.stopped``)."""
+        self._opened = False
         self.metrics = NodeMetrics()
         self.genesis: Genesis = self._load_genesis()
         self.params = self.genesis.params
@@ -79,13 +91,16 @@ class Node:
             self.key = self._load_key()
         self.supported_protocol_version = supported_protocol_version()
         self.admin_token = ensure_admin_token(config.home)
-        self.store = self._open_store()
+        self.store = LevelStore(self.config.data_dir, on_fault=self._store_fault)
         try:
             self.ledger = Ledger(self.store, self.params, supported_protocol_version=self.supported_protocol_version)
+            self._check_tip()
             self.ledger.require_supported(self.ledger.height + 1)
         except VecheError:
             self.store.close()
             raise
+        self.disk = DiskWatch(self.config.data_dir, limits.disk_min_free_mb * 1024 * 1024, self.metrics,
+                              paths=(config.signing_state_file.parent,) if config.is_validator else ())
         if self.key is not None and not self._ever_validator(self.key.public_key):
             log.warning("this node's key %s is not a validator at height %d: it follows the chain and starts "
                         "signing from the height a validators.update puts it in force", self.key.public_key.hex(),
@@ -113,7 +128,11 @@ class Node:
                            self.ledger.validators_at(self.ledger.height + 2))
         self._names_window: tuple[int, dict[bytes, str]] = (-1, {})
         if self.key is not None:
-            self._build_validator(self.key)
+            try:
+                self._build_validator(self.key)
+            except BaseException:
+                self.store.close()
+                raise
         else:
             self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
                                        health=lambda url: self.sync.health(url))
@@ -133,6 +152,7 @@ class Node:
             catching_up=lambda: 1 if self.sync.catching_up else 0,
             consensus_round=lambda: self.driver.engine.round if self.driver is not None else 0,
         )
+        self._opened = True
         log.info("node %s (%s%s) opened chain %s at height %d (protocol version %d in force, this node applies up "
                  "to %d)", self.name, self.role, "" if self.validator_index is None else f" {self.validator_index}",
                  self.chain_id, self.ledger.height, self.ledger.protocol_version_at(self.ledger.height + 1),
@@ -206,21 +226,65 @@ class Node:
             raise ConfigError("a validator needs key_file in its config.json")
         return read_key_file(self.config.key_file)
 
-    def _open_store(self) -> LevelStore:
-        try:
-            return LevelStore(self.config.data_dir)
-        except StorageError as exc:
-            raise StorageError(f"{exc.message} (is another node process using {self.config.data_dir}?)") from exc
+    def report_fault(self, error: StorageError) -> None:
+        """A corruption or a full disk found outside the store itself (e.g. a served block that does not
+        check): the same single message and stop as the store's own."""
+        self._store_fault(error)
+
+    def _store_fault(self, error: StorageError) -> None:
+        """The store found corruption or ran out of space: log the one message, stop the process."""
+        if self.fault is not None:
+            return
+        self.fault = error
+        fault = classify(error)
+        if fault is not None and self._opened:  # while opening, run_node explains the failure
+            log.critical("node %s stops: %s", self.name, explain(fault, home=self.config.home,
+                                                                 data_dir=self.config.data_dir))
+        if self.on_fatal is not None:
+            self.on_fatal()
+
+    def _check_tip(self) -> None:
+        """At start: the top block must hash to what its certificate and the hash index say (a flipped
+        byte there is found now, not when the block is first served)."""
+        height = self.ledger.height
+        if height == 0:
+            return
+        block, certificate = self.ledger.block(height), self.ledger.certificate(height)
+        if block is None or certificate is None or certificate.block_hash != block.hash() \
+                or self.ledger.height_of(block.hash()) != height:
+            error = StoreCorrupt(f"block {height} (the top of the ledger) does not match its certificate or hash index")
+            self._store_fault(error)
+            raise error
 
     def _build_validator(self, key: SigningKey) -> None:
         settings = self.genesis.consensus
         self.signing_file = SigningStateFile(self.config.signing_state_file)
         signing_state = self.signing_file.load()
-        if signing_state is None and self.ledger.height > 0:
-            log.warning("no signing state at %s although the ledger is at height %d: if this validator signed "
-                        "before, it may now sign again at a height it already signed", self.signing_file.path,
-                        self.ledger.height)
-        elif signing_state is not None and signing_state.height > self.ledger.height + 1:
+        if signing_state is None:
+            if not self.recover_signing_state:
+                self.signing_file.load_required()  # raises SigningStateMissing with the runbook
+            # the set in force at the next height (set changes: docs/PROTOCOL.md §15); a key not in it matches
+            # no certificate entry, and the floor then comes from the chain's tip
+            validators = self.ledger.validators_at(self.ledger.height + 1)
+            my_index = validators.index_of(key.public_key)
+            recovery = recover_floor(
+                my_index=-1 if my_index is None else my_index, chain_id=self.chain_id, validators=validators,
+                ledger=self.ledger,
+                evidence=EvidenceStore(self.store, per_validator=evidence_per_validator(validators.size)
+                                       ).load(self._check_stored_evidence),
+                sources=self._public_sources())
+            signing_state = recovery.state()
+            self.signing_file.store(signing_state)
+            log.warning("signing state recovered (--recover-signing-state): %s; this validator signs nothing at "
+                        "height %d or below; written to %s", recovery.describe(), recovery.floor,
+                        self.signing_file.path)
+        elif self.recover_signing_state:
+            log.info("--recover-signing-state ignored: the signing state %s is present and checks",
+                     self.signing_file.path)
+        if signing_state.floor > self.ledger.height:
+            log.info("signing floor %d (recovered signing state): this validator signs nothing up to that height",
+                     signing_state.floor)
+        if signing_state.height > self.ledger.height + 1:
             log.info("signing state is at height %d, ledger at %d: this node will not sign below height %d and "
                      "catches up by block sync", signing_state.height, self.ledger.height, signing_state.height)
         timeouts = TimeoutConfig(
@@ -310,6 +374,7 @@ class Node:
                 group.create_task(self._expire_forwarded(), name="expiry")
             group.create_task(self._gossip_worker(), name="gossip-admission")
             group.create_task(self._watch_loop_lag(), name="loop-lag")
+            group.create_task(self.disk.run(), name="disk-watch")
             group.create_task(self.sync.run(), name="block-sync")
             group.create_task(self.results.run(), name="results")
 
@@ -361,6 +426,7 @@ class Node:
 
     def check_room(self, incoming_bytes: int) -> None:
         """Shed a client request before reading it (503): mempool bounds, backlog, or busy validators."""
+        self.disk.check_room()
         self.mempool.check_room(incoming_bytes)
         if self.forwarder is not None:
             self.forwarder.check_room()

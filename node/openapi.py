@@ -1,228 +1,277 @@
-"""The node's OpenAPI 3 document, written by hand: every route and every status code it can return.
+"""The node's OpenAPI 3.1 document, written by hand: every route, every status code, exact bodies.
 
 ``tests/node/test_openapi.py`` drives each route into each documented status and checks that no
-route answers with a status its entry does not list. 500 is listed everywhere because a handler
-that hits a defect answers 500 (logged) instead of taking the node down.
+route answers with a status its entry does not list; ``tests/node/test_api_schemas.py`` checks
+every body a real node serves against its schema (``node/apidoc/schemas.py``), and
+``tests/node/test_schemathesis.py`` runs schemathesis against a real node. 500 is listed
+everywhere because a handler that hits a defect answers 500 (logged) instead of taking the node down.
+
+The document a node serves carries *live examples*: ids of its own chain (a campaign, one of its
+initiatives, a committed transaction, its height), and links from each list to the routes of its
+items, so that generated requests reach real campaigns instead of 404s.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-ERROR_SCHEMA = {"$ref": "#/components/schemas/Error"}
+from node.apidoc.schemas import components, ref
+
+Operation = dict[str, Any]
 
 
-def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class LiveExamples:
+    """Real values of one node's chain for the document's parameter examples (``None``: no such value yet)."""
+
+    campaign: str | None = None
+    initiative: str | None = None
+    tx_hash: str | None = None
+    height: int | None = None
+
+
+def _error(description: str, *, retry_after: bool = False, allow: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description,
-                                "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+                                "content": {"application/json": {"schema": ref("Error")}}}
+    headers = {}
     if retry_after:
-        response["headers"] = {"Retry-After": {"description": "seconds to wait before retrying",
-                                               "schema": {"type": "integer"}}}
+        headers["Retry-After"] = {"description": "seconds to wait before retrying",
+                                  "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}}
+    if allow:
+        headers["Allow"] = {"description": "the methods this path supports", "schema": {"type": "string"}}
+    if headers:
+        response["headers"] = headers
     return response
 
 
-def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+def _json(description: str, schema: str | dict[str, Any] | None = None,
+          links: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON response; ``schema`` names a component (``"Status"``) or is a schema itself."""
+    body = ref(schema) if isinstance(schema, str) else schema if schema is not None else {"type": "object"}
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": body}}}
+    if links:
+        response["links"] = links
+    return response
 
 
-def _msgpack(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+def _msgpack(description: str, schema: str | None = None) -> dict[str, Any]:
+    body = ref(schema) if schema is not None else {"type": "string", "format": "binary"}
+    return {"description": description, "content": {"application/octet-stream": {"schema": body}}}
+
+
+def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
 
 
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
-HEIGHT_PARAM = {"name": "height", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
-CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}}
+STORE_FAULT = _error("data_corrupt or disk_full: this node found a fault in its own storage (a checksum, a served "
+                     "block that does not match its certificate, no space left) and is stopping (exit code 5 or 9); "
+                     "it serves nothing it cannot vouch for — ask another node", retry_after=True)
+ERROR_SCHEMA = ref("Error")
+HEIGHT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
+HEIGHT_PARAM = {"name": "height", "in": "path", "required": True, "schema": HEIGHT_SCHEMA}
+CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True, "schema": ID_SCHEMA}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, *, required: bool = True,
+           example: Any = None) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema,
+                                 "description": description}
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
 def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
-         parameters: list[dict[str, Any]] | None = None, tag: str = "public") -> dict[str, Any]:
+         parameters: list[dict[str, Any]] | None = None, tag: str = "public", *,
+         operation_id: str | None = None) -> dict[str, Operation]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
+    responses["503"] = STORE_FAULT
     responses["500"] = INTERNAL
-    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
+    operation: Operation = {"summary": summary, "tags": [tag], "responses": responses}
+    if operation_id is not None:  # links name their target by operationId
+        operation = {"operationId": operation_id, **operation}
     if parameters:
         operation["parameters"] = parameters
     return {"get": operation}
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
+    live = live or LiveExamples()
+    height_example = live.height if live.height else None
+    campaign = _param("campaign", "path", {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                      "a campaign id", example=live.campaign)
+    initiative = _param("initiative", "path", {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                        "an initiative id of that campaign", example=live.initiative)
+    height = _param("height", "path", HEIGHT_SCHEMA, "a block height (ASCII digits, at most 18)",
+                    example=height_example)
+    no_campaign = {"404": _error("no such campaign (unknown_campaign)")}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Veche node API", "version": "1",
-                 "description": "Public API of a Veche validator or observer (ARCHITECTURE §6, docs/NODE.md). "
-                                "Errors are {\"error\": {\"code\", \"message\"}}."},
+                 "description": "Public API of a Veche validator or observer (docs/NODE.md §7). Errors are "
+                                "{\"error\": {\"code\", \"message\"}}. application/octet-stream bodies are canonical "
+                                "msgpack (docs/PROTOCOL.md §1); their schemas describe the decoded msgpack value: "
+                                "strings with format binary are msgpack bin, other strings msgpack str. The "
+                                "examples of this document are ids of the serving node's own chain."},
         "paths": {
-            "/api/v1/status": _get("Node status: chain, role, height, hashes, peers, mempool, catching_up",
-                                   _json("status", {"$ref": "#/components/schemas/Status"})),
-            "/api/v1/genesis": _get("The genesis document this node runs", _json("genesis document")),
-            "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3 document")),
+            "/api/v1/status": _get(
+                "Node status: chain, role, height, hashes, peers, mempool, catching_up",
+                _json("status", "Status", {"block": _link("getBlock", "the last committed block",
+                                                          height="$response.body#/height")}),
+                operation_id="getStatus"),
+            "/api/v1/genesis": _get("The genesis document this node runs (hash: docs/GENESIS.md §1)",
+                                    _json("the genesis file's JSON", "Genesis"), operation_id="getGenesis"),
+            "/api/v1/openapi.json": _get("This document", _json("OpenAPI 3.1 document", "OpenApi"),
+                                         operation_id="getOpenApi"),
             "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
-                                     _json("{evidence: [{validator_index, height, round, step, seen_ms, evidence}]}")),
+                                     _json("evidence, oldest first", "Evidence"), operation_id="getEvidence"),
             "/api/v1/validators": _get(
                 "Who may sign what at a height (default: the next block): the validator set in force there "
                 "(with quorum and proposer order), the committee keys and threshold, district operator and "
-                "gateway keys, the protocol version, and which change put them in force",
-                _json("roster", {"$ref": "#/components/schemas/Roster"}),
-                {"400": _error("height is not a non-negative integer of ASCII digits"),
-                 "404": _error("height is more than 2 above this node's height: the set there is not decided yet "
-                               "(a change committed at height H is in force from H + 2)")},
-                [{"name": "height", "in": "query", "required": False,
-                  "schema": {"type": "integer", "minimum": 0}}]),
+                "gateway keys, the protocol version, and which change put them in force (docs/PROTOCOL.md §15)",
+                _json("the roster in force at the height", "Roster"),
+                {"400": _error("height is not ASCII digits (bad_height)"),
+                 "404": _error("height is more than 2 above this node's height: the set there is not decided yet, "
+                               "a change committed at height H being in force from H + 2 (height_not_final)")},
+                [_param("height", "query", HEIGHT_SCHEMA, "a block height (default: this node's height + 1)",
+                        required=False, example=height_example)], operation_id="getValidators"),
             "/api/v1/validators/changes": _get(
-                "Every validator set change for a light client trusting only genesis: per block that "
-                "committed validators.update transactions, its header, commit certificate and each such "
-                "transaction with its Merkle inclusion proof (docs/PROTOCOL.md §14.4)",
-                _json("{chain_id, height, changes: [{height, effective_height, header, certificate, txs: [{tx, "
-                      "index, tree_size, proof}]}]}")),
+                "Every validator set change for a light client trusting only genesis: per block that committed "
+                "validators.update transactions, its header, commit certificate and each such transaction with "
+                "its Merkle inclusion proof (docs/PROTOCOL.md §15.4)",
+                _json("the change proofs, by height", "ValidatorChanges"), operation_id="getValidatorChanges"),
             "/api/v1/txs": {"post": {
+                "operationId": "postTxs",
                 "summary": "Submit a batch of signed transactions",
                 "tags": ["public"],
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
-                    "schema": {"type": "string", "format": "binary",
-                               "description": "msgpack array of encoded transactions (bin), at most 5000 "
-                                              "transactions and 4 MiB"}}}},
+                    "schema": ref("TxBatch")}}},
                 "responses": {
-                    "200": _json("{accepted: [hash hex], rejected: [{index, code, message}]}",
-                                 {"$ref": "#/components/schemas/Admission"}),
-                    "400": _error("body is not a msgpack array of byte strings, or is empty"),
-                    "413": _error("body over 4 MiB or more than 5000 transactions"),
+                    "200": _json("every transaction accepted or rejected with a code (docs/NODE.md §3)", "Admission",
+                                 {"tx": _link("getTx", "where the first accepted transaction is",
+                                              hash="$response.body#/accepted/0")}),
+                    "400": _error("body is not a canonical msgpack array of byte strings (malformed), or is "
+                                  "empty (empty)"),
+                    "413": _error("body over 4 MiB (too_large) or more than 5000 transactions (too_many_txs)"),
                     "415": _error("Content-Type is not application/octet-stream"),
                     "429": _error("over budget: this client's, the node-wide budget of all untrusted clients (or "
                                   "this client's network's fair share of it), or the trusted clients' "
-                                  "(limits.client_tx_rate, node_tx_rate, trusted_tx_rate)",
+                                  "(limits.client_tx_rate, node_tx_rate, trusted_tx_rate)", retry_after=True),
+                    "503": _error("shedding load: mempool_full, busy (too much being verified), backlog (more "
+                                  "waiting than the network commits in limits.backlog_ms), disk_low (free space "
+                                  "below limits.disk_min_free_mb), upstream_busy (observer: every validator refuses); "
+                                  "or a store fault (data_corrupt, disk_full: the node is stopping)",
                                   retry_after=True),
-                    "503": _error("shedding load: mempool full, too much being verified, or more waiting than the "
-                                  "network commits in limits.backlog_ms", retry_after=True),
                     "500": INTERNAL,
                 }}},
             "/api/v1/txs/{hash}": _get(
                 "Where a transaction is: pending, committed (with inclusion proof), rejected (code, message) or "
-                "unknown", _json("tx status", {"$ref": "#/components/schemas/TxStatus"}),
-                {"400": _error("hash is not 64 hex digits"),
+                "unknown",
+                _json("tx status", "TxStatus", {
+                    "block": _link("getBlock", "the block that holds it (committed only)",
+                                   height="$response.body#/height")}),
+                {"400": _error("hash is not 64 hex digits (bad_hash)"),
                  "404": _error("the committed block is missing from this node's store")},
-                [{"name": "hash", "in": "path", "required": True, "schema": {"type": "string"}}]),
+                [_param("hash", "path", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                        "a transaction hash: sha256 of the encoded transaction, 64 hex digits (either case)",
+                        example=live.tx_hash)], operation_id="getTx"),
             "/api/v1/blocks/raw": _get(
-                "Raw blocks with certificates, msgpack [[block, certificate], ...] (≤ 500 blocks, ≤ 8 MiB; "
-                "empty when from is above this node's height)",
-                _msgpack("msgpack array of [block, certificate]"),
-                {"400": _error("from missing or not an integer, to not an integer, or to < from")},
-                [{"name": "from", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
-                 {"name": "to", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}]),
+                "Raw blocks with certificates, msgpack [[block, certificate], ...] from `from`: consecutive, at "
+                "most 500 blocks, ends at `to`, at this node's height, or before the block that would take the "
+                "page past 8 MiB (at least one block is always sent); empty when from is above this node's height "
+                "or to < from",
+                _msgpack("msgpack array of [block, certificate]", "RawBlockPage"),
+                {"400": _error("from missing, or from or to not ASCII digits, or from < 1 (bad_range, bad_height)")},
+                [_param("from", "query", {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
+                        "first height", example=1),
+                 _param("to", "query", {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                        "last height (default from + 499)", required=False, example=height_example)],
+                operation_id="getBlocksRaw"),
             "/api/v1/blocks/{height}": _get(
-                "A committed block: {height, hash, header, txs: [hash], commit}", _json("block"),
-                {"400": _error("height is not an integer"), "404": _error("no block at this height")},
-                [HEIGHT_PARAM]),
+                "A committed block: {height, hash, header, txs: [hash], commit}",
+                _json("block", "Block", {"tx": _link("getTx", "the block's first transaction",
+                                                     hash="$response.body#/txs/0"),
+                                         "raw": _link("getBlockRaw", "the same block as msgpack",
+                                                      height="$response.body#/height")}),
+                {"400": _error("height is not ASCII digits (bad_height)"),
+                 "404": _error("no block at this height (unknown_block)")}, [height], operation_id="getBlock"),
             "/api/v1/blocks/{height}/raw": _get(
                 "One raw block with its certificate, msgpack [block, certificate]",
-                _msgpack("msgpack [block, certificate]"),
-                {"400": _error("height is not an integer"), "404": _error("no block at this height")},
-                [HEIGHT_PARAM]),
-            "/api/v1/campaigns": _get("Every campaign, summarised", _json("{height, campaigns: [...]}")),
+                _msgpack("msgpack [block, certificate]", "RawBlock"),
+                {"400": _error("height is not ASCII digits (bad_height)"),
+                 "404": _error("no block at this height (unknown_block)")}, [height], operation_id="getBlockRaw"),
+            "/api/v1/campaigns": _get(
+                "Every campaign, summarised",
+                _json("campaigns in ascending byte order of id", "Campaigns", {
+                    "campaign": _link("getCampaign", "the first campaign",
+                                      campaign="$response.body#/campaigns/0/campaign_id"),
+                    "tally": _link("getTally", "the first campaign's tally",
+                                   campaign="$response.body#/campaigns/0/campaign_id"),
+                    "ballots": _link("getBallots", "the first campaign's ballots",
+                                     campaign="$response.body#/campaigns/0/campaign_id")}),
+                operation_id="getCampaigns"),
             "/api/v1/campaigns/{campaign}": _get(
-                "A campaign: its specification, status, counts and initiatives", _json("campaign"),
-                {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+                "A campaign: its specification, status, counts and initiatives",
+                _json("campaign", "Campaign", {
+                    "initiative": _link("getInitiative", "the campaign's first initiative",
+                                        campaign="$response.body#/campaign/campaign_id",
+                                        initiative="$response.body#/initiatives/0/initiative_id"),
+                    "tally": _link("getTally", "its tally", campaign="$response.body#/campaign/campaign_id")}),
+                no_campaign, [campaign], operation_id="getCampaign"),
             "/api/v1/campaigns/{campaign}/tally": _get(
                 "The tally: {campaign, status, height, total_ballots, winners, districts, result_hash, "
-                "result_status}", _json("tally"), {"404": _error("no such campaign")}, [CAMPAIGN_PARAM]),
+                "result_status, rule, scope, closed_height, close_reason}",
+                _json("tally", "Tally"), no_campaign, [campaign], operation_id="getTally"),
             "/api/v1/campaigns/{campaign}/ballots": _get(
                 "Anonymised ballots in commit order, one page: {campaign, height, ballots: [{voter_key, "
-                "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 blocks or "
-                "8 MiB, so it may hold fewer than limit ballots and still have a next cursor; next is null "
-                "once the close (or, for an open campaign, this node's height) is reached",
-                _json("ballot page", {"$ref": "#/components/schemas/BallotPage"}),
-                {"400": _error("after is not a cursor (<height>:<index>) or limit is not 1..2000"),
-                 "404": _error("no such campaign")},
-                [CAMPAIGN_PARAM,
-                 {"name": "after", "in": "query", "required": False,
-                  "schema": {"type": "string", "description": "the next cursor of the previous page"}},
-                 {"name": "limit", "in": "query", "required": False,
-                  "schema": {"type": "integer", "minimum": 1, "maximum": 2000, "default": 500}}]),
+                "district_id, choices, height, index, tx_hash}], next}. A page reads at most 2000 blocks or 8 MiB, "
+                "so it may hold fewer than limit ballots and still have a next cursor; next is null once the close "
+                "(or, for an open campaign, this node's height) is reached",
+                _json("ballot page", "BallotPage", {
+                    "tx": _link("getTx", "the first ballot's transaction and proof",
+                                hash="$response.body#/ballots/0/tx_hash")}),
+                {"400": _error("after is not a cursor <height>:<index> (bad_cursor) or limit is not 1..2000 "
+                               "(bad_limit)"), **no_campaign},
+                [campaign,
+                 _param("after", "query", {"type": "string", "pattern": "^[0-9]{1,18}:[0-9]{1,9}$"},
+                        "the next cursor of the previous page", required=False),
+                 _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 2000, "default": 500},
+                        "at most this many ballots", required=False)], operation_id="getBallots"),
             "/api/v1/campaigns/{campaign}/initiatives/{initiative}": _get(
-                "An initiative with its vote count and progress reports", _json("initiative"),
-                {"404": _error("no such campaign or initiative")},
-                [CAMPAIGN_PARAM, {"name": "initiative", "in": "path", "required": True, "schema": {"type": "string"}}]),
+                "An initiative with its vote count and progress reports", _json("initiative", "Initiative"),
+                {"404": _error("no such campaign (unknown_campaign) or initiative (unknown_initiative)")},
+                [campaign, initiative], operation_id="getInitiative"),
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                             tag="operations"),
+                             tag="operations", operation_id="getMetrics"),
             "/admin/v1/backup": _get(
-                "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md); needs "
-                "Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` uses it",
-                _msgpack("backup file"), {"401": _error("no or the wrong admin token")}, tag="operations"),
+                "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md \"Backup and "
+                "restore\"); needs Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` "
+                "uses it", _msgpack("the backup file"), {"401": _error("no or the wrong admin token (unauthorized)")},
+                [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
+                        required=False)], tag="operations", operation_id="getBackup"),
             "/p2p/v1/envelope": {"post": {
+                "operationId": "postEnvelope",
                 "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
                 "tags": ["p2p"],
                 "requestBody": {"required": True, "content": {"application/msgpack": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
-                    "200": _json("{ok, duplicate, malformed_messages, txs_queued}"),
+                    "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
                     "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
-                    "401": _error("sender is not a validator at a height near this node's, or the signature does "
-                                  "not verify"),
+                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), or the "
+                                  "signature does not verify (bad_signature)"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
-                    "503": _error("more than 64 MiB of envelopes are being read at once", retry_after=True),
+                    "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "
+                                  "(data_corrupt, disk_full: the node is stopping)", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},
         },
-        "components": {"schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-            "Status": {"type": "object", "required": [
-                "chain_id", "node", "role", "height", "last_block_hash", "app_hash", "peers", "mempool",
-                "catching_up", "genesis_hash", "last_block_time_ms", "validator_index"], "properties": {
-                "chain_id": {"type": "string"}, "node": {"type": "string"},
-                "role": {"type": "string", "enum": ["validator", "observer"]},
-                "height": {"type": "integer"}, "last_block_hash": {"type": "string"},
-                "app_hash": {"type": "string"},
-                "peers": {"type": "integer", "description": "validator: peer links up; observer: sources answering"},
-                "mempool": {"type": "integer", "description": "pending transactions"},
-                "catching_up": {"type": "boolean"}, "genesis_hash": {"type": "string"},
-                "last_block_time_ms": {"type": "integer"},
-                "validator_index": {"type": "integer", "nullable": True}}},
-            "Roster": {"type": "object", "required": [
-                "height", "node_height", "from_height", "committed_height", "changed_by", "validators", "quorum",
-                "skip", "committee", "district_operators", "gateways", "protocol_version", "next_change"],
-                "properties": {
-                "height": {"type": "integer"}, "node_height": {"type": "integer"},
-                "from_height": {"type": "integer", "description": "the set has been in force since this height"},
-                "committed_height": {"type": "integer", "nullable": True,
-                                     "description": "the block that committed it (null: genesis)"},
-                "changed_by": {"type": "array", "items": {"type": "object", "properties": {
-                    "kind": {"type": "string"}, "tx_hash": {"type": "string"}}}},
-                "validators": {"type": "array", "items": {"type": "object", "properties": {
-                    "index": {"type": "integer"}, "name": {"type": "string"}, "operator": {"type": "string"},
-                    "public_key": {"type": "string"}, "url": {"type": "string"}}}},
-                "quorum": {"type": "integer"}, "skip": {"type": "integer"},
-                "committee": {"type": "object", "properties": {"threshold": {"type": "integer"}, "members": {
-                    "type": "array", "items": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "public_key": {"type": "string"}}}}}},
-                "district_operators": {"type": "array", "items": {"type": "object"}},
-                "gateways": {"type": "array", "items": {"type": "object"}},
-                "protocol_version": {"type": "integer"},
-                "next_change": {"type": "object", "nullable": True}}},
-            "Admission": {"type": "object", "required": ["accepted", "rejected"], "properties": {
-                "accepted": {"type": "array", "items": {"type": "string"}},
-                "rejected": {"type": "array", "items": {"type": "object", "properties": {
-                    "index": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
-            "BallotPage": {"type": "object", "required": ["campaign", "height", "ballots", "next"], "properties": {
-                "campaign": {"type": "string"},
-                "height": {"type": "integer", "description": "the last block this walk could read"},
-                "ballots": {"type": "array", "items": {"type": "object", "required": [
-                    "voter_key", "district_id", "choices", "height", "index", "tx_hash"], "properties": {
-                    "voter_key": {"type": "string", "description": "the ballot's pseudonymous voter key, hex"},
-                    "district_id": {"type": "string"},
-                    "choices": {"type": "array", "items": {"type": "string"}},
-                    "height": {"type": "integer"}, "index": {"type": "integer"},
-                    "tx_hash": {"type": "string", "description": "GET /api/v1/txs/{hash} gives its proof"}}}},
-                "next": {"type": "string", "nullable": True}}},
-            "TxStatus": {"type": "object", "required": ["status"], "properties": {
-                "status": {"type": "string", "enum": ["pending", "committed", "rejected", "unknown"]},
-                "height": {"type": "integer", "nullable": True}, "index": {"type": "integer", "nullable": True},
-                "proof": {"type": "object", "nullable": True},
-                "code": {"type": "string"}, "message": {"type": "string"}}},
-        }},
+        "components": {"schemas": components()},
     }

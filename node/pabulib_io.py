@@ -24,14 +24,11 @@ ballots' tx hashes — with the published winners as ``selected``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import multiprocessing
 import os
-import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -40,168 +37,43 @@ from typing import Any
 
 from chain.block import Block
 from chain.crypto import SigningKey, read_key_file
-from chain.errors import DecodeError, VecheError
-from chain.pabulib import PbFile, PbProject, PbVote, read_pb, write_pb
-from chain.tx import (
-    ID_PATTERN, MAX_CHOICES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
-    District, InitiativeSubmit, RuleSpec, Tx, Wire, decode_tx, field_names, make_registration, make_vote, sign_tx,
-)
+from chain.errors import DecodeError
+from chain.pabulib import PbFile, read_pb, write_pb
+from chain.tx import MAX_VOTER_KEYS_PER_REGISTRATION, CampaignClose, Tx, decode_tx, make_registration, make_vote, sign_tx
 from genesis.model import Genesis
 from genesis.testnet import load_testnet
 from node.client import (
     CommitWatcher, NodeApiError, NodeClient, TxPump, fetch_genesis, submit_and_wait,
 )
+from node.pabulib.export import CampaignRecord, build_export, collect_tx, record_from_details
+from node.pabulib.plan import ImportPlan, PabulibImportError, PlannedBallot, district_id_for, plan_import, slugify
+
+# re-exported: the pure halves live in node/pabulib/ (plan: import, export: export)
+__all__ = ["CampaignRecord", "ImportPlan", "Importer", "PabulibImportError", "build_export", "collect_tx",
+           "district_id_for", "export_campaign", "make_voter_chunk", "plan_import", "read_ballots", "read_campaign",
+           "record_from_details", "slugify", "write_export"]
 
 log = logging.getLogger("veche.pabulib")
 
-KOPECKS_PER_UNIT = 100
-SETUP_SECONDS = 6.0             # voting opens this long after the campaign is created
-VOTING_DAYS = 7
 REGISTRATION_BATCH = MAX_VOTER_KEYS_PER_REGISTRATION
 CLOSE_REASON = "pabulib import complete"
-RULE_NAMES = {
-    "greedy": "greedy", "greedy-no-skip": "greedy-no-skip", "greedy_no_skip": "greedy-no-skip",
-    "greedy-noskip": "greedy-no-skip", "equalshares": "equal-shares", "equal-shares": "equal-shares",
-    "equal_shares": "equal-shares", "mes": "equal-shares", "top-n": "top-n",
-}
-APPROXIMATED_RULES = {"equalshares/add1": "equal-shares", "equalshares-add1": "equal-shares"}
-EXPORT_RULE_NAMES = {"greedy": "greedy", "greedy-no-skip": "greedy-no-skip", "equal-shares": "equalshares",
-                     "top-n": "top-n"}
-TRANSLIT = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "ß": "ss", "æ": "ae",
-                          **dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o",
-                                      "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e",
-                                      "yu", "ya"]))})
-
-
-class PabulibImportError(VecheError):
-    """A pabulib file, testnet or campaign that cannot be imported or exported as asked."""
-
-    code = "pabulib_import"
-
-
-# --- planning an import ------------------------------------------------------------------------
-
-
-def slugify(text: str, limit: int = 40) -> str:
-    plain = unicodedata.normalize("NFKD", text.lower().translate(TRANSLIT)).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:limit].strip("-")
-
-
-def district_id_for(name: str) -> str:
-    """ASCII-safe, stable id for a district name: slug plus 6 hex digits of its hash."""
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
-    slug = slugify(name)
-    return f"{slug}-{digest}" if slug else f"d-{digest}"
 
 
 def new_campaign_id(file: Path) -> str:
     return f"{slugify(file.stem, 48) or 'pabulib'}-{secrets.token_hex(4)}"
 
 
-@dataclass(frozen=True, slots=True)
-class ImportPlan:
-    campaign: CampaignCreate
-    initiatives: tuple[InitiativeSubmit, ...]
-    ballots: tuple[tuple[str, tuple[str, ...]], ...]   # (district_id, choices) per voter with a ballot
-    skipped_empty: int
-    notes: tuple[str, ...]
-
-
-def map_rule(pb: PbFile, notes: list[str]) -> str:
-    raw = pb.rule.strip().lower()
-    if raw in RULE_NAMES:
-        return RULE_NAMES[raw]
-    if raw in APPROXIMATED_RULES:
-        notes.append(f"rule {pb.rule!r} is imported as plain equal shares (no completion): "
-                     "the official selection may differ")
-        return APPROXIMATED_RULES[raw]
-    raise PabulibImportError(f"rule {pb.rule!r} is not supported; supported: {', '.join(sorted(RULE_NAMES))}")
-
-
-def map_ballot(pb: PbFile) -> BallotSpec:
-    lengths = [len(v.choices) for v in pb.votes if v.choices]
-    longest, shortest = max(lengths, default=1), min(lengths, default=1)
-    if pb.vote_type == "choose-1":
-        if longest > 1:
-            raise PabulibImportError("a choose-1 file has a ballot naming several projects")
-        return BallotSpec("choose-1", 1, 1)
-    if pb.vote_type != "approval":
-        raise PabulibImportError(f"vote_type {pb.vote_type!r} is not supported (choose-1 or approval)")
-    if longest > MAX_CHOICES:
-        raise PabulibImportError(f"a ballot names {longest} projects; the chain allows at most {MAX_CHOICES}")
-    low = max(1, min(pb.min_length or 1, shortest))
-    high = min(MAX_CHOICES, max(pb.max_length or min(len(pb.projects), MAX_CHOICES), longest))
-    return BallotSpec("approval", low, max(low, high))
-
-
-def map_districts(pb: PbFile, notes: list[str]) -> tuple[list[District], dict[str, str]]:
-    """Districts of the campaign and each project's district id."""
-    budget = pb.budget * KOPECKS_PER_UNIT
-    names = [p.district for p in pb.projects if p.district is not None]
-    if names and len(names) != len(pb.projects):
-        raise PabulibImportError("some PROJECTS rows have a district and others do not")
-    if names:
-        by_project = {p.project_id: district_id_for(p.district or "") for p in pb.projects}
-        spanning = sum(1 for v in pb.votes if len({by_project[c] for c in v.choices}) > 1)
-        if not spanning:
-            unique = list(dict.fromkeys(names))
-            return ([District(district_id_for(n), n[:200], 0) for n in unique], by_project)
-        notes.append(f"{spanning} ballots approve projects of several districts; a ballot is cast in one "
-                     "district, so the file is imported as one district (project districts are in the summaries)")
-    name = pb.meta_get("district") or pb.meta_get("unit") or pb.meta_get("description") or "all"
-    single = District(district_id_for(name), name[:200], budget)
-    return [single], {p.project_id: single.district_id for p in pb.projects}
-
-
-def plan_import(pb: PbFile, *, campaign_id: str, gateway: bytes, now_ms: int,
-                setup_ms: int = int(SETUP_SECONDS * 1000)) -> ImportPlan:
-    """The campaign, initiatives and ballots a pabulib file becomes (pure; no keys, no network)."""
-    notes: list[str] = []
-    rule = map_rule(pb, notes)
-    ballot = map_ballot(pb)
-    districts, district_of = map_districts(pb, notes)
-    budget = pb.budget * KOPECKS_PER_UNIT
-    if budget <= 0:
-        raise PabulibImportError("META budget must be positive")
-    for project in pb.projects:
-        if not ID_PATTERN.fullmatch(project.project_id):
-            raise PabulibImportError(f"project id {project.project_id!r} is not a valid initiative id "
-                                     "([A-Za-z0-9._-]{1,64})")
-    voting_start = now_ms + setup_ms
-    title = (pb.meta_get("description") or campaign_id)[:200].strip() or campaign_id
-    campaign = CampaignCreate(
-        campaign_id, title, "adult", tuple(districts), ballot, RuleSpec(rule, "campaign", 0, 0, budget),
-        1, 2**62, (), max(0, now_ms - 60_000), voting_start, voting_start, voting_start + VOTING_DAYS * 86_400_000,
-        gateway, max(1, len(pb.votes)), "campaign")
-    campaign = CampaignCreate.from_wire(campaign.to_wire(), "campaign")
-    names = {d.district_id: d.name for d in districts}
-    initiatives = tuple(
-        InitiativeSubmit(campaign_id, p.project_id, district_of[p.project_id],
-                         (p.name.strip() or f"Project {p.project_id}")[:300],
-                         (p.category.strip() or "other")[:64].strip() or "other",
-                         p.cost * KOPECKS_PER_UNIT, project_summary(p, names[district_of[p.project_id]]), b"")
-        for p in pb.projects)
-    ballots = tuple((district_of[v.choices[0]], v.choices) for v in pb.votes if v.choices)
-    return ImportPlan(campaign, initiatives, ballots, len(pb.votes) - len(ballots), tuple(notes))
-
-
-def project_summary(project: PbProject, district_name: str) -> str:
-    where = project.district or district_name
-    return f"pabulib project {project.project_id} ({where})"[:4000]
-
-
 # --- keys and ballots, made in worker processes ------------------------------------------------
 
 
 def make_voter_chunk(chain_id: str, campaign_id: str,
-                     ballots: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[list[bytes], list[tuple[str, bytes]]]:
+                     ballots: Sequence[PlannedBallot]) -> tuple[list[bytes], list[tuple[str, bytes]]]:
     """Pool task: a fresh key per voter and that voter's signed ballot."""
     public_keys: list[bytes] = []
     votes: list[tuple[str, bytes]] = []
-    for district_id, choices in ballots:
+    for district_id, choices, points in ballots:
         key = SigningKey.generate()
-        tx = make_vote(chain_id, key, campaign_id, district_id, choices)
+        tx = make_vote(chain_id, key, campaign_id, district_id, choices, points)
         public_keys.append(key.public_key)
         votes.append((tx.hash.hex(), tx.raw))
     return public_keys, votes
@@ -399,33 +271,6 @@ class Importer:
 # --- export ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class CampaignRecord:
-    """A campaign as the chain recorded it: spec, initiatives on the ballot, ballots by tx hash."""
-
-    committee: frozenset[bytes]
-    spec: CampaignCreate | None = None
-    initiatives: dict[str, InitiativeSubmit] = field(default_factory=dict)
-    approved: set[str] = field(default_factory=set)
-    ballots: dict[bytes, tuple[str, ...]] = field(default_factory=dict)
-
-
-def collect_tx(record: CampaignRecord, campaign_id: str, tx: Tx) -> None:
-    body = tx.body
-    if getattr(body, "campaign_id", None) != campaign_id:
-        return
-    if tx.kind == "vote.cast":
-        record.ballots[tx.hash] = tuple(body.choices)
-    elif tx.kind == "campaign.create":
-        record.spec = body
-    elif tx.kind == "initiative.submit":
-        record.initiatives[body.initiative_id] = body
-        if set(tx.signers) <= record.committee:
-            record.approved.add(body.initiative_id)
-    elif tx.kind == "initiative.review":
-        (record.approved.add if body.approve else record.approved.discard)(body.initiative_id)
-
-
 async def read_campaign(client: NodeClient, genesis: Genesis, campaign_id: str, end: int,
                         start: int = 1) -> CampaignRecord:
     """Scan blocks start..end for the campaign's transactions (and genesis data for its start)."""
@@ -453,51 +298,6 @@ async def read_campaign(client: NodeClient, genesis: Genesis, campaign_id: str, 
     return record
 
 
-NESTED_FIELDS: dict[str, type[Wire]] = {"districts": District, "ballot": BallotSpec, "rule": RuleSpec}
-HEX_FIELDS = frozenset({"gateway", "document_hash"})
-
-
-def wire_from_json(cls: type[Wire], value: Any, where: str) -> list[Any]:
-    """The wire array of a body the node's API showed as JSON (``chain.tx.body_to_json``)."""
-    if not isinstance(value, dict):
-        raise PabulibImportError(f"the node's {where} is not a JSON object")
-    out: list[Any] = []
-    for name in field_names(cls):
-        if name not in value:
-            raise PabulibImportError(f"the node's {where} lacks {name!r}")
-        item = value[name]
-        nested = NESTED_FIELDS.get(name)
-        if nested is not None and isinstance(item, list):
-            item = [wire_from_json(nested, part, f"{where}.{name}") for part in item]
-        elif nested is not None:
-            item = wire_from_json(nested, item, f"{where}.{name}")
-        elif name in HEX_FIELDS:
-            try:
-                item = bytes.fromhex(item) if isinstance(item, str) else item
-            except ValueError:
-                raise PabulibImportError(f"the node's {where}.{name} is not hex") from None
-        out.append(item)
-    return out
-
-
-def record_from_details(details: dict[str, Any], committee: frozenset[bytes]) -> CampaignRecord:
-    """Spec and initiatives from ``GET /api/v1/campaigns/{id}`` (ballots are added page by page)."""
-    record = CampaignRecord(committee)
-    try:
-        record.spec = CampaignCreate.from_wire(wire_from_json(CampaignCreate, details.get("campaign"), "campaign"))
-        initiatives = details.get("initiatives")
-        if not isinstance(initiatives, list):
-            raise PabulibImportError("the node's campaign lacks its initiatives")
-        for item in initiatives:
-            initiative = InitiativeSubmit.from_wire(wire_from_json(InitiativeSubmit, item, "initiative"))
-            record.initiatives[initiative.initiative_id] = initiative
-            if item.get("status") == "approved":
-                record.approved.add(initiative.initiative_id)
-    except DecodeError as exc:
-        raise PabulibImportError(f"the node's campaign document is malformed: {exc.message}") from exc
-    return record
-
-
 async def read_ballots(client: NodeClient, details: dict[str, Any], committee: frozenset[bytes], campaign_id: str,
                        end: int, node: str) -> CampaignRecord | None:
     """The campaign (from its details) with its ballots up to height ``end``, from ``/ballots`` pages of ``node``.
@@ -521,62 +321,21 @@ async def read_ballots(client: NodeClient, details: dict[str, Any], committee: f
         for ballot in ballots:
             try:
                 height, tx_hash, choices = ballot["height"], bytes.fromhex(ballot["tx_hash"]), ballot["choices"]
-            except (TypeError, KeyError, ValueError):
+                points = ballot.get("points", [])
+            except (TypeError, KeyError, ValueError, AttributeError):
                 raise PabulibImportError(f"the node sent a malformed ballot: {str(ballot)[:200]}") from None
-            if not isinstance(height, int) or not isinstance(choices, list):
+            if not isinstance(height, int) or not isinstance(choices, list) or not isinstance(points, list) or \
+                    not all(isinstance(p, int) and not isinstance(p, bool) for p in points) or \
+                    (points and len(points) != len(choices)):
                 raise PabulibImportError(f"the node sent a malformed ballot: {str(ballot)[:200]}")
             if height > end:  # committed after the tally this export matches
                 return record
-            record.ballots[tx_hash] = tuple(str(choice) for choice in choices)
+            record.ballots[tx_hash] = (tuple(str(choice) for choice in choices), tuple(points))
         cursor = page.get("next")
         if cursor is None:  # (a node that fell behind shows as ballots that miss the tally: build_export)
             return record
         if not isinstance(cursor, str):
             raise PabulibImportError("the node's ballots page has a malformed next cursor")
-
-
-def units(kopecks: int, what: str) -> int:
-    if kopecks % KOPECKS_PER_UNIT:
-        raise PabulibImportError(f"{what} {kopecks} kopecks is not a whole number of currency units; pabulib "
-                                 "files here carry whole units")
-    return kopecks // KOPECKS_PER_UNIT
-
-
-def build_export(record: CampaignRecord, tally: dict[str, Any], chain_id: str) -> PbFile:
-    spec = record.spec
-    if spec is None:
-        raise PabulibImportError("the campaign's campaign.create was not found on the chain")
-    on_ballot = [record.initiatives[i] for i in sorted(record.approved, key=str.encode) if i in record.initiatives]
-    ordered = sorted(record.ballots.items())              # by tx hash: reveals no key, no time
-    counts = {i.initiative_id: 0 for i in on_ballot}
-    for _, choices in ordered:
-        for choice in choices:
-            counts[choice] = counts.get(choice, 0) + 1
-    published = {iid: votes for d in tally.get("districts", {}).values() for iid, votes in d.get("initiatives", {}).items()}
-    if published != counts:
-        raise PabulibImportError("the ballots read from the blocks do not add up to the node's published tally")
-    closed = tally.get("status") == "closed" and tally.get("result_status", "final") == "final"
-    winners = set(tally.get("winners", [])) if closed else None
-    names = {d.district_id: d.name for d in spec.districts}
-    several = len(spec.districts) > 1
-    if spec.rule.scope == "campaign":
-        budget = spec.rule.budget
-    else:
-        budget = sum(d.budget for d in spec.districts)
-    meta = [("description", spec.title), ("num_projects", str(len(on_ballot))), ("num_votes", str(len(ordered))),
-            ("budget", str(units(budget, "budget"))), ("vote_type", spec.ballot.type),
-            ("rule", EXPORT_RULE_NAMES.get(spec.rule.name, spec.rule.name)),
-            ("min_length", str(spec.ballot.min_choices)), ("max_length", str(spec.ballot.max_choices)),
-            ("scope", spec.rule.scope), ("chain_id", chain_id), ("campaign_id", spec.campaign_id)]
-    if closed:
-        meta.append(("result_hash", str(tally.get("result_hash"))))
-    projects = tuple(PbProject(
-        project_id=i.initiative_id, cost=units(i.cost, f"initiative {i.initiative_id} cost"),
-        votes=counts[i.initiative_id], name=" ".join(i.title.split()), category=" ".join(i.category.split()),
-        selected=None if winners is None else i.initiative_id in winners,
-        district=names.get(i.district_id, i.district_id) if several else None, extra=()) for i in on_ballot)
-    votes = tuple(PbVote(str(n), choices, None, ()) for n, (_, choices) in enumerate(ordered, start=1))
-    return PbFile(tuple(meta), projects, votes)
 
 
 async def export_campaign(urls: Sequence[str], campaign_id: str) -> tuple[PbFile, dict[str, Any]]:

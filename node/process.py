@@ -1,4 +1,9 @@
-"""Process lifecycle of ``veche node start``: logging, the listening socket, signals, exit codes."""
+"""Process lifecycle of ``veche node start``: logging, the listening socket, signals, exit codes.
+
+Every failure class ends the process with its code from ``node/exitcodes.py`` and one message
+saying what to do (``node/ops/faults.py``): bad config, genesis or key 3, store in use 4, corrupt
+data 5, signing state missing or damaged 6, cannot listen 7, disk full 9, any other failure 1.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from chain.errors import UpgradeRequired, VecheError
 from genesis.config import NodeConfig
 from node.app import RUNTIME, create_app
 from node.config import NodeLimits, load_config
-from node.exitcodes import EXIT_UPGRADE_REQUIRED
+from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UPGRADE_REQUIRED
 from node.node import Node
+from node.ops.faults import ListenError, classify, exit_code, explain
 
 log = logging.getLogger("veche.node")
 
@@ -40,7 +46,10 @@ def setup_logging(name: str, level: str, log_file: Path | None) -> None:
     formatter = logging.Formatter(LOG_FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:  # a full disk must still get its one clear message on stderr
+            print(f"warning: cannot open {log_file}: {exc}", file=sys.stderr)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_NodeName(name))
@@ -49,8 +58,8 @@ def setup_logging(name: str, level: str, log_file: Path | None) -> None:
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
-async def serve(config: NodeConfig, limits: NodeLimits) -> int:
-    node = Node(config, limits)
+async def serve(config: NodeConfig, limits: NodeLimits, *, recover_signing_state: bool = False) -> int:
+    node = Node(config, limits, recover_signing_state=recover_signing_state)
     app = create_app(node)
     runtime = app[RUNTIME]
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -60,8 +69,8 @@ async def serve(config: NodeConfig, limits: NodeLimits) -> int:
         try:
             await site.start()
         except OSError as exc:
-            log.critical("cannot listen on %s:%d: %s", config.listen_host, config.listen_port, exc)
-            return 2
+            raise ListenError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}; "
+                              "is another process using this port (or the address not on this machine)?") from exc
         log.info("node %s serves %s (listening on %s:%d)", config.name, config.api_url, config.listen_host,
                  config.listen_port)
         loop = asyncio.get_running_loop()
@@ -75,7 +84,11 @@ async def serve(config: NodeConfig, limits: NodeLimits) -> int:
     if upgrade is not None:
         log_upgrade_required(config.name, upgrade)
         return EXIT_UPGRADE_REQUIRED
-    return 1 if runtime.failed is not None else 0
+    if node.fault is not None:
+        return exit_code(node.fault)
+    if runtime.failed is not None:
+        return exit_code(runtime.failed)
+    return EXIT_OK
 
 
 def find_upgrade_required(error: BaseException | None) -> UpgradeRequired | None:
@@ -95,21 +108,26 @@ def log_upgrade_required(name: str, error: UpgradeRequired) -> None:
                  EXIT_UPGRADE_REQUIRED)
 
 
-def run_node(home: str | Path) -> int:
+def run_node(home: str | Path, *, recover_signing_state: bool = False) -> int:
     """Run a validator or observer from its home until SIGINT/SIGTERM; returns the exit code."""
     try:
         config, limits = load_config(home)
     except VecheError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     setup_logging(config.name, config.log_level, config.home / "node.log")
     try:
-        return asyncio.run(serve(config, limits))
+        return asyncio.run(serve(config, limits, recover_signing_state=recover_signing_state))
     except UpgradeRequired as exc:
         log_upgrade_required(config.name, exc)
         return EXIT_UPGRADE_REQUIRED
-    except VecheError as exc:
-        log.critical("node %s cannot start: %s", config.name, exc.message)
-        return 2
+    except (VecheError, OSError) as exc:
+        fault = classify(exc)
+        if fault is None:
+            log.critical("node %s cannot start: %s", config.name, exc.message if isinstance(exc, VecheError) else exc)
+            return EXIT_FAILURE
+        log.critical("node %s cannot start: %s", config.name, explain(fault, home=config.home,
+                                                                      data_dir=config.data_dir))
+        return fault.code
     except KeyboardInterrupt:
         return 130

@@ -20,19 +20,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 from chain.ledger import Ledger
 from chain.records import STATUS_CLOSED, Campaign, Initiative
-from chain.results import approved, compute_winners, read_ballots, result_hash
+from chain.results import Ballots, Counts, compute_result, read_ballots
 
 log = logging.getLogger("veche.node.results")
 
 Result = tuple[tuple[str, ...], bytes]
 
 
-def compute_equal_shares(campaign: Campaign, initiatives: Sequence[Initiative], votes: dict[str, int],
-                         ballots: Sequence[Sequence[str]]) -> Result:
+def compute_equal_shares(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,
+                         ballots: Ballots) -> Result:
     """Pure: the equal-shares winners and result hash (runs in a worker process)."""
-    district_of = {i.spec.initiative_id: i.spec.district_id for i in approved(initiatives)}
-    winners, per_district = compute_winners(campaign, initiatives, votes, ballots)
-    return tuple(winners), result_hash(campaign, votes, district_of, winners, per_district)
+    return compute_result(campaign, initiatives, counts, ballots)
 
 
 class Results:
@@ -86,15 +84,15 @@ class Results:
         state = self.ledger.state
         campaign = state.campaigns[campaign_id]
         initiatives = state.campaign_initiatives(campaign_id)
-        votes = {i.spec.initiative_id: state.votes(campaign_id, i.spec.initiative_id) for i in approved(initiatives)}
+        counts = Counts.of(state, campaign, initiatives)
         started = time.perf_counter()
         log.info("computing the equal-shares result of campaign %s (%d ballots) off the apply path",
                  campaign_id, campaign.total_ballots)
-        ballots = await asyncio.to_thread(read_ballots, self.ledger.store, campaign_id)
+        ballots = await asyncio.to_thread(read_ballots, self.ledger.store, campaign)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._pool, compute_equal_shares, campaign, initiatives, votes, ballots)
+        result = await loop.run_in_executor(self._pool, compute_equal_shares, campaign, initiatives, counts, ballots)
         self.computed[campaign_id] = result
         self.seconds[campaign_id] = time.perf_counter() - started
         log.info("equal-shares result of campaign %s published: %d winners, hash %s (%.2f s)", campaign_id,

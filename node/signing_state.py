@@ -4,18 +4,46 @@ The file lives in the home, apart from ``data/``, so wiping the data directory (
 from peers) keeps it. Each write goes to a temporary file that is fsynced, renamed over the old
 file, and then the directory is fsynced: after a crash at any point the file holds either the
 previous state or the new one, never a torn mix.
+
+The file format (magic, length, body, SHA-256; docs/NODE.md §6.1) is
+``consensus.signing_state.encode_file``/``decode_file``. A file whose magic, length or digest does not check is *damaged*: the node refuses to start (exit
+code 6) and names the runbook. A file in the old format 1 (the bare msgpack body, no magic and no
+digest) is accepted once, logged, and rewritten in format 2 at once (``load`` does it).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
 
 from consensus.errors import SigningStateError
-from consensus.signing_state import SigningState
+from consensus.signing_state import LEGACY_FORMAT_VERSION, MAGIC, SigningState, decode_file, encode_file
+
+__all__ = ["MAGIC", "RUNBOOK", "DiskFullError", "SigningStateDamaged", "SigningStateFile", "SigningStateMissing",
+           "decode_file", "encode_file"]
 
 log = logging.getLogger("veche.node.signing")
+
+RUNBOOK = 'docs/OPERATOR.md "Machine faults: lost or damaged signing state"'
+"""Where every signing-state error message points the operator."""
+
+
+class SigningStateMissing(SigningStateError):
+    """A validator without its signing-state file: it may have signed before (refuse unless recovering)."""
+
+    code = "signing_state_missing"
+
+
+class SigningStateDamaged(SigningStateError):
+    """A signing-state file that fails its checksum or does not decode."""
+
+    code = "signing_state_damaged"
+
+
+class DiskFullError(OSError):
+    """No space left to write the signing state (ENOSPC/EDQUOT); the message said before it left."""
 
 
 class SigningStateFile:
@@ -24,37 +52,70 @@ class SigningStateFile:
         self._temporary = self.path.with_name(self.path.name + ".tmp")
         self.writes = 0
 
-    def load(self) -> SigningState | None:
-        """The persisted state, or None when this validator never signed anything.
+    def exists(self) -> bool:
+        return self.path.exists()
 
-        A file that exists but does not decode raises ``SigningStateError``: the node refuses to
-        start rather than risk signing twice.
+    def load(self) -> SigningState | None:
+        """The persisted state, or None when the file does not exist.
+
+        A file that exists but does not check raises ``SigningStateDamaged``: the node refuses to
+        start rather than risk signing twice. A format-1 file is accepted and rewritten in format 2.
         """
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise SigningStateError(f"cannot read the signing state {self.path}: {exc}") from exc
+            raise SigningStateDamaged(f"cannot read the signing state {self.path}: {exc}; see {RUNBOOK}") from exc
         try:
-            return SigningState.decode(data)
+            state, legacy = decode_file(data)
         except SigningStateError as exc:
-            raise SigningStateError(f"{self.path}: {exc.message}; refusing to start (move it away only if "
-                                    "you are sure this validator signed nothing at the heights it names)") from exc
+            raise SigningStateDamaged(
+                f"the signing state {self.path} is damaged ({exc.message}); refusing to start: this validator "
+                f"could sign twice. Restore the file from a backup no older than the validator's last "
+                f"signature, or move it away and start with --recover-signing-state; see {RUNBOOK}") from exc
+        if legacy:
+            log.warning("signing state %s is in format %d (no checksum): accepted once and rewritten in format 2 "
+                        "(SHA-256 checksum)", self.path, LEGACY_FORMAT_VERSION)
+            self.store(state)
+        return state
+
+    def load_required(self) -> SigningState:
+        """Like ``load``, but a missing file is ``SigningStateMissing`` (a validator must have one)."""
+        state = self.load()
+        if state is None:
+            raise SigningStateMissing(
+                f"no signing state at {self.path}: this validator may already have signed at the current heights, "
+                f"and starting without it could make it sign twice (equivocate). Restore the file from a backup, or "
+                f"start once with `veche node start --home DIR --recover-signing-state` (the node derives a safe "
+                f"floor from the chain); see {RUNBOOK}")
+        return state
 
     def store(self, state: SigningState) -> None:
-        """Write ``state`` durably: temp file + fsync + rename + fsync of the directory."""
-        data = state.encode()
-        fd = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        """Write ``state`` durably: temp file + fsync + rename + fsync of the directory.
+
+        A full disk raises ``DiskFullError`` (the temporary file is removed; the old state stays).
+        """
+        data = encode_file(state)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self._temporary, self.path)
+            fd = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self._temporary, self.path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                try:
+                    os.unlink(self._temporary)
+                except OSError:
+                    pass
+                raise DiskFullError(exc.errno, f"no space left to write the signing state {self.path}") from exc
+            raise
         directory = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)

@@ -6,7 +6,7 @@ node's status, or pinned by the observer). For every block, in order:
     and last-commit hash must fit (``Ledger.check_block``);
   * its commit certificate must carry precommit signatures of ⌊2n/3⌋+1 distinct validators of the
     set in force at that height — genesis's, or the one the replayed ``validators.update``
-    transactions put in force (docs/PROTOCOL.md §14) — for exactly this block (``verify_certificate``);
+    transactions put in force (docs/PROTOCOL.md §15) — for exactly this block (``verify_certificate``);
   * every transaction's signatures are checked (spread over all cores, see below) and every
     transaction must apply under the state machine's rules (permissions, windows, double votes);
   * the app hash in the header must equal the hash of the replayed state changes.

@@ -110,6 +110,7 @@ class Cluster:
         self.layout: TestnetLayout | None = None
         self.procs: dict[str, Proc] = {}
         self.unexpected_exits: list[dict[str, Any]] = []
+        self.mounts: list[Path] = []  # tmpfs mounts made by the fill-disk fault, unmounted at shutdown
         self.chain_id = ""
         self.genesis_document: dict[str, Any] = {}
 
@@ -216,23 +217,44 @@ class Cluster:
 
     # --- processes ------------------------------------------------------------------------------------
 
-    def spawn(self, name: str) -> None:
+    def spawn(self, name: str, extra_args: tuple[str, ...] = ()) -> None:
         proc = self.procs[name]
         if proc.running:
             raise ClusterError(f"{name} is already running")
         log_file = open(proc.home / "process.log", "ab")
         log_file.write(f"\n=== chaos: start #{proc.starts + 1} at {time.strftime('%H:%M:%S')} ===\n".encode())
         log_file.flush()
-        proc.process = subprocess.Popen(proc.argv, stdout=log_file, stderr=subprocess.STDOUT, env=proc.env,
+        proc.process = subprocess.Popen([*proc.argv, *extra_args], stdout=log_file, stderr=subprocess.STDOUT, env=proc.env,
                                         cwd=REPO_ROOT, start_new_session=True, preexec_fn=die_with_runner)
         log_file.close()
         proc.starts += 1
         proc.paused = False
         proc.expect_exit = False
 
-    async def start(self, name: str, *, ready_timeout: float = 60.0) -> None:
-        self.spawn(name)
+    async def start(self, name: str, *, ready_timeout: float = 60.0, extra_args: tuple[str, ...] = ()) -> None:
+        self.spawn(name, extra_args)
         await self.wait_ready([name], timeout=ready_timeout)
+
+    async def wait_exit(self, name: str, timeout: float) -> int | None:
+        """The exit code of a process expected to stop by itself (a refusal), or None if still running."""
+        proc = self.procs[name]
+        proc.expect_exit = True
+        if not await self._reap(name, timeout):
+            return None
+        return proc.process.returncode if proc.process is not None else None
+
+    def config_of(self, name: str) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads((self.home(name) / "config.json").read_text(encoding="utf-8"))
+        return config
+
+    def write_config(self, name: str, config: dict[str, Any]) -> None:
+        (self.home(name) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+    def signing_state_file(self, name: str) -> Path:
+        return self.home(name) / str(self.config_of(name).get("signing_state_file", "signing-state.bin"))
+
+    def data_dir(self, name: str) -> Path:
+        return self.home(name) / str(self.config_of(name).get("data_dir", "data"))
 
     async def start_all(self, *, ready_timeout: float = 90.0) -> None:
         for name in self.nodes:
@@ -316,8 +338,7 @@ class Cluster:
         proc = self.procs[name]
         if proc.running:
             raise ClusterError(f"stop {name} before wiping its data")
-        config = json.loads((proc.home / "config.json").read_text(encoding="utf-8"))
-        data_dir = proc.home / str(config.get("data_dir", "data"))
+        data_dir = self.data_dir(name)
         shutil.rmtree(data_dir, ignore_errors=True)
         return data_dir
 
@@ -372,3 +393,6 @@ class Cluster:
                 except ProcessLookupError:
                     pass
                 await self._reap(name, 5.0)
+        for mount in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+        self.mounts.clear()

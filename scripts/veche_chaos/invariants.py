@@ -12,7 +12,12 @@
                       any certificate anywhere, and no honest validator appears in any node's
                       ``/api/v1/evidence`` (each evidence item is decoded and verified);
 6. ``verify``         ``veche verify --node URL --json`` exits 0 for every node;
-7. ``processes``      no node or gateway exited without being told to.
+7. ``processes``      no node or gateway exited without being told to;
+8. ``equivocations``  the number of distinct (validator, height, round, step) slots at which an
+                      honest validator signed twice, from every source that can show one: double
+                      precommits in certificates, evidence items on every node, and the
+                      ``EQUIVOCATION`` lines of every node's log (which survive a wiped or resynced
+                      store) — must be 0.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +52,8 @@ log = logging.getLogger("veche.chaos.invariants")
 
 RANGE = 500
 TX_CHECK_CONCURRENCY = 24
+EQUIVOCATION_LINE = re.compile(r"EQUIVOCATION: validator (\S+) signed two different (\S+) messages at height (\d+) "
+                               r"round (\d+)")
 
 
 @dataclass(slots=True)
@@ -143,6 +151,7 @@ class InvariantChecker:
             self.add(await self.check_acked(session))
             self.add(self.check_certificates())
             self.add(await self.check_double_sign(session))
+            self.add(await self.check_equivocations(session))
         self.add(await self.check_verify())
         self.add(self.check_processes())
         return self.checks
@@ -309,6 +318,33 @@ class InvariantChecker:
                      f"{sorted(accused) or 'nobody'}; honest validators accused: {honest_accused or 'none'}",
                      {"double_signed": doubles[:20], "evidence": {n: len(v) for n, v in evidence.items()},
                       "evidence_items": {n: v[:10] for n, v in evidence.items()}, "invalid_evidence": invalid[:20]})
+
+    async def check_equivocations(self, session: aiohttp.ClientSession) -> Check:
+        slots: dict[str, set[tuple[str, int, int, str]]] = {"certificates": set(), "evidence": set(), "logs": set()}
+        signed = signed_precommits(certificate for _, certificate in self._certificates())
+        for (index, height, round_), _hashes in double_signed(signed).items():
+            slots["certificates"].add((self._name(index), height, round_, "precommit"))
+        for node in self.cluster.nodes:
+            answer = await get_json(session, self.cluster.url(node) + "/api/v1/evidence",
+                                    timeout=aiohttp.ClientTimeout(total=10))
+            for item in answer.get("evidence", []) if isinstance(answer, dict) else []:
+                slots["evidence"].add((self._name(int(item["validator_index"])), int(item["height"]),
+                                       int(item["round"]), str(item["step"])))
+            try:
+                text = (self.cluster.home(node) / "process.log").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            for name, step, height, round_ in EQUIVOCATION_LINE.findall(text):
+                slots["logs"].add((name, int(height), int(round_), step))
+        honest = {source: {slot for slot in found if slot[0] not in self.byzantine} for source, found in slots.items()}
+        total = set().union(*honest.values())
+        counts = {source: len(found) for source, found in honest.items()}
+        return Check("equivocations", not total,
+                     f"{len(total)} equivocations by honest validators (certificates {counts['certificates']}, "
+                     f"evidence {counts['evidence']}, node logs {counts['logs']})",
+                     {"equivocations": len(total), "by_source": counts,
+                      "slots": [list(slot) for slot in sorted(total)[:20]],
+                      "byzantine_slots": len(set().union(*slots.values())) - len(total)})
 
     def _name(self, index: int) -> str:
         return self.names[index] if 0 <= index < len(self.names) else f"#{index}"

@@ -13,6 +13,7 @@ Kinds:
   partition  the target alone on one side, every other node on the majority side; ``hold_s``
   split      the target and the next validator vs the rest (no side has a quorum with n = 4)
   wipe       SIGKILL, delete ``data/`` (``signing-state.bin`` stays), start: block sync from peers
+  delete-signing-state, corrupt-table, fill-disk   the machine's own faults (``machine.py``)
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any
 
 from veche_chaos.cluster import Cluster
 from veche_chaos.fabric import Fabric
+from veche_chaos.machine import MACHINE_KINDS, corrupt_table, delete_signing_state, fill_disk
 from veche_chaos.observe import CommitWatcher
 
 log = logging.getLogger("veche.chaos.perturb")
 
-KINDS = ("kill9", "sigstop", "restart", "partition", "split", "wipe")
+KINDS = ("kill9", "sigstop", "restart", "partition", "split", "wipe", *MACHINE_KINDS)
 
 
 @dataclass(slots=True)
@@ -134,6 +136,15 @@ class Perturber:
                 record.detail["signing_state_kept"] = (self.cluster.home(target) / "signing-state.bin").exists()
                 record.ended = time.time()
                 await self.cluster.start(target)
+            elif kind == "delete-signing-state":
+                record.detail.update(await delete_signing_state(self.cluster, target, self.down_s))
+                record.ended = time.time()
+            elif kind == "corrupt-table":
+                record.detail.update(await corrupt_table(self.cluster, target))
+                record.ended = time.time()
+            elif kind == "fill-disk":
+                record.detail.update(await fill_disk(self.cluster, self.watcher, target, self.hold_s))
+                record.ended = time.time()
             elif kind in ("partition", "split"):
                 minority = [target]
                 if kind == "split":

@@ -48,10 +48,14 @@ SHORT_PLAN: tuple[tuple[str, str], ...] = (
 def full_plan(validators: list[str], observers: list[str]) -> list[tuple[str, str]]:
     """Every kind on every node in turn (observers: the process faults, not partitions)."""
     plan: list[tuple[str, str]] = []
-    for kind in ("kill9", "sigstop", "partition", "wipe", "restart", "split"):
-        targets = validators + (observers if kind in ("kill9", "sigstop", "wipe", "restart") else [])
+    for kind in ("kill9", "sigstop", "partition", "wipe", "restart", "split", "delete-signing-state",
+                 "corrupt-table", "fill-disk"):
+        targets = validators + (observers if kind in ("kill9", "sigstop", "wipe", "restart", "corrupt-table")
+                                else [])
         if kind == "split":
             targets = validators[::2]
+        if kind == "fill-disk":
+            targets = validators[-1:]  # once: the tmpfs stays mounted for the rest of the run
         plan.extend((kind, target) for target in targets)
     return plan
 

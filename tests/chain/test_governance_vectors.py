@@ -1,4 +1,4 @@
-"""docs/PROTOCOL.md §14.6 prints governance test vectors; this recomputes every one from the code."""
+"""docs/PROTOCOL.md §15.6 prints governance test vectors; this recomputes every one from the code."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TEST3 = SigningKey(bytes.fromhex("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f09
 
 def vector_block() -> str:
     text = (REPO / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
-    section = text[text.index("### 14.6 Test vectors"):]
+    section = text[text.index("### 15.6 Test vectors"):]
     return section[section.index("```\n") + 4: section.index("\n```", section.index("```\n") + 4)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,6 +105,112 @@ def test_whole_amounts(amount: str, expected: int) -> None:
     assert pb.projects[0].cost == expected and pb.budget == expected
 
 
+def test_fractional_amounts_are_exact() -> None:
+    from fractions import Fraction
+
+    text = VALID.replace("1;50;2;Park", "1;12.5;2;Park").replace("budget;100", "budget;1331751.11")
+    pb = parse_pb(text)
+    assert pb.projects[0].cost == Fraction(25, 2) and pb.budget == Fraction(133175111, 100)
+    assert parse_pb(write_pb(pb)) == pb
+    assert "1;12.5;2;Park" in write_pb(pb)
+
+
+def test_selected_keeps_pabulibs_marks() -> None:
+    text = VALID.replace(";1;North\n2", ";2;North\n2").replace("Benches;;1;", "Benches;;3;")
+    pb = parse_pb(text)
+    assert [p.selected for p in pb.projects] == [2, 0, 3]
+    assert [p.selected_by_rule for p in pb.projects] == [False, False, False]
+    assert [p.funded for p in pb.projects] == [True, False, True]
+    assert parse_pb(VALID).projects[0].selected_by_rule
+    assert parse_pb(write_pb(pb)) == pb
+
+
+def test_a_project_named_twice_in_a_vote_counts_once_with_a_note() -> None:
+    pb = parse_pb(VALID.replace("v2;2,3;", "v2;2,3,2;"))
+    assert pb.votes[1].choices == ("2", "3")
+    assert compute_vote_counts(pb) == {"1": 2, "2": 2, "3": 1}
+    assert pb.notes == ("a vote names a project more than once; counted once (its first place and points kept): "
+                        "1 (line 19)",)
+    assert parse_pb(VALID).notes == ()
+
+
+def test_a_stray_quote_is_read_literally_with_a_note() -> None:
+    pb = parse_pb(VALID.replace('"Skate; park ""XL"""', '"Skate" park'))
+    assert pb.projects[1].name == '"Skate" park'
+    assert pb.notes == ("a field with a quote inside it, read literally: 1 (line 14)",)
+
+
+CUMULATIVE = """META
+key;value
+budget;100
+vote_type;cumulative
+rule;greedy
+max_sum_points;5
+PROJECTS
+project_id;cost;votes;score
+a;40;2;6
+b;70;1;1
+VOTES
+voter_id;vote;points;sex
+1;a,b;4,1;F
+2;a;2;M
+3;;;
+"""
+
+
+def test_cumulative_points() -> None:
+    from chain.pabulib import compute_scores
+
+    pb = parse_pb(CUMULATIVE)
+    assert pb.votes[0].points == (4, 1) and pb.votes[0].extra == (("sex", "F"),)
+    assert pb.votes[2].points == () and pb.votes[2].choices == ()
+    assert compute_scores(pb) == {"a": 6, "b": 1} == {p.project_id: p.score for p in pb.projects}
+    assert parse_pb(write_pb(pb)) == pb
+    assert "1;a,b;4,1;F" in write_pb(pb)
+    repeated = parse_pb(CUMULATIVE.replace("1;a,b;4,1;F", "1;a,b,a;4,1,3;F"))
+    assert (repeated.votes[0].choices, repeated.votes[0].points) == (("a", "b"), (4, 1))
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (CUMULATIVE.replace("1;a,b;4,1;F", "1;a,b;4;F"), "names 2 projects but gives 1 points"),
+    (CUMULATIVE.replace("1;a,b;4,1;F", "1;a,b;4,x;F"), "points"),
+    (CUMULATIVE.replace("voter_id;vote;points;sex", "voter_id;vote;pts;sex"), "needs a 'points' column"),
+])
+def test_cumulative_invalid(text: str, fragment: str) -> None:
+    assert fragment in parse_error(text).message
+
+
+ORDINAL = """META
+key;value
+budget;100
+vote_type;ordinal
+rule;greedy
+min_length;1
+max_length;3
+PROJECTS
+project_id;cost;votes;score
+a;40;2;5
+b;70;2;5
+c;10;1;1
+VOTES
+voter_id;vote
+1;b,a,c
+2;a,b
+"""
+
+
+def test_ordinal_points_count_down_from_max_length() -> None:
+    from chain.pabulib import compute_scores
+
+    pb = parse_pb(ORDINAL)
+    assert pb.votes[0].choices == ("b", "a", "c") and pb.votes[0].points is None
+    assert pb.get_ballot_points(pb.votes[0]) == (3, 2, 1) and pb.get_ballot_points(pb.votes[1]) == (3, 2)
+    assert compute_scores(pb) == {"a": 5, "b": 5, "c": 1} == {p.project_id: p.score for p in pb.projects}
+    with_points = parse_pb(ORDINAL.replace("voter_id;vote\n1;b,a,c\n2;a,b",
+                                           "voter_id;vote;points\n1;b,a,c;5,3,1\n2;a,b;5,3"))
+    assert compute_scores(with_points) == {"a": 8, "b": 8, "c": 1}
+
+
 def test_lowercase_section_markers() -> None:
     text = VALID.replace("META\n", "meta\n").replace("PROJECTS\n", "Projects\n").replace("VOTES\n", "votes\n")
     assert parse_pb(text) == parse_pb(VALID)
@@ -130,25 +237,26 @@ def test_lowercase_section_markers() -> None:
         (VALID.replace("project_id;cost;votes;name", "project_id;cost;votes;cost"), 12, "repeats a column"),
         (VALID.replace("1;50;2;Park", "1;abc;2;Park"), 13, "cost"),
         (VALID.replace("1;50;2;Park", "1;-5;2;Park"), 13, "cost"),
-        (VALID.replace("1;50;2;Park", "1;12.5;2;Park"), 13, "whole number"),
+        (VALID.replace("1;50;2;Park", "1;12.5.1;2;Park"), 13, "cost"),
+        (VALID.replace("1;50;2;Park", "1;1e5;2;Park"), 13, "cost"),
         (VALID.replace("1;50;2;Park", "1;1 000;2;Park"), 13, "cost"),
         (VALID.replace("1;50;2;Park", "1;0;2;Park"), 13, "cost must be > 0"),
         (VALID.replace("1;50;2;Park", "1;50;two;Park"), 13, "votes"),
         (VALID.replace("1;50;2;Park", "1;50;-2;Park"), 13, "votes"),
-        (VALID.replace("1;Park", "1;Park").replace(";1;North\n2", ";2;North\n2"), 13, "selected"),
+        (VALID.replace(";1;North\n2", ";4;North\n2"), 13, "selected must be 0, 1, 2 or 3"),
+        (VALID.replace(";1;North\n2", ";yes;North\n2"), 13, "selected must be 0, 1, 2 or 3"),
         (VALID.replace("3;30;1;Benches", "1;30;1;Benches"), 15, "project id '1' is repeated"),
         (VALID.replace("3;30;1;Benches", ";30;1;Benches"), 15, "project id"),
         (VALID.replace("3;30;1;Benches", "3,4;30;1;Benches"), 15, "contains ','"),
         (VALID.replace("3;30;1;Benches;;1;", "3;30;1;Benches;;1"), 15, "has 6 fields"),
         (VALID.replace("v2;2,3;", "v2;2,9;"), 19, "unknown project '9'"),
-        (VALID.replace("v2;2,3;", "v2;2,2;"), 19, "twice"),
         (VALID.replace("v3;1;", "v1;1;"), 20, "repeated"),
         (VALID.replace("voter_id;vote;", "voter_id;ballot;"), 17, "no 'vote' column"),
         (VALID.replace("num_votes;3", "num_votes;4"), None, "num_votes is 4"),
         (VALID.replace("num_projects;3", "num_projects;x"), None, "num_projects"),
         (VALID + "META\nkey;value\n", 21, "unexpected 'META'"),
         (VALID.replace('"Skate; park ""XL"""', '"Skate; park'), 14, "bad CSV"),
-        (VALID.replace('"Skate; park ""XL"""', '"Skate"x'), 14, "bad CSV"),
+        (VALID.replace('"Skate; park ""XL"""', '"Skate; park"x'), 14, "has 8 fields"),
     ],
 )
 def test_parse_invalid(text: str, line: int | None, fragment: str) -> None:
@@ -254,11 +362,12 @@ def pb_files(draw: st.DrawFn) -> PbFile:
     projects = tuple(
         PbProject(
             project_id=pid,
-            cost=draw(st.integers(1, 10**12)),
+            cost=draw(st.integers(1, 10**12) | st.builds(lambda n, d: Fraction(n, 10**d), st.integers(1, 10**9),
+                                                           st.integers(1, 3))),
             votes=draw(st.none() | st.integers(0, 10**6)),
             name=draw(safe_text),
             category=draw(safe_text),
-            selected=draw(st.none() | st.booleans()),
+            selected=draw(st.none() | st.integers(0, 3)),
             district=draw(st.none() | safe_text.filter(bool)),
             extra=tuple((key, draw(safe_text)) for key in extra_keys),
         )

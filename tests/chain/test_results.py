@@ -110,7 +110,8 @@ def test_tally_document_open_and_closed() -> None:
     open_doc = tally_document(state, state.campaigns["c1"], chain.ledger.height, None)
     assert open_doc["status"] == "open" and open_doc["result_status"] == "provisional"
     assert open_doc["winners"] == [] and open_doc["total_ballots"] == 7
-    assert open_doc["districts"]["d1"] == {"initiatives": {"B": 2, "a": 2, "c": 2, "x": 3}, "winners": []}
+    assert open_doc["districts"]["d1"] == {"initiatives": {"B": 2, "a": 2, "c": 2, "x": 3},
+                                           "scores": {"B": 2, "a": 2, "c": 2, "x": 3}, "winners": []}
     assert open_doc["result_hash"] == reference_result_hash(
         "c1", "open", 7, [("d1", [("x", 3), ("c", 2), ("B", 2), ("a", 2)], []), ("d2", [("y", 2), ("z", 1)], [])],
         []).hex()
@@ -139,7 +140,7 @@ def test_equal_shares_is_computed_off_the_apply_path() -> None:
     assert document["result_status"] == "computing" and document["winners"] == []
     first = compute_equal_shares_result(state, chain.ledger.store, campaign)
     assert compute_equal_shares_result(state, chain.ledger.store, campaign) == first
-    ballots = read_ballots(chain.ledger.store, "c1")
+    ballots = read_ballots(chain.ledger.store, chain.ledger.state.campaigns["c1"])
     assert sorted(ballots) == sorted(tuple(sorted(choices, key=str.encode)) for _, choices in BALLOTS)
     candidates = [Candidate(i.spec.initiative_id, i.spec.cost, state.votes("c1", i.spec.initiative_id))
                   for i in state.campaign_initiatives("c1") if i.status == INITIATIVE_APPROVED]

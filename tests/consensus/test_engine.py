@@ -412,3 +412,19 @@ def test_next_deadline_is_none_before_start() -> None:
     engine, _ = make_engine(3)
     assert engine.next_deadline() is None
     assert isinstance(encode_message(prevote(1, 0, None, 0)), bytes)
+
+
+def test_a_recovered_floor_signs_nothing_at_or_below_it_and_everything_above() -> None:
+    engine, _ = make_engine(3, signing_state=SigningState.recovered(1))
+    outputs = engine.start(0)
+    outputs += feed(engine, [proposal(1, 0, "A"), prevote(1, 0, "A", 0), prevote(1, 0, "A", 1),
+                             prevote(1, 0, "A", 2)], now=1)
+    assert [m for m in sent(outputs) if m.signer == 3] == []  # floor 1: no proposal, prevote or precommit
+    assert not any(isinstance(o, PersistSigningState) for o in outputs)
+    outputs = feed(engine, [precommit(1, 0, "A", i) for i in (0, 1, 2)], now=2)  # others commit height 1
+    assert engine.height == 2
+    outputs += feed(engine, [proposal(2, 0, "B")], now=3)
+    mine = own_votes(outputs, engine, "prevote")
+    assert [(v.height, v.block_hash) for v in mine] == [(2, block_hash("B"))]
+    persisted = [o.state for o in outputs if isinstance(o, PersistSigningState)]
+    assert persisted and all(state.floor == 1 for state in persisted)  # the floor is carried on

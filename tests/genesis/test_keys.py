@@ -88,3 +88,17 @@ def test_show_prints_the_public_key_of_a_key_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(keys_group, ["show", str(broken)])
     assert result.exit_code != 0
     assert "not a Veche key file" in result.output
+
+
+def test_generate_with_a_signing_state_for_a_new_validator(tmp_path: Path) -> None:
+    from consensus.signing_state import SigningState, decode_file
+
+    key, state = tmp_path / "node-key.json", tmp_path / "signing-state.bin"
+    result = CliRunner().invoke(keys_group, ["generate", "--out", str(key), "--signing-state", str(state)])
+    assert result.exit_code == 0, result.output
+    assert decode_file(state.read_bytes()) == (SigningState.initial(), False)
+    assert mode(state) == 0o600
+    again = CliRunner().invoke(keys_group, ["generate", "--out", str(tmp_path / "other.json"),
+                                            "--signing-state", str(state)])
+    assert again.exit_code != 0 and "never overwritten" in again.output
+    assert not (tmp_path / "other.json").exists()

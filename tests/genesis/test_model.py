@@ -254,6 +254,55 @@ def test_canonical_form_is_sorted_compact_utf8() -> None:
     assert genesis_hash(document) == hashlib.sha256(expected).digest()
 
 
+# RFC 8785 §3.2.3 and the reference implementation's test data (testdata/input|output/weird.json and
+# the README's sample): keys sorted by UTF-16 code units (U+1F602, a surrogate pair D83D DE02, sorts
+# before U+FB33), only " \ and control characters escaped (\n \t … short forms, others \u00xx lowercase),
+# / < > & U+2028 U+007F and non-ASCII written as UTF-8.
+JCS_VECTORS = [
+    ('{"\\u20ac": "Euro Sign", "1": "One", "\\u0080": "Control\\u007f", "\\ud83d\\ude02": "Smiley", '
+     '"\\u00f6": "Latin Small Letter O With Diaeresis", "\\ufb33": "Hebrew Letter Dalet With Dagesh", '
+     '"</script>": "Browser Challenge"}',
+     '{"1":"One","</script>":"Browser Challenge","\u0080":"Control\u007f","\u00f6":"Latin Small Letter O '
+     'With Diaeresis","\u20ac":"Euro Sign","\U0001f602":"Smiley","\ufb33":"Hebrew Letter Dalet With Dagesh"}'),
+    ('{"numbers": [1E30, 4.50, 6, 2e-3, 0.000000000000000000000000001], '
+     '"escaping": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "other": [null, true, false]}',
+     None),
+    ('{"peach": 1, "p\\u00e9ch\\u00e9": 2, "p\\u00eache": 3, "sin": 4}',
+     '{"peach":1,"p\u00e9ch\u00e9":2,"p\u00eache":3,"sin":4}'),
+    ('{"a": "line\\u2028sep\\u2029 tab\\t nl\\n bs\\b ff\\f cr\\r nul\\u0000 us\\u001f <&>"}',
+     '{"a":"line\u2028sep\u2029 tab\\t nl\\n bs\\b ff\\f cr\\r nul\\u0000 us\\u001f <&>"}'),
+]
+README_SAMPLE_HEX = (
+    "7b226573636170696e67223a22e282ac245c75303030665c6e4127425c225c5c5c5c5c222f222c226e756d62657273223a5b31"
+    "652b33302c342e352c362c302e3030322c31652d32375d2c226f74686572223a5b6e756c6c2c747275652c66616c73655d7d")
+
+
+@pytest.mark.parametrize("source, expected", JCS_VECTORS)
+def test_canonical_form_is_rfc_8785(source: str, expected: str | None) -> None:
+    canonical = canonical_json(json.loads(source))
+    if expected is None:
+        assert canonical.hex() == README_SAMPLE_HEX
+    else:
+        assert canonical == expected.encode("utf-8")
+
+
+def test_an_unpaired_surrogate_has_no_canonical_form_and_is_refused() -> None:
+    document = valid_document()
+    document["description"] = json.loads('"x\\ud800y"')
+    with pytest.raises(GenesisError, match="no canonical form"):
+        parse_genesis(document)
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53), 2**62, 0.5])
+def test_numbers_beyond_what_every_json_reader_holds_exactly_are_refused(value: Any) -> None:
+    document = valid_document()
+    document["campaigns"][0]["max_cost"] = value
+    with pytest.raises(GenesisError, match=r"campaigns\[0\]\.max_cost: .*2\^53"):
+        parse_genesis(document)
+    document["campaigns"][0]["max_cost"] = 2**53 - 1
+    assert parse_genesis(document).params.initial_bodies[0][1].max_cost == 2**53 - 1
+
+
 def test_hash_ignores_key_order_and_file_formatting(tmp_path: Path) -> None:
     document = valid_document()
     reordered = json.loads(json.dumps(document, sort_keys=True))
@@ -306,3 +355,21 @@ def test_write_genesis_refuses_an_invalid_document(tmp_path: Path) -> None:
     with pytest.raises(GenesisError):
         write_genesis(tmp_path / "genesis.json", document)
     assert not (tmp_path / "genesis.json").exists()
+
+
+def test_genesis_hash_command_prints_the_published_hash_not_the_file_checksum(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from node.cli import main
+
+    path = tmp_path / "genesis.json"
+    written = write_genesis(path, valid_document())
+    result = CliRunner().invoke(main, ["genesis", "hash", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output == written.hash.hex() + "\n"
+    assert result.output.strip() == hashlib.sha256(canonical_json(json.loads(path.read_text()))).hexdigest()
+    assert result.output.strip() != hashlib.sha256(path.read_bytes()).hexdigest()  # what sha256sum prints
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"chain_id": "x"}')
+    refused = CliRunner().invoke(main, ["genesis", "hash", str(broken)])
+    assert refused.exit_code != 0 and "genesis_time_ms" in refused.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from consensus.signing_state import SigningState, decode_file
+
 import json
 import re
 import stat
@@ -32,7 +34,10 @@ def test_files_of_the_layout(layout: Layout) -> None:
     assert sorted(p.name for p in (root / "keys").iterdir()) == ["committee-0.json"]
     for i in range(4):
         assert sorted(p.name for p in (root / f"validator-{i}").iterdir()) == ["config.json", "genesis.json",
-                                                                              "node-key.json"]
+                                                                              "node-key.json", "signing-state.bin"]
+        signing = root / f"validator-{i}" / "signing-state.bin"
+        assert decode_file(signing.read_bytes()) == (SigningState.initial(), False)  # born with the key: never signed
+        assert signing.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in (root / "observer-0").iterdir()) == ["config.json", "genesis.json"]
     assert sorted(p.name for p in (root / "gateway").iterdir()) == ["config.json", "gateway-key.json", "genesis.json"]
     text = (root / "genesis.json").read_bytes()

@@ -119,11 +119,11 @@ class LocalNet:
     def validators(self) -> list[str]:
         return [node.name for node in self.layout.validators]
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+    def start(self, name: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         home = self.homes[name]
         log = open(home / "process.log", "ab")  # noqa: SIM115 - the child owns it; closed below
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(extra_env or {}))
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT,
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), *args], cwd=ROOT,
                                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                 env=env)
         log.close()

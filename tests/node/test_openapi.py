@@ -1,7 +1,9 @@
 """The OpenAPI document lists every route and every status code each route can return.
 
-Each documented (path, method, status) is produced by a real request here, and every route of the
-application appears in the document; a route answering with an undocumented status fails.
+Each documented (path, method, status) is produced by a real request here, its body checked
+against the schema documented for that status (error bodies included: 413, 415, 429, 503, 500),
+and every route of the application appears in the document; a route answering with an
+undocumented status fails. tests/node/test_api_contract.py checks every body on a real chain.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import pytest
 
 import node.api
 from chain.crypto import SigningKey, read_key_file
+from chain.errors import StoreCorrupt
 from node.app import create_app
 from node.mempool import ClientBudgets
 from node.envelope import seal
 from node.node import Node
 from node.openapi import openapi_document
+from tests.node.apischema import validate_body
 from tests.node.apphost import Client, make_testnet, serve_node, until
 from tests.node.votes import demo_plan, encode_batch, make_batch
 
@@ -65,6 +69,9 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
     async def check(client: Client, path: str, method: str, status: int, call: Request) -> None:
         response = await call(client)
         assert response.status == status, (path, method, await response.text())
+        validate_body(openapi_document(), path, method, status, response.content_type, await response.read())
+        if status in (429, 503):
+            assert int(response.headers["Retry-After"]) >= 1
         seen.add((path, method, status))
 
     async def main() -> None:
@@ -161,6 +168,21 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 4, [], [], key.sign), headers=MSGPACK))
             validator.inbound.reading_bytes = 0
+            # 503 on every route: a store fault (corruption, disk full) stops the node instead of answering
+            def corrupt(*args: Any) -> Any:
+                raise StoreCorrupt("Corruption: block checksum mismatch")
+            monkeypatch.setattr(node.api, "node_of", corrupt)
+            monkeypatch.setattr(node.api, "openapi_document", corrupt)
+            for path, item in openapi_document()["paths"].items():
+                for method in item:
+                    url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
+                           .replace("{initiative}", initiative))
+                    if path == "/api/v1/blocks/raw":
+                        url += "?from=1"
+                    headers = MSGPACK if path.startswith("/p2p") else OCTET
+                    await check(client, path, method.upper(), 503, request_for(method, url, headers))
+            assert validator.fault is not None and validator.fault.code == "data_corrupt"
+            monkeypatch.undo()
             # 500: any defect behind any route is answered as JSON 500 and logged
             def broken(*args: Any) -> Any:
                 raise RuntimeError("defect")

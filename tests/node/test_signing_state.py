@@ -1,7 +1,10 @@
-"""The signing-state file: durable, atomic replacement, refuses to start on a damaged file."""
+"""The signing-state file: durable, atomic replacement, checksummed; a damaged file is refused, an old
+(format 1) file is accepted once and rewritten, a full disk is told apart."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +13,8 @@ from chain.block import STEP_PREVOTE
 from chain.crypto import SigningKey
 from consensus.errors import SigningStateError
 from consensus.messages import make_vote
-from consensus.signing_state import SigningState
-from node.signing_state import SigningStateFile
+from consensus.signing_state import MAGIC, SigningState, decode_file, encode_file
+from node.signing_state import DiskFullError, SigningStateDamaged, SigningStateFile, SigningStateMissing
 
 
 def signed_state(height: int) -> SigningState:
@@ -31,7 +34,8 @@ def test_round_trip_and_replacement(tmp_path: Path) -> None:
     file.store(signed_state(6))
     loaded = SigningStateFile(path).load()
     assert loaded is not None and loaded.height == 6 and loaded.last_signed[0].height == 6
-    assert loaded == SigningState.decode(path.read_bytes())
+    assert path.read_bytes()[:8] == MAGIC
+    assert (loaded, False) == decode_file(path.read_bytes())
     assert not (tmp_path / "signing-state.bin.tmp").exists()
     assert path.stat().st_mode & 0o777 == 0o600
 
@@ -50,3 +54,78 @@ def test_damaged_file_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(SigningStateError) as refused:
         SigningStateFile(path).load()
     assert "refusing to start" in refused.value.message
+
+
+def test_every_flipped_byte_is_refused_with_the_runbook(tmp_path: Path) -> None:
+    path = tmp_path / "signing-state.bin"
+    SigningStateFile(path).store(signed_state(7))
+    good = path.read_bytes()
+    for offset in range(len(good)):
+        damaged = bytearray(good)
+        damaged[offset] ^= 0x10
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(SigningStateDamaged) as refused:
+            SigningStateFile(path).load()
+        assert "Machine faults: lost or damaged signing state" in refused.value.message, offset
+    for cut in (1, 8, 12, len(good) - 1):
+        path.write_bytes(good[:cut])
+        with pytest.raises(SigningStateDamaged):
+            SigningStateFile(path).load()
+    path.write_bytes(good + b"\x00")
+    with pytest.raises(SigningStateDamaged):
+        SigningStateFile(path).load()
+
+
+def test_a_format_1_file_is_accepted_once_and_rewritten_with_a_checksum(tmp_path: Path) -> None:
+    path = tmp_path / "signing-state.bin"
+    state = signed_state(12)
+    legacy = state.encode()[:0] + _format_1(state)
+    path.write_bytes(legacy)
+    loaded = SigningStateFile(path).load()
+    assert loaded is not None and loaded.height == 12 and loaded.floor == 0
+    assert path.read_bytes()[:8] == MAGIC  # rewritten in format 2
+    assert decode_file(path.read_bytes()) == (loaded, False)
+
+
+def _format_1(state: SigningState) -> bytes:
+    """The format-1 body: the format-2 array without its last field (floor), version 1."""
+    from chain import codec
+
+    raw = codec.decode(state.encode())
+    return codec.encode([1, *raw[1:10]])
+
+
+def test_missing_file_is_refused_where_a_signing_state_is_required(tmp_path: Path) -> None:
+    with pytest.raises(SigningStateMissing) as refused:
+        SigningStateFile(tmp_path / "signing-state.bin").load_required()
+    assert "--recover-signing-state" in refused.value.message
+    assert "Machine faults: lost or damaged signing state" in refused.value.message
+
+
+def test_the_floor_survives_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "signing-state.bin"
+    SigningStateFile(path).store(SigningState.recovered(170))
+    loaded = SigningStateFile(path).load()
+    assert loaded is not None and loaded.floor == 170
+    assert not loaded.may_sign_at(170) and loaded.may_sign_at(171)
+    assert encode_file(loaded) == path.read_bytes()
+
+
+def test_a_full_disk_is_a_disk_full_error_and_keeps_the_old_state(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "signing-state.bin"
+    file = SigningStateFile(path)
+    file.store(signed_state(3))
+    real_write = os.write
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(DiskFullError) as failed:
+        file.store(signed_state(4))
+    monkeypatch.setattr(os, "write", real_write)
+    assert failed.value.errno == errno.ENOSPC
+    assert not (tmp_path / "signing-state.bin.tmp").exists()
+    loaded = SigningStateFile(path).load()
+    assert loaded is not None and loaded.height == 3

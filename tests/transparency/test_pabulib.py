@@ -192,8 +192,9 @@ def test_plan_maps_budget_costs_districts_and_ballots() -> None:
     assert all(d.district_id.isascii() for d in campaign.districts)
     assert district_id_for("Łódź Bałuty").startswith("lodz-baluty-")
     assert [(i.initiative_id, i.cost) for i in plan.initiatives] == [("1", 10_000), ("2", 20_000), ("3", 5_000)]
-    assert plan.ballots == ((district_id_for("Łódź Bałuty"), ("2",)), (district_id_for("Łódź Bałuty"), ("2", "3")),
-                            (district_id_for("Śródmieście"), ("1",)))
+    assert plan.ballots == ((district_id_for("Łódź Bałuty"), ("2",), None),
+                            (district_id_for("Łódź Bałuty"), ("2", "3"), None),
+                            (district_id_for("Śródmieście"), ("1",), None))
     assert campaign.ballot.type == "approval" and campaign.ballots_per_voter == "campaign"
     assert campaign.voting_start == campaign.submission_end > 1_000_000
     assert plan.notes == ()
@@ -219,14 +220,82 @@ def test_empty_ballots_are_skipped_and_counted() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    (pb_text(vote_type="cumulative"), "vote_type 'cumulative' is not supported"),
+    (pb_text(vote_type="borda"), "vote_type 'borda' is not supported"),
     (pb_text(rule="maximin"), "rule 'maximin' is not supported"),
     (pb_text(vote_type="choose-1"), "a choose-1 file has a ballot naming several projects"),
-    (pb_text(project_ids=("1", "2", "x y")), "is not a valid initiative id"),
+    (pb_text().replace("budget;250", "budget;250.005"), "more than two decimal places"),
 ])
 def test_unsupported_files_are_refused(text: str, message: str) -> None:
     with pytest.raises(PabulibImportError, match=message):
         plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+
+
+def test_project_ids_that_are_no_initiative_ids_are_renamed_with_a_note() -> None:
+    plan = plan_import(parse_pb(pb_text(project_ids=("1", "L21/05/IX", "x y"))), campaign_id="c", gateway=GATEWAY,
+                       now_ms=1)
+    ids = [i.initiative_id for i in plan.initiatives]
+    assert ids[0] == "1" and ids[1].startswith("L21-05-IX-") and ids[2].startswith("x-y-")
+    assert plan.ballots[0][1] == (ids[1],)
+    assert "2 project ids are not valid initiative ids" in plan.notes[0]
+    assert plan.initiatives[1].summary.startswith("pabulib project L21/05/IX ")
+
+
+def test_fractional_budget_and_costs_become_exact_kopecks() -> None:
+    text = pb_text().replace("budget;250", "budget;1331751.11").replace("1;100;Park", "1;100.5;Park")
+    plan = plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert plan.campaign.rule.budget == 133_175_111 and plan.initiatives[0].cost == 10_050
+
+
+def test_greedy_threshold_and_the_rules_the_chain_runs_approximately() -> None:
+    text = pb_text(rule="greedy-threshold").replace("rule;greedy-threshold", "rule;greedy-threshold\n"
+                                                                             "min_project_score_threshold;50")
+    plan = plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    assert (plan.campaign.rule.name, plan.campaign.rule.min_votes, plan.notes) == ("greedy", 50, ())
+    for rule, chain_rule in (("greedy-custom", "greedy-no-skip"), ("greedy-exclusive", "greedy"), ("unknown", "greedy")):
+        plan = plan_import(parse_pb(pb_text(rule=rule)), campaign_id="c", gateway=GATEWAY, now_ms=1)
+        assert plan.campaign.rule.name == chain_rule and "official selection may differ" in plan.notes[0]
+
+
+def test_knapsack_from_max_sum_cost() -> None:
+    text = pb_text(districts=False).replace("rule;greedy", "rule;greedy\nmax_sum_cost;250")
+    plan = plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    ballot = plan.campaign.ballot
+    assert (ballot.type, ballot.max_sum_cost) == ("knapsack", 25_000) and plan.notes == ()
+    tight = plan_import(parse_pb(text.replace("max_sum_cost;250", "max_sum_cost;200")), campaign_id="c",
+                        gateway=GATEWAY, now_ms=1)
+    assert tight.campaign.ballot.max_sum_cost == 25_000  # ballot 2,3 costs 250: raised so that it counts
+    assert "1 ballots cost more than max_sum_cost 200" in tight.notes[0]
+
+
+def test_cumulative_points_and_limits() -> None:
+    text = pb_text(vote_type="cumulative", districts=False).replace("voter_id;vote", "voter_id;vote;points") \
+        .replace("v0;2", "v0;2;5").replace("v1;2,3", "v1;2,3;3,2").replace("v2;1", "v2;1;4") \
+        .replace("rule;greedy", "rule;greedy\nmin_sum_points;1\nmax_sum_points;5")
+    plan = plan_import(parse_pb(text), campaign_id="c", gateway=GATEWAY, now_ms=1)
+    ballot = plan.campaign.ballot
+    assert (ballot.type, ballot.min_sum_points, ballot.max_sum_points, ballot.max_points) == ("cumulative", 1, 5, 0)
+    assert [b[1:] for b in plan.ballots] == [(("2",), (5,)), (("2", "3"), (3, 2)), (("1",), (4,))]
+    assert plan.notes == ()
+    over = plan_import(parse_pb(text.replace("max_sum_points;5", "max_sum_points;4")), campaign_id="c",
+                       gateway=GATEWAY, now_ms=1)
+    assert over.campaign.ballot.max_sum_points == 5 and "more than max_sum_points 4" in over.notes[0]
+
+
+def test_ordinal_rank_points() -> None:
+    base = pb_text(vote_type="ordinal", districts=False, votes=["2,1,3", "3,2", "1,3,2"])
+    plan = plan_import(parse_pb(base.replace("rule;greedy", "rule;greedy\nmin_length;2\nmax_length;3")),
+                       campaign_id="c", gateway=GATEWAY, now_ms=1)
+    ballot = plan.campaign.ballot
+    assert (ballot.type, ballot.min_choices, ballot.max_choices, ballot.rank_points) == ("ordinal", 2, 3, (3, 2, 1))
+    assert [b[1:] for b in plan.ballots] == [(("2", "1", "3"), (3, 2, 1)), (("3", "2"), (3, 2)),
+                                              (("1", "3", "2"), (3, 2, 1))]
+    given = base.replace("voter_id;vote", "voter_id;vote;points").replace("2,1,3", "2,1,3;5,3,1") \
+        .replace("v1;3,2", "v1;3,2;5,3").replace("1,3,2\n", "1,3,2;5,3,1\n")
+    assert plan_import(parse_pb(given), campaign_id="c", gateway=GATEWAY, now_ms=1).campaign.ballot.rank_points == \
+        (5, 3, 1)
+    mixed = given.replace("v1;3,2;5,3", "v1;3,2;4,3")
+    with pytest.raises(PabulibImportError, match="rank 1 different points"):
+        plan_import(parse_pb(mixed), campaign_id="c", gateway=GATEWAY, now_ms=1)
 
 
 def test_equal_shares_variants() -> None:
