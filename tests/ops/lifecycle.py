@@ -18,7 +18,7 @@ from chain.block import BlockHeader, CommitCertificate
 from chain.crypto import SigningKey, sha256, write_key_file
 from chain.receipt import build_receipt
 from genesis.model import load_genesis
-from genesis.testnet import node_config
+from genesis.testnet import node_config, write_initial_signing_state
 from tests.node.netkit import ROOT, LocalNet, free_base_port, get_json
 from tests.node.votes import BallotPlan, make_batch
 
@@ -41,9 +41,10 @@ def add_home(net: LocalNet, name: str, role: str = "validator") -> SigningKey | 
     config = node_config(name=name, role=role, host="127.0.0.1", port=port, peers=peers)
     (home / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     key = None
-    if role == "validator":
+    if role == "validator":   # as `veche keys generate --out node-key.json --signing-state signing-state.bin`
         key = SigningKey.generate()
         write_key_file(home / "node-key.json", key)
+        write_initial_signing_state(home / "signing-state.bin")
     net.homes[name] = home
     net.urls[name] = f"http://127.0.0.1:{port}"
     return key
