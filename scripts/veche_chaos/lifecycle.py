@@ -36,7 +36,8 @@ from veche_chaos.runner import Context
 log = logging.getLogger("veche.chaos.lifecycle")
 
 PROTOCOL_ENV = "VECHE_MAX_PROTOCOL_VERSION"
-UPGRADE_AHEAD_BLOCKS = 12
+UPGRADE_AHEAD_BLOCKS = 100
+"""Under load a block takes ~0.1-0.3 s: far enough ahead for the upgrade to commit first (it must be >= commit + 2)."""
 AFTER_SWITCH_BLOCKS = 5
 
 
@@ -163,6 +164,8 @@ async def upgrade_phase(context: Context, laggard: str = "validator-2") -> None:
     code, out, err = await veche("upgrade", "schedule", "2", "--height", str(height), "--reason", "chaos: release 2",
                                  "--key", committee, *_nodes_args(context))
     context.gate(f"upgrade: version 2 scheduled at height {height} ({err.strip()[-200:] or 'ok'})", code == 0)
+    if code != 0:
+        return
     exit_code = await cluster.wait_exit(laggard, 240)
     log_text = (cluster.home(laggard) / "process.log").read_text(encoding="utf-8", errors="replace")
     context.gate(f"upgrade: {laggard} without support stopped before height {height} with exit code 8 "
@@ -173,6 +176,8 @@ async def upgrade_phase(context: Context, laggard: str = "validator-2") -> None:
                                      step=0.2)
     context.gate(f"upgrade: the others crossed height {height}", crossed)
     proc.env.pop(PROTOCOL_ENV, None)                    # upgraded
+    if proc.running:
+        await cluster.stop(laggard)
     await cluster.start(laggard)
     caught_up = await _wait_height(context, height + 5, 180)
     context.gate(f"upgrade: {laggard} upgraded catches up across the upgrade", caught_up)
