@@ -126,7 +126,7 @@ async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, batch: i
     half = around / 2
     return {"rate": rate, "change": {k: v for k, v in change.items() if k != "output"},
             "change_output": change.get("output"),
-            "before": window_stats(submitted, watcher, start + 5, change_due - 5),
+            "before": window_stats(submitted, watcher, start + 5, min(change_due, committed_at - half) - 1),
             "around": window_stats(submitted, watcher, committed_at - half, committed_at + half),
             "load_average": os.getloadavg()[0]}
 
