@@ -50,7 +50,7 @@ def test_refused_changes_change_nothing(net: LocalNet, tmp_path: Path) -> None:
     before = get_json(f"{node}/api/v1/validators")
     stranger = SigningKey.generate().public_key.hex()
     entry = {"name": "validator-9", "operator": "committee", "public_key": stranger, "url": "http://127.0.0.1:1"}
-    cases = {
+    cases: dict[str, dict[str, object]] = {
         "too_much_power": {"reason": "swap half", "remove": ["validator-2", "validator-3"],
                            "add": [entry, {**entry, "name": "validator-8", "url": "http://127.0.0.1:2",
                                            "public_key": SigningKey.generate().public_key.hex()}]},
