@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import re
+import secrets
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from chain.numbers import is_decimal, parse_decimal
 from chain.storage import KeyValueStore
 from gateway.config import RateLimit
 from gateway.errors import Refusal
 from gateway.vault import blocked_key, decode_u64, encode_u64
+from genesis.forwarding import ProxyTrust, parse_networks
 
 log = logging.getLogger("veche.gateway.guard")
 
@@ -57,11 +59,15 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return None
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket: it starts full again (an operator's unlock)."""
+        self._buckets.pop(key, None)
+
 
 def subnet_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) network of an address, as text."""
     head, dot, last = address.rpartition(".")
-    if dot and last.isdigit() and ":" not in address:      # a normalised IPv4 address (the common case)
+    if dot and is_decimal(last, 3) and ":" not in address:      # a normalised IPv4 address (the common case)
         return f"{head}.0/24"
     try:
         ip = ipaddress.ip_address(address)
@@ -73,22 +79,19 @@ def subnet_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+LOOPBACK_PROXIES = ProxyTrust(parse_networks(("127.0.0.1", "::1"), "trusted_proxies"))
 
 
-def client_address(request: web.Request, trusted_proxy_header: str | None) -> str:
-    """The client's IP: from the trusted proxy's header when configured (its last entry), else the peer."""
-    if trusted_proxy_header:
-        value = request.headers.get(trusted_proxy_header)
-        if value:
-            candidate = value.rsplit(",", 1)[-1].strip()
-            if IPV4.fullmatch(candidate):
-                return candidate
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                log.warning("ignoring a malformed %s header", trusted_proxy_header)
-    return request.remote or "unknown"
+def client_address(request: web.Request, trusted_proxy_header: str | None,
+                   proxies: ProxyTrust = LOOPBACK_PROXIES) -> str:
+    """The client's IP: the TCP peer, or — when ``trusted_proxy_header`` is set and the peer is one of
+    ``proxies`` (config ``trusted_proxies``) — the address that header names (genesis/forwarding.py)."""
+    if not trusted_proxy_header:
+        return request.remote or "unknown"
+    value = ",".join(request.headers.getall(trusted_proxy_header, ())) or None
+    if trusted_proxy_header.lower() == "x-forwarded-for":
+        return proxies.client(request.remote, forwarded_for=value)
+    return proxies.client(request.remote, real_ip=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,30 +140,41 @@ class CsrfTokens:
     """``<issued ms>.<mac>`` bound to the session id; also carries the form's issue time.
 
     A token proves the form came from this gateway to this session, and when: a POST sooner than
-    ``form_min_seconds`` after the form was issued is refused (bots fill forms instantly).
+    ``form_min_seconds`` after the form was issued is refused (bots fill forms instantly). A token
+    is **single-use**: once a POST passed with it, the same token is refused (``form_reused``), so
+    the minimum form time is paid for every POST, not once per 4-hour token. Every page that holds
+    a form carries a fresh token. Used tokens are remembered until they would be stale anyway (at
+    most ``MAX_USED`` of them; beyond that the oldest is forgotten, which only re-opens one stale
+    form to a second POST).
     """
 
     MAX_AGE_MS = 4 * 3600 * 1000
+    MAX_USED = 500_000
 
     def __init__(self, secret: bytes, clock: Callable[[], int]) -> None:
         self.secret = secret
         self.clock = clock
+        self._used: OrderedDict[str, int] = OrderedDict()   # token -> issued ms, oldest use first
 
-    def _mac(self, session_id: str, issued_ms: int) -> str:
-        digest = hmac.new(self.secret, f"veche/gw/csrf/v1|{session_id}|{issued_ms}".encode(), hashlib.sha256).digest()
+    def _mac(self, session_id: str, issued_ms: int, nonce: str) -> str:
+        digest = hmac.new(self.secret, f"veche/gw/csrf/v2|{session_id}|{issued_ms}|{nonce}".encode(),
+                          hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
 
     def issue(self, session_id: str) -> str:
+        """``<issued ms>.<nonce>.<mac>``: the nonce makes two forms of one millisecond different tokens."""
         now = self.clock()
-        return f"{now}.{self._mac(session_id, now)}"
+        nonce = secrets.token_urlsafe(6)
+        return f"{now}.{nonce}.{self._mac(session_id, now, nonce)}"
 
-    def check(self, session_id: str, token: str, form_min_seconds: float) -> None:
+    def check(self, session_id: str, token: str, form_min_seconds: float, *, single_use: bool = True) -> None:
         """Raise ``Refusal`` unless ``token`` is this session's and old enough but not stale."""
-        issued_text, _, mac = token.partition(".")
-        if not issued_text.isdigit() or len(issued_text) > 15 or not mac:
+        issued_text, _, rest = token.partition(".")
+        nonce, _, mac = rest.partition(".")
+        issued = parse_decimal(issued_text, 15)
+        if issued is None or not nonce or not mac or len(token) > 80:
             raise Refusal("err_csrf", status=403, reason="csrf")
-        issued = int(issued_text)
-        if not hmac.compare_digest(mac, self._mac(session_id, issued)):
+        if not hmac.compare_digest(mac.encode(), self._mac(session_id, issued, nonce).encode()):
             raise Refusal("err_csrf", status=403, reason="csrf")
         age = self.clock() - issued
         if age > self.MAX_AGE_MS:
@@ -168,6 +182,16 @@ class CsrfTokens:
         if age < form_min_seconds * 1000:
             raise Refusal("err_too_fast", status=429, reason="too_fast",
                           retry_after=max(1, int(form_min_seconds - age / 1000 + 0.999)))
+        if single_use:
+            self._consume(token, issued)
+
+    def _consume(self, token: str, issued: int) -> None:
+        if token in self._used:
+            raise Refusal("err_form_used", status=403, reason="form_reused")
+        self._used[token] = issued
+        horizon = self.clock() - self.MAX_AGE_MS
+        while self._used and (len(self._used) > self.MAX_USED or next(iter(self._used.values())) < horizon):
+            self._used.popitem(last=False)
 
 
 class Limiter:
@@ -176,6 +200,9 @@ class Limiter:
     def __init__(self, limits: dict[str, RateLimit], monotonic: Callable[[], float] = time.monotonic) -> None:
         self.buckets = {name: TokenBuckets(limit) for name, limit in limits.items()}
         self.monotonic = monotonic
+
+    def forget(self, name: str, key: str) -> None:
+        self.buckets[name].forget(key)
 
     def check(self, name: str, key: str, reason: str) -> None:
         wait = self.buckets[name].take(key, self.monotonic())

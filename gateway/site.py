@@ -26,7 +26,7 @@ from multidict import MultiDictProxy
 from chain.crypto import SigningKey
 from chain.params import ChainParams
 from chain.storage import KeyValueStore
-from gateway.auth import CardBook, CodeAuth, Session, SessionStore
+from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
@@ -37,11 +37,14 @@ from gateway.i18n import (
     format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
+from gateway.ops.health import HealthMonitor
+from gateway.ops.metrics import GatewayMetrics
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
 from gateway import wording
+from genesis.forwarding import ProxyTrust
 
 log = logging.getLogger("veche.gateway")
 
@@ -50,7 +53,7 @@ LANG_COOKIE = "veche_lang"
 HONEYPOT_FIELD = "website"
 MAX_FIELD_CHARS = 2000
 COUNTED_REASONS = frozenset(REASON_NAMES)
-CAMPAIGN_PATH = re.compile(r"^/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})$")
+CAMPAIGN_PATH = re.compile(r"/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})\Z")  # \Z: "$" matches before "\n"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PAGE_CACHE_SIZE = 2048
@@ -75,12 +78,17 @@ class Gateway:
     sms: SmsProvider
     codes: CodeAuth
     cards: CardBook
+    card_guard: CardGuard
     sessions: SessionStore
     csrf: CsrfTokens
     limiter: Limiter
     refusals: RefusalLog
     receipts: ReceiptBook
     static_files: dict[str, bytes]
+    metrics: GatewayMetrics
+    health: HealthMonitor
+    proxies: ProxyTrust
+    admin_token: str
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)
@@ -175,7 +183,7 @@ def context(request: web.Request) -> Ctx:
         cookie_lang = cookies.get(LANG_COOKIE)
         lang, from_query = (cookie_lang if cookie_lang in LANGS else gw.config.default_lang), False
     session = gw.sessions.get(cookies.get(SESSION_COOKIE))
-    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header))
+    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header, gw.proxies))
     ctx.cookie_lang = cookies.get(LANG_COOKIE)
     request[CTX] = ctx
     return ctx
@@ -295,8 +303,11 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
     return form  # type: ignore[return-value]
 
 
-def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
-    """Honeypot, CSRF token and minimum time on the form; return the session."""
+def check_form(ctx: Ctx, form: MultiDictProxy[str], *, single_use: bool = True) -> Session:
+    """Honeypot, CSRF token and minimum time on the form; return the session. The token is
+    single-use (``single_use``) on the login forms, where the form time is the bot signal; the
+    ballot form passes False: a repeated ballot POST is idempotent (it lands on the same receipt),
+    so a double-click keeps working."""
     session = ctx.session
     if session is None:
         raise Refusal("err_no_session", status=403, reason="no_session")
@@ -305,7 +316,7 @@ def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
     token = form.get("csrf_token", "")
     if len(form.getall("csrf_token", [])) > 1:
         raise Refusal("err_csrf", status=403, reason="csrf")
-    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds)
+    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds, single_use=single_use)
     return session
 
 
@@ -328,7 +339,7 @@ SECURITY_HEADERS = {
 SHED_PAGE = ("<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>503</title>"
              "<p>Сайт перегружен, попробуйте через несколько секунд. / The site is overloaded, "
              "please try again in a few seconds.</p></html>")
-EXEMPT_FROM_SHEDDING = ("/healthz", "/static/")
+EXEMPT_FROM_SHEDDING = ("/healthz", "/metrics", "/static/", "/admin/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -338,7 +349,7 @@ async def shed_load(request: web.Request, handler: Handler) -> web.StreamRespons
     gw = request.app[GATEWAY]
     if gw.inflight >= gw.config.limits.max_inflight_requests and not request.path.startswith(EXEMPT_FROM_SHEDDING):
         gw.refusals.refuse(Refusal("err_overloaded", status=503, reason="overload_inflight"), Where(),
-                           client_address(request, gw.config.trusted_proxy_header))
+                           client_address(request, gw.config.trusted_proxy_header, gw.proxies))
         return web.Response(status=503, text=SHED_PAGE, content_type="text/html", headers={"Retry-After": "2"})
     gw.inflight += 1
     try:

@@ -26,19 +26,22 @@ from chain.errors import StoreCorrupt, StoreFull
 from chain.governance import Roster
 from chain.lightclient import proof_to_json
 from chain.merkle import inclusion_proof
+from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
+from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.errors import (
-    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType,
+    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
 )
-from node.ops.backup import BackupWriter, header_of
-from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.mempool import MAX_BATCH_BYTES, Reservation, decode_batch
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.openapi import BACKUP_TYPE, LiveExamples, openapi_document
-from node.envelope import MAX_ENVELOPE_BYTES
-from node.p2p import ENVELOPE_PATH, read_envelope_body
+from node.ops.backup import BackupWriter, header_of
+from node.ops.health import node_health
+from node.p2p import ENVELOPE_PATH, read_envelope
 
 log = logging.getLogger("veche.node.api")
 
@@ -86,6 +89,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110 §15.5.6)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:
+        # the client went away or the connection guard cut it mid-body (too slow): nobody to answer
+        log.debug("connection lost while serving %s %s", request.method, request.path)
+        return error_response(400, "connection_lost", "the connection was lost while reading the request")
     except Exception:  # noqa: BLE001 - a node never crashes on client input: log it, answer 500
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the node hit an unexpected error; it is logged")
@@ -103,11 +110,20 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE]
 
 
+def client_address(request: web.Request, proxies: ProxyTrust) -> str:
+    """The client's IP: the TCP peer, or what a trusted proxy (config ``trusted_proxies``) says it is."""
+    if not proxies:
+        return request.remote or "unknown"
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return proxies.client(request.remote, ",".join(forwarded) if forwarded else None,
+                          request.headers.get("X-Real-IP"))
+
+
 def parse_height(value: str, what: str = "height") -> int:
-    """ASCII digits only: ``str.isdigit()`` also accepts "¹" or "٣", which ``int()`` refuses or reads."""
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
-    return int(value)
+    height = parse_decimal(value, 18)
+    if height is None:
+        raise BadRequest(f"{what} must be a non-negative integer (ASCII digits), got {value[:32]!r}", "bad_height")
+    return height
 
 
 def parse_hash(value: str) -> bytes:
@@ -213,8 +229,18 @@ def live_examples(node: Node) -> LiveExamples:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(text=node_of(request).metrics.render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+    return web.Response(body=node_of(request).metrics.render().encode("utf-8"),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
+
+
+HEALTH_RETRY_AFTER_S = 5
+
+
+async def get_health(request: web.Request) -> web.Response:
+    healthy, document = node_health(node_of(request))
+    if healthy:
+        return web.json_response(document)
+    return web.json_response(document, status=503, headers={"Retry-After": str(HEALTH_RETRY_AFTER_S)})
 
 
 async def get_evidence(request: web.Request) -> web.Response:
@@ -274,13 +300,15 @@ async def get_validator_changes(request: web.Request) -> web.Response:
 # --- transactions ----------------------------------------------------------------------------------
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int, reservation: Reservation) -> bytes:
+    """The body, at most ``limit`` bytes, each chunk counted in flight as it arrives."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"a transaction batch is at most {limit} bytes")
+        reservation.grow(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -292,20 +320,24 @@ async def post_txs(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
-    client = request.remote or "unknown"
+    client = client_address(request, node.proxies)
+    node.metrics.tx_posts.inc("trusted" if node.admission.is_trusted(client) else "untrusted")
     refusal = node.admission.precheck(client)
     if refusal is not None:
         node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
         raise OverBudget(refusal.message(), retry_after=refusal.retry_after)
-    reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
-    try:
-        node.check_room(reserved)
-    except ApiError as exc:
-        node.metrics.requests_shed.inc(exc.code)
-        raise
-    with node.mempool.reserve(reserved):
-        body = await read_limited(request, MAX_BATCH_BYTES)
-        raws = decode_batch(body)
+    with node.mempool.reservation() as reservation:   # grows as the body arrives: slow uploads hold little
+        try:
+            node.check_room(length or 0)
+            body = await read_limited(request, MAX_BATCH_BYTES, reservation)
+        except Overloaded as exc:
+            node.metrics.requests_shed.inc(exc.code)
+            raise
+        try:
+            raws = decode_batch(body)
+        except ApiError:
+            node.admission.charge_failure(client, len(body))   # garbage costs budget too: 429 follows
+            raise
         refusal = node.admission.take(client, len(raws))
         if refusal is not None:
             node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
@@ -489,16 +521,7 @@ async def get_backup(request: web.Request) -> web.StreamResponse:
 
 
 async def post_envelope(request: web.Request) -> web.Response:
-    node = node_of(request)
-    body: bytes | None = None
-    try:
-        reserved = min(request.content_length or MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES)
-        with node.inbound.reserve(reserved):
-            body = await read_envelope_body(request)
-            return web.json_response(node.inbound.handle(body))
-    except ApiError as exc:
-        node.inbound.reject(body, exc)
-        raise
+    return web.json_response(await read_envelope(request, node_of(request).inbound))
 
 
 def add_routes(app: web.Application) -> None:
@@ -520,4 +543,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/v1/backup", get_backup)
+    app.router.add_get("/healthz", get_health)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

@@ -20,6 +20,15 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
                       in this many milliseconds (default 1000; at least 1000 transactions may wait)
   proposal_grace_ms   a transaction is proposed only this long after this node admitted it, so the
                       other validators have verified it from gossip (default 100; 0 = at once)
+  header_timeout_ms   a request head must be complete this long after its first byte (default 10000)
+  body_timeout_ms     the longest pause in a request body, and the grace before min_body_rate applies
+                      (default 10000)
+  min_body_rate       bytes per second a request body must average after that grace (default 4096)
+  max_connections     public connections at once (default 2048; never more than the open-files
+                      limit leaves after the node's own files)
+  max_connections_per_network  public connections per IPv4 /24 or IPv6 /64 (default 64)
+  max_reserved_connections     connections of validator peers and trusted_clients, a pool of their
+                      own that public connections cannot fill (default 512)
   disk_min_free_mb    below this much free space on the data directory's device the node takes no new
                       client transactions (503 disk_low); consensus goes on (default 512; 0 = never)
 """
@@ -35,6 +44,7 @@ from chain.errors import GenesisError
 from genesis.config import NodeConfig, load_node_config
 from node.admission import parse_networks
 from node.errors import ConfigError
+from node.ops.tls import TlsConfigError, client_context
 
 LIMIT_DEFAULTS: dict[str, Any] = {
     "client_tx_rate": 500,
@@ -47,6 +57,12 @@ LIMIT_DEFAULTS: dict[str, Any] = {
     "sync_poll_ms": 150,
     "backlog_ms": 1000,
     "proposal_grace_ms": 100,
+    "header_timeout_ms": 10_000,
+    "body_timeout_ms": 10_000,
+    "min_body_rate": 4096,
+    "max_connections": 2048,
+    "max_connections_per_network": 64,
+    "max_reserved_connections": 512,
     "disk_min_free_mb": 512,
 }
 MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate",
@@ -66,6 +82,12 @@ class NodeLimits:
     sync_poll_ms: int = 150
     backlog_ms: int = 1000
     proposal_grace_ms: int = 100
+    header_timeout_ms: int = 10_000
+    body_timeout_ms: int = 10_000
+    min_body_rate: int = 4096
+    max_connections: int = 2048
+    max_connections_per_network: int = 64
+    max_reserved_connections: int = 512
     disk_min_free_mb: int = 512
 
 
@@ -106,4 +128,9 @@ def load_config(home: str | Path) -> tuple[NodeConfig, NodeLimits]:
         config = load_node_config(home)
     except GenesisError as exc:
         raise ConfigError(exc.message) from exc
+    if config.ca_file is not None:
+        try:
+            client_context(config.ca_file)
+        except TlsConfigError as exc:
+            raise ConfigError(f"{config.home / 'config.json'}: ca_file: {exc.message}") from exc
     return config, parse_limits(config.limits, f"{config.home / 'config.json'}: limits")

@@ -36,6 +36,8 @@ from consensus.engine import Engine
 from consensus.messages import Evidence, verify_evidence
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
+from genesis.forwarding import ProxyTrust
+from genesis.forwarding import parse_networks as proxy_networks
 from genesis.model import Genesis, load_genesis
 from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
@@ -84,6 +86,8 @@ class Node:
         self.recover_signing_state = recover_signing_state
         self.fault: StorageError | None = None
         """A corruption or full disk the store reported: the process stops with its exit code."""
+        self.on_set_change: Callable[[], None] | None = None
+        """Set by the process: called after a commit that changed the validator sets of the next heights."""
         self.on_fatal: Callable[[], None] | None = None
         """Set by the application: stop the process (``Runtime.stopped``)."""
         self._opened = False
@@ -114,7 +118,7 @@ class Node:
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
         self.mempool.on_reaped = self.metrics.mempool_wait.observe
-        remembered = self.metrics.registry.counter(
+        remembered = self.metrics.counter(
             "veche_txs_invalid_remembered_total",
             "Transactions refused by hash: they failed a signature, chain or decoding check before.")
         self.mempool.on_invalid_hit = remembered.inc
@@ -123,6 +127,7 @@ class Node:
         self._poke_scheduled = False
         self.results = Results(self.ledger)
         self.admission = self._admission_control(limits)
+        self.proxies = ProxyTrust(proxy_networks(config.trusted_proxies, "trusted_proxies"))
         self.started_ms = wall_clock_ms()
         self.gossip_queue = GossipQueue(self.metrics)
         self.signing_file: SigningStateFile | None = None
@@ -216,6 +221,8 @@ class Node:
         if sets[0] is self._peer_sets[0] and sets[1] is self._peer_sets[1]:
             return
         self._peer_sets = sets
+        if self.on_set_change is not None:
+            self.on_set_change()
         if self.peers is not None:
             added, removed = self.peers.set_peers(self._peer_infos())
             if added or removed:
@@ -347,9 +354,9 @@ class Node:
                                    node_rate=node_rate, node_burst=limits.node_tx_burst,
                                    trusted=parse_networks(limits.trusted_clients),
                                    trusted_rate=limits.trusted_tx_rate or None)
-        self.metrics.registry.gauge("veche_admission_rate_limit",
-                                    "Transactions per second this node admits from untrusted clients together.",
-                                    lambda: control.node_rate)
+        self.metrics.gauge("veche_admission_rate_limit",
+                           "Transactions per second this node admits from untrusted clients together.",
+                           lambda: control.node_rate)
         return control
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:

@@ -85,12 +85,29 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, *, r
     return parameter
 
 
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "reasons", "warnings", "node", "role", "height", "sync_target", "last_block_age_ms",
+                 "stale_after_ms", "peers", "peers_expected", "catching_up"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unhealthy"]},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "node": {"type": "string"}, "role": {"type": "string", "enum": ["validator", "observer"]},
+        "height": {"type": "integer", "minimum": 0}, "sync_target": {"type": "integer", "minimum": 0},
+        "last_block_age_ms": {"type": "integer", "minimum": 0}, "stale_after_ms": {"type": "integer", "minimum": 0},
+        "peers": {"type": "integer", "minimum": 0}, "peers_expected": {"type": "integer", "minimum": 0},
+        "catching_up": {"type": "boolean"},
+    },
+}
+
+
 def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
          parameters: list[dict[str, Any]] | None = None, tag: str = "public", *,
          operation_id: str | None = None) -> dict[str, Operation]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
-    responses["503"] = STORE_FAULT
+    responses.setdefault("503", STORE_FAULT)
     responses["500"] = INTERNAL
     operation: Operation = {"summary": summary, "tags": [tag], "responses": responses}
     if operation_id is not None:  # links name their target by operationId
@@ -258,21 +275,38 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                 {"401": _error("no or the wrong admin token (unauthorized)")},
                 [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
                         required=False)], tag="admin", operation_id="getBackup"),
+            "/healthz": _get("Health: 200 while the node commits (or follows) blocks with enough peers; 503 "
+                             "with reasons when its last block is stale, it is catching up, a validator lacks the "
+                             "peer links a quorum needs, or an observer reaches no source (docs/NODE.md §7)",
+                             _json("healthy", HEALTH_SCHEMA),
+                             {"503": {"description": "unhealthy: the same object with status \"unhealthy\" and "
+                                                     "its reasons; or, while the node stops on a store fault "
+                                                     "(data_corrupt, disk_full), an error",
+                                      "headers": {"Retry-After": {"description": "seconds before asking again",
+                                                                  "schema": {"type": "string",
+                                                                             "pattern": "^[1-9][0-9]*$"}}},
+                                      "content": {"application/json": {"schema": {
+                                          "oneOf": [HEALTH_SCHEMA, ref("Error")]}}}}},
+                             tag="operations", operation_id="getHealth"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
-                "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
+                "summary": "Validator-to-validator envelope: a signed 152-byte header naming the sender by its "
+                           "validator key, then the payload (docs/PROTOCOL.md §7.2); authenticated before the "
+                           "payload is read",
                 "tags": ["p2p"],
-                "requestBody": {"required": True, "content": {"application/msgpack": {
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
-                    "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
-                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), or the "
-                                  "signature does not verify (bad_signature)"),
+                    "400": _error("no envelope header, wrong chain, Content-Length not header + payload length, "
+                                  "or a payload that is not two arrays of byte strings"),
+                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), the "
+                                  "header signature does not verify, or the payload does not match its signed "
+                                  "length and hash (bad_signature)"),
                     "403": _error("this node is an observer and takes no p2p messages"),
-                    "413": _error("envelope over 16 MiB"),
-                    "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "
-                                  "(data_corrupt, disk_full: the node is stopping)", retry_after=True),
+                    "413": _error("payload over 16 MiB"),
+                    "503": _error("more than 64 MiB of authenticated payloads are being read at once; or a store "
+                                  "fault (data_corrupt, disk_full: the node is stopping)", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},
