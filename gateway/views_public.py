@@ -38,7 +38,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     now = gw.clock()
     campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
-    mine = [c for c in campaigns if c.gateway == gw.gateway_public_hex]
+    mine = [c for c in campaigns if c.served_by(gw.gateway_public_hex)]
     identity = ctx.session.identity if ctx.session is not None else None
     if identity is not None and identity.card_campaign:
         mine = [c for c in mine if c.campaign_id == identity.card_campaign]
@@ -268,10 +268,13 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     names = {d.district_id: d.name for c in await gw.chain.campaigns() for d in c.districts}
+    sets = gw.receipts.sets
+    await sets.refresh()                      # rate-limited; the set in force, followed from genesis
+    in_force = sets.schedule.latest()
     return render(ctx, "verify.html", node_url=gw.config.nodes[0], chain_id=gw.chain_id,
                   genesis_hash=gw.params.genesis_hash.hex(),
-                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in gw.params.validators.validators],
-                  quorum=gw.params.validators.quorum)
+                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in in_force.validators],
+                  quorum=in_force.quorum)
 
 
 def _operator_text(ctx: Ctx, operator: str, district_names: dict[str, str]) -> str:

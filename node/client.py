@@ -260,6 +260,15 @@ class NodeClient:
         return expect_object(await self.request(
             "GET", f"{API}/campaigns/{campaign_id}/initiatives/{initiative_id}"), "initiative")
 
+    async def validators(self, height: int | None = None, *, only: str | None = None) -> dict[str, Any]:
+        """Who signs what at ``height`` (default: the next block): ``GET /api/v1/validators``."""
+        params = None if height is None else {"height": height}
+        return expect_object(await self.request("GET", f"{API}/validators", params=params, only=only), "validators")
+
+    async def validator_changes(self, *, only: str | None = None) -> dict[str, Any]:
+        """The light client's proofs of every validator set change: ``GET /api/v1/validators/changes``."""
+        return expect_object(await self.request("GET", f"{API}/validators/changes", only=only), "validator changes")
+
     # --- waiting -------------------------------------------------------------------------------
 
     async def wait_for_tx(self, tx_hash: str, *, timeout: float = 60.0, interval: float = 0.2) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from chain.block import CommitCertificate, quorum_size
+from chain.block import CommitCertificate, ValidatorSet
 from chain.errors import StorageError
 from consensus.engine import Engine
 from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
@@ -76,24 +76,24 @@ def wall_clock_ms() -> int:
 class StallAlarm:
     """Watches for "no new block for ``after_ms``" (pure: the caller passes the time).
 
-    ``heard`` notes the validator whose link delivered a consensus message; ``progressed`` a new
-    height; ``check`` returns the WARNING text when the alarm is raised (and again every ``after_ms``
-    while it lasts); ``progressed`` returns the INFO text when a block ends a stall.
+    ``heard`` notes the validator (by key) whose link delivered a consensus message; ``progressed`` a
+    new height; ``check`` returns the WARNING text when the alarm is raised (and again every
+    ``after_ms`` while it lasts), naming the members of the validator set in force that were heard
+    and those that were silent; ``progressed`` returns the INFO text when a block ends a stall.
     """
 
-    def __init__(self, after_ms: int, now_ms: int, names: list[str], my_index: int | None) -> None:
+    def __init__(self, after_ms: int, now_ms: int, my_key: bytes | None) -> None:
         self.after_ms = after_ms
-        self.names = names
-        self.my_index = my_index
+        self.my_key = my_key
         self.stalled = False
         self.stalls = 0
         self._since = now_ms
         self._stalled_at = 0
         self.next_check = now_ms + after_ms
-        self._heard: dict[int, int] = {}
+        self._heard: dict[bytes, int] = {}
 
-    def heard(self, index: int, now_ms: int) -> None:
-        self._heard[index] = now_ms
+    def heard(self, key: bytes, now_ms: int) -> None:
+        self._heard[key] = now_ms
 
     def progressed(self, height: int, now_ms: int) -> str | None:
         message = None
@@ -105,7 +105,7 @@ class StallAlarm:
         self.next_check = now_ms + self.after_ms
         return message
 
-    def check(self, now_ms: int, height: int, round_: int, step: str) -> str | None:
+    def check(self, now_ms: int, height: int, round_: int, step: str, validators: ValidatorSet) -> str | None:
         if now_ms < self.next_check:
             return None
         if not self.stalled:
@@ -113,25 +113,26 @@ class StallAlarm:
             self.stalls += 1
         self.next_check = now_ms + self.after_ms
         window = self.after_ms / 1000
-        heard = sorted(i for i, at in self._heard.items() if at > now_ms - self.after_ms and i != self.my_index)
-        silent = [i for i in range(len(self.names)) if i not in heard and i != self.my_index]
-        reachable = len(heard) + (self.my_index is not None)
+        member = validators.index_of(self.my_key) is not None if self.my_key is not None else False
+        others = [v for v in validators.validators if v.public_key != self.my_key]
+        heard = [v.name for v in others if self._heard.get(v.public_key, -1) > now_ms - self.after_ms]
+        silent = [v.name for v in others if v.name not in heard]
+        reachable = len(heard) + member
         return (f"consensus stalled: no new block for {(now_ms - self._since) / 1000:.1f} s (alarm after "
                 f"{self.after_ms / 1000:.1f} s) at height {height} round {round_} step {step}; "
-                f"heard from {self._list(heard)} in the last {window:.1f} s, silent: {self._list(silent)}; "
-                f"{reachable} of {len(self.names)} validators reachable{' counting this one' if self.my_index is not None else ''}, "
-                f"a block needs {quorum_size(len(self.names))}")
-
-    def _list(self, indexes: list[int]) -> str:
-        return ", ".join(self.names[i] if 0 <= i < len(self.names) else f"#{i}" for i in indexes) or "none"
+                f"heard from {', '.join(heard) or 'none'} in the last {window:.1f} s, "
+                f"silent: {', '.join(silent) or 'none'}; "
+                f"{reachable} of {validators.size} validators reachable{' counting this one' if member else ''}, "
+                f"a block needs {validators.quorum}")
 
 
 class Driver:
     def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
                  broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
-                 send_to: Callable[[int, bytes], None] | None = None, peer_count: int = 0,
+                 send_to: Callable[[bytes, bytes], None] | None = None, peer_count: int = 0,
                  on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
-                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms,
+                 validators_at: Callable[[int], ValidatorSet] | None = None,
+                 clock_ms: Callable[[], int] = wall_clock_ms,
                  evidence_store: EvidenceStore | None = None,
                  restored_evidence: list[EvidenceRecord] | None = None) -> None:
         self.engine = engine
@@ -143,32 +144,36 @@ class Driver:
         self.metrics = metrics
         self._on_commit = on_commit
         self._on_peer_ahead = on_peer_ahead
-        self._names = validator_names
+        self._validators_at: Callable[[int], ValidatorSet] = (
+            validators_at if validators_at is not None else (lambda height: engine.validators))
         self._clock_ms = clock_ms
-        self._inbox: deque[tuple[int, PeerItem]] = deque()
+        self._inbox: deque[tuple[bytes, PeerItem]] = deque()
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self.evidence: list[EvidenceRecord] = list(restored_evidence or ())[-MAX_EVIDENCE:]
         self._evidence_store = evidence_store
         self._evidence_per_validator = (evidence_store.per_validator if evidence_store is not None
-                                        else evidence_per_validator(len(validator_names)))
+                                        else evidence_per_validator(engine.validators.size))
         self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
         # shed client connections when the signing state cannot be written for lack of descriptors
         self.relieve_fd_pressure: Callable[[], object] = lambda: None
-        self.stall = StallAlarm(STALL_HEARTBEATS * engine.heartbeat_ms, clock_ms(), validator_names,
-                                engine.my_index)
+        self.stall = StallAlarm(STALL_HEARTBEATS * engine.heartbeat_ms, clock_ms(), engine.my_key)
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
-    def deliver(self, sender_index: int, message: PeerItem) -> None:
-        """Queue a decoded message from the authenticated link of ``sender_index``; the oldest are
-        dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
-        self._inbox.append((sender_index, message))
+    def set_peer_count(self, count: int) -> None:
+        """The number of peer links changed (a validator set change); used for the sent-message metric."""
+        self._peer_count = count
+
+    def deliver(self, sender_key: bytes, message: PeerItem) -> None:
+        """Queue a decoded message from the authenticated link of the validator ``sender_key``; the oldest
+        are dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
+        self._inbox.append((sender_key, message))
         self._inbox_bytes += _size(message)
-        self.stall.heard(sender_index, self._clock_ms())
+        self.stall.heard(sender_key, self._clock_ms())
         while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
             _, dropped = self._inbox.popleft()
             self._inbox_bytes -= _size(dropped)
@@ -229,8 +234,9 @@ class Driver:
             self._wake.clear()
             handled = 0
             while self._inbox:
-                sender, message = self._inbox.popleft()
+                sender_key, message = self._inbox.popleft()
                 self._inbox_bytes -= _size(message)
+                sender = self.engine.validators.index_of(sender_key)  # the link, as an index at our height
                 await self._handle(self.engine.receive(message, self._clock_ms(), sender))
                 handled += 1
                 if handled % YIELD_EVERY == 0:
@@ -241,7 +247,8 @@ class Driver:
 
     def _check_stall(self) -> None:
         raised = self.stall.stalls
-        warning = self.stall.check(self._clock_ms(), self.engine.height, self.engine.round, self.engine.step)
+        warning = self.stall.check(self._clock_ms(), self.engine.height, self.engine.round, self.engine.step,
+                                   self._validators_at(self.engine.height))
         if warning is not None:
             if self.stall.stalls > raised:
                 self.metrics.stalls.inc()
@@ -269,8 +276,9 @@ class Driver:
                 self._broadcast(encode_message(message))
                 self.metrics.consensus_sent.inc(_kind(message), amount=self._peer_count)
             elif isinstance(output, Send):
-                if self._send_to is not None:
-                    self._send_to(output.to_index, encode_message(output.message))
+                validators = self._validators_at(output.message.height)
+                if self._send_to is not None and 0 <= output.to_index < validators.size:
+                    self._send_to(validators.public_key(output.to_index), encode_message(output.message))
                     self.metrics.consensus_sent.inc(_kind(output.message))
             elif isinstance(output, Commit):
                 certificate = self._commit(output)
@@ -279,10 +287,10 @@ class Driver:
             elif isinstance(output, EvidenceFound):
                 self._evidence(output.evidence)
             elif isinstance(output, RejectedMessage):
-                name = self._name(output.sender_index)
+                name = self._name(output.sender_index, self.engine.height)
                 self.metrics.consensus_rejected.inc(name, output.error.code)
                 claimed = "" if output.claimed_index in (None, output.sender_index) else (
-                    f" (naming validator {self._name(output.claimed_index)} as its signer)")
+                    f" (naming validator {self._name(output.claimed_index, self.engine.height)} as its signer)")
                 log.warning("rejected consensus input from %s%s: %s", name, claimed, output.error.message)
             elif isinstance(output, PeerAhead):  # block sync logs whether it fetches or stands down
                 self._on_peer_ahead(output.height)
@@ -315,7 +323,7 @@ class Driver:
         return committed.block.last_commit
 
     def _evidence(self, evidence: Evidence) -> None:
-        name = self._name(evidence.validator_index)
+        name = self._name(evidence.validator_index, evidence.height)
         record = EvidenceRecord(evidence, self._clock_ms())
         if self._evidence_store is not None:
             try:
@@ -333,7 +341,9 @@ class Driver:
         log.error("EQUIVOCATION: validator %s signed two different %s messages at height %d round %d",
                   name, evidence.step, evidence.height, evidence.round)
 
-    def _name(self, index: int | None) -> str:
-        if index is not None and 0 <= index < len(self._names):
-            return self._names[index]
+    def _name(self, index: int | None, height: int) -> str:
+        """The name of validator ``index`` of the set in force at ``height``."""
+        validators = self._validators_at(height)
+        if index is not None and 0 <= index < validators.size:
+            return validators.validators[index].name
         return "unknown"

@@ -90,6 +90,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/genesis", "GET", 200, get("/api/v1/genesis")),
                 ("/api/v1/openapi.json", "GET", 200, get("/api/v1/openapi.json")),
                 ("/api/v1/evidence", "GET", 200, get("/api/v1/evidence")),
+                ("/api/v1/validators", "GET", 200, get("/api/v1/validators")),
+                ("/api/v1/validators", "GET", 400, get("/api/v1/validators?height=%C2%B9")),   # "¹" is not a digit
+                ("/api/v1/validators", "GET", 404, get("/api/v1/validators?height=999999")),
+                ("/api/v1/validators/changes", "GET", 200, get("/api/v1/validators/changes")),
                 ("/api/v1/txs/{hash}", "GET", 200, get(f"/api/v1/txs/{tx_hash}")),
                 ("/api/v1/txs/{hash}", "GET", 400, get("/api/v1/txs/zz")),
                 ("/api/v1/blocks/raw", "GET", 200, get("/api/v1/blocks/raw?from=1")),
@@ -114,6 +118,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/campaigns/{campaign}/initiatives/{initiative}", "GET", 404,
                  get(f"/api/v1/campaigns/{campaign}/initiatives/none")),
                 ("/metrics", "GET", 200, get("/metrics")),
+                ("/admin/v1/backup", "GET", 200, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": f"Bearer {validator.admin_token}"})),
+                ("/admin/v1/backup", "GET", 401, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": "Bearer wrong"})),
                 ("/healthz", "GET", 200, get("/healthz")),
                 ("/api/v1/txs", "POST", 200, lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)),
                                                              headers=OCTET)),
@@ -123,11 +131,11 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/txs", "POST", 415, lambda c: c.post("/api/v1/txs", data=b"[]",
                                                              headers={"Content-Type": "application/json"})),
                 ("/p2p/v1/envelope", "POST", 200, lambda c: c.post(
-                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign), headers=MSGPACK)),
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 1, [], [], key.sign), headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 400, lambda c: c.post("/p2p/v1/envelope", data=b"\xc1",
                                                                   headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 401, lambda c: c.post(
-                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 2, [], [], SigningKey.generate().sign),
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 2, [], [], SigningKey.generate().sign),
                     headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 413, lambda c: c.post("/p2p/v1/envelope", data=b"\x00" * (17 << 20),
                                                                   headers=MSGPACK)),
@@ -137,7 +145,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, method, status, call in table:
                 await check(client, path, method, status, call)
             await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
-                "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 3, [], [], key.sign), headers=MSGPACK))
+                "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 3, [], [], key.sign), headers=MSGPACK))
             # 404 for a committed tx whose block this node lost
             real_block = validator.ledger.block
             monkeypatch.setattr(validator.ledger, "block", lambda height: None)
@@ -160,7 +168,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             # 503 on /p2p: too many payload bytes of authenticated envelopes being read at once
             validator.inbound.reading_bytes = 64 * 1024 * 1024
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
-                "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 4, [], [], key.sign), headers=MSGPACK))
+                "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 4, [], [], key.sign), headers=MSGPACK))
             validator.inbound.reading_bytes = 0
             # 503 from /healthz: this node's last block looks a minute old (the clock moved on)
             monkeypatch.setattr(node.ops.health, "wall_clock_ms", lambda: validator.ledger.last_time_ms + 60_000)
