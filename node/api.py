@@ -26,6 +26,7 @@ from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
 from node.ballots import parse_cursor, parse_limit, read_ballots
+from node.documents.api import add_document_routes
 from node.errors import ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.node import Node
@@ -189,8 +190,10 @@ def live_examples(node: Node) -> LiveExamples:
         if block is not None and block.txs:
             tx_hash = sha256(block.txs[0]).hex()
             break
+    held = node.documents.store.held
+    document = min((d.hex() for d in node.documents.named if d in held and not held[d].provisional), default=None)
     examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
-                            tx_hash=tx_hash, height=height or None)
+                            tx_hash=tx_hash, height=height or None, document=document)
     _EXAMPLES[node] = (height, examples)
     return examples
 
@@ -410,5 +413,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/tally", get_tally)
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
+    add_document_routes(app, lambda request: node_of(request).documents)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

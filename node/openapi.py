@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from node.apidoc.documents import DOCUMENT_SCHEMAS, document_paths
 from node.apidoc.schemas import components, ref
 
 Operation = dict[str, Any]
@@ -29,6 +30,7 @@ class LiveExamples:
     initiative: str | None = None
     tx_hash: str | None = None
     height: int | None = None
+    document: str | None = None
 
 
 def _error(description: str, *, retry_after: bool = False, allow: bool = False) -> dict[str, Any]:
@@ -233,6 +235,8 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations", operation_id="getMetrics"),
+            **document_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
+                             example=live.document),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
                 "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
@@ -251,5 +255,5 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "500": INTERNAL,
                 }}},
         },
-        "components": {"schemas": components()},
+        "components": {"schemas": {**components(), **DOCUMENT_SCHEMAS}},
     }

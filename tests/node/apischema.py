@@ -44,6 +44,8 @@ def validate_body(document: dict[str, Any], path: str, method: str, status: int,
         value = json.loads(body)
     elif content_type == OCTET:
         value = msgpack_view(codec.decode(body, max_bytes=16 * 1024 * 1024))
+    elif schema.get("format") == "binary":   # a document: any bytes (a string of one character per byte)
+        value = body.decode("latin-1")
     else:
         value = body.decode()
     Draft202012Validator({**schema, "components": document["components"]}).validate(value)

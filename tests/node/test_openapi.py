@@ -134,6 +134,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             ]
             for path, method, status, call in table:
                 await check(client, path, method, status, call)
+            await check_document_routes(validator, client, check)
             await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 3, [], [], key.sign), headers=MSGPACK))
             # 404 for a committed tx whose block this node lost
@@ -168,7 +169,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -183,7 +184,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -192,6 +193,65 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
 
     asyncio.run(main())
     assert seen == documented()
+
+
+Check = Callable[[Client, str, str, int, Request], Awaitable[None]]
+
+
+async def check_document_routes(validator: Node, client: Client, check: Check) -> None:
+    """Every status of the document routes (node/documents/api.py)."""
+    from chain.crypto import read_key_file, sha256
+    from chain.tx import sign_tx
+    from node.errors import Overloaded
+    from tests.docfiles import png_bytes
+    from tests.node.docnet import document_set, initiative_naming, open_campaign, upload_headers
+
+    home = validator.config.home.parent
+    committee = read_key_file(home / "keys" / "committee-0.json")
+    operator = read_key_file(home / "keys" / "district-volgograd.json")
+    chain_id = validator.chain_id
+    files, manifest = document_set("openapi")
+    docs, doc = "/api/v1/documents", "/api/v1/documents/{sha256}"
+
+    def put(data: bytes, **headers: str) -> Request:
+        return lambda c: c.post(docs, data=data, headers={**upload_headers(chain_id, operator, data), **headers})
+
+    await check(client, docs, "POST", 201, put(manifest))
+    await check(client, docs, "POST", 200, put(manifest))
+    await check(client, doc, "GET", 404, lambda c: c.get(f"{docs}/{sha256(manifest).hex()}"))
+    await check(client, doc, "GET", 400, lambda c: c.get(f"{docs}/{sha256(manifest).hex().upper()}"))
+    for tx in (sign_tx("campaign.create", chain_id, open_campaign("openapi-docs", validator.params.gateways[0][1]),
+                       [committee]),
+               initiative_naming(chain_id, operator, "openapi-docs", "i1", "volgograd", sha256(manifest))):
+        await client.post("/api/v1/txs", data=encode_batch([tx.raw]), headers=OCTET)
+        await until(lambda: validator.ledger.tx_location(tx.hash) is not None, what="commit")
+    await until(lambda: sha256(manifest) in validator.documents.named, what="the manifest named")
+    await check(client, doc, "GET", 200, lambda c: c.get(f"{docs}/{sha256(manifest).hex()}"))
+    await check(client, docs, "GET", 200, lambda c: c.get(docs))
+    await check(client, docs, "POST", 400, lambda c: c.post(docs, data=files[0] + b"!",
+                                                            headers=upload_headers(chain_id, operator, files[0])))
+    await check(client, docs, "POST", 401, lambda c: c.post(docs, data=files[0], headers={"Content-Type": PDF}))
+    await check(client, docs, "POST", 403, put(files[0], **{"X-Veche-Signature": "00" * 64}))
+    await check(client, docs, "POST", 415, put(files[1], **{"Content-Type": "image/jpeg"}))
+    big = b"%PDF-" + b"0" * (11 << 20)
+    await check(client, docs, "POST", 413, lambda c: c.post(docs, data=big, headers=upload_headers(chain_id, operator,
+                                                                                                   big)))
+    store = validator.documents.store
+    limits = store.limits
+    store.limits = type(limits)(max_document_bytes=limits.max_document_bytes, max_total_bytes=store.total_bytes + 10)
+    await check(client, docs, "POST", 507, put(files[0]))
+    store.limits = type(limits)(max_provisional_per_key=10)
+    await check(client, docs, "POST", 429, put(png_bytes(salt=3)))
+    store.limits = limits
+
+    def low() -> None:
+        raise Overloaded("disk low", "disk_low", retry_after=10)
+    validator.documents.check_disk = low
+    await check(client, docs, "POST", 503, put(files[0]))
+    validator.documents.check_disk = lambda: None
+
+
+PDF = "application/pdf"
 
 
 def request_for(method: str, url: str, headers: dict[str, str]) -> Request:
