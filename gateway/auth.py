@@ -80,6 +80,7 @@ class Session:
     identity: Identity | None = None
     challenge: Challenge | None = None
     next_path: str | None = None
+    sent_to: str = ""                  # the masked number the code went to (shown on the code step)
 
 
 class SessionStore:

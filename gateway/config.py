@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
 from chain.errors import GenesisError
 from gateway.errors import ConfigError
 from genesis.config import GatewayConfig as SharedGatewayConfig
@@ -57,7 +59,8 @@ class Limits:
 class SmsConfig:
     provider: str = "outbox"
     outbox_file: str = "sms-outbox.jsonl"
-    allowed_prefixes: tuple[str, ...] = ("+79",)
+    allowed_regions: tuple[str, ...] = ("RU",)
+    allowed_prefixes: tuple[str, ...] = ()
     sender: str = "Veche"
     url: str | None = None
     api_key_file: str | None = None
@@ -165,10 +168,15 @@ def parse_sms(raw: Any) -> SmsConfig:
     _want(not unknown, f"gateway config: unknown keys in sms: {', '.join(unknown)}")
     provider = raw.get("provider", "outbox")
     _want(provider in SMS_PROVIDERS, f"gateway config: sms.provider must be one of {', '.join(SMS_PROVIDERS)}")
-    prefixes_raw = raw.get("allowed_prefixes", ["+79"])
-    _want(isinstance(prefixes_raw, list) and bool(prefixes_raw)
-          and all(isinstance(p, str) and p.startswith("+") and p[1:].isdigit() for p in prefixes_raw),
-          "gateway config: sms.allowed_prefixes must be a non-empty list like [\"+79\"]")
+    regions_raw = raw.get("allowed_regions", ["RU"])
+    _want(isinstance(regions_raw, list) and bool(regions_raw)
+          and all(isinstance(r, str) and r in phonenumbers.SUPPORTED_REGIONS for r in regions_raw),
+          "gateway config: sms.allowed_regions must be a non-empty list of ISO 3166 region codes like [\"RU\"]")
+    prefixes_raw = raw.get("allowed_prefixes", [])
+    _want(isinstance(prefixes_raw, list)
+          and all(isinstance(p, str) and p.startswith("+") and p[1:].isascii() and p[1:].isdigit()
+                  for p in prefixes_raw),
+          "gateway config: sms.allowed_prefixes must be a list of E.164 prefixes like [\"+79\"]")
     url = raw.get("url")
     if url is not None:
         url = _url(url, "sms.url")
@@ -181,6 +189,7 @@ def parse_sms(raw: Any) -> SmsConfig:
     return SmsConfig(
         provider=provider,
         outbox_file=_text(raw.get("outbox_file", "sms-outbox.jsonl"), "sms.outbox_file"),
+        allowed_regions=tuple(regions_raw),
         allowed_prefixes=tuple(prefixes_raw),
         sender=_text(raw.get("sender", "Veche"), "sms.sender"),
         url=url,

@@ -1,303 +1,188 @@
-"""Russian (default) and English texts of the gateway, and the formatting of money and time.
+"""The gateway's texts: gettext catalogues (Babel) for Russian, English as the source language.
 
-Templates call ``t("key", name=value)``; a missing key is a bug caught by the tests (every key
-used in a template must exist in both languages).
+Every text a citizen reads is an English message id marked for extraction — ``_("…")``,
+``ngettext("…", "…", n)`` in templates, ``N_("…")`` in the tables below — with ``%(name)s``
+placeholders. ``gateway/locale/<lang>/LC_MESSAGES/messages.po`` holds a language's translations
+(Russian, with its three plural forms); the compiled ``messages.mo`` next to it is committed, and a
+test checks that it is exactly what the ``.po`` compiles to and that every extracted message is
+translated. docs/GATEWAY.md "Texts and languages" gives the commands (extract, update, compile) and
+how to add a language. Templates get ``_`` and ``ngettext`` bound to the request's language;
+``Refusal`` messages are keys of ``ERROR_TEXTS``.
 """
 
 from __future__ import annotations
 
+import gettext
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
 
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+SOURCE_LANG = "en"
 LANGS = ("ru", "en")
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    # layout
-    "site_name": ("Вече — инициативное бюджетирование", "Veche — initiative budgeting"),
-    "skip": ("Перейти к содержимому", "Skip to content"),
-    "nav_vote": ("Голосование", "Vote"),
-    "nav_results": ("Итоги", "Results"),
-    "nav_dashboard": ("Программа в цифрах", "Programme dashboard"),
-    "nav_check": ("Проверить голос", "Check my vote"),
-    "nav_verify": ("Как проверить подсчёт", "Verify the count"),
-    "nav_transparency": ("Отклонённые попытки", "Blocked attempts"),
-    "other_lang": ("English", "Русский"),
-    "footer": ("Голоса записываются в распределённый реестр; любой может перепроверить подсчёт.",
-               "Votes are recorded on a replicated ledger; anyone can re-check the count."),
-    "logout": ("Выйти", "Log out"),
-    "logged_in_phone": ("Вы вошли по номеру телефона.", "You are logged in with your phone number."),
-    "logged_in_card": ("Вы вошли по карточке с кодом.", "You are logged in with a code card."),
-    # steps
-    "steps": ("Четыре шага: номер телефона → код из СМС → район и проекты → голос.",
-              "Four steps: phone number → SMS code → district and projects → vote."),
-    "step_of": ("Шаг {n} из 4", "Step {n} of 4"),
-    # index
-    "index_title": ("Голосование за проекты", "Vote for local projects"),
-    "open_campaigns": ("Идёт голосование", "Voting now"),
-    "no_open": ("Сейчас нет открытых голосований.", "No vote is open right now."),
-    "track_adult": ("Для взрослых", "Adults"),
-    "track_children": ("Детский трек", "Children's track"),
-    "closes_at": ("Голосование до {time}", "Voting closes {time}"),
-    "opens_at": ("Голосование начнётся {time}", "Voting opens {time}"),
-    "choose_district": ("Выберите район:", "Choose your district:"),
-    "upcoming": ("Скоро", "Coming up"),
-    "closed_campaigns": ("Завершённые", "Closed"),
-    "see_results": ("Итоги", "Results"),
-    "login_to_vote": ("Войти, чтобы проголосовать", "Log in to vote"),
-    # login
-    "login_title": ("Вход", "Log in"),
-    "phone_label": ("Номер мобильного телефона", "Mobile phone number"),
-    "phone_hint": ("Например, +7 912 345-67-89. Пришлём бесплатное СМС с кодом.",
-                   "For example +7 912 345-67-89. We will send a free SMS with a code."),
-    "send_code": ("Получить код", "Send me a code"),
-    "code_label": ("Код из СМС (6 цифр)", "Code from the SMS (6 digits)"),
-    "code_sent": ("Мы отправили СМС с кодом. Код действует {minutes} мин.",
-                  "We sent an SMS with a code. It is valid for {minutes} min."),
-    "confirm": ("Подтвердить", "Confirm"),
-    "other_number": ("Ввести другой номер", "Use another number"),
-    "card_title": ("Нет мобильного телефона?", "No mobile phone?"),
-    "card_hint": ("Введите код с карточки, выданной в школе или МФЦ.",
-                  "Enter the code from a card issued by your school or public service centre."),
-    "card_label": ("Код карточки", "Card code"),
-    "card_submit": ("Войти по карточке", "Log in with the card"),
-    "honeypot_label": ("Не заполняйте это поле", "Leave this field empty"),
-    "privacy_note": ("Номер телефона не покидает этот сайт и нигде не хранится в открытом виде.",
-                     "Your phone number never leaves this site and is never stored in plain text."),
-    "sms_text": ("Вече: код для голосования {code}. Никому его не сообщайте.",
-                 "Veche: your voting code is {code}. Do not share it."),
-    # ballot
-    "ballot_title": ("{district}: проекты", "{district}: projects"),
-    "ballot_rule_choose1": ("Выберите один проект.", "Choose one project."),
-    "ballot_rule_approval": ("Отметьте от {min} до {max} проектов.", "Tick {min} to {max} projects."),
-    "cost": ("Стоимость", "Cost"),
-    "category": ("Категория", "Category"),
-    "more": ("Подробнее", "Details"),
-    "vote_button": ("Проголосовать", "Cast my vote"),
-    "no_initiatives": ("В этом районе нет проектов для голосования.", "This district has no projects on the ballot."),
-    "voting_closed_note": ("Голосование в этой кампании не идёт.", "Voting is not open in this campaign."),
-    "already_voted_note": ("Вы уже проголосовали в этом районе.", "You have already voted in this district."),
-    "your_receipt": ("Ваша квитанция", "Your receipt"),
-    "district_budget": ("Бюджет района: {amount}", "District budget: {amount}"),
-    # vote outcome / receipt
-    "counted_title": ("Ваш голос учтён", "Your vote is counted"),
-    "counted_text": ("Бюллетень записан в блок {height}. Подписи валидаторов проверены.",
-                     "Your ballot is in block {height}. The validators' signatures were checked."),
-    "pending_title": ("Голос принят, ждём подтверждения", "Vote received, waiting for confirmation"),
-    "pending_text": ("Сеть ещё не подтвердила бюллетень. Он сохранён и будет отправлен повторно, пока не будет записан. "
-                     "Проверьте статус чуть позже.",
-                     "The network has not confirmed the ballot yet. It is stored and will be re-sent until it "
-                     "is recorded. Check again in a moment."),
-    "check_again": ("Проверить ещё раз", "Check again"),
-    "rejected_title": ("Бюллетень не принят", "Ballot not accepted"),
-    "tx_hash": ("Номер бюллетеня (хеш транзакции)", "Ballot number (transaction hash)"),
-    "keep_hash": ("Сохраните этот номер: по нему любой может проверить, что голос учтён.",
-                  "Keep this number: anyone can use it to check that the vote was counted."),
-    "receipt_title": ("Квитанция", "Receipt"),
-    "receipt_file": ("Скачать квитанцию (JSON) для «veche receipt verify»",
-                     "Download the receipt (JSON) for “veche receipt verify”"),
-    "receipt_choices": ("Выбор в бюллетене", "Choices on the ballot"),
-    "receipt_position": ("Блок {height}, позиция {index}", "Block {height}, position {index}"),
-    "receipt_unknown": ("Такой бюллетень сети не известен.", "The network does not know this ballot."),
-    "receipt_rejected": ("Сеть отклонила эту транзакцию: {reason}", "The network rejected this transaction: {reason}"),
-    "receipt_not_vote": ("Эта транзакция — не бюллетень.", "This transaction is not a ballot."),
-    "check_title": ("Проверить голос", "Check a vote"),
-    "check_label": ("Номер бюллетеня (64 шестнадцатеричных символа)", "Ballot number (64 hexadecimal characters)"),
-    "check_submit": ("Проверить", "Check"),
-    "campaign": ("Кампания", "Campaign"),
-    "district": ("Район", "District"),
-    # results
-    "results_title": ("Итоги: {title}", "Results: {title}"),
-    "results_open": ("Голосование ещё идёт, итоги появятся после {time}.",
-                     "Voting is still open; results appear after {time}."),
-    "results_upcoming": ("Голосование начнётся {time}.", "Voting opens {time}."),
-    "results_total": ("Всего бюллетеней: {n}", "Ballots cast: {n}"),
-    "results_rule": ("Правило определения победителей: {rule}", "Winner rule: {rule}"),
-    "results_hash": ("Хеш результата", "Result hash"),
-    "results_computing": ("Победители ещё вычисляются.", "Winners are still being computed."),
-    "winner": ("победитель", "winner"),
-    "votes_col": ("Голоса", "Votes"),
-    "votes_chart": ("Голоса за проекты района {district}", "Votes for the projects of {district}"),
-    "initiative_col": ("Проект", "Project"),
-    "closed_reason": ("Закрыто: {reason}", "Closed: {reason}"),
-    # initiative
-    "status": ("Статус", "Status"),
-    "status_approved": ("допущен к голосованию", "on the ballot"),
-    "status_rejected": ("отклонён", "rejected"),
-    "status_submitted": ("на рассмотрении", "under review"),
-    "progress_title": ("Ход реализации", "Implementation progress"),
-    "no_progress": ("Отчётов о реализации пока нет.", "No progress reports yet."),
-    "stage_contract": ("контракт", "contract"),
-    "stage_works": ("работы", "works"),
-    "stage_done": ("завершено", "done"),
-    "stage_cancelled": ("отменено", "cancelled"),
-    "spent": ("Израсходовано", "Spent"),
-    "document_hash": ("Хеш документа", "Document hash"),
-    "back_to_ballot": ("К проектам района", "Back to the district's projects"),
-    # dashboard / transparency
-    "dashboard_title": ("Программа в цифрах", "Programme dashboard"),
-    "dash_initiatives": ("Подано проектов", "Projects submitted"),
-    "dash_approved": ("Допущено", "On the ballot"),
-    "dash_ballots": ("Бюллетеней", "Ballots"),
-    "dash_registered": ("Зарегистрировано избирателей", "Voters registered"),
-    "dash_winners": ("Победителей", "Winners"),
-    "dash_funding": ("Финансирование победителей", "Funding for winners"),
-    "dash_by_district": ("По районам", "By district"),
-    "dash_by_category": ("По категориям", "By category"),
-    "dash_funding_district": ("Финансирование по районам", "Funding by district"),
-    "dash_funding_category": ("Финансирование по категориям", "Funding by category"),
-    "dash_initiatives_category": ("Проекты по категориям", "Projects by category"),
-    "dash_votes_district": ("Голоса по районам", "Votes by district"),
-    "dash_no_winners": ("Победители появятся после завершения голосования.",
-                        "Winners appear when voting closes."),
-    "transparency_title": ("Отклонённые попытки", "Blocked attempts"),
-    "transparency_intro": ("Сколько запросов шлюз отклонил и почему, по районам. Номера телефонов не записываются.",
-                           "How many requests the gateway refused and why, per district. Phone numbers are "
-                           "never recorded."),
-    "transparency_none": ("Отклонённых попыток пока нет.", "No blocked attempts so far."),
-    "reason": ("Причина", "Reason"),
-    "count": ("Число", "Count"),
-    "not_chosen": ("(район не выбран)", "(no district chosen)"),
-    # verify page
-    "verify_title": ("Как проверить подсчёт", "How to verify the count"),
-    # errors
-    "error_title": ("Не получилось", "Something went wrong"),
-    "retry_after": ("Попробуйте снова через {seconds} с.", "Try again in {seconds} s."),
-    "back_home": ("На главную", "Home"),
-    "back": ("Назад", "Back"),
-    "err_csrf": ("Форма устарела или открыта в другом окне. Обновите страницу и попробуйте ещё раз.",
-                 "This form expired or belongs to another window. Reload the page and try again."),
-    "err_form_stale": ("Форма устарела. Обновите страницу.", "This form is too old. Reload the page."),
-    "err_too_fast": ("Форма отправлена слишком быстро. Подождите секунду и отправьте ещё раз.",
-                     "The form was sent too quickly. Wait a second and send it again."),
-    "err_honeypot": ("Запрос похож на автоматический и отклонён.", "This request looks automated and was refused."),
-    "err_rate_limited": ("Слишком много запросов. Попробуйте позже.", "Too many requests. Please try later."),
-    "err_overloaded": ("Сайт перегружен. Попробуйте через несколько секунд.",
-                       "The site is overloaded. Please try again in a few seconds."),
-    "err_storage": ("Не удалось сохранить бюллетень. Попробуйте ещё раз.", "The ballot could not be stored. Try again."),
-    "err_no_session": ("Сессия истекла или cookies отключены. Откройте страницу входа заново.",
-                       "Your session expired or cookies are off. Open the login page again."),
-    "err_login_first": ("Сначала войдите по номеру телефона или карточке.", "Please log in with your phone or a card first."),
-    "err_phone_empty": ("Введите номер телефона.", "Enter your phone number."),
-    "err_phone_malformed": ("Номер не распознан. Введите российский мобильный номер, например +7 912 345-67-89.",
-                            "We could not read this number. Enter a Russian mobile number such as +7 912 345-67-89."),
-    "err_phone_prefix": ("Принимаются только российские мобильные номера (+7 9…).",
-                         "Only Russian mobile numbers (+7 9…) are accepted."),
-    "err_resend_wait": ("Код уже отправлен. Новый можно запросить через {seconds} с.",
-                        "A code was just sent. You can ask for a new one in {seconds} s."),
-    "err_daily_cap": ("На этот номер сегодня отправлено слишком много кодов. Попробуйте завтра.",
-                      "Too many codes were sent to this number today. Try again tomorrow."),
-    "err_sms_failed": ("Не удалось отправить СМС. Попробуйте позже.", "The SMS could not be sent. Please try later."),
-    "err_no_code": ("Сначала запросите код.", "Ask for a code first."),
-    "err_code_expired": ("Срок действия кода истёк. Запросите новый.", "The code has expired. Ask for a new one."),
-    "err_code_format": ("Код — это 6 цифр из СМС.", "The code is the 6 digits from the SMS."),
-    "err_code_wrong": ("Неверный код. Осталось попыток: {left}.", "Wrong code. Tries left: {left}."),
-    "err_locked_out": ("Слишком много неверных кодов. Попробуйте через {minutes} мин.",
-                       "Too many wrong codes. Try again in {minutes} min."),
-    "err_card_format": ("Код карточки — 12 букв и цифр, например ABCD-EFGH-JKLM.",
-                        "A card code is 12 letters and digits, such as ABCD-EFGH-JKLM."),
-    "err_card_unknown": ("Такой карточки нет.", "There is no such card."),
-    "err_card_used": ("Эта карточка уже использована для голосования.", "This card has already been used to vote."),
-    "err_card_campaign": ("Эта карточка выдана для другой кампании.", "This card is for another campaign."),
-    "err_unknown_campaign": ("Такой кампании нет.", "There is no such campaign."),
-    "err_unknown_district": ("В этой кампании нет такого района.", "This campaign has no such district."),
-    "err_unknown_initiative": ("Такого проекта нет.", "There is no such project."),
-    "err_not_voting": ("Голосование в этой кампании сейчас не идёт.", "Voting is not open in this campaign now."),
-    "err_other_gateway": ("В этой кампании голосуют через другой сайт.",
-                          "This campaign votes through another site."),
-    "err_no_choice": ("Выберите проект.", "Choose a project."),
-    "err_choice_count": ("Нужно выбрать от {min} до {max} проектов.", "Choose between {min} and {max} projects."),
-    "err_bad_choice": ("Проекта «{choice}» нет в бюллетене этого района.",
-                       "Project “{choice}” is not on this district's ballot."),
-    "err_already_voted": ("Вы уже проголосовали здесь. Повторный бюллетень не принимается.",
-                          "You have already voted here. A second ballot is not accepted."),
-    "err_bad_form": ("Форма заполнена неправильно: {detail}.", "The form is malformed: {detail}."),
-    "err_too_large": ("Запрос слишком большой.", "The request is too large."),
-    "err_slow_client": ("Запрос передавался слишком долго.", "The request took too long to arrive."),
-    "err_wrong_type": ("Неподдерживаемый тип запроса.", "Unsupported request type."),
-    "err_not_found": ("Страница не найдена.", "Page not found."),
-    "err_method": ("Этот адрес не принимает такой запрос.", "This address does not accept this request."),
-    "err_bad_hash": ("Номер бюллетеня — 64 шестнадцатеричных символа.", "A ballot number is 64 hexadecimal characters."),
-    "err_nodes_down": ("Сеть голосования сейчас недоступна. Попробуйте через минуту.",
-                       "The voting network is unavailable right now. Try again in a minute."),
-    "err_rejected": ("Сеть отклонила бюллетень: {reason}", "The network rejected the ballot: {reason}"),
-    "err_internal": ("Внутренняя ошибка. Мы уже знаем о ней.", "Internal error. It has been logged."),
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> gettext.NullTranslations:
+    """The compiled catalogue of ``lang`` (English, the source language, needs none)."""
+    if lang == SOURCE_LANG:
+        return gettext.NullTranslations()
+    if lang not in LANGS:
+        raise KeyError(f"no catalogue for language {lang!r}")
+    with open(LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
+        return gettext.GNUTranslations(handle)
+
+
+def translate(lang: str, message: str, **params: object) -> str:
+    text = catalogue(lang).gettext(message)
+    return text % params if params else text
+
+
+def translate_plural(lang: str, singular: str, plural: str, count: int, **params: object) -> str:
+    """The plural form for ``count`` (Russian has three); ``%(num)d`` is the count."""
+    text = catalogue(lang).ngettext(singular, plural, count)
+    return text % {"num": count, **params}
+
+
+def error_text(lang: str, key: str, **params: object) -> str:
+    """A ``Refusal``'s message (a key of ``ERROR_TEXTS``) in ``lang``."""
+    return translate(lang, ERROR_TEXTS[key], **params)
+
+
+ERROR_TEXTS: dict[str, str] = {  # a Refusal's message key → its text
+    "err_csrf": N_("This form expired or belongs to another window. Reload the page and try again."),
+    "err_form_stale": N_("This form is too old. Reload the page."),
+    "err_too_fast": N_("The form was sent too quickly. Wait a second and send it again."),
+    "err_honeypot": N_("This request looks automated and was refused."),
+    "err_rate_limited": N_("Too many requests. Please try later."),
+    "err_overloaded": N_("The site is overloaded. Please try again in a few seconds."),
+    "err_storage": N_("The ballot could not be stored. Try again."),
+    "err_no_session": N_("Your session expired or cookies are off. Open the login page again."),
+    "err_login_first": N_("Please log in with your phone or a card first."),
+    "err_phone_empty": N_("Enter your phone number."),
+    "err_phone_malformed": N_("We could not read this number. Enter a Russian mobile number such as +7 912 345-67-89."),
+    "err_phone_prefix": N_("Only Russian mobile numbers (+7 9…) are accepted."),
+    "err_resend_wait": N_("A code was just sent. You can ask for a new one in %(seconds)s s."),
+    "err_daily_cap": N_("Too many codes were sent to this number today. Try again tomorrow."),
+    "err_sms_failed": N_("The SMS could not be sent. Please try later."),
+    "err_no_code": N_("Ask for a code first."),
+    "err_code_expired": N_("The code has expired. Ask for a new one."),
+    "err_code_format": N_("The code is the 6 digits from the SMS."),
+    "err_code_wrong": N_("Wrong code. Tries left: %(left)s."),
+    "err_locked_out": N_("Too many wrong codes. Try again in %(minutes)s min."),
+    "err_card_format": N_("A card code is 12 letters and digits, such as ABCD-EFGH-JKLM."),
+    "err_card_unknown": N_("There is no such card."),
+    "err_card_used": N_("This card has already been used to vote."),
+    "err_card_campaign": N_("This card is for another campaign."),
+    "err_unknown_campaign": N_("There is no such campaign."),
+    "err_unknown_district": N_("This campaign has no such district."),
+    "err_unknown_initiative": N_("There is no such project."),
+    "err_not_voting": N_("Voting is not open in this campaign now."),
+    "err_other_gateway": N_("This campaign votes through another site."),
+    "err_no_choice": N_("Choose a project."),
+    "err_choice_count": N_("Choose between %(min)s and %(max)s projects."),
+    "err_bad_choice": N_("Project “%(choice)s” is not on this district's ballot."),
+    "err_already_voted": N_("You have already voted here. A second ballot is not accepted."),
+    "err_bad_form": N_("The form is malformed: %(detail)s."),
+    "err_too_large": N_("The request is too large."),
+    "err_slow_client": N_("The request took too long to arrive."),
+    "err_wrong_type": N_("Unsupported request type."),
+    "err_not_found": N_("Page not found."),
+    "err_method": N_("This address does not accept this request."),
+    "err_bad_hash": N_("A ballot number is 64 hexadecimal characters."),
+    "err_nodes_down": N_("The voting network is unavailable right now. Try again in a minute."),
+    "err_rejected": N_("The network rejected the ballot: %(reason)s"),
+    "err_internal": N_("Internal error. It has been logged."),
 }
 
-RULE_NAMES: dict[str, tuple[str, str]] = {
-    "top-n": ("больше всего голосов", "most votes"),
-    "greedy": ("по числу голосов в пределах бюджета", "by votes within the budget"),
-    "greedy-no-skip": ("по числу голосов до исчерпания бюджета", "by votes until the budget runs out"),
-    "equal-shares": ("метод равных долей", "method of equal shares"),
+RULE_NAMES: dict[str, str] = {  # winner rules
+    "top-n": N_("most votes"),
+    "greedy": N_("by votes within the budget"),
+    "greedy-no-skip": N_("by votes until the budget runs out"),
+    "equal-shares": N_("method of equal shares"),
 }
 
-CATEGORY_NAMES: dict[str, tuple[str, str]] = {
-    "sports": ("спорт", "sports"),
-    "culture": ("культура", "culture"),
-    "libraries": ("библиотеки", "libraries"),
-    "housing-utilities": ("ЖКХ", "housing and utilities"),
-    "street-lighting": ("уличное освещение", "street lighting"),
-    "landscaping": ("благоустройство", "landscaping"),
-    "water-supply": ("водоснабжение", "water supply"),
-    "playgrounds": ("детские площадки", "playgrounds"),
-    "local-roads": ("местные дороги", "local roads"),
+CATEGORY_NAMES: dict[str, str] = {  # initiative categories
+    "sports": N_("sports"),
+    "culture": N_("culture"),
+    "libraries": N_("libraries"),
+    "housing-utilities": N_("housing and utilities"),
+    "street-lighting": N_("street lighting"),
+    "landscaping": N_("landscaping"),
+    "water-supply": N_("water supply"),
+    "playgrounds": N_("playgrounds"),
+    "local-roads": N_("local roads"),
 }
 
-REASON_NAMES: dict[str, tuple[str, str]] = {
-    "rate_ip": ("лимит запросов с адреса", "per-address rate limit"),
-    "rate_subnet": ("лимит запросов с подсети", "per-subnet rate limit"),
-    "rate_phone": ("лимит СМС на номер", "per-phone SMS limit"),
-    "sms_cooldown": ("повторный запрос кода слишком рано", "code re-requested too soon"),
-    "sms_daily_cap": ("дневной лимит СМС на номер", "daily SMS cap per phone"),
-    "code_wrong": ("неверный код", "wrong code"),
-    "code_expired": ("просроченный код", "expired code"),
-    "code_lockout": ("блокировка после неверных кодов", "lock-out after wrong codes"),
-    "honeypot": ("заполнено скрытое поле (бот)", "hidden field filled in (bot)"),
-    "too_fast": ("форма отправлена слишком быстро", "form sent too quickly"),
-    "csrf": ("поддельная или устаревшая форма", "forged or stale form"),
-    "form_stale": ("устаревшая форма", "stale form"),
-    "second_ballot": ("повторный бюллетень", "second ballot"),
-    "card_used": ("повторное использование карточки", "card reused"),
-    "card_unknown": ("неизвестная карточка", "unknown card"),
-    "overload_inflight": ("перегрузка", "overload"),
-    "overload_queue": ("перегрузка очереди", "submission queue full"),
+REASON_NAMES: dict[str, str] = {  # refusal reasons counted on /transparency
+    "rate_ip": N_("per-address rate limit"),
+    "rate_subnet": N_("per-subnet rate limit"),
+    "rate_phone": N_("per-phone SMS limit"),
+    "sms_cooldown": N_("code re-requested too soon"),
+    "sms_daily_cap": N_("daily SMS cap per phone"),
+    "code_wrong": N_("wrong code"),
+    "code_expired": N_("expired code"),
+    "code_lockout": N_("lock-out after wrong codes"),
+    "honeypot": N_("hidden field filled in (bot)"),
+    "too_fast": N_("form sent too quickly"),
+    "csrf": N_("forged or stale form"),
+    "form_stale": N_("stale form"),
+    "second_ballot": N_("second ballot"),
+    "card_used": N_("card reused"),
+    "card_unknown": N_("unknown card"),
+    "overload_inflight": N_("overload"),
+    "overload_queue": N_("submission queue full"),
+}
+
+REJECTION_NAMES: dict[str, str] = {  # the state machine's rejection codes
+    "registration_cap": N_("this site's voter registration cap for the campaign is used up"),
+    "outside_window": N_("voting is not open in this campaign"),
+    "campaign_closed": N_("the campaign is closed"),
+    "double_vote": N_("this key has already cast a ballot"),
+    "invalid_choice": N_("a chosen project is not on the ballot"),
+    "bad_ballot": N_("the number of chosen projects is wrong"),
+    "unknown_district": N_("the campaign has no such district"),
+    "unknown_campaign": N_("there is no such campaign"),
+    "permission_denied": N_("this site may not register voters for the campaign"),
+}
+
+STAGE_NAMES: dict[str, str] = {  # progress report stages
+    "contract": N_("contract"),
+    "works": N_("works"),
+    "done": N_("done"),
+    "cancelled": N_("cancelled"),
+}
+
+STATUS_NAMES: dict[str, str] = {  # initiative review statuses
+    "approved": N_("on the ballot"),
+    "rejected": N_("rejected"),
+    "submitted": N_("under review"),
+}
+
+TRACK_NAMES: dict[str, str] = {  # campaign tracks
+    "adult": N_("Adults"),
+    "children": N_("Children's track"),
 }
 
 
-REJECTION_NAMES: dict[str, tuple[str, str]] = {
-    "registration_cap": ("исчерпан лимит регистраций избирателей этого сайта в кампании",
-                         "this site's voter registration cap for the campaign is used up"),
-    "outside_window": ("голосование в этой кампании не идёт", "voting is not open in this campaign"),
-    "campaign_closed": ("кампания закрыта", "the campaign is closed"),
-    "double_vote": ("с этого ключа уже есть бюллетень", "this key has already cast a ballot"),
-    "invalid_choice": ("выбранного проекта нет в бюллетене", "a chosen project is not on the ballot"),
-    "bad_ballot": ("неверное число выбранных проектов", "the number of chosen projects is wrong"),
-    "unknown_district": ("такого района нет в кампании", "the campaign has no such district"),
-    "unknown_campaign": ("такой кампании нет", "there is no such campaign"),
-    "permission_denied": ("у сайта нет права регистрировать избирателей этой кампании",
-                          "this site may not register voters for the campaign"),
-}
+def named(table: dict[str, str], lang: str, key: str) -> str:
+    """A code's name from one of the tables, or the code itself when the table lacks it."""
+    message = table.get(key)
+    return key if message is None else translate(lang, message)
 
 
 def rejection_text(lang: str, code: str, message: str) -> str:
     """A node's rejection in the citizen's language when we know the code, else its own message."""
-    pair = REJECTION_NAMES.get(code)
-    if pair is not None:
-        return pair[1] if lang == "en" else pair[0]
+    known = REJECTION_NAMES.get(code)
+    if known is not None:
+        return translate(lang, known)
     return message or code
-
-
-def translate(lang: str, key: str, **params: object) -> str:
-    pair = MESSAGES.get(key)
-    if pair is None:
-        raise KeyError(f"no text for {key!r}")
-    text = pair[1] if lang == "en" else pair[0]
-    return text.format(**params) if params else text
-
-
-def named(table: dict[str, tuple[str, str]], lang: str, key: str) -> str:
-    pair = table.get(key)
-    if pair is None:
-        return key
-    return pair[1] if lang == "en" else pair[0]
 
 
 def format_money(kopecks: int, lang: str) -> str:
@@ -309,6 +194,11 @@ def format_money(kopecks: int, lang: str) -> str:
     return grouped + "\u00a0₽"
 
 
+def format_number(value: int, lang: str) -> str:
+    """3001 → "3 001" (Russian, no-break space) or "3,001"."""
+    return f"{int(value):,}".replace(",", "\u00a0" if lang == "ru" else ",")
+
+
 def format_time(ms: int, offset_minutes: int, lang: str) -> str:
     zone = timezone(timedelta(minutes=offset_minutes))
     moment = datetime.fromtimestamp(ms / 1000, tz=zone)
@@ -318,3 +208,9 @@ def format_time(ms: int, offset_minutes: int, lang: str) -> str:
     if lang == "en":
         return moment.strftime("%d %b %Y, %H:%M ") + label
     return moment.strftime("%d.%m.%Y %H:%M ") + label
+
+
+def format_clock(ms: int, offset_minutes: int) -> str:
+    """The time of day only, "12:34:56" (for a moment minutes away)."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(minutes=offset_minutes)))
+    return moment.strftime("%H:%M:%S")

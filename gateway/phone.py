@@ -1,9 +1,13 @@
-"""Phone numbers: normalise what people type into E.164 and keep only keyed hashes of it.
+"""Phone numbers: parse what people type with ``phonenumbers`` and keep only keyed hashes of it.
 
-Accepted by default (prefix ``+79``): ``+7 9XX XXX-XX-XX``, ``+7 (9XX) XXX XX XX``,
-``8 9XX XXX-XX-XX``, ``7 9XX…``, ``9XXXXXXXXX``. Spaces, dashes, dots and one pair of
-parentheses are ignored; anything else is refused. A number that starts with ``+`` and another
-country code is accepted only when the gateway's ``sms.allowed_prefixes`` lists its prefix.
+A number is accepted when libphonenumber (Google's metadata, as the ``phonenumbers`` package ships
+it) finds it valid, of a mobile type, in one of the gateway's ``sms.allowed_regions`` (ISO 3166
+codes, default ``["RU"]``), and — if the gateway sets ``sms.allowed_prefixes`` — starting with one
+of those E.164 prefixes. National forms are read in the first allowed region: for Russia
+``+7 9XX XXX-XX-XX``, ``+7 (9XX) XXX XX XX``, ``8 9XX XXX-XX-XX``, ``7 9XX…`` and ``9XXXXXXXXX``
+all give ``+79XXXXXXXXX``. Before the library sees it, the input must be short and made of ASCII
+digits, one leading ``+``, spaces, dashes, dots and one pair of parentheses: letters (which the
+library would read as a vanity number), extensions and other scripts' digits are refused.
 
 The number itself never leaves this module's callers unhashed except towards the SMS provider:
 ``PhoneKeys`` derives the keyed hashes the rest of the gateway works with.
@@ -17,44 +21,66 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
 from gateway.errors import PhoneError
 
-_SEPARATORS = re.compile(r"[\s\-.\u00a0]")
-_PARENS = re.compile(r"^(\+?\d{1,3})?\((\d{3,5})\)(\d+)$")
 MAX_INPUT_CHARS = 40
+_TYPED = re.compile(r"\+?[0-9 ()\-.\u00a0]+")
+_PARENS = re.compile(r"[^()]*(\([0-9 \-.\u00a0]+\))?[^()]*")
+MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+DEFAULT_REGIONS = ("RU",)
 
 
-def normalize_phone(text: str, allowed_prefixes: Sequence[str] = ("+79",)) -> str:
-    """Return the E.164 form (``+79…``) or raise ``PhoneError`` with a code saying why."""
+def normalize_phone(text: str, allowed_regions: Sequence[str] = DEFAULT_REGIONS,
+                    allowed_prefixes: Sequence[str] = ()) -> str:
+    """Return the E.164 form or raise ``PhoneError`` with a code saying why:
+    ``phone_empty``, ``phone_malformed`` (not a number), ``phone_prefix`` (a number, but not a
+    mobile number this gateway accepts)."""
     if not isinstance(text, str) or len(text) > MAX_INPUT_CHARS:
         raise PhoneError("phone number is too long", "phone_malformed")
-    compact = _SEPARATORS.sub("", text.strip())
-    if not compact:
+    typed = text.strip()
+    if not typed:
         raise PhoneError("phone number is empty", "phone_empty")
-    if "(" in compact or ")" in compact:
-        match = _PARENS.fullmatch(compact)
-        if match is None:
-            raise PhoneError("phone number has misplaced parentheses", "phone_malformed")
-        compact = (match.group(1) or "") + match.group(2) + match.group(3)
-    plus = compact.startswith("+")
-    digits = compact[1:] if plus else compact
-    if not digits.isascii() or not digits.isdigit():
+    if not _TYPED.fullmatch(typed) or not _PARENS.fullmatch(typed) or "+" in typed[1:]:
         raise PhoneError("phone number may contain only digits, spaces, dashes and parentheses", "phone_malformed")
-    if plus:
-        e164 = "+" + digits
-    elif len(digits) == 11 and digits[0] in "78":
-        e164 = "+7" + digits[1:]          # 8 9XX … and 7 9XX … are Russian trunk/country forms
-    elif len(digits) == 10 and digits[0] == "9":
-        e164 = "+7" + digits              # 9XX XXX XX XX without a prefix
-    else:
+    try:
+        number = phonenumbers.parse(typed, allowed_regions[0] if allowed_regions else None)
+    except NumberParseException:
+        raise PhoneError("not a phone number", "phone_malformed") from None
+    if not phonenumbers.is_possible_number(number):
         raise PhoneError("phone number has the wrong number of digits", "phone_malformed")
-    if not 8 <= len(e164) - 1 <= 15:
-        raise PhoneError("phone number has the wrong number of digits", "phone_malformed")
-    if e164.startswith("+7") and len(e164) != 12:
-        raise PhoneError("a Russian number has 10 digits after +7", "phone_malformed")
-    if not any(e164.startswith(prefix) for prefix in allowed_prefixes):
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError("no such phone number range", "phone_malformed")
+    if phonenumbers.region_code_for_number(number) not in allowed_regions \
+            or phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise PhoneError("this gateway accepts mobile numbers of its regions only", "phone_prefix")
+    if allowed_prefixes and not any(e164.startswith(prefix) for prefix in allowed_prefixes):
         raise PhoneError("this gateway does not accept numbers with this prefix", "phone_prefix")
     return e164
+
+
+def mask_phone(e164: str) -> str:
+    """The number as the citizen knows it, with all but the country code, the first digits of the
+    national number and the last two digits hidden: ``+7 912 ***-**-89``."""
+    try:
+        shown = phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+    except NumberParseException:
+        return "…" + e164[-2:]
+    country, _, national = shown.partition(" ")
+    digits_seen = 0
+    keep_head = 3
+    total = sum(ch.isdigit() for ch in national)
+    masked = []
+    for ch in national:
+        if ch.isdigit():
+            digits_seen += 1
+            masked.append(ch if digits_seen <= keep_head or digits_seen > total - 2 else "*")
+        else:
+            masked.append(ch)
+    return country + "\u00a0" + "".join(masked).replace(" ", "\u00a0")
 
 
 def keyed_hash(secret: bytes, domain: bytes, *parts: bytes) -> bytes:

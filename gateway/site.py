@@ -30,15 +30,18 @@ from gateway.auth import CardBook, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
+from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, format_money, format_time, named, rejection_text, translate,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
+    format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
+from gateway import wording
 
 log = logging.getLogger("veche.gateway")
 
@@ -98,6 +101,7 @@ def make_jinja() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), auto_reload=False,
                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["capfirst"] = capitalised
     return env
 
 
@@ -113,8 +117,12 @@ class Ctx:
     csrf_token: str = ""
     cookie_lang: str | None = None
 
-    def t(self, key: str, **params: object) -> str:
-        return translate(self.lang, key, **params)
+    def t(self, message: str, **params: object) -> str:
+        """``message`` (an English message id) in the request's language."""
+        return translate(self.lang, message, **params)
+
+    def nt(self, singular: str, plural: str, count: int, **params: object) -> str:
+        return translate_plural(self.lang, singular, plural, count, **params)
 
     def u(self, path: str) -> str:
         """A root-relative link that keeps a non-default language choice."""
@@ -176,14 +184,26 @@ def context(request: web.Request) -> Ctx:
 CSRF_MARK = "@@csrf-token@@"
 
 
+def _page_key(ctx: Ctx, template: str, cache_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    logged_in = ctx.session is not None and ctx.session.identity is not None
+    return (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+
+
+def cached_page(ctx: Ctx, template: str, cache_key: tuple[Any, ...] | None) -> web.Response | None:
+    """The page ``render(..., cache_key=cache_key)`` keeps, when it has it (so a handler can skip
+    gathering the page's values)."""
+    if cache_key is None or _page_key(ctx, template, cache_key) not in ctx.gw.page_cache:
+        return None
+    return render(ctx, template, cache_key=cache_key)
+
+
 def render(ctx: Ctx, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
            cache_key: tuple[Any, ...] | None = None, **values: Any) -> web.Response:
     """Render a page. With ``cache_key`` the page is rendered once per (template, language, URL,
     logged in or not, key) with a placeholder for the CSRF token, which is filled in per request."""
     gw = ctx.gw
     if cache_key is not None:
-        logged_in = ctx.session is not None and ctx.session.identity is not None
-        key = (template, ctx.lang, ctx.request.path_qs, logged_in, cache_key)
+        key = _page_key(ctx, template, cache_key)
         cached = gw.page_cache.get(key)
         if cached is None:
             cached = _render(ctx, template, CSRF_MARK, values)
@@ -203,11 +223,16 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
     offset = gw.config.display_utc_offset_minutes
     other_lang = "en" if ctx.lang == "ru" else "ru"
     return gw.jinja.get_template(template).render(
-        t=ctx.t, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
+        _=ctx.t, ngettext=ctx.nt, u=ctx.u, lang=ctx.lang, other_lang=other_lang, lang_link=language_link(ctx.request, other_lang),
         path=ctx.request.path, csrf_token=csrf_token, session=ctx.session,
-        money=lambda kopecks: format_money(kopecks, ctx.lang),
-        when=lambda ms: format_time(ms, offset, ctx.lang),
+        money=lambda kopecks: format_money(kopecks, ctx.lang), num=lambda value: format_number(value, ctx.lang),
+        when=lambda ms: format_time(ms, offset, ctx.lang), clock=lambda ms: format_clock(ms, offset),
         category=lambda name: named(CATEGORY_NAMES, ctx.lang, name),
+        track_name=lambda name: named(TRACK_NAMES, ctx.lang, name),
+        status_name=lambda name: named(STATUS_NAMES, ctx.lang, name),
+        stage_name=lambda name: named(STAGE_NAMES, ctx.lang, name),
+        group_name=lambda key: GROUP_NAMES[key], default_lang=gw.config.default_lang,
+        ballot_summary=lambda campaign: wording.ballot_summary(ctx.lang, campaign),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
         honeypot=HONEYPOT_FIELD, **values)
 
@@ -360,9 +385,9 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response:
     if refusal.retry_after is not None:
         headers["Retry-After"] = str(refusal.retry_after)
     try:
-        message = ctx.t(refusal.message, **refusal.params)
-    except (KeyError, IndexError):
-        message = ctx.t("err_internal")
+        message = error_text(ctx.lang, refusal.message, **refusal.params)
+    except (KeyError, IndexError, ValueError, TypeError):
+        message = error_text(ctx.lang, "err_internal")
     back = "/"
     if request.path.startswith("/login"):
         back = "/login"

@@ -9,7 +9,8 @@ from aiohttp import web
 from gateway.auth import card_id, card_identity, normalize_card
 from gateway.errors import PhoneError, Refusal, SmsError
 from gateway.guard import subnet_of
-from gateway.phone import Identity, normalize_phone
+from gateway.i18n import N_
+from gateway.phone import Identity, mask_phone, normalize_phone
 from gateway.site import CAMPAIGN_PATH, HONEYPOT_FIELD, Ctx, check_form, context, read_form, redirect, render, single
 from gateway.vault import used_card_key
 
@@ -27,12 +28,19 @@ def _safe_next(value: str | None) -> str | None:
     return None
 
 
-def login_page(ctx: Ctx, *, status: int = 200, error: str | None = None) -> web.Response:
+def login_page(ctx: Ctx, *, status: int = 200) -> web.Response:
     session = ctx.ensure_session()
-    stage = "code" if session.challenge is not None else "phone"
-    minutes = max(1, ctx.gw.config.limits.code_ttl_seconds // 60)
-    return render(ctx, "login.html", status=status, stage=stage, error=error, minutes=minutes,
-                  cache_key=None if error else (stage, minutes))
+    limits = ctx.gw.config.limits
+    minutes = max(1, limits.code_ttl_seconds // 60)
+    challenge = session.challenge
+    if challenge is None:
+        return render(ctx, "login.html", status=status, stage="phone", minutes=minutes,
+                      cache_key=("phone", minutes))
+    sent_ms = challenge.expires_ms - limits.code_ttl_seconds * 1000
+    resend_ms = sent_ms + limits.sms_resend_seconds * 1000
+    wait_s = max(0, (resend_ms - ctx.gw.clock() + 999) // 1000)
+    return render(ctx, "login.html", status=status, stage="code", minutes=minutes, sent_to=session.sent_to,
+                  resend_ms=resend_ms, wait_s=wait_s)
 
 
 async def get_login(request: web.Request) -> web.StreamResponse:
@@ -56,15 +64,16 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     gw.limiter.check("sms_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("sms_per_subnet", _subnet(ctx), "rate_subnet")
     try:
-        e164 = normalize_phone(single(form, "phone"), gw.config.sms.allowed_prefixes)
+        e164 = normalize_phone(single(form, "phone"), gw.config.sms.allowed_regions, gw.config.sms.allowed_prefixes)
     except PhoneError as exc:
         raise Refusal(f"err_{exc.code}", status=400, reason=exc.code) from None
     tag = gw.codes.tag(e164)
     gw.limiter.check("sms_per_phone", tag.hex(), "rate_phone")
     code = gw.codes.issue(session, e164, ctx.client)
+    session.sent_to = mask_phone(e164)
     gw.sessions.activate(session)
     try:
-        await gw.sms.send(e164, ctx.t("sms_text", code=code))
+        await gw.sms.send(e164, ctx.t(N_("Veche: your voting code is %(code)s. Do not share it."), code=code))
     except SmsError as exc:
         gw.codes.undo_issue(session)
         log.error("SMS not sent: %s", exc.message)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from chain.tx import ID_PATTERN
 from gateway.chainview import CampaignDetail, CampaignView
-from gateway.charts import Bar, bar_chart
-from gateway.errors import Refusal
+from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
+from gateway.districts import capitalised, filter_districts, group_districts, normalise_query
 from gateway.guard import NO_CAMPAIGN
-from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, RULE_NAMES, format_money, named
-from gateway.site import GATEWAY, context, read_form, redirect, render, single
+from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, N_, named
+from gateway import wording
+from gateway.receipts import Lookup
+from gateway.outcomes import DistrictOutcome, campaign_outcomes
+from gateway.site import GATEWAY, Ctx, cached_page, context, read_form, redirect, render, single
 
+log = logging.getLogger("veche.gateway.public")
 HASH_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 CHECK_FORM = frozenset({"csrf_token", "tx", "website"})
 
@@ -36,11 +42,25 @@ async def index(request: web.Request) -> web.StreamResponse:
         mine = [c for c in mine if c.campaign_id == identity.card_campaign]
     if ctx.session is not None:
         ctx.ensure_session()
-    return render(ctx, "index.html",
-                  voting=[c for c in mine if c.is_voting(now)],
-                  upcoming=[c for c in mine if c.status == "open" and now < c.voting_start],
-                  closed=[c for c in campaigns if c.closed or (c.status == "open" and now >= c.voting_end)],
-                  identity=identity)
+    query = normalise_query(request.query.get("q") if request.query_string else None)
+    upcoming = [c for c in mine if c.status == "open" and now < c.voting_start]
+    closed = [c for c in campaigns if c.closed or (c.status == "open" and now >= c.voting_end)]
+    open_now = [c for c in mine if c.is_voting(now)]
+    # the page changes only when a campaign changes state (a filtered page is not kept)
+    cache_key = None if query else (tuple(c.campaign_id for c in open_now), tuple(c.campaign_id for c in upcoming),
+                                    tuple(c.campaign_id for c in closed), identity is not None and identity.is_card)
+    cached = cached_page(ctx, "index.html", cache_key)
+    if cached is not None:
+        return cached
+    voting = []
+    for campaign in open_now:
+        detail = await gw.chain.detail(campaign.campaign_id)
+        projects = sum(1 for i in detail.initiatives if i.status == "approved") if detail is not None else 0
+        budget = campaign.rule_budget if campaign.scope == "campaign" else sum(d.budget for d in campaign.districts)
+        voting.append({"campaign": campaign, "projects": projects, "budget": budget,
+                       "groups": group_districts(filter_districts(campaign.districts, query))})
+    return render(ctx, "index.html", voting=voting, query=query, upcoming=upcoming, closed=closed,
+                  identity=identity, cache_key=cache_key)
 
 
 def _tx_hash(text: str) -> bytes:
@@ -50,27 +70,46 @@ def _tx_hash(text: str) -> bytes:
 
 
 async def receipt_page(request: web.Request) -> web.StreamResponse:
+    """A ballot's receipt: counted (with its choices), pending, rejected or unknown; where a vote
+    lands after POST-redirect-GET (``?again=1``: the voter submitted a second ballot for the slot)."""
     ctx = context(request)
     gw = ctx.gw
     tx_hash = _tx_hash(request.match_info["tx_hash"])
-    lookup = await gw.receipts.lookup(tx_hash)
+    unconfirmed_status = 0
+    try:
+        lookup = await gw.receipts.lookup(tx_hash)
+    except (NodeUnavailable, NodeAnswerError) as exc:
+        # the network cannot be asked, or answered with a proof that does not verify: the page
+        # says so with the ballot number and "check again" (a ballot this gateway still holds is
+        # shown as pending), never as counted and never as a dead end
+        log.warning("receipt %s not available: %s", tx_hash.hex()[:16], exc)
+        unconfirmed_status = 503 if isinstance(exc, NodeUnavailable) else 502
+        lookup = Lookup("unknown")
     titles: list[str] = []
     campaign = None
+    district = None
     if lookup.tx is not None and lookup.tx.kind == "vote.cast":
         detail = await gw.chain.detail(lookup.tx.body.campaign_id)
         if detail is not None:
             campaign = detail.campaign
+            district = campaign.district(lookup.tx.body.district_id)
             titles = [_title(detail, choice) for choice in lookup.tx.body.choices]
-    if lookup.status in ("pending", "unknown"):
+    if lookup.status != "committed":
+        # the gateway's own final record names the root cause (e.g. the registration cap, where
+        # a node only knows that the voter key is not registered)
         rejection = gw.pipeline.rejection(tx_hash)
         if rejection is not None:
-            lookup = type(lookup)("rejected", code=rejection[0], message=rejection[1])
-        elif tx_hash in gw.pipeline.trackers:
-            lookup = type(lookup)("pending")
+            lookup = Lookup("rejected", code=rejection[0], message=rejection[1])
+        elif tx_hash in gw.pipeline.trackers and lookup.status in ("pending", "unknown"):
+            lookup = Lookup("pending")
+    if unconfirmed_status and lookup.status == "unknown":
+        lookup = Lookup("unconfirmed")
     ctx.ensure_session()
-    status = 200 if lookup.status == "committed" else (404 if lookup.status == "unknown" else 200)
+    status = {"unknown": 404, "unconfirmed": unconfirmed_status}.get(lookup.status, 200)
+    again = request.query.get("again") == "1" if request.query_string else False
     return render(ctx, "receipt.html", status=status, tx_hash=tx_hash.hex(), lookup=lookup, titles=titles,
-                  campaign=campaign)
+                  campaign=campaign, district=district, again=again, node_url=gw.config.nodes[0],
+                  now=gw.clock())
 
 
 def _title(detail: CampaignDetail, initiative_id: str) -> str:
@@ -107,37 +146,94 @@ async def check_post(request: web.Request) -> web.StreamResponse:
     return redirect(ctx, f"/receipt/{tx_hash.hex()}")
 
 
-async def results(request: web.Request) -> web.StreamResponse:
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    outcome: DistrictOutcome
+    why: str
+    winners: str
+    width: int
+
+
+async def results_index(request: web.Request) -> web.StreamResponse:
+    """Every campaign with where its results are: closed ones first, then those still voting."""
     ctx = context(request)
     gw = ctx.gw
-    campaign_id = request.match_info["campaign"]
+    campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
+    now = gw.clock()
+    return render(ctx, "results_index.html", closed=[c for c in campaigns if c.closed],
+                  open=[c for c in campaigns if not c.closed], now=now)
+
+
+async def _closed_results(ctx: Ctx, campaign_id: str) -> tuple[CampaignDetail, dict[str, Any] | None,
+                                                              list[DistrictOutcome]]:
+    gw = ctx.gw
     if not ID_PATTERN.fullmatch(campaign_id):
         raise Refusal("err_unknown_campaign", status=404, reason="unknown_campaign")
     detail = await gw.chain.detail(campaign_id)
     if detail is None:
         raise Refusal("err_unknown_campaign", status=404, reason="unknown_campaign")
+    tally = await gw.chain.tally(campaign_id) if detail.campaign.closed else None
+    outcomes = campaign_outcomes(detail, tally) if tally is not None and tally.get("result_status") != "computing" \
+        else []
+    return detail, tally, outcomes
+
+
+async def results(request: web.Request) -> web.StreamResponse:
+    """A campaign's results: totals, the rule in plain words, and one line per district (winners,
+    money funded against the budget, or why there is no winner), districts with winners first."""
+    ctx = context(request)
+    detail, tally, outcomes = await _closed_results(ctx, request.match_info["campaign"])
     campaign = detail.campaign
-    sections: list[dict[str, Any]] = []
-    tally = None
-    if campaign.closed:
-        tally = await gw.chain.tally(campaign_id)
-    if tally is not None:
-        winners = set(tally.get("winners", []))
-        for district in campaign.districts:
-            counts = tally["districts"].get(district.district_id, {}).get("initiatives", {})
-            rows = sorted(((detail.initiative(iid), iid, int(votes)) for iid, votes in counts.items()),
-                          key=lambda r: (-r[2], r[0].cost if r[0] is not None else 0, r[1].encode()))
-            bars = [Bar(found.title if found is not None else iid, votes, iid in winners)
-                    for found, iid, votes in rows]
-            sections.append({
-                "district": district,
-                "rows": [{"title": found.title if found is not None else iid, "iid": iid, "votes": votes,
-                          "cost": found.cost if found is not None else 0, "winner": iid in winners}
-                         for found, iid, votes in rows],
-                "chart": bar_chart(ctx.t("votes_chart", district=district.name), bars),
-            })
-    return render(ctx, "results.html", campaign=campaign, tally=tally, sections=sections,
-                  rule_name=named(RULE_NAMES, ctx.lang, campaign.rule), now=gw.clock())
+    cache_key = _result_key(tally, outcomes)
+    cached = cached_page(ctx, "results.html", cache_key)
+    if cached is not None:
+        return cached
+    rows = [ResultRow(o, wording.no_winner_text(ctx.lang, campaign, o), wording.winners_text(ctx.lang, len(o.winners)),
+                      _percent(o.funded, o.budget)) for o in outcomes]
+    groups = []
+    for group in group_districts(o.district for o in outcomes):
+        ids = {d.district_id for d in group.districts}
+        group_rows = [r for r in rows if r.outcome.district.district_id in ids]
+        group_rows.sort(key=lambda r: (not r.outcome.winners, -r.outcome.funded))
+        groups.append((group.key, group_rows))
+    budget = campaign.rule_budget if campaign.scope == "campaign" else sum(d.budget for d in campaign.districts)
+    return render(ctx, "results.html", campaign=campaign, tally=tally, groups=groups, now=ctx.gw.clock(),
+                  winners=sum(len(o.winners) for o in outcomes), funded=sum(o.funded for o in outcomes),
+                  budget=budget, with_winners=sum(1 for o in outcomes if o.winners),
+                  winner_rule=wording.winner_rule(ctx.lang, campaign), cache_key=cache_key)
+
+
+async def district_results(request: web.Request) -> web.StreamResponse:
+    """One district's result: its full ranking, each project's outcome and why."""
+    ctx = context(request)
+    detail, tally, outcomes = await _closed_results(ctx, request.match_info["campaign"])
+    campaign = detail.campaign
+    district_id = request.match_info["district"]
+    district = campaign.district(district_id)
+    if district is None:
+        raise Refusal("err_unknown_district", status=404, reason="unknown_district")
+    outcome = next((o for o in outcomes if o.district.district_id == district_id), None)
+    top = max((r.votes for r in outcome.ranking), default=0) if outcome is not None else 0
+    ranking = [{"r": r, "why": wording.why_text(ctx.lang, campaign, r.why), "width": _percent(r.votes, top)}
+               for r in (outcome.ranking if outcome is not None else ())]
+    return render(ctx, "results_district.html", campaign=campaign, district=district, tally=tally, outcome=outcome,
+                  ranking=ranking, now=ctx.gw.clock(), winner_rule=wording.winner_rule(ctx.lang, campaign),
+                  no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "",
+                  cache_key=_result_key(tally, outcomes))
+
+
+def _result_key(tally: dict[str, Any] | None, outcomes: list[DistrictOutcome]) -> tuple[str, ...] | None:
+    """A closed campaign's published result never changes: its pages are kept by its hash."""
+    if tally is None or not outcomes or tally.get("result_status") != "final":
+        return None
+    return ("final", str(tally.get("result_hash", "")))
+
+
+def _percent(value: int, whole: int) -> int:
+    """A bar's length in percent of the longest, at least 1 for any value above zero."""
+    if value <= 0 or whole <= 0:
+        return 0
+    return max(1, min(100, value * 100 // whole))
 
 
 async def initiative_page(request: web.Request) -> web.StreamResponse:
@@ -161,18 +257,37 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
 async def verify_page(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
+    names = {d.district_id: d.name for c in await gw.chain.campaigns() for d in c.districts}
     return render(ctx, "verify.html", node_url=gw.config.nodes[0], chain_id=gw.chain_id,
                   genesis_hash=gw.params.genesis_hash.hex(),
-                  validators=[(v.name, v.operator) for v in gw.params.validators.validators],
+                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in gw.params.validators.validators],
                   quorum=gw.params.validators.quorum)
 
 
+def _operator_text(ctx: Ctx, operator: str, district_names: dict[str, str]) -> str:
+    """A validator's operator in words: the regional committee, a district's administration, or the
+    organisation's own name."""
+    if operator == "committee":
+        return ctx.t(N_("The regional budget committee"))
+    if operator.startswith("district:"):
+        district_id = operator.removeprefix("district:")
+        return ctx.t(N_("District administration: %(district)s"),
+                     district=capitalised(district_names.get(district_id, district_id)))
+    return operator
+
+
 async def dashboard(request: web.Request) -> web.StreamResponse:
+    """The programme in figures: per campaign its counters and a table by category (projects, with
+    a bar in the cell, and funding); the figures by district are on the results pages."""
     ctx = context(request)
     gw = ctx.gw
     blocks: list[dict[str, Any]] = []
-    money = lambda value: format_money(value, ctx.lang)  # noqa: E731
-    for campaign in sorted(await gw.chain.campaigns(), key=_track_order):
+    campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
+    cache_key = tuple((c.campaign_id, c.status, c.total_ballots, c.registered) for c in campaigns)
+    cached = cached_page(ctx, "dashboard.html", cache_key)
+    if cached is not None:
+        return cached
+    for campaign in campaigns:
         detail = await gw.chain.detail(campaign.campaign_id)
         if detail is None:
             continue
@@ -182,36 +297,19 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         funding_district: Counter[str] = Counter()
         funding_category: Counter[str] = Counter()
         count_category: Counter[str] = Counter()
-        votes_district: Counter[str] = Counter()
         for initiative in detail.initiatives:
             count_category[initiative.category] += 1
             if initiative.initiative_id in winners:
                 funding_district[initiative.district_id] += initiative.cost
                 funding_category[initiative.category] += initiative.cost
-        if tally is not None:
-            for district_id, entry in tally["districts"].items():
-                votes_district[district_id] += sum(int(v) for v in entry.get("initiatives", {}).values())
-        names = {d.district_id: d.name for d in campaign.districts}
-        charts = [bar_chart(ctx.t("dash_initiatives_category"),
-                            [Bar(named(CATEGORY_NAMES, ctx.lang, cat), n) for cat, n in count_category.most_common()])]
-        if winners:
-            charts.append(bar_chart(ctx.t("dash_funding_district"),
-                                    [Bar(names.get(d, d), v, True) for d, v in funding_district.most_common()], money))
-            charts.append(bar_chart(ctx.t("dash_funding_category"),
-                                    [Bar(named(CATEGORY_NAMES, ctx.lang, c), v, True)
-                                     for c, v in funding_category.most_common()], money))
-        if votes_district:
-            charts.append(bar_chart(ctx.t("dash_votes_district"),
-                                    [Bar(names.get(d, d), v) for d, v in votes_district.most_common()]))
-        blocks.append({
-            "campaign": campaign, "submitted": len(detail.initiatives), "approved": len(approved),
-            "winners": len(winners), "funding": sum(funding_district.values()), "charts": charts,
-            "districts": [{"district": d, "initiatives": sum(1 for i in detail.initiatives
-                                                              if i.district_id == d.district_id),
-                           "votes": votes_district.get(d.district_id, 0),
-                           "funding": funding_district.get(d.district_id, 0)} for d in campaign.districts],
-        })
-    return render(ctx, "dashboard.html", blocks=blocks)
+        top_category = max(count_category.values(), default=0)
+        categories = [{"name": named(CATEGORY_NAMES, ctx.lang, name), "initiatives": count,
+                       "funding": funding_category[name], "width": _percent(count, top_category)}
+                      for name, count in count_category.most_common()]
+        blocks.append({"campaign": campaign, "submitted": len(detail.initiatives), "approved": len(approved),
+                       "winners": len(winners), "funding": sum(funding_district.values()),
+                       "categories": categories})
+    return render(ctx, "dashboard.html", blocks=blocks, cache_key=cache_key)
 
 
 async def transparency(request: web.Request) -> web.StreamResponse:
@@ -230,7 +328,7 @@ async def transparency(request: web.Request) -> web.StreamResponse:
     for (campaign_id, district_id), counter in sorted(grouped.items()):
         rows.append({
             "campaign": titles.get(campaign_id, "" if campaign_id == NO_CAMPAIGN else campaign_id),
-            "district": names.get((campaign_id, district_id), ctx.t("not_chosen") if district_id == NO_CAMPAIGN
+            "district": names.get((campaign_id, district_id), ctx.t(N_("(no district chosen)")) if district_id == NO_CAMPAIGN
                                   else district_id),
             "reasons": [(named(REASON_NAMES, ctx.lang, reason), count) for reason, count in counter.most_common()],
             "total": sum(counter.values()),

@@ -16,13 +16,13 @@ from aiohttp import web
 from chain.crypto import SigningKey
 from chain.tx import ID_PATTERN, make_vote
 from gateway.chainview import CampaignDetail, CampaignView
-from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
+from gateway.errors import Refusal
 from gateway.guard import subnet_of
-from gateway.i18n import rejection_text
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
-from gateway.receipts import Lookup
-from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, render
+from gateway import wording
+from gateway.outcomes import campaign_outcomes
+from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, redirect, render
 from gateway.vault import VaultEntry, merge_writes, used_card_key
 
 log = logging.getLogger("veche.gateway.vote")
@@ -70,23 +70,52 @@ def earlier_ballot(gw: Gateway, identity: Identity, campaign: CampaignView, dist
 
 
 async def ballot_page(request: web.Request) -> web.StreamResponse:
+    """A district's ballot in the state the citizen finds it: logged out (what happens, the phone
+    form), logged in (the choices and rules), already voted (the receipt), voting not open yet, or
+    closed (the district's result)."""
     ctx = context(request)
     gw = ctx.gw
     campaign_id, district_id = request.match_info["campaign"], request.match_info["district"]
     detail = await load_district(gw, campaign_id, district_id)
     campaign = detail.campaign
+    district = campaign.district(district_id)
     identity = voter_identity(ctx, campaign_id)
+    now = gw.clock()
     voted: bytes | None = None
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
-        ctx.ensure_session()
-    voting = campaign.is_voting(gw.clock()) and campaign.gateway == gw.gateway_public_hex
-    # while voting is open the ballot is frozen: the page is rendered once per language and login state
-    cache_key = (campaign.status, voting, identity is not None) if voting and voted is None else None
-    return render(ctx, "ballot.html", campaign=campaign, district=campaign.district(district_id),
-                  initiatives=detail.approved_in(district_id), logged_in=identity is not None,
-                  voting=voting, voted=voted, cache_key=cache_key,
-                  login_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
+    ours = campaign.gateway == gw.gateway_public_hex
+    voting = campaign.is_voting(now) and ours
+    if campaign.closed or (campaign.status == "open" and now >= campaign.voting_end):
+        state = "closed"
+    elif not campaign.is_voting(now):
+        state = "upcoming"
+    elif not ours:
+        state = "elsewhere"
+    elif voted is not None:
+        state = "voted"
+    elif identity is None:
+        state = "logged_out"
+    else:
+        state = "ballot"
+    session = ctx.ensure_session() if state in ("logged_out", "ballot", "voted") or ctx.session else None
+    if state == "logged_out" and session is not None:
+        session.next_path = request.path            # the phone form on this page comes back here
+    outcome = None
+    if state == "closed" and campaign.closed:
+        tally = await gw.chain.tally(campaign_id)
+        if tally is not None and tally.get("result_status") != "computing":
+            outcome = next(o for o in campaign_outcomes(detail, tally) if o.district.district_id == district_id)
+    initiatives = detail.approved_in(district_id)
+    # while voting is open the ballot is frozen: the page is rendered once per language and state
+    cache_key = (campaign.status, state) if state in ("logged_out", "ballot") else None
+    return render(ctx, "ballot.html", campaign=campaign, district=district, initiatives=initiatives, state=state,
+                  voting=voting, voted=voted, outcome=outcome, cache_key=cache_key,
+                  instruction=wording.ballot_instruction(ctx.lang, campaign, len(initiatives)),
+                  ballots_rule=wording.ballots_rule(ctx.lang, campaign),
+                  winner_rule=wording.winner_rule(ctx.lang, campaign),
+                  no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "",
+                  card_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
 
 
 def parse_choices(form_choices: list[str], detail: CampaignDetail, district_id: str) -> list[str]:
@@ -116,7 +145,19 @@ def _release_lock(gw: Gateway, index: bytes) -> None:
         del gw.voter_locks[index]
 
 
+class AlreadyVoted(Exception):
+    """The voter's slot already holds a standing ballot (``tx_hash``)."""
+
+    def __init__(self, tx_hash: bytes, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.tx_hash = tx_hash
+        self.refusal = refusal
+
+
 async def cast_vote(request: web.Request) -> web.StreamResponse:
+    """Store, sign and send the ballot, wait up to ``commit_wait_seconds`` for its commit, then
+    redirect (303) to its receipt page: POST-redirect-GET, so a refresh never re-sends the form,
+    and a second submit of the same district's ballot lands on the standing ballot's receipt."""
     ctx = context(request)
     gw = ctx.gw
     campaign_id, district_id = request.match_info["campaign"], request.match_info["district"]
@@ -132,42 +173,41 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
         raise Refusal("err_login_first", status=401, reason="not_logged_in")
     detail = await load_district(gw, campaign_id, district_id)
     campaign = detail.campaign
-    if not campaign.is_voting(gw.clock()):
-        raise Refusal("err_not_voting", status=409, reason="not_voting")
-    if campaign.gateway != gw.gateway_public_hex:
-        raise Refusal("err_other_gateway", status=409, reason="other_gateway")
-    choices = parse_choices(form.getall("choice", []), detail, district_id)
-
-    index = gw.vault.index(identity, campaign_id)
     try:
-        async with _voter_lock(gw, index):
-            tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
-    finally:
-        _release_lock(gw, index)
+        _refuse_second_ballot(gw, identity, campaign, district_id)
+        if not campaign.is_voting(gw.clock()):
+            raise Refusal("err_not_voting", status=409, reason="not_voting")
+        if campaign.gateway != gw.gateway_public_hex:
+            raise Refusal("err_other_gateway", status=409, reason="other_gateway")
+        choices = parse_choices(form.getall("choice", []), detail, district_id)
+        index = gw.vault.index(identity, campaign_id)
+        try:
+            async with _voter_lock(gw, index):
+                tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
+        finally:
+            _release_lock(gw, index)
+    except AlreadyVoted as already:
+        gw.refusals.refuse(already.refusal, ctx.where(), ctx.client)
+        ctx.ensure_session()
+        return redirect(ctx, f"/receipt/{already.tx_hash.hex()}?again=1")
     ctx.ensure_session()
     outcome = await _wait(gw, tracker)
     if outcome is not None and not outcome.committed:
         await _forget_rejected(gw, identity, campaign, tracker)
-        return render(ctx, "vote_done.html", status=409, state="rejected", tx_hash=tracker.tx.hash.hex(),
-                      reason=rejection_text(ctx.lang, outcome.code, outcome.message), lookup=None, campaign=campaign, district_id=district_id)
-    lookup = None
-    if outcome is not None:
-        try:
-            lookup = await gw.receipts.lookup(tracker.tx.hash)
-        except (NodeUnavailable, NodeAnswerError) as exc:
-            log.warning("receipt for a committed ballot not available yet: %s", exc)
-    state = "counted" if lookup is not None and lookup.status == "committed" else "pending"
-    return render(ctx, "vote_done.html", status=200 if state == "counted" else 202, state=state,
-                  tx_hash=tracker.tx.hash.hex(), reason="", lookup=lookup, campaign=campaign,
-                  district_id=district_id, choice_titles=_titles(detail, lookup))
+    return redirect(ctx, f"/receipt/{tracker.tx.hash.hex()}")
+
+
+def _refuse_second_ballot(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str) -> None:
+    standing = earlier_ballot(gw, identity, campaign, district_id)
+    if standing is not None:
+        refusal = Refusal("err_card_used", status=409, reason="card_used") if identity.is_card else \
+            Refusal("err_already_voted", status=409, reason="second_ballot")
+        raise AlreadyVoted(standing, refusal)
 
 
 async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str,
                           choices: list[str]) -> Tracker:
-    if earlier_ballot(gw, identity, campaign, district_id) is not None:
-        if identity.is_card:
-            raise Refusal("err_card_used", status=409, reason="card_used")
-        raise Refusal("err_already_voted", status=409, reason="second_ballot")
+    _refuse_second_ballot(gw, identity, campaign, district_id)
     entry = gw.vault.load(identity, campaign.campaign_id)
     if entry is None:
         entry = VaultEntry(SigningKey.generate().seed)
@@ -202,13 +242,3 @@ async def _forget_rejected(gw: Gateway, identity: Identity, campaign: CampaignVi
             gw.store.write(writes, sync=True)
     finally:
         _release_lock(gw, index)
-
-
-def _titles(detail: CampaignDetail, lookup: Lookup | None) -> list[str]:
-    if lookup is None or lookup.tx is None or lookup.tx.kind != "vote.cast":
-        return []
-    titles = []
-    for choice in lookup.tx.body.choices:
-        initiative = detail.initiative(choice)
-        titles.append(initiative.title if initiative is not None else choice)
-    return titles

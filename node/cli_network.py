@@ -338,10 +338,15 @@ def tally_command(node_url: str, campaign_id: str, as_json: bool) -> None:
     click.echo(format_tally(tally))
 
 
+def counted(count: object, noun: str) -> str:
+    """"1 ballot", "2 ballots" (the CLI speaks English)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_tally(tally: dict[str, Any]) -> str:
     winners = set(tally.get("winners") or [])
     head = (f"campaign {tally.get('campaign')}: {tally.get('status')} at height {tally.get('height')}, "
-            f"{tally.get('total_ballots')} ballots, rule {tally.get('rule')} ({tally.get('scope')}), "
+            f"{counted(tally.get('total_ballots'), 'ballot')}, rule {tally.get('rule')} ({tally.get('scope')}), "
             f"result {tally.get('result_status')}")
     lines = [head, f"result hash {tally.get('result_hash')}"]
     districts = tally.get("districts") or {}
@@ -350,7 +355,7 @@ def format_tally(tally: dict[str, Any]) -> str:
         initiatives = district.get("initiatives") or {}
         total = sum(v for v in initiatives.values() if isinstance(v, int))
         lines.append("")
-        lines.append(f"{district_id}  ({total} votes)")
+        lines.append(f"{district_id}  ({counted(total, 'vote')})")
         ranked = sorted(initiatives.items(), key=lambda item: (-item[1], str(item[0]).encode()))
         for initiative_id, votes in ranked:
             mark = "  winner" if initiative_id in winners else ""

@@ -8,8 +8,8 @@ Starts a demo testnet of real processes on loopback (``python -m node --home`` p
 flows back to back, like a browser without JavaScript would:
 
     GET /login → POST /login (phone; the gateway writes the SMS to its outbox) → the code is read from
-    sms-outbox.jsonl → POST /login/code (303) → GET the district's ballot page → POST …/vote (answers
-    once the ballot is committed and its proof verified) → GET /receipt/{tx}.json (the receipt file)
+    sms-outbox.jsonl → POST /login/code (303) → GET the district's ballot page → POST …/vote (answers 303
+    once the ballot is committed and its proof verified) → GET its receipt page → GET /receipt/{tx}.json (the receipt file)
 
 Each citizen has its own phone number and client address (sent in ``X-Forwarded-For``, which the
 benchmark configures as the gateway's trusted proxy header, so per-address limits apply as in
@@ -119,14 +119,18 @@ class Citizens:
         district = self.districts[n % len(self.districts)]
         started = time.monotonic()
 
+        location = ""
+
         async def call(method: str, path: str, step: str, form: dict[str, str] | None = None,
                        expect: int = 200) -> bytes:
+            nonlocal location
             status, answer_headers, body = await http.request(method, path, headers, form)
             if status != expect:
                 raise RuntimeError(f"{step}: HTTP {status}")
             cookie = answer_headers.get("set-cookie")
             if cookie is not None and cookie.startswith("veche_session="):
                 headers["Cookie"] = cookie.split(";", 1)[0]
+            location = answer_headers.get("location", "")
             return body
 
         try:
@@ -142,8 +146,10 @@ class Citizens:
             choice = CHOICE.search(ballot).group(1).decode()  # type: ignore[union-attr]
             await asyncio.sleep(self.form_wait)
             voting = time.monotonic()
-            answer = await call("POST", f"/c/ib-2027/d/{district}/vote", "vote",
-                                {"choice": choice, "csrf_token": CSRF.search(ballot).group(1).decode()})  # type: ignore[union-attr]
+            await call("POST", f"/c/ib-2027/d/{district}/vote", "vote",
+                       {"choice": choice, "csrf_token": CSRF.search(ballot).group(1).decode()},  # type: ignore[union-attr]
+                       expect=303)
+            answer = await call("GET", location, "receipt page")      # POST-redirect-GET, as a browser follows
             self.vote_seconds.append(time.monotonic() - voting)
             tx_hash = TX_HASH.search(answer).group(1).decode()  # type: ignore[union-attr]
             receipt = json.loads(await call("GET", f"/receipt/{tx_hash}.json", "receipt"))

@@ -23,11 +23,15 @@ def get_tool_config() -> dict[str, Any]:
     return tool
 
 
+def get_packages() -> list[str]:
+    """The top-level packages setuptools installs (``packages.find`` include patterns ``name*``)."""
+    return [pattern.rstrip("*") for pattern in get_tool_config()["setuptools"]["packages"]["find"]["include"]]
+
+
 def test_mypy_config_is_strict_over_every_package() -> None:
     tool = get_tool_config()
     assert tool["mypy"]["strict"] is True
-    top_level = [package for package in tool["setuptools"]["packages"] if "." not in package]
-    assert sorted(tool["mypy"]["files"]) == sorted(top_level)  # mypy reads subpackages inside them
+    assert sorted(tool["mypy"]["files"]) == sorted(get_packages())
 
 
 def test_mypy_strict_passes_on_every_source_file() -> None:
@@ -40,6 +44,6 @@ def test_mypy_strict_passes_on_every_source_file() -> None:
     assert result.returncode == 0, f"mypy found problems (exit {result.returncode}):\n{output}"
     checked = re.search(r"no issues found in (\d+) source files", output)
     assert checked is not None, f"unexpected mypy output:\n{output}"
-    packages = [package for package in get_tool_config()["setuptools"]["packages"] if "." not in package]
+    packages = get_packages()
     sources = sum(1 for package in packages for _ in (REPO_ROOT / package).rglob("*.py"))
     assert int(checked.group(1)) == sources, f"mypy checked {checked.group(1)} of {sources} files:\n{output}"

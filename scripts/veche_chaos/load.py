@@ -257,6 +257,7 @@ class Resubmitter:
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CHOICE = re.compile(r'name="choice" value="([^"]+)"')
 TX_HASH = re.compile(r'id="tx-hash"[^>]*>\s*([0-9a-f]{64})\s*<')
+RECEIPT_STATUS = re.compile(r'id="receipt" data-status="([a-z]+)"')
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 FLOW_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=3)
 
@@ -362,8 +363,9 @@ class GatewayLoad:
             cast_at = time.time()
             async with session.post(self.url + path + "/vote",
                                     data={"csrf_token": token, "choice": self.rng.choice(choices)}) as response:
-                page = await self._expect(response, "vote", ok=(200, 202))
-                answer = response.status
+                page = await self._expect(response, "vote", ok=(200,))     # the receipt page (POST-redirect-GET)
+                state = RECEIPT_STATUS.search(page)
+                answer = 202 if state is not None and state.group(1) == "pending" else response.status
             found = TX_HASH.search(page)
             if found is None:
                 raise FlowFailed("no_tx_hash")

@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,16 +233,18 @@ class Citizen:
 
 @contextlib.asynccontextmanager
 async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, Any] | None = None,
-                        cap: int = 1_000_000, extra_initiatives: int = 0) -> AsyncIterator[World]:
+                        cap: int = 1_000_000, extra_initiatives: int = 0,
+                        document: Callable[[Keys], dict[str, Any]] | None = None) -> AsyncIterator[World]:
     keys = Keys()
-    document = genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
-    genesis = parse_genesis(document)
+    genesis_json = document(keys) if document is not None else \
+        genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
+    genesis = parse_genesis(genesis_json)
     chain = FakeChain(genesis, keys.validators)
     servers = [FakeNode(chain) for _ in range(nodes)]
     for server in servers:
         await server.start()
     home = tmp_path / "gateway"
-    write_gateway_home(home, keys, document, [s.url for s in servers], overrides)
+    write_gateway_home(home, keys, genesis_json, [s.url for s in servers], overrides)
     config = load_config(home)
     clock = FakeClock()
     world = World(home, keys, genesis, chain, servers, config, clock)

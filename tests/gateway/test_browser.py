@@ -7,77 +7,84 @@ ballot is checked on the chain itself and its receipt file verified against the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from chain.receipt import verify_receipt
 from genesis.model import load_genesis
-from tests.gateway.cdp import Browser, Page
 from tests.gateway.realnet import RealNet, get_json
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FORM_WAIT_S = 1.1   # the testnet's form_min_seconds is 1
 
 
-async def check_narrow(page: Page, width: int | None) -> None:
+def check_narrow(page: Page, width: int | None) -> None:
     if width is not None:
-        assert await page.content_width() <= width, await page.url()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
 
 
-async def citizen_flow(net: RealNet, page: Page, phone: str, width: int | None) -> str:
+def submit(page: Page, selector: str) -> None:
+    """Wait out the form's minimum time, then click its button and wait for the next page."""
+    time.sleep(FORM_WAIT_S)
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def citizen_flow(net: RealNet, page: Page, phone: str, width: int | None) -> str:
     gateway = net.gateway_url
-    await page.goto(gateway + "/")
-    await check_narrow(page, width)
-    await page.click_and_wait('a[href^="/c/ib-2027/d/"]')
-    district_path = (await page.url()).removeprefix(gateway)
+    requested: list[str] = []
+    statuses: list[tuple[str, int]] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("response", lambda response: statuses.append((response.url, response.status)))
+    page.goto(gateway + "/")
+    check_narrow(page, width)
+    with page.expect_navigation():
+        page.click('a[href^="/c/ib-2027/d/"]')
+    district_path = page.url.removeprefix(gateway)
     assert re.fullmatch(r"/c/ib-2027/d/[A-Za-z0-9._-]+", district_path)
-    await check_narrow(page, width)
-    await page.click_and_wait("a.button")                                   # "log in to vote"
-    assert (await page.url()).startswith(gateway + "/login")
-    # step 1: phone number
-    await page.type("#phone", phone)
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login"] button[type="submit"]')
-    assert await page.exists("#code"), await page.html()
-    await check_narrow(page, width)
+    check_narrow(page, width)
+    # step 1: the phone number, on the ballot page itself
+    page.fill("#phone", phone)
+    submit(page, 'form[action="/login"] button[type="submit"]')
+    assert page.locator("#code").count() == 1, page.content()
+    check_narrow(page, width)
     # step 2: the code from the SMS outbox
-    await page.type("#code", net.outbox_code(phone))
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action="/login/code"] button[type="submit"]')
-    assert (await page.url()) == gateway + district_path                     # back on the district's ballot
-    await check_narrow(page, width)
-    # step 3-4: choose and vote
-    choice = await page.attribute('input[name="choice"]', "value")
+    page.fill("#code", net.outbox_code(phone))
+    submit(page, 'form[action="/login/code"] button[type="submit"]')
+    assert page.url == gateway + district_path                               # back on the district's ballot
+    check_narrow(page, width)
+    # step 3-4: choose and vote; the answer is the receipt page (POST-redirect-GET)
+    choice = page.get_attribute('input[name="choice"]', "value")
     assert choice
-    await page.click('input[name="choice"]')
-    await asyncio.sleep(FORM_WAIT_S)
-    await page.click_and_wait('form[action$="/vote"] button[type="submit"]')
-    html = await page.html()
-    tx_hash = await page.text_of("#tx-hash")
+    page.check('input[name="choice"]')
+    submit(page, 'form[action$="/vote"] button[type="submit"]')
+    tx_hash = page.inner_text("#tx-hash").strip()
     assert re.fullmatch(r"[0-9a-f]{64}", tx_hash)
+    assert page.url == f"{gateway}/receipt/{tx_hash}"
+    html = page.content()
     assert "Ваш голос учтён" in html or "ждём подтверждения" in html, html   # counted, or honestly pending
-    await check_narrow(page, width)
-    # the receipt page; on a busy machine the commit may take longer than the answer waits:
-    # then the citizen presses "check again", as the page says
-    await page.click_and_wait(f'a[href="/receipt/{tx_hash}"]')
+    check_narrow(page, width)
+    # on a busy machine the commit may take longer than the answer waits: then the citizen
+    # presses "check again" (a reload), as the page says
     for _ in range(30):
-        html = await page.html()
         if "Ваш голос учтён" in html:
             break
-        await asyncio.sleep(1)
-        await page.click_and_wait(f'a[href="/receipt/{tx_hash}"]')
+        time.sleep(1)
+        page.reload()
+        html = page.content()
     assert "Ваш голос учтён" in html and tx_hash in html
-    await check_narrow(page, width)
+    check_narrow(page, width)
     # nothing but the gateway itself was requested, and nothing failed
-    for url in page.requested_urls():
+    for url in requested:
         assert url.startswith(gateway + "/"), url
-    assert all(status < 400 for _, status in page.statuses()), page.statuses()
+    assert all(status < 400 for _, status in statuses), statuses
     # the vote is counted on the chain, and the receipt file verifies against the genesis file
     found = get_json(f"{net.node_urls[1]}/api/v1/txs/{tx_hash}")
     assert found["status"] == "committed"
@@ -91,27 +98,24 @@ async def citizen_flow(net: RealNet, page: Page, phone: str, width: int | None) 
     return tx_hash
 
 
-def test_four_steps_in_chromium_desktop_phone_width_and_without_javascript(realnet: RealNet,
+def test_four_steps_in_chromium_desktop_phone_width_and_without_javascript(realnet: RealNet, chromium: Browser,
                                                                            tmp_path: Path) -> None:
-    async def run(browser: Browser, name: str, phone: str, max_width: int | None, **options: Any) -> str:
-        page = await browser.new_page(**options)
+    def run(name: str, phone: str, max_width: int | None, **options: Any) -> str:
+        context = chromium.new_context(**options)
+        page = context.new_page()
         try:
-            return await citizen_flow(realnet, page, phone, max_width)
+            return citizen_flow(realnet, page, phone, max_width)
         except BaseException:
-            await page.screenshot(tmp_path / f"{name}.png")     # kept by pytest for a post-mortem
-            (tmp_path / f"{name}.html").write_text(await page.html(), encoding="utf-8")
+            page.screenshot(path=str(tmp_path / f"{name}.png"))     # kept by pytest for a post-mortem
+            (tmp_path / f"{name}.html").write_text(page.content(), encoding="utf-8")
             raise
-
-    async def scenario() -> None:
-        browser = await Browser.launch()
-        try:
-            hashes = [
-                await run(browser, "desktop", "+7 912 100-00-01", None),
-                await run(browser, "phone-320", "8 912 100-00-02", 320, width=320, height=640, mobile=True),
-                await run(browser, "no-javascript", "9121000003", None, javascript=False),
-            ]
-            assert len(set(hashes)) == 3
         finally:
-            await browser.close()
+            context.close()
 
-    asyncio.run(scenario())
+    hashes = [
+        run("desktop", "+7 912 100-00-01", None, viewport={"width": 1024, "height": 900}),
+        run("phone-320", "8 912 100-00-02", 320, viewport={"width": 320, "height": 640}, is_mobile=True,
+            has_touch=True),
+        run("no-javascript", "9121000003", None, java_script_enabled=False),
+    ]
+    assert len(set(hashes)) == 3

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import PhoneError
-from gateway.phone import normalize_phone
+from gateway.phone import mask_phone, normalize_phone
 from tests.gateway.harness import PHONE, gateway_world
 
 
@@ -23,6 +23,8 @@ def test_russian_mobile_forms_normalise_to_e164(typed: str) -> None:
     ("+7 812 345-67-89", "phone_prefix"), ("8 812 345 67 89", "phone_prefix"), ("+1 212 555 0100", "phone_prefix"),
     ("+7 912 abc 67 89", "phone_malformed"), ("+7 (912 345 67 89", "phone_malformed"), ("9" * 41, "phone_malformed"),
     ("+7912345678901234", "phone_malformed"), ("٩١٢٣٤٥٦٧٨٩", "phone_malformed"),
+    ("+7 912 345-67-89 ext. 5", "phone_malformed"), ("8 800 FLOWERS", "phone_malformed"), ("+7+9123456789", "phone_malformed"),
+    ("+7 (912) (345) 67 89", "phone_malformed"), ("+7 499 123-45-67", "phone_prefix"),
 ])
 def test_bad_phone_numbers_are_refused_with_a_reason(typed: str, code: str) -> None:
     with pytest.raises(PhoneError) as caught:
@@ -30,10 +32,25 @@ def test_bad_phone_numbers_are_refused_with_a_reason(typed: str, code: str) -> N
     assert caught.value.code == code
 
 
-def test_allowed_prefixes_are_configurable() -> None:
-    assert normalize_phone("+375 29 123 45 67", ("+79", "+375")) == "+375291234567"
-    with pytest.raises(PhoneError):
+def test_allowed_regions_and_prefixes_are_configurable() -> None:
+    assert normalize_phone("+375 29 123 45 67", ("RU", "BY")) == "+375291234567"
+    assert normalize_phone("8 912 345-67-89", ("RU", "BY")) == "+79123456789"   # national forms: the first region
+    with pytest.raises(PhoneError) as caught:
         normalize_phone("+375 29 123 45 67")
+    assert caught.value.code == "phone_prefix"
+    with pytest.raises(PhoneError) as caught:                  # Kazakhstan shares +7: not Russia
+        normalize_phone("+7 700 123 4567")
+    assert caught.value.code == "phone_prefix"
+    assert normalize_phone("+7 700 123 4567", ("RU", "KZ")) == "+77001234567"
+    with pytest.raises(PhoneError) as caught:                  # a prefix list narrows the regions further
+        normalize_phone("+7 912 345-67-89", ("RU",), ("+7999",))
+    assert caught.value.code == "phone_prefix"
+
+
+@pytest.mark.parametrize("e164, shown", [("+79123456789", "+7\u00a0912\u00a0***-**-89"),
+                                          ("+375291234567", "+375\u00a029\u00a01**-**-67")])
+def test_masked_phone_shows_only_the_start_and_the_last_two_digits(e164: str, shown: str) -> None:
+    assert mask_phone(e164) == shown
 
 
 def test_bad_phone_gets_a_clear_message_and_sends_nothing(tmp_path: Path) -> None:

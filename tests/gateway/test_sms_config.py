@@ -121,6 +121,8 @@ def test_gateway_logs_in_through_the_http_provider(tmp_path: Path) -> None:
     ({"sms": {"provider": "carrier-pigeon"}}, "sms.provider"),
     ({"sms": {"provider": "http"}}, "sms.url"),
     ({"sms": {"provider": "outbox", "allowed_prefixes": ["79"]}}, "allowed_prefixes"),
+    ({"sms": {"provider": "outbox", "allowed_regions": ["XX"]}}, "allowed_regions"),
+    ({"sms": {"provider": "outbox", "allowed_regions": []}}, "allowed_regions"),
     ({"sms": {"provider": "outbox", "colour": "red"}}, "unknown keys in sms"),
     ({"limits": {"sms_per_ip": 5}}, "limits.sms_per_ip"),
     ({"limits": {"sms_per_ip": {"count": 0, "seconds": 1}}}, "limits.sms_per_ip.count"),

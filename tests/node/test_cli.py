@@ -66,10 +66,12 @@ def test_format_tally_marks_winners_by_district() -> None:
     })
     lines = text.splitlines()
     assert lines[0].startswith("campaign c1: closed at height 9, 5 ballots")
-    assert "north  (4 votes)" in lines and "south  (1 votes)" in lines
+    assert "north  (4 votes)" in lines and "south  (1 vote)" in lines
     assert any(line.strip().startswith("n1") and line.endswith("winner") for line in lines)
     assert not any(line.strip().startswith("n2") and "winner" in line for line in lines)
     assert lines[-1] == "winners: n1"
+    one = format_tally({"campaign": "c2", "status": "open", "height": 3, "total_ballots": 1, "districts": {}})
+    assert one.startswith("campaign c2: open at height 3, 1 ballot, ")
 
 
 def test_testnet_runner_starts_reports_and_stops(tmp_path: Path) -> None:
