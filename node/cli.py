@@ -9,6 +9,7 @@ from genesis.cli import genesis_group, keys_group, testnet_init
 from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
+from node.console.cli import console_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +39,7 @@ main.add_command(progress_group, "progress")
 main.add_command(verify_command, "verify")
 main.add_command(receipt_group, "receipt")
 main.add_command(pabulib_group, "pabulib")
+main.add_command(console_command, "console")
 
 
 if __name__ == "__main__":
