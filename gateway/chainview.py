@@ -83,6 +83,13 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    gateway_key: str = ""
+    """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
+    ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
+
+    def served_by(self, public_hex: str) -> bool:
+        """True when the gateway holding ``public_hex`` serves this campaign (now)."""
+        return (self.gateway_key or self.gateway) == public_hex
 
     def district(self, district_id: str) -> DistrictView | None:
         for district in self.districts:
@@ -192,6 +199,7 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        gateway_key=_field(flat, "gateway_key", str, ""),
     )
 
 
@@ -233,6 +241,7 @@ class CampaignSummary:
     status: str
     registered: int
     total_ballots: int
+    gateway_key: str = ""
 
 
 def parse_summaries(doc: Any) -> list[CampaignSummary]:
@@ -247,7 +256,7 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
         if not ID_PATTERN.fullmatch(campaign_id):
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
-                                     _field(item, "total_ballots", int, 0)))
+                                     _field(item, "total_ballots", int, 0), _field(item, "gateway_key", str, "")))
     return found
 
 
@@ -328,7 +337,8 @@ class ChainView:
             if cached is None:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
-                           total_ballots=summary.total_ballots)
+                           total_ballots=summary.total_ballots,
+                           gateway_key=summary.gateway_key or cached.campaign.gateway_key)
         return CampaignDetail(campaign, cached.initiatives)
 
     async def campaign(self, campaign_id: str) -> CampaignView | None:

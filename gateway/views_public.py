@@ -38,7 +38,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     now = gw.clock()
     campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
-    mine = [c for c in campaigns if c.gateway == gw.gateway_public_hex]
+    mine = [c for c in campaigns if c.served_by(gw.gateway_public_hex)]
     identity = ctx.session.identity if ctx.session is not None else None
     if identity is not None and identity.card_campaign:
         mine = [c for c in mine if c.campaign_id == identity.card_campaign]

@@ -1,6 +1,6 @@
 """CLI commands of the genesis package: `veche keys …`, `veche testnet init`, and genesis checks.
 
-``node/cli.py`` wires ``keys_group`` and ``testnet_init`` into the ``veche`` group;
+``node/cli/__init__.py`` wires ``keys_group`` and ``testnet_init`` into the ``veche`` group;
 ``genesis_group`` (check a genesis file, print its hash) is ``veche genesis`` and ``python -m genesis``.
 """
 

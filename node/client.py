@@ -273,6 +273,14 @@ class NodeClient:
 
     async def documents_summary(self, *, only: str | None = None) -> dict[str, Any]:
         return expect_object(await self.request("GET", f"{API}/documents", only=only), "documents")
+    async def validators(self, height: int | None = None, *, only: str | None = None) -> dict[str, Any]:
+        """Who signs what at ``height`` (default: the next block): ``GET /api/v1/validators``."""
+        params = None if height is None else {"height": height}
+        return expect_object(await self.request("GET", f"{API}/validators", params=params, only=only), "validators")
+
+    async def validator_changes(self, *, only: str | None = None) -> dict[str, Any]:
+        """The light client's proofs of every validator set change: ``GET /api/v1/validators/changes``."""
+        return expect_object(await self.request("GET", f"{API}/validators/changes", only=only), "validator changes")
 
     # --- waiting -------------------------------------------------------------------------------
 

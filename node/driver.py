@@ -30,7 +30,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from chain.block import CommitCertificate
+from chain.block import CommitCertificate, ValidatorSet
 from chain.errors import StorageError
 from consensus.engine import Engine
 from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
@@ -67,9 +67,10 @@ def wall_clock_ms() -> int:
 class Driver:
     def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
                  broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
-                 send_to: Callable[[int, bytes], None] | None = None, peer_count: int = 0,
+                 send_to: Callable[[bytes, bytes], None] | None = None, peer_count: int = 0,
                  on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
-                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms,
+                 validators_at: Callable[[int], ValidatorSet] | None = None,
+                 clock_ms: Callable[[], int] = wall_clock_ms,
                  evidence_store: EvidenceStore | None = None,
                  restored_evidence: list[EvidenceRecord] | None = None) -> None:
         self.engine = engine
@@ -81,26 +82,31 @@ class Driver:
         self.metrics = metrics
         self._on_commit = on_commit
         self._on_peer_ahead = on_peer_ahead
-        self._names = validator_names
+        self._validators_at: Callable[[int], ValidatorSet] = (
+            validators_at if validators_at is not None else (lambda height: engine.validators))
         self._clock_ms = clock_ms
-        self._inbox: deque[tuple[int, PeerItem]] = deque()
+        self._inbox: deque[tuple[bytes, PeerItem]] = deque()
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self.evidence: list[EvidenceRecord] = list(restored_evidence or ())[-MAX_EVIDENCE:]
         self._evidence_store = evidence_store
         self._evidence_per_validator = (evidence_store.per_validator if evidence_store is not None
-                                        else evidence_per_validator(len(validator_names)))
+                                        else evidence_per_validator(engine.validators.size))
         self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
-    def deliver(self, sender_index: int, message: PeerItem) -> None:
-        """Queue a decoded message from the authenticated link of ``sender_index``; the oldest are
-        dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
-        self._inbox.append((sender_index, message))
+    def set_peer_count(self, count: int) -> None:
+        """The number of peer links changed (a validator set change); used for the sent-message metric."""
+        self._peer_count = count
+
+    def deliver(self, sender_key: bytes, message: PeerItem) -> None:
+        """Queue a decoded message from the authenticated link of the validator ``sender_key``; the oldest
+        are dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
+        self._inbox.append((sender_key, message))
         self._inbox_bytes += _size(message)
         while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
             _, dropped = self._inbox.popleft()
@@ -159,8 +165,9 @@ class Driver:
             self._wake.clear()
             handled = 0
             while self._inbox:
-                sender, message = self._inbox.popleft()
+                sender_key, message = self._inbox.popleft()
                 self._inbox_bytes -= _size(message)
+                sender = self.engine.validators.index_of(sender_key)  # the link, as an index at our height
                 await self._handle(self.engine.receive(message, self._clock_ms(), sender))
                 handled += 1
                 if handled % YIELD_EVERY == 0:
@@ -183,8 +190,9 @@ class Driver:
                 self._broadcast(encode_message(message))
                 self.metrics.consensus_sent.inc(_kind(message), amount=self._peer_count)
             elif isinstance(output, Send):
-                if self._send_to is not None:
-                    self._send_to(output.to_index, encode_message(output.message))
+                validators = self._validators_at(output.message.height)
+                if self._send_to is not None and 0 <= output.to_index < validators.size:
+                    self._send_to(validators.public_key(output.to_index), encode_message(output.message))
                     self.metrics.consensus_sent.inc(_kind(output.message))
             elif isinstance(output, Commit):
                 certificate = self._commit(output)
@@ -193,10 +201,10 @@ class Driver:
             elif isinstance(output, EvidenceFound):
                 self._evidence(output.evidence)
             elif isinstance(output, RejectedMessage):
-                name = self._name(output.sender_index)
+                name = self._name(output.sender_index, self.engine.height)
                 self.metrics.consensus_rejected.inc(name, output.error.code)
                 claimed = "" if output.claimed_index in (None, output.sender_index) else (
-                    f" (naming validator {self._name(output.claimed_index)} as its signer)")
+                    f" (naming validator {self._name(output.claimed_index, self.engine.height)} as its signer)")
                 log.warning("rejected consensus input from %s%s: %s", name, claimed, output.error.message)
             elif isinstance(output, PeerAhead):  # block sync logs whether it fetches or stands down
                 self._on_peer_ahead(output.height)
@@ -227,7 +235,7 @@ class Driver:
         return committed.block.last_commit
 
     def _evidence(self, evidence: Evidence) -> None:
-        name = self._name(evidence.validator_index)
+        name = self._name(evidence.validator_index, evidence.height)
         record = EvidenceRecord(evidence, self._clock_ms())
         if self._evidence_store is not None:
             try:
@@ -245,7 +253,9 @@ class Driver:
         log.error("EQUIVOCATION: validator %s signed two different %s messages at height %d round %d",
                   name, evidence.step, evidence.height, evidence.round)
 
-    def _name(self, index: int | None) -> str:
-        if index is not None and 0 <= index < len(self._names):
-            return self._names[index]
+    def _name(self, index: int | None, height: int) -> str:
+        """The name of validator ``index`` of the set in force at ``height``."""
+        validators = self._validators_at(height)
+        if index is not None and 0 <= index < validators.size:
+            return validators.validators[index].name
         return "unknown"

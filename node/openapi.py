@@ -131,6 +131,21 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                                          operation_id="getOpenApi"),
             "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
                                      _json("evidence, oldest first", "Evidence"), operation_id="getEvidence"),
+            "/api/v1/validators": _get(
+                "Who may sign what at a height (default: the next block): the validator set in force there "
+                "(with quorum and proposer order), the committee keys and threshold, district operator and "
+                "gateway keys, the protocol version, and which change put them in force (docs/PROTOCOL.md §15)",
+                _json("the roster in force at the height", "Roster"),
+                {"400": _error("height is not ASCII digits (bad_height)"),
+                 "404": _error("height is more than 2 above this node's height: the set there is not decided yet, "
+                               "a change committed at height H being in force from H + 2 (height_not_final)")},
+                [_param("height", "query", HEIGHT_SCHEMA, "a block height (default: this node's height + 1)",
+                        required=False, example=height_example)], operation_id="getValidators"),
+            "/api/v1/validators/changes": _get(
+                "Every validator set change for a light client trusting only genesis: per block that committed "
+                "validators.update transactions, its header, commit certificate and each such transaction with "
+                "its Merkle inclusion proof (docs/PROTOCOL.md §15.4)",
+                _json("the change proofs, by height", "ValidatorChanges"), operation_id="getValidatorChanges"),
             "/api/v1/txs": {"post": {
                 "operationId": "postTxs",
                 "summary": "Submit a batch of signed transactions",
@@ -237,16 +252,23 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                              tag="operations", operation_id="getMetrics"),
             **document_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
                              example=live.document),
+            "/admin/v1/backup": _get(
+                "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md \"Backup and "
+                "restore\"); needs Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` "
+                "uses it", _msgpack("the backup file"), {"401": _error("no or the wrong admin token (unauthorized)")},
+                [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
+                        required=False)], tag="operations", operation_id="getBackup"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
-                "summary": "Validator-to-validator envelope [chain_id, sender_index, sequence, payload, signature]",
+                "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
                 "tags": ["p2p"],
                 "requestBody": {"required": True, "content": {"application/msgpack": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
                     "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
-                    "401": _error("sender is not a genesis validator, or the signature does not verify"),
+                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), or the "
+                                  "signature does not verify (bad_signature)"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("envelope over 16 MiB"),
                     "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "

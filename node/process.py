@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chain.errors import VecheError
+from chain.errors import UpgradeRequired, VecheError
 from genesis.config import NodeConfig
 from node.app import RUNTIME, create_app
 from node.config import NodeLimits, load_config
-from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UPGRADE_REQUIRED
 from node.node import Node
 from node.ops.faults import ListenError, classify, exit_code, explain
 
@@ -80,11 +80,32 @@ async def serve(config: NodeConfig, limits: NodeLimits, *, recover_signing_state
         log.info("node %s stopping", config.name)
     finally:
         await runner.cleanup()
+    upgrade = find_upgrade_required(runtime.failed)
+    if upgrade is not None:
+        log_upgrade_required(config.name, upgrade)
+        return EXIT_UPGRADE_REQUIRED
     if node.fault is not None:
         return exit_code(node.fault)
     if runtime.failed is not None:
         return exit_code(runtime.failed)
     return EXIT_OK
+
+
+def find_upgrade_required(error: BaseException | None) -> UpgradeRequired | None:
+    """The ``UpgradeRequired`` that stopped the node, also from inside (nested) task-group errors."""
+    if isinstance(error, UpgradeRequired):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find_upgrade_required(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def log_upgrade_required(name: str, error: UpgradeRequired) -> None:
+    log.critical("node %s STOPS BEFORE HEIGHT %d: %s (exit code %d)", name, error.height, error.message,
+                 EXIT_UPGRADE_REQUIRED)
 
 
 def run_node(home: str | Path, *, recover_signing_state: bool = False) -> int:
@@ -97,6 +118,9 @@ def run_node(home: str | Path, *, recover_signing_state: bool = False) -> int:
     setup_logging(config.name, config.log_level, config.home / "node.log")
     try:
         return asyncio.run(serve(config, limits, recover_signing_state=recover_signing_state))
+    except UpgradeRequired as exc:
+        log_upgrade_required(config.name, exc)
+        return EXIT_UPGRADE_REQUIRED
     except (VecheError, OSError) as exc:
         fault = classify(exc)
         if fault is None:

@@ -197,10 +197,8 @@ class DocumentService:
             raise Forbidden("only committee and district operator keys may upload documents", "permission_denied")
 
     def may_upload(self, public_key: bytes) -> bool:
-        state = self.ledger.state
-        if public_key in state.committee_keys:
-            return True
-        return any(public_key in keys for keys in state.district_operators.values())
+        roster = self.ledger.state.roster_at(self.ledger.height + 1)   # the keys in force now (keys rotate)
+        return public_key in roster.committee_keys or any(key == public_key for _, key in roster.district_operators)
 
     def check_room(self, size: int, digest: bytes, uploader: bytes) -> None:
         self.check_disk()   # 503 disk_low: the free-space watermark of the node (node/ops/disk.py)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chain.block import STEP_PREVOTE
+from chain.block import STEP_PREVOTE, Validator, ValidatorSet
 from chain.crypto import SigningKey
 from consensus.messages import Vote, encode_evidence, encode_message, make_proposal, make_vote
 from consensus.outputs import (
@@ -22,6 +22,17 @@ from node.metrics import NodeMetrics
 from node.signing_state import SigningStateFile
 
 KEY = SigningKey.generate()
+LINK_KEYS = [SigningKey(bytes([i + 1]) * 32) for i in range(4)]
+
+
+def named(*names: str) -> ValidatorSet:
+    """A validator set whose validator i has LINK_KEYS[i]."""
+    return ValidatorSet(tuple(Validator(name, LINK_KEYS[i].public_key) for i, name in enumerate(names)))
+
+
+def link(index: int) -> bytes:
+    """The authenticated key of validator ``index``'s link."""
+    return LINK_KEYS[index].public_key
 
 
 def vote(height: int, block_hash: bytes | None = b"\x01" * 32) -> Vote:
@@ -31,8 +42,9 @@ def vote(height: int, block_hash: bytes | None = b"\x01" * 32) -> Vote:
 class ScriptedEngine:
     """Returns scripted outputs from start/receive/tick; records what it was fed."""
 
-    def __init__(self, script: list[list[Output]]) -> None:
+    def __init__(self, script: list[list[Output]], validators: ValidatorSet | None = None) -> None:
         self.script = script
+        self.validators = validators if validators is not None else named("v0", "v1", "v2", "v3")
         self.height = 1
         self.round = 0
         self.received: list[Any] = []
@@ -76,7 +88,8 @@ def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> N
     state = SigningState(height=3, round=0, step=STEP_PREVOTE, last_signed=(signed,))
     evidence = make_evidence(vote(2), vote(2, None))
     engine = ScriptedEngine([[PersistSigningState(state), Broadcast(signed)],
-                             [RejectedMessage(1, InvalidSignature("bad")), EvidenceFound(evidence), PeerAhead(9)]])
+                             [RejectedMessage(1, InvalidSignature("bad")), EvidenceFound(evidence), PeerAhead(9)]],
+                            named("v0", "v1"))
     signing_file = RecordingFile(tmp_path / "signing-state.bin", events)
     ahead: list[int] = []
     metrics = NodeMetrics()
@@ -90,12 +103,11 @@ def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> N
         assert data == encode_message(signed)
 
     driver = Driver(engine, app=None, signing_file=signing_file, broadcast=broadcast,  # type: ignore[arg-type]
-                    metrics=metrics, on_commit=lambda c: None, on_peer_ahead=ahead.append,
-                    validator_names=["v0", "v1"])
+                    metrics=metrics, on_commit=lambda c: None, on_peer_ahead=ahead.append)
 
     async def main() -> None:
         task = asyncio.create_task(driver.run())
-        driver.deliver(1, vote(5))
+        driver.deliver(link(1), vote(5))
         for _ in range(200):
             if ahead:
                 break
@@ -113,17 +125,18 @@ def test_signing_state_is_on_disk_before_the_message_leaves(tmp_path: Path) -> N
 
 def test_rejections_count_against_the_delivering_link_and_sends_go_to_one_peer() -> None:
     forged = vote(4)  # names validator 1 as its signer
-    engine = ScriptedEngine([[], [RejectedMessage(2, InvalidSignature("bad"), claimed_index=1), Send(0, forged)]])
+    engine = ScriptedEngine([[], [RejectedMessage(2, InvalidSignature("bad"), claimed_index=1), Send(0, forged)]],
+                            named("v0", "v1", "v2"))
     metrics = NodeMetrics()
-    sent: list[tuple[int, bytes]] = []
+    sent: list[tuple[bytes, bytes]] = []
     broadcasts: list[bytes] = []
     driver = Driver(engine, app=None, signing_file=None, broadcast=broadcasts.append,  # type: ignore[arg-type]
-                    metrics=metrics, send_to=lambda index, data: sent.append((index, data)), peer_count=3,
-                    on_commit=lambda c: None, on_peer_ahead=lambda h: None, validator_names=["v0", "v1", "v2"])
+                    metrics=metrics, send_to=lambda key, data: sent.append((key, data)), peer_count=3,
+                    on_commit=lambda c: None, on_peer_ahead=lambda h: None)
 
     async def main() -> None:
         task = asyncio.create_task(driver.run())
-        driver.deliver(2, forged)
+        driver.deliver(link(2), forged)
         for _ in range(500):
             if sent:
                 break
@@ -134,7 +147,7 @@ def test_rejections_count_against_the_delivering_link_and_sends_go_to_one_peer()
     assert engine.senders == [2]
     assert metrics.consensus_rejected.value("v2", "bad_signature") == 1
     assert metrics.consensus_rejected.value("v1", "bad_signature") == 0
-    assert sent == [(0, encode_message(forged))] and broadcasts == []
+    assert sent == [(link(0), encode_message(forged))] and broadcasts == []
     assert metrics.consensus_sent.value("prevote") == 1
 
 
@@ -144,11 +157,10 @@ def test_inbox_is_bounded_and_drops_oldest(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(module, "MAX_INBOX", 10)
     engine = ScriptedEngine([])
     driver = Driver(engine, app=None, signing_file=None, broadcast=lambda data: None,  # type: ignore[arg-type]
-                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None,
-                    validator_names=["v0"])
+                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None)
     message = vote(1)
     for _ in range(15):
-        driver.deliver(0, message)
+        driver.deliver(link(0), message)
     assert driver.inbox_dropped == 5
 
 
@@ -158,23 +170,22 @@ def test_inbox_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "MAX_INBOX_BYTES", 3 * 1024 * 1024)
     driver = Driver(ScriptedEngine([]), app=None, signing_file=None,  # type: ignore[arg-type]
                     broadcast=lambda data: None, metrics=NodeMetrics(), on_commit=lambda c: None,
-                    on_peer_ahead=lambda h: None, validator_names=["v0"])
+                    on_peer_ahead=lambda h: None)
     big = make_proposal("veche-test", 1, 0, -1, b"\x02" * 32, b"x" * (1024 * 1024), 1, KEY.sign)
     for _ in range(5):
-        driver.deliver(1, big)
+        driver.deliver(link(1), big)
     assert driver.inbox_dropped == 3  # 2 proposals of 1 MiB (+ overhead) fit under 3 MiB
 
 
 def test_admission_waits_for_pending_consensus_messages() -> None:
     engine = ScriptedEngine([])
     driver = Driver(engine, app=None, signing_file=None, broadcast=lambda data: None,  # type: ignore[arg-type]
-                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None,
-                    validator_names=["v0", "v1"])
+                    metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None)
 
     async def main() -> None:
         task = asyncio.create_task(driver.run())
         await asyncio.sleep(0.05)
-        driver.deliver(1, vote(7))
+        driver.deliver(link(1), vote(7))
         assert engine.received == []
         await driver.wait_idle(limit_s=10)
         assert engine.received == [vote(7)]  # the message was handled before the caller went on

@@ -89,6 +89,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/genesis", "GET", 200, get("/api/v1/genesis")),
                 ("/api/v1/openapi.json", "GET", 200, get("/api/v1/openapi.json")),
                 ("/api/v1/evidence", "GET", 200, get("/api/v1/evidence")),
+                ("/api/v1/validators", "GET", 200, get("/api/v1/validators")),
+                ("/api/v1/validators", "GET", 400, get("/api/v1/validators?height=%C2%B9")),   # "¹" is not a digit
+                ("/api/v1/validators", "GET", 404, get("/api/v1/validators?height=999999")),
+                ("/api/v1/validators/changes", "GET", 200, get("/api/v1/validators/changes")),
                 ("/api/v1/txs/{hash}", "GET", 200, get(f"/api/v1/txs/{tx_hash}")),
                 ("/api/v1/txs/{hash}", "GET", 400, get("/api/v1/txs/zz")),
                 ("/api/v1/blocks/raw", "GET", 200, get("/api/v1/blocks/raw?from=1")),
@@ -113,6 +117,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/campaigns/{campaign}/initiatives/{initiative}", "GET", 404,
                  get(f"/api/v1/campaigns/{campaign}/initiatives/none")),
                 ("/metrics", "GET", 200, get("/metrics")),
+                ("/admin/v1/backup", "GET", 200, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": f"Bearer {validator.admin_token}"})),
+                ("/admin/v1/backup", "GET", 401, lambda c: c.get(
+                    "/admin/v1/backup", headers={"Authorization": "Bearer wrong"})),
                 ("/api/v1/txs", "POST", 200, lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)),
                                                              headers=OCTET)),
                 ("/api/v1/txs", "POST", 400, lambda c: c.post("/api/v1/txs", data=b"\xc1", headers=OCTET)),
@@ -121,11 +129,11 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 ("/api/v1/txs", "POST", 415, lambda c: c.post("/api/v1/txs", data=b"[]",
                                                              headers={"Content-Type": "application/json"})),
                 ("/p2p/v1/envelope", "POST", 200, lambda c: c.post(
-                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign), headers=MSGPACK)),
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 1, [], [], key.sign), headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 400, lambda c: c.post("/p2p/v1/envelope", data=b"\xc1",
                                                                   headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 401, lambda c: c.post(
-                    "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 2, [], [], SigningKey.generate().sign),
+                    "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 2, [], [], SigningKey.generate().sign),
                     headers=MSGPACK)),
                 ("/p2p/v1/envelope", "POST", 413, lambda c: c.post("/p2p/v1/envelope", data=b"\x00" * (17 << 20),
                                                                   headers=MSGPACK)),
@@ -136,7 +144,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                 await check(client, path, method, status, call)
             await check_document_routes(validator, client, check)
             await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
-                "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 3, [], [], key.sign), headers=MSGPACK))
+                "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 3, [], [], key.sign), headers=MSGPACK))
             # 404 for a committed tx whose block this node lost
             real_block = validator.ledger.block
             monkeypatch.setattr(validator.ledger, "block", lambda height: None)
@@ -159,7 +167,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             # 503 on /p2p: too many envelope bytes being read at once (they are authenticated after reading)
             validator.inbound.reading_bytes = 64 * 1024 * 1024
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
-                "/p2p/v1/envelope", data=seal(plan.chain_id, 0, 4, [], [], key.sign), headers=MSGPACK))
+                "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 4, [], [], key.sign), headers=MSGPACK))
             validator.inbound.reading_bytes = 0
             # 503 on every route: a store fault (corruption, disk full) stops the node instead of answering
             def corrupt(*args: Any) -> Any:
