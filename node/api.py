@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import dataclasses
 import logging
 import math
 import re
@@ -30,6 +31,7 @@ from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
 from node.ballots import parse_cursor, parse_limit, read_ballots
+from node.cosign.api import add_request_routes
 from node.documents.api import add_document_routes
 from node.errors import (
     AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType,
@@ -196,7 +198,7 @@ def live_examples(node: Node) -> LiveExamples:
     height = node.ledger.height
     cached = _EXAMPLES.get(node)
     if cached is not None and cached[0] == height:
-        return cached[1]
+        return with_stores(node, cached[1])
     state = node.ledger.state
     campaign = min(state.campaigns, key=str.encode, default=None)
     initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
@@ -207,12 +209,18 @@ def live_examples(node: Node) -> LiveExamples:
         if block is not None and block.txs:
             tx_hash = sha256(block.txs[0]).hex()
             break
+    examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
+                            tx_hash=tx_hash, height=height or None)
+    _EXAMPLES[node] = (height, examples)
+    return with_stores(node, examples)
+
+
+def with_stores(node: Node, examples: LiveExamples) -> LiveExamples:
+    """The examples with a document and a signing request this node holds now (they change between blocks)."""
     held = node.documents.store.held
     document = min((d.hex() for d in node.documents.named if d in held and not held[d].provisional), default=None)
-    examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
-                            tx_hash=tx_hash, height=height or None, document=document)
-    _EXAMPLES[node] = (height, examples)
-    return examples
+    signing_request = min((h.hex() for h in node.requests.entries), default=None)
+    return dataclasses.replace(examples, document=document, signing_request=signing_request)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -522,6 +530,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
     add_document_routes(app, lambda request: node_of(request).documents)
+    add_request_routes(app, lambda request: node_of(request).requests)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/v1/backup", get_backup)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

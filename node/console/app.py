@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.console import district
+from node.console import committee, district, requests, wizard
 from node.console.chain import ConsoleChain
 from node.console.i18n import N_
 from node.console.docs import serve_document
@@ -53,11 +53,12 @@ async def logout(request: web.Request) -> web.Response:
 
 
 def create_app(chain: ConsoleChain, *, login_token: str, allowed_hosts: frozenset[str],
-               display_offset_minutes: int = 180, default_lang: str = "ru") -> web.Application:
+               display_offset_minutes: int = 180, default_lang: str = "ru",
+               request_ttl_hours: int = 72) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=MAX_REQUEST_BYTES)
     app[CONSOLE] = Console(chain=chain, jinja=make_jinja(), login_token=login_token, allowed_hosts=allowed_hosts,
                            display_offset_minutes=display_offset_minutes, default_lang=default_lang,
-                           static_files=load_static())
+                           request_ttl_hours=request_ttl_hours, static_files=load_static())
     router = app.router
     router.add_get("/login", login)
     router.add_post("/logout", logout)
@@ -69,6 +70,20 @@ def create_app(chain: ConsoleChain, *, login_token: str, allowed_hosts: frozense
     router.add_post("/initiatives/new", district.new_initiative)
     router.add_get("/initiatives/{campaign}/{initiative}", district.initiative_page)
     router.add_post("/initiatives/{campaign}/{initiative}/progress", district.report_progress)
+    router.add_get("/review", committee.review_queue)
+    router.add_post("/review/{campaign}/{initiative}", committee.decide)
+    router.add_get("/campaigns", committee.campaigns_page)
+    router.add_get("/campaigns/new", wizard.wizard_page)
+    router.add_post("/campaigns/new", wizard.wizard_post)
+    router.add_post("/campaigns/new/prepare", committee.create_campaign)
+    router.add_get("/campaigns/drafts/{draft}.json", wizard.draft_json)
+    router.add_post("/campaigns/{campaign}/close", committee.close_campaign)
+    router.add_get("/requests", requests.requests_page)
+    router.add_post("/requests/import", requests.import_file)
+    router.add_get("/requests/{signing_hash}.json", requests.download)
+    router.add_get("/requests/{signing_hash}", requests.request_page)
+    router.add_post("/requests/{signing_hash}/sign", requests.sign_request)
+    router.add_post("/requests/{signing_hash}/submit", requests.submit_page)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_close_client)
     return app

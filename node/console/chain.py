@@ -18,12 +18,14 @@ from chain.crypto import SigningKey, sha256
 from chain.documents import sniff_type, upload_signing_bytes
 from chain.tx import Tx
 from genesis.model import Genesis
-from node.client import ClientError, NodeApiError, NodeClient, TxOutcome, fetch_genesis, submit_and_wait
+from node.cli.committee import ChainView, fetch_chain_view
+from node.client import ClientError, NodeApiError, NodeClient, TxOutcome, submit_and_wait
 
 ROLE_COMMITTEE = "committee"
 ROLE_DISTRICT = "district"
 ROLE_GATEWAY = "gateway"
 LIMITS_TTL_S = 60.0
+VIEW_TTL_S = 30.0
 
 
 class KeyRoleError(Exception):
@@ -46,49 +48,54 @@ class Identity:
         return self.role == ROLE_DISTRICT
 
 
-def committee_members(genesis: Genesis) -> list[tuple[str, bytes]]:
-    """(name, key) of the committee in genesis order; a member without a name is ``committee-<i>``."""
-    members = []
-    for index, entry in enumerate(genesis.document["committee"]["keys"]):
-        members.append((str(entry.get("name") or f"committee-{index}"), bytes.fromhex(entry["public_key"])))
-    return members
-
-
-def identify(genesis: Genesis, public_key: bytes) -> Identity:
-    params = genesis.params
-    for name, key in committee_members(genesis):
-        if key == public_key:
-            return Identity(public_key, ROLE_COMMITTEE, name)
-    districts = tuple(district for district, key in params.district_operators if key == public_key)
+def identify(view: ChainView, public_key: bytes) -> Identity:
+    """The role ``public_key`` holds in the roster in force (keys rotate: docs/OPERATOR.md)."""
+    name = view.committee_name(public_key)
+    if name is not None:
+        return Identity(public_key, ROLE_COMMITTEE, name)
+    districts = tuple(district for district, key in view.district_operators if key == public_key)
     if districts:
         return Identity(public_key, ROLE_DISTRICT, ", ".join(districts), districts)
-    for name, key in params.gateways:
+    for gateway, key in view.gateways.items():
         if key == public_key:
-            return Identity(public_key, ROLE_GATEWAY, name)
+            return Identity(public_key, ROLE_GATEWAY, gateway)
     raise KeyRoleError(f"key {public_key.hex()} is neither a committee key, a district operator key nor a gateway "
-                       f"key of chain {params.chain_id!r}")
+                       f"key in force on chain {view.chain_id!r}")
 
 
 class ConsoleChain:
-    def __init__(self, client: NodeClient, key: SigningKey, genesis: Genesis, identity: Identity) -> None:
+    def __init__(self, client: NodeClient, key: SigningKey, view: ChainView, identity: Identity) -> None:
         self.client = client
         self.key = key
-        self.genesis = genesis
+        self.view = view
         self.identity = identity
         self._limits: tuple[float, dict[str, Any]] | None = None
+        self._view_at = time.monotonic()
 
     @classmethod
     async def connect(cls, client: NodeClient, key: SigningKey) -> "ConsoleChain":
-        genesis = await fetch_genesis(client)
-        return cls(client, key, genesis, identify(genesis, key.public_key))
+        view = await fetch_chain_view(client)
+        return cls(client, key, view, identify(view, key.public_key))
+
+    async def refresh(self, *, max_age_s: float = VIEW_TTL_S) -> ChainView:
+        """The roster in force now (fetched again when older than ``max_age_s``); the role must still hold."""
+        if time.monotonic() - self._view_at > max_age_s:
+            view = await fetch_chain_view(self.client)
+            self.identity = identify(view, self.key.public_key)
+            self.view, self._view_at = view, time.monotonic()
+        return self.view
+
+    @property
+    def genesis(self) -> Genesis:
+        return self.view.genesis
 
     @property
     def chain_id(self) -> str:
-        return self.genesis.chain_id
+        return self.view.chain_id
 
     @property
     def threshold(self) -> int:
-        return self.genesis.params.committee_threshold
+        return self.view.threshold
 
     # --- reading -----------------------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
     return frozenset(f"{name.lower()}:{port}" for name in names)
 
 
-async def serve(key: SigningKey, nodes: tuple[str, ...], host: str, port: int, lang: str, offset: int) -> None:
+async def serve(key: SigningKey, nodes: tuple[str, ...], host: str, port: int, lang: str, offset: int,
+                request_hours: int = 72) -> None:
     client = NodeClient(nodes, timeout=60)
     try:
         chain = await ConsoleChain.connect(client, key)
@@ -82,7 +83,7 @@ async def serve(key: SigningKey, nodes: tuple[str, ...], host: str, port: int, l
         raise StartError(f"cannot reach the network through {', '.join(nodes)}: {exc}", EXIT_FAILURE) from exc
     token = secrets.token_urlsafe(24)
     app = create_app(chain, login_token=token, allowed_hosts=allowed_hosts(host, port),
-                     display_offset_minutes=offset, default_lang=lang)
+                     display_offset_minutes=offset, default_lang=lang, request_ttl_hours=request_hours)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
@@ -120,14 +121,17 @@ async def serve(key: SigningKey, nodes: tuple[str, ...], host: str, port: int, l
 @click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True, help="Default language.")
 @click.option("--utc-offset", "offset", type=click.IntRange(-14 * 60, 14 * 60), default=180, show_default=True,
               help="Minutes east of UTC for times on the pages (180: Moscow).")
-def console_command(key_file: str, nodes: tuple[str, ...], port: int, host: str, lang: str, offset: int) -> None:
+@click.option("--request-hours", type=click.IntRange(1, 168), default=72, show_default=True,
+              help="How long a signing request this console prepares stays open for the other members.")
+def console_command(key_file: str, nodes: tuple[str, ...], port: int, host: str, lang: str, offset: int,
+                    request_hours: int) -> None:
     """Run the operator console (district operators, committee members, gateway) on this machine."""
     logging.basicConfig(level=os.environ.get("VECHE_CONSOLE_LOG", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         key = read_private_key(key_file)
-        asyncio.run(serve(key, nodes, host, port, lang, offset))
+        asyncio.run(serve(key, nodes, host, port, lang, offset, request_hours))
     except StartError as exc:
         click.echo(f"veche console: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -207,7 +207,8 @@ async def report_progress(request: web.Request) -> web.Response:
     if identity.is_committee:
         from node.console.requests import prepare_and_share
 
-        return await prepare_and_share(ctx, "progress.report", body, files)
+        response: web.Response = await prepare_and_share(ctx, "progress.report", body, files)
+        return response
     if not identity.is_district:
         raise ConsoleError(N_("Only a district operator's or the committee's key reports progress."), status=403)
     tx = sign_tx("progress.report", ctx.chain.chain_id, body, [ctx.chain.key])

@@ -58,6 +58,7 @@ class Console:
     allowed_hosts: frozenset[str]
     display_offset_minutes: int = 180
     default_lang: str = "ru"
+    request_ttl_hours: int = 72
     token_used: bool = False
     session_id: str | None = None
     csrf_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))

@@ -52,7 +52,7 @@ def require_committee(ctx: Ctx) -> None:
 def default_values(ctx: Ctx) -> dict[str, str]:
     offset = ctx.console.display_offset_minutes
     sign = "+" if offset >= 0 else "-"
-    gateways = [name for name, _ in ctx.chain.genesis.params.gateways]
+    gateways = sorted(ctx.chain.view.gateways)
     return {"track": "adult", "ballot_type": "choose-1", "min_choices": "1", "max_choices": "1", "rule": "top-n",
             "scope": "district", "top_n": "0", "min_votes": "0", "min_cost": "1", "max_cost": "10000000",
             "utc_offset": f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}", "registration_cap": "1000000",
@@ -72,7 +72,7 @@ async def wizard_page(request: web.Request) -> web.Response:
 async def render_form(ctx: Ctx, values: dict[str, str], error: str | None, status: int) -> web.Response:
     campaigns = await ctx.chain.campaigns()
     return render(ctx, "wizard.html", status=status, values=values, error=error, campaigns=campaigns,
-                  gateways=[name for name, _ in ctx.chain.genesis.params.gateways], tracks=TRACKS,
+                  gateways=sorted(ctx.chain.view.gateways), tracks=TRACKS,
                   ballot_types=BALLOT_TYPES, rules=RULES, scopes=SCOPES, per_voter=BALLOTS_PER_VOTER)
 
 
@@ -97,7 +97,7 @@ async def wizard_post(request: web.Request) -> web.Response:
             return await render_form(ctx, values, None, 200)
         document = campaign_document(values)
         try:
-            body = campaign_from_json(document, dict(ctx.chain.genesis.params.gateways))
+            body = campaign_from_json(document, (await ctx.chain.refresh()).gateways)
         except GenesisError as exc:
             raise ConsoleError(N_("The campaign is not valid: %(detail)s"), detail=exc.message) from exc
     except ConsoleError as error:
@@ -120,7 +120,7 @@ def render_preview(ctx: Ctx, draft_id: str, draft: Draft) -> web.Response:
                   campaign_json=json.dumps(draft.document, indent=2, ensure_ascii=False),
                   body_json=json.dumps(body_to_json(body), indent=2, ensure_ascii=False),
                   signing_hash=sha256(signing).hex(),
-                  gateway_name=next((n for n, k in ctx.chain.genesis.params.gateways if k == body.gateway),
+                  gateway_name=next((n for n, k in ctx.chain.view.gateways.items() if k == body.gateway),
                                     body.gateway.hex()))
 
 
