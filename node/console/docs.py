@@ -17,7 +17,7 @@ from chain.documents import (
 from chain.errors import DecodeError
 from node.console.chain import ConsoleChain
 from node.console.forms import ConsoleError, Upload
-from node.console.i18n import N_, format_size
+from node.console.i18n import N_, format_size, translate
 from node.console.web import context
 
 HEX = "0123456789abcdef"
@@ -68,7 +68,7 @@ def check_file(upload: Upload, allowed: tuple[str, ...], limit: int, lang: str) 
         wanted = N_("a PDF file") if allowed == (PDF,) else N_("a JPEG, PNG or WebP photo") \
             if allowed == IMAGE_TYPES else N_("a PDF, JPEG, PNG or WebP file")
         raise ConsoleError(N_("The file %(name)s is not %(wanted)s (judged by its content, not its name). Nothing "
-                              "was sent."), status=415, name=upload.filename, wanted=wanted)
+                              "was sent."), status=415, name=upload.filename, wanted=translate(lang, wanted))
     return kind or ""
 
 
