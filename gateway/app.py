@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from gateway.documents import DocumentShelf
 from gateway.errors import ConfigError, GatewayError, NodeAnswerError
 from gateway.guard import CsrfTokens, Limiter, RefusalLog
 from gateway.nodes import NodePool
+from gateway.ops import admin
+from gateway.ops.admin import load_or_create_token
+from gateway.ops.health import HealthMonitor
+from gateway.ops.metrics import GatewayMetrics, MeteredSms
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.site import (
@@ -36,6 +41,7 @@ from gateway.site import (
 )
 from gateway.sms import make_provider
 from gateway.vault import VoterVault
+from genesis.forwarding import ProxyTrust, parse_networks
 from genesis.model import load_genesis
 
 log = logging.getLogger("veche.gateway")
@@ -86,12 +92,17 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
         store = LevelStore(config.data_dir)
         closers: list[tuple[str, Callable[[], object]]] = [("store", store.close)]
         try:
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, limit_per_host=32))
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, limit_per_host=32,
+                                                                           ssl=client_ssl_context(config)))
             closers.append(("http client", session.close))
-            pool = NodePool(config.nodes, session, timeout_s=config.node_timeout_seconds)
+            metrics = GatewayMetrics()
+            pool = NodePool(config.nodes, session, timeout_s=config.node_timeout_seconds,
+                            on_failover=lambda url: metrics.node_failovers.labels(url).inc())
             await check_gateway_key(genesis.params, gateway_key.public_key, pool, config.key_file)
-            provider = make_provider(config, session)
+            provider = MeteredSms(make_provider(config, session), metrics)
             closers.append(("sms provider", provider.close))
+            health = HealthMonitor(config.nodes, genesis.params.chain_id, session, provider,
+                                   interval_s=config.health_interval_seconds, timeout_s=config.node_timeout_seconds)
             refusals = RefusalLog(store)
             closers.append(("refusal counts", refusals.flush))
             receipts = ReceiptBook(pool, genesis.params)
@@ -108,7 +119,11 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
                 refusals=refusals, receipts=receipts, documents=DocumentShelf(pool),
                 static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
+                metrics=metrics, health=health,
+                proxies=ProxyTrust(parse_networks(config.trusted_proxies, "trusted_proxies")),
+                admin_token=load_or_create_token(config.admin_token_file),
             )
+            bind_live_metrics(app[GATEWAY])
             log.info("gateway %s for chain %s: %d node(s), SMS provider %s", config.name, genesis.params.chain_id,
                      len(config.nodes), config.sms.provider)
             yield
@@ -128,7 +143,8 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
         gw = app[GATEWAY]
         gw.pipeline.recover()
         tasks = [asyncio.create_task(gw.pipeline.run(), name="ballot-pipeline"),
-                 asyncio.create_task(janitor(gw), name="janitor")]
+                 asyncio.create_task(janitor(gw), name="janitor"),
+                 asyncio.create_task(gw.health.run(), name="health")]
         yield
         for task in tasks:
             task.cancel()
@@ -164,9 +180,46 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/dashboard", views_public.dashboard)
     app.router.add_get("/transparency", views_public.transparency)
     app.router.add_get("/healthz", views_public.healthz)
+    app.router.add_get("/metrics", views_public.metrics)
+    app.router.add_post(admin.UNLOCK_PATH, admin.unlock)
     app.router.add_get("/static/{name}", views_public.static_file)
     app.router.add_get("/documents/{sha256}", views_public.document_file)
     app.router.add_get("/favicon.ico", views_public.no_favicon)
+
+
+def client_ssl_context(config: GatewayConfig) -> ssl.SSLContext:
+    """Verifying TLS for nodes and the SMS provider: the system's CAs plus ``ca_file``'s."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if config.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(config.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"gateway config: ca_file: cannot read the CA certificates in {config.ca_file}: "
+                              f"{exc}") from exc
+    return context
+
+
+def bind_live_metrics(gw: Gateway) -> None:
+    live = gw.metrics.live
+    live.gauge("veche_gateway_unconfirmed_ballots", "Ballots and registrations acknowledged to citizens but not yet "
+               "seen committed (the backlog; limits.max_pending_ballots bounds it).", lambda: gw.pipeline.in_flight)
+    live.gauge("veche_gateway_sessions", "Sessions in memory (anonymous and logged in).", lambda: len(gw.sessions))
+    live.gauge("veche_gateway_inflight_requests", "HTTP requests in progress.", lambda: gw.inflight)
+    live.gauge("veche_gateway_healthy", "1 when /healthz answers 200.", lambda: 0 if gw.health.healthy_reasons() else 1)
+    live.gauge("veche_gateway_sms_provider_up", "1 when the SMS provider's last health check passed.",
+               lambda: 1 if gw.health.sms_probe.up else 0)
+    live.labeled_gauge("veche_gateway_node_up", "1 when the node answered the last health check with this chain.",
+                       "node", gw.health.nodes_up)
+    live.labeled_counter("veche_gateway_refusals_total", "Refused requests by reason (kept across restarts; the "
+                         "public /transparency page shows them per campaign and district).", "reason",
+                         lambda: refusals_by_reason(gw))
+
+
+def refusals_by_reason(gw: Gateway) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (_campaign, _district, reason), count in gw.refusals.counts.items():
+        totals[reason] = totals.get(reason, 0.0) + count
+    return totals
 
 
 async def janitor(gw: Gateway) -> None:

@@ -229,6 +229,18 @@ class CodeAuth:
             self._sent.put(challenge.tag, (day, count - 1))
         session.challenge = None
 
+    def clear_phone(self, tag: bytes, *, sms_limits: bool = False) -> int:
+        """An operator's unlock (``veche gateway unlock``): forget the wrong-code counts and lock-outs of
+        this phone from every address; with ``sms_limits`` also its resend cooldown and daily SMS count.
+        Returns how many (phone, address) entries were dropped."""
+        held = [key for key in self._failures if isinstance(key, tuple) and key[0] == tag]
+        for key in held:
+            del self._failures[key]
+        if sms_limits:
+            self._sent.pop(tag, None)
+            self._last_sent.pop(tag, None)
+        return len(held)
+
     def verify(self, session: Session, code_text: str, client: str) -> Identity:
         """The identity behind the challenge if ``code_text`` is its code; else ``Refusal``."""
         challenge = session.challenge

@@ -6,10 +6,13 @@ import asyncio
 import csv
 import html
 import io
+import json
 import logging
 import os
 import signal
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import click
@@ -20,21 +23,29 @@ from chain.tx import ID_PATTERN
 from gateway.app import AccessLogger, build_app
 from gateway.auth import card_id, format_card, load_or_create_secret, new_card_code, write_card_batch
 from gateway.config import GatewayConfig, load_config
+from gateway.ops.admin import UNLOCK_PATH
+from gateway.phone import normalize_phone
+from genesis.journal import handlers
+from node import exitcodes
+from node.ops.faults import ListenError, classify
 
 log = logging.getLogger("veche.gateway")
 MAX_CARDS_PER_RUN = 1_000_000
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 def setup_logging(config: GatewayConfig) -> None:
+    """Once: to the journal under systemd, else to stderr and ``log_file`` (genesis/journal.py)."""
     level = getattr(logging, config.log_level.upper())
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if config.log_file is not None:
-        handlers.append(logging.FileHandler(config.log_file, encoding="utf-8"))
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    installed, where = handlers(config.log_file, LOG_FORMAT, JOURNAL_FORMAT)
+    logging.basicConfig(level=level, handlers=installed, force=True)
     # one access-log line per request (method, path without query, status, size, time) only at debug:
     # at voting rates it would be thousands of lines a second
     logging.getLogger("aiohttp.access").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
+    log.debug("gateway: %s", where)
 
 
 async def serve(config: GatewayConfig) -> None:
@@ -42,18 +53,49 @@ async def serve(config: GatewayConfig) -> None:
     runner = web.AppRunner(app, access_log_class=AccessLogger, keepalive_timeout=15, max_line_size=4096,
                            max_field_size=4096, max_headers=64, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
-    await site.start()
-    log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
+        site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
+        log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-    finally:
         log.info("gateway stopping")
+    finally:
         await runner.cleanup()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """node/exitcodes.py's code for what stopped the gateway: permanent ones keep systemd from restarting.
+    The store's typed faults (locked, corrupt, full), a bad genesis or key file and a taken port are
+    classified as for a node (node/ops/faults.py); any other error of ours is a configuration to fix."""
+    fault = classify(exc)
+    if fault is not None:
+        return fault.code
+    if isinstance(exc, VecheError):
+        return exitcodes.EXIT_CONFIG            # config.json, secret, CA file, SMS API key
+    return exitcodes.EXIT_FAILURE
+
+
+def run_gateway(config: GatewayConfig) -> int:
+    """Run until SIGINT/SIGTERM; the exit code of node/exitcodes.py."""
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        return exitcodes.EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a logged exit code
+        code = exit_code_for(exc)
+        if isinstance(exc, VecheError):
+            log.critical("gateway cannot run: %s (exit %d)", exc.message, code)
+        else:
+            log.critical("gateway failed (exit %d)", code, exc_info=exc)
+        return code
+    return exitcodes.EXIT_OK
 
 
 @click.group("gateway")
@@ -65,18 +107,61 @@ def gateway_group() -> None:
 @click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The gateway's home directory (with config.json).")
 def start_command(home: Path) -> None:
-    """Run the gateway of HOME until interrupted."""
+    """Run the gateway of HOME until interrupted.
+
+    Exit codes (node/exitcodes.py): 0 stopped, 1 unexpected failure, 3 bad config, genesis, key or
+    secret, 4 the data directory is in use, 5 the data is damaged, 7 cannot listen, 9 disk full.
+    """
     try:
         config = load_config(home)
     except VecheError as exc:
-        raise click.ClickException(exc.message) from exc
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exitcodes.EXIT_CONFIG)
     setup_logging(config)
+    sys.exit(run_gateway(config))
+
+
+@gateway_group.command("unlock")
+@click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The running gateway's home directory (config.json, admin-token).")
+@click.option("--phone", required=True, help="The citizen's mobile number (+7 9XX …).")
+@click.option("--sms-limits", is_flag=True,
+              help="Also reset the phone's SMS resend cooldown, daily SMS count and per-phone SMS rate.")
+def unlock_command(home: Path, phone: str, sms_limits: bool) -> None:
+    """Clear one phone's code lock-outs in the running gateway (audited in its log).
+
+    Talks to the gateway on this machine through its loopback port with the token of admin-token.
+    Exit codes: 0 done, 2 bad input, 3 the gateway did not answer or refused.
+    """
     try:
-        asyncio.run(serve(config))
+        config = load_config(home)
+        normalize_phone(phone, config.sms.allowed_regions, config.sms.allowed_prefixes)
     except VecheError as exc:
-        raise click.ClickException(exc.message) from exc
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    try:
+        token = config.admin_token_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
+        click.echo(f"error: cannot read the admin token {config.admin_token_file} ({exc.strerror}); run this as "
+                   "the gateway's user or root, after the gateway has started once", err=True)
+        sys.exit(3)
+    host = "::1" if ":" in config.listen_host else "127.0.0.1"
+    url = f"http://{'[::1]' if host == '::1' else host}:{config.listen_port}{UNLOCK_PATH}"
+    request = urllib.request.Request(url, data=json.dumps({"phone": phone, "sms_limits": sms_limits}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            result = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        click.echo(f"error: the gateway refused the unlock (HTTP {exc.code}): {exc.read()[:300].decode(errors='replace')}",
+                   err=True)
+        sys.exit(2 if exc.code == 400 else 3)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        click.echo(f"error: no gateway answers on {url} ({exc}); a stopped gateway holds no lock-outs", err=True)
+        sys.exit(3)
+    cleared = result["lockouts_cleared"]
+    click.echo(f"phone ref {result['phone_ref']}: {cleared} lock-out/wrong-code entr{'y' if cleared == 1 else 'ies'} "
+               f"cleared" + ("; SMS cooldown and daily count reset" if result["sms_limits_cleared"] else ""))
 
 
 @gateway_group.group("cards")

@@ -17,10 +17,12 @@ from chain.errors import GenesisError
 from gateway.errors import ConfigError
 from genesis.config import GatewayConfig as SharedGatewayConfig
 from genesis.config import load_gateway_config
+from genesis.forwarding import MAX_TRUSTED_PROXIES, parse_networks
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LANGUAGES = ("ru", "en")
-SMS_PROVIDERS = ("outbox", "http")
+SMS_PROVIDERS = ("outbox", "http", "smsc")
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +63,16 @@ class SmsConfig:
     outbox_file: str = "sms-outbox.jsonl"
     allowed_regions: tuple[str, ...] = ("RU",)
     allowed_prefixes: tuple[str, ...] = ()
-    sender: str = "Veche"
+    sender: str | None = None           # http: "Veche" when unset; smsc: the account's default when unset
     url: str | None = None
     api_key_file: str | None = None
     api_key_env: str | None = None
     api_key_header: str = "X-API-Key"
     timeout_seconds: float = 5.0
     retries: int = 3
+    health_url: str | None = None       # http: GET it for the health check (2xx = up)
+    login: str | None = None            # smsc: the account login (the key file then holds its password)
+    check_interval_seconds: float = 15.0   # smsc: how long a balance check is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,10 @@ class GatewayConfig:
     display_utc_offset_minutes: int = 180
     default_lang: str = "ru"
     limits: Limits = field(default_factory=Limits)
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    ca_file: Path | None = None
+    admin_token_file: Path = Path("admin-token")
+    health_interval_seconds: float = 5.0
 
     @property
     def outbox_path(self) -> Path:
@@ -134,6 +143,16 @@ def _offset(value: Any) -> int:
     _want(isinstance(value, int) and not isinstance(value, bool) and -720 <= value <= 840,
           "gateway config: display_utc_offset_minutes must be an integer between -720 and 840")
     return int(value)
+
+
+def _proxies(value: Any) -> tuple[str, ...]:
+    _want(isinstance(value, list) and len(value) <= MAX_TRUSTED_PROXIES,
+          f"gateway config: trusted_proxies must be a list of at most {MAX_TRUSTED_PROXIES} IP addresses or networks")
+    try:
+        parse_networks(value, "gateway config: trusted_proxies")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return tuple(value)
 
 
 def _rate(value: Any, where: str) -> RateLimit:
@@ -182,22 +201,30 @@ def parse_sms(raw: Any) -> SmsConfig:
         url = _url(url, "sms.url")
     if provider == "http":
         _want(url is not None, "gateway config: sms.provider \"http\" needs sms.url")
+    if provider in ("http", "smsc"):
         _want(raw.get("api_key_file") is not None or raw.get("api_key_env") is not None,
-              "gateway config: sms.provider \"http\" needs sms.api_key_file or sms.api_key_env")
+              f"gateway config: sms.provider \"{provider}\" needs sms.api_key_file or sms.api_key_env")
+    health_url = raw.get("health_url")
+    if health_url is not None:
+        health_url = _url(health_url, "sms.health_url")
     optional_text = {name: (None if raw.get(name) is None else _text(raw[name], f"sms.{name}"))
-                     for name in ("api_key_file", "api_key_env")}
+                     for name in ("api_key_file", "api_key_env", "sender", "login")}
     return SmsConfig(
         provider=provider,
         outbox_file=_text(raw.get("outbox_file", "sms-outbox.jsonl"), "sms.outbox_file"),
         allowed_regions=tuple(regions_raw),
         allowed_prefixes=tuple(prefixes_raw),
-        sender=_text(raw.get("sender", "Veche"), "sms.sender"),
+        sender=optional_text["sender"],
         url=url,
         api_key_file=optional_text["api_key_file"],
         api_key_env=optional_text["api_key_env"],
         api_key_header=_text(raw.get("api_key_header", "X-API-Key"), "sms.api_key_header"),
         timeout_seconds=_number(raw.get("timeout_seconds", 5.0), "sms.timeout_seconds", minimum=0.1),
         retries=_int(raw.get("retries", 3), "sms.retries"),
+        health_url=health_url,
+        login=optional_text["login"],
+        check_interval_seconds=_number(raw.get("check_interval_seconds", 15.0), "sms.check_interval_seconds",
+                                       minimum=0.0),
     )
 
 
@@ -205,6 +232,8 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "secret_file": "gateway-secret.key", "cards_dir": "cards", "log_file": "gateway.log",
     "commit_wait_seconds": 10.0, "registration_batch_ms": 20, "node_timeout_seconds": 5.0,
     "resubmit_seconds": 5.0, "display_utc_offset_minutes": 180, "default_lang": "ru",
+    "trusted_proxies": list(DEFAULT_TRUSTED_PROXIES), "ca_file": None, "admin_token_file": "admin-token",
+    "health_interval_seconds": 5.0,
 }
 
 
@@ -246,6 +275,10 @@ def from_shared(base: SharedGatewayConfig) -> GatewayConfig:
         display_utc_offset_minutes=_offset(extra["display_utc_offset_minutes"]),
         default_lang=lang,
         limits=parse_limits(dict(base.limits)),
+        trusted_proxies=_proxies(extra["trusted_proxies"]),
+        ca_file=None if extra["ca_file"] is None else path("ca_file"),
+        admin_token_file=path("admin_token_file"),
+        health_interval_seconds=_number(extra["health_interval_seconds"], "health_interval_seconds", minimum=0.5),
     )
 
 

@@ -35,9 +35,18 @@ class NodeAnswerError(GatewayError):
 
 
 class SmsError(GatewayError):
-    """The SMS provider did not take the message."""
+    """The SMS provider did not take the message (or did not answer a health check).
+
+    ``reason`` is a short stable label for metrics and logs (``timeout``, ``connection``,
+    ``http_5xx``, ``http_4xx``, ``rate_limited``, ``balance``, ``auth``, ``rejected``, ``bad_answer``,
+    ``io``); it never holds a phone number.
+    """
 
     code = "sms_failed"
+
+    def __init__(self, message: str, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PhoneError(GatewayError):

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from chain.storage import KeyValueStore
 from gateway.config import RateLimit
 from gateway.errors import Refusal
 from gateway.vault import blocked_key, decode_u64, encode_u64
+from genesis.forwarding import ProxyTrust, parse_networks
 
 log = logging.getLogger("veche.gateway.guard")
 
@@ -57,6 +57,10 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return None
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket: it starts full again (an operator's unlock)."""
+        self._buckets.pop(key, None)
+
 
 def subnet_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) network of an address, as text."""
@@ -73,22 +77,19 @@ def subnet_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+LOOPBACK_PROXIES = ProxyTrust(parse_networks(("127.0.0.1", "::1"), "trusted_proxies"))
 
 
-def client_address(request: web.Request, trusted_proxy_header: str | None) -> str:
-    """The client's IP: from the trusted proxy's header when configured (its last entry), else the peer."""
-    if trusted_proxy_header:
-        value = request.headers.get(trusted_proxy_header)
-        if value:
-            candidate = value.rsplit(",", 1)[-1].strip()
-            if IPV4.fullmatch(candidate):
-                return candidate
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                log.warning("ignoring a malformed %s header", trusted_proxy_header)
-    return request.remote or "unknown"
+def client_address(request: web.Request, trusted_proxy_header: str | None,
+                   proxies: ProxyTrust = LOOPBACK_PROXIES) -> str:
+    """The client's IP: the TCP peer, or — when ``trusted_proxy_header`` is set and the peer is one of
+    ``proxies`` (config ``trusted_proxies``) — the address that header names (genesis/forwarding.py)."""
+    if not trusted_proxy_header:
+        return request.remote or "unknown"
+    value = ",".join(request.headers.getall(trusted_proxy_header, ())) or None
+    if trusted_proxy_header.lower() == "x-forwarded-for":
+        return proxies.client(request.remote, forwarded_for=value)
+    return proxies.client(request.remote, real_ip=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,9 @@ class Limiter:
     def __init__(self, limits: dict[str, RateLimit], monotonic: Callable[[], float] = time.monotonic) -> None:
         self.buckets = {name: TokenBuckets(limit) for name, limit in limits.items()}
         self.monotonic = monotonic
+
+    def forget(self, name: str, key: str) -> None:
+        self.buckets[name].forget(key)
 
     def check(self, name: str, key: str, reason: str) -> None:
         wait = self.buckets[name].take(key, self.monotonic())

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +64,11 @@ class NodeHealth:
 class NodePool:
     """Talks to several nodes; owns no session (the app's cleanup context does)."""
 
-    def __init__(self, urls: tuple[str, ...], session: aiohttp.ClientSession, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, urls: tuple[str, ...], session: aiohttp.ClientSession, *, timeout_s: float = 5.0,
+                 on_failover: Callable[[str], None] | None = None) -> None:
         if not urls:
             raise NodeUnavailable("no node URLs configured")
+        self.on_failover = on_failover
         self.nodes = [NodeHealth(url.rstrip("/")) for url in urls]
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 2.0))
@@ -96,11 +99,13 @@ class NodePool:
                     retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 node.failed(time.monotonic())
+                self._failed_over(node)
                 problems.append(f"{node.url}: {exc.__class__.__name__}")
                 log.warning("node %s unreachable (%s); trying the next one", node.url, exc.__class__.__name__)
                 continue
             if status >= 500 or status == 429:
                 node.failed(time.monotonic(), _retry_after(retry_after))
+                self._failed_over(node)
                 problems.append(f"{node.url}: HTTP {status}")
                 log.warning("node %s answered HTTP %s; trying the next one", node.url, status)
                 continue
@@ -112,8 +117,9 @@ class NodePool:
                 return status, body, node.url
             try:
                 parsed = json.loads(body) if body else None
-            except ValueError as exc:
+            except ValueError:
                 node.failed(time.monotonic())
+                self._failed_over(node)
                 problems.append(f"{node.url}: not JSON")
                 continue
             node.succeeded()
@@ -122,6 +128,10 @@ class NodePool:
                 raise NodeAnswerError(f"node {node.url} answered HTTP {status} to {method} {path}")
             return status, parsed, node.url
         raise NodeUnavailable("no node answered: " + "; ".join(problems))
+
+    def _failed_over(self, node: NodeHealth) -> None:
+        if self.on_failover is not None:
+            self.on_failover(node.url)
 
     async def get(self, path: str, *, ok_statuses: tuple[int, ...] = (200,)) -> tuple[int, Any]:
         status, parsed, _ = await self.request("GET", path, ok_statuses=ok_statuses)

@@ -39,11 +39,14 @@ from gateway.i18n import (
     translate_plural,
 )
 from gateway.nodes import NodePool
+from gateway.ops.health import HealthMonitor
+from gateway.ops.metrics import GatewayMetrics
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
 from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
 from gateway import wording
+from genesis.forwarding import ProxyTrust
 
 log = logging.getLogger("veche.gateway")
 
@@ -84,6 +87,10 @@ class Gateway:
     receipts: ReceiptBook
     documents: DocumentShelf
     static_files: dict[str, bytes]
+    metrics: GatewayMetrics
+    health: HealthMonitor
+    proxies: ProxyTrust
+    admin_token: str
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)
@@ -178,7 +185,7 @@ def context(request: web.Request) -> Ctx:
         cookie_lang = cookies.get(LANG_COOKIE)
         lang, from_query = (cookie_lang if cookie_lang in LANGS else gw.config.default_lang), False
     session = gw.sessions.get(cookies.get(SESSION_COOKIE))
-    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header))
+    ctx = Ctx(gw, request, lang, from_query, session, client_address(request, gw.config.trusted_proxy_header, gw.proxies))
     ctx.cookie_lang = cookies.get(LANG_COOKIE)
     request[CTX] = ctx
     return ctx
@@ -332,7 +339,7 @@ SECURITY_HEADERS = {
 SHED_PAGE = ("<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>503</title>"
              "<p>Сайт перегружен, попробуйте через несколько секунд. / The site is overloaded, "
              "please try again in a few seconds.</p></html>")
-EXEMPT_FROM_SHEDDING = ("/healthz", "/static/")
+EXEMPT_FROM_SHEDDING = ("/healthz", "/metrics", "/static/", "/admin/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -342,7 +349,7 @@ async def shed_load(request: web.Request, handler: Handler) -> web.StreamRespons
     gw = request.app[GATEWAY]
     if gw.inflight >= gw.config.limits.max_inflight_requests and not request.path.startswith(EXEMPT_FROM_SHEDDING):
         gw.refusals.refuse(Refusal("err_overloaded", status=503, reason="overload_inflight"), Where(),
-                           client_address(request, gw.config.trusted_proxy_header))
+                           client_address(request, gw.config.trusted_proxy_header, gw.proxies))
         return web.Response(status=503, text=SHED_PAGE, content_type="text/html", headers={"Retry-After": "2"})
     gw.inflight += 1
     try:

@@ -20,6 +20,7 @@ from gateway.districts import capitalised, filter_districts, group_districts, no
 from gateway.guard import NO_CAMPAIGN
 from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, N_, named
 from gateway import wording
+from gateway.ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.receipts import Lookup
 from gateway.outcomes import DistrictOutcome, campaign_outcomes
 from gateway.site import GATEWAY, Ctx, cached_page, context, read_form, redirect, render, single
@@ -371,9 +372,19 @@ async def transparency(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
+    """200 when a node of this chain and the SMS provider answer the health monitor; 503 with reasons."""
     gw = request.app[GATEWAY]
-    return web.json_response({"status": "ok", "chain_id": gw.chain_id, "pending": len(gw.pipeline.trackers),
-                              "sessions": len(gw.sessions), "inflight": gw.inflight})
+    reasons = gw.health.healthy_reasons()
+    document = {"status": "unhealthy" if reasons else "ok", "reasons": reasons, "chain_id": gw.chain_id,
+                "pending": len(gw.pipeline.trackers), "sessions": len(gw.sessions), "inflight": gw.inflight,
+                **gw.health.to_json()}
+    return web.json_response(document, status=503 if reasons else 200)
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus text format (docs/GATEWAY.md "Monitoring")."""
+    gw = request.app[GATEWAY]
+    return web.Response(body=gw.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:

@@ -194,6 +194,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     outcome = await _wait(gw, tracker)
     if outcome is not None and not outcome.committed:
         await _forget_rejected(gw, identity, campaign, tracker)
+    gw.metrics.ballots.labels("pending" if outcome is None else "committed" if outcome.committed else "rejected").inc()
     return redirect(ctx, f"/receipt/{tracker.tx.hash.hex()}")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from chain.errors import GenesisError
 from chain.tx import ID_PATTERN
+from genesis.forwarding import MAX_TRUSTED_PROXIES, parse_networks
 from genesis.model import parse_url, read_json_document
 
 CONFIG_FILE = "config.json"
@@ -34,14 +35,15 @@ DEFAULT_GATEWAY_KEY_FILE = "gateway-key.json"
 
 NODE_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "api_url", "genesis_file", "key_file",
                        "signing_state_file", "data_dir", "peers", "log_level", "mempool_max_txs",
-                       "mempool_max_bytes", "limits"})
+                       "mempool_max_bytes", "limits", "trusted_proxies", "ca_file", "log_file"})
 GATEWAY_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "url", "genesis_file", "key_file",
                           "data_dir", "nodes", "sms", "form_min_seconds", "trusted_proxy_header", "tls",
                           "log_level", "limits"})
 # Settings only the gateway reads (gateway/config.py validates them); passed through in ``extra``.
 GATEWAY_EXTRA_KEYS = frozenset({"secret_file", "cards_dir", "log_file", "commit_wait_seconds",
                                 "registration_batch_ms", "node_timeout_seconds", "resubmit_seconds",
-                                "display_utc_offset_minutes", "default_lang"})
+                                "display_utc_offset_minutes", "default_lang", "trusted_proxies", "ca_file",
+                                "admin_token_file", "health_interval_seconds"})
 PEER_KEYS = frozenset({"name", "url"})
 
 
@@ -68,6 +70,9 @@ class NodeConfig:
     mempool_max_txs: int = DEFAULT_MEMPOOL_MAX_TXS
     mempool_max_bytes: int = DEFAULT_MEMPOOL_MAX_BYTES
     limits: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For / X-Real-IP names the client
+    ca_file: Path | None = None             # extra CA certificates for https peers (beside the system's)
+    log_file: Path | None = None            # None: stderr only (journald); see node/ops/logs.py
 
     @property
     def is_validator(self) -> bool:
@@ -171,6 +176,16 @@ class _Reader:
             raise self.fail(key, "must be a JSON object")
         return MappingProxyType(dict(value))
 
+    def networks(self, key: str) -> tuple[str, ...]:
+        value = self.document.get(key, [])
+        if not isinstance(value, list) or len(value) > MAX_TRUSTED_PROXIES:
+            raise self.fail(key, f"must be a list of at most {MAX_TRUSTED_PROXIES} IP addresses or networks")
+        try:
+            parse_networks(value, key)
+        except ValueError as exc:
+            raise GenesisError(f"{self.source}: {exc}") from exc
+        return tuple(value)
+
     def log_level(self) -> str:
         value = self.document.get("log_level", "info")
         if value not in LOG_LEVELS:
@@ -247,6 +262,9 @@ def load_node_config(home: str | os.PathLike[str]) -> NodeConfig:
         mempool_max_txs=reader.positive_int("mempool_max_txs", DEFAULT_MEMPOOL_MAX_TXS),
         mempool_max_bytes=reader.positive_int("mempool_max_bytes", DEFAULT_MEMPOOL_MAX_BYTES),
         limits=reader.mapping("limits", {}),
+        trusted_proxies=reader.networks("trusted_proxies"),
+        ca_file=reader.path(root, "ca_file", None),
+        log_file=reader.path(root, "log_file", "node.log"),
     )
 
 

@@ -30,6 +30,7 @@ from chain.merkle import inclusion_proof
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
+from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.cosign.api import add_request_routes
 from node.documents.api import add_document_routes
@@ -38,8 +39,10 @@ from node.errors import (
 )
 from node.ops.backup import BackupWriter, header_of
 from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.openapi import LiveExamples, openapi_document
+from node.ops.health import node_health
 from node.envelope import MAX_ENVELOPE_BYTES
 from node.p2p import ENVELOPE_PATH, read_envelope_body
 
@@ -104,6 +107,15 @@ async def cors_header(request: web.Request, response: web.StreamResponse) -> Non
 
 def node_of(request: web.Request) -> Node:
     return request.app[NODE]
+
+
+def client_address(request: web.Request, proxies: ProxyTrust) -> str:
+    """The client's IP: the TCP peer, or what a trusted proxy (config ``trusted_proxies``) says it is."""
+    if not proxies:
+        return request.remote or "unknown"
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return proxies.client(request.remote, ",".join(forwarded) if forwarded else None,
+                          request.headers.get("X-Real-IP"))
 
 
 def parse_height(value: str, what: str = "height") -> int:
@@ -224,8 +236,18 @@ def with_stores(node: Node, examples: LiveExamples) -> LiveExamples:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(text=node_of(request).metrics.render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+    return web.Response(body=node_of(request).metrics.render().encode("utf-8"),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE, "X-Content-Type-Options": "nosniff"})
+
+
+HEALTH_RETRY_AFTER_S = 5
+
+
+async def get_health(request: web.Request) -> web.Response:
+    healthy, document = node_health(node_of(request))
+    if healthy:
+        return web.json_response(document)
+    return web.json_response(document, status=503, headers={"Retry-After": str(HEALTH_RETRY_AFTER_S)})
 
 
 async def get_evidence(request: web.Request) -> web.Response:
@@ -303,7 +325,8 @@ async def post_txs(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
-    client = request.remote or "unknown"
+    client = client_address(request, node.proxies)
+    node.metrics.tx_posts.inc("trusted" if node.admission.is_trusted(client) else "untrusted")
     refusal = node.admission.precheck(client)
     if refusal is not None:
         node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
@@ -533,4 +556,5 @@ def add_routes(app: web.Application) -> None:
     add_request_routes(app, lambda request: node_of(request).requests)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/v1/backup", get_backup)
+    app.router.add_get("/healthz", get_health)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

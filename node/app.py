@@ -19,6 +19,7 @@ from aiohttp import web
 from node.api import NODE, add_routes, cors_header, error_middleware
 from node.node import Node
 from node.ops.faults import classify, explain
+from node.ops.tls import client_context
 
 log = logging.getLogger("veche.node")
 
@@ -44,7 +45,8 @@ async def _node_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
-    connector = aiohttp.TCPConnector(limit=64, limit_per_host=8, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(limit=64, limit_per_host=8, keepalive_timeout=60,
+                                     ssl=client_context(runtime.node.config.ca_file))
     runtime.session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": "veche-node"})
     yield
     await runtime.session.close()

@@ -26,6 +26,7 @@ import aiohttp
 from chain import codec
 from chain.errors import DecodeError, VecheError
 from genesis.model import Genesis, parse_genesis
+from node.ops.tls import default_context
 
 log = logging.getLogger("veche.client")
 
@@ -124,7 +125,8 @@ class NodeClient:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=self._max_connections,
+                                             ssl=default_context())
             self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
             self._owns_session = True
         return self._session

@@ -41,6 +41,7 @@ from genesis.config import NodeConfig, load_node_config
 from node.admission import parse_networks
 from node.documents.store import DocumentLimits
 from node.errors import ConfigError
+from node.ops.tls import TlsConfigError, client_context
 
 LIMIT_DEFAULTS: dict[str, Any] = {
     "client_tx_rate": 500,
@@ -130,4 +131,9 @@ def load_config(home: str | Path) -> tuple[NodeConfig, NodeLimits]:
         config = load_node_config(home)
     except GenesisError as exc:
         raise ConfigError(exc.message) from exc
+    if config.ca_file is not None:
+        try:
+            client_context(config.ca_file)
+        except TlsConfigError as exc:
+            raise ConfigError(f"{config.home / 'config.json'}: ca_file: {exc.message}") from exc
     return config, parse_limits(config.limits, f"{config.home / 'config.json'}: limits")

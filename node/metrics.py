@@ -1,164 +1,107 @@
-"""A small Prometheus text-format registry (counters, gauges, histograms with labels).
+"""The node's metrics, kept and exposed by ``prometheus_client`` (docs/NODE.md §8).
 
-Gauges that mirror live state are read through callbacks at scrape time, so nothing has to
-remember to update them.
+One ``CollectorRegistry`` per node (tests run several nodes in one process). Counters and
+histograms are ``prometheus_client`` metrics behind a thin wrapper that keeps the node's call sites
+short (``metrics.p2p_received.inc(peer)``) and caches each label set's child, so a hot-path call is
+one dict lookup plus the library's own increment. Gauges that mirror live state are read through
+callbacks at scrape time (a custom collector), so nothing has to remember to update them.
+``render()`` is the Prometheus text format (0.0.4) that ``GET /metrics`` serves.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Callable, Iterable
 
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 LabelValues = tuple[str, ...]
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic Prometheus text format, which every scraper reads."""
+
+# No ``*_created`` series beside every counter and histogram: they double the scrape for no use here
+# (a restart is visible from ``process_start_time_seconds`` / the counters resetting).
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _sample_value(metric: prometheus_client.Counter, names: tuple[str, ...], labels: LabelValues) -> float:
+    wanted = dict(zip(names, labels))
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels == wanted:
+                return float(sample.value)
+    return 0.0
 
 
-def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
-    parts = [f'{name}="{_escape(value)}"' for name, value in zip(names, values)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+class Counter:
+    """A counter with fixed label names: ``inc(*label_values, amount=1)``."""
 
+    __slots__ = ("metric", "label_names", "_children")
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-class Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.help = help_text
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
+        self.metric = prometheus_client.Counter(name, help_text, labels, registry=registry)
         self.label_names = labels
-
-    def samples(self) -> Iterable[str]:
-        raise NotImplementedError
-
-    def render(self) -> str:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-        lines.extend(self.samples())
-        return "\n".join(lines)
-
-
-class Counter(Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self.values: dict[LabelValues, float] = {}
+        self._children: dict[LabelValues, prometheus_client.Counter] = {} if labels else {(): self.metric}
 
     def inc(self, *labels: str, amount: float = 1) -> None:
-        self.values[labels] = self.values.get(labels, 0) + amount
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.metric.labels(*labels)
+        child.inc(amount)
 
     def value(self, *labels: str) -> float:
-        return self.values.get(labels, 0)
+        """The current value of one label set (0 if never incremented)."""
+        return _sample_value(self.metric, self.label_names, labels) if labels in self._children else 0.0
 
-    def samples(self) -> Iterable[str]:
-        if not self.values and not self.label_names:
-            yield f"{self.name} 0"
-        for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(self.label_names, labels)} {_number(value)}"
-
-
-class Gauge(Metric):
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, read: Callable[[], float] | None = None,
-                 labels: tuple[str, ...] = (), read_labeled: Callable[[], dict[LabelValues, float]] | None = None) -> None:
-        super().__init__(name, help_text, labels)
-        self._read = read
-        self._read_labeled = read_labeled
-        self.values: dict[LabelValues, float] = {}
-
-    def set(self, value: float, *labels: str) -> None:
-        self.values[labels] = value
-
-    def samples(self) -> Iterable[str]:
-        if self._read is not None:
-            yield f"{self.name} {_number(self._read())}"
-            return
-        values = self._read_labeled() if self._read_labeled is not None else self.values
-        if not values and not self.label_names:
-            yield f"{self.name} 0"
-        for labels, value in sorted(values.items()):
-            yield f"{self.name}{_labels(self.label_names, labels)} {_number(value)}"
+    @property
+    def values(self) -> dict[LabelValues, float]:
+        """Every label set incremented so far, with its value."""
+        return {labels: _sample_value(self.metric, self.label_names, labels) for labels in self._children}
 
 
-class Histogram(Metric):
-    kind = "histogram"
+class Histogram:
+    """A histogram without labels: ``observe(seconds)``."""
 
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...]) -> None:
-        super().__init__(name, help_text)
-        self.buckets = tuple(sorted(buckets))
-        self.counts = [0] * (len(self.buckets) + 1)
-        self.total = 0.0
-        self.count = 0
+    __slots__ = ("metric", "observe")
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def samples(self) -> Iterable[str]:
-        cumulative = 0
-        for bound, count in zip(self.buckets, self.counts):
-            cumulative += count
-            yield f'{self.name}_bucket{{le="{_number(bound)}"}} {cumulative}'
-        yield f'{self.name}_bucket{{le="+Inf"}} {self.count}'
-        yield f"{self.name}_sum {_number(self.total)}"
-        yield f"{self.name}_count {self.count}"
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str, buckets: tuple[float, ...]) -> None:
+        self.metric = prometheus_client.Histogram(name, help_text, buckets=buckets, registry=registry)
+        self.observe: Callable[[float], None] = self.metric.observe
 
 
-class Registry:
+class LiveGauges(Collector):
+    """Gauges read from callbacks at scrape time."""
+
     def __init__(self) -> None:
-        self.metrics: list[Metric] = []
+        self.gauges: list[tuple[str, str, Callable[[], float]]] = []
 
-    def add(self, metric: Metric) -> Metric:
-        self.metrics.append(metric)
-        return metric
+    def add(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        self.gauges.append((name, help_text, read))
 
-    def counter(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> Counter:
-        metric = Counter(name, help_text, labels)
-        self.metrics.append(metric)
-        return metric
-
-    def gauge(self, name: str, help_text: str, read: Callable[[], float] | None = None, *,
-              labels: tuple[str, ...] = (),
-              read_labeled: Callable[[], dict[LabelValues, float]] | None = None) -> Gauge:
-        metric = Gauge(name, help_text, read, labels, read_labeled)
-        self.metrics.append(metric)
-        return metric
-
-    def histogram(self, name: str, help_text: str, buckets: tuple[float, ...]) -> Histogram:
-        metric = Histogram(name, help_text, buckets)
-        self.metrics.append(metric)
-        return metric
-
-    def render(self) -> str:
-        return "\n".join(metric.render() for metric in self.metrics) + "\n"
+    def collect(self) -> Iterable[Metric]:
+        for name, help_text, read in self.gauges:
+            yield GaugeMetricFamily(name, help_text, value=float(read()))
 
 
 class NodeMetrics:
     """Every metric the node exports; live gauges are bound later by ``bind_*``."""
 
     def __init__(self) -> None:
-        self.registry = Registry()
-        r = self.registry
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.live = LiveGauges()
+        self.registry.register(self.live)
+        r = self
         self.txs_accepted = r.counter("veche_txs_accepted_total", "Transactions admitted to the mempool.",
                                       ("source",))
         self.txs_rejected = r.counter("veche_txs_rejected_total",
                                       "Transactions refused at admission or dropped later, by code.", ("code",))
         self.requests_shed = r.counter("veche_requests_shed_total",
                                        "POST /api/v1/txs requests refused before decoding, by reason.", ("reason",))
+        self.tx_posts = r.counter(
+            "veche_tx_posts_total", "POST /api/v1/txs requests, by whether the client (the TCP peer, or the address a "
+            "trusted proxy named) is in limits.trusted_clients.", ("client",))
         self.txs_committed = r.counter("veche_txs_committed_total", "Transactions in committed blocks.")
         self.blocks_committed = r.counter("veche_blocks_committed_total", "Blocks committed, by how.", ("via",))
         self.commit_latency = r.histogram(
@@ -213,11 +156,21 @@ class NodeMetrics:
         self.sync_bad_peer = r.counter("veche_sync_bad_peer_total",
                                        "Peers that served blocks that do not check, by peer.", ("peer",))
 
+    def counter(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(self.registry, name, help_text, labels)
+
+    def histogram(self, name: str, help_text: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(self.registry, name, help_text, buckets)
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A gauge read through ``read()`` at every scrape."""
+        self.live.add(name, help_text, read)
+
     def bind_live(self, *, height: Callable[[], float], mempool_size: Callable[[], float],
                   mempool_bytes: Callable[[], float], peers_connected: Callable[[], float],
                   sync_target: Callable[[], float], catching_up: Callable[[], float],
                   consensus_round: Callable[[], float]) -> None:
-        r = self.registry
+        r = self
         r.gauge("veche_height", "Height of the last committed block.", height)
         r.gauge("veche_mempool_txs", "Transactions waiting in the mempool.", mempool_size)
         r.gauge("veche_mempool_bytes", "Bytes of transactions waiting in the mempool.", mempool_bytes)
@@ -228,4 +181,5 @@ class NodeMetrics:
         r.gauge("veche_consensus_round", "Current consensus round at the current height.", consensus_round)
 
     def render(self) -> str:
-        return self.registry.render()
+        """The Prometheus text exposition of every metric (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry).decode("utf-8")

@@ -31,6 +31,8 @@ from consensus.engine import Engine
 from consensus.messages import Evidence, verify_evidence
 from consensus.outputs import TimeoutConfig
 from genesis.config import NodeConfig
+from genesis.forwarding import ProxyTrust
+from genesis.forwarding import parse_networks as proxy_networks
 from genesis.model import Genesis, load_genesis
 from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
@@ -112,7 +114,7 @@ class Node:
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
         self.mempool.on_reaped = self.metrics.mempool_wait.observe
-        remembered = self.metrics.registry.counter(
+        remembered = self.metrics.counter(
             "veche_txs_invalid_remembered_total",
             "Transactions refused by hash: they failed a signature, chain or decoding check before.")
         self.mempool.on_invalid_hit = remembered.inc
@@ -121,6 +123,7 @@ class Node:
         self._poke_scheduled = False
         self.results = Results(self.ledger)
         self.admission = self._admission_control(limits)
+        self.proxies = ProxyTrust(proxy_networks(config.trusted_proxies, "trusted_proxies"))
         self.started_ms = wall_clock_ms()
         self.gossip_queue = GossipQueue(self.metrics)
         self.signing_file: SigningStateFile | None = None
@@ -342,9 +345,9 @@ class Node:
                                    node_rate=node_rate, node_burst=limits.node_tx_burst,
                                    trusted=parse_networks(limits.trusted_clients),
                                    trusted_rate=limits.trusted_tx_rate or None)
-        self.metrics.registry.gauge("veche_admission_rate_limit",
-                                    "Transactions per second this node admits from untrusted clients together.",
-                                    lambda: control.node_rate)
+        self.metrics.gauge("veche_admission_rate_limit",
+                           "Transactions per second this node admits from untrusted clients together.",
+                           lambda: control.node_rate)
         return control
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:

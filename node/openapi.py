@@ -88,12 +88,29 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str, *, r
     return parameter
 
 
+HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "reasons", "warnings", "node", "role", "height", "sync_target", "last_block_age_ms",
+                 "stale_after_ms", "peers", "peers_expected", "catching_up"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unhealthy"]},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "node": {"type": "string"}, "role": {"type": "string", "enum": ["validator", "observer"]},
+        "height": {"type": "integer", "minimum": 0}, "sync_target": {"type": "integer", "minimum": 0},
+        "last_block_age_ms": {"type": "integer", "minimum": 0}, "stale_after_ms": {"type": "integer", "minimum": 0},
+        "peers": {"type": "integer", "minimum": 0}, "peers_expected": {"type": "integer", "minimum": 0},
+        "catching_up": {"type": "boolean"},
+    },
+}
+
+
 def _get(summary: str, ok: dict[str, Any], errors: dict[str, dict[str, Any]] | None = None,
          parameters: list[dict[str, Any]] | None = None, tag: str = "public", *,
          operation_id: str | None = None) -> dict[str, Operation]:
     responses: dict[str, Any] = {"200": ok}
     responses.update(errors or {})
-    responses["503"] = STORE_FAULT
+    responses.setdefault("503", STORE_FAULT)
     responses["500"] = INTERNAL
     operation: Operation = {"summary": summary, "tags": [tag], "responses": responses}
     if operation_id is not None:  # links name their target by operationId
@@ -262,6 +279,19 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                 "uses it", _msgpack("the backup file"), {"401": _error("no or the wrong admin token (unauthorized)")},
                 [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
                         required=False)], tag="operations", operation_id="getBackup"),
+            "/healthz": _get("Health: 200 while the node commits (or follows) blocks with enough peers; 503 "
+                             "with reasons when its last block is stale, it is catching up, a validator lacks the "
+                             "peer links a quorum needs, or an observer reaches no source (docs/NODE.md §7)",
+                             _json("healthy", HEALTH_SCHEMA),
+                             {"503": {"description": "unhealthy: the same object with status \"unhealthy\" and "
+                                                     "its reasons; or, while the node stops on a store fault "
+                                                     "(data_corrupt, disk_full), an error",
+                                      "headers": {"Retry-After": {"description": "seconds before asking again",
+                                                                  "schema": {"type": "string",
+                                                                             "pattern": "^[1-9][0-9]*$"}}},
+                                      "content": {"application/json": {"schema": {
+                                          "oneOf": [HEALTH_SCHEMA, ref("Error")]}}}}},
+                             tag="operations", operation_id="getHealth"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
                 "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",

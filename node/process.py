@@ -17,6 +17,7 @@ from aiohttp import web
 
 from chain.errors import UpgradeRequired, VecheError
 from genesis.config import NodeConfig
+from genesis.journal import handlers
 from node.app import RUNTIME, create_app
 from node.config import NodeLimits, load_config
 from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UPGRADE_REQUIRED
@@ -26,6 +27,7 @@ from node.ops.faults import ListenError, classify, exit_code, explain
 log = logging.getLogger("veche.node")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(node)s] %(message)s"
+JOURNAL_FORMAT = "%(levelname)s %(name)s [%(node)s] %(message)s"
 
 
 class _NodeName(logging.Filter):
@@ -39,23 +41,18 @@ class _NodeName(logging.Filter):
 
 
 def setup_logging(name: str, level: str, log_file: Path | None) -> None:
-    """Operator events to stderr and ``<home>/node.log``."""
+    """Operator events once: to the journal under systemd, else to stderr and ``log_file`` (genesis/journal.py)."""
     root = logging.getLogger("veche")
     root.setLevel(level.upper())
     root.handlers.clear()
-    formatter = logging.Formatter(LOG_FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file is not None:
-        try:
-            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-        except OSError as exc:  # a full disk must still get its one clear message on stderr
-            print(f"warning: cannot open {log_file}: {exc}", file=sys.stderr)
-    for handler in handlers:
-        handler.setFormatter(formatter)
+    # a log file that cannot be opened (a full disk) leaves stderr: the one clear message still goes out
+    installed, where = handlers(log_file, LOG_FORMAT, JOURNAL_FORMAT)
+    for handler in installed:
         handler.addFilter(_NodeName(name))
         root.addHandler(handler)
     root.propagate = False
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    log.debug("node %s: %s", name, where)
 
 
 async def serve(config: NodeConfig, limits: NodeLimits, *, recover_signing_state: bool = False) -> int:
@@ -115,7 +112,7 @@ def run_node(home: str | Path, *, recover_signing_state: bool = False) -> int:
     except VecheError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.name, config.log_level, config.home / "node.log")
+    setup_logging(config.name, config.log_level, config.log_file)
     try:
         return asyncio.run(serve(config, limits, recover_signing_state=recover_signing_state))
     except UpgradeRequired as exc:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Creates ./.venv when no virtual environment is active, installs
-# Veche with its test extras, installs Debian's chromium for the browser tests if missing, and
-# axe-core from the npm registry into .cache/axe.
+# Veche with its test extras, installs Debian's chromium for the browser tests if missing,
+# axe-core from the npm registry into .cache/axe, and the Debian packages the deployment tests
+# drive (nginx, prometheus, systemd, openssl, iproute2) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,24 @@ AXE_DIR=.cache/axe
 if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
   need_debian npm npm "axe-core"
   npm install --prefix "$AXE_DIR" --no-audit --no-fund --silent axe-core@4 >/dev/null
+fi
+
+# The deployment tests (tests/deploy) drive the tools an operator uses on deploy/: nginx, promtool
+# (Debian's prometheus package), systemd-analyze (systemd), openssl and ip (iproute2).
+missing=""
+for pair in nginx:nginx promtool:prometheus systemd-analyze:systemd openssl:openssl ip:iproute2; do
+  tool=${pair%%:*}
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing ${pair##*:}"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian packages for the deployment tests:$missing" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "the deployment tests need: sudo apt-get install$missing" >&2
+    exit 1
+  fi
 fi
 
 exec "$PY" -m pytest "$@"

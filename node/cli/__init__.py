@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from gateway.cli import gateway_group
@@ -13,12 +15,20 @@ from node.cli_network import demo_command, node_group, status_command, tally_com
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
 from node.console.cli import console_command
+from node.ops.tls import TlsConfigError, set_default_ca_file
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="veche")
-def main() -> None:
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="VECHE_CA_FILE",
+              help="PEM file of CA certificates trusted for https node URLs, beside the system's "
+                   "(a private CA). Also from VECHE_CA_FILE.")
+def main(ca_file: Path | None) -> None:
     """Veche: a permissioned BFT ledger for participatory budgeting votes."""
+    try:
+        set_default_ca_file(ca_file)
+    except TlsConfigError as exc:
+        raise click.BadParameter(exc.message, param_hint="--ca-file") from exc
 
 
 @main.group("testnet")

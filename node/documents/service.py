@@ -82,7 +82,7 @@ class DocumentService:
         self.fetched = 0
         self._fetched_metric: Counter | None = None
         if metrics is not None:
-            registry = metrics.registry
+            registry = metrics
             registry.gauge("veche_documents_bytes", "Bytes of documents this node holds (committed and provisional).",
                            lambda: self.store.total_bytes)
             registry.gauge("veche_documents_provisional_bytes",

@@ -49,10 +49,10 @@ class DiskWatch:
         self.transitions = 0
         self.refresh(force=True)
         if metrics is not None:
-            metrics.registry.gauge("veche_disk_free_bytes", "Free bytes on the device of the data directory "
-                                   "(the smaller one when the signing state is elsewhere).", lambda: self.free)
-            metrics.registry.gauge("veche_disk_low", "1 while free space is below limits.disk_min_free_mb: new "
-                                   "client transactions are refused (503 disk_low).", lambda: 1 if self.low else 0)
+            metrics.gauge("veche_disk_free_bytes", "Free bytes on the device of the data directory "
+                          "(the smaller one when the signing state is elsewhere).", lambda: self.free)
+            metrics.gauge("veche_disk_low", "1 while free space is below limits.disk_min_free_mb: new "
+                          "client transactions are refused (503 disk_low).", lambda: 1 if self.low else 0)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Measure again (at most every ``REFRESH_S`` unless ``force``); returns whether space is low."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from gateway.config import RateLimit
 from gateway.errors import Refusal
 from gateway.guard import CsrfTokens, Limiter, TokenBuckets, client_address, subnet_of
+from genesis.forwarding import ProxyTrust, parse_networks
 
 
 def test_token_bucket_allows_a_burst_then_refills_evenly() -> None:
@@ -44,16 +48,32 @@ def test_subnets(address: str, subnet: str) -> None:
     assert subnet_of(address) == subnet
 
 
+def from_peer(peer: str, headers: dict[str, str]) -> web.Request:
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (peer, 40000) if name == "peername" else default
+    return make_mocked_request("GET", "/", headers=headers, transport=transport)
+
+
 def test_client_address_from_the_trusted_header_only_when_configured() -> None:
-    request = make_mocked_request("GET", "/", headers={"X-Real-IP": "203.0.113.9"})
-    assert client_address(request, None) != "203.0.113.9"
+    request = from_peer("127.0.0.1", {"X-Real-IP": "203.0.113.9"})
+    assert client_address(request, None) == "127.0.0.1"
     assert client_address(request, "X-Real-IP") == "203.0.113.9"
-    chained = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "1.1.1.1, 198.51.100.7"})
+    chained = from_peer("127.0.0.1", {"X-Forwarded-For": "1.1.1.1, 198.51.100.7"})
     assert client_address(chained, "X-Forwarded-For") == "198.51.100.7"
-    v6 = make_mocked_request("GET", "/", headers={"X-Real-IP": "2001:DB8::1"})
+    v6 = from_peer("::1", {"X-Real-IP": "2001:DB8::1"})
     assert client_address(v6, "X-Real-IP") == "2001:db8::1"
-    garbage = make_mocked_request("GET", "/", headers={"X-Real-IP": "999.1.1.1; drop table"})
-    assert client_address(garbage, "X-Real-IP") == client_address(garbage, None)
+    garbage = from_peer("127.0.0.1", {"X-Real-IP": "999.1.1.1; drop table"})
+    assert client_address(garbage, "X-Real-IP") == client_address(garbage, None) == "127.0.0.1"
+
+
+def test_client_address_header_is_believed_only_from_a_trusted_proxy() -> None:
+    forged = from_peer("198.51.100.50", {"X-Real-IP": "10.0.0.7", "X-Forwarded-For": "10.0.0.7"})
+    assert client_address(forged, "X-Real-IP") == "198.51.100.50"
+    assert client_address(forged, "X-Forwarded-For") == "198.51.100.50"
+    proxies = ProxyTrust(parse_networks(["192.0.2.0/24"], "trusted_proxies"))
+    via_proxy = from_peer("192.0.2.10", {"X-Forwarded-For": "10.0.0.7, 203.0.113.4, 192.0.2.11"})
+    assert client_address(via_proxy, "X-Forwarded-For", proxies) == "203.0.113.4"  # proxies skipped from the right
+    assert client_address(via_proxy, "X-Forwarded-For") == "192.0.2.10"           # default: loopback only
 
 
 def test_csrf_tokens_bind_session_and_time() -> None:

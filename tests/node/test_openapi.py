@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import node.api
+import node.ops.health
 from chain.crypto import SigningKey, read_key_file
 from chain.errors import StoreCorrupt
 from node.app import create_app
@@ -121,6 +122,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
                     "/admin/v1/backup", headers={"Authorization": f"Bearer {validator.admin_token}"})),
                 ("/admin/v1/backup", "GET", 401, lambda c: c.get(
                     "/admin/v1/backup", headers={"Authorization": "Bearer wrong"})),
+                ("/healthz", "GET", 200, get("/healthz")),
                 ("/api/v1/txs", "POST", 200, lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2)),
                                                              headers=OCTET)),
                 ("/api/v1/txs", "POST", 400, lambda c: c.post("/api/v1/txs", data=b"\xc1", headers=OCTET)),
@@ -169,6 +171,10 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 4, [], [], key.sign), headers=MSGPACK))
             validator.inbound.reading_bytes = 0
+            # 503 from /healthz: this node's last block looks a minute old (the clock moved on)
+            monkeypatch.setattr(node.ops.health, "wall_clock_ms", lambda: validator.ledger.last_time_ms + 60_000)
+            await check(client, "/healthz", "GET", 503, get("/healthz"))
+            monkeypatch.undo()
             # 503 on every route: a store fault (corruption, disk full) stops the node instead of answering
             def corrupt(*args: Any) -> Any:
                 raise StoreCorrupt("Corruption: block checksum mismatch")
