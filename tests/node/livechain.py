@@ -20,6 +20,7 @@ from chain.tx import (
     BallotSpec, CampaignClose, CampaignCreate, District, InitiativeReview, InitiativeSubmit, ProgressReport,
     RuleSpec, Tx, VoteCast, make_registration, make_vote, sign_tx,
 )
+from node.cosign.request import SigningRequest
 from tests.node.docnet import document_set, upload_headers
 from tests.node.netkit import LocalNet, get_json, http_post, wait_for
 from tests.node.votes import demo_plan, encode_batch, make_batch
@@ -139,5 +140,13 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
     assert status == 200 and b"bad_signature" in body, body
     live.rejected_tx = sha256(forged).hex()
     wait_for(lambda: get_json(url + "/api/v1/documents")["documents"] == 4, 30, "the named documents")
+    # a signing request waiting for co-signers (node/cosign/)
+    pending = SigningRequest(chain_id, net.layout.genesis_hash, "campaign.close",
+                             CampaignClose("ib-deti-2027", "a decision waiting for signatures"), 1, [], 0,
+                             int(time.time() * 1000), expires_at_ms=int(time.time() * 1000) + 3_600_000)
+    pending.add_signature(committee)
+    status, body, _ = http_post(url + "/api/v1/signing-requests", json.dumps(pending.to_json()).encode(),
+                                "application/json")
+    assert status == 201, body
     live.campaigns = sorted(c["campaign_id"] for c in get_json(url + "/api/v1/campaigns")["campaigns"])
     return live

@@ -62,7 +62,7 @@ class Reader:
         self.seen: set[tuple[str, str, int]] = set()
         self.values: dict[str, list[Any]] = {}
         templates: list[tuple[str, re.Pattern[str]]] = [
-            (path, re.compile("^" + re.sub(r"\{[a-z0-9]+\}", "[^/]+", path) + "$")) for path in document["paths"]]
+            (path, re.compile("^" + re.sub(r"\{[a-z0-9_]+\}", "[^/]+", path) + "$")) for path in document["paths"]]
         self.templates = sorted(templates, key=lambda t: t[0].count("{"))  # literal paths first
 
     def template(self, path: str) -> str:
@@ -114,6 +114,8 @@ def test_every_served_body_matches_its_schema(live: tuple[LocalNet, LiveChain]) 
                 status, _ = reader.call("GET", f"{url}/api/v1/documents/{initiative['document_hash']}")
                 assert status == (200 if initiative["initiative_id"] == "p1" else 404), initiative
 
+    for item in reader.get(url + "/api/v1/signing-requests")["requests"]:
+        reader.get(f"{url}/api/v1/signing-requests/{item['signing_hash']}")
     height = net.height("validator-0")
     for block_height in range(1, height + 1):
         block = reader.get(f"{url}/api/v1/blocks/{block_height}")

@@ -145,6 +145,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, method, status, call in table:
                 await check(client, path, method, status, call)
             await check_document_routes(validator, client, check)
+            await check_request_routes(validator, client, check)
             await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 3, [], [], key.sign), headers=MSGPACK))
             # 404 for a committed tx whose block this node lost
@@ -183,7 +184,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32).replace("{signing_hash}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -198,7 +199,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32).replace("{signing_hash}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -266,6 +267,63 @@ async def check_document_routes(validator: Node, client: Client, check: Check) -
 
 
 PDF = "application/pdf"
+
+
+async def check_request_routes(validator: Node, client: Client, check: Check) -> None:
+    """Every status of the signing-request routes (node/cosign/api.py)."""
+    import json
+    import time
+
+    from chain.crypto import read_key_file
+    from chain.tx import CampaignClose, InitiativeSubmit
+    from node.cosign import store as cosign_store
+    from node.cosign.request import SigningRequest
+
+    home = validator.config.home.parent
+    committee = read_key_file(home / "keys" / "committee-0.json")
+    path, one = "/api/v1/signing-requests", "/api/v1/signing-requests/{signing_hash}"
+    JSON = {"Content-Type": "application/json"}
+
+    def request(reason: str, *, expires: int | None = None, kind: str = "campaign.close") -> SigningRequest:
+        body = CampaignClose("ib-2027", reason) if kind == "campaign.close" else \
+            InitiativeSubmit("ib-2027", "x", "volgograd", "t", "c", 1, "", b"")
+        made = SigningRequest(validator.chain_id, validator.genesis.hash, kind, body, 1, [], 0,
+                              int(time.time() * 1000), expires_at_ms=expires)
+        made.add_signature(committee)
+        return made
+
+    def post(made: SigningRequest | bytes, headers: dict[str, str] = JSON) -> Request:
+        data = made if isinstance(made, bytes) else json.dumps(made.to_json()).encode()
+        return lambda c: c.post(path, data=data, headers=headers)
+
+    first = request("first")
+    await check(client, path, "POST", 201, post(first))
+    await check(client, path, "POST", 200, post(first))
+    await check(client, path, "GET", 200, lambda c: c.get(path))
+    await check(client, one, "GET", 200, lambda c: c.get(f"{path}/{first.signing_hash.hex()}"))
+    await check(client, one, "GET", 400, lambda c: c.get(f"{path}/{first.signing_hash.hex().upper()}"))
+    await check(client, one, "GET", 404, lambda c: c.get(f"{path}/{'ab' * 32}"))
+    altered = first.to_json()
+    altered["body"] = altered["body"][:-2] + "78"
+    await check(client, path, "POST", 400, post(json.dumps(altered).encode()))
+    stranger = request("stranger")
+    stranger.signatures.clear()
+    stranger.add_signature(SigningKey.generate())
+    await check(client, path, "POST", 403, post(stranger))
+    await check(client, path, "POST", 410, post(request("late", expires=int(time.time() * 1000) - 1)))
+    await check(client, path, "POST", 413, post(b"{" + b" " * (300 * 1024) + b"}"))
+    await check(client, path, "POST", 415, post(first, {"Content-Type": "text/plain"}))
+    short = request("short", expires=int(time.time() * 1000) + 300)
+    await check(client, path, "POST", 201, post(short))
+    await asyncio.sleep(0.4)
+    await check(client, one, "GET", 410, lambda c: c.get(f"{path}/{short.signing_hash.hex()}"))
+    limit = cosign_store.MAX_PER_MEMBER
+    cosign_store.MAX_PER_MEMBER = 1
+    await check(client, path, "POST", 429, post(request("one too many")))
+    cosign_store.MAX_PER_MEMBER = limit
+    validator.requests.max_requests = 1
+    await check(client, path, "POST", 507, post(request("no room")))
+    validator.requests.max_requests = cosign_store.MAX_REQUESTS
 
 
 def request_for(method: str, url: str, headers: dict[str, str]) -> Request:
