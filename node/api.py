@@ -41,7 +41,7 @@ from node.ops.backup import BackupWriter, header_of
 from node.mempool import MAX_BATCH_BYTES, decode_batch
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
-from node.openapi import LiveExamples, openapi_document
+from node.openapi import BACKUP_TYPE, LiveExamples, openapi_document
 from node.ops.health import node_health
 from node.envelope import MAX_ENVELOPE_BYTES
 from node.p2p import ENVELOPE_PATH, read_envelope_body
@@ -503,7 +503,7 @@ async def get_backup(request: web.Request) -> web.StreamResponse:
         header = header_of(snapshot.get, chain_id=node.chain_id, genesis_hash=node.genesis.hash, node=node.name,
                            signing_state=signing_state)
         chunks = BackupWriter().chunks(header, snapshot.items())
-        response = web.StreamResponse(headers={"Content-Type": MSGPACK,
+        response = web.StreamResponse(headers={"Content-Type": BACKUP_TYPE,
                                                "Content-Disposition": f'attachment; filename="{node.name}.backup"'})
         await response.prepare(request)
         loop = asyncio.get_running_loop()

@@ -68,6 +68,7 @@ def _link(operation_id: str, description: str, **parameters: str) -> dict[str, A
     return {"operationId": operation_id, "parameters": parameters, "description": description}
 
 
+BACKUP_TYPE = "application/x-veche-backup"
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
 STORE_FAULT = _error("data_corrupt or disk_full: this node found a fault in its own storage (a checksum, a served "
                      "block that does not match its certificate, no space left) and is stopping (exit code 5 or 9); "
@@ -276,9 +277,12 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
             "/admin/v1/backup": _get(
                 "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md \"Backup and "
                 "restore\"); needs Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` "
-                "uses it", _msgpack("the backup file"), {"401": _error("no or the wrong admin token (unauthorized)")},
+                "uses it",
+                {"description": "the backup file (not msgpack: the framed format of node/ops/backup.py)",
+                 "content": {BACKUP_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+                {"401": _error("no or the wrong admin token (unauthorized)")},
                 [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
-                        required=False)], tag="operations", operation_id="getBackup"),
+                        required=False)], tag="admin", operation_id="getBackup"),
             "/healthz": _get("Health: 200 while the node commits (or follows) blocks with enough peers; 503 "
                              "with reasons when its last block is stale, it is catching up, a validator lacks the "
                              "peer links a quorum needs, or an observer reaches no source (docs/NODE.md §7)",

@@ -88,6 +88,7 @@ class RunConfig:
     json_out: Path | None = None
     verify_workers: int = 2
     tx_check_limit: int | None = None
+    spares: int = 0                     # validator homes outside genesis, for the lifecycle phases
     title: str = "Veche chaos run"
 
 
@@ -109,6 +110,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, bool] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    direct: DirectLoad | None = None    # the direct load (the lifecycle phases switch its gateway key)
 
     def gate(self, name: str, passed: bool) -> None:
         self.gates[name] = passed
@@ -135,7 +137,7 @@ class ChaosRun:
         fabric = choose_fabric(config.fabric, work_dir)
         cluster = Cluster(work_dir / "testnet", fabric, validators=config.validators, observers=config.observers,
                           node_limits=config.node_limits, measured_node=config.measured_node,
-                          byzantine=config.byzantine)
+                          byzantine=config.byzantine, spares=config.spares)
         stop_load = asyncio.Event()
         stop_watch = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
@@ -167,7 +169,7 @@ class ChaosRun:
             perturber = Perturber(cluster, fabric, watcher, hold_s=config.hold_s, down_s=config.down_s,
                                   recovery_timeout_s=config.recovery_timeout_s)
             context = Context(config, cluster, fabric, tracker, watcher, perturber, ring, layout.chain_id,
-                              layout.gateway.key_file, stop_load, sampler)
+                              layout.gateway.key_file, stop_load, sampler, direct=direct)
             exits = asyncio.create_task(self._watch_exits(cluster, stop_watch), name="exits")
             tasks.append(exits)
             await asyncio.sleep(config.warmup_s)
