@@ -48,9 +48,12 @@ def cosign_paths(*, error: Any, json_body: Any, internal: Any, store_fault: Any,
                 "responses": {
                     "200": json_body("the request was kept already: its signatures now", "StoredSigningRequest"),
                     "201": json_body("kept (its expiry capped at 7 days)", "StoredSigningRequest"),
-                    "400": error("bad_signing_request (unreadable, signing_hash not the body's: altered, a signature "
-                                 "that does not verify), wrong_chain, bad_kind (not a committee transaction)"),
-                    "403": error("unsigned, or permission_denied: a signer that is not a committee key in force"),
+                    "400": error("bad_signing_request: not a JSON object"),
+                    "403": error("a request this node cannot authenticate: bad_signing_request (its bytes do not hold "
+                                 "together: signing_hash not the body's — altered —, a body that does not decode, a "
+                                 "signature that does not verify), wrong_chain, bad_kind (not a committee "
+                                 "transaction), unsigned, or permission_denied (a signer that is not a committee key "
+                                 "in force)"),
                     "410": error("expired: the request's expires_at_ms has passed"),
                     "413": error("too_large: over 256 KiB"),
                     "415": error("not application/json"),

@@ -153,22 +153,27 @@ class RequestStore:
                 del self.expired[signing_hash]
 
     def parse(self, body: bytes) -> SigningRequest:
+        """A signing request this node can authenticate: 400 if it is not JSON; 403 if its bytes do not hold
+        together (signing hash, signatures), are for another chain, or are not a committee transaction —
+        the store keeps only requests it can check against the committee's keys."""
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"a signing request is at most {MAX_BODY_BYTES} bytes", "too_large")
         try:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("a signing request is a JSON document (docs/OPERATOR.md)", "bad_signing_request") from exc
+        if not isinstance(document, dict):
+            raise BadRequest("a signing request is a JSON object (docs/OPERATOR.md)", "bad_signing_request")
         try:
             request = SigningRequest.from_json(document)
             request.check_signatures()
         except SigningRequestError as exc:
-            raise BadRequest(exc.message, "bad_signing_request") from exc
+            raise Forbidden(exc.message, "bad_signing_request") from exc
         if request.chain_id != self.chain_id or request.genesis_hash != self.genesis_hash:
-            raise BadRequest(f"the request is for chain {request.chain_id!r} (genesis {request.genesis_hash.hex()}); "
-                             f"this node runs {self.chain_id!r}", "wrong_chain")
+            raise Forbidden(f"the request is for chain {request.chain_id!r} (genesis {request.genesis_hash.hex()}); "
+                            f"this node runs {self.chain_id!r}", "wrong_chain")
         if request.kind not in COMMITTEE_KINDS:
-            raise BadRequest(f"{request.kind} is not a committee transaction", "bad_kind")
+            raise Forbidden(f"{request.kind} is not a committee transaction", "bad_kind")
         return request
 
     def put(self, request: SigningRequest) -> tuple[Entry, str]:

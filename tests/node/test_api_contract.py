@@ -219,7 +219,15 @@ def test_schemathesis_finds_nothing_and_reaches_every_public_operation(live: tup
     summary = json.loads(report.read_text())
     tail = done.stdout[-6000:]
     assert summary["failures"] == [] and summary["errors"] == [], tail
-    assert {name: found for name, found in summary["warnings"].items() if found} == {}, tail
+    # operator routes authenticate by committee or operator signatures inside the request, which a fuzzer cannot
+    # make: that they answer generated requests only with 401/403 is their purpose, not a finding
+    served = get_json(f"{chain.url}/api/v1/openapi.json")
+    operators = {f"{method.upper()} {path}" for path, item in served["paths"].items() for method, op in item.items()
+                 if "operators" in op["tags"]}
+    warnings = {name: found for name, found in summary["warnings"].items() if found}
+    if set(warnings.get("missing_auth", [])) <= operators:
+        warnings.pop("missing_auth", None)
+    assert warnings == {}, tail
     assert done.returncode == 0, tail
     document = get_json(f"{chain.url}/api/v1/openapi.json")
     # schemathesis leaves out the operation that served the document it loaded (the walk above reads it)
@@ -227,9 +235,10 @@ def test_schemathesis_finds_nothing_and_reaches_every_public_operation(live: tup
               if set(op["tags"]) & set(PUBLIC_TAGS) and path != "/api/v1/openapi.json"}
     reached = operations_with_2xx(events, document)
     assert public - set(reached) == set(), reached
-    # every operation but p2p is fuzzed; operator routes (signed uploads) need no 2xx from generated requests
+    # every operation but p2p and admin is fuzzed; operator routes (signed uploads, signing requests) need no 2xx
+    # from generated requests
     fuzzed = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method, op in item.items()
-              if "p2p" not in op["tags"] and path != "/api/v1/openapi.json"}
+              if not {"p2p", "admin"} & set(op["tags"]) and path != "/api/v1/openapi.json"}
     assert summary["operations"]["tested"] == len(fuzzed)
 
 

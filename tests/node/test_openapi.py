@@ -305,7 +305,8 @@ async def check_request_routes(validator: Node, client: Client, check: Check) ->
     await check(client, one, "GET", 404, lambda c: c.get(f"{path}/{'ab' * 32}"))
     altered = first.to_json()
     altered["body"] = altered["body"][:-2] + "78"
-    await check(client, path, "POST", 400, post(json.dumps(altered).encode()))
+    await check(client, path, "POST", 403, post(json.dumps(altered).encode()))
+    await check(client, path, "POST", 400, post(b"[1, 2]"))
     stranger = request("stranger")
     stranger.signatures.clear()
     stranger.add_signature(SigningKey.generate())
