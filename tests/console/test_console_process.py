@@ -189,3 +189,29 @@ def test_the_console_refuses_to_start_when_no_node_answers(tmp_path: Path) -> No
         dead = probe.getsockname()[1]
     done = run_console(key_file, [f"http://127.0.0.1:{dead}"], free_base_port(1))
     assert done.returncode == 1 and "cannot reach the network" in done.stderr
+
+
+def test_each_role_sees_only_its_own_pages(net: LocalNet, tmp_path: Path) -> None:
+    gateway = ConsoleProcess(net.directory / "gateway" / "gateway-key.json", [net.urls["validator-0"]],
+                             tmp_path).start()
+    district = ConsoleProcess(net.directory / "keys" / "district-kamyshin.json", [net.urls["validator-0"]],
+                              tmp_path).start()
+    try:
+        visitor = Visitor(gateway.url)
+        visitor.login(gateway.login_url)
+        home = visitor.get("/")
+        assert "сайт голосования gateway" in home.text and "/ 3000000" in home.text   # registered / its cap
+        assert 'href="/review"' not in home.text and 'href="/initiatives/new"' not in home.text
+        for path in ("/review", "/requests", "/campaigns/new", "/initiatives"):
+            refused = visitor.get(path)
+            assert refused.status == 403 and "Это делает только ключ" in refused.message(), path
+        visitor = Visitor(district.url)
+        visitor.login(district.login_url)
+        home = visitor.get("/")
+        assert "оператор района kamyshin" in home.text and 'href="/initiatives/new"' in home.text
+        assert 'href="/requests"' not in home.text
+        refused = visitor.get("/requests")
+        assert refused.status == 403 and "ключ члена комиссии" in refused.message()
+    finally:
+        gateway.stop()
+        district.stop()
