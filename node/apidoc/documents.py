@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.apidoc.schemas import HASH, Schema, closed, integer, nullable, one_of, ref, string
+from node.apidoc.schemas import HASH, Schema, closed, integer, nullable, one_of, string
 
 DOCUMENT_TYPES_SCHEMA = one_of("application/pdf", "image/jpeg", "image/png", "image/webp",
                                "application/vnd.veche.manifest")
@@ -101,5 +101,3 @@ def document_paths(*, error: Any, json_body: Any, internal: Any, store_fault: An
             }}},
     }
 
-
-__all__ = ["DOCUMENT_SCHEMAS", "document_paths", "ref"]

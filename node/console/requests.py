@@ -52,7 +52,7 @@ def altered(error: SigningRequestError) -> ConsoleError:
                            "was signed: %(detail)s"), status=409, detail=error.message)
 
 
-def expired_error(request: SigningRequest | None = None) -> ConsoleError:
+def expired_error() -> ConsoleError:
     return ConsoleError(N_("This signing request has expired; nothing was signed or sent. Prepare the decision "
                            "again."), status=410)
 
@@ -75,7 +75,7 @@ def check_request(ctx: Ctx, request: SigningRequest, expected_hash: str | None =
     try:
         request.check_open(now_ms())
     except RequestExpired:
-        raise expired_error(request) from None
+        raise expired_error() from None
 
 
 async def fetch_request(ctx: Ctx, signing_hash: str) -> SigningRequest:

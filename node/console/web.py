@@ -262,6 +262,3 @@ async def static(request: web.Request) -> web.Response:
     kind = "text/css" if name.endswith(".css") else "text/javascript"
     return web.Response(body=data, content_type=kind, charset="utf-8", headers={"Cache-Control": "max-age=3600"})
 
-
-def message_of(ctx: Ctx, error: ConsoleError) -> str:
-    return ctx.t(error.message, **error.params)

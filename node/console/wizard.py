@@ -22,10 +22,10 @@ from chain.errors import GenesisError
 from chain.tx import BALLOT_TYPES, BALLOTS_PER_VOTER, RULES, SCOPES, TRACKS, CampaignCreate, body_to_json
 from genesis.campaign_json import campaign_from_json
 from node.console.forms import (
-    ConsoleError, Form, districts_to_csv, local_time_to_rfc3339, parse_districts, parse_ident, parse_int,
+    ConsoleError, districts_to_csv, local_time_to_rfc3339, parse_districts, parse_ident, parse_int,
     parse_offset, parse_rubles, parse_text, read_form,
 )
-from node.console.i18n import N_, format_rubles_input
+from node.console.i18n import N_
 from node.console.web import Ctx, check_csrf, context, render
 
 FIELDS = ("campaign_id", "title", "track", "description", "source", "districts", "ballot_type", "min_choices",
@@ -207,5 +207,3 @@ def draft_of(ctx: Ctx, draft_id: str) -> Draft:
         raise ConsoleError(N_("This draft is no longer kept by the console; fill in the form again."), status=404)
     return draft
 
-
-__all__ = ["Draft", "draft_json", "draft_of", "format_rubles_input", "wizard_page", "wizard_post", "Form"]

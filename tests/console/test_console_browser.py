@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -412,6 +411,7 @@ def test_console_pages_are_light_narrow_and_work_without_javascript(story: Story
     district operator's whole story above ran with JavaScript off."""
     problems: list[str] = []
     checked = 0
+    weights: dict[str, int] = {}
     for who, paths in story.visited.items():
         console = story.consoles[who]
         context = story.contexts[who]
@@ -428,11 +428,14 @@ def test_console_pages_are_light_narrow_and_work_without_javascript(story: Story
                                      ".map(e => e.href || e.src)")
             weight = len(context.request.get(console.url + path).body()) + sum(
                 len(context.request.get(asset).body()) for asset in assets)
+            weights[f"{who} {path}"] = weight
             if weight > PAGE_LIMIT:
                 problems.append(f"{who} {path}: {weight} bytes with its assets")
             scroll, inner = narrow.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if scroll > inner:
                 problems.append(f"{who} {path}: {scroll} px wide in a {inner} px window")
         narrow.close()
+    heaviest = max(weights, key=weights.__getitem__)
+    print(f"{checked} console pages checked; the heaviest with its assets: {heaviest} ({weights[heaviest]} bytes)")
     assert problems == [], "\n".join(problems)
     assert checked >= 12, story.visited
