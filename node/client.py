@@ -264,7 +264,7 @@ class NodeClient:
             "GET", f"{API}/campaigns/{campaign_id}/initiatives/{initiative_id}"), "initiative")
 
     async def upload_document(self, data: bytes, headers: dict[str, str], *, only: str | None = None) -> dict[str, Any]:
-        """``POST /api/v1/documents`` with the uploader's X-Veche-* headers and Content-Type (docs/NODE.md §13)."""
+        """``POST /api/v1/documents`` with the uploader's X-Veche-* headers and Content-Type (docs/NODE.md §14)."""
         return expect_object(await self.request("POST", f"{API}/documents", body=data, headers=headers, only=only),
                              "document upload")
 

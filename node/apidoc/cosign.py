@@ -1,4 +1,4 @@
-"""OpenAPI entries and schemas of the pending signing requests (node/cosign/api.py, docs/NODE.md §14)."""
+"""OpenAPI entries and schemas of the pending signing requests (node/cosign/api.py, docs/NODE.md §15)."""
 
 from __future__ import annotations
 

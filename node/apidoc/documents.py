@@ -1,4 +1,4 @@
-"""OpenAPI entries and schemas of the document store routes (node/documents/api.py, docs/NODE.md §13)."""
+"""OpenAPI entries and schemas of the document store routes (node/documents/api.py, docs/NODE.md §14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/api/v1/signing-requests``: the routes of the nodes' pending signing requests (docs/NODE.md §14).
+"""``/api/v1/signing-requests``: the routes of the nodes' pending signing requests (docs/NODE.md §15).
 
 ``POST /api/v1/signing-requests`` (a signing request, JSON, signed by at least one committee member
 in force) keeps it or adds its signatures; ``GET /api/v1/signing-requests`` lists the open ones;

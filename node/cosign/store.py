@@ -1,4 +1,4 @@
-"""The nodes' pending signing requests: where committee members' consoles meet to co-sign (docs/NODE.md §14).
+"""The nodes' pending signing requests: where committee members' consoles meet to co-sign (docs/NODE.md §15).
 
 A committee member's console posts a signing request (node/cosign/request.py) with its own
 signature; the node checks it — the format, this chain and genesis, every signature, every signer a

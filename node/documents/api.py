@@ -1,4 +1,4 @@
-"""``/api/v1/documents``: the content-addressed document store's routes (docs/NODE.md §13).
+"""``/api/v1/documents``: the content-addressed document store's routes (docs/NODE.md §14).
 
 ``GET /api/v1/documents/{sha256}`` serves a document a committed transaction names (64 lowercase
 hex digits, nothing else); ``POST /api/v1/documents`` takes an upload signed by a committee or
@@ -56,7 +56,7 @@ def add_document_routes(app: web.Application, service_of: ServiceOf) -> None:
         headers = request.headers
         if not all(name in headers for name in ("X-Veche-Document", "X-Veche-Key", "X-Veche-Signature")):
             raise Unauthenticated("an upload carries X-Veche-Document, X-Veche-Key and X-Veche-Signature "
-                                  "(docs/NODE.md §13)")
+                                  "(docs/NODE.md §14)")
         digest = parse_digest(headers["X-Veche-Document"], "X-Veche-Document")
         key_hex, signature_hex = headers["X-Veche-Key"], headers["X-Veche-Signature"]
         if not HEX64.fullmatch(key_hex) or not HEX128.fullmatch(signature_hex):
