@@ -235,6 +235,7 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     new_initiative(district, story.consoles["volgograd"], title="Фонтан на площади", cost="2 000 000",
                    estimate=("смета фонтана.pdf", pdf_bytes(9_000, "Фонтан"), "application/pdf"), photos=[])
     assert district.locator("h1").inner_text() == "Готово"
+    wait_for(lambda: len(initiatives(story)) == 2, 30, "both initiatives on validator-0")
     by_title = {str(i["title"]): i for i in initiatives(story)}
     park, fountain = str(by_title["Парк у реки"]["initiative_id"]), str(by_title["Фонтан на площади"]["initiative_id"])
     manifest_hash = str(by_title["Парк у реки"]["document_hash"])
@@ -312,9 +313,11 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     time.sleep(2)
     c1.goto(f"{story.consoles['c1'].url}/requests/{stale.signing_hash.hex()}")
     assert "Срок запроса на подпись истёк" in message(c1) and c1.locator('form[action$="/sign"]').count() == 0
-    district.goto(story.consoles["volgograd"].url + "/initiatives")
-    statuses = district.inner_text("main")
-    assert "допущена" in statuses and "отклонена: вне полномочий муниципалитета" in statuses
+    def reviewed() -> bool:
+        district.goto(story.consoles["volgograd"].url + "/initiatives")
+        statuses = district.inner_text("main")
+        return "допущена" in statuses and "отклонена: вне полномочий муниципалитета" in statuses
+    wait_for(reviewed, 30, "both decisions in the district operator's list")
     print(f"formation and review took {time.monotonic() - started:.0f} s of the {VOTING_IN_S} s window")
 
     # 5. the vote, on the gateway
@@ -339,8 +342,10 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     with c0.expect_navigation():
         form.locator("button").click()
     co_sign(story, "c1", prepared_hash(c0))
+    wait_for(lambda: get_json(f"{story.node('validator-0')}/api/v1/campaigns/{CAMPAIGN}/tally")["status"] == "closed",
+             30, "the close on validator-0")
     tally = get_json(f"{story.node('validator-0')}/api/v1/campaigns/{CAMPAIGN}/tally")
-    assert tally["status"] == "closed" and tally["winners"] == [park]
+    assert tally["winners"] == [park]
     district.goto(f"{story.consoles['volgograd'].url}/initiatives/{CAMPAIGN}/{park}")
     district.select_option("#stage", "works")
     district.fill("#percent", "30")
@@ -361,13 +366,20 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
                 const i = document.createElement('input'); i.name = n; i.value = v; f.appendChild(i); }}
             document.body.appendChild(f); f.submit(); }}""")
     assert "относится к району volgograd" in message(live)
-    reports = get_json(f"{story.node('validator-0')}/api/v1/campaigns/{CAMPAIGN}/initiatives/{park}")["progress"]
+    progress_url = f"{story.node('validator-0')}/api/v1/campaigns/{CAMPAIGN}/initiatives/{park}"
+    wait_for(lambda: len(get_json(progress_url)["progress"]) > 0, 30, "the report on validator-0")
+    reports = get_json(progress_url)["progress"]
     assert [r["stage"] for r in reports] == ["works"]
     evidence = str(reports[0]["evidence_hash"])
 
     # 7. the citizen's initiative page: documents (hash-checked) and the signed timeline; results link it
-    vote.goto(f"{net.gateway_url}/results/{CAMPAIGN}/d/volgograd")
-    vote.click(f'a[href="/c/{CAMPAIGN}/initiatives/{park}"]')
+    link = f'a[href="/c/{CAMPAIGN}/initiatives/{park}"]'
+
+    def results_link_it() -> bool:   # the gateway refreshes a campaign's status every few seconds
+        vote.goto(f"{net.gateway_url}/results/{CAMPAIGN}/d/volgograd")
+        return vote.locator(link).count() == 1
+    wait_for(results_link_it, 30, "the district's results to link the winner", interval=1.0)
+    vote.click(link)
     vote.wait_for_load_state()
     text = vote.inner_text("main")
     assert "Документы" in text and "смета парка.pdf" in text and "✓ Список файлов совпадает с хешем" in text
