@@ -168,6 +168,13 @@ class LevelStore:
                                                                      **bounds)
         return iterator
 
+    def compact(self, prefix: bytes) -> None:
+        """Rewrite the files holding keys under ``prefix`` now: values deleted there leave the disk
+        files (LevelDB otherwise keeps a deleted value in its table files until a compaction that may
+        never come for a quiet range)."""
+        with self._lock:
+            self._db.compact_range(start=prefix, stop=prefix_end(prefix))
+
     def close(self) -> None:
         if not self._db.closed:
             self._db.close()

@@ -23,7 +23,7 @@ from chain.errors import VecheError
 from chain.params import ChainParams
 from chain.storage import LevelStore
 from gateway import views_auth, views_public, views_vote
-from gateway.auth import CardBook, CodeAuth, SessionStore, load_or_create_secret
+from gateway.auth import CardBook, CardGuard, CodeAuth, SessionStore, load_or_create_secret
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.documents import DocumentShelf
@@ -114,6 +114,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 secret=secret, clock=clock, jinja=make_jinja(), store=store, vault=VoterVault(store), pool=pool,
                 chain=ChainView(pool, clock), pipeline=pipeline, sms=provider,
                 codes=CodeAuth(secret, config.limits, clock), cards=CardBook(config.cards_dir),
+                card_guard=CardGuard(config.limits.card_wrong_global),
                 sessions=SessionStore(max_sessions=config.limits.max_sessions,
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]

@@ -4,12 +4,17 @@
 * Sessions live in memory only (a restart logs everybody out, nothing else is lost); a session
   holds keyed hashes of the phone number, never the number.
 * SMS codes: six digits from ``secrets``, stored only as an HMAC bound to the session, valid
-  ``code_ttl_seconds``. ``code_tries`` wrong answers lock out the pair (phone, client address) for
-  ``code_lockout_seconds`` — a pair, so nobody can lock a stranger out from elsewhere. A resend
-  cooldown and a daily cap apply per phone.
+  ``code_ttl_seconds``. Each issued code takes ``code_tries_per_code`` wrong answers **in total**,
+  from any address or session, and is then burned: a new one must be requested, under the per-phone
+  resend cooldown and daily cap — so the guesses per phone per day are bounded by the secret, not by
+  how many addresses an attacker holds. As a second layer ``code_tries`` wrong answers lock out the
+  pair (phone, client address) for ``code_lockout_seconds`` — a pair, so nobody can lock a stranger
+  out from elsewhere.
 * Code cards: 12 characters from an alphabet without look-alikes; the gateway knows only their
   keyed hashes (files in ``cards_dir`` written by ``veche gateway cards generate``); each card
-  casts one ballot in its campaign.
+  casts one ballot in its campaign. A wrong card code names no card, so its budget is gateway-wide:
+  ``card_wrong_global`` unknown card codes from all clients together (``CardGuard``), past which card
+  entry pauses (429) until the budget refills.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gateway.config import Limits
+from chain.numbers import is_decimal
+from gateway.config import Limits, RateLimit
 from gateway.errors import ConfigError, Refusal
 from gateway.phone import Identity, keyed_hash, phone_identity, phone_tag
 
@@ -71,6 +77,7 @@ class Challenge:
     identity: Identity
     code_mac: bytes
     expires_ms: int
+    wrong: int = 0              # wrong answers so far, from any address or session
 
 
 @dataclass(slots=True)
@@ -252,12 +259,17 @@ class CodeAuth:
             session.challenge = None
             raise Refusal("err_code_expired", status=400, reason="code_expired")
         code = "".join(ch for ch in code_text if not ch.isspace())
-        if len(code) != CODE_DIGITS or not code.isascii() or not code.isdigit():
+        if not is_decimal(code, CODE_DIGITS) or len(code) != CODE_DIGITS:
             raise Refusal("err_code_format", status=400, reason="code_malformed")
         if hmac.compare_digest(self._code_mac(session, challenge.tag, code), challenge.code_mac):
             self._failures.pop((challenge.tag, client), None)
             session.challenge = None
             return challenge.identity
+        challenge.wrong += 1
+        if challenge.wrong >= self.limits.code_tries_per_code:
+            session.challenge = None        # burned: every later answer, right or wrong, is refused
+            log.info("an SMS code was burned after %d wrong answers", challenge.wrong)
+            raise Refusal("err_code_burned", status=429, reason="code_burned", retry_after=1)
         tries, _ = self._failures.get((challenge.tag, client), (0, 0))
         tries += 1
         if tries >= self.limits.code_tries:
@@ -267,11 +279,48 @@ class CodeAuth:
                           retry_after=self.limits.code_lockout_seconds,
                           params={"minutes": str(max(1, self.limits.code_lockout_seconds // 60))})
         self._failures.put((challenge.tag, client), (tries, 0))
-        raise Refusal("err_code_wrong", status=400, reason="code_wrong",
-                      params={"left": str(self.limits.code_tries - tries)})
+        left = min(self.limits.code_tries - tries, self.limits.code_tries_per_code - challenge.wrong)
+        raise Refusal("err_code_wrong", status=400, reason="code_wrong", params={"left": str(left)})
 
 
 # --- code cards ------------------------------------------------------------------------------------
+
+
+class CardGuard:
+    """The gateway-wide budget of unknown card codes (``limits.card_wrong_global``).
+
+    A wrong card code cannot be charged to a card (it names none), and per-address limits do not
+    bound an attacker holding many addresses; so every unknown code, from anyone, spends one token
+    of one bucket. While it is empty card entry is refused (429) before any code is looked up: card
+    logins pause for everyone (SMS logins go on), which bounds the guesses per hour whatever the
+    number of addresses (docs/GATEWAY.md gives the odds).
+    """
+
+    def __init__(self, limit: RateLimit, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = limit.count / limit.seconds
+        self.capacity = float(limit.count)
+        self._tokens = self.capacity
+        self._stamp = monotonic()
+        self._monotonic = monotonic
+
+    def _level(self) -> float:
+        now = self._monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        return self._tokens
+
+    def check(self) -> None:
+        """Refuse card entry while the budget of wrong codes is spent."""
+        level = self._level()
+        if level < 1.0:
+            raise Refusal("err_card_paused", status=429, reason="card_guessing",
+                          retry_after=max(1, int((1.0 - level) / self.rate + 0.999)))
+
+    def wrong(self) -> None:
+        """An unknown card code was entered: spend one token of the gateway-wide budget."""
+        self._tokens = self._level() - 1.0
+        if self._tokens < 1.0 <= self._tokens + 1.0:
+            log.warning("the gateway-wide budget of wrong card codes is spent: card entry pauses")
 
 
 def normalize_card(text: str) -> str | None:

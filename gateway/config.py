@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 
 from chain.errors import GenesisError
+from chain.numbers import is_decimal
 from gateway.errors import ConfigError
 from genesis.config import GatewayConfig as SharedGatewayConfig
 from genesis.config import load_gateway_config
@@ -42,11 +43,13 @@ class Limits:
     sms_resend_seconds: int = 60
     code_ttl_seconds: int = 300
     code_tries: int = 3
+    code_tries_per_code: int = 5
     code_lockout_seconds: int = 900
     code_per_ip: RateLimit = RateLimit(60, 3600)
     code_per_subnet: RateLimit = RateLimit(600, 3600)
     card_per_ip: RateLimit = RateLimit(30, 3600)
     card_per_subnet: RateLimit = RateLimit(300, 3600)
+    card_wrong_global: RateLimit = RateLimit(1000, 3600)
     ballot_per_ip: RateLimit = RateLimit(60, 3600)
     ballot_per_subnet: RateLimit = RateLimit(600, 3600)
     max_inflight_requests: int = 1000
@@ -193,7 +196,7 @@ def parse_sms(raw: Any) -> SmsConfig:
           "gateway config: sms.allowed_regions must be a non-empty list of ISO 3166 region codes like [\"RU\"]")
     prefixes_raw = raw.get("allowed_prefixes", [])
     _want(isinstance(prefixes_raw, list)
-          and all(isinstance(p, str) and p.startswith("+") and p[1:].isascii() and p[1:].isdigit()
+          and all(isinstance(p, str) and p.startswith("+") and is_decimal(p[1:], 15)
                   for p in prefixes_raw),
           "gateway config: sms.allowed_prefixes must be a list of E.164 prefixes like [\"+79\"]")
     url = raw.get("url")

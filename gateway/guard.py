@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import secrets
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from chain.numbers import is_decimal, parse_decimal
 from chain.storage import KeyValueStore
 from gateway.config import RateLimit
 from gateway.errors import Refusal
@@ -65,7 +67,7 @@ class TokenBuckets:
 def subnet_of(address: str) -> str:
     """The /24 (IPv4) or /64 (IPv6) network of an address, as text."""
     head, dot, last = address.rpartition(".")
-    if dot and last.isdigit() and ":" not in address:      # a normalised IPv4 address (the common case)
+    if dot and is_decimal(last, 3) and ":" not in address:      # a normalised IPv4 address (the common case)
         return f"{head}.0/24"
     try:
         ip = ipaddress.ip_address(address)
@@ -138,30 +140,41 @@ class CsrfTokens:
     """``<issued ms>.<mac>`` bound to the session id; also carries the form's issue time.
 
     A token proves the form came from this gateway to this session, and when: a POST sooner than
-    ``form_min_seconds`` after the form was issued is refused (bots fill forms instantly).
+    ``form_min_seconds`` after the form was issued is refused (bots fill forms instantly). A token
+    is **single-use**: once a POST passed with it, the same token is refused (``form_reused``), so
+    the minimum form time is paid for every POST, not once per 4-hour token. Every page that holds
+    a form carries a fresh token. Used tokens are remembered until they would be stale anyway (at
+    most ``MAX_USED`` of them; beyond that the oldest is forgotten, which only re-opens one stale
+    form to a second POST).
     """
 
     MAX_AGE_MS = 4 * 3600 * 1000
+    MAX_USED = 500_000
 
     def __init__(self, secret: bytes, clock: Callable[[], int]) -> None:
         self.secret = secret
         self.clock = clock
+        self._used: OrderedDict[str, int] = OrderedDict()   # token -> issued ms, oldest use first
 
-    def _mac(self, session_id: str, issued_ms: int) -> str:
-        digest = hmac.new(self.secret, f"veche/gw/csrf/v1|{session_id}|{issued_ms}".encode(), hashlib.sha256).digest()
+    def _mac(self, session_id: str, issued_ms: int, nonce: str) -> str:
+        digest = hmac.new(self.secret, f"veche/gw/csrf/v2|{session_id}|{issued_ms}|{nonce}".encode(),
+                          hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
 
     def issue(self, session_id: str) -> str:
+        """``<issued ms>.<nonce>.<mac>``: the nonce makes two forms of one millisecond different tokens."""
         now = self.clock()
-        return f"{now}.{self._mac(session_id, now)}"
+        nonce = secrets.token_urlsafe(6)
+        return f"{now}.{nonce}.{self._mac(session_id, now, nonce)}"
 
-    def check(self, session_id: str, token: str, form_min_seconds: float) -> None:
+    def check(self, session_id: str, token: str, form_min_seconds: float, *, single_use: bool = True) -> None:
         """Raise ``Refusal`` unless ``token`` is this session's and old enough but not stale."""
-        issued_text, _, mac = token.partition(".")
-        if not issued_text.isdigit() or len(issued_text) > 15 or not mac:
+        issued_text, _, rest = token.partition(".")
+        nonce, _, mac = rest.partition(".")
+        issued = parse_decimal(issued_text, 15)
+        if issued is None or not nonce or not mac or len(token) > 80:
             raise Refusal("err_csrf", status=403, reason="csrf")
-        issued = int(issued_text)
-        if not hmac.compare_digest(mac, self._mac(session_id, issued)):
+        if not hmac.compare_digest(mac.encode(), self._mac(session_id, issued, nonce).encode()):
             raise Refusal("err_csrf", status=403, reason="csrf")
         age = self.clock() - issued
         if age > self.MAX_AGE_MS:
@@ -169,6 +182,16 @@ class CsrfTokens:
         if age < form_min_seconds * 1000:
             raise Refusal("err_too_fast", status=429, reason="too_fast",
                           retry_after=max(1, int(form_min_seconds - age / 1000 + 0.999)))
+        if single_use:
+            self._consume(token, issued)
+
+    def _consume(self, token: str, issued: int) -> None:
+        if token in self._used:
+            raise Refusal("err_form_used", status=403, reason="form_reused")
+        self._used[token] = issued
+        horizon = self.clock() - self.MAX_AGE_MS
+        while self._used and (len(self._used) > self.MAX_USED or next(iter(self._used.values())) < horizon):
+            self._used.popitem(last=False)
 
 
 class Limiter:

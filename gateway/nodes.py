@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import msgpack
 
+from chain.numbers import parse_seconds
 from gateway.errors import NodeAnswerError, NodeUnavailable
 
 log = logging.getLogger("veche.gateway.nodes")
@@ -188,12 +189,8 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
 
 
 def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+    seconds = parse_seconds(value, default=-1.0, maximum=3600.0)
+    return None if seconds < 0 else seconds
 
 
 def _error_text(parsed: Any) -> str:

@@ -26,7 +26,7 @@ from multidict import MultiDictProxy
 from chain.crypto import SigningKey
 from chain.params import ChainParams
 from chain.storage import KeyValueStore
-from gateway.auth import CardBook, CodeAuth, Session, SessionStore
+from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.documents import DocumentShelf
@@ -55,7 +55,7 @@ LANG_COOKIE = "veche_lang"
 HONEYPOT_FIELD = "website"
 MAX_FIELD_CHARS = 2000
 COUNTED_REASONS = frozenset(REASON_NAMES)
-CAMPAIGN_PATH = re.compile(r"^/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})$")
+CAMPAIGN_PATH = re.compile(r"/c/([A-Za-z0-9._-]{1,64})/d/([A-Za-z0-9._-]{1,64})\Z")  # \Z: "$" matches before "\n"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 PAGE_CACHE_SIZE = 2048
@@ -80,6 +80,7 @@ class Gateway:
     sms: SmsProvider
     codes: CodeAuth
     cards: CardBook
+    card_guard: CardGuard
     sessions: SessionStore
     csrf: CsrfTokens
     limiter: Limiter
@@ -306,8 +307,11 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
     return form  # type: ignore[return-value]
 
 
-def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
-    """Honeypot, CSRF token and minimum time on the form; return the session."""
+def check_form(ctx: Ctx, form: MultiDictProxy[str], *, single_use: bool = True) -> Session:
+    """Honeypot, CSRF token and minimum time on the form; return the session. The token is
+    single-use (``single_use``) on the login forms, where the form time is the bot signal; the
+    ballot form passes False: a repeated ballot POST is idempotent (it lands on the same receipt),
+    so a double-click keeps working."""
     session = ctx.session
     if session is None:
         raise Refusal("err_no_session", status=403, reason="no_session")
@@ -316,7 +320,7 @@ def check_form(ctx: Ctx, form: MultiDictProxy[str]) -> Session:
     token = form.get("csrf_token", "")
     if len(form.getall("csrf_token", [])) > 1:
         raise Refusal("err_csrf", status=403, reason="csrf")
-    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds)
+    ctx.gw.csrf.check(session.sid, token, ctx.gw.config.form_min_seconds, single_use=single_use)
     return session
 
 

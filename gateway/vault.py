@@ -5,7 +5,9 @@ ballot (never at login). The key and the citizen's ballot hashes are stored encr
 AES-256-GCM under ``HMAC(identity.vault_key, campaign)`` and indexed by
 ``HMAC(identity.index_key, campaign)``; both identity keys are themselves keyed hashes of the
 phone number (or card code) under the gateway secret, so the database alone links nothing to a
-person. When a campaign closes, ``destroy_campaign`` deletes its keys and links.
+person. When a campaign closes, ``destroy_campaign`` deletes its keys and links, and compacts their
+key ranges at once, so the deleted records leave LevelDB's table and log files (a deletion alone
+only adds a tombstone; the old value stays on disk until some later compaction).
 
 AES-GCM comes from ``chain.crypto.seal``/``unseal`` (the one wrapper around ``cryptography``).
 
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from chain import codec
 from chain.crypto import SigningKey, seal, unseal
 from chain.errors import DecodeError, VecheError
-from chain.storage import KeyValueStore
+from chain.storage import KeyValueStore, LevelStore
 from gateway.errors import GatewayError
 from gateway.phone import Identity, keyed_hash
 
@@ -152,6 +154,9 @@ class VoterVault:
         doomed.update({key: None for key, _ in self.store.iterate(registered_prefix(campaign_id))})
         if doomed:
             self.store.write(doomed, sync=True)
+            if isinstance(self.store, LevelStore):   # the deleted values leave LevelDB's files now
+                self.store.compact(vault_prefix(campaign_id))
+                self.store.compact(registered_prefix(campaign_id))
         return keys
 
 

@@ -23,7 +23,7 @@ LOGOUT_FORM = frozenset({"csrf_token"})
 
 
 def _safe_next(value: str | None) -> str | None:
-    if value and CAMPAIGN_PATH.match(value):
+    if value and CAMPAIGN_PATH.fullmatch(value):   # fullmatch: "$" would also match before a final "\n"
         return value
     return None
 
@@ -102,12 +102,14 @@ async def post_card(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     gw.limiter.check("card_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("card_per_subnet", _subnet(ctx), "rate_subnet")
+    gw.card_guard.check()
     code = normalize_card(single(form, "card"))
     if code is None:
         raise Refusal("err_card_format", status=400, reason="card_malformed")
     identifier = card_id(gw.secret, code)
     campaign_id = gw.cards.campaign_of(identifier)
     if campaign_id is None:
+        gw.card_guard.wrong()
         raise Refusal("err_card_unknown", status=400, reason="card_unknown")
     identity = card_identity(gw.secret, code, campaign_id)
     if gw.store.get(used_card_key(identifier)) is not None and _card_has_standing_ballot(ctx, identity, campaign_id):

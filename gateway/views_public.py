@@ -293,10 +293,13 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     names = {d.district_id: d.name for c in await gw.chain.campaigns() for d in c.districts}
+    sets = gw.receipts.sets
+    await sets.refresh()                      # rate-limited; the set in force, followed from genesis
+    in_force = sets.schedule.latest()
     return render(ctx, "verify.html", node_url=gw.config.nodes[0], chain_id=gw.chain_id,
                   genesis_hash=gw.params.genesis_hash.hex(),
-                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in gw.params.validators.validators],
-                  quorum=gw.params.validators.quorum)
+                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in in_force.validators],
+                  quorum=in_force.quorum)
 
 
 def _operator_text(ctx: Ctx, operator: str, district_names: dict[str, str]) -> str:

@@ -162,7 +162,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     campaign_id, district_id = request.match_info["campaign"], request.match_info["district"]
     form = await read_form(ctx, VOTE_FORM)
-    check_form(ctx, form)
+    check_form(ctx, form, single_use=False)
     gw.limiter.check("ballot_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("ballot_per_subnet", subnet_of(ctx.client), "rate_subnet")
     if ctx.session is not None and ctx.session.identity is not None and ctx.session.identity.is_card \

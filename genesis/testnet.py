@@ -28,6 +28,7 @@ from typing import Any
 
 from chain.crypto import SigningKey, write_key_file
 from chain.errors import GenesisError
+from chain.numbers import parse_decimal
 from chain.tx import CHAIN_ID_PATTERN
 from consensus.signing_state import SigningState, encode_file
 from genesis import demo as demo_data_module
@@ -319,7 +320,7 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
 
 def _home_index(name: str) -> int:
     suffix = name.rsplit("-", 1)[-1]
-    return int(suffix) if suffix.isdigit() else 0
+    return parse_decimal(suffix) or 0
 
 
 def load_testnet(directory: str | os.PathLike[str]) -> TestnetLayout:

@@ -51,6 +51,7 @@ TRUSTED_CACHE = 4096
 FAIR_WINDOW_S = 1.0          # usage and activity are counted over the last second (two windows)
 FAIR_RESERVE = 0.25          # share of the node bucket only clients under their fair share may spend
 MAX_GROUPS = 10_000
+FAILURE_BYTES_PER_TX = 512   # a body that does not decode is charged as this many bytes per transaction
 IPV4_GROUP_PREFIX = 24
 IPV6_GROUP_PREFIX = 56
 
@@ -266,6 +267,19 @@ class AdmissionControl:
         self.node.spend(amount)
         self.share.charge(group, amount)
         return None
+
+    def charge_failure(self, client: str, body_bytes: int) -> None:
+        """A body that failed to decode still cost reading and decoding: charge it as the number of
+        transactions it could have held (``FAILURE_BYTES_PER_TX`` bytes each, at least one), to this
+        client's bucket (and, untrusted, to the node-wide bucket and its network's share), so a
+        client sending garbage meets 429 like one sending too many transactions. The node-wide bucket
+        is not charged (it meters signature checks, which garbage never reaches)."""
+        amount = max(1, min(MAX_BATCH_TXS, body_bytes // FAILURE_BYTES_PER_TX))
+        if self.is_trusted(client):
+            self.trusted.spend(amount)
+            return
+        self.clients.charge(client, amount)
+        self.share.charge(client_group(client), amount)
 
     def _node_refusal(self, group: str, amount: int) -> Refusal | None:
         """The node-wide bucket: a group past its fair share may not spend the reserve (a full bucket it may)."""

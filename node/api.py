@@ -27,6 +27,7 @@ from chain.errors import StoreCorrupt, StoreFull
 from chain.governance import Roster
 from chain.lightclient import proof_to_json
 from chain.merkle import inclusion_proof
+from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
 from chain.tx import body_to_json
@@ -35,16 +36,15 @@ from node.ballots import parse_cursor, parse_limit, read_ballots
 from node.cosign.api import add_request_routes
 from node.documents.api import add_document_routes
 from node.errors import (
-    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, PayloadTooLarge, UnsupportedMediaType,
+    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
 )
-from node.ops.backup import BackupWriter, header_of
-from node.mempool import MAX_BATCH_BYTES, decode_batch
+from node.mempool import MAX_BATCH_BYTES, Reservation, decode_batch
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
 from node.openapi import BACKUP_TYPE, LiveExamples, openapi_document
+from node.ops.backup import BackupWriter, header_of
 from node.ops.health import node_health
-from node.envelope import MAX_ENVELOPE_BYTES
-from node.p2p import ENVELOPE_PATH, read_envelope_body
+from node.p2p import ENVELOPE_PATH, read_envelope
 
 log = logging.getLogger("veche.node.api")
 
@@ -92,6 +92,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 names the methods the path has (RFC 9110 §15.5.6)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:
+        # the client went away or the connection guard cut it mid-body (too slow): nobody to answer
+        log.debug("connection lost while serving %s %s", request.method, request.path)
+        return error_response(400, "connection_lost", "the connection was lost while reading the request")
     except Exception:  # noqa: BLE001 - a node never crashes on client input: log it, answer 500
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the node hit an unexpected error; it is logged")
@@ -119,10 +123,10 @@ def client_address(request: web.Request, proxies: ProxyTrust) -> str:
 
 
 def parse_height(value: str, what: str = "height") -> int:
-    """ASCII digits only: ``str.isdigit()`` also accepts "¹" or "٣", which ``int()`` refuses or reads."""
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise BadRequest(f"{what} must be a non-negative integer, got {value[:32]!r}", "bad_height")
-    return int(value)
+    height = parse_decimal(value, 18)
+    if height is None:
+        raise BadRequest(f"{what} must be a non-negative integer (ASCII digits), got {value[:32]!r}", "bad_height")
+    return height
 
 
 def parse_hash(value: str) -> bytes:
@@ -307,13 +311,15 @@ async def get_validator_changes(request: web.Request) -> web.Response:
 # --- transactions ----------------------------------------------------------------------------------
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int, reservation: Reservation) -> bytes:
+    """The body, at most ``limit`` bytes, each chunk counted in flight as it arrives."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"a transaction batch is at most {limit} bytes")
+        reservation.grow(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -331,15 +337,18 @@ async def post_txs(request: web.Request) -> web.Response:
     if refusal is not None:
         node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
         raise OverBudget(refusal.message(), retry_after=refusal.retry_after)
-    reserved = length if length is not None else MAX_BATCH_BYTES  # a body of unknown length may be this big
-    try:
-        node.check_room(reserved)
-    except ApiError as exc:
-        node.metrics.requests_shed.inc(exc.code)
-        raise
-    with node.mempool.reserve(reserved):
-        body = await read_limited(request, MAX_BATCH_BYTES)
-        raws = decode_batch(body)
+    with node.mempool.reservation() as reservation:   # grows as the body arrives: slow uploads hold little
+        try:
+            node.check_room(length or 0)
+            body = await read_limited(request, MAX_BATCH_BYTES, reservation)
+        except Overloaded as exc:
+            node.metrics.requests_shed.inc(exc.code)
+            raise
+        try:
+            raws = decode_batch(body)
+        except ApiError:
+            node.admission.charge_failure(client, len(body))   # garbage costs budget too: 429 follows
+            raise
         refusal = node.admission.take(client, len(raws))
         if refusal is not None:
             node.metrics.requests_shed.inc(SHED_REASON[refusal.scope])
@@ -523,16 +532,7 @@ async def get_backup(request: web.Request) -> web.StreamResponse:
 
 
 async def post_envelope(request: web.Request) -> web.Response:
-    node = node_of(request)
-    body: bytes | None = None
-    try:
-        reserved = min(request.content_length or MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES)
-        with node.inbound.reserve(reserved):
-            body = await read_envelope_body(request)
-            return web.json_response(node.inbound.handle(body))
-    except ApiError as exc:
-        node.inbound.reject(body, exc)
-        raise
+    return web.json_response(await read_envelope(request, node_of(request).inbound))
 
 
 def add_routes(app: web.Application) -> None:

@@ -28,6 +28,7 @@ import msgpack
 from chain import codec
 from chain.block import Block
 from chain.ledger import Ledger
+from chain.numbers import parse_decimal
 from chain.records import STATUS_CLOSED, Campaign
 from chain.crypto import sha256
 from node.errors import BadRequest
@@ -37,7 +38,7 @@ MAX_LIMIT = 2000
 MAX_BLOCKS_PER_PAGE = 2000
 MAX_BYTES_PER_PAGE = 8 * 1024 * 1024
 MAX_INDEX = 999_999_999  # a cursor index "after every transaction of this block" (blocks hold ≤ 20,000)
-CURSOR_PATTERN = re.compile(r"([0-9]{1,18}):([0-9]{1,9})")
+CURSOR_PATTERN = re.compile(r"([0-9]{1,18}):([0-9]{1,9})")  # ASCII digits only (\d takes any script)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +87,10 @@ def parse_cursor(value: str | None) -> Position | None:
 def parse_limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not 1 <= int(value) <= MAX_LIMIT:
+    limit = parse_decimal(value, 9)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value[:32]!r}", "bad_limit")
-    return int(value)
+    return limit
 
 
 def end_height(ledger: Ledger, campaign: Campaign) -> int:

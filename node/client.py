@@ -25,6 +25,7 @@ import aiohttp
 
 from chain import codec
 from chain.errors import DecodeError, VecheError
+from chain.numbers import parse_seconds
 from genesis.model import Genesis, parse_genesis
 from node.ops.tls import default_context
 
@@ -309,11 +310,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def parse_retry_after(value: str | None) -> float:
-    try:
-        seconds = float(value) if value is not None else 0.5
-    except ValueError:
-        seconds = 0.5
-    return min(max(seconds, 0.05), MAX_RETRY_AFTER_S)
+    return max(parse_seconds(value, default=0.5, maximum=MAX_RETRY_AFTER_S), 0.05)
 
 
 def api_error(status: int, data: bytes, where: str) -> NodeApiError:

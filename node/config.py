@@ -20,6 +20,15 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
                       in this many milliseconds (default 1000; at least 1000 transactions may wait)
   proposal_grace_ms   a transaction is proposed only this long after this node admitted it, so the
                       other validators have verified it from gossip (default 100; 0 = at once)
+  header_timeout_ms   a request head must be complete this long after its first byte (default 10000)
+  body_timeout_ms     the longest pause in a request body, and the grace before min_body_rate applies
+                      (default 10000)
+  min_body_rate       bytes per second a request body must average after that grace (default 4096)
+  max_connections     public connections at once (default 2048; never more than the open-files
+                      limit leaves after the node's own files)
+  max_connections_per_network  public connections per IPv4 /24 or IPv6 /64 (default 64)
+  max_reserved_connections     connections of validator peers and trusted_clients, a pool of their
+                      own that public connections cannot fill (default 512)
   disk_min_free_mb    below this much free space on the data directory's device the node takes no new
                       client transactions (503 disk_low); consensus goes on (default 512; 0 = never)
   document_max_bytes  the largest document the document store takes (default 10485760 = 10 MiB)
@@ -54,6 +63,12 @@ LIMIT_DEFAULTS: dict[str, Any] = {
     "sync_poll_ms": 150,
     "backlog_ms": 1000,
     "proposal_grace_ms": 100,
+    "header_timeout_ms": 10_000,
+    "body_timeout_ms": 10_000,
+    "min_body_rate": 4096,
+    "max_connections": 2048,
+    "max_connections_per_network": 64,
+    "max_reserved_connections": 512,
     "disk_min_free_mb": 512,
     "document_max_bytes": 10 * 1024 * 1024,
     "documents_max_total_mb": 2048,
@@ -78,6 +93,12 @@ class NodeLimits:
     sync_poll_ms: int = 150
     backlog_ms: int = 1000
     proposal_grace_ms: int = 100
+    header_timeout_ms: int = 10_000
+    body_timeout_ms: int = 10_000
+    min_body_rate: int = 4096
+    max_connections: int = 2048
+    max_connections_per_network: int = 64
+    max_reserved_connections: int = 512
     disk_min_free_mb: int = 512
     document_max_bytes: int = 10 * 1024 * 1024
     documents_max_total_mb: int = 2048

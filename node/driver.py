@@ -96,6 +96,8 @@ class Driver:
         self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
+        # shed client connections when the signing state cannot be written for lack of descriptors
+        self.relieve_fd_pressure: Callable[[], object] = lambda: None
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
@@ -180,7 +182,7 @@ class Driver:
             if isinstance(output, PersistSigningState):
                 if self._signing_file is not None:
                     started = time.perf_counter()
-                    self._signing_file.store(output.state)
+                    await self._signing_file.store_retrying(output.state, self.relieve_fd_pressure)
                     self.metrics.signing_write.observe(time.perf_counter() - started)
             elif isinstance(output, Broadcast):
                 message = output.message

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from chain.numbers import parse_seconds
 from node.errors import Overloaded
 from node.mempool import MAX_BATCH_BYTES, MAX_BATCH_TXS, encode_batch
 
@@ -294,7 +295,4 @@ def _not_registered(content: bytes) -> tuple[int, ...]:
 
 
 def _seconds(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 0.0
-    except ValueError:
-        return 0.0
+    return parse_seconds(value, default=0.0, maximum=3600.0)

@@ -53,6 +53,8 @@ log = logging.getLogger("veche.node.mempool")
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_BATCH_TXS = 5000
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
+# a batch is one array of byte strings: no strings, no nesting (an array inside stops the decoder)
+BATCH_LIMITS = codec.Limits(array=MAX_BATCH_TXS + 1, string=0, depth=1, containers=1)
 VERIFY_CHUNK = 48
 ADMIT_SLICE = 512
 REJECTED_MEMORY = 100_000
@@ -83,7 +85,7 @@ def decode_batch(body: bytes) -> list[bytes]:
     if len(body) > MAX_BATCH_BYTES:
         raise PayloadTooLarge(f"a transaction batch is at most {MAX_BATCH_BYTES} bytes")
     try:
-        value = codec.decode(body, max_bytes=MAX_BATCH_BYTES)
+        value = codec.decode(body, max_bytes=MAX_BATCH_BYTES, limits=BATCH_LIMITS)
     except DecodeError as exc:
         raise BadRequest(f"body is not a msgpack array of transactions: {exc.message}", "malformed") from exc
     if not isinstance(value, list) or not all(isinstance(item, bytes) for item in value):
@@ -97,6 +99,22 @@ def decode_batch(body: bytes) -> list[bytes]:
 
 def encode_batch(raws: Sequence[bytes]) -> bytes:
     return codec.encode(list(raws))
+
+
+class Reservation:
+    """Bytes of one request counted in ``Mempool.inflight_bytes``."""
+
+    def __init__(self, pool: "Mempool") -> None:
+        self._pool = pool
+        self.size = 0
+
+    def grow(self, size: int) -> None:
+        """Count ``size`` more bytes; 503 ``busy`` when that would pass ``MAX_INFLIGHT_BYTES``."""
+        if self._pool.inflight_bytes + size > MAX_INFLIGHT_BYTES:
+            raise Overloaded("too many transactions are being read or verified right now; retry later",
+                             "busy", retry_after=RETRY_AFTER_FULL_S / 2)
+        self._pool.inflight_bytes += size
+        self.size += size
 
 
 class ClientBudgets:
@@ -127,7 +145,17 @@ class ClientBudgets:
         level = self._level(client, now)
         if level < amount:
             return (amount - level) / self.rate
-        self._buckets[client] = (level - amount, now)
+        self._set(client, level - amount, now)
+        return None
+
+    def charge(self, client: str, amount: float) -> None:
+        """Spend ``amount`` tokens whatever the level (work already done); the bucket may go below
+        zero, down to one burst, so the client waits until it refills."""
+        now = self._clock()
+        self._set(client, max(-self.burst, self._level(client, now) - amount), now)
+
+    def _set(self, client: str, tokens: float, now: float) -> None:
+        self._buckets[client] = (tokens, now)
         self._buckets.move_to_end(client)
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
@@ -267,6 +295,16 @@ class Mempool:
             yield
         finally:
             self.inflight_bytes -= size
+
+    @contextmanager
+    def reservation(self) -> Iterator[Reservation]:
+        """Bytes in flight that grow as a body arrives (``Reservation.grow``), released at the end: a
+        slow upload holds only what it has sent, never what it announced."""
+        held = Reservation(self)
+        try:
+            yield held
+        finally:
+            self.inflight_bytes -= held.size
 
     async def admit(self, raws: Sequence[bytes]) -> Admission:
         """Admit a batch; each raw transaction is accepted (its hash) or rejected (index, code, message).

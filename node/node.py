@@ -3,8 +3,13 @@
 ``Node`` opens everything synchronously (LevelDB, genesis, key, signing state) and ``close()``s
 it; ``run(session)`` runs the node's long-lived tasks in one ``asyncio.TaskGroup``: the consensus
 driver (validators), one sender per peer link, the gossip admission worker, block sync, the
-equal-shares worker and, on observers, the forwarder and the mempool expiry. If any task fails,
-the group cancels the others and ``run`` raises: the process stops rather than limp on.
+equal-shares worker, the forwarder and the mempool expiry. If any task fails, the group cancels
+the others and ``run`` raises: the process stops rather than limp on.
+
+Who forwards: an observer always; a validator's node while its key is not in the set of the next
+height (a spare started before its ``validators.update`` takes effect, or a validator removed from
+the set but still running) — its peers no longer take its gossip, so what clients send it must reach
+the validators the way an observer's does. A validator in the set gossips instead.
 """
 
 from __future__ import annotations
@@ -84,6 +89,8 @@ class Node:
         self.recover_signing_state = recover_signing_state
         self.fault: StorageError | None = None
         """A corruption or full disk the store reported: the process stops with its exit code."""
+        self.on_set_change: Callable[[], None] | None = None
+        """Set by the process: called after a commit that changed the validator sets of the next heights."""
         self.on_fatal: Callable[[], None] | None = None
         """Set by the application: stop the process (``Runtime.stopped``)."""
         self._opened = False
@@ -139,9 +146,9 @@ class Node:
             except BaseException:
                 self.store.close()
                 raise
-        else:
-            self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
-                                       health=lambda url: self.sync.health(url))
+        self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
+                                   health=lambda url: self.sync.health(url))
+        self._was_forwarding = self.forwarding
         self.inbound = Inbound(self.chain_id, self._validator_name, self.metrics, accepts=self.driver is not None,
                                deliver=self._deliver, admit_gossip=self.gossip_queue.put,
                                current_height=self._consensus_height)
@@ -185,6 +192,12 @@ class Node:
             return None
         return self.ledger.validators_at(self.ledger.height + 1).index_of(self.key.public_key)
 
+    @property
+    def forwarding(self) -> bool:
+        """True when client transactions go to the validators by HTTP: an observer, or a validator's node
+        whose key is not in the set of the next height (not yet added, or removed)."""
+        return self.driver is None or self.validator_index is None
+
     def _ever_validator(self, public_key: bytes) -> bool:
         """In the set of the next two heights, or in any set recorded (past or scheduled)."""
         history = self.ledger.state.history
@@ -223,6 +236,8 @@ class Node:
         if sets[0] is self._peer_sets[0] and sets[1] is self._peer_sets[1]:
             return
         self._peer_sets = sets
+        if self.on_set_change is not None:
+            self.on_set_change()
         if self.peers is not None:
             added, removed = self.peers.set_peers(self._peer_infos())
             if added or removed:
@@ -232,6 +247,15 @@ class Node:
         self.sync.set_sources(self._public_sources())
         if self.forwarder is not None:
             self.forwarder.set_targets([url for _, url in self._public_sources(validators_only=True)])
+        forwarding = self.forwarding
+        if self.driver is not None and forwarding != self._was_forwarding:
+            if forwarding:
+                log.warning("this node's key is not in the validator set from height %d: client transactions are "
+                            "forwarded to the validators", self.ledger.height + 1)
+            else:
+                log.info("this node's key is in the validator set from height %d: client transactions are "
+                         "gossiped to the other validators", self.ledger.height + 1)
+        self._was_forwarding = forwarding
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -424,10 +448,13 @@ class Node:
                 self._poke()
 
     async def _expire_forwarded(self) -> None:
-        """Observer: re-forward what has not committed after a while; expire what never does."""
+        """While forwarding: re-forward what has not committed after a while; expire what never does."""
         forwarded_at: dict[bytes, int] = {}
         while True:
             await asyncio.sleep(REFORWARD_AFTER_S / 2)
+            if not self.forwarding:
+                forwarded_at.clear()
+                continue
             now = wall_clock_ms()
             expired = self.mempool.expire(now - OBSERVER_PENDING_TTL_MS)
             if expired:
@@ -448,18 +475,20 @@ class Node:
         """Shed a client request before reading it (503): mempool bounds, backlog, or busy validators."""
         self.disk.check_room()
         self.mempool.check_room(incoming_bytes)
-        if self.forwarder is not None:
+        if self.forwarder is not None and self.forwarding:
             self.forwarder.check_room()
 
     async def submit(self, raws: list[bytes]) -> Admission:
-        """Admit a client's batch, then gossip (validator) or forward (observer) what was accepted."""
+        """Admit a client's batch, then gossip (a validator in the set) or forward (an observer, or a
+        validator's node outside the set of the next height) what was accepted."""
         admission = await self.mempool.admit(raws)
         if admission.admitted:
             self.metrics.txs_accepted.inc("client", amount=len(admission.admitted))
             accepted_raws = [tx.raw for tx in admission.admitted]
-            if self.peers is not None:
+            forwarding = self.forwarding
+            if self.peers is not None and not forwarding:
                 self.peers.gossip(accepted_raws)
-            if self.forwarder is not None:
+            if self.forwarder is not None and forwarding:
                 self.forwarder.push(accepted_raws)
             self._poke()
         return admission

@@ -298,19 +298,23 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                              tag="operations", operation_id="getHealth"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
-                "summary": "Validator-to-validator envelope [chain_id, sender_key, sequence, payload, signature]",
+                "summary": "Validator-to-validator envelope: a signed 152-byte header naming the sender by its "
+                           "validator key, then the payload (docs/PROTOCOL.md §7.2); authenticated before the "
+                           "payload is read",
                 "tags": ["p2p"],
-                "requestBody": {"required": True, "content": {"application/msgpack": {
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
-                    "400": _error("garbage, truncated or non-canonical msgpack, malformed fields, wrong chain id"),
-                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), or the "
-                                  "signature does not verify (bad_signature)"),
+                    "400": _error("no envelope header, wrong chain, Content-Length not header + payload length, "
+                                  "or a payload that is not two arrays of byte strings"),
+                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), the "
+                                  "header signature does not verify, or the payload does not match its signed "
+                                  "length and hash (bad_signature)"),
                     "403": _error("this node is an observer and takes no p2p messages"),
-                    "413": _error("envelope over 16 MiB"),
-                    "503": _error("more than 64 MiB of envelopes are being read at once; or a store fault "
-                                  "(data_corrupt, disk_full: the node is stopping)", retry_after=True),
+                    "413": _error("payload over 16 MiB"),
+                    "503": _error("more than 64 MiB of authenticated payloads are being read at once; or a store "
+                                  "fault (data_corrupt, disk_full: the node is stopping)", retry_after=True),
                     "415": _error("Content-Type is not application/msgpack or application/octet-stream"),
                     "500": INTERNAL,
                 }}},

@@ -9,9 +9,12 @@ sends one request at a time over the node's shared ``ClientSession``, and on fai
 exponentially with jitter. When a queue is full the oldest item is dropped and counted: nothing
 here ever blocks the consensus loop. Consensus messages lost this way are re-sent by the engine.
 
-Incoming: ``Inbound.handle`` authenticates (see ``node/envelope.py``: by the sender's validator key,
-accepted when it validates at a height near ours), hands consensus messages to the driver and
-queues transactions for admission by one gossip worker (a bounded queue as well).
+Incoming: ``read_envelope`` reads the 152-byte header and authenticates it (``Inbound.authenticate``,
+see ``node/envelope.py``: by the sender's validator key, accepted when it validates at a height near
+ours) before it reads the payload, so bytes from anyone but a validator are never read past the
+header nor decoded; ``Inbound.deliver`` checks the payload against the signed hash, hands consensus
+messages to the driver and queues transactions for admission by one gossip worker (a bounded queue
+as well).
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from aiohttp import web
 from chain.crypto import SigningKey
 from consensus.errors import MalformedMessage
 from consensus.messages import PeerItem, decode_item
-from node.envelope import MAX_ENVELOPE_BYTES, ReplayFilter, open_envelope, peek_sender, seal
-from node.errors import ApiError, Forbidden, Overloaded, PayloadTooLarge, UnsupportedMediaType
+from node.envelope import (
+    HEADER_BYTES, MAX_ENVELOPE_BYTES, Envelope, EnvelopeHeader, ReplayFilter, open_header, open_payload, peek_sender,
+    seal,
+)
+from node.errors import ApiError, Forbidden, Overloaded, PayloadTooLarge, PeerRejected, UnsupportedMediaType
 from node.metrics import NodeMetrics
 
 log = logging.getLogger("veche.node.p2p")
@@ -126,7 +132,7 @@ class PeerLink:
         try:
             async with self._network.session.post(
                     self.peer.url + ENVELOPE_PATH, data=body,
-                    headers={"Content-Type": "application/msgpack"},
+                    headers={"Content-Type": "application/octet-stream"},
                     timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as response:
                 await response.read()
                 status = response.status
@@ -265,7 +271,7 @@ class Inbound:
 
     @contextmanager
     def reserve(self, size: int) -> Iterator[None]:
-        """Bound the bytes of envelopes being read at once (authentication comes after reading)."""
+        """Bound the payload bytes of authenticated envelopes being read at once."""
         if self.reading_bytes + size > MAX_READING_BYTES:
             raise Overloaded("too many p2p bytes are being read right now; retry later", "busy",
                              retry_after=1.0)
@@ -279,22 +285,43 @@ class Inbound:
         name = self._names(public_key) if public_key is not None else None
         return name if name is not None else "unknown"
 
-    def reject(self, body: bytes | None, error: ApiError) -> None:
-        claimed = peek_sender(body) if body else None
+    def reject(self, head: bytes | None, error: ApiError) -> None:
+        claimed = peek_sender(head) if head else None
         name = self._peer_name(claimed)
         self.metrics.p2p_rejected.inc(name, error.code)
         log.warning("rejected p2p request claiming to be from %s: %s", name, error.message)
 
-    def handle(self, body: bytes) -> dict[str, object]:
-        """Process one envelope body; raises ``ApiError`` subclasses for the HTTP layer."""
+    def check_accepts(self) -> None:
         if not self.accepts:
             raise Forbidden("this node is an observer: it takes no p2p messages (use the public API)",
                             "not_a_validator")
-        envelope = open_envelope(body, self.chain_id, lambda key: self._names(key) is not None)
-        name = self._peer_name(envelope.sender_key)
-        if self._replays.seen(envelope.sender_key, envelope.sequence):
-            self.metrics.p2p_duplicates.inc(name)
+
+    def authenticate(self, head: bytes) -> EnvelopeHeader:
+        """The header, authenticated (one signature check); nothing of the payload is read yet."""
+        self.check_accepts()
+        return open_header(head, self.chain_id, lambda key: self._names(key) is not None)
+
+    def is_replay(self, header: EnvelopeHeader) -> bool:
+        """An exact recent replay of an envelope already processed: answered without reading its payload."""
+        if self._replays.contains(header.sender_key, header.sequence):
+            self.metrics.p2p_duplicates.inc(self._peer_name(header.sender_key))
+            return True
+        return False
+
+    def handle(self, body: bytes) -> dict[str, object]:
+        """Process one whole envelope body (header and payload); raises ``ApiError`` subclasses."""
+        header = self.authenticate(body[:HEADER_BYTES])
+        if self.is_replay(header):
             return {"ok": True, "duplicate": True}
+        return self.deliver(header, body[HEADER_BYTES:])
+
+    def deliver(self, header: EnvelopeHeader, payload: bytes) -> dict[str, object]:
+        """Check the payload against its authenticated header, decode it, route what it holds."""
+        envelope: Envelope = open_payload(header, self.chain_id, payload)
+        if self._replays.seen(envelope.sender_key, envelope.sequence):   # raced with a twin request
+            self.metrics.p2p_duplicates.inc(self._peer_name(envelope.sender_key))
+            return {"ok": True, "duplicate": True}
+        name = self._peer_name(envelope.sender_key)
         self.metrics.p2p_received.inc(name)
         bad = 0
         for data in envelope.messages:
@@ -316,21 +343,40 @@ class Inbound:
         return {"ok": True, "duplicate": False, "malformed_messages": bad, "txs_queued": queued}
 
 
-async def read_envelope_body(request: web.Request) -> bytes:
-    """Read a p2p body within the size limit; 415/413 before reading what we would refuse."""
-    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if content_type not in P2P_CONTENT_TYPES:
-        raise UnsupportedMediaType("p2p envelopes are application/msgpack")
-    if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
-        raise PayloadTooLarge(f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > MAX_ENVELOPE_BYTES:
+async def read_envelope(request: web.Request, inbound: Inbound) -> dict[str, object]:
+    """Serve one ``POST /p2p/v1/envelope``: 415/413/403 before reading anything, then the header,
+    authenticated before a byte of the payload is read; the payload is read only for a validator,
+    within the node's budget of p2p bytes in flight. Rejections are counted and logged."""
+    head: bytes | None = None
+    try:
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in P2P_CONTENT_TYPES:
+            raise UnsupportedMediaType("p2p envelopes are application/octet-stream")
+        length = request.content_length
+        if length is not None and length > MAX_ENVELOPE_BYTES:
             raise PayloadTooLarge(f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        inbound.check_accepts()
+        try:
+            head = await request.content.readexactly(HEADER_BYTES)
+        except asyncio.IncompleteReadError as exc:
+            head = exc.partial
+            raise PeerRejected(f"an envelope has a {HEADER_BYTES}-byte header", "malformed") from None
+        header = inbound.authenticate(head)
+        if length is not None and length != HEADER_BYTES + header.payload_length:
+            raise PeerRejected("Content-Length does not match the envelope's signed payload length", "malformed")
+        if inbound.is_replay(header):
+            return {"ok": True, "duplicate": True}
+        with inbound.reserve(header.payload_length):
+            try:
+                payload = await request.content.readexactly(header.payload_length)
+            except asyncio.IncompleteReadError:
+                raise PeerRejected("the envelope payload is shorter than its signed length", "malformed") from None
+            if await request.content.read(1):
+                raise PeerRejected("bytes follow the envelope payload", "malformed")
+            return inbound.deliver(header, payload)
+    except ApiError as exc:
+        inbound.reject(head, exc)
+        raise
 
 
 class GossipQueue:

@@ -5,6 +5,11 @@ from peers) keeps it. Each write goes to a temporary file that is fsynced, renam
 file, and then the directory is fsynced: after a crash at any point the file holds either the
 previous state or the new one, never a torn mix.
 
+A write that fails because the process is out of file descriptors (``EMFILE``/``ENFILE``: client
+load) is not fatal: ``store_retrying`` asks the node to shed connections and tries again, with
+back-off, for as long as it takes — nothing is signed or sent meanwhile, so safety holds. Any other
+failure still stops the node (a full disk: ``DiskFullError``).
+
 The file format (magic, length, body, SHA-256; docs/NODE.md §6.1) is
 ``consensus.signing_state.encode_file``/``decode_file``. A file whose magic, length or digest does not check is *damaged*: the node refuses to start (exit
 code 6) and names the runbook. A file in the old format 1 (the bare msgpack body, no magic and no
@@ -13,9 +18,11 @@ digest) is accepted once, logged, and rewritten in format 2 at once (``load`` do
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from consensus.errors import SigningStateError
@@ -26,6 +33,9 @@ __all__ = ["MAGIC", "RUNBOOK", "DiskFullError", "SigningStateDamaged", "SigningS
 
 log = logging.getLogger("veche.node.signing")
 
+FD_PRESSURE = frozenset({errno.EMFILE, errno.ENFILE})
+RETRY_START_S = 0.01
+RETRY_MAX_S = 1.0
 RUNBOOK = 'docs/OPERATOR.md "Machine faults: lost or damaged signing state"'
 """Where every signing-state error message points the operator."""
 
@@ -90,6 +100,22 @@ class SigningStateFile:
                 f"start once with `veche node start --home DIR --recover-signing-state` (the node derives a safe "
                 f"floor from the chain); see {RUNBOOK}")
         return state
+
+    async def store_retrying(self, state: SigningState, relieve: Callable[[], object]) -> None:
+        """``store``, retried after ``relieve()`` (shed connections) while descriptors run out."""
+        delay = RETRY_START_S
+        while True:
+            try:
+                self.store(state)
+                return
+            except OSError as exc:
+                if exc.errno not in FD_PRESSURE:
+                    raise
+                log.error("cannot write the signing state (%s): shedding connections and retrying in %.2f s",
+                          os.strerror(exc.errno or 0), delay)
+            relieve()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
 
     def store(self, state: SigningState) -> None:
         """Write ``state`` durably: temp file + fsync + rename + fsync of the directory.

@@ -35,6 +35,7 @@ import aiohttp
 from chain import codec
 from chain.block import Block, CommitCertificate
 from chain.errors import BlockInvalid, DecodeError, StorageError
+from chain.ledger import decode_block_with_certificate
 from node.chain_app import ChainApp, CommittedBlock
 from node.errors import FatalError
 from node.metrics import NodeMetrics
@@ -43,6 +44,7 @@ log = logging.getLogger("veche.node.sync")
 
 RANGE_BLOCKS = 500
 MAX_RANGE_RESPONSE = 64 * 1024 * 1024
+MAX_RANGE_BLOCKS = 500            # what /api/v1/blocks/raw serves at most (node/api.py RANGE_MAX_BLOCKS)
 BAD_PEER_BENCH_S = 30.0
 STATUS_TIMEOUT_S = 3.0
 STATUS_WAIT_S = 0.5
@@ -362,12 +364,5 @@ def is_standing_down(target: int, height: int, lag_tolerance: int, consensus_at:
 
 def decode_block_range(data: bytes) -> list[tuple[Block, CommitCertificate]]:
     """``[[block, certificate], ...]`` as served by ``/api/v1/blocks/raw``; raises ``DecodeError``."""
-    value = codec.decode(data, max_bytes=MAX_RANGE_RESPONSE)
-    if not isinstance(value, list):
-        raise DecodeError("block range must be an array")
-    entries = []
-    for item in value:
-        if not isinstance(item, list) or len(item) != 2:
-            raise DecodeError("block range entries must be [block, certificate]")
-        entries.append((Block.from_wire(item[0]), CommitCertificate.from_wire(item[1])))
-    return entries
+    items = codec.array_items(data, max_items=MAX_RANGE_BLOCKS, max_bytes=MAX_RANGE_RESPONSE)
+    return [decode_block_with_certificate(item) for item in items]   # one block at a time, each bounded

@@ -106,6 +106,8 @@ async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, batch: i
         senders = []
         for index in range(len(batches)):
             due = start + index * batch / rate
+            if "committed_at" in change:   # keep the load on for half a window after the change committed
+                end = max(end, float(change["committed_at"]) + around / 2 + 1)  # type: ignore[arg-type]
             if due >= end:
                 break
             await asyncio.sleep(max(0.0, due - time.time()))
@@ -124,7 +126,7 @@ async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, batch: i
     half = around / 2
     return {"rate": rate, "change": {k: v for k, v in change.items() if k != "output"},
             "change_output": change.get("output"),
-            "before": window_stats(submitted, watcher, start + 5, change_due - 5),
+            "before": window_stats(submitted, watcher, start + 5, min(change_due, committed_at - half) - 1),
             "around": window_stats(submitted, watcher, committed_at - half, committed_at + half),
             "load_average": os.getloadavg()[0]}
 
@@ -143,7 +145,7 @@ def main() -> None:
     net = LocalNet(directory / "net", validators=4, observers=1)
     try:
         plan = demo_plan(net.directory)
-        seconds = args.before + args.around + 10
+        seconds = args.before + args.around + 60
         batches = make_batches(plan, int(args.rate * seconds) + args.batch, args.batch, processes=2)
         net.start_all()
         result = asyncio.run(drive(net, batches, args.rate, args.batch, args.before, args.around, args.kill))

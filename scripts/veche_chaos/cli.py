@@ -5,6 +5,7 @@
   scripts/chaos --plan kill9:validator-1,split:validator-0
   scripts/chaos --byzantine validator-3       one equivocating validator (node/byzantine.py)
   scripts/chaos --flood                       measure a node's admission rate, flood it with 10x
+  scripts/chaos --flood --flood-attacks all   ... with hostile clients beside it (trickle, slow uploads, envelopes, ...)
   scripts/chaos --soak --hours 2              steady load; memory and latency over time
   scripts/chaos --heal-probe validator-2      how soon every node takes votes again after a partition heals
   scripts/chaos --lifecycle                   replace a validator, rotate the gateway key, a scheduled upgrade
@@ -24,6 +25,7 @@ from types import FrameType
 from pathlib import Path
 
 from veche_chaos.flood import FloodConfig, flood_phase
+from veche_chaos.hostile import KINDS as HOSTILE_KINDS
 from veche_chaos.perturb import KINDS
 from veche_chaos.runner import ChaosRun, Context, Phase, RunConfig, run_plan
 from veche_chaos.scenarios import DEFAULT_BYZANTINE_BEHAVIOURS, byzantine_phase, heal_probe_phase
@@ -81,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flood-light-rate", type=float, default=0.0,
                         help="votes/s of a light untrusted client posting to the flood target only "
                              "(from the runner's own address; reported as light_untrusted_client)")
+    parser.add_argument("--flood-attacks", default="",
+                        help="hostile clients beside the flood, comma-separated: trickle, slow_upload, envelope, "
+                             "garbage, unicode, or all (docs/RELIABILITY.md, 'Hostile clients')")
     parser.add_argument("--flood-forged-pool", type=int, default=60_000,
                         help="distinct forged votes the flood cycles through (the node remembers bad signatures)")
     parser.add_argument("--lifecycle", action="store_true",
@@ -137,7 +142,7 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
         flood = FloodConfig(target=args.flood_target, factor=args.flood_factor, seconds=args.flood_seconds,
                             sources=args.flood_sources, forged_pool=args.flood_forged_pool,
                             networks=args.flood_networks, light_rate=args.flood_light_rate,
-                            flood_batch=args.flood_batch)
+                            flood_batch=args.flood_batch, attacks=attack_kinds(args.flood_attacks))
         phases = (phases or []) + [flood_phase(flood)]
     if args.lifecycle or args.replace_validator or args.rotate_gateway or args.upgrade_laggard:
         from veche_chaos import lifecycle
@@ -171,6 +176,16 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
             phases = [] if args.plan == "short" else [run_plan]
         phases.append(soak)
     return config, phases
+
+
+def attack_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    if kinds == ("all",):
+        return HOSTILE_KINDS
+    unknown = sorted(set(kinds) - set(HOSTILE_KINDS))
+    if unknown:
+        raise SystemExit(f"--flood-attacks: unknown kinds {', '.join(unknown)} (known: {', '.join(HOSTILE_KINDS)}, all)")
+    return kinds
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -35,6 +35,7 @@ import aiohttp
 from chain import codec
 from chain.crypto import read_key_file
 from chain.tx import Tx, VoteCast, encode_tx
+from veche_chaos.hostile import HostileConfig, HostileLoad
 from veche_chaos.load import CAMPAIGN, OCTET, DirectLoad, ballot_options, post_txs, record_answer
 from veche_chaos.runner import Context, Phase
 from veche_chaos.tracking import DIRECT, FLOOD, GATEWAY, latency_summary
@@ -63,6 +64,7 @@ class FloodConfig:
     light_rate: float = 0.0           # votes/s of a light untrusted client posting to the target only
     honest_p99_s: float = 2.0
     rss_limit_mib: float = 500.0
+    attacks: tuple[str, ...] = ()     # hostile clients beside the flood (veche_chaos.hostile.KINDS)
 
 
 @dataclass(slots=True)
@@ -331,7 +333,8 @@ class Flooder:
                 **self.stats.to_json()}
 
 
-ADMISSION_METRICS = ("veche_requests_shed_total", "veche_txs_invalid_remembered_total", "veche_admission_rate_limit")
+ADMISSION_METRICS = ("veche_requests_shed_total", "veche_txs_invalid_remembered_total", "veche_admission_rate_limit",
+                     "veche_connections_cut_total", "veche_connections_refused_total", "veche_p2p_rejected_total")
 
 
 async def admission_metrics(url: str) -> dict[str, float]:
@@ -385,9 +388,12 @@ def flood_phase(config: FloodConfig) -> Phase:
         flood_started = time.time()
         light_stop = asyncio.Event()
         light = asyncio.create_task(flooder.light_client(light_stop)) if config.light_rate > 0 else None
+        hostile = HostileLoad(context, config.target, HostileConfig(kinds=config.attacks)) if config.attacks else None
+        hostile_task = asyncio.create_task(hostile.run(light_stop)) if hostile is not None else None
         result = await flooder.flood(config.factor * measured)
         light_stop.set()
         light_result = await light if light is not None else None
+        hostile_result = await hostile_task if hostile_task is not None else None
         flood_ended = time.time()
         after = await admission_metrics(cluster.url(config.target))
         target_metrics = {name: value - (before.get(name, 0.0) if "_total" in name else 0.0)
@@ -417,6 +423,7 @@ def flood_phase(config: FloodConfig) -> Phase:
             "target_rss_mib_before": round(rss_before / 1024, 1), "target_rss_mib_peak": round(peak_rss / 1024, 1),
             "source_addresses": flooder.sources, "measure_address": flooder.measure_address,
             "target_metrics_during_flood": target_metrics, "light_untrusted_client": light_result,
+            "hostile_clients": hostile_result,
         }
         context.notes["flood"] = (f"{result['offered_rate']:.0f} tx/s offered for {result['seconds']:.0f} s "
                                   f"(= {result['offered_rate'] / measured if measured else 0:.1f}x the measured "
@@ -430,6 +437,9 @@ def flood_phase(config: FloodConfig) -> Phase:
                      and mempool_bytes_peak <= max_bytes)
         context.gate(f"RSS of {config.target} stayed under {config.rss_limit_mib:.0f} MiB "
                      f"(peak {peak_rss / 1024:.0f} MiB)", 0 < peak_rss / 1024 <= config.rss_limit_mib)
+        if hostile is not None and hostile_result is not None:
+            for name, passed in hostile.judge(hostile_result):
+                context.gate(name, passed)
         context.gate(f"honest votes during the flood: p99 commit latency {latency['p99']} s <= "
                      f"{config.honest_p99_s} s ({latency['count']} votes)",
                      honest_p99 is not None and honest_p99 <= config.honest_p99_s and (latency["count"] or 0) > 0)

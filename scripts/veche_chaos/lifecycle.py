@@ -13,6 +13,8 @@
                     exits with code 8 before the height, the others cross it, and upgraded it catches up.
 
 The invariant checker follows the set changes (certificates against the set in force at each height).
+Each phase is listed among the perturbations (kinds ``replace``, ``gw-rotate``, ``upgrade``), so the
+latency table tells votes offered during a phase, and in the minute after it, from calm ones.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -31,6 +34,7 @@ from chain.tx import make_registration
 from veche_chaos.cluster import REPO_ROOT
 from veche_chaos.load import CAMPAIGN
 from veche_chaos.observe import get_json
+from veche_chaos.perturb import FaultRecord
 from veche_chaos.runner import Context
 
 log = logging.getLogger("veche.chaos.lifecycle")
@@ -184,13 +188,25 @@ async def upgrade_phase(context: Context, laggard: str = "validator-2") -> None:
     context.notes["upgrade"] = {"laggard": laggard, "height": height, "exit_code": exit_code}
 
 
+async def _windowed(context: Context, kind: str, target: str, phase: Callable[[Context], Awaitable[None]]) -> None:
+    """Run one phase and list it among the perturbations; it ends once its own gates saw the network well."""
+    record = FaultRecord(kind, target, time.time(), height_before=context.watcher.max_height())
+    try:
+        await phase(context)
+    finally:
+        record.ended = record.recovered = time.time()
+        record.height_at_end = context.watcher.max_height()
+        record.majority_progress = record.height_at_end - record.height_before
+        context.perturber.records.append(record)
+
+
 async def lifecycle_phase(context: Context) -> None:
     """All three, in order (``scripts/chaos --lifecycle``)."""
-    await replace_phase(context)
+    await _windowed(context, "replace", "validator-3", replace_phase)
     await asyncio.sleep(context.config.settle_s)
-    await gateway_phase(context)
+    await _windowed(context, "gw-rotate", "gateway", gateway_phase)
     await asyncio.sleep(context.config.settle_s)
-    await upgrade_phase(context)
+    await _windowed(context, "upgrade", "validator-2", upgrade_phase)
 
 
 __all__ = ["gateway_phase", "lifecycle_phase", "replace_phase", "upgrade_phase"]

@@ -154,7 +154,7 @@ class ChaosRun:
             ballots = ballot_options(cluster.genesis_document)
             gateway_key = read_key_file(layout.gateway.key_file)
             direct = DirectLoad(tracker, ring, layout.chain_id, gateway_key, ballots, rate=config.direct_rate)
-            resubmitter = Resubmitter(tracker, ring, resubmit_after_s=config.resubmit_after_s)
+            resubmitter = Resubmitter(tracker, ring, resubmit_after_s=config.resubmit_after_s, direct=direct)
             tasks.append(asyncio.create_task(watcher.run(stop_watch), name="watcher"))
             tasks.append(asyncio.create_task(sampler.run(stop_watch), name="sampler"))
             tasks.append(asyncio.create_task(resubmitter.run(stop_watch), name="resubmitter"))
@@ -186,6 +186,8 @@ class ChaosRun:
             notes = dict(context.notes)
             notes["blocks"] = watcher.height
             notes["resubmitted votes"] = tracker.resubmitted
+            if resubmitter.resigned:
+                notes["registrations signed again (revoked key)"] = resubmitter.resigned
             if gateway_load is not None:
                 notes["gateway flows"] = (f"{gateway_load.flows} completed, failed {tracker.gateway_flows_failed or 0}, "
                                           f"skipped (workers busy) {gateway_load.skipped}")

@@ -151,3 +151,32 @@ def test_is_canonical() -> None:
     assert codec.is_canonical(b"\x05", 5)
     assert not codec.is_canonical(b"\xcc\x05", 5)
     assert not codec.is_canonical(b"\x05", 1.5)
+
+
+def test_decode_limits_refuse_bombs_without_building_them() -> None:
+    # 1 MiB of nested empty arrays: stopped after `containers` arrays, whatever the header claims
+    nested = b"\xdc\x01\x00" + (b"\xdc\x01\x00" + b"\x90" * 256) * 256
+    with pytest.raises(DecodeError) as caught:
+        codec.decode(nested, limits=codec.Limits(containers=1000))
+    assert caught.value.code == "too_large"
+    with pytest.raises(DecodeError):
+        codec.decode(b"\x91" * 17 + b"\x90")                       # nested 18 deep > 16
+    assert codec.decode(b"\x91" * 15 + b"\x90") is not None          # 16 deep is fine
+    with pytest.raises(DecodeError):
+        codec.decode(codec.encode(["x" * 70_000]), max_bytes=1 << 20)  # a string past 65,536 bytes
+    with pytest.raises(DecodeError):
+        codec.decode(codec.encode([[1], [2]]), limits=codec.Limits(array=5, containers=2))
+    with pytest.raises(DecodeError):
+        codec.decode(codec.encode([1, 2, 3]), limits=codec.Limits(array=2))
+    assert codec.decode(codec.encode([b"a", b"b"]), limits=codec.Limits(containers=1, depth=1)) == [b"a", b"b"]
+
+
+def test_array_items_splits_without_decoding_and_checks_the_frame() -> None:
+    items = [codec.encode([1, b"x" * 300]), codec.encode("s"), codec.encode([])]
+    data = codec.encode([codec.decode(item) for item in items])
+    assert codec.array_items(data, max_items=10, max_bytes=1 << 20) == items
+    for bad in (data + b"\x00", data[:-1], b"\xdc\x00\x01\x01", b"\xc1"):
+        with pytest.raises(DecodeError):
+            codec.array_items(bad, max_items=10, max_bytes=1 << 20)
+    with pytest.raises(DecodeError):
+        codec.array_items(data, max_items=2, max_bytes=1 << 20)

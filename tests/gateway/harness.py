@@ -192,6 +192,8 @@ class Citizen:
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                              headers={"X-Test-Client": address})
         self.csrf = ""
+        self.csrf_used = False       # form tokens are single-use
+        self.form_path: str | None = None
 
     async def close(self) -> None:
         await self.session.close()
@@ -199,22 +201,28 @@ class Citizen:
     async def get(self, path: str, **kwargs: Any) -> tuple[int, str]:
         async with self.session.get(self.world.url + path, **kwargs) as response:
             text = await response.text()
-            self._remember(text)
+            if self._remember(text):
+                self.form_path = path
             return response.status, text
 
     async def post(self, path: str, data: Any, *, csrf: bool = True, **kwargs: Any) -> tuple[int, str]:
         if csrf and isinstance(data, dict) and "csrf_token" not in data:
+            if self.csrf_used and self.form_path is not None:
+                await self.get(self.form_path)   # as a person would: back to the form (pages are no-store)
             data = {**data, "csrf_token": self.csrf}
+            self.csrf_used = True
         async with self.session.post(self.world.url + path, data=data, **kwargs) as response:
             text = await response.text()
             self._remember(text)
             self.last_headers = response.headers
             return response.status, text
 
-    def _remember(self, text: str) -> None:
+    def _remember(self, text: str) -> bool:
         found = CSRF.search(text)
-        if found:
+        if found and found.group(1) != self.csrf:
             self.csrf = found.group(1)
+            self.csrf_used = False
+        return found is not None
 
     async def login(self, phone: str = PHONE) -> None:
         status, _ = await self.get("/login")

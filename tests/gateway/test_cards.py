@@ -109,3 +109,32 @@ def test_cards_generate_refuses_bad_arguments(tmp_path: Path) -> None:
             assert not (world.home / "cards").exists()
 
     asyncio.run(scenario())
+
+
+def test_unknown_card_codes_spend_one_gateway_wide_budget(tmp_path: Path) -> None:
+    """Wrong card codes from many addresses together pause card entry; SMS login goes on."""
+    async def scenario() -> None:
+        limits = {"card_wrong_global": {"count": 4, "seconds": 3600}}
+        async with gateway_world(tmp_path, overrides={"limits": limits}) as world:
+            codes = generate(world.home, "kids-test", 1, tmp_path / "cards.html")
+            guessers = [world.client(f"10.60.{i}.1") for i in range(5)]
+            pupil = world.client("10.61.0.1")
+            try:
+                statuses = []
+                for i, guesser in enumerate(guessers):
+                    await guesser.get("/login")
+                    status, page = await guesser.post("/login/card", {"card": f"ABCD-EFGH-JK{CARD_ALPHABET[i]}N"})
+                    statuses.append(status)
+                assert statuses == [400, 400, 400, 400, 429]
+                assert "Вход по карточкам временно приостановлен" in page
+                await pupil.get("/login")
+                status, page = await pupil.post("/login/card", {"card": codes[0]})
+                assert status == 429 and "Retry-After" in pupil.last_headers
+                await pupil.login()                      # SMS login is not paused
+                _, page = await pupil.get("/transparency")
+                assert "вход по карточкам приостановлен (подбор)" in page
+            finally:
+                for client in guessers + [pupil]:
+                    await client.close()
+
+    asyncio.run(scenario())

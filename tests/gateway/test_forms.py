@@ -15,9 +15,11 @@ def test_forged_missing_and_foreign_csrf_tokens_are_refused(tmp_path: Path) -> N
             try:
                 await citizen.get("/login")
                 await other.get("/login")
-                issued, mac = citizen.csrf.split(".")
-                forged = issued + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
-                for token in (forged, "", "123", "abc.def", other.csrf, issued + "." + mac + "x"):
+                issued, nonce, mac = citizen.csrf.split(".")
+                forged = issued + "." + nonce + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
+                for token in (forged, "", "123", "abc.def", "1.2.3", other.csrf, citizen.csrf + "x",
+                              f"{int(issued) + 1}.{nonce}.{mac}", f"{issued}.{nonce}x.{mac}", f"¹{issued}.{nonce}.{mac}",
+                              f"٣{issued[1:]}.{nonce}.{mac}"):
                     status, page = await citizen.post("/login", {"phone": PHONE, "csrf_token": token})
                     assert status == 403, token
                     assert "Форма устарела или открыта в другом окне" in page
@@ -70,12 +72,18 @@ def test_forms_sent_faster_than_the_minimum_time_are_refused(tmp_path: Path) -> 
             citizen = world.client()
             try:
                 await citizen.get("/login")
-                status, page = await citizen.post("/login", {"phone": PHONE})
+                token = citizen.csrf
+                status, page = await citizen.post("/login", {"phone": PHONE, "csrf_token": token})
                 assert status == 429 and "слишком быстро" in page
                 assert citizen.last_headers["Retry-After"] == "1"
                 world.clock.advance(1.2)
-                status, _ = await citizen.post("/login", {"phone": PHONE})
+                status, _ = await citizen.post("/login", {"phone": PHONE, "csrf_token": token})
                 assert status == 200
+                # the token is single-use: the time on the form is paid for every POST, not once
+                status, page = await citizen.post("/login", {"phone": PHONE, "csrf_token": token})
+                assert status == 403 and "Эта форма уже отправлена" in page
+                _, page = await citizen.get("/transparency")
+                assert "повторная отправка формы" in page
             finally:
                 await citizen.close()
 

@@ -243,3 +243,68 @@ def test_a_flood_of_new_sessions_does_not_push_out_a_citizen_mid_login(tmp_path:
                 await citizen.close()
 
     asyncio.run(scenario())
+
+
+def test_a_code_is_burned_after_five_wrong_tries_from_any_addresses(tmp_path: Path) -> None:
+    """Attempts per secret: spreading guesses over addresses (each under its own lock-out) buys nothing."""
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            attacker = world.client("10.0.0.1")
+            try:
+                await attacker.get("/login")
+                assert (await attacker.post("/login", {"phone": PHONE}))[0] == 200
+                code = world.last_code()
+                wrong = [f"{(int(code) + k) % 1_000_000:06d}" for k in range(1, 6)]
+                answers = []
+                for k, guess in enumerate(wrong):           # one guess from each of five addresses
+                    status, page = await attacker.post("/login/code", {"code": guess},
+                                                       headers={"X-Test-Client": f"10.0.{k}.9"})
+                    answers.append(status)
+                assert answers == [400, 400, 400, 400, 429]
+                assert "этот код больше не действует" in page
+                # the right code, from a fresh address, no longer logs in: the code is burned
+                status, page = await attacker.post("/login/code", {"code": code}, headers={"X-Test-Client": "10.9.0.9"})
+                assert status == 400 and "Сначала запросите код" in page
+                _, page = await attacker.get("/")
+                assert "Вы вошли" not in page
+                _, page = await attacker.get("/transparency")
+                assert "код аннулирован после неверных попыток" in page
+            finally:
+                await attacker.close()
+
+    asyncio.run(scenario())
+
+
+def test_tries_left_count_the_code_and_the_address(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path, overrides={"limits": {"code_tries": 10}}) as world:
+            citizen = world.client()
+            try:
+                await citizen.get("/login")
+                await citizen.post("/login", {"phone": PHONE})
+                code = world.last_code()
+                wrong = f"{(int(code) + 3) % 1_000_000:06d}"
+                status, page = await citizen.post("/login/code", {"code": wrong})
+                assert status == 400 and "Осталось попыток: 4" in page
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("target", ["/c/ib-test/d/north%0A", "/c/ib-test/d/north%0Aevil", "//evil.example/c/a/d/b",
+                                    "/c/ib-test/d/north/../../x", "https://evil.example/c/a/d/b"])
+def test_only_plain_district_paths_are_kept_as_next(tmp_path: Path, target: str) -> None:
+    async def scenario() -> None:
+        async with gateway_world(tmp_path) as world:
+            citizen = world.client()
+            try:
+                await citizen.get(f"/login?next={target}")
+                await citizen.login()
+                async with citizen.session.get(world.url + "/login", allow_redirects=False) as response:
+                    assert response.status in (302, 303)
+                    assert response.headers["Location"] in ("/", world.url + "/"), response.headers["Location"]
+            finally:
+                await citizen.close()
+
+    asyncio.run(scenario())

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chain.storage import MemoryStore
+from chain.storage import LevelStore, MemoryStore
 from gateway.app import destroy_closed_campaigns
 from gateway.phone import phone_identity
-from gateway.vault import VaultEntry, VaultError, VoterVault
+from gateway.vault import VaultEntry, VaultError, VoterVault, registered_key
 from tests.gateway.harness import gateway_world
 
 PHONE = "+79161234567"
@@ -138,3 +138,27 @@ def test_campaigns_with_keys_are_found_by_seeking() -> None:
     assert vault.campaigns_with_keys() == {"c", "c-2", "c.x", "c0", "cz", "d", "e"}
     vault.destroy_campaign("c")
     assert vault.campaigns_with_keys() == {"c-2", "c.x", "c0", "cz", "d", "e"}
+
+
+def test_destroyed_voter_keys_leave_the_leveldb_files(tmp_path: Path) -> None:
+    """After destroy_campaign the sealed records' bytes are in no file of the store (compacted at once)."""
+    data = tmp_path / "data"
+    store = LevelStore(data)
+    vault = VoterVault(store)
+    sealed: list[bytes] = []
+    for i in range(300):
+        identity = phone_identity(b"s" * 32, f"+7900{i:07d}")
+        writes = vault.entry_writes(identity, "closing", VaultEntry(bytes([i % 256]) * 32))
+        writes[registered_key("closing", bytes([i % 256, 7]) * 16)] = b"h" * 32
+        sealed.extend(value for value in writes.values() if value is not None and value != b"h" * 32)
+        store.write(writes)
+        store.write(vault.entry_writes(identity, "open", VaultEntry(b"o" * 32)))
+    store.close()
+    store = LevelStore(data)              # reopening writes the log into a table file, as a restart does
+    vault = VoterVault(store)
+    assert all(any(value in path.read_bytes() for path in data.iterdir()) for value in sealed[:3])
+    assert vault.destroy_campaign("closing") == 300
+    on_disk = b"".join(path.read_bytes() for path in data.iterdir() if path.is_file())
+    assert not any(value in on_disk for value in sealed)
+    assert vault.campaigns_with_keys() == {"open"}
+    store.close()

@@ -60,6 +60,7 @@ def test_ballot_rules_give_clear_messages_and_change_nothing(tmp_path: Path) -> 
                     ("/c/ib-test/d/north/vote", [("choice", "n1"), ("bogus", "1")], 400, "unexpected field"),
                 ]
                 for path, fields, expected, text in cases:
+                    await citizen.get("/c/ib-test/d/north")       # a fresh form each time: tokens are single-use
                     status, page = await citizen.post(path, [("csrf_token", citizen.csrf)] + fields, csrf=False)
                     assert status == expected and text in page, (path, fields, status)
                 assert world.chain.ledger.state.campaigns["ib-test"].registered == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -119,13 +120,20 @@ class LocalNet:
     def validators(self) -> list[str]:
         return [node.name for node in self.layout.validators]
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def start(self, name: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (), *,
+              nofile: int | None = None) -> None:
+        """Run node ``name``; ``nofile`` caps its open files (soft and hard RLIMIT_NOFILE)."""
         home = self.homes[name]
         log = open(home / "process.log", "ab")  # noqa: SIM115 - the child owns it; closed below
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(extra_env or {}))
+
+        def limit_files() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.processes[name] = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), *args], cwd=ROOT,
                                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                env=env)
+                                                env=env, preexec_fn=limit_files if nofile is not None else None)
         log.close()
 
     def start_all(self, timeout: float = 60.0) -> None:

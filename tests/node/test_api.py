@@ -478,8 +478,8 @@ def test_observer_follows_forwards_and_takes_no_p2p(tmp_path: Path) -> None:
             assert found["height"] >= 1
             await until(lambda: observer.ledger.height >= validator.ledger.height, what="observer sync")
             assert observer.ledger.app_hash == validator.ledger.app_hash or observer.ledger.height < validator.ledger.height
-            refused = await client.post("/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign),
-                                        headers=MSGPACK)
+            refused = await client.post("/p2p/v1/envelope",
+                                        data=seal(plan.chain_id, key.public_key, 1, [], [], key.sign), headers=MSGPACK)
             assert await error_of(refused) == (403, "not_a_validator")
             await until(lambda: len(observer.mempool) == 0, what="observer mempool to drain")
     asyncio.run(main())

@@ -382,6 +382,8 @@ def test_each_start_failure_has_its_exit_code_and_message(tmp_path: Path) -> Non
         assert net.stop(name) == 0
         port = int(net.urls[name].rsplit(":", 1)[1])
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+            # the stopped node's closed connections may leave the port in TIME_WAIT: bind regardless
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             taken.bind(("127.0.0.1", port))
             taken.listen()
             busy = subprocess.run([sys.executable, "-m", "node", "--home", str(home)], cwd=ROOT,

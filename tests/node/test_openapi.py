@@ -167,7 +167,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 45)), headers=OCTET)
             await check(client, "/api/v1/txs", "POST", 503,
                         lambda c: c.post("/api/v1/txs", data=encode_batch(make_batch(plan, 1)), headers=OCTET))
-            # 503 on /p2p: too many envelope bytes being read at once (they are authenticated after reading)
+            # 503 on /p2p: too many payload bytes of authenticated envelopes being read at once
             validator.inbound.reading_bytes = 64 * 1024 * 1024
             await check(client, "/p2p/v1/envelope", "POST", 503, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 4, [], [], key.sign), headers=MSGPACK))

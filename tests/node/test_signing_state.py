@@ -56,6 +56,34 @@ def test_damaged_file_refuses_to_start(tmp_path: Path) -> None:
     assert "refusing to start" in refused.value.message
 
 
+def test_out_of_descriptors_is_retried_after_shedding_not_fatal(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails with EMFILE (client load) sheds connections and tries again; others still fail."""
+    import asyncio
+    import errno
+    import os
+
+    path = tmp_path / "signing-state.bin"
+    file = SigningStateFile(path)
+    real_open = os.open
+    failures = [errno.EMFILE, errno.ENFILE, errno.EMFILE]
+    shed: list[int] = []
+
+    def flaky_open(target: object, flags: int, *args: object) -> int:
+        if failures:
+            raise OSError(failures.pop(0), "Too many open files")
+        return real_open(target, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", flaky_open)
+    asyncio.run(file.store_retrying(signed_state(9), lambda: shed.append(1)))
+    loaded = SigningStateFile(path).load()
+    assert loaded is not None and loaded.height == 9 and len(shed) == 3
+    failures.append(errno.EIO)
+    with pytest.raises(OSError) as failed:
+        asyncio.run(file.store_retrying(signed_state(10), lambda: shed.append(1)))
+    assert failed.value.errno == errno.EIO and len(shed) == 3
+
+
 def test_every_flipped_byte_is_refused_with_the_runbook(tmp_path: Path) -> None:
     path = tmp_path / "signing-state.bin"
     SigningStateFile(path).store(signed_state(7))

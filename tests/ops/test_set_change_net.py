@@ -5,7 +5,8 @@ good; the committee adds validator-4 — a fresh home with a new key — and rem
 ``veche validators update``; voting goes on; then validator-0 is killed as well and the network still
 commits (with validator-3 still in the set, two of four down would halt it). No acknowledged ballot
 is lost or counted twice; a fresh observer syncs from genesis and ``veche verify`` passes across the
-change; a receipt from before and one from after the change verify with only genesis.json. Before
+change; a receipt from before and one from after the change verify with only genesis.json. Ballots sent
+to the new machine before its key is in the set are forwarded to the validators and commit. Before
 all that, the refused changes (too few committee signatures, too much power, a duplicate key) change
 nothing.
 """
@@ -21,7 +22,7 @@ import pytest
 from chain.crypto import SigningKey, read_key_file
 from chain.tx import ValidatorEntry, ValidatorsUpdate, sign_tx
 from tests.node.netkit import LocalNet, get_json, wait_for
-from tests.node.votes import demo_plan
+from tests.node.votes import demo_plan, make_batch
 from tests.ops.lifecycle import BallotStream, add_home, committed_ballots, receipt_file, veche, wait_height
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_refused_changes_change_nothing(net: LocalNet, tmp_path: Path) -> None:
     before = get_json(f"{node}/api/v1/validators")
     stranger = SigningKey.generate().public_key.hex()
     entry = {"name": "validator-9", "operator": "committee", "public_key": stranger, "url": "http://127.0.0.1:1"}
-    cases = {
+    cases: dict[str, dict[str, object]] = {
         "too_much_power": {"reason": "swap half", "remove": ["validator-2", "validator-3"],
                            "add": [entry, {**entry, "name": "validator-8", "url": "http://127.0.0.1:2",
                                            "public_key": SigningKey.generate().public_key.hex()}]},
@@ -90,6 +91,13 @@ def test_a_dead_validator_is_replaced_and_the_network_survives_another_loss(net:
         assert key is not None
         net.start("validator-4")
         net.wait_up("validator-4")
+        # not in the set yet, its peers take no gossip from it: what a client sends it is forwarded
+        wait_height(net, ["validator-4"], net.height("validator-1"))
+        spare_batch = make_batch(plan, 5, seed=90_001)
+        sent_to_spare = net.submit("validator-4", spare_batch)
+        assert sent_to_spare["rejected"] == [] and len(sent_to_spare["accepted"]) == 6, sent_to_spare
+        wait_for(lambda: all(net.tx_status("validator-1", h) == "committed" for h in sent_to_spare["accepted"]), 60,
+                 "ballots sent to the spare before it is a validator")
         change = update_file(tmp_path, "replace.json", {
             "reason": "validator-3's server was lost; the committee's new machine replaces it",
             "add": [{"name": "validator-4", "operator": "committee", "public_key": key.public_key.hex(),

@@ -45,7 +45,7 @@ def test_a_request_round_trips_and_k_signatures_make_the_transaction(tmp_path: P
 
 
 def mutate(document: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    changed = json.loads(json.dumps(document))
+    changed: dict[str, Any] = json.loads(json.dumps(document))
     changed[key] = value
     return changed
 
