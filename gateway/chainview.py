@@ -83,6 +83,22 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    # ballot limits of the types that have them (docs/PROTOCOL.md §14): knapsack cap (0 = the
+    # district's budget), cumulative points, ordinal rank points
+    max_sum_cost: int = 0
+    min_sum_points: int = 0
+    max_sum_points: int = 0
+    max_points: int = 0
+    rank_points: tuple[int, ...] = ()
+
+    @property
+    def scored(self) -> bool:
+        """Cumulative and ordinal ballots give points; the others name a set of initiatives."""
+        return self.ballot_type in ("cumulative", "ordinal")
+
+    def cost_cap(self, district_budget: int) -> int:
+        """A knapsack ballot's cap in kopecks."""
+        return self.max_sum_cost or district_budget
     gateway_key: str = ""
     """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
     ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
@@ -199,8 +215,20 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        max_sum_cost=_field(ballot, "max_sum_cost", int, 0),
+        min_sum_points=_field(ballot, "min_sum_points", int, 0),
+        max_sum_points=_field(ballot, "max_sum_points", int, 0),
+        max_points=_field(ballot, "max_points", int, 0),
+        rank_points=_int_list(ballot, "rank_points"),
         gateway_key=_field(flat, "gateway_key", str, ""),
     )
+
+
+def _int_list(doc: dict[str, Any], name: str) -> tuple[int, ...]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise NodeAnswerError(f"node answer: {name!r} must be a list of integers")
+    return tuple(value)
 
 
 def parse_initiative(doc: Any) -> InitiativeView:

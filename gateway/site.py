@@ -284,8 +284,9 @@ def redirect(ctx: Ctx, location: str) -> web.Response:
 # --- forms -----------------------------------------------------------------------------------------
 
 
-async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
-    """The POSTed form, size- and time-limited, with only ``allowed`` field names."""
+async def read_form(ctx: Ctx, allowed: frozenset[str] | Callable[[str], bool]) -> MultiDictProxy[str]:
+    """The POSTed form, size- and time-limited, with only ``allowed`` field names (a set, or a
+    predicate for forms whose field names depend on the page, like a cumulative ballot's)."""
     request = ctx.request
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise Refusal("err_wrong_type", status=415, reason="wrong_content_type")
@@ -298,8 +299,9 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
         raise Refusal("err_too_large", status=413, reason="too_large") from None
     except (ValueError, UnicodeDecodeError):
         raise Refusal("err_bad_form", status=400, reason="bad_form", params={"detail": "encoding"}) from None
+    is_allowed = allowed.__contains__ if isinstance(allowed, frozenset) else allowed
     for name, value in form.items():
-        if name not in allowed:
+        if not is_allowed(name):
             raise Refusal("err_bad_form", status=400, reason="bad_form",
                           params={"detail": f"unexpected field {name[:40]!r}"})
         if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS or "\x00" in value:

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,7 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
         if detail is not None:
             campaign = detail.campaign
             district = campaign.district(lookup.tx.body.district_id)
-            titles = [_title(detail, choice) for choice in lookup.tx.body.choices]
+            titles = ballot_lines(ctx.lang, detail, lookup.tx.body.choices, lookup.tx.body.points)
     if lookup.status != "committed":
         # the gateway's own final record names the root cause (e.g. the registration cap, where
         # a node only knows that the voter key is not registered)
@@ -118,6 +119,14 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
 def _title(detail: CampaignDetail, initiative_id: str) -> str:
     initiative = detail.initiative(initiative_id)
     return initiative.title if initiative is not None else initiative_id
+
+
+def ballot_lines(lang: str, detail: CampaignDetail, choices: Sequence[str], points: Sequence[int]) -> list[str]:
+    """A ballot's choices as the citizen reads them: titles, with their points on a scored ballot
+    (an ordinal ballot's choices are in rank order)."""
+    if not points:
+        return [_title(detail, choice) for choice in choices]
+    return [wording.points_line(lang, _title(detail, choice), value) for choice, value in zip(choices, points)]
 
 
 async def receipt_json(request: web.Request) -> web.StreamResponse:
@@ -216,8 +225,8 @@ async def district_results(request: web.Request) -> web.StreamResponse:
     if district is None:
         raise Refusal("err_unknown_district", status=404, reason="unknown_district")
     outcome = next((o for o in outcomes if o.district.district_id == district_id), None)
-    top = max((r.votes for r in outcome.ranking), default=0) if outcome is not None else 0
-    ranking = [{"r": r, "why": wording.why_text(ctx.lang, campaign, r.why), "width": _percent(r.votes, top)}
+    top = max((r.points for r in outcome.ranking), default=0) if outcome is not None else 0
+    ranking = [{"r": r, "why": wording.why_text(ctx.lang, campaign, r.why), "width": _percent(r.points, top)}
                for r in (outcome.ranking if outcome is not None else ())]
     return render(ctx, "results_district.html", campaign=campaign, district=district, tally=tally, outcome=outcome,
                   ranking=ranking, now=ctx.gw.clock(), winner_rule=wording.winner_rule(ctx.lang, campaign),
@@ -396,7 +405,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     body = gw.static_files.get(name)
     if body is None:
         raise web.HTTPNotFound()
-    content_type = "text/css" if name.endswith(".css") else "application/octet-stream"
+    content_type = {"css": "text/css", "js": "text/javascript"}.get(name.rsplit(".", 1)[-1], "application/octet-stream")
     return web.Response(body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
 
 

@@ -168,6 +168,9 @@ async def receipt_context(nodes: list[str], pinned: Genesis | None,
 
 def describe_tx(kind: str, body: Any) -> str:
     if kind == "vote.cast":
+        if body.points:
+            given = ", ".join(f"{choice} ({points} points)" for choice, points in zip(body.choices, body.points))
+            return f"ballot in campaign {body.campaign_id}, district {body.district_id}, giving {given}"
         return (f"ballot in campaign {body.campaign_id}, district {body.district_id}, "
                 f"for {', '.join(body.choices)}")
     return f"{kind} transaction"
