@@ -83,6 +83,9 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    gateway_key: str = ""
+    """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
+    ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
     # ballot limits of the types that have them (docs/PROTOCOL.md §14): knapsack cap (0 = the
     # district's budget), cumulative points, ordinal rank points
     max_sum_cost: int = 0
@@ -99,9 +102,6 @@ class CampaignView:
     def cost_cap(self, district_budget: int) -> int:
         """A knapsack ballot's cap in kopecks."""
         return self.max_sum_cost or district_budget
-    gateway_key: str = ""
-    """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
-    ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
 
     def served_by(self, public_hex: str) -> bool:
         """True when the gateway holding ``public_hex`` serves this campaign (now)."""
@@ -215,12 +215,12 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        gateway_key=_field(flat, "gateway_key", str, ""),
         max_sum_cost=_field(ballot, "max_sum_cost", int, 0),
         min_sum_points=_field(ballot, "min_sum_points", int, 0),
         max_sum_points=_field(ballot, "max_sum_points", int, 0),
         max_points=_field(ballot, "max_points", int, 0),
         rank_points=_int_list(ballot, "rank_points"),
-        gateway_key=_field(flat, "gateway_key", str, ""),
     )
 
 

@@ -35,7 +35,7 @@ from chain.merkle import leaf_hash, node_hash, verify_inclusion
 from chain.params import ChainParams
 from chain.receipt import ReceiptError, build_receipt, verify_receipt
 from chain.tx import Tx, decode_tx
-from gateway.errors import NodeAnswerError
+from gateway.errors import NodeAnswerError, NodeUnavailable
 from gateway.nodes import NodePool
 
 log = logging.getLogger("veche.gateway.receipts")
@@ -64,6 +64,9 @@ class SetFollower:
         try:
             document = await self.pool.get_ok("/validators/changes")
             schedule = follow_set_changes(self.params.chain_id, self.params.validators, proofs_from_json(document))
+        except NodeUnavailable as exc:
+            log.warning("validator set changes: no node answers (%s); the sets known so far stay in use", exc)
+            return False
         except (NodeAnswerError, LightClientError) as exc:
             log.error("validator set changes from the nodes do not check: %s", exc)
             return False
