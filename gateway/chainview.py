@@ -54,6 +54,7 @@ class ProgressView:
     time_ms: int | None
     height: int | None
     evidence_hash: str
+    reporter: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    gateway_key: str = ""
+    """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
+    ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
     # ballot limits of the types that have them (docs/PROTOCOL.md §14): knapsack cap (0 = the
     # district's budget), cumulative points, ordinal rank points
     max_sum_cost: int = 0
@@ -89,6 +93,11 @@ class CampaignView:
     max_sum_points: int = 0
     max_points: int = 0
     rank_points: tuple[int, ...] = ()
+    # voter-held keys (docs/PROTOCOL.md §16): the campaign's certification key (hex RSA modulus; it
+    # does not rotate with the gateway's Ed25519 key), tokens the gateway counted, their ballots
+    certification_key: str = ""
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
 
     @property
     def scored(self) -> bool:
@@ -98,9 +107,6 @@ class CampaignView:
     def cost_cap(self, district_budget: int) -> int:
         """A knapsack ballot's cap in kopecks."""
         return self.max_sum_cost or district_budget
-    certification_key: str = ""       # hex RSA modulus: the campaign takes voter-held keys (PROTOCOL §15)
-    tokens_issued: int = 0
-    voter_held_ballots: int = 0
 
     @property
     def voter_held(self) -> bool:
@@ -109,6 +115,10 @@ class CampaignView:
     @property
     def gateway_held_ballots(self) -> int:
         return self.total_ballots - self.voter_held_ballots
+
+    def served_by(self, public_hex: str) -> bool:
+        """True when the gateway holding ``public_hex`` serves this campaign (now)."""
+        return (self.gateway_key or self.gateway) == public_hex
 
     def district(self, district_id: str) -> DistrictView | None:
         for district in self.districts:
@@ -218,6 +228,7 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        gateway_key=_field(flat, "gateway_key", str, ""),
         max_sum_cost=_field(ballot, "max_sum_cost", int, 0),
         min_sum_points=_field(ballot, "min_sum_points", int, 0),
         max_sum_points=_field(ballot, "max_sum_points", int, 0),
@@ -262,6 +273,7 @@ def parse_progress(doc: Any) -> ProgressView:
         time_ms=_field(flat, "time_ms", int, None) if flat.get("time_ms") is not None else None,
         height=_field(flat, "height", int, None) if flat.get("height") is not None else None,
         evidence_hash=_field(flat, "evidence_hash", str, ""),
+        reporter=_field(flat, "reporter", str, ""),
     )
 
 
@@ -275,6 +287,7 @@ class CampaignSummary:
     total_ballots: int
     tokens_issued: int = 0
     voter_held_ballots: int = 0
+    gateway_key: str = ""
 
 
 def parse_summaries(doc: Any) -> list[CampaignSummary]:
@@ -290,7 +303,8 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
                                      _field(item, "total_ballots", int, 0), _field(item, "tokens_issued", int, 0),
-                                     _field(_object_or_empty(item, "ballots_by_mode"), "voter-held", int, 0)))
+                                     _field(_object_or_empty(item, "ballots_by_mode"), "voter-held", int, 0),
+                                     _field(item, "gateway_key", str, "")))
     return found
 
 
@@ -372,7 +386,8 @@ class ChainView:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
                            total_ballots=summary.total_ballots, tokens_issued=summary.tokens_issued,
-                           voter_held_ballots=summary.voter_held_ballots)
+                           voter_held_ballots=summary.voter_held_ballots,
+                           gateway_key=summary.gateway_key or cached.campaign.gateway_key)
         return CampaignDetail(campaign, cached.initiatives)
 
     async def campaign(self, campaign_id: str) -> CampaignView | None:

@@ -76,7 +76,7 @@ async def _issue(ctx: Ctx, campaign_id: str) -> bytes:
     campaign = detail.campaign
     if not campaign.is_voting(gw.clock()):
         raise Refusal("err_not_voting", status=409, reason="not_voting")
-    if campaign.gateway != gw.gateway_public_hex:
+    if not campaign.served_by(gw.gateway_public_hex):
         raise Refusal("err_other_gateway", status=409, reason="other_gateway")
     if campaign.certification_key != gw.tokens.modulus.hex():
         raise Refusal("err_no_voter_held", status=409, reason="no_voter_held")

@@ -99,7 +99,7 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     voted: bytes | None = None
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
-    ours = campaign.gateway == gw.gateway_public_hex
+    ours = campaign.served_by(gw.gateway_public_hex)
     voting = campaign.is_voting(now) and ours
     if campaign.closed or (campaign.status == "open" and now >= campaign.voting_end):
         state = "closed"
@@ -230,7 +230,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
         _refuse_second_ballot(gw, identity, campaign, district_id)
         if not campaign.is_voting(gw.clock()):
             raise Refusal("err_not_voting", status=409, reason="not_voting")
-        if campaign.gateway != gw.gateway_public_hex:
+        if not campaign.served_by(gw.gateway_public_hex):
             raise Refusal("err_other_gateway", status=409, reason="other_gateway")
         draft = read_draft(form, form.getall("choice", []), campaign)
         district = campaign.district(district_id)

@@ -88,6 +88,9 @@ KEY = string("an Ed25519 public key: 64 lowercase hex digits", pattern=HASH_REGE
 SIGNATURE = string("an Ed25519 signature: 128 lowercase hex digits", pattern="^[0-9a-f]{128}$")
 HEX = string("bytes as lowercase hex (two digits a byte)", pattern="^([0-9a-f]{2})*$")
 HASH_OR_EMPTY = string("32 bytes as 64 lowercase hex digits, or empty", pattern="^([0-9a-f]{64})?$")
+KEY_OR_EMPTY = string("the key the campaign's gateway registers voters with now (keys.rotate may have replaced "
+                      "the one it was created with), or empty when that gateway was removed",
+                      pattern="^([0-9a-f]{64})?$")
 UINT = integer()
 HEIGHT = integer(0, HEIGHT_MAX)
 BLOCK_HEIGHT = integer(1, HEIGHT_MAX)
@@ -106,11 +109,11 @@ STAGE = one_of("contract", "works", "done", "cancelled")
 CURSOR = string("a ballot cursor <height>:<index> (ASCII digits)", pattern="^[0-9]{1,18}:[0-9]{1,9}$")
 KEY_MODE = one_of("gateway-held", "voter-held")
 MODULUS = string("an RSA modulus (e = 65537), 3072..4096 bits, as 768..1024 lowercase hex digits "
-                 "(docs/PROTOCOL.md §15.1)", pattern="^[89a-f][0-9a-f]{767,1023}$")
-TOKEN = string("an RSA-PSS token as 768..1024 lowercase hex digits (docs/PROTOCOL.md §15.2)",
+                 "(docs/PROTOCOL.md §16.1)", pattern="^[89a-f][0-9a-f]{767,1023}$")
+TOKEN = string("an RSA-PSS token as 768..1024 lowercase hex digits (docs/PROTOCOL.md §16.2)",
                pattern="^[0-9a-f]{768,1024}$")
 BALLOTS_BY_MODE = closed({"gateway-held": UINT, "voter-held": UINT},
-                         description="ballots of gateway-held and of voter-held keys (docs/PROTOCOL.md §15.5)")
+                         description="ballots of gateway-held and of voter-held keys (docs/PROTOCOL.md §16.5)")
 KEY_MODES: dict[str, Schema] = {
     "voter_held": {"type": "boolean", "description": "the campaign names a certification key"},
     "tokens_issued": integer(description="tokens its gateway counted in tokens.issued records"),
@@ -147,7 +150,7 @@ CAMPAIGN_SPEC = closed({
     "gateway": KEY, "registration_cap": UINT, "ballots_per_voter": BALLOTS_PER_VOTER,
 }, {"certification_key": MODULUS},
     description="the campaign.create body (docs/PROTOCOL.md §2.2), bytes as hex; certification_key only when "
-                "citizens may hold their own keys (§15.1)")
+                "citizens may hold their own keys (§16.1)")
 INITIATIVE_SPEC_FIELDS: dict[str, Schema] = {
     "campaign_id": ID, "initiative_id": ID, "district_id": ID, "title": text(300, non_empty=True),
     "category": text(64, non_empty=True), "cost": integer(1, description="kopecks"), "summary": text(4000),
@@ -178,16 +181,26 @@ STATUS = closed({
     "peers": integer(description="validator: peer links up; observer: block sources that answered"),
     "mempool": integer(description="pending transactions"), "catching_up": {"type": "boolean"},
     "genesis_hash": HASH, "last_block_time_ms": TIME_MS,
-    "validator_index": nullable(integer(description="this validator's index in the genesis list")),
+    "validator_index": nullable(integer(description="this validator's index in the set of the next height "
+                                                    "(null: not a validator there)")),
     "mempool_bytes": UINT, "sync_target": HEIGHT,
     "consensus": nullable(closed({"height": BLOCK_HEIGHT, "round": UINT, "step": CONSENSUS_STEP,
                                   "locked_round": integer(-1, description="-1: not locked")})),
     "peer_links": array(closed({
-        "name": ID, "url": string(), "validator_index": UINT, "connected": {"type": "boolean"},
+        "name": ID, "url": string(), "public_key": KEY, "connected": {"type": "boolean"},
         "queued_messages": UINT, "queued_txs": UINT, "last_error": nullable(string())})),
     "sources": array(closed({"name": string(), "url": string(), "height": HEIGHT,
                              "reachable": {"type": "boolean"}, "benched": {"type": "boolean"}})),
     "uptime_s": {"type": "number", "minimum": 0}, "time_ms": TIME_MS,
+    "validator_set": closed({
+        "height": BLOCK_HEIGHT, "from_height": HEIGHT, "validators": array(ID, min_items=1),
+        "quorum": integer(1), "changes": UINT},
+        description="the set in force at the next height: since from_height (0: genesis), after `changes` set "
+                    "changes in all (docs/PROTOCOL.md §15)"),
+    "protocol_version": integer(1, description="the protocol version in force at the next height"),
+    "supported_protocol_version": integer(1, description="the highest version this node applies"),
+    "protocol_upgrade": nullable(closed({"version": integer(2), "height": BLOCK_HEIGHT},
+                                        description="the next scheduled protocol upgrade")),
 }, description="consensus is null on an observer; peer_links is empty on an observer")
 
 ADMISSION = closed({
@@ -225,7 +238,7 @@ CAMPAIGN_SUMMARY = closed({
     "voting_start": TIME_MS, "voting_end": TIME_MS, "submission_start": TIME_MS, "submission_end": TIME_MS,
     "rule": RULE_NAME, "scope": SCOPE, "ballot": BALLOT_TYPE,
     "districts": array(closed({"district_id": ID, "name": text(200, non_empty=True)}), min_items=1, max_items=512),
-    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT, **KEY_MODES,
+    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT, "gateway_key": KEY_OR_EMPTY, **KEY_MODES,
 })
 CAMPAIGNS = closed({"height": HEIGHT, "campaigns": array(CAMPAIGN_SUMMARY,
                                                          description="in ascending byte order of campaign_id")})
@@ -234,7 +247,8 @@ CAMPAIGN = {**closed({
     "campaign": CAMPAIGN_SPEC, "status": CAMPAIGN_STATUS, "created_height": HEIGHT,
     "closed_height": nullable(BLOCK_HEIGHT), "closed_time_ms": nullable(TIME_MS),
     "close_reason": nullable(text(1000, non_empty=True)),
-    "registered": UINT, "total_ballots": UINT, "initiative_count": UINT, "height": HEIGHT, **KEY_MODES,
+    "registered": UINT, "total_ballots": UINT, "initiative_count": UINT, "height": HEIGHT,
+    "gateway_key": KEY_OR_EMPTY, **KEY_MODES,
     "initiatives": array(closed(INITIATIVE_FIELDS), description="every initiative, in ascending byte order of id"),
 }, description="closed_height, closed_time_ms and close_reason are null while the campaign is open (its state "
                "record holds 0, 0 and \"\" then: docs/PROTOCOL.md §4)"),
@@ -320,7 +334,7 @@ GENESIS_CAMPAIGN = closed({
     "voting_end": GENESIS_TIME, "gateway": string("a gateway name of this file or its hex key"),
 }, {"min_cost": JSON_INT, "max_cost": JSON_INT, "categories": array(text(64, non_empty=True), max_items=64),
     "registration_cap": JSON_INT, "ballots_per_voter": BALLOTS_PER_VOTER, "description": string(),
-    "certification_key": string("hex RSA modulus (docs/PROTOCOL.md §15.1)", pattern="^[0-9a-fA-F]+$")})
+    "certification_key": string("hex RSA modulus (docs/PROTOCOL.md §16.1)", pattern="^[0-9a-fA-F]+$")})
 GENESIS_INITIATIVE = closed({
     "campaign_id": ID, "initiative_id": ID, "district_id": ID, "title": text(300, non_empty=True),
     "category": text(64, non_empty=True), "cost": JSON_INT,
@@ -379,7 +393,7 @@ CAMPAIGN_FIELDS: tuple[Schema, ...] = (
 )
 MSGPACK_BODIES: dict[str, Schema] = {
     "campaign.create": {"anyOf": [_body(*CAMPAIGN_FIELDS), _body(*CAMPAIGN_FIELDS, binary(
-        max_size=512, description="certification_key: an RSA modulus of 384..512 bytes (docs/PROTOCOL.md §15.1)"))]},
+        max_size=512, description="certification_key: an RSA modulus of 384..512 bytes (docs/PROTOCOL.md §16.1)"))]},
     "initiative.submit": _body(ID, ID, ID, text(300, non_empty=True), text(64, non_empty=True), integer(1),
                                text(4000), BIN32_OR_EMPTY),
     "initiative.review": _body(ID, ID, {"type": "boolean"}, text(1000)),
@@ -390,10 +404,17 @@ MSGPACK_BODIES: dict[str, Schema] = {
                             _body(ID, ID, array(ID, min_items=1, max_items=64), array(POINTS, max_items=64),
                                   tuple_of(ID, binary(max_size=512, description="the token, 384..512 bytes"),
                                            description="[token_campaign_id, token]: a voter-held key's ballot "
-                                                       "(docs/PROTOCOL.md §15.3)"))]},
+                                                       "(docs/PROTOCOL.md §16.3)"))]},
     "tokens.issued": _body(ID, UINT, integer(1, 65_536)),
     "campaign.close": _body(ID, text(1000, non_empty=True)),
     "progress.report": _body(ID, ID, STAGE, integer(0, 100), UINT, text(2000), BIN32_OR_EMPTY),
+    "validators.update": _body(text(1000, non_empty=True),
+                               array(tuple_of(ID, text(200, non_empty=True), BIN32, string(maxLength=200)),
+                                     max_items=64),
+                               array(ID, max_items=64)),
+    "keys.rotate": _body(one_of("committee", "district", "gateway"), ID, BIN32_OR_EMPTY, BIN32_OR_EMPTY, UINT,
+                         text(1000, non_empty=True)),
+    "protocol.upgrade": _body(integer(2), integer(1), text(1000, non_empty=True)),
 }
 SIGNATURES = array(tuple_of(BIN32, binary(64)), min_items=1, max_items=16,
                    description="[public_key, signature] pairs, strictly ascending by public_key")
@@ -421,6 +442,34 @@ RAW_BLOCK_PAGE = array(RAW_BLOCK, max_items=500,
                        description="consecutive blocks from `from`; may end early (docs/PROTOCOL.md §12)")
 
 
+ROSTER = closed({
+    "height": HEIGHT, "node_height": HEIGHT,
+    "from_height": HEIGHT, "committed_height": nullable(BLOCK_HEIGHT),
+    "changed_by": array(closed({"kind": one_of("validators.update", "keys.rotate"), "tx_hash": HASH}),
+                        description="the transactions that made this roster, in block order (empty: genesis)"),
+    "validators": array(closed({"index": UINT, "name": ID, "operator": text(200, non_empty=True), "public_key": KEY,
+                                "url": string(maxLength=200)}), min_items=1,
+                        description="in proposer order: the proposer of (h, r) is validators[(h + r) mod n]"),
+    "quorum": integer(1), "skip": integer(1),
+    "committee": closed({"threshold": integer(1), "members": array(closed({"name": ID, "public_key": KEY}),
+                                                                      min_items=1)}),
+    "district_operators": array(closed({"district_id": ID, "public_key": KEY})),
+    "gateways": array(closed({"name": ID, "public_key": KEY})),
+    "protocol_version": integer(1),
+    "next_change": nullable(closed({"from_height": BLOCK_HEIGHT, "committed_height": BLOCK_HEIGHT})),
+}, description="everything a signature at `height` is checked against (docs/PROTOCOL.md §15.2)")
+
+VALIDATOR_CHANGES = closed({
+    "chain_id": ID, "height": HEIGHT,
+    "changes": array(closed({
+        "height": BLOCK_HEIGHT, "effective_height": BLOCK_HEIGHT, "header": HEX, "certificate": HEX,
+        "txs": array(closed({"tx": HEX, "index": integer(0, 19_999), "tree_size": integer(1),
+                             "proof": array(HASH, max_items=64)}), min_items=1, max_items=64,
+                     description="every validators.update of the block, in block order, with its RFC 6962 path")}),
+        description="by height; a light client checks each under the set it trusts (docs/PROTOCOL.md §15.4)"),
+})
+
+
 def components() -> dict[str, Schema]:
     """``components.schemas`` of the OpenAPI document."""
     return {
@@ -430,4 +479,5 @@ def components() -> dict[str, Schema]:
         "Campaign": CAMPAIGN, "CampaignSpec": CAMPAIGN_SPEC, "Tally": TALLY, "DistrictTally": DISTRICT_TALLY,
         "BallotPage": BALLOT_PAGE, "Initiative": INITIATIVE, "Progress": PROGRESS,
         "TxBatch": TX_BATCH, "TxEnvelope": TX_ENVELOPE, "RawBlock": RAW_BLOCK, "RawBlockPage": RAW_BLOCK_PAGE,
+        "Roster": ROSTER, "ValidatorChanges": VALIDATOR_CHANGES,
     }
