@@ -1,6 +1,6 @@
 """Blind certification tokens: RFC 9474 RSABSSA-SHA384-PSS-Deterministic, the client's side.
 
-A voter-held key is certified like this (docs/PROTOCOL.md §15, docs/TRUST.md):
+A voter-held key is certified like this (docs/PROTOCOL.md §16, docs/TRUST.md):
 
 1. the citizen's device makes a fresh Ed25519 voter key and computes the **token message**
    ``token_message(chain_id, campaign_id, voter_public_key)``;

@@ -12,7 +12,7 @@ modulo the certification key's n, unrelated to the voter key it hides). ``TokenD
    ``T/<campaign>/<index>`` → ``[record hash, blinded message, blind signature]`` — written in key
    order, which is the order of keyed hashes, not of arrival;
 3. answers only once the record is committed (the chain then counts the token before any ballot can
-   spend it: PROTOCOL §15.5 refuses ballots of more voter-held keys than tokens counted). A refused
+   spend it: PROTOCOL §16.5 refuses ballots of more voter-held keys than tokens counted). A refused
    record frees its citizens' slots again.
 
 What is stored links a citizen to a *batch* (whose time is public on the chain), never to a voter key

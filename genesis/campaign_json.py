@@ -16,7 +16,7 @@ Campaign JSON (money in kopecks, times in unix milliseconds or ISO 8601 with an 
   "gateway": "<gateway name from genesis or hex public key>", "registration_cap": 1000000,
   "ballots_per_voter": "district" | "campaign",
   "certification_key": "<hex RSA modulus>"               (optional: citizens may hold their own keys,
-                                                          certified blindly by the gateway; PROTOCOL §15)
+                                                          certified blindly by the gateway; PROTOCOL §16)
   "description": "..."                                   (optional, not part of the transaction)
 }
 Initiative JSON: {"campaign_id", "initiative_id", "district_id", "title", "category", "cost",

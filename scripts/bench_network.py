@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tokens", action="store_true",
                         help="voter-held ballots: each carries a blind certification token (one tokens.issued "
-                             "record per POST instead of a registration; docs/PROTOCOL.md §15)")
+                             "record per POST instead of a registration; docs/PROTOCOL.md §16)")
     args = parser.parse_args()
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="veche-bench-"))

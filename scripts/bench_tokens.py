@@ -1,4 +1,4 @@
-"""Benchmark the blind certification tokens of voter-held keys (RFC 9474, docs/PROTOCOL.md §15).
+"""Benchmark the blind certification tokens of voter-held keys (RFC 9474, docs/PROTOCOL.md §16).
 
     .venv/bin/python scripts/bench_tokens.py [--tokens 300] [--bits 3072] [--json]
 

@@ -1,4 +1,4 @@
-// Veche ballot page: the citizen's own voter key (docs/GATEWAY.md "Voter-held keys", PROTOCOL §15).
+// Veche ballot page: the citizen's own voter key (docs/GATEWAY.md "Voter-held keys", PROTOCOL §16).
 // Progressive enhancement: without JavaScript or without Ed25519 in WebCrypto the form posts as before
 // and the gateway checks the ballot and signs it with a key it keeps sealed. With both, this script
 // 1. reads the ballot of any type as gateway/ballot_forms.py does and checks it the same way (same

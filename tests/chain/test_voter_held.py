@@ -1,5 +1,5 @@
 """Voter-held keys with blind certification tokens: campaign.create's certification key, tokens.issued,
-and ballots that carry their token (docs/PROTOCOL.md §15). Valid/invalid pairs for every rule; a
+and ballots that carry their token (docs/PROTOCOL.md §16). Valid/invalid pairs for every rule; a
 refused transaction changes nothing."""
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def test_a_voter_held_ballot_over_its_limits_is_refused_and_its_token_still_coun
 
 
 def test_a_voter_held_scored_ballot_has_one_encoding() -> None:
-    """Scored pairs in canonical order (PROTOCOL §14.2) inside the 5-element body of §15.3."""
+    """Scored pairs in canonical order (PROTOCOL §14.2) inside the 5-element body of §16.3."""
     token = b"\x80" * 384
     body = vote_body("rank", "d1", ["a1", "a2"], [2, 3], token=token)
     assert body.to_wire() == ["rank", "d1", ["a2", "a1"], [3, 2], ["rank", token]]
@@ -305,7 +305,7 @@ def test_checked_credentials_skip_the_token_check_that_the_caller_did() -> None:
 
 
 def test_the_voter_held_vectors_printed_in_docs_protocol_md() -> None:
-    """docs/PROTOCOL.md §15.6 quotes these bytes (RFC 9474's 4096-bit test key, RFC 8032's test key 2), a
+    """docs/PROTOCOL.md §16.6 quotes these bytes (RFC 9474's 4096-bit test key, RFC 8032's test key 2), a
     scored ballot too."""
     voter = SigningKey(bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"))
     message = token_message("veche-test", "c1", voter.public_key)
