@@ -17,7 +17,7 @@ from chain.errors import DecodeError, SignatureError
 from chain.ledger import BuiltBlock
 from chain.records import Campaign, campaign_key, certified_key_key
 from chain.tx import (
-    BallotSpec, CampaignCreate, District, TokensIssued, Tx, VoteCast, decode_tx, make_tokens_issued, make_vote,
+    BallotSpec, CampaignCreate, District, KeysRotate, TokensIssued, Tx, VoteCast, decode_tx, make_tokens_issued, make_vote,
     sign_tx, vote_body,
 )
 from tests.chain.helpers import CHAIN_ID, TestChain, campaign_spec, initiative_spec, new_chain, seeded_key
@@ -230,6 +230,30 @@ def test_gateway_held_ballots_are_unchanged_beside_voter_held_ones() -> None:
     assert refused(chain, chain.vote(voters[0], "d1", ["a2"])) == "double_vote"
     unregistered = SigningKey.generate()
     assert refused(chain, make_vote(CHAIN_ID, unregistered, "c1", "d1", ["a1"])) == "not_registered"
+
+
+def test_a_gateway_key_rotation_leaves_the_certification_key_and_its_tokens_alone() -> None:
+    """keys.rotate replaces the gateway's Ed25519 key (issue 14): tokens.issued is then signed like a
+    registration, by the key in force (the revoked one gets ``revoked_key``), while tokens stay RSA
+    signatures of the campaign's own certification key — one certified before the rotation still votes."""
+    chain = certified_chain()
+    before = SigningKey.generate()
+    chain.commit_block([tokens(chain, 1)])
+    early_token = issue(CERT, "c1", before)
+    new_gateway = seeded_key("gateway-contractor-2")
+    chain.commit_block([chain.sign("keys.rotate", KeysRotate("gateway", "gw", chain.gateway_key.public_key,
+                                                             new_gateway.public_key, 0, "new contractor"))])
+    chain.commit_block([])                                   # in force two blocks after its commit
+    assert refused(chain, tokens(chain, 1, batch=1)) == "revoked_key"
+    assert campaign(chain).tokens_issued == 1
+    chain.commit_block([make_tokens_issued(CHAIN_ID, new_gateway, "c1", 1, 1)])
+    after = SigningKey.generate()
+    chain.commit_block([held_vote(before, early_token), held_vote(after, issue(CERT, "c1", after))])
+    record = campaign(chain)
+    assert record.spec.certification_key == CERT.modulus
+    assert (record.tokens_issued, record.certified_voters, record.voter_held_ballots) == (2, 2, 2)
+    third = SigningKey.generate()
+    assert refused(chain, held_vote(third, issue(CERT, "c1", third))) == "tokens_exhausted"
 
 
 def typed_chain() -> TestChain:
