@@ -1323,13 +1323,25 @@ class Verifier:
             raise Fault(f"block {start}: the page is not an array", start)
         return page
 
-    def run_blocks(self) -> None:
-        while True:
+    def run_blocks(self, until: int | None = None) -> None:
+        while until is None or self.height < until:
             page = self.fetch(self.height + 1)
             if not page:
                 return
             for entry in page:
+                if until is not None and self.height >= until:
+                    return
                 self.check_block(entry)
+
+    def unpublished_results(self) -> dict[str, Any]:
+        """Every campaign's recomputed result, compared with nothing (after a fault)."""
+        out: dict[str, Any] = {}
+        for cid in sorted(self.state.campaigns, key=lambda x: x.encode()):
+            c = self.state.campaigns[cid]
+            winners, rhash = compute_result(c)
+            out[cid] = {"status": c.status, "total_ballots": c.total_ballots, "winners": winners,
+                        "result_hash": rhash.hex(), "published_result_hash": None, "matches": None}
+        return out
 
     def check_block(self, entry: Any) -> None:
         h = self.height + 1
@@ -1436,6 +1448,16 @@ def run(genesis_text: str, node: str, *, wait_s: float = 30.0) -> tuple[int, dic
         code = 1
         report["error"] = str(exc)
         report["first_bad_height"] = exc.height
+        if v is not None and exc.height:
+            # the campaigns as they stood after the last block that checked (the failed block may
+            # have been applied in part): replay again up to it
+            good = Verifier(genesis_text, node)
+            try:
+                good.apply_genesis()
+                good.run_blocks(until=exc.height - 1)
+                report["campaigns"] = good.unpublished_results()
+            except (Fault, Unreachable):
+                pass
     except Unreachable as exc:
         code = 3
         report["error"] = str(exc)
@@ -1446,7 +1468,7 @@ def run(genesis_text: str, node: str, *, wait_s: float = 30.0) -> tuple[int, dic
         report.update(height=v.height, blocks=v.height, txs=v.txs, votes=v.votes)
         report["app_hash"] = v.app_hash.hex() if v.app_hash else None
     seconds = time.monotonic() - started
-    report["seconds"] = round(seconds, 1)
+    report["seconds"] = round(seconds, 3)
     report["votes_per_second"] = round(report["votes"] / seconds, 1) if seconds > 0 else 0.0
     return code, report
 
