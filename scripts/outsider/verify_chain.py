@@ -1375,6 +1375,7 @@ class Verifier:
         # transactions
         s.begin_block(h, t)
         seen: set[bytes] = set()
+        votes = 0
         for i, raw in enumerate(block.txs):
             try:
                 tx = decode_tx(raw, self.chain_id)
@@ -1385,15 +1386,16 @@ class Verifier:
             except Reject as exc:
                 raise Fault(f"block {h}: transaction {i} ({tx.kind} {tx.hash.hex()}) is refused: {exc}", h) from None
             seen.add(tx.hash)
-            self.votes += tx.kind == "vote.cast"
+            votes += tx.kind == "vote.cast"
         s.committed |= seen
-        self.txs += len(block.txs)
         version = s.version_at(h)
         computed = sha256(self.app_hash, u64(h), sha256(s.take_changes()),
                           u64(version) if version >= 2 else b"")
         if computed != app_hash:
             raise Fault(f"block {h}: app hash does not match the replayed state", h)
         self.app_hash, self.prev_hash, self.prev_time, self.height = computed, block.hash, t, h
+        self.txs += len(block.txs)       # counted once the whole block checked
+        self.votes += votes
         self.prev_cert = enc(cert)
 
     def results(self, *, wait_s: float) -> dict[str, Any]:
