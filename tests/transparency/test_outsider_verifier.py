@@ -38,11 +38,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.node.netkit import LocalNet, get_json, wait_for
+from tests.paths import SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data") if Path("/work/shared/data").is_dir() else ROOT.parent / "shared" / "data"
+DATA = SHARED_DATA
 VECHE = str(Path(sys.executable).with_name("veche"))
 PROTOCOL_MD = ROOT / "docs" / "PROTOCOL.md"
 BALLOTS_PER_FILE = 100
