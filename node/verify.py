@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chain.ballot_index import BALLOT_INDEX_PREFIX
 from chain.block import Block, CommitCertificate, verify_certificate
 from chain.errors import DecodeError, StorageError, VecheError
 from chain.ledger import BLOCK_PREFIX, CERT_PREFIX, GENESIS_KEY, HASH_PREFIX, Ledger, block_key, cert_key
@@ -204,11 +205,11 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
 class ReplayStore:
     """The replay's state in memory (about 0.5 KB per vote): a dict, like ``MemoryStore``.
 
-    Blocks, certificates and block hashes are not kept: the replay checks each block once and
-    never reads it back, so only the state and the tx index (replay protection) stay.
+    Blocks, certificates, block hashes and the ballot index are not kept: the replay checks each
+    block once and never reads it back, so only the state and the tx index (replay protection) stay.
     """
 
-    SKIPPED = (BLOCK_PREFIX, CERT_PREFIX, HASH_PREFIX)
+    SKIPPED = (BLOCK_PREFIX, CERT_PREFIX, HASH_PREFIX, BALLOT_INDEX_PREFIX)
 
     def __init__(self) -> None:
         self._data: dict[bytes, bytes] = {}
