@@ -49,6 +49,7 @@ from genesis.config import load_node_config
 from genesis.model import Genesis, load_genesis, parse_genesis
 from node.client import NodeApiError, NodeClient, NodeProtocolError
 from node.replay.store import ReplayStore, open_checkpoint
+from node.results import computed_key
 
 VOTE_PREFIX = b"\x94\xa9vote.cast"   # an encoded envelope [kind, ...] whose kind is "vote.cast"
 CHUNK_TXS = 2048                     # transactions per pool task
@@ -446,7 +447,8 @@ def describe_key(key: bytes) -> str:
 def stored_results(node_store: KeyValueStore, campaigns: Iterable[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for campaign_id in campaigns:
-        raw = node_store.get(result_key(campaign_id))
+        # counting rules: the closing block's result in state; equal shares: what the node computed
+        raw = node_store.get(result_key(campaign_id)) or node_store.get(computed_key(campaign_id))
         try:
             out[campaign_id] = None if raw is None else decode_result(raw)[1].hex()
         except StorageError:
