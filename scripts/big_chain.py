@@ -50,6 +50,43 @@ def cmd_build(args: argparse.Namespace) -> None:
     build(args.dir, args.ballots, args.seed, args.workers, progress=not args.quiet)
 
 
+def run_dir(args: argparse.Namespace, what: str) -> Path:
+    import tempfile
+
+    base = args.work if args.work is not None else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"veche-big-{what}-", dir=base)) / "run"
+
+
+def emit(result: dict[str, object], args: argparse.Namespace) -> None:
+    import json
+
+    result = {"load_before": LOAD_BEFORE, "load_after": [round(x, 2) for x in os.getloadavg()], **result}
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"command": " ".join(sys.argv), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                     **result}, ensure_ascii=False) + "\n")
+
+
+def cmd_node(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_node import measure
+
+    work = run_dir(args, "node")
+    try:
+        emit(measure(args.dir, work, settle=args.settle, samples=args.samples, full_campaign=args.campaign), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +101,20 @@ def main() -> None:
     build.add_argument("--workers", type=int, default=2, help="signing processes")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(run=cmd_build)
+
+    def measurement(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the chain directory (build --dir)")
+        command.add_argument("--work", type=Path, default=None, help="where the copies go (default: temp dir)")
+        command.add_argument("--out", type=Path, default=None, help="append the JSON result to this file")
+        command.add_argument("--keep", action="store_true", help="keep the copies")
+        return command
+
+    node = measurement("node", "one validator on a copy: start-up, memory, tx/proof lookups, ballot pages")
+    node.add_argument("--settle", type=float, default=20.0)
+    node.add_argument("--samples", type=int, default=200, help="tx lookups")
+    node.add_argument("--campaign", default=None, help="also read this whole campaign page by page")
+    node.set_defaults(run=cmd_node)
     args = parser.parse_args()
     args.run(args)
 
