@@ -84,6 +84,21 @@ def cmd_node(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_network(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_network import measure
+
+    work = run_dir(args, "network")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, rounds=args.rounds, rate=args.rate, duration=args.duration,
+                     warmup=args.warmup, keep=args.keep), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
 
 
@@ -115,6 +130,13 @@ def main() -> None:
     node.add_argument("--samples", type=int, default=200, help="tx lookups")
     node.add_argument("--campaign", default=None, help="also read this whole campaign page by page")
     node.set_defaults(run=cmd_node)
+
+    network = measurement("network", "a new campaign at --rate votes/s on the big chain vs an empty one, alternated")
+    network.add_argument("--rounds", type=int, default=2)
+    network.add_argument("--rate", type=float, default=1000)
+    network.add_argument("--duration", type=float, default=60)
+    network.add_argument("--warmup", type=float, default=5)
+    network.set_defaults(run=cmd_network)
     args = parser.parse_args()
     args.run(args)
 

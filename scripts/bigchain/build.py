@@ -91,8 +91,8 @@ def prepare(directory: Path, ballots: int, seed: int) -> BuildConfig:
 class Chain:
     """The ledger of validator-0 and the keys that sign for the network (committee, gateway, validators)."""
 
-    def __init__(self, directory: Path) -> None:
-        net = directory / "net"
+    def __init__(self, directory: Path, *, net_dir: Path | None = None) -> None:
+        net = net_dir if net_dir is not None else directory / "net"
         self.genesis: Genesis = load_genesis(net / "genesis.json")
         self.validator_keys = [read_key_file(net / f"validator-{i}" / "node-key.json")
                                for i in range(self.genesis.params.validators.size)]

@@ -101,7 +101,7 @@ def read_campaign(url: str, campaign_id: str, after: str | None = None, pages: i
 
 def measure(chain_dir: Path, run_dir: Path, *, settle: float = 20.0, samples: int = 200,
             full_campaign: str | None = None, seed: int = 1) -> dict[str, Any]:
-    copy_layout(chain_dir, run_dir, data_for=("validator-0",))
+    copy_layout(chain_dir, run_dir, data_for=("validator-0",), new_ports=True)
     net = BigNet(run_dir)
     name = "validator-0"
     url = net.urls[name]

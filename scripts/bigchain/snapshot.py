@@ -51,20 +51,48 @@ def _rewrite_config(path: Path, ports: dict[str, int], host: str = "127.0.0.1") 
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def copy_layout(chain_dir: Path, run_dir: Path, *, data_for: tuple[str, ...]) -> None:
-    """The testnet of ``chain_dir/net`` in ``run_dir`` on free ports; the homes in ``data_for`` get a
-    snapshot of validator-0's chain, the others start empty."""
+def copy_layout(chain_dir: Path, run_dir: Path, *, data_for: tuple[str, ...], new_ports: bool = False) -> None:
+    """The testnet of ``chain_dir/net`` in ``run_dir``; the homes in ``data_for`` get a snapshot of
+    validator-0's chain, the others start empty.
+
+    The genesis names each validator's URL (observers forward client transactions there), so a
+    network keeps the layout's ports; ``new_ports`` moves every home to free ports (for a single
+    node, or nodes that never forward). The ports must be free: ``PortsBusy`` otherwise.
+    """
     net = chain_dir / "net"
     shutil.copytree(net, run_dir, ignore=shutil.ignore_patterns("data", "process.log", "*.log"))
     names = sorted(p.name for p in run_dir.iterdir() if (p / "config.json").is_file())
-    base = free_base_port(len(names))
-    ordered = [n for n in names if n.startswith("validator-")] + [n for n in names if n.startswith("observer-")] + \
-        [n for n in names if not n.startswith(("validator-", "observer-"))]
-    ports = {name: base + i for i, name in enumerate(ordered)}
-    for name in names:
-        _rewrite_config(run_dir / name / "config.json", ports)
+    if new_ports:
+        base = free_base_port(len(names))
+        ordered = [n for n in names if n.startswith("validator-")] + \
+            [n for n in names if n.startswith("observer-")] + \
+            [n for n in names if not n.startswith(("validator-", "observer-"))]
+        ports = {name: base + i for i, name in enumerate(ordered)}
+        for name in names:
+            _rewrite_config(run_dir / name / "config.json", ports)
+    else:
+        busy = [name for name in names if _port_busy(json.loads((run_dir / name / "config.json").read_text())
+                                                             ["listen_port"])]
+        if busy:
+            raise PortsBusy(f"the ports of {', '.join(busy)} (config.json in {net}) are taken by another process")
     for name in data_for:
         snapshot_data(net / "validator-0" / "data", run_dir / name / "data")
+
+
+class PortsBusy(RuntimeError):
+    pass
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 class BigNet(LocalNet):
