@@ -48,6 +48,18 @@ class CertificateError(BlockInvalid):
     code = "bad_certificate"
 
 
+class UpgradeRequired(VecheError):
+    """The chain reached a protocol version this software cannot apply (a scheduled upgrade)."""
+
+    code = "upgrade_required"
+
+    def __init__(self, message: str, *, height: int, version: int, supported: int) -> None:
+        super().__init__(message)
+        self.height = height
+        self.version = version
+        self.supported = supported
+
+
 class StorageError(VecheError):
     """The store is missing data it must have, or holds data that does not check."""
 

@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from chain import codec
 from chain.ballot_index import BALLOT_INDEX_FROM_KEY, index_entries
 from chain.block import (
-    MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK, ZERO_HASH, Block, BlockHeader, CommitCertificate, block_overhead_bytes,
-    encoded_tx_bytes, make_header, verify_certificate,
+    MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK, ZERO_HASH, Block, BlockHeader, CommitCertificate, ValidatorSet,
+    block_overhead_bytes, encoded_tx_bytes, make_header, verify_certificate,
 )
 from chain.crypto import sha256
-from chain.errors import BlockInvalid, DecodeError, StorageError, StoreCorrupt, TxRejected
+from chain.errors import BlockInvalid, DecodeError, StorageError, StoreCorrupt, TxRejected, UpgradeRequired
+from chain.governance import LATEST_PROTOCOL_VERSION, Roster
+from chain.lightclient import ChangeProof, IncludedTx
+from chain.merkle import inclusion_proof
 from chain.params import ChainParams
 from chain.records import read_u64, u64
 from chain.state import APP_HASH_KEY, HEIGHT_KEY, TIME_KEY, TX_INDEX_PREFIX, Execution, State
@@ -72,10 +75,14 @@ def _never_checked(tx_hash: bytes) -> bool:
 
 
 class Ledger:
-    def __init__(self, store: KeyValueStore, params: ChainParams) -> None:
+    def __init__(self, store: KeyValueStore, params: ChainParams, *,
+                 supported_protocol_version: int = LATEST_PROTOCOL_VERSION) -> None:
         self.store = store if isinstance(store, StagedStore) else StagedStore(store)
         store = self.store
         self.params = params
+        # The highest protocol version this ledger applies; a block in force under a higher one raises
+        # UpgradeRequired before anything is checked or built (a node lowers it only to test upgrades).
+        self.supported_protocol_version = min(supported_protocol_version, LATEST_PROTOCOL_VERSION)
         stored_genesis = store.get(GENESIS_KEY)
         if stored_genesis is not None and stored_genesis != params.genesis_hash:
             raise StorageError("this data directory belongs to a different genesis file; "
@@ -131,6 +138,35 @@ class Ledger:
     def last_time_ms(self) -> int:
         return self.state.time_ms
 
+    def roster_at(self, height: int) -> Roster:
+        """Who may sign what at ``height`` (validators, committee, operators, gateways); known up to height + 2."""
+        return self.state.roster_at(height)
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The validator set in force at ``height``: its quorum certifies block ``height``."""
+        return self.state.roster_at(height).validators
+
+    def protocol_version_at(self, height: int) -> int:
+        return self.state.protocol_version_at(height)
+
+    def require_supported(self, height: int) -> None:
+        """Raise ``UpgradeRequired`` when block ``height`` falls under a protocol version above ours."""
+        version = self.state.protocol_version_at(height)
+        if version > self.supported_protocol_version:
+            raise UpgradeRequired(
+                f"protocol version {version} is in force from height {self.upcoming_upgrade_height(height)}; this "
+                f"software applies versions up to {self.supported_protocol_version}: install a version that "
+                f"supports protocol {version} and start the node again",
+                height=height, version=version, supported=self.supported_protocol_version)
+
+    def upcoming_upgrade_height(self, height: int) -> int:
+        """The height from which the version in force at ``height`` applies."""
+        start = 0
+        for record in self.state.protocol.upgrades:
+            if record.height <= height:
+                start = record.height
+        return start
+
     def raw_block(self, height: int) -> bytes | None:
         return self.store.get(block_key(height))
 
@@ -155,6 +191,31 @@ class Ledger:
             return None
         height, index = struct.unpack(">QI", raw)
         return TxLocation(height, index)
+
+    def set_change_proofs(self, up_to: int | None = None) -> list[ChangeProof]:
+        """What a light client needs to follow every validator set change committed up to ``up_to``:
+        per block that committed ``validators.update`` transactions, its header, its certificate and
+        each of those transactions with its inclusion proof (chain/lightclient.py)."""
+        proofs = []
+        for change in self.state.history.changes():
+            height = change.committed_height
+            if up_to is not None and height > up_to:
+                break
+            hashes = [tx_hash for kind, tx_hash in change.txs if kind == "validators.update"]
+            if not hashes:
+                continue
+            block, certificate = self.block(height), self.certificate(height)
+            if block is None or certificate is None:
+                raise StorageError(f"block {height}, which changed the validator set, is missing from the store")
+            included = []
+            for tx_hash in hashes:
+                location = self.tx_location(tx_hash)
+                if location is None or location.height != height:
+                    raise StorageError(f"the validators.update {tx_hash.hex()} is not indexed in block {height}")
+                included.append(IncludedTx(block.txs[location.index], location.index, len(block.txs),
+                                           tuple(inclusion_proof(block.txs, location.index))))
+            proofs.append(ChangeProof(block.header, certificate, tuple(sorted(included, key=lambda t: t.index))))
+        return proofs
 
     def raw_block_with_certificate(self, height: int) -> bytes | None:
         """``[block, certificate]`` as one msgpack value, the form block sync and observers use."""
@@ -230,6 +291,7 @@ class Ledger:
         transaction never lands in a block without an earlier one it may depend on.
         """
         height = self.height + 1
+        self.require_supported(height)
         if (last_commit is None) != (height == 1) or (
                 last_commit is not None and (last_commit.height, last_commit.block_hash) != (self.height, self.last_block_hash)):
             raise BlockInvalid(f"block {height} needs the commit certificate of block {self.height} as its last commit")
@@ -258,7 +320,7 @@ class Ledger:
         header = make_header(
             chain_id=self.params.chain_id, height=height, round_=round_, time_ms=time_ms,
             previous_hash=self.last_block_hash, txs=raw_txs, app_hash=app_hash,
-            proposer=self.params.validators.proposer_index(height, round_), last_commit=last_commit,
+            proposer=self.validators_at(height).proposer_index(height, round_), last_commit=last_commit,
         )
         return BuiltBlock(Block(header, tuple(raw_txs), last_commit), execution, rejected, deferred)
 
@@ -267,13 +329,14 @@ class Ledger:
         """Re-execute ``block`` on the committed state; raise ``BlockInvalid`` unless it is valid."""
         header = block.header
         height = self.height + 1
+        self.require_supported(height)
         if header.chain_id != self.params.chain_id:
             raise BlockInvalid(f"block is for chain {header.chain_id!r}")
         if header.height != height:
             raise BlockInvalid(f"block height {header.height}, expected {height}")
         if header.previous_hash != self.last_block_hash:
             raise BlockInvalid(f"block {height} does not extend the last committed block")
-        if header.proposer != self.params.validators.proposer_index(height, header.round):
+        if header.proposer != self.validators_at(height).proposer_index(height, header.round):
             raise BlockInvalid(f"block {height}: wrong proposer for round {header.round}")
         if header.time_ms <= self.last_time_ms:
             raise BlockInvalid(f"block {height}: time is not after the previous block's")
@@ -282,7 +345,7 @@ class Ledger:
                                f"{self.params.time_precision_ms} ms")
         block.check_structure()
         if verify_last_commit and block.last_commit is not None:
-            verify_certificate(block.last_commit, self.params.validators, self.params.chain_id,
+            verify_certificate(block.last_commit, self.validators_at(height - 1), self.params.chain_id,
                                height=height - 1, block_hash=self.last_block_hash,
                                verified=self._verified_precommits(block.last_commit))
         txs: list[Tx] = []
@@ -343,7 +406,7 @@ class Ledger:
         if certificate.block_hash != block_hash or certificate.height != height:
             raise StorageError(f"certificate does not match block {height}")
         if not certificate_checked:
-            verify_certificate(certificate, self.params.validators, self.params.chain_id,
+            verify_certificate(certificate, self.validators_at(height), self.params.chain_id,
                                height=height, block_hash=block_hash)
         writes, app_hash = execution.finish()
         if app_hash != block.header.app_hash or execution.time_ms != block.header.time_ms:
@@ -372,7 +435,8 @@ class Ledger:
         Under a valid certificate, transaction signatures are trusted unless ``check_signatures``
         (``veche verify`` checks everything).
         """
-        verify_certificate(certificate, self.params.validators, self.params.chain_id,
+        self.require_supported(self.height + 1)
+        verify_certificate(certificate, self.validators_at(self.height + 1), self.params.chain_id,
                            height=self.height + 1, block_hash=block.hash())
         trust: SignatureCache = _never_checked if check_signatures else (lambda _h: True)
         execution = self.check_block(block, checked=trust)

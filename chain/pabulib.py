@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -75,6 +76,7 @@ class PbVote:
     district: str | None
     extra: tuple[tuple[str, str], ...]
     points: tuple[Amount, ...] | None = None
+    repeated: tuple[str, ...] = field(default=(), compare=False)   # namings dropped as repeats (see notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +139,21 @@ class PbFile:
         longest ballot when there is none or a ballot is longer."""
         return max(self.max_length or 0, max((len(vote.choices) for vote in self.votes), default=0))
 
-    def get_ballot_points(self, vote: PbVote) -> tuple[Amount, ...]:
+    def get_ballot_points(self, vote: PbVote, rank_length: int | None = None) -> tuple[Amount, ...]:
         """Points each choice of ``vote`` gets: the ``points`` column when the vote has one; for an
-        ordinal vote without it, ``max_length`` for rank 1 down by one per rank; 1 for approval."""
+        ordinal vote without it, ``max_length`` for rank 1 down by one per rank; 1 for approval.
+        (Pass ``rank_length = get_rank_length()`` when asking for many votes: it reads every vote.)"""
         if vote.points is not None:
             return vote.points
         if self.vote_type == "ordinal":
-            top = self.get_rank_length()
+            top = self.get_rank_length() if rank_length is None else rank_length
             return tuple(top - rank for rank in range(len(vote.choices)))
         return (1,) * len(vote.choices)
+
+    def get_all_ballot_points(self) -> list[tuple[Amount, ...]]:
+        """``get_ballot_points`` of every vote, in file order."""
+        top = self.get_rank_length() if self.vote_type == "ordinal" else 0
+        return [self.get_ballot_points(vote, top) for vote in self.votes]
 
 
 def parse_amount(text: str, what: str) -> Amount:
@@ -204,7 +212,8 @@ class Notes:
 
 
 STRAY_QUOTE = "a field with a quote inside it, read literally"
-REPEATED_CHOICE = "a vote names a project more than once; counted once (its first place and points kept)"
+REPEATED_CHOICE = ("a vote names a project more than once; counted once, at its first place (cumulative points "
+                   "of every naming added up)")
 
 
 class Rows:
@@ -370,7 +379,7 @@ def wrap_line(line: int, parser: Callable[[str, str], Parsed], text: str, what: 
         raise PabulibError(f"line {line}: {error.message}") from None
 
 
-def parse_votes(rows: Rows, project_ids: set[str]) -> tuple[PbVote, ...]:
+def parse_votes(rows: Rows, project_ids: set[str], vote_type: str = "") -> tuple[PbVote, ...]:
     _, header = read_header(rows, "VOTES", ("voter_id", "vote"))
     extra_columns = [(position, key) for position, key in enumerate(header) if key not in VOTE_COLUMNS]
     voter_position, vote_position = header.index("voter_id"), header.index("vote")
@@ -386,8 +395,11 @@ def parse_votes(rows: Rows, project_ids: set[str]) -> tuple[PbVote, ...]:
         district = None if district_position is None else fields[district_position]
         choices = parse_choices(line, fields[vote_position], project_ids)
         points = None if points_position is None else parse_points(line, fields[points_position], len(choices))
+        repeated: tuple[str, ...] = ()
         if len(set(choices)) != len(choices):
-            choices, points = keep_first(choices, points)
+            kept, points = keep_first(choices, points, add_points=vote_type in SCORED_VOTE_TYPES)
+            repeated = tuple((Counter(choices) - Counter(kept)).elements())
+            choices = kept
             rows.notes.add(REPEATED_CHOICE, line)
         votes.append(PbVote(
             voter_id=voter_id,
@@ -395,6 +407,7 @@ def parse_votes(rows: Rows, project_ids: set[str]) -> tuple[PbVote, ...]:
             district=None if district is None or is_missing(district) else district,
             extra=tuple((key, fields[position]) for position, key in extra_columns),
             points=points,
+            repeated=repeated,
         ))
     return tuple(votes)
 
@@ -415,14 +428,23 @@ def parse_points(line: int, text: str, count: int) -> tuple[Amount, ...]:
     return values
 
 
-def keep_first(choices: tuple[str, ...],
-               points: tuple[Amount, ...] | None) -> tuple[tuple[str, ...], tuple[Amount, ...] | None]:
-    """A vote naming a project again: its first place (and points) counts, later ones do not."""
+def keep_first(choices: tuple[str, ...], points: tuple[Amount, ...] | None,
+               add_points: bool = False) -> tuple[tuple[str, ...], tuple[Amount, ...] | None]:
+    """A vote naming a project again counts it once, at its first place. Points: the first
+    naming's (a ranking), or with ``add_points`` every naming's added up (cumulative points the
+    voter gave the project in two entries)."""
     kept: dict[str, int] = {}
     for position, choice in enumerate(choices):
         kept.setdefault(choice, position)
     positions = sorted(kept.values())
-    return tuple(choices[i] for i in positions), None if points is None else tuple(points[i] for i in positions)
+    if points is None:
+        return tuple(choices[i] for i in positions), None
+    if add_points:
+        totals: dict[str, Amount] = {}
+        for choice, value in zip(choices, points):
+            totals[choice] = totals.get(choice, 0) + value
+        return tuple(choices[i] for i in positions), tuple(totals[choices[i]] for i in positions)
+    return tuple(choices[i] for i in positions), tuple(points[i] for i in positions)
 
 
 def validate_counts(pb: PbFile) -> None:
@@ -442,7 +464,8 @@ def parse_pb(text: str) -> PbFile:
     expect_section(rows, "PROJECTS")
     projects = parse_projects(rows)
     expect_section(rows, "VOTES")
-    votes = parse_votes(rows, {project.project_id for project in projects})
+    vote_type = dict(meta).get("vote_type", "")
+    votes = parse_votes(rows, {project.project_id for project in projects}, vote_type)
     for line, fields in rows:
         raise PabulibError(f"line {line}: unexpected {fields[0]!r} after VOTES")
     pb = PbFile(meta=meta, projects=projects, votes=votes, notes=rows.notes.render())
@@ -481,8 +504,8 @@ def compute_scores(pb: PbFile) -> dict[str, Amount]:
     ``points`` of cumulative votes, ``max_length`` down to 1 by rank for ordinal votes (unless they
     carry points), the vote count for approval and choose-1."""
     scores: dict[str, Amount] = {project.project_id: 0 for project in pb.projects}
-    for vote in pb.votes:
-        for choice, points in zip(vote.choices, pb.get_ballot_points(vote)):
+    for vote, given in zip(pb.votes, pb.get_all_ballot_points()):
+        for choice, points in zip(vote.choices, given):
             scores[choice] += points
     return scores
 

@@ -7,19 +7,22 @@ A receipt (JSON, the file ``veche receipt verify`` takes and ``/receipt/{tx_hash
   "tree_size": int, "proof": [hex, ...], "header": hex (encoded block header),
   "certificate": hex (encoded commit certificate of that block)
 }
-Checking it needs only the genesis validator set: the tx hashes to ``tx_hash``, is for this
-chain and its signatures verify; its Merkle path leads to the header's ``tx_root``; the header's
-hash is the certificate's block; the certificate carries a quorum of valid validator signatures. Because a block holds only transactions that
-apply, a valid receipt proves the ballot was counted.
+Checking it needs only the genesis file: the tx hashes to ``tx_hash``, is for this chain and its
+signatures verify; its Merkle path leads to the header's ``tx_root``; the header's hash is the
+certificate's block; the certificate carries a quorum of valid signatures of the validator set in
+force at the receipt's height — the genesis set, or the set a light client reached by following
+every set change from genesis (``chain/lightclient.py``). Because a block holds only transactions
+that apply, a valid receipt proves the ballot was counted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chain import codec
-from chain.block import BlockHeader, CommitCertificate, verify_certificate
+from chain.block import BlockHeader, CommitCertificate, ValidatorSet, verify_certificate
 from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError, VecheError
 from chain.merkle import verify_inclusion
@@ -76,8 +79,13 @@ def _int(document: dict[str, Any], key: str) -> int:
     return value
 
 
-def verify_receipt(document: Any, params: ChainParams) -> CheckedReceipt:
-    """Raise ``ReceiptError`` unless the receipt proves its transaction committed on this chain."""
+def verify_receipt(document: Any, params: ChainParams,
+                   validators_at: Callable[[int], ValidatorSet] | None = None) -> CheckedReceipt:
+    """Raise ``ReceiptError`` unless the receipt proves its transaction committed on this chain.
+
+    ``validators_at(height)``: the validator set in force at a height, as a light client verified it
+    (``lightclient.follow_set_changes(...).at``); without it, the genesis set.
+    """
     if not isinstance(document, dict):
         raise ReceiptError("a receipt is a JSON object")
     if document.get("version") != RECEIPT_VERSION:
@@ -116,7 +124,8 @@ def verify_receipt(document: Any, params: ChainParams) -> CheckedReceipt:
     except VecheError as exc:
         raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
     try:
-        verify_certificate(certificate, params.validators, params.chain_id, height=height, block_hash=header.hash())
+        validators = params.validators if validators_at is None else validators_at(height)
+        verify_certificate(certificate, validators, params.chain_id, height=height, block_hash=header.hash())
     except VecheError as exc:
         raise ReceiptError(f"commit certificate fails: {exc.message}") from exc
     return CheckedReceipt(tx, header, certificate, height, index)

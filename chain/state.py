@@ -17,6 +17,10 @@ from chain import codec
 from chain.ballots import check_ballot_limits, check_ballot_shape
 from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
+from chain.governance import (
+    ROSTER_PREFIX, UPGRADE_PREFIX, ProtocolSchedule, Roster, SetChange, SetHistory, UpgradeRecord, app_hash_suffix,
+    apply_keys_rotate, apply_validators_update, check_protocol_upgrade, effective_height, roster_key, upgrade_key,
+)
 from chain.params import ChainParams
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
@@ -26,8 +30,8 @@ from chain.records import (
 )
 from chain.storage import KeyValueStore
 from chain.tx import (
-    BODY_TYPES, CampaignClose, CampaignCreate, InitiativeReview, InitiativeSubmit, ProgressReport, Tx, VoteCast,
-    VotersRegister,
+    BODY_TYPES, CampaignClose, CampaignCreate, InitiativeReview, InitiativeSubmit, KeysRotate, ProgressReport,
+    ProtocolUpgrade, Tx, ValidatorsUpdate, VoteCast, VotersRegister,
 )
 
 AUTO_CLOSE_REASON = "voting window ended"
@@ -43,13 +47,14 @@ def reject(code: str, message: str) -> TxRejected:
     return TxRejected(message, code)
 
 
-def compute_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None]) -> bytes:
-    """Hash chain over sorted state changes: sha256(previous ‖ u64(height) ‖ sha256(encode(changes))).
+def compute_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None], version: int = 1) -> bytes:
+    """Hash chain over sorted state changes: sha256(previous ‖ u64(height) ‖ sha256(encode(changes))),
+    followed by ``u64(version)`` from protocol version 2 on (``governance.app_hash_suffix``).
 
     ``changes`` encodes as ``[[key, value], ...]`` sorted by key bytes; a deleted key has value nil.
     """
     ordered = [[key, changes[key]] for key in sorted(changes)]
-    return sha256(previous + u64(height) + sha256(codec.encode(ordered)))
+    return sha256(previous + u64(height) + sha256(codec.encode(ordered)) + app_hash_suffix(version))
 
 
 class State:
@@ -64,13 +69,10 @@ class State:
         self.scores: dict[tuple[str, str], int] = {}   # points of scored ballots (cumulative, ordinal)
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
         self._initiative_ids: dict[str, set[str]] = {}
-        self.committee_keys = params.committee_keys
-        self.committee_threshold = params.committee_threshold
-        operators: dict[str, set[bytes]] = {}
-        for district_id, key in params.district_operators:
-            operators.setdefault(district_id, set()).add(key)
-        self.district_operators: dict[str, frozenset[bytes]] = {d: frozenset(k) for d, k in operators.items()}
-        self.gateway_keys = frozenset(key for _, key in params.gateways)
+        self._campaign_gateways: dict[tuple[str, int, bytes], str | None] = {}
+        self.history = SetHistory(params.genesis_roster(),
+                                  (SetChange.decode(key, value) for key, value in store.iterate(ROSTER_PREFIX)))
+        self.protocol = ProtocolSchedule(UpgradeRecord.decode(key, value) for key, value in store.iterate(UPGRADE_PREFIX))
         raw_height = store.get(HEIGHT_KEY)
         self.height = 0 if raw_height is None else read_u64(raw_height)
         raw_time = store.get(TIME_KEY)
@@ -106,6 +108,36 @@ class State:
 
     def votes(self, campaign_id: str, initiative_id: str) -> int:
         return self.tallies.get((campaign_id, initiative_id), 0)
+
+    # --- who may sign what (chain/governance.py) -------------------------------------------------
+
+    def roster_at(self, height: int) -> Roster:
+        """Every key in force at block ``height`` (known up to the committed height + 2)."""
+        return self.history.at(height)
+
+    def protocol_version_at(self, height: int) -> int:
+        return self.protocol.version_at(height)
+
+    def campaign_gateway(self, campaign: Campaign) -> str | None:
+        """The name of the gateway a campaign named by key when it was created (it keeps it across rotations)."""
+        key = (campaign.campaign_id, campaign.created_height, campaign.spec.gateway)
+        if key not in self._campaign_gateways:
+            roster = self.history.at(campaign.created_height)
+            self._campaign_gateways[key] = roster.gateway_name(campaign.spec.gateway)
+        return self._campaign_gateways[key]
+
+    def former_gateway_keys(self, name: str) -> dict[bytes, int]:
+        """Keys gateway ``name`` had before, each with the height from which it no longer signs."""
+        revoked: dict[bytes, int] = {}
+        previous: bytes | None = None
+        for change in (self.history.change_at(0),) + self.history.changes():
+            key = change.roster.gateway_key(name)
+            if previous is not None and key != previous:
+                revoked[previous] = change.from_height
+            previous = key
+        if previous is not None:
+            revoked.pop(previous, None)
+        return revoked
 
     def points(self, campaign_id: str, initiative_id: str) -> int:
         """Points of a scored campaign's initiative (0 for set ballots: their points are the votes)."""
@@ -143,6 +175,10 @@ class State:
         self.height = execution.height
         self.time_ms = execution.time_ms
         self.app_hash = execution.app_hash
+        if execution.set_change is not None:
+            self.history.add(execution.set_change)
+        for record in execution.upgrades:
+            self.protocol.add(record)
         if execution.campaigns:
             self.next_deadline_ms = self._next_deadline()
 
@@ -167,6 +203,10 @@ class Execution:
         self.tx_hashes: set[bytes] = set()
         self.events: list[tuple[str, str]] = []
         self.app_hash = state.app_hash
+        self.roster = state.history.at(height)
+        self.protocol_version = state.protocol.version_at(height)
+        self.set_change: SetChange | None = None   # the roster this block's governance txs put in force at height + 2
+        self.upgrades: list[UpgradeRecord] = []
         self._finished = False
         self._genesis = False
         # Ballots counted in this execution but not yet folded into ``campaigns`` (saves a
@@ -180,6 +220,9 @@ class Execution:
             "initiative.review": self._review,
             "campaign.close": self._close_by_committee,
             "progress.report": self._progress,
+            "validators.update": self._validators_update,
+            "keys.rotate": self._keys_rotate,
+            "protocol.upgrade": self._protocol_upgrade,
         }
 
     # --- reads through the overlay -------------------------------------------------------------
@@ -251,7 +294,7 @@ class Execution:
         Submission and review windows do not apply to genesis data (a demo campaign may open
         its vote at the genesis time); every other rule does.
         """
-        signers = tuple(sorted(self.state.committee_keys))[: self.state.committee_threshold]
+        signers = tuple(sorted(self.roster.committee_keys))[: self.roster.threshold]
         handler = self._handlers.get(kind)
         if handler is None:
             raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
@@ -308,7 +351,11 @@ class Execution:
                 self.writes[score_key(campaign_id, initiative_id)] = u64(points)
             for campaign_id, (winners, result_hash) in self.results.items():
                 self.writes[result_key(campaign_id)] = encode_result(winners, result_hash)
-            self.app_hash = compute_app_hash(self.state.app_hash, self.height, self.writes)
+            if self.set_change is not None:
+                self.writes[roster_key(self.set_change.from_height)] = self.set_change.encode()
+            for record in self.upgrades:
+                self.writes[upgrade_key(record.height)] = record.encode()
+            self.app_hash = compute_app_hash(self.state.app_hash, self.height, self.writes, self.protocol_version)
             self._finished = True
         return self.writes, self.app_hash
 
@@ -320,20 +367,20 @@ class Execution:
         Exactly, not at least: otherwise anyone could drop surplus signatures from a committee
         transaction and replay the same decision under a new tx hash.
         """
-        committee = self.state.committee_keys
-        return (len(signers) == self.state.committee_threshold and len(set(signers)) == len(signers)
-                and all(key in committee for key in signers))
+        return self.roster.is_committee(signers)
 
     def _require_committee(self, signers: Iterable[bytes], what: str) -> None:
         signer_tuple = tuple(signers)
-        if not all(key in self.state.committee_keys for key in signer_tuple):
-            raise reject("permission_denied", f"{what} may be signed only by committee keys")
-        if len(signer_tuple) != self.state.committee_threshold or len(set(signer_tuple)) != len(signer_tuple):
-            raise reject("permission_denied", f"{what} needs exactly {self.state.committee_threshold} distinct "
+        roster = self.roster
+        if not all(key in roster.committee_keys for key in signer_tuple):
+            raise reject("permission_denied", f"{what} may be signed only by committee keys in force at height "
+                                              f"{self.height}")
+        if len(signer_tuple) != roster.threshold or len(set(signer_tuple)) != len(signer_tuple):
+            raise reject("permission_denied", f"{what} needs exactly {roster.threshold} distinct "
                                               f"committee signatures, got {len(signer_tuple)}")
 
     def _is_district_operator(self, signers: tuple[bytes, ...], district_id: str) -> bool:
-        return len(signers) == 1 and signers[0] in self.state.district_operators.get(district_id, ())
+        return len(signers) == 1 and signers[0] in self.roster.operators_of(district_id)
 
     def _open_campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaign(campaign_id)
@@ -349,8 +396,9 @@ class Execution:
         self._require_committee(signers, "campaign.create")
         if self._campaign(body.campaign_id) is not None:
             raise reject("duplicate", f"campaign {body.campaign_id!r} already exists")
-        if body.gateway not in self.state.gateway_keys:
-            raise reject("unknown_gateway", "the campaign names a gateway that is not in the genesis file")
+        if body.gateway not in self.roster.gateway_keys:
+            raise reject("unknown_gateway", f"the campaign names a gateway key that is not in force at height "
+                                            f"{self.height}")
         if body.voting_end <= self.time_ms:
             raise reject("outside_window", "the campaign's voting window has already ended")
         self.campaigns[body.campaign_id] = Campaign(body, STATUS_OPEN, self.height, 0, 0, "", 0, 0, 0)
@@ -394,8 +442,7 @@ class Execution:
 
     def _register(self, body: VotersRegister, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign = self._open_campaign(body.campaign_id)
-        if signers != (campaign.spec.gateway,):
-            raise reject("permission_denied", "only the campaign's gateway may register voter keys")
+        self._check_gateway_signer(campaign, signers)
         if campaign.registered + len(body.voter_keys) > campaign.spec.registration_cap:
             raise reject("registration_cap",
                          f"registration would exceed the gateway's cap of {campaign.spec.registration_cap} voters")
@@ -406,6 +453,19 @@ class Execution:
         for key in keys:
             self.writes[key] = b""
         self.campaigns[campaign.campaign_id] = replace(campaign, registered=campaign.registered + len(keys))
+
+    def _check_gateway_signer(self, campaign: Campaign, signers: tuple[bytes, ...]) -> None:
+        """The campaign's gateway signs with its key in force now, whatever key the campaign was created with."""
+        name = self.state.campaign_gateway(campaign)
+        current = self.roster.gateway_key(name) if name is not None else None
+        if current is not None and signers == (current,):
+            return
+        if name is not None and len(signers) == 1:
+            revoked = self.state.former_gateway_keys(name).get(signers[0])
+            if revoked is not None:
+                raise reject("revoked_key", f"this key of gateway {name!r} was revoked at height {revoked} "
+                                            "(keys.rotate); it can no longer register voters")
+        raise reject("permission_denied", "only the campaign's gateway may register voter keys")
 
     def _vote(self, body: VoteCast, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign_id = body.campaign_id
@@ -490,3 +550,30 @@ class Execution:
         keys.update(key for key, value in self.writes.items() if key.startswith(prefix) and value is not None)
         return sorted(keys)
 
+
+    # --- governance (chain/governance.py) -------------------------------------------------------
+
+    def _latest_roster(self) -> Roster:
+        return self.set_change.roster if self.set_change is not None else self.state.history.latest().roster
+
+    def _record_roster(self, roster: Roster, kind: str, tx_hash: bytes) -> None:
+        previous = self.set_change.txs if self.set_change is not None else ()
+        self.set_change = SetChange(effective_height(self.height), self.height, roster, previous + ((kind, tx_hash),))
+        self.events.append((kind, str(effective_height(self.height))))
+
+    def _validators_update(self, body: ValidatorsUpdate, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
+        self._require_committee(signers, "validators.update")
+        in_force_before = self.state.history.at(effective_height(self.height) - 1).validators
+        roster = apply_validators_update(self._latest_roster(), in_force_before, body)
+        self._record_roster(roster, "validators.update", tx_hash)
+
+    def _keys_rotate(self, body: KeysRotate, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
+        self._require_committee(signers, "keys.rotate")
+        self._record_roster(apply_keys_rotate(self._latest_roster(), body), "keys.rotate", tx_hash)
+
+    def _protocol_upgrade(self, body: ProtocolUpgrade, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
+        self._require_committee(signers, "protocol.upgrade")
+        schedule = ProtocolSchedule(self.state.protocol.upgrades + self.upgrades)
+        check_protocol_upgrade(schedule, body, self.height)
+        self.upgrades.append(UpgradeRecord(body.height, body.version, self.height, tx_hash))
+        self.events.append(("protocol.upgrade", str(body.height)))

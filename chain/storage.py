@@ -179,6 +179,31 @@ class LevelStore:
         if not self._db.closed:
             self._db.close()
 
+    def snapshot(self) -> "LevelSnapshot":
+        """A consistent read-only view of the store as it is now (writes after this do not show)."""
+        return LevelSnapshot(self._db.snapshot())
+
+
+class LevelSnapshot:
+    """One LevelDB snapshot: ``get`` and ``items`` (every key in order) see the store at one instant."""
+
+    def __init__(self, snapshot: object) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._snapshot.get(key)  # type: ignore[attr-defined]
+        return value
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        iterator = self._snapshot.iterator()  # type: ignore[attr-defined]
+        try:
+            yield from iterator
+        finally:
+            iterator.close()
+
+    def close(self) -> None:
+        self._snapshot.close()  # type: ignore[attr-defined]
+
 
 _ABSENT = object()
 

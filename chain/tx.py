@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import msgpack
 
 from chain import codec
-from chain.crypto import DOMAIN, SigningKey, sha256, verify
+from chain.crypto import DOMAIN, SigningKey, is_valid_public_key, sha256, verify
 from chain.errors import DecodeError, SignatureError
 
 MAX_TX_BYTES = 64 * 1024
@@ -39,6 +40,11 @@ RULES = ("top-n", "greedy", "greedy-no-skip", "equal-shares")
 SCOPES = ("district", "campaign")
 BALLOTS_PER_VOTER = ("district", "campaign")
 STAGES = ("contract", "works", "done", "cancelled")
+KEY_ROLES = ("committee", "district", "gateway")
+MAX_VALIDATOR_CHANGES = 64
+MAX_URL_CHARS = 200
+MAX_OPERATOR_CHARS = 200
+FIRST_PROTOCOL_VERSION = 1
 
 
 # --- field checkers ----------------------------------------------------------------------------
@@ -453,6 +459,123 @@ class ProgressReport(Wire):
             raise DecodeError("progress percent must be between 0 and 100")
 
 
+def public_key_field(value: Any, name: str) -> bytes:
+    """32 bytes that are an Ed25519 public key (a point on the curve)."""
+    if not isinstance(value, bytes) or len(value) != 32 or not is_valid_public_key(value):
+        raise DecodeError(f"{name} must be a 32-byte Ed25519 public key")
+    return value
+
+
+def optional_public_key(value: Any, name: str) -> bytes:
+    """An Ed25519 public key, or empty bytes (none)."""
+    if isinstance(value, bytes) and not value:
+        return value
+    return public_key_field(value, name)
+
+
+def base_url(value: Any, name: str) -> str:
+    """``http(s)://host[:port][/path]`` without a query, fragment, user or trailing slash."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL_CHARS or not value.isascii() \
+            or any(c.isspace() for c in value):
+        raise DecodeError(f"{name} must be an http(s) URL of at most {MAX_URL_CHARS} ASCII characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise DecodeError(f"{name} is not a valid URL") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username is not None or value.endswith("/") or "?" in value or "#" in value:
+        raise DecodeError(f"{name} must be a plain http(s) base URL with a host and no trailing slash")
+    return value
+
+
+def validator_operator(value: Any, name: str) -> str:
+    """``committee``, ``district:<district_id>`` or an organisation's name (as in the genesis file)."""
+    text(MAX_OPERATOR_CHARS, allow_empty=False)(value, name)
+    if value.startswith("district:"):
+        ident(value[len("district:"):], f"{name} district id")
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorEntry(Wire):
+    name: str
+    operator: str
+    public_key: bytes
+    url: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, validator_operator, public_key_field, base_url)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorsUpdate(Wire):
+    """Add and remove validators; the new set is in force from the commit height + 2."""
+
+    reason: str
+    add: tuple[ValidatorEntry, ...]
+    remove: tuple[str, ...]
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        text(1000, allow_empty=False), list_of(struct(ValidatorEntry), MAX_VALIDATOR_CHANGES),
+        list_of(ident, MAX_VALIDATOR_CHANGES),
+    )
+
+    def validate(self) -> None:
+        if not self.add and not self.remove:
+            raise DecodeError("validators.update must add or remove at least one validator")
+        for what, values in (("names", [v.name for v in self.add]), ("public keys", [v.public_key for v in self.add]),
+                             ("urls", [v.url for v in self.add])):
+            if len(set(values)) != len(values):
+                raise DecodeError(f"validators.update adds validators with the same {what[:-1]}; {what} must be distinct")
+        if len(set(self.remove)) != len(self.remove):
+            raise DecodeError("validators.update names a validator to remove twice")
+
+
+@dataclass(frozen=True, slots=True)
+class KeysRotate(Wire):
+    """Replace (or add, or remove) a committee, district operator or gateway key; committee: set k.
+
+    ``old_public_key`` empty adds a key for ``subject``; ``new_public_key`` empty removes one; both
+    empty (committee only) changes only the threshold. ``threshold`` is the committee's k after the
+    change (0 for the other roles). The old key is revoked from the commit height + 2.
+    """
+
+    role: str
+    subject: str
+    old_public_key: bytes
+    new_public_key: bytes
+    threshold: int
+    reason: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (
+        one_of(KEY_ROLES), ident, optional_public_key, optional_public_key, uint, text(1000, allow_empty=False),
+    )
+
+    def validate(self) -> None:
+        if self.role == "committee":
+            if self.threshold < 1:
+                raise DecodeError("keys.rotate for the committee states the threshold k (at least 1) after the change")
+        elif self.threshold != 0:
+            raise DecodeError(f"keys.rotate for a {self.role} key has threshold 0 (only the committee has one)")
+        elif not self.old_public_key and not self.new_public_key:
+            raise DecodeError(f"keys.rotate for a {self.role} key names an old or a new key")
+        if self.old_public_key and self.old_public_key == self.new_public_key:
+            raise DecodeError("keys.rotate: the new key is the old key")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolUpgrade(Wire):
+    """Protocol ``version`` is in force from block ``height`` on."""
+
+    version: int
+    height: int
+    reason: str
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (uint, uint, text(1000, allow_empty=False))
+
+    def validate(self) -> None:
+        if self.version <= FIRST_PROTOCOL_VERSION:
+            raise DecodeError(f"protocol.upgrade schedules a version above {FIRST_PROTOCOL_VERSION}")
+        if self.height < 1:
+            raise DecodeError("protocol.upgrade schedules a block height (at least 1)")
+
+
 BODY_TYPES: dict[str, type[Wire]] = {
     "campaign.create": CampaignCreate,
     "initiative.submit": InitiativeSubmit,
@@ -461,9 +584,14 @@ BODY_TYPES: dict[str, type[Wire]] = {
     "vote.cast": VoteCast,
     "campaign.close": CampaignClose,
     "progress.report": ProgressReport,
+    "validators.update": ValidatorsUpdate,
+    "keys.rotate": KeysRotate,
+    "protocol.upgrade": ProtocolUpgrade,
 }
+GOVERNANCE_KINDS = ("validators.update", "keys.rotate", "protocol.upgrade")
 KINDS = tuple(BODY_TYPES)
-Body = CampaignCreate | InitiativeSubmit | InitiativeReview | VotersRegister | VoteCast | CampaignClose | ProgressReport
+Body = (CampaignCreate | InitiativeSubmit | InitiativeReview | VotersRegister | VoteCast | CampaignClose | ProgressReport
+        | ValidatorsUpdate | KeysRotate | ProtocolUpgrade)
 
 
 # --- envelope ------------------------------------------------------------------------------------

@@ -94,21 +94,22 @@ class FutureBuffer:
 
 
 class AheadTracker:
-    """The highest height each validator has shown us, and when to emit ``PeerAhead``."""
+    """The highest height each validator (by public key: indices differ between validator sets) has
+    shown us, and when to emit ``PeerAhead``."""
 
     __slots__ = ("heights", "next_at", "_since", "_sent")
 
     def __init__(self) -> None:
-        self.heights: dict[int, int] = {}
+        self.heights: dict[bytes, int] = {}
         self.next_at: int | None = None
         """When ``check`` should run again (a grace period or a retry pending), else None."""
         self._since: int | None = None
         self._sent: tuple[int, int] | None = None
 
-    def known(self, signer: int) -> int:
+    def known(self, signer: bytes) -> int:
         return self.heights.get(signer, 0)
 
-    def saw(self, signer: int, height: int) -> None:
+    def saw(self, signer: bytes, height: int) -> None:
         self.heights[signer] = max(self.known(signer), height)
 
     def reset(self) -> None:
@@ -116,7 +117,10 @@ class AheadTracker:
         self._since = self.next_at = None
 
     def check(self, height: int, skip: int, now: int, timeouts: TimeoutConfig) -> PeerAhead | None:
-        """⌊n/3⌋+1 validators (``skip``) above ``height``: one height for the grace period, or two at once."""
+        """⌊n/3⌋+1 validators (``skip``) above ``height``: one height for the grace period, or two at once.
+
+        A validator counts by its key, whichever set it signed in: after a set change the validators
+        ahead of us may be ones our current height's set does not hold yet."""
         heights = sorted((h for h in self.heights.values() if h > height), reverse=True)
         if len(heights) < skip:
             self._since = self.next_at = None

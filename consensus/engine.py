@@ -4,6 +4,11 @@ The node drives it with three calls — ``receive(message, now_ms)``, ``tick(now
 ``skip_to(height, last_commit)`` — plus ``next_deadline()``, and handles the returned outputs in
 order. The engine never reads a clock, sleeps or does I/O: time is an argument.
 
+The validator set is an argument per height (``validator_sets(height)``): the set in force at a
+height signs its messages, and its size gives that height's quorum, skip threshold and proposer
+order. A validator is known by its key (``my_key``); its index, and whether it signs at all,
+follow the set of the current height (docs/CONSENSUS.md §13).
+
 The paper's ``upon`` rules are the methods ``_upon_*`` below, named after their lines; the rule
 loop (``_run_rules``) fires them until none applies. Thresholds: quorum = ⌊2n/3⌋+1 (the paper's
 2f+1), skip = ⌊n/3⌋+1 (the paper's f+1).
@@ -53,6 +58,12 @@ def _cached_verify(public_key: bytes, signature: bytes, message: bytes) -> None:
     verify(public_key, signature, message, cache_key=True)
 
 
+def _one_set(validators: ValidatorSet) -> Callable[[int], ValidatorSet]:
+    def at(height: int) -> ValidatorSet:
+        return validators
+    return at
+
+
 class Engine(PeerIntake):
     # Reset per height in ``_reset_height``; declared here because ``tick`` reads them first.
     _propose_at: int | None
@@ -63,10 +74,22 @@ class Engine(PeerIntake):
                  signer: Callable[[bytes], bytes] | None, app: Application,
                  timeouts: TimeoutConfig = TimeoutConfig(), *, heartbeat_ms: int = 5000, batch_ms: int = 5,
                  signing_state: SigningState | None = None, start_height: int = 1,
-                 last_commit: CommitCertificate | None = None, verifier: Verifier | None = None) -> None:
-        if my_index is not None and not 0 <= my_index < validators.size:
-            raise LocalProtocolError(f"my_index {my_index} is outside the validator set")
-        if my_index is not None and signer is None:
+                 last_commit: CommitCertificate | None = None, verifier: Verifier | None = None,
+                 validator_sets: Callable[[int], ValidatorSet] | None = None, my_key: bytes | None = None) -> None:
+        """``validators``/``my_index``: one set for every height and our index in it. With
+        ``validator_sets`` (the set in force at a height; the node's ledger knows it up to its height
+        + 2) ``validators`` is ignored, and ``my_key`` says who we are: the engine signs at the
+        heights whose set holds that key, and follows without signing at the others."""
+        if validator_sets is None:
+            validator_sets = _one_set(validators)
+        if my_index is not None:
+            start_set = validator_sets(start_height)
+            if not 0 <= my_index < start_set.size:
+                raise LocalProtocolError(f"my_index {my_index} is outside the validator set")
+            if my_key is not None and start_set.public_key(my_index) != my_key:
+                raise LocalProtocolError("my_index and my_key name different validators")
+            my_key = start_set.public_key(my_index)
+        if my_key is not None and signer is None:
             raise LocalProtocolError("a validator engine needs a signer")
         if start_height < 1:
             raise LocalProtocolError("start_height must be at least 1")
@@ -76,8 +99,9 @@ class Engine(PeerIntake):
         if heartbeat_ms <= 0 or batch_ms < 0:
             raise LocalProtocolError("heartbeat_ms must be positive and batch_ms not negative")
         self.chain_id = chain_id
-        self.validators = validators
-        self.my_index = my_index
+        self._validator_sets = validator_sets
+        self.my_key = my_key
+        self.my_index: int | None = None
         self._signer = signer
         self._app = app
         self._timeouts = timeouts
@@ -107,6 +131,11 @@ class Engine(PeerIntake):
         return self._round
 
     @property
+    def validators(self) -> ValidatorSet:
+        """The validator set in force at the current height."""
+        return self._validators_at(self.height)
+
+    @property
     def step(self) -> str:
         return self._step
 
@@ -117,6 +146,11 @@ class Engine(PeerIntake):
     @property
     def valid_round(self) -> int:
         return self._valid_round
+
+    @property
+    def heartbeat_ms(self) -> int:
+        """An empty block is cut this long after the last commit: the longest expected block time."""
+        return self._heartbeat_ms
 
     @property
     def signing_state(self) -> SigningState:
@@ -243,10 +277,14 @@ class Engine(PeerIntake):
 
     def _validators_at(self, height: int) -> ValidatorSet:
         """The validator set in force at ``height``: it signs that height's messages, and its size
-        gives that height's quorum, skip threshold and proposers. (One set for every height so far.)"""
-        return self.validators
+        gives that height's quorum, skip threshold and proposers."""
+        return self._validator_sets(height)
+
+    def _my_index_at(self, height: int) -> int | None:
+        return None if self.my_key is None else self._validators_at(height).index_of(self.my_key)
 
     def _reset_height(self, now: int) -> None:
+        self.my_index = self._my_index_at(self.height)
         self._state = HeightState(self._validators_at(self.height).quorum)
         self._round = 0
         self._step = STEP_NEW_HEIGHT
@@ -297,6 +335,8 @@ class Engine(PeerIntake):
             state.valid_round, state.valid_block_hash, state.valid_block)
         for message in state.last_signed:
             self._send(message)
+        for vote in state.polka:  # what justified the lock and the valid value: no one re-sends it
+            self._handle(vote, now, verified=False)
         if self._step == STEP_PROPOSE:
             self._schedule("propose", self._round, now + self._timeouts.propose(self._round))
         self._progress(now)
@@ -515,10 +555,20 @@ class Engine(PeerIntake):
             height=signed.height, round=signed.round, step=signed.step,
             locked_round=self._locked_round, locked_block_hash=self._locked_hash, locked_block=self._locked_block,
             valid_round=self._valid_round, valid_block_hash=self._valid_hash, valid_block=self._valid_block,
-            last_signed=kept + (signed,), floor=state.floor,
+            last_signed=kept + (signed,), floor=state.floor, polka=self._polka(),
         )
         self._out.append(PersistSigningState(self._signing))
         return signed
+
+    def _polka(self) -> tuple[Vote, ...]:
+        """The prevotes we hold for the locked block in the lock round and the valid block in the valid
+        round: persisted with them, so a restart keeps the justification as well as the lock."""
+        votes: dict[bytes, Vote] = {}
+        for round_, block_hash in ((self._locked_round, self._locked_hash), (self._valid_round, self._valid_hash)):
+            tally = self._state.rounds.get((round_, STEP_PREVOTE)) if block_hash is not None else None
+            if tally is not None:
+                votes.update((vote.signature, vote) for vote in tally.votes_for(block_hash))
+        return tuple(votes.values())
 
     def _send(self, message: Message) -> None:
         self._out.append(Broadcast(message))

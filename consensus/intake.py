@@ -53,10 +53,17 @@ class PeerIntake:
         """The validator set in force at ``height`` (``Engine`` defines it)."""
         raise NotImplementedError
 
+    def _my_index_at(self, height: int) -> int | None:
+        """Our index in the set of ``height``, None if we do not validate there (``Engine`` defines it)."""
+        raise NotImplementedError
+
     def _handle(self, message: Message, now: int, *, verified: bool) -> None:
         signer = message.signer
         if message.chain_id != self.chain_id:
             self._reject(signer, WrongChain(f"message for chain {message.chain_id[:64]!r}"))
+            return
+        if message.height > self.height + 1:
+            self._handle_far(message, verified=verified)
             return
         if not 0 <= signer < self._validators_at(message.height).size:
             self._reject(None, UnknownValidator(f"signer index {signer} is not a validator"))
@@ -106,31 +113,51 @@ class PeerIntake:
         return True
 
     def _handle_future(self, message: Message, now: int, *, verified: bool) -> None:
-        """Height+1: verify and buffer (bounded per validator); beyond: only the ``PeerAhead`` estimate."""
+        """Height+1 (whose validator set we know): verify and buffer (bounded per validator)."""
         signer = message.signer
-        known = self._ahead.known(signer)
-        if message.height == self.height + 1:
-            if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
-                return
-            held = self._future.held(message)
-            if held is not None and held.signing_bytes() == message.signing_bytes():
-                return
-            if held is not None and not verified and self._evidence_unwanted(message_slot(message)):
-                return  # a conflicting variant is only evidence here (it is not buffered)
-            room = self._future.has_room(signer)
-            if held is None and not room and message.height <= known:
-                return
-            if not verified and not self._verified(message):
-                return
-            if held is not None:
-                self._record_evidence(held, message)
-            elif room:
-                self._future.put(message, self._link)
-        elif message.height <= known:
+        key = self._validators_at(message.height).public_key(signer)
+        known = self._ahead.known(key)
+        if isinstance(message, Proposal) and not self._proposal_fields_ok(message):
             return
-        elif not verified and not self._verified(message):
+        held = self._future.held(message)
+        if held is not None and held.signing_bytes() == message.signing_bytes():
             return
-        self._ahead.saw(signer, message.height)
+        if held is not None and not verified and self._evidence_unwanted(message_slot(message)):
+            return  # a conflicting variant is only evidence here (it is not buffered)
+        room = self._future.has_room(signer)
+        if held is None and not room and message.height <= known:
+            return
+        if not verified and not self._verified(message):
+            return
+        if held is not None:
+            self._record_evidence(held, message)
+        elif room:
+            self._future.put(message, self._link)
+        self._ahead.saw(key, message.height)
+
+    def _handle_far(self, message: Message, *, verified: bool) -> None:
+        """Beyond height+1: only the ``PeerAhead`` estimate. The set in force there may not be known
+        yet (a change committed at our height is in force at height+2, and after a change every index
+        may name another validator), so the message is checked against the latest set we know; one
+        that does not check is ignored, not blamed — and then counts only for the authenticated link
+        that delivered it, which holds messages of that height, so it is at least one height below."""
+        validators = self._validators_at(message.height)
+        if 0 <= message.signer < validators.size:
+            key = validators.public_key(message.signer)
+            if message.height <= self._ahead.known(key):
+                return
+            try:
+                if not verified:
+                    verify_message(message, validators, self._verify)
+            except RemoteProtocolError:
+                pass
+            else:
+                self._ahead.saw(key, message.height)
+                return
+        link = self._link
+        current = self._validators_at(self.height)
+        if link is not None and 0 <= link < current.size:
+            self._ahead.saw(current.public_key(link), message.height - 1)
 
     def _verified(self, message: Message) -> bool:
         try:
@@ -152,7 +179,7 @@ class PeerIntake:
         if decision is None or message.height != decision.height:
             return
         target = self._link if self._link is not None else message.signer
-        if not 0 <= target < self._validators_at(message.height).size or target == self.my_index:
+        if not 0 <= target < self._validators_at(message.height).size or target == self._my_index_at(message.height):
             return
         self._out.extend(decision.help(message, target, now, self._timeouts.rebroadcast_ms))
 

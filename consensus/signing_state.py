@@ -2,23 +2,28 @@
 
 ``(height, round, step)`` is the high-water mark: the engine never signs at a lower position and,
 at an equal position, only re-sends the identical message from ``last_signed``. The lock and the
-valid value are restored from it after a restart, so a crash cannot unlock a validator.
+valid value are restored from it after a restart, so a crash cannot unlock a validator — and so is
+``polka``, the peers' prevotes that justify them (a quorum for the locked block in ``locked_round``,
+one for the valid block in ``valid_round``): without them a restarted validator could neither
+accept a re-proposal of its own locked block (line 28) nor show others why it re-proposes its valid
+value, and no one re-sends the prevotes of a past round.
 
-Wire form (canonical msgpack array), format 2::
+Wire form (canonical msgpack array), format 3::
 
-  [2, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
-   [[block_hash, block], ...], [message, ...], floor]
+  [3, height, round, step, locked_round, locked_block_hash|nil, valid_round, valid_block_hash|nil,
+   [[block_hash, block], ...], [message, ...], floor, [prevote, ...]]
 
 ``floor``: the engine signs nothing at a height ``<= floor`` (0: no floor). A validator that lost its
 signing state and was started with ``--recover-signing-state`` gets a floor derived from the chain
-(node/ops/recovery.py); later states carry it on. Format 1 (the same array without ``floor``, first
-element 1) still decodes, with floor 0.
+(node/ops/recovery.py); later states carry it on. Format 2 (the same array without the prevotes,
+first element 2) and format 1 (without ``floor`` either, first element 1) still decode, with no
+polka and floor 0.
 
 The file (``encode_file``/``decode_file``; written durably by ``node/signing_state.py``)::
 
   magic    8 bytes   b"VECHESS2"
   length   4 bytes   big-endian length of body
-  body     length    SigningState.encode() (format 2)
+  body     length    SigningState.encode() (format 3; 2 still decodes)
   digest   32 bytes  SHA-256(magic ‖ length ‖ body)
 
 A format-1 file is the bare body with no magic and no digest (it begins with 0x9a, a 10-element
@@ -42,13 +47,18 @@ from consensus.messages import (
     MAX_MESSAGE_BYTES,
     STEP_PROPOSE,
     STEP_RANK,
+    MAX_VALIDATORS,
+    STEP_PREVOTE,
     Message,
     Proposal,
+    Vote,
     message_from_wire,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 LEGACY_FORMAT_VERSION = 1
+FIELDS = {1: 10, 2: 11, 3: 12}
+"""Fields of each body format that decodes: 1 (no floor), 2 (no polka), 3."""
 MAX_SIGNING_STATE_BYTES = 4 * MAX_MESSAGE_BYTES
 MAGIC = b"VECHESS2"
 DIGEST_BYTES = 32
@@ -68,6 +78,8 @@ class SigningState:
     valid_block: bytes | None = None
     last_signed: tuple[Message, ...] = ()
     floor: int = 0
+    polka: tuple[Vote, ...] = ()
+    """Prevotes for the locked block in ``locked_round`` and for the valid block in ``valid_round``."""
 
     @classmethod
     def initial(cls) -> "SigningState":
@@ -109,6 +121,7 @@ class SigningState:
         return codec.encode([
             FORMAT_VERSION, self.height, self.round, self.step, self.locked_round, self.locked_block_hash,
             self.valid_round, self.valid_block_hash, [[h, b] for h, b in blocks.items()], messages, self.floor,
+            [vote.to_wire() for vote in self.polka],
         ])
 
     @classmethod
@@ -121,12 +134,13 @@ class SigningState:
 
 
 def _from_wire(raw: Any) -> SigningState:
-    _want(isinstance(raw, list) and len(raw) in (10, 11), "signing state must be an array of 10 or 11 fields")
+    _want(isinstance(raw, list) and len(raw) in FIELDS.values(), "signing state must be an array of 10 to 12 fields")
     version = raw[0]
-    _want(_is_int(version) and (version, len(raw)) in ((LEGACY_FORMAT_VERSION, 10), (FORMAT_VERSION, 11)),
+    _want(_is_int(version) and FIELDS.get(version) == len(raw),
           f"unknown format version {version!r} with {len(raw)} fields")
     _, height, round_, step, locked_round, locked_hash, valid_round, valid_hash, block_table, messages = raw[:10]
-    floor = raw[10] if len(raw) == 11 else 0
+    floor = raw[10] if len(raw) >= 11 else 0
+    polka_wire = raw[11] if len(raw) >= 12 else []
     _want(_is_int(floor) and floor >= 0, "floor")
     _want(_is_int(height) and height >= 0 and _is_int(round_) and round_ >= 0, "height and round")
     _want(isinstance(step, str) and step in STEP_RANK, "step")
@@ -151,6 +165,15 @@ def _from_wire(raw: Any) -> SigningState:
             message = replace(message, block=blocks[message.block_hash])
         _want(message.height == height, "last_signed message from another height")
         signed.append(message)
+    _want(isinstance(polka_wire, list) and len(polka_wire) <= 2 * MAX_VALIDATORS, "polka")
+    justified = {(locked_round, locked_hash), (valid_round, valid_hash)}
+    polka: list[Vote] = []
+    for item in polka_wire:
+        vote = message_from_wire(item)
+        if not (isinstance(vote, Vote) and vote.step == STEP_PREVOTE and vote.height == height
+                and vote.block_hash is not None and (vote.round, vote.block_hash) in justified):
+            raise SigningStateError("malformed signing state: polka prevote for neither the locked nor the valid block")
+        polka.append(vote)
     return SigningState(
         height=height, round=round_, step=step,
         locked_round=locked_round, locked_block_hash=locked_hash,
@@ -159,6 +182,7 @@ def _from_wire(raw: Any) -> SigningState:
         valid_block=None if valid_hash is None else blocks[valid_hash],
         last_signed=tuple(signed),
         floor=floor,
+        polka=tuple(polka),
     )
 
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -19,12 +20,14 @@ from aiohttp.abc import AbstractAccessLogger
 
 from chain.crypto import read_key_file
 from chain.errors import VecheError
+from chain.params import ChainParams
 from chain.storage import LevelStore
 from gateway import views_auth, views_public, views_vote
 from gateway.auth import CardBook, CardGuard, CodeAuth, SessionStore, load_or_create_secret
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, GatewayError
+from gateway.documents import DocumentShelf
+from gateway.errors import ConfigError, GatewayError, NodeAnswerError
 from gateway.guard import CsrfTokens, Limiter, RefusalLog
 from gateway.nodes import NodePool
 from gateway.ops import admin
@@ -61,6 +64,23 @@ def rate_limits(config: GatewayConfig) -> dict[str, object]:
         "card_per_subnet", "ballot_per_ip", "ballot_per_subnet")}
 
 
+async def check_gateway_key(params: ChainParams, public_key: bytes, pool: NodePool, key_file: Path) -> None:
+    """The key must be a gateway key of the genesis file or, after keys.rotate (a new contractor), one the
+    nodes say is in force (``GET /api/v1/validators``)."""
+    if params.is_gateway(public_key):
+        return
+    try:
+        roster = await pool.get_ok("/validators")
+        keys = {str(g.get("public_key")): str(g.get("name")) for g in roster.get("gateways", []) if isinstance(g, dict)}
+    except (NodeAnswerError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"the key in {key_file} is not a gateway of the genesis file, and no node could say "
+                          f"whether a keys.rotate made it one: {exc}") from exc
+    name = keys.get(public_key.hex())
+    if name is None:
+        raise ConfigError(f"the key in {key_file} is neither a gateway of the genesis file nor a gateway key in force")
+    log.info("gateway key %s is gateway %r's since a keys.rotate", public_key.hex(), name)
+
+
 def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> web.Application:
     app = web.Application(middlewares=[shed_load, errors], client_max_size=config.limits.max_body_bytes,
                           client_max_fields=64)
@@ -68,8 +88,6 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
     async def gateway_state(app: web.Application) -> AsyncIterator[None]:
         genesis = load_genesis(config.genesis_file)
         gateway_key = read_key_file(config.key_file)
-        if not genesis.params.is_gateway(gateway_key.public_key):
-            raise ConfigError(f"the key in {config.key_file} is not a gateway of the genesis file")
         secret = load_or_create_secret(config.secret_file)
         store = LevelStore(config.data_dir)
         closers: list[tuple[str, Callable[[], object]]] = [("store", store.close)]
@@ -80,6 +98,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
             metrics = GatewayMetrics()
             pool = NodePool(config.nodes, session, timeout_s=config.node_timeout_seconds,
                             on_failover=lambda url: metrics.node_failovers.labels(url).inc())
+            await check_gateway_key(genesis.params, gateway_key.public_key, pool, config.key_file)
             provider = MeteredSms(make_provider(config, session), metrics)
             closers.append(("sms provider", provider.close))
             health = HealthMonitor(config.nodes, genesis.params.chain_id, session, provider,
@@ -99,7 +118,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 sessions=SessionStore(max_sessions=config.limits.max_sessions,
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
-                refusals=refusals, receipts=receipts,
+                refusals=refusals, receipts=receipts, documents=DocumentShelf(pool),
                 static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
                 metrics=metrics, health=health,
                 proxies=ProxyTrust(parse_networks(config.trusted_proxies, "trusted_proxies")),
@@ -165,6 +184,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", views_public.metrics)
     app.router.add_post(admin.UNLOCK_PATH, admin.unlock)
     app.router.add_get("/static/{name}", views_public.static_file)
+    app.router.add_get("/documents/{sha256}", views_public.document_file)
     app.router.add_get("/favicon.ico", views_public.no_favicon)
 
 

@@ -54,6 +54,7 @@ class ProgressView:
     time_ms: int | None
     height: int | None
     evidence_hash: str
+    reporter: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,29 @@ class CampaignView:
     registered: int
     total_ballots: int
     close_reason: str
+    gateway_key: str = ""
+    """The key the campaign's gateway registers voters with now (after keys.rotate it differs from
+    ``gateway``, the key the campaign was created with); empty from nodes that do not say."""
+    # ballot limits of the types that have them (docs/PROTOCOL.md §14): knapsack cap (0 = the
+    # district's budget), cumulative points, ordinal rank points
+    max_sum_cost: int = 0
+    min_sum_points: int = 0
+    max_sum_points: int = 0
+    max_points: int = 0
+    rank_points: tuple[int, ...] = ()
+
+    @property
+    def scored(self) -> bool:
+        """Cumulative and ordinal ballots give points; the others name a set of initiatives."""
+        return self.ballot_type in ("cumulative", "ordinal")
+
+    def cost_cap(self, district_budget: int) -> int:
+        """A knapsack ballot's cap in kopecks."""
+        return self.max_sum_cost or district_budget
+
+    def served_by(self, public_hex: str) -> bool:
+        """True when the gateway holding ``public_hex`` serves this campaign (now)."""
+        return (self.gateway_key or self.gateway) == public_hex
 
     def district(self, district_id: str) -> DistrictView | None:
         for district in self.districts:
@@ -191,7 +215,20 @@ def parse_campaign(doc: Any) -> CampaignView:
         registered=_field(flat, "registered", int, 0),
         total_ballots=_field(flat, "total_ballots", int, 0),
         close_reason=_field(flat, "close_reason", str, ""),
+        gateway_key=_field(flat, "gateway_key", str, ""),
+        max_sum_cost=_field(ballot, "max_sum_cost", int, 0),
+        min_sum_points=_field(ballot, "min_sum_points", int, 0),
+        max_sum_points=_field(ballot, "max_sum_points", int, 0),
+        max_points=_field(ballot, "max_points", int, 0),
+        rank_points=_int_list(ballot, "rank_points"),
     )
+
+
+def _int_list(doc: dict[str, Any], name: str) -> tuple[int, ...]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise NodeAnswerError(f"node answer: {name!r} must be a list of integers")
+    return tuple(value)
 
 
 def parse_initiative(doc: Any) -> InitiativeView:
@@ -220,6 +257,7 @@ def parse_progress(doc: Any) -> ProgressView:
         time_ms=_field(flat, "time_ms", int, None) if flat.get("time_ms") is not None else None,
         height=_field(flat, "height", int, None) if flat.get("height") is not None else None,
         evidence_hash=_field(flat, "evidence_hash", str, ""),
+        reporter=_field(flat, "reporter", str, ""),
     )
 
 
@@ -231,6 +269,7 @@ class CampaignSummary:
     status: str
     registered: int
     total_ballots: int
+    gateway_key: str = ""
 
 
 def parse_summaries(doc: Any) -> list[CampaignSummary]:
@@ -245,7 +284,7 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
         if not ID_PATTERN.fullmatch(campaign_id):
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
-                                     _field(item, "total_ballots", int, 0)))
+                                     _field(item, "total_ballots", int, 0), _field(item, "gateway_key", str, "")))
     return found
 
 
@@ -326,7 +365,8 @@ class ChainView:
             if cached is None:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
-                           total_ballots=summary.total_ballots)
+                           total_ballots=summary.total_ballots,
+                           gateway_key=summary.gateway_key or cached.campaign.gateway_key)
         return CampaignDetail(campaign, cached.initiatives)
 
     async def campaign(self, campaign_id: str) -> CampaignView | None:

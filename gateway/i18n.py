@@ -87,12 +87,20 @@ ERROR_TEXTS: dict[str, str] = {  # a Refusal's message key → its text
     "err_unknown_campaign": N_("There is no such campaign."),
     "err_unknown_district": N_("This campaign has no such district."),
     "err_unknown_initiative": N_("There is no such project."),
+    "err_no_document": N_("No node of the network serves this document (yet)."),
     "err_not_voting": N_("Voting is not open in this campaign now."),
     "err_other_gateway": N_("This campaign votes through another site."),
     "err_no_choice": N_("Choose a project."),
     "err_choice_count": N_("Choose between %(min)s and %(max)s projects."),
     "err_bad_choice": N_("Project “%(choice)s” is not on this district's ballot."),
     "err_already_voted": N_("You have already voted here. A second ballot is not accepted."),
+    # a ballot over its campaign's limits (knapsack, cumulative, ordinal): gateway/ballot_forms.py
+    "err_over_cap": N_("The projects you chose cost %(total)s, more than the limit of %(cap)s. Untick one of them."),
+    "err_points_number": N_("The points for “%(title)s” must be a whole number, 0 or more."),
+    "err_points_max": N_("You can give “%(title)s” at most %(max)s points."),
+    "err_points_total": N_("You gave %(total)s points; give between %(min)s and %(max)s."),
+    "err_rank_gap": N_("Rank %(rank)s is filled but a rank above it is empty. Fill the ranks in order, from the first."),
+    "err_rank_twice": N_("“%(title)s” is on two ranks."),
     "err_bad_form": N_("The form is malformed: %(detail)s."),
     "err_too_large": N_("The request is too large."),
     "err_slow_client": N_("The request took too long to arrive."),
@@ -154,6 +162,10 @@ REJECTION_NAMES: dict[str, str] = {  # the state machine's rejection codes
     "double_vote": N_("this key has already cast a ballot"),
     "invalid_choice": N_("a chosen project is not on the ballot"),
     "bad_ballot": N_("the number of chosen projects is wrong"),
+    "cost_cap": N_("the chosen projects cost more than the ballot allows"),
+    "points_max": N_("a project got more points than allowed"),
+    "points_total": N_("the points add up to more or less than allowed"),
+    "rank_points": N_("the points of the ranks differ from the campaign's"),
     "unknown_district": N_("the campaign has no such district"),
     "unknown_campaign": N_("there is no such campaign"),
     "permission_denied": N_("this site may not register voters for the campaign"),
@@ -221,3 +233,20 @@ def format_clock(ms: int, offset_minutes: int) -> str:
     """The time of day only, "12:34:56" (for a moment minutes away)."""
     moment = datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(minutes=offset_minutes)))
     return moment.strftime("%H:%M:%S")
+
+
+DOCUMENT_TYPE_NAMES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP"}
+
+
+def document_type_name(kind: str) -> str:
+    return DOCUMENT_TYPE_NAMES.get(kind, kind)
+
+
+def format_size(size: int, lang: str) -> str:
+    """A file's size for people: "740 bytes", "12 KB", "3.4 MB" (3,4 in Russian)."""
+    if size < 1024:
+        return translate(lang, N_("%(n)s bytes"), n=size)
+    if size < 1024 * 1024:
+        return translate(lang, N_("%(n)s KB"), n=round(size / 1024))
+    value = f"{size / (1024 * 1024):.1f}"
+    return translate(lang, N_("%(n)s MB"), n=value.replace(".", ",") if lang == "ru" else value)

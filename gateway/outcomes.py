@@ -1,8 +1,8 @@
 """Results that explain themselves: each district's ranking, what it funded, and why a project lost.
 
 The winners are the network's (the tally's ``winners``); this module only explains them. It walks
-the ranking the way the campaign's rule does (``chain.rules.order_candidates``: more votes first,
-then lower cost, then id) and names, for every project that did not win, the first reason the rule
+the ranking the way the campaign's rule does (``chain.rules.order_candidates``: more votes — points,
+for cumulative and ordinal ballots — first, then lower cost, then id) and names, for every project that did not win, the first reason the rule
 met: too few votes for the threshold, the places already taken (top-n), or not enough of the budget
 left. Equal shares spreads the budget over voters, not down a ranking: its losers are only "not
 chosen by the method". Pure functions over the gateway's views; nothing here talks to a node.
@@ -35,6 +35,7 @@ class Ranked:
     cost: int
     won: bool
     why: str
+    points: int = 0          # what the rule ranks by: the points of cumulative and ordinal ballots, else the votes
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +53,19 @@ class DistrictOutcome:
 
     @property
     def top_votes(self) -> int:
-        return max((r.votes for r in self.ranking), default=0)
+        """The most votes (points, for scored ballots: what a threshold is on)."""
+        return max((r.points for r in self.ranking), default=0)
 
     @property
     def share_funded(self) -> float:
         return self.funded / self.budget if self.budget else 0.0
 
 
-def _votes_of(tally: Mapping[str, object], district_id: str) -> dict[str, int]:
+def _votes_of(tally: Mapping[str, object], district_id: str, key: str = "initiatives") -> dict[str, int]:
+    """The tally's ``initiatives`` (votes) or ``scores`` (points) of one district."""
     districts = tally.get("districts")
     entry = districts.get(district_id) if isinstance(districts, dict) else None
-    counts = entry.get("initiatives") if isinstance(entry, dict) else None
+    counts = entry.get(key) if isinstance(entry, dict) else None
     if not isinstance(counts, dict):
         return {}
     return {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -101,7 +104,8 @@ def _walk(campaign: CampaignView, candidates: Sequence[Candidate], winners: set[
 
 def _candidates(detail: CampaignDetail, tally: Mapping[str, object],
                 district: DistrictView) -> tuple[list[Candidate], dict[str, InitiativeView]]:
-    votes = _votes_of(tally, district.district_id)
+    """The district's candidates, each with what the rule ranks by (points for scored ballots)."""
+    votes = _votes_of(tally, district.district_id, "scores" if detail.campaign.scored else "initiatives")
     on_ballot = {i.initiative_id: i for i in detail.approved_in(district.district_id)}
     for iid in votes:
         found = detail.initiative(iid)
@@ -139,11 +143,13 @@ def campaign_outcomes(detail: CampaignDetail, tally: Mapping[str, object]) -> li
         reasons = _walk(campaign, [c for _, cands, _ in per_district for c in cands], winners, campaign.rule_budget)
     outcomes = []
     for district, candidates, initiatives in per_district:
+        votes = _votes_of(tally, district.district_id) if campaign.scored else {c.initiative_id: c.votes
+                                                                                for c in candidates}
         ranking = tuple(
-            Ranked(place, c.initiative_id, initiatives[c.initiative_id].title, c.votes,
-                   initiatives[c.initiative_id].cost, c.initiative_id in winners, reasons[c.initiative_id])
+            Ranked(place, c.initiative_id, initiatives[c.initiative_id].title, votes.get(c.initiative_id, 0),
+                   initiatives[c.initiative_id].cost, c.initiative_id in winners, reasons[c.initiative_id], c.votes)
             for place, c in enumerate(order_candidates(candidates), start=1))
         outcomes.append(DistrictOutcome(district, ranking, sum(r.cost for r in ranking if r.won),
                                         district.budget if district_scope else 0,
-                                        sum(c.votes for c in candidates), _no_winner_why(ranking)))
+                                        sum(r.votes for r in ranking), _no_winner_why(ranking)))
     return outcomes

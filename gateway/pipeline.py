@@ -51,6 +51,9 @@ FINAL_CODES = frozenset({
     "malformed", "too_large", "not_canonical", "cost_cap", "points_max", "points_total", "rank_points",
 })
 WAIT_FOR_REGISTRATION_CODES = frozenset({"not_registered"})
+RESIGN_CODES = frozenset({"revoked_key"})
+"""A registration signed with a gateway key that keys.rotate has since revoked (a new contractor took over
+this gateway's data with its own key): signed again with this gateway's key, its ballots then follow."""
 MAX_TXS_PER_POST = 500
 MAX_BLOCK_SCAN_GAP = 64
 STATUS_CHECKS_PER_TICK = 256
@@ -116,7 +119,7 @@ class BallotPipeline:
         self._wakeup = asyncio.Event()
         self._last_height: int | None = None
         self._send_failures = 0
-        self.stats = {"flushes": 0, "registrations": 0, "votes": 0, "sends": 0, "resends": 0}
+        self.stats = {"flushes": 0, "registrations": 0, "votes": 0, "sends": 0, "resends": 0, "resigned": 0}
 
     # --- casting ---------------------------------------------------------------------------------
 
@@ -246,11 +249,34 @@ class BallotPipeline:
                 continue
             elif code in WAIT_FOR_REGISTRATION_CODES and self._registration_pending(tracker):
                 tracker.waiting_for_registration = True
+            elif (code in RESIGN_CODES and tracker.kind == "voters.register"
+                  and tracker.tx.signers != (self.gateway_key.public_key,)):
+                self._resign(tracker)
             elif code in FINAL_CODES and tracker.sends == 1:
                 self._resolve(tracker, Outcome("rejected", code=code, message=rejection.message))
             else:  # transient, or a resend: the watcher asks the node what it knows
                 tracker.last_sent = 0.0
                 log.info("node %s deferred tx %s: %s", result.node, tracker.tx.hash.hex()[:16], code)
+
+    def _resign(self, tracker: Tracker) -> None:
+        """Replace a pending registration signed by a revoked gateway key with one signed by ours."""
+        fresh = make_registration(self.chain_id, self.gateway_key, tracker.campaign_id, list(tracker.registers))
+        writes: Writes = {pending_registration_key(tracker.tx.hash): None,
+                          pending_registration_key(fresh.hash): pending_record(tracker.campaign_id, fresh.raw)}
+        for voter_pk in tracker.registers:
+            writes[registered_key(tracker.campaign_id, voter_pk)] = fresh.hash
+        self.store.write(writes, sync=True)
+        replacement = Tracker(fresh, tracker.campaign_id, tracker.future, registers=tracker.registers)
+        self.trackers.pop(tracker.tx.hash, None)
+        self.trackers[fresh.hash] = replacement
+        for other in self.trackers.values():
+            if other.depends_on == tracker.tx.hash:
+                other.depends_on = fresh.hash
+        self.stats["resigned"] += 1
+        log.info("registration %s was signed with a revoked gateway key; signed again with this gateway's key as %s",
+                 tracker.tx.hash.hex()[:16], fresh.hash.hex()[:16])
+        task = asyncio.get_running_loop().create_task(self._send([replacement]))
+        task.add_done_callback(_log_task_failure)
 
     # --- outcomes --------------------------------------------------------------------------------
 

@@ -2,14 +2,23 @@
 
 ``ReceiptBook.lookup(tx_hash)`` asks a node for ``GET /api/v1/txs/{hash}``; for a committed tx
 it builds the receipt with ``chain.receipt.build_receipt`` and checks it with
-``chain.receipt.verify_receipt`` against the genesis validator set before the gateway shows the
-citizen "counted" — the gateway does not take a node's word for it. A block's commit
+``chain.receipt.verify_receipt`` against the validator set in force at its height before the gateway
+shows the citizen "counted" — the gateway does not take a node's word for it. A block's commit
 certificate is verified once; later receipts from the same block only re-check their Merkle path.
 Verified receipts are kept in a small LRU cache.
+
+Validator set changes (docs/PROTOCOL.md §15): ``SetFollower`` is the gateway's light client. It
+fetches the change proofs (``GET /api/v1/validators/changes``) and follows them from the genesis set
+(``chain.lightclient``); a certificate is checked against the set it knows for that height, which
+for heights above the last fetch is the newest set it verified — sound under the one-third rule
+(a certificate of the next set holds more than a third of the previous set's power, CometBFT's
+skipping check). A certificate that does not check makes it fetch the changes again (at most once
+per ``REFRESH_MIN_S``) and check once more before the node is blamed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -18,18 +27,64 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import codec
-from chain.block import Block, BlockHeader, CommitCertificate, verify_certificate
+from chain.block import Block, BlockHeader, CommitCertificate, ValidatorSet, verify_certificate
 from chain.crypto import sha256
 from chain.errors import CertificateError, DecodeError, VecheError
+from chain.lightclient import LightClientError, ValidatorSchedule, follow_set_changes, proofs_from_json
 from chain.merkle import leaf_hash, node_hash, verify_inclusion
 from chain.params import ChainParams
 from chain.receipt import ReceiptError, build_receipt, verify_receipt
 from chain.tx import Tx, decode_tx
-from gateway.errors import NodeAnswerError
+from gateway.errors import NodeAnswerError, NodeUnavailable
 from gateway.nodes import NodePool
 
 log = logging.getLogger("veche.gateway.receipts")
 NEGATIVE_TTL_S = 1.0
+REFRESH_MIN_S = 1.0
+
+
+class SetFollower:
+    """The validator sets in force, as far as the gateway verified them from genesis (a light client)."""
+
+    def __init__(self, pool: NodePool, params: ChainParams) -> None:
+        self.pool = pool
+        self.params = params
+        self.schedule = ValidatorSchedule(params.validators)
+        self.refreshed_at = float("-inf")
+        self._refreshing: asyncio.Task[bool] | None = None
+
+    def at(self, height: int) -> ValidatorSet:
+        return self.schedule.at(height)
+
+    async def refresh(self) -> bool:
+        """Fetch and follow the change proofs again (rate-limited); True when the known sets changed."""
+        if time.monotonic() - self.refreshed_at < REFRESH_MIN_S:
+            return False
+        self.refreshed_at = time.monotonic()
+        try:
+            document = await self.pool.get_ok("/validators/changes")
+            schedule = follow_set_changes(self.params.chain_id, self.params.validators, proofs_from_json(document))
+        except NodeUnavailable as exc:
+            log.warning("validator set changes: no node answers (%s); the sets known so far stay in use", exc)
+            return False
+        except (NodeAnswerError, LightClientError) as exc:
+            log.error("validator set changes from the nodes do not check: %s", exc)
+            return False
+        grew = schedule.changes != self.schedule.changes
+        if grew:
+            log.info("validator set: followed %d change(s) from genesis", schedule.changes)
+        if schedule.changes >= self.schedule.changes:
+            self.schedule = schedule
+        return grew
+
+    def refresh_soon(self) -> None:
+        """From synchronous code: refresh in the background (one at a time)."""
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        try:
+            self._refreshing = asyncio.get_running_loop().create_task(self.refresh())
+        except RuntimeError:  # no running loop (unit tests): the next lookup refreshes
+            self._refreshing = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +132,7 @@ class ReceiptBook:
     def __init__(self, pool: NodePool, params: ChainParams, *, cache_size: int = 20_000) -> None:
         self.pool = pool
         self.params = params
+        self.sets = SetFollower(pool, params)
         self.cache_size = cache_size
         self._receipts: OrderedDict[bytes, Lookup] = OrderedDict()
         self._verified_blocks: OrderedDict[tuple[bytes, bytes], BlockHeader] = OrderedDict()
@@ -88,7 +144,7 @@ class ReceiptBook:
         certificate_raw = bytes.fromhex(receipt["certificate"])
         header = self._verified_blocks.get((header_raw, certificate_raw))
         if header is None:
-            checked = verify_receipt(receipt, self.params)
+            checked = verify_receipt(receipt, self.params, self.sets.at)
             self._verified_blocks[(header_raw, certificate_raw)] = checked.header
             if len(self._verified_blocks) > 256:
                 self._verified_blocks.popitem(last=False)
@@ -117,10 +173,12 @@ class ReceiptBook:
         try:
             if certificate.block_hash != block.hash() or certificate.height != block.height:
                 raise CertificateError("certificate is for another block")
-            verify_certificate(certificate, self.params.validators, self.params.chain_id,
+            verify_certificate(certificate, self.sets.at(block.height), self.params.chain_id,
                                height=block.height, block_hash=block.hash())
         except VecheError as exc:
-            log.error("block %d from a node does not check: %s", block.height, exc)
+            log.warning("block %d from a node does not check against the validator set known here (%s); "
+                        "fetching the set changes", block.height, exc)
+            self.sets.refresh_soon()
             return False
         self._verified_blocks[(block.header.encode(), certificate.encode())] = block.header
         if len(self._verified_blocks) > 256:
@@ -154,7 +212,12 @@ class ReceiptBook:
             if len(self._not_committed) > self.cache_size:
                 self._not_committed.popitem(last=False)
             return answer
-        result = self._build(tx_hash, found)
+        try:
+            result = self._build(tx_hash, found)
+        except NodeAnswerError:
+            if not await self.sets.refresh():   # a set change this gateway has not followed yet?
+                raise
+            result = self._build(tx_hash, found)
         self._remember(tx_hash, result)
         return result
 

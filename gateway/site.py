@@ -29,12 +29,14 @@ from chain.storage import KeyValueStore
 from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
+from gateway.documents import DocumentShelf
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
 from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
-    format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, document_type_name, error_text,
+    format_clock, format_money, format_number, format_size, format_time, named, rejection_text, translate,
+    translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.ops.health import HealthMonitor
@@ -84,6 +86,7 @@ class Gateway:
     limiter: Limiter
     refusals: RefusalLog
     receipts: ReceiptBook
+    documents: DocumentShelf
     static_files: dict[str, bytes]
     metrics: GatewayMetrics
     health: HealthMonitor
@@ -242,6 +245,7 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
         group_name=lambda key: GROUP_NAMES[key], default_lang=gw.config.default_lang,
         ballot_summary=lambda campaign: wording.ballot_summary(ctx.lang, campaign),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
+        doc_type=document_type_name, doc_size=lambda size: format_size(size, ctx.lang),
         honeypot=HONEYPOT_FIELD, **values)
 
 
@@ -280,8 +284,9 @@ def redirect(ctx: Ctx, location: str) -> web.Response:
 # --- forms -----------------------------------------------------------------------------------------
 
 
-async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
-    """The POSTed form, size- and time-limited, with only ``allowed`` field names."""
+async def read_form(ctx: Ctx, allowed: frozenset[str] | Callable[[str], bool]) -> MultiDictProxy[str]:
+    """The POSTed form, size- and time-limited, with only ``allowed`` field names (a set, or a
+    predicate for forms whose field names depend on the page, like a cumulative ballot's)."""
     request = ctx.request
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise Refusal("err_wrong_type", status=415, reason="wrong_content_type")
@@ -294,8 +299,9 @@ async def read_form(ctx: Ctx, allowed: frozenset[str]) -> MultiDictProxy[str]:
         raise Refusal("err_too_large", status=413, reason="too_large") from None
     except (ValueError, UnicodeDecodeError):
         raise Refusal("err_bad_form", status=400, reason="bad_form", params={"detail": "encoding"}) from None
+    is_allowed = allowed.__contains__ if isinstance(allowed, frozenset) else allowed
     for name, value in form.items():
-        if name not in allowed:
+        if not is_allowed(name):
             raise Refusal("err_bad_form", status=400, reason="bad_form",
                           params={"detail": f"unexpected field {name[:40]!r}"})
         if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS or "\x00" in value:

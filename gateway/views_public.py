@@ -6,14 +6,17 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from chain.documents import sniff_type
 from chain.tx import ID_PATTERN
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
+from gateway.documents import is_digest
 from gateway.districts import capitalised, filter_districts, group_districts, normalise_query
 from gateway.guard import NO_CAMPAIGN
 from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, N_, named
@@ -37,7 +40,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     now = gw.clock()
     campaigns = sorted(await gw.chain.campaigns(), key=_track_order)
-    mine = [c for c in campaigns if c.gateway == gw.gateway_public_hex]
+    mine = [c for c in campaigns if c.served_by(gw.gateway_public_hex)]
     identity = ctx.session.identity if ctx.session is not None else None
     if identity is not None and identity.card_campaign:
         mine = [c for c in mine if c.campaign_id == identity.card_campaign]
@@ -94,7 +97,7 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
         if detail is not None:
             campaign = detail.campaign
             district = campaign.district(lookup.tx.body.district_id)
-            titles = [_title(detail, choice) for choice in lookup.tx.body.choices]
+            titles = ballot_lines(ctx.lang, detail, lookup.tx.body.choices, lookup.tx.body.points)
     if lookup.status != "committed":
         # the gateway's own final record names the root cause (e.g. the registration cap, where
         # a node only knows that the voter key is not registered)
@@ -116,6 +119,14 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
 def _title(detail: CampaignDetail, initiative_id: str) -> str:
     initiative = detail.initiative(initiative_id)
     return initiative.title if initiative is not None else initiative_id
+
+
+def ballot_lines(lang: str, detail: CampaignDetail, choices: Sequence[str], points: Sequence[int]) -> list[str]:
+    """A ballot's choices as the citizen reads them: titles, with their points on a scored ballot
+    (an ordinal ballot's choices are in rank order)."""
+    if not points:
+        return [_title(detail, choice) for choice in choices]
+    return [wording.points_line(lang, _title(detail, choice), value) for choice, value in zip(choices, points)]
 
 
 async def receipt_json(request: web.Request) -> web.StreamResponse:
@@ -214,8 +225,8 @@ async def district_results(request: web.Request) -> web.StreamResponse:
     if district is None:
         raise Refusal("err_unknown_district", status=404, reason="unknown_district")
     outcome = next((o for o in outcomes if o.district.district_id == district_id), None)
-    top = max((r.votes for r in outcome.ranking), default=0) if outcome is not None else 0
-    ranking = [{"r": r, "why": wording.why_text(ctx.lang, campaign, r.why), "width": _percent(r.votes, top)}
+    top = max((r.points for r in outcome.ranking), default=0) if outcome is not None else 0
+    ranking = [{"r": r, "why": wording.why_text(ctx.lang, campaign, r.why), "width": _percent(r.points, top)}
                for r in (outcome.ranking if outcome is not None else ())]
     return render(ctx, "results_district.html", campaign=campaign, district=district, tally=tally, outcome=outcome,
                   ranking=ranking, now=ctx.gw.clock(), winner_rule=wording.winner_rule(ctx.lang, campaign),
@@ -251,18 +262,53 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         raise Refusal("err_unknown_initiative", status=404, reason="unknown_initiative")
     initiative, progress = found
     district = campaign.district(initiative.district_id)
+    documents = await gw.documents.listing(initiative.document_hash)
+    timeline = [{"report": report, "documents": await gw.documents.listing(report.evidence_hash),
+                 "signer": signer_text(ctx, report.reporter)} for report in progress]
     return render(ctx, "initiative.html", campaign=campaign, initiative=initiative, progress=progress,
-                  district=district)
+                  district=district, documents=documents, timeline=timeline)
+
+
+def signer_text(ctx: Ctx, reporter: str) -> str:
+    """Who signed a progress report, from the genesis roles (the key itself when unknown)."""
+    params = ctx.gw.params
+    try:
+        key = bytes.fromhex(reporter)
+    except ValueError:
+        return reporter[:64]
+    if key in params.committee_keys:
+        return ctx.t(N_("the committee"))
+    districts = [d for d, k in params.district_operators if k == key]
+    if districts:
+        return ctx.t(N_("the operator of district %(district)s"), district=", ".join(districts))
+    return ctx.t(N_("key %(key)s"), key=reporter[:16] + "…")
+
+
+async def document_file(request: web.Request) -> web.StreamResponse:
+    """``GET /documents/{sha256}``: a document the chain names, served only once its bytes match the hash."""
+    ctx = context(request)
+    digest = request.match_info["sha256"]
+    if not is_digest(digest):
+        raise Refusal("err_not_found", status=404, reason="not_found")
+    data = await ctx.gw.documents.fetch(digest)
+    if data is None:
+        raise Refusal("err_no_document", status=404, reason="not_found")
+    return web.Response(body=data, content_type=sniff_type(data) or "application/octet-stream", headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{digest}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'", "X-Content-Type-Options": "nosniff"})
 
 
 async def verify_page(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     names = {d.district_id: d.name for c in await gw.chain.campaigns() for d in c.districts}
+    sets = gw.receipts.sets
+    await sets.refresh()                      # rate-limited; the set in force, followed from genesis
+    in_force = sets.schedule.latest()
     return render(ctx, "verify.html", node_url=gw.config.nodes[0], chain_id=gw.chain_id,
                   genesis_hash=gw.params.genesis_hash.hex(),
-                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in gw.params.validators.validators],
-                  quorum=gw.params.validators.quorum)
+                  validators=[(v.name, _operator_text(ctx, v.operator, names)) for v in in_force.validators],
+                  quorum=in_force.quorum)
 
 
 def _operator_text(ctx: Ctx, operator: str, district_names: dict[str, str]) -> str:
@@ -359,7 +405,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     body = gw.static_files.get(name)
     if body is None:
         raise web.HTTPNotFound()
-    content_type = "text/css" if name.endswith(".css") else "application/octet-stream"
+    content_type = {"css": "text/css", "js": "text/javascript"}.get(name.rsplit(".", 1)[-1], "application/octet-stream")
     return web.Response(body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=3600"})
 
 

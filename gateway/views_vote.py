@@ -15,19 +15,29 @@ from aiohttp import web
 
 from chain.crypto import SigningKey
 from chain.tx import ID_PATTERN, make_vote
+from gateway.ballot_forms import BallotDraft, BallotProblem, check_draft, is_ballot_field, read_draft
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import Refusal
+from gateway.i18n import error_text, format_money
 from gateway.guard import subnet_of
 from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
 from gateway import wording
-from gateway.outcomes import campaign_outcomes
+from gateway.outcomes import DistrictOutcome, campaign_outcomes
 from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, redirect, render
 from gateway.vault import VaultEntry, merge_writes, used_card_key
 
 log = logging.getLogger("veche.gateway.vote")
 
 VOTE_FORM = frozenset({"csrf_token", "choice", HONEYPOT_FIELD})
+MONEY_PROBLEMS = frozenset({"err_over_cap"})   # their parameters are kopecks
+LIVE_TOTALS = frozenset({"knapsack", "cumulative"})   # ballot pages with /static/ballot.js
+BALLOT_SCRIPT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'")
+
+
+def is_vote_field(name: str) -> bool:
+    return name in VOTE_FORM or is_ballot_field(name)
 
 
 async def load_district(gw: Gateway, campaign_id: str, district_id: str) -> CampaignDetail:
@@ -84,7 +94,7 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
     voted: bytes | None = None
     if identity is not None:
         voted = earlier_ballot(gw, identity, campaign, district_id)
-    ours = campaign.gateway == gw.gateway_public_hex
+    ours = campaign.served_by(gw.gateway_public_hex)
     voting = campaign.is_voting(now) and ours
     if campaign.closed or (campaign.status == "open" and now >= campaign.voting_end):
         state = "closed"
@@ -106,30 +116,31 @@ async def ballot_page(request: web.Request) -> web.StreamResponse:
         tally = await gw.chain.tally(campaign_id)
         if tally is not None and tally.get("result_status") != "computing":
             outcome = next(o for o in campaign_outcomes(detail, tally) if o.district.district_id == district_id)
-    initiatives = detail.approved_in(district_id)
     # while voting is open the ballot is frozen: the page is rendered once per language and state
     cache_key = (campaign.status, state) if state in ("logged_out", "ballot") else None
-    return render(ctx, "ballot.html", campaign=campaign, district=district, initiatives=initiatives, state=state,
-                  voting=voting, voted=voted, outcome=outcome, cache_key=cache_key,
-                  instruction=wording.ballot_instruction(ctx.lang, campaign, len(initiatives)),
+    return render_ballot(ctx, detail, district_id, state=state, voting=voting, voted=voted, outcome=outcome,
+                         cache_key=cache_key)
+
+
+def render_ballot(ctx: Ctx, detail: CampaignDetail, district_id: str, *, state: str, voting: bool,
+                  voted: bytes | None, outcome: DistrictOutcome | None = None, cache_key: tuple[object, ...] | None = None,
+                  draft: BallotDraft | None = None, problem: str | None = None, status: int = 200) -> web.Response:
+    """The ballot page; with ``draft`` and ``problem`` a refused ballot, as the citizen left it."""
+    campaign = detail.campaign
+    district = campaign.district(district_id)
+    budget = district.budget if district is not None else 0
+    initiatives = detail.approved_in(district_id)
+    headers = {"Content-Security-Policy": BALLOT_SCRIPT_CSP} \
+        if state == "ballot" and campaign.ballot_type in LIVE_TOTALS else None
+    return render(ctx, "ballot.html", status=status, headers=headers, campaign=campaign, district=district,
+                  initiatives=initiatives, state=state, voting=voting, voted=voted, outcome=outcome,
+                  cache_key=cache_key, draft=draft or BallotDraft(), problem=problem,
+                  cost_cap=campaign.cost_cap(budget),
+                  instruction=wording.ballot_instruction(ctx.lang, campaign, len(initiatives), budget),
                   ballots_rule=wording.ballots_rule(ctx.lang, campaign),
                   winner_rule=wording.winner_rule(ctx.lang, campaign),
                   no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "",
-                  card_link=ctx.u(f"/login?next=/c/{campaign_id}/d/{district_id}"))
-
-
-def parse_choices(form_choices: list[str], detail: CampaignDetail, district_id: str) -> list[str]:
-    campaign = detail.campaign
-    if not form_choices:
-        raise Refusal("err_no_choice", status=400, reason="no_choice")
-    on_ballot = {i.initiative_id for i in detail.approved_in(district_id)}
-    for choice in form_choices:
-        if choice not in on_ballot:
-            raise Refusal("err_bad_choice", status=400, reason="bad_choice", params={"choice": choice[:64]})
-    if len(set(form_choices)) != len(form_choices) or not campaign.min_choices <= len(form_choices) <= campaign.max_choices:
-        raise Refusal("err_choice_count", status=400, reason="choice_count",
-                      params={"min": str(campaign.min_choices), "max": str(campaign.max_choices)})
-    return form_choices
+                  card_link=ctx.u(f"/login?next=/c/{campaign.campaign_id}/d/{district_id}"))
 
 
 def _voter_lock(gw: Gateway, index: bytes) -> asyncio.Lock:
@@ -161,7 +172,7 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     gw = ctx.gw
     campaign_id, district_id = request.match_info["campaign"], request.match_info["district"]
-    form = await read_form(ctx, VOTE_FORM)
+    form = await read_form(ctx, is_vote_field)
     check_form(ctx, form, single_use=False)
     gw.limiter.check("ballot_per_ip", ctx.client, "rate_ip")
     gw.limiter.check("ballot_per_subnet", subnet_of(ctx.client), "rate_subnet")
@@ -177,13 +188,19 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
         _refuse_second_ballot(gw, identity, campaign, district_id)
         if not campaign.is_voting(gw.clock()):
             raise Refusal("err_not_voting", status=409, reason="not_voting")
-        if campaign.gateway != gw.gateway_public_hex:
+        if not campaign.served_by(gw.gateway_public_hex):
             raise Refusal("err_other_gateway", status=409, reason="other_gateway")
-        choices = parse_choices(form.getall("choice", []), detail, district_id)
+        draft = read_draft(form, form.getall("choice", []), campaign)
+        district = campaign.district(district_id)
+        try:
+            choices, points = check_draft(draft, campaign, detail.approved_in(district_id),
+                                          district.budget if district is not None else 0)
+        except BallotProblem as problem:
+            return refused_ballot(ctx, detail, district_id, draft, problem)
         index = gw.vault.index(identity, campaign_id)
         try:
             async with _voter_lock(gw, index):
-                tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices)
+                tracker = await _sign_and_queue(gw, identity, campaign, district_id, choices, points)
         finally:
             _release_lock(gw, index)
     except AlreadyVoted as already:
@@ -198,6 +215,19 @@ async def cast_vote(request: web.Request) -> web.StreamResponse:
     return redirect(ctx, f"/receipt/{tracker.tx.hash.hex()}")
 
 
+def refused_ballot(ctx: Ctx, detail: CampaignDetail, district_id: str, draft: BallotDraft,
+                   problem: BallotProblem) -> web.Response:
+    """A ballot over its campaign's limits: nothing is signed or sent; the page comes back (400)
+    with the reason and every choice as the citizen left it, and a fresh form token."""
+    log.info("ballot refused before signing: %s (campaign %s, district %s)", problem.key,
+             detail.campaign.campaign_id, district_id)
+    ctx.ensure_session()
+    money = problem.key in MONEY_PROBLEMS
+    params = {k: format_money(int(v), ctx.lang) if money else v for k, v in problem.params.items()}
+    return render_ballot(ctx, detail, district_id, state="ballot", voting=True, voted=None, draft=draft,
+                         problem=error_text(ctx.lang, problem.key, **params), status=400)
+
+
 def _refuse_second_ballot(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str) -> None:
     standing = earlier_ballot(gw, identity, campaign, district_id)
     if standing is not None:
@@ -207,13 +237,13 @@ def _refuse_second_ballot(gw: Gateway, identity: Identity, campaign: CampaignVie
 
 
 async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str,
-                          choices: list[str]) -> Tracker:
+                          choices: list[str], points: list[int] | None = None) -> Tracker:
     _refuse_second_ballot(gw, identity, campaign, district_id)
     entry = gw.vault.load(identity, campaign.campaign_id)
     if entry is None:
         entry = VaultEntry(SigningKey.generate().seed)
     voter_key = entry.signing_key
-    vote = make_vote(gw.chain_id, voter_key, campaign.campaign_id, district_id, choices)
+    vote = make_vote(gw.chain_id, voter_key, campaign.campaign_id, district_id, choices, points)
     entry.ballots[campaign.ballot_slot(district_id)] = vote.hash
     writes = gw.vault.entry_writes(identity, campaign.campaign_id, entry)
     if identity.card_id is not None:

@@ -26,7 +26,14 @@ def _plural(lang: str, message: tuple[str, str, int], **params: object) -> str:
 
 def ballot_summary(lang: str, campaign: CampaignView) -> str:
     """What one citizen may do, for the campaign's card: "1 project in each district"."""
-    if campaign.ballot_type == "choose-1":
+    if campaign.ballot_type == "cumulative":
+        what = _plural(lang, ngettext("%(points)s points over up to %(num)d project",
+                                      "%(points)s points over up to %(num)d projects", campaign.max_choices),
+                       points=campaign.max_sum_points)
+    elif campaign.ballot_type == "ordinal":
+        what = _plural(lang, ngettext("a ranking of up to %(num)d project", "a ranking of up to %(num)d projects",
+                                      campaign.max_choices))
+    elif campaign.ballot_type == "choose-1":
         what = translate(lang, N_("one project"))
     elif campaign.min_choices == campaign.max_choices:
         what = _plural(lang, ngettext("%(num)d project", "%(num)d projects", campaign.max_choices))
@@ -38,8 +45,27 @@ def ballot_summary(lang: str, campaign: CampaignView) -> str:
     return translate(lang, N_("%(what)s, in one district"), what=what)
 
 
-def ballot_instruction(lang: str, campaign: CampaignView, on_ballot: int) -> str:
-    """The ballot's legend: what to tick."""
+def ballot_instruction(lang: str, campaign: CampaignView, on_ballot: int, district_budget: int = 0) -> str:
+    """The ballot's legend: what to tick (or how to give points, or to rank)."""
+    if campaign.ballot_type == "cumulative":
+        return _plural(lang, ngettext(
+            "Give points to up to %(num)d project: %(min)s to %(max)s in total, at most %(per)s to one project. "
+            "An empty field is 0.",
+            "Give points to up to %(num)d projects: %(min)s to %(max)s in total, at most %(per)s to one project. "
+            "An empty field is 0.", min(campaign.max_choices, on_ballot)),
+            min=max(1, campaign.min_sum_points), max=campaign.max_sum_points,
+            per=campaign.max_points or campaign.max_sum_points)
+    if campaign.ballot_type == "ordinal":
+        return _plural(lang, ngettext(
+            "Rank from %(min)d to %(num)d project: first the one you want most. Fill the ranks in order.",
+            "Rank from %(min)d to %(num)d projects: first the one you want most. Fill the ranks in order.",
+            campaign.max_choices), min=campaign.min_choices)
+    if campaign.ballot_type == "knapsack":
+        most = min(campaign.max_choices, on_ballot)
+        return _plural(lang, ngettext(
+            "Tick from %(min)d to %(num)d project that cost %(cap)s at most in total.",
+            "Tick from %(min)d to %(num)d projects that cost %(cap)s at most in total.", most),
+            min=min(campaign.min_choices, most), cap=format_money(campaign.cost_cap(district_budget), lang))
     if on_ballot == 1:
         return translate(lang, N_("There is one project on this ballot. Tick it to support it."))
     if campaign.ballot_type == "choose-1":
@@ -130,6 +156,15 @@ def no_winner_text(lang: str, campaign: CampaignView, outcome: DistrictOutcome) 
     if why == NOT_CHOSEN:
         return translate(lang, N_("The rule chose no project."))
     return ""
+
+
+def points_line(lang: str, title: str, points: int) -> str:
+    """A scored ballot's choice on the receipt: "Сквер: 6 баллов"."""
+    return _plural(lang, ngettext("%(title)s: %(num)d point", "%(title)s: %(num)d points", points), title=title)
+
+
+def points_text(lang: str, points: int) -> str:
+    return _plural(lang, ngettext("%(num)d point", "%(num)d points", points))
 
 
 def votes_text(lang: str, votes: int) -> str:

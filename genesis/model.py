@@ -229,6 +229,11 @@ def parse_validators(document: dict[str, Any]) -> tuple[Validator, ...]:
     return tuple(validators)
 
 
+def committee_member_id(name: str, index: int) -> str:
+    """How ``keys.rotate`` names a committee member: its ``name`` when that is an id, else ``committee-<i>``."""
+    return name if ID_PATTERN.fullmatch(name) else f"committee-{index}"
+
+
 def parse_committee(document: dict[str, Any]) -> tuple[tuple[bytes, ...], int]:
     _require("committee" in document, "genesis is missing 'committee'")
     committee = _entry(document["committee"], "committee", COMMITTEE_KEYS, ("threshold", "keys"))
@@ -241,11 +246,20 @@ def parse_committee(document: dict[str, Any]) -> tuple[tuple[bytes, ...], int]:
         _optional_text(entry, "name", where)
         keys.append(parse_public_key(entry["public_key"], where))
     _distinct(keys, "committee.keys", "public_key")
+    ids = [committee_member_id(str(member.get("name", "")), i) for i, member in enumerate(members)]
+    _distinct(ids, "committee.keys", "member id (its name, or committee-<i> without a name)")
     threshold = committee["threshold"]
     _require(_is_int(threshold) and 1 <= threshold <= len(keys),
              f"committee.threshold must be an integer between 1 and {len(keys)} (the number of committee keys), "
              f"got {threshold!r}")
     return tuple(keys), int(threshold)
+
+
+def parse_committee_members(document: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """(member id, key) in genesis order (``parse_committee`` has checked the section)."""
+    members = document["committee"]["keys"]
+    return tuple((committee_member_id(str(member.get("name", "")), i), bytes.fromhex(member["public_key"]))
+                 for i, member in enumerate(members))
 
 
 def parse_district_operators(document: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
@@ -399,6 +413,7 @@ def parse_genesis(document: Any) -> Genesis:
         district_operators=operators, gateways=gateways,
         time_precision_ms=settings.time_precision_ms, heartbeat_ms=settings.heartbeat_ms,
         genesis_hash=digest, initial_bodies=tuple(initial),
+        committee_names=parse_committee_members(document),
     )
     validate_initial_data_applies(params)
     return Genesis(document=document, hash=digest, params=params, consensus=settings)

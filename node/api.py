@@ -8,6 +8,9 @@ Every error is ``{"error": {"code", "message"}}``; 413, 415, 429 and 503 carry a
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import dataclasses
 import logging
 import math
 import re
@@ -21,6 +24,8 @@ from aiohttp import web
 from chain.block import Block, CommitCertificate
 from chain.crypto import sha256
 from chain.errors import StoreCorrupt, StoreFull
+from chain.governance import Roster
+from chain.lightclient import proof_to_json
 from chain.merkle import inclusion_proof
 from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
@@ -28,13 +33,16 @@ from chain.results import tally_document
 from chain.tx import body_to_json
 from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
+from node.cosign.api import add_request_routes
+from node.documents.api import add_document_routes
 from node.errors import (
-    ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
+    AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
 )
 from node.mempool import MAX_BATCH_BYTES, Reservation, decode_batch
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from node.node import Node
-from node.openapi import LiveExamples, openapi_document
+from node.openapi import BACKUP_TYPE, LiveExamples, openapi_document
+from node.ops.backup import BackupWriter, header_of
 from node.ops.health import node_health
 from node.p2p import ENVELOPE_PATH, read_envelope
 
@@ -140,7 +148,16 @@ def certificate_json(certificate: CommitCertificate) -> dict[str, Any]:
             "signatures": [[index, signature.hex()] for index, signature in certificate.signatures]}
 
 
-def campaign_summary(campaign: Campaign) -> dict[str, Any]:
+def campaign_gateway_key(node: Node, campaign: Campaign) -> str:
+    """The key the campaign's gateway signs registrations with now (keys.rotate may have replaced the
+    one the campaign was created with); empty when that gateway was removed."""
+    state = node.ledger.state
+    name = state.campaign_gateway(campaign)
+    key = None if name is None else node.ledger.roster_at(node.ledger.height + 1).gateway_key(name)
+    return "" if key is None else key.hex()
+
+
+def campaign_summary(campaign: Campaign, gateway_key: str = "") -> dict[str, Any]:
     spec = campaign.spec
     return {"campaign_id": campaign.campaign_id, "title": spec.title, "track": spec.track, "status": campaign.status,
             "voting_start": spec.voting_start, "voting_end": spec.voting_end,
@@ -148,7 +165,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
             "rule": spec.rule.name, "scope": spec.rule.scope, "ballot": spec.ballot.type,
             "districts": [{"district_id": d.district_id, "name": d.name} for d in spec.districts],
             "total_ballots": campaign.total_ballots, "registered": campaign.registered,
-            "initiative_count": campaign.initiative_count}
+            "initiative_count": campaign.initiative_count, "gateway_key": gateway_key}
 
 
 def initiative_json(node: Node, initiative: Initiative) -> dict[str, Any]:
@@ -197,7 +214,7 @@ def live_examples(node: Node) -> LiveExamples:
     height = node.ledger.height
     cached = _EXAMPLES.get(node)
     if cached is not None and cached[0] == height:
-        return cached[1]
+        return with_stores(node, cached[1])
     state = node.ledger.state
     campaign = min(state.campaigns, key=str.encode, default=None)
     initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
@@ -211,7 +228,15 @@ def live_examples(node: Node) -> LiveExamples:
     examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
                             tx_hash=tx_hash, height=height or None)
     _EXAMPLES[node] = (height, examples)
-    return examples
+    return with_stores(node, examples)
+
+
+def with_stores(node: Node, examples: LiveExamples) -> LiveExamples:
+    """The examples with a document and a signing request this node holds now (they change between blocks)."""
+    held = node.documents.store.held
+    document = min((d.hex() for d in node.documents.named if d in held and not held[d].provisional), default=None)
+    signing_request = min((h.hex() for h in node.requests.entries), default=None)
+    return dataclasses.replace(examples, document=document, signing_request=signing_request)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -233,6 +258,54 @@ async def get_evidence(request: web.Request) -> web.Response:
     node = node_of(request)
     records = list(node.driver.evidence) if node.driver is not None else []
     return web.json_response({"evidence": [record.to_json() for record in records]})
+
+
+# --- validators and the set history ---------------------------------------------------------------
+
+
+def roster_json(roster: Roster) -> dict[str, Any]:
+    validators = roster.validators
+    return {
+        "validators": [{"index": index, "name": v.name, "operator": v.operator, "public_key": v.public_key.hex(),
+                        "url": v.url} for index, v in enumerate(validators.validators)],
+        "quorum": validators.quorum, "skip": validators.skip,
+        "committee": {"threshold": roster.threshold,
+                      "members": [{"name": name, "public_key": key.hex()} for name, key in roster.committee]},
+        "district_operators": [{"district_id": d, "public_key": key.hex()} for d, key in roster.district_operators],
+        "gateways": [{"name": name, "public_key": key.hex()} for name, key in roster.gateways],
+    }
+
+
+async def get_validators(request: web.Request) -> web.Response:
+    """Who signs what at ``height`` (default: the next block): validators, committee, operators, gateways."""
+    node = node_of(request)
+    ledger = node.ledger
+    raw = request.query.get("height")
+    height = ledger.height + 1 if raw is None else parse_height(raw)
+    known = ledger.height + 2
+    if height > known:
+        raise NotFound(f"the set in force at height {height} is not decided yet: this node is at height "
+                       f"{ledger.height}, and a change committed now is in force from height {known}",
+                       "height_not_final")
+    history = ledger.state.history
+    change = history.change_at(height)
+    upcoming = next((c for c in history.changes() if c.from_height > height), None)
+    return web.json_response({
+        "height": height, "node_height": ledger.height,
+        "from_height": change.from_height, "committed_height": change.committed_height if change.from_height else None,
+        "changed_by": [{"kind": kind, "tx_hash": tx_hash.hex()} for kind, tx_hash in change.txs],
+        **roster_json(change.roster),
+        "protocol_version": ledger.protocol_version_at(height),
+        "next_change": None if upcoming is None else {"from_height": upcoming.from_height,
+                                                      "committed_height": upcoming.committed_height},
+    })
+
+
+async def get_validator_changes(request: web.Request) -> web.Response:
+    """Every validators.update with its block header, certificate and inclusion proof (chain/lightclient.py)."""
+    node = node_of(request)
+    return web.json_response({"chain_id": node.chain_id, "height": node.ledger.height,
+                              "changes": [proof_to_json(proof) for proof in node.ledger.set_change_proofs()]})
 
 
 # --- transactions ----------------------------------------------------------------------------------
@@ -365,7 +438,8 @@ async def get_blocks_raw(request: web.Request) -> web.Response:
 async def get_campaigns(request: web.Request) -> web.Response:
     node = node_of(request)
     campaigns = sorted(node.ledger.state.campaigns.values(), key=lambda c: c.campaign_id.encode())
-    return web.json_response({"height": node.ledger.height, "campaigns": [campaign_summary(c) for c in campaigns]})
+    return web.json_response({"height": node.ledger.height,
+                              "campaigns": [campaign_summary(c, campaign_gateway_key(node, c)) for c in campaigns]})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
@@ -378,6 +452,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         "closed_time_ms": campaign.closed_time_ms or None, "close_reason": campaign.close_reason or None,
         "registered": campaign.registered, "total_ballots": campaign.total_ballots,
         "initiative_count": campaign.initiative_count, "height": node.ledger.height,
+        "gateway_key": campaign_gateway_key(node, campaign),
         "initiatives": [initiative_json(node, i) for i in initiatives],
     })
 
@@ -414,6 +489,45 @@ async def get_initiative(request: web.Request) -> web.Response:
     return web.json_response({**initiative_json(node, initiative), "progress": reports})
 
 
+# --- operations ---------------------------------------------------------------------------------------------
+
+
+async def get_backup(request: web.Request) -> web.StreamResponse:
+    """A consistent LevelDB snapshot of this node, streamed in the backup format (node/ops/backup.py).
+
+    Needs ``Authorization: Bearer <the home's admin-token>``. The snapshot is read in a worker thread
+    while the node goes on committing; the bytes are those of one instant of the store."""
+    node = node_of(request)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {node.admin_token}".encode()):
+        raise AdminUnauthorized("this route needs the node's admin token (Authorization: Bearer <home/admin-token>)")
+    signing_state = b""
+    if node.signing_file is not None:
+        try:
+            signing_state = node.signing_file.path.read_bytes()
+        except FileNotFoundError:
+            signing_state = b""
+    snapshot = node.store.snapshot()
+    try:
+        header = header_of(snapshot.get, chain_id=node.chain_id, genesis_hash=node.genesis.hash, node=node.name,
+                           signing_state=signing_state)
+        chunks = BackupWriter().chunks(header, snapshot.items())
+        response = web.StreamResponse(headers={"Content-Type": BACKUP_TYPE,
+                                               "Content-Disposition": f'attachment; filename="{node.name}.backup"'})
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await loop.run_in_executor(None, next, chunks, None)
+            if chunk is None:
+                break
+            await response.write(chunk)
+        await response.write_eof()
+        log.info("backup of height %d streamed to %s", header.height, request.remote)
+        return response
+    finally:
+        snapshot.close()
+
+
 # --- p2p ---------------------------------------------------------------------------------------------------
 
 
@@ -426,6 +540,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/genesis", get_genesis)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/evidence", get_evidence)
+    app.router.add_get("/api/v1/validators", get_validators)
+    app.router.add_get("/api/v1/validators/changes", get_validator_changes)
     app.router.add_post("/api/v1/txs", post_txs)
     app.router.add_get("/api/v1/txs/{hash}", get_tx)
     app.router.add_get("/api/v1/blocks/raw", get_blocks_raw)
@@ -436,6 +552,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/tally", get_tally)
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
+    add_document_routes(app, lambda request: node_of(request).documents)
+    add_request_routes(app, lambda request: node_of(request).requests)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/admin/v1/backup", get_backup)
     app.router.add_get("/healthz", get_health)
     app.router.add_post(ENVELOPE_PATH, post_envelope)

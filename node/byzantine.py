@@ -73,11 +73,10 @@ def parse_behaviours(text: str) -> frozenset[str]:
 class ByzantineBroadcast:
     """Stands in for ``PeerNetwork.broadcast`` on a validator that misbehaves on purpose."""
 
-    def __init__(self, behaviours: frozenset[str], chain_id: str, my_index: int, key: SigningKey, engine: Engine,
+    def __init__(self, behaviours: frozenset[str], chain_id: str, key: SigningKey, engine: Engine,
                  app: ChainApp, peers: PeerNetwork, *, seed: int | None = None) -> None:
         self.behaviours = behaviours
         self.chain_id = chain_id
-        self.my_index = my_index
         self.key = key
         self.engine = engine
         self.app = app
@@ -86,6 +85,12 @@ class ByzantineBroadcast:
         self.twins: dict[tuple[int, int, str], bytes | None] = {}
         self.counts: dict[str, int] = {}
         self._garbage_at = 0.0
+
+    @property
+    def my_index(self) -> int:
+        """Our index in the set of the engine's height (-1 while not a validator there)."""
+        index = self.engine.my_index
+        return -1 if index is None else index
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -186,7 +191,7 @@ class ByzantineBroadcast:
         self._count("garbage")
 
 
-def broadcast_hook(chain_id: str, my_index: int, key: SigningKey, engine: Engine, app: ChainApp,
+def broadcast_hook(chain_id: str, key: SigningKey, engine: Engine, app: ChainApp,
                    peers: PeerNetwork) -> Callable[[bytes], None]:
     """``peers.broadcast`` — or, only when ``VECHE_BYZANTINE`` is set, a misbehaving stand-in."""
     spec = os.environ.get(ENV_VAR, "").strip()
@@ -195,4 +200,4 @@ def broadcast_hook(chain_id: str, my_index: int, key: SigningKey, engine: Engine
     behaviours = parse_behaviours(spec)
     log.critical("BYZANTINE TEST MODE (%s=%s): this validator will misbehave on purpose; never use this outside "
                  "tests", ENV_VAR, ",".join(sorted(behaviours)))
-    return ByzantineBroadcast(behaviours, chain_id, my_index, key, engine, app, peers)
+    return ByzantineBroadcast(behaviours, chain_id, key, engine, app, peers)

@@ -1,7 +1,7 @@
 """Operator commands: create and close campaigns, submit and review initiatives, report progress.
 
 Each command reads its key files, fetches the chain's genesis from the node (checking its hash
-against the node's status), builds and signs one transaction, submits it and waits until it is
+against the node's status) and what is in force now (GET /api/v1/validators: keys rotate), builds and signs one transaction, submits it and waits until it is
 committed or rejected. It prints the tx hash and the outcome. Exit codes (docs/OPERATOR.md):
 0 committed, 1 rejected by the chain, 2 bad input (file, key, option), 3 node unreachable or
 misbehaving, 4 not committed in time.
@@ -16,19 +16,21 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from chain.crypto import SigningKey, read_key_file
 from chain.errors import DecodeError, GenesisError, SignatureError, VecheError
-from chain.tx import STAGES, CampaignClose, InitiativeReview, ProgressReport, Tx, sign_tx
+from chain.tx import STAGES, CampaignClose, InitiativeReview, ProgressReport, Tx, Wire, sign_tx
 from genesis.campaign_json import campaign_from_json, initiative_from_json
-from genesis.model import Genesis
 from node.client import (
-    ClientError, NodeApiError, NodeClient, NodeProtocolError, NodeUnreachable, TxOutcome, fetch_genesis,
+    ClientError, NodeApiError, NodeClient, NodeProtocolError, NodeUnreachable, TxOutcome,
     submit_and_wait,
 )
+
+if TYPE_CHECKING:  # node/cli/committee.py imports this module
+    from node.cli.committee import ChainView
 
 EXIT_REJECTED = 1
 EXIT_BAD_INPUT = 2
@@ -85,40 +87,30 @@ def read_keys(paths: Sequence[str]) -> list[SigningKey]:
     return keys
 
 
-def check_committee(genesis: Genesis, keys: Sequence[SigningKey], what: str) -> None:
-    params = genesis.params
-    for key in keys:
-        if key.public_key not in params.committee_keys:
-            raise OperatorInputError(f"key {key.public_key.hex()} is not a committee key of chain "
-                                     f"{params.chain_id!r}; {what} needs committee keys")
-    if len(keys) < params.committee_threshold:
-        raise OperatorInputError(f"{what} needs {params.committee_threshold} committee keys (--key ... "
-                                 f"--key ...), got {len(keys)}")
-
-
-def check_submitter(genesis: Genesis, key: SigningKey, district_id: str | None, what: str) -> None:
-    """The key must be a committee key or a district operator's key (of ``district_id`` if known)."""
-    params = genesis.params
-    if key.public_key in params.committee_keys:
+def check_submitter(view: ChainView, key: SigningKey, district_id: str | None, what: str) -> None:
+    """The key must be a committee key or a district operator's key (of ``district_id`` if known), in force now."""
+    if view.committee_name(key.public_key) is not None:
         return
-    districts = [d for d, k in params.district_operators if k == key.public_key]
+    districts = [d for d, k in view.district_operators if k == key.public_key]
     if not districts:
         raise OperatorInputError(f"key {key.public_key.hex()} is neither a committee key nor a district "
-                                 f"operator key of chain {params.chain_id!r}")
+                                 f"operator key in force on chain {view.chain_id!r}")
     if district_id is not None and district_id not in districts:
         raise OperatorInputError(f"key {key.public_key.hex()} operates district(s) {', '.join(districts)}, "
                                  f"not {district_id!r}; {what} needs that district's key or the committee")
 
 
-BuildTx = Callable[[Genesis], Tx]
+BuildTx = Callable[["ChainView"], Tx]
 
 
 def run_transaction(nodes: Sequence[str], build: BuildTx, wait_s: float) -> TxOutcome:
-    """Fetch genesis, build the tx, submit it and wait; print the outcome; exit non-zero on failure."""
+    """Fetch what is in force, build the tx, submit it and wait; print the outcome; exit non-zero on failure."""
+    from node.cli.committee import fetch_chain_view
+
     async def flow() -> TxOutcome:
         async with NodeClient(nodes) as client:
-            genesis = await fetch_genesis(client)
-            tx = build(genesis)
+            view = await fetch_chain_view(client)
+            tx = build(view)
             click.echo(f"tx {tx.hash.hex()}")
             return await submit_and_wait(client, tx.raw, tx.hash.hex(), timeout=wait_s)
 
@@ -147,9 +139,13 @@ def wait_option(function: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="Seconds to wait for the commit.")(function)
 
 
-def committee_keys_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--key", "key_files", multiple=True, required=True, metavar="FILE",
-                        help="Committee key file; repeat for k-of-n committees.")(function)
+def committee_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--key FILE`` (k times) or ``--prepare FILE`` (node/cli/committee.py runs either)."""
+    function = click.option("--prepare", "prepare", type=click.Path(dir_okay=False), metavar="FILE",
+                            help="Write an unsigned signing request instead (members sign it apart with "
+                                 "`veche sign`; `veche submit` sends it).")(function)
+    return click.option("--key", "key_files", multiple=True, metavar="FILE",
+                        help="Committee key file; repeat for k-of-n committees (or use --prepare).")(function)
 
 
 # --- campaign ------------------------------------------------------------------------------------
@@ -162,42 +158,43 @@ def campaign_group() -> None:
 
 @campaign_group.command("create")
 @click.argument("file", type=click.Path(dir_okay=False))
-@committee_keys_option
+@committee_options
 @node_option
 @wait_option
-def campaign_create(file: str, key_files: tuple[str, ...], nodes: tuple[str, ...], wait_s: float) -> None:
+def campaign_create(file: str, key_files: tuple[str, ...], prepare: str | None, nodes: tuple[str, ...],
+                    wait_s: float) -> None:
     """Create the campaign described by FILE.json (see genesis/campaign_json.py)."""
+    from node.cli.committee import ChainView, run_committee_command
+
     with cli_errors():
         document = read_json_file(file, "campaign")
-        keys = read_keys(key_files)
 
-    def build(genesis: Genesis) -> Tx:
-        check_committee(genesis, keys, "campaign.create")
-        body = campaign_from_json(document, dict(genesis.params.gateways), where=Path(file).name)
-        return sign_tx("campaign.create", genesis.chain_id, body, keys)
+    def build(view: ChainView) -> tuple[str, Wire]:
+        # gateway names resolve to the key each gateway holds now (keys rotate)
+        return "campaign.create", campaign_from_json(document, view.gateways, where=Path(file).name)
 
-    run_transaction(nodes, build, wait_s)
+    run_committee_command(nodes, key_files, prepare, wait_s, build, what="campaign.create")
 
 
 @campaign_group.command("close")
 @click.argument("campaign_id")
 @click.option("--reason", required=True, help="Public reason, recorded on the chain.")
-@committee_keys_option
+@committee_options
 @node_option
 @wait_option
-def campaign_close(campaign_id: str, reason: str, key_files: tuple[str, ...], nodes: tuple[str, ...],
-                   wait_s: float) -> None:
+def campaign_close(campaign_id: str, reason: str, key_files: tuple[str, ...], prepare: str | None,
+                   nodes: tuple[str, ...], wait_s: float) -> None:
     """Close campaign CAMPAIGN_ID now; its result is computed in the closing block."""
+    from node.cli.committee import ChainView, run_committee_command
+
     with cli_errors():
-        keys = read_keys(key_files)
         body = CampaignClose(campaign_id, reason)
         CampaignClose.from_wire(body.to_wire(), "campaign.close")
 
-    def build(genesis: Genesis) -> Tx:
-        check_committee(genesis, keys, "campaign.close")
-        return sign_tx("campaign.close", genesis.chain_id, body, keys)
+    def build(view: ChainView) -> tuple[str, Wire]:
+        return "campaign.close", body
 
-    run_transaction(nodes, build, wait_s)
+    run_committee_command(nodes, key_files, prepare, wait_s, build, what="campaign.close")
 
 
 # --- initiatives ---------------------------------------------------------------------------------
@@ -219,9 +216,9 @@ def initiative_submit(file: str, key_file: str, nodes: tuple[str, ...], wait_s: 
         body = initiative_from_json(read_json_file(file, "initiative"), where=Path(file).name)
         key = read_key_file(key_file)
 
-    def build(genesis: Genesis) -> Tx:
-        check_submitter(genesis, key, body.district_id, "initiative.submit")
-        return sign_tx("initiative.submit", genesis.chain_id, body, [key])
+    def build(view: ChainView) -> Tx:
+        check_submitter(view, key, body.district_id, "initiative.submit")
+        return sign_tx("initiative.submit", view.chain_id, body, [key])
 
     run_transaction(nodes, build, wait_s)
 
@@ -231,24 +228,24 @@ def initiative_submit(file: str, key_file: str, nodes: tuple[str, ...], wait_s: 
 @click.argument("initiative_id")
 @click.option("--approve", is_flag=True, help="Approve the initiative for the ballot.")
 @click.option("--reject", "reject_reason", metavar="REASON", help="Reject it, with a public reason.")
-@committee_keys_option
+@committee_options
 @node_option
 @wait_option
 def initiative_review(campaign_id: str, initiative_id: str, approve: bool, reject_reason: str | None,
-                      key_files: tuple[str, ...], nodes: tuple[str, ...], wait_s: float) -> None:
+                      key_files: tuple[str, ...], prepare: str | None, nodes: tuple[str, ...], wait_s: float) -> None:
     """Approve or reject an initiative (committee, before voting opens)."""
+    from node.cli.committee import ChainView, run_committee_command
+
     if approve == (reject_reason is not None):
         fail("give exactly one of --approve or --reject REASON", EXIT_BAD_INPUT)
     with cli_errors():
-        keys = read_keys(key_files)
         body = InitiativeReview(campaign_id, initiative_id, approve, reject_reason or "")
         InitiativeReview.from_wire(body.to_wire(), "initiative.review")
 
-    def build(genesis: Genesis) -> Tx:
-        check_committee(genesis, keys, "initiative.review")
-        return sign_tx("initiative.review", genesis.chain_id, body, keys)
+    def build(view: ChainView) -> tuple[str, Wire]:
+        return "initiative.review", body
 
-    run_transaction(nodes, build, wait_s)
+    run_committee_command(nodes, key_files, prepare, wait_s, build, what="initiative.review")
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -294,8 +291,8 @@ def progress_report(campaign_id: str, initiative_id: str, stage: str, percent: i
     if evidence_hash:
         click.echo(f"evidence sha256 {evidence_hash.hex()}")
 
-    def build(genesis: Genesis) -> Tx:
-        check_submitter(genesis, key, None, "progress.report")
-        return sign_tx("progress.report", genesis.chain_id, body, [key])
+    def build(view: ChainView) -> Tx:
+        check_submitter(view, key, None, "progress.report")
+        return sign_tx("progress.report", view.chain_id, body, [key])
 
     run_transaction(nodes, build, wait_s)

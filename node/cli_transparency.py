@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from chain.errors import VecheError
+from chain.lightclient import LightClientError, follow_set_changes, proofs_from_json
 from chain.receipt import ReceiptError, verify_receipt
 from genesis.model import Genesis, load_genesis
 from node.cli_ops import EXIT_BAD_INPUT, EXIT_REJECTED, cli_errors, fail, read_json_file
@@ -132,21 +133,28 @@ def receipt_verify(file: str, nodes: tuple[str, ...], genesis_file: str | None) 
         document = read_json_file(file, "receipt")
         pinned = load_genesis(genesis_file) if genesis_file else None
     with cli_errors():
-        genesis, block_hash, tx_status = asyncio.run(receipt_context(list(nodes), pinned, document))
+        genesis, block_hash, tx_status, changes = asyncio.run(receipt_context(list(nodes), pinned, document))
     source = f"pinned by {genesis_file}" if pinned is not None else f"fetched from {nodes[0]}"
     click.echo(f"genesis {genesis.hash.hex()} ({source})")
     try:
-        checked = verify_receipt(document, genesis.params)
+        schedule = follow_set_changes(genesis.chain_id, genesis.params.validators, proofs_from_json(changes))
+    except LightClientError as exc:
+        fail(f"receipt INVALID: the node's validator set changes do not check: {exc.message}", EXIT_INVALID)
+    if schedule.changes:
+        click.echo(f"validator set: followed {schedule.changes} set change(s) from genesis, each certified by the "
+                   "set in force before it")
+    try:
+        checked = verify_receipt(document, genesis.params, schedule.at)
     except ReceiptError as exc:
         fail(f"receipt INVALID: {exc.message}", EXIT_INVALID)
     except VecheError as exc:
         fail(f"receipt INVALID: {exc.message}", EXIT_INVALID)
     header_hash = checked.header.hash().hex()
-    quorum = genesis.params.validators.quorum
+    validators = schedule.at(checked.height)
     click.echo(f"inclusion proof: tx {checked.tx.hash.hex()} is transaction {checked.index} of block "
                f"{checked.height}")
     click.echo(f"commit certificate: {len(checked.certificate.signatures)} validator signatures "
-               f"(quorum {quorum} of {genesis.params.validators.size}) for block {header_hash}")
+               f"(quorum {validators.quorum} of {validators.size}) for block {header_hash}")
     if block_hash is None:
         fail(f"receipt INVALID: the node has no block at height {checked.height}", EXIT_INVALID)
     if block_hash != header_hash:
@@ -160,8 +168,9 @@ def receipt_verify(file: str, nodes: tuple[str, ...], genesis_file: str | None) 
 
 
 async def receipt_context(nodes: list[str], pinned: Genesis | None,
-                          document: Any) -> tuple[Genesis, str | None, dict[str, Any]]:
-    """The genesis to trust, the node's hash of the receipt's block, and its status of the tx."""
+                          document: Any) -> tuple[Genesis, str | None, dict[str, Any], dict[str, Any]]:
+    """The genesis to trust, the node's hash of the receipt's block, its status of the tx, and the proofs of
+    the validator set changes (checked by the caller from genesis on, chain/lightclient.py)."""
     async with NodeClient(nodes) as client:
         genesis = pinned if pinned is not None else await fetch_genesis(client)
         height = document.get("height") if isinstance(document, dict) else None
@@ -179,11 +188,20 @@ async def receipt_context(nodes: list[str], pinned: Genesis | None,
                 tx_status = await client.tx(tx_hash)
             except NodeApiError:
                 tx_status = {}
-        return genesis, block_hash, tx_status
+        try:
+            changes = await client.validator_changes()
+        except NodeApiError as exc:
+            if exc.status != 404:
+                raise
+            changes = {"changes": []}  # a node from before set changes existed: only the genesis set
+        return genesis, block_hash, tx_status, changes
 
 
 def describe_tx(kind: str, body: Any) -> str:
     if kind == "vote.cast":
+        if body.points:
+            given = ", ".join(f"{choice} ({points} points)" for choice, points in zip(body.choices, body.points))
+            return f"ballot in campaign {body.campaign_id}, district {body.district_id}, giving {given}"
         return (f"ballot in campaign {body.campaign_id}, district {body.district_id}, "
                 f"for {', '.join(body.choices)}")
     return f"{kind} transaction"

@@ -15,6 +15,12 @@ and handles the outputs strictly in order, synchronously:
 - ``RejectedMessage`` — counted against the peer link that delivered the input;
 - ``PeerAhead`` — handed to block sync.
 
+Stall alarm (``StallAlarm``): no new block — committed here or applied by block sync — for
+``STALL_HEARTBEATS`` heartbeats (the heartbeat is the longest expected block time: an empty block is
+cut that long after the last one even without transactions) raises ``veche_consensus_stalled`` and
+logs a WARNING with the height, round and step and the validators heard from in that window, again
+every window while it lasts; the next block clears it with an INFO line.
+
 The signing-state write is synchronous on the loop thread. (A worker thread was measured and
 dropped: every ``os`` call in it must re-acquire the GIL from a busy loop, which turned a 1–15 ms
 fsync into 50 ms at the median and a second at p99 under load — on the consensus critical path.)
@@ -30,7 +36,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from chain.block import CommitCertificate
+
+from chain.block import CommitCertificate, ValidatorSet
 from chain.errors import StorageError
 from consensus.engine import Engine
 from consensus.messages import Evidence, Message, PeerItem, Proposal, Vote, encode_evidence, encode_message
@@ -49,6 +56,8 @@ MAX_INBOX_BYTES = 64 * 1024 * 1024
 PRIORITY_WAIT_S = 0.05
 YIELD_EVERY = 64
 MAX_EVIDENCE = MAX_STORED_EVIDENCE
+STALL_HEARTBEATS = 6
+"""No new block for this many heartbeats (30 s with the default 5 s) raises the stall alarm."""
 
 
 def _size(message: PeerItem) -> int:
@@ -64,12 +73,66 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
+class StallAlarm:
+    """Watches for "no new block for ``after_ms``" (pure: the caller passes the time).
+
+    ``heard`` notes the validator (by key) whose link delivered a consensus message; ``progressed`` a
+    new height; ``check`` returns the WARNING text when the alarm is raised (and again every
+    ``after_ms`` while it lasts), naming the members of the validator set in force that were heard
+    and those that were silent; ``progressed`` returns the INFO text when a block ends a stall.
+    """
+
+    def __init__(self, after_ms: int, now_ms: int, my_key: bytes | None) -> None:
+        self.after_ms = after_ms
+        self.my_key = my_key
+        self.stalled = False
+        self.stalls = 0
+        self._since = now_ms
+        self._stalled_at = 0
+        self.next_check = now_ms + after_ms
+        self._heard: dict[bytes, int] = {}
+
+    def heard(self, key: bytes, now_ms: int) -> None:
+        self._heard[key] = now_ms
+
+    def progressed(self, height: int, now_ms: int) -> str | None:
+        message = None
+        if self.stalled:
+            message = (f"consensus resumed: height {height} after {(now_ms - self._since) / 1000:.1f} s without a "
+                       f"new block (stall alarm cleared after {(now_ms - self._stalled_at) / 1000:.1f} s)")
+        self.stalled = False
+        self._since = now_ms
+        self.next_check = now_ms + self.after_ms
+        return message
+
+    def check(self, now_ms: int, height: int, round_: int, step: str, validators: ValidatorSet) -> str | None:
+        if now_ms < self.next_check:
+            return None
+        if not self.stalled:
+            self.stalled, self._stalled_at = True, now_ms
+            self.stalls += 1
+        self.next_check = now_ms + self.after_ms
+        window = self.after_ms / 1000
+        member = validators.index_of(self.my_key) is not None if self.my_key is not None else False
+        others = [v for v in validators.validators if v.public_key != self.my_key]
+        heard = [v.name for v in others if self._heard.get(v.public_key, -1) > now_ms - self.after_ms]
+        silent = [v.name for v in others if v.name not in heard]
+        reachable = len(heard) + member
+        return (f"consensus stalled: no new block for {(now_ms - self._since) / 1000:.1f} s (alarm after "
+                f"{self.after_ms / 1000:.1f} s) at height {height} round {round_} step {step}; "
+                f"heard from {', '.join(heard) or 'none'} in the last {window:.1f} s, "
+                f"silent: {', '.join(silent) or 'none'}; "
+                f"{reachable} of {validators.size} validators reachable{' counting this one' if member else ''}, "
+                f"a block needs {validators.quorum}")
+
+
 class Driver:
     def __init__(self, engine: Engine, app: ChainApp, signing_file: SigningStateFile | None,
                  broadcast: Callable[[bytes], None], metrics: NodeMetrics, *,
-                 send_to: Callable[[int, bytes], None] | None = None, peer_count: int = 0,
+                 send_to: Callable[[bytes, bytes], None] | None = None, peer_count: int = 0,
                  on_commit: Callable[[CommittedBlock], None], on_peer_ahead: Callable[[int], None],
-                 validator_names: list[str], clock_ms: Callable[[], int] = wall_clock_ms,
+                 validators_at: Callable[[int], ValidatorSet] | None = None,
+                 clock_ms: Callable[[], int] = wall_clock_ms,
                  evidence_store: EvidenceStore | None = None,
                  restored_evidence: list[EvidenceRecord] | None = None) -> None:
         self.engine = engine
@@ -81,29 +144,36 @@ class Driver:
         self.metrics = metrics
         self._on_commit = on_commit
         self._on_peer_ahead = on_peer_ahead
-        self._names = validator_names
+        self._validators_at: Callable[[int], ValidatorSet] = (
+            validators_at if validators_at is not None else (lambda height: engine.validators))
         self._clock_ms = clock_ms
-        self._inbox: deque[tuple[int, PeerItem]] = deque()
+        self._inbox: deque[tuple[bytes, PeerItem]] = deque()
         self._inbox_bytes = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self.evidence: list[EvidenceRecord] = list(restored_evidence or ())[-MAX_EVIDENCE:]
         self._evidence_store = evidence_store
         self._evidence_per_validator = (evidence_store.per_validator if evidence_store is not None
-                                        else evidence_per_validator(len(validator_names)))
+                                        else evidence_per_validator(engine.validators.size))
         self._ignored_seen: dict[str, int] = {}
         self.inbox_dropped = 0
         self._round_seen = (engine.height, engine.round)
         # shed client connections when the signing state cannot be written for lack of descriptors
         self.relieve_fd_pressure: Callable[[], object] = lambda: None
+        self.stall = StallAlarm(STALL_HEARTBEATS * engine.heartbeat_ms, clock_ms(), engine.my_key)
 
     # --- inputs (called from other tasks; never block) ------------------------------------------
 
-    def deliver(self, sender_index: int, message: PeerItem) -> None:
-        """Queue a decoded message from the authenticated link of ``sender_index``; the oldest are
-        dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
-        self._inbox.append((sender_index, message))
+    def set_peer_count(self, count: int) -> None:
+        """The number of peer links changed (a validator set change); used for the sent-message metric."""
+        self._peer_count = count
+
+    def deliver(self, sender_key: bytes, message: PeerItem) -> None:
+        """Queue a decoded message from the authenticated link of the validator ``sender_key``; the oldest
+        are dropped beyond MAX_INBOX messages or MAX_INBOX_BYTES."""
+        self._inbox.append((sender_key, message))
         self._inbox_bytes += _size(message)
+        self.stall.heard(sender_key, self._clock_ms())
         while len(self._inbox) > MAX_INBOX or (self._inbox_bytes > MAX_INBOX_BYTES and len(self._inbox) > 1):
             _, dropped = self._inbox.popleft()
             self._inbox_bytes -= _size(dropped)
@@ -140,16 +210,19 @@ class Driver:
             log.log(logging.DEBUG if per_block else logging.INFO, "consensus jumps from height %d to %d after "
                     "block sync", self.engine.height, height)
             self.engine.skip_to(height, last_commit)
+            self._progressed()
             self._wake.set()
 
     # --- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.stall.progressed(self.engine.height, self._clock_ms())  # the window starts with the loop
         await self._handle(self.engine.start(self._clock_ms()))
         while True:
             if not self._inbox:
                 deadline = self.engine.next_deadline()
-                timeout = None if deadline is None else max(0.0, (deadline - self._clock_ms()) / 1000)
+                deadline = self.stall.next_check if deadline is None else min(deadline, self.stall.next_check)
+                timeout = max(0.0, (deadline - self._clock_ms()) / 1000)
                 if timeout is None or timeout > 0:
                     self._idle.set()
                     try:
@@ -161,14 +234,32 @@ class Driver:
             self._wake.clear()
             handled = 0
             while self._inbox:
-                sender, message = self._inbox.popleft()
+                sender_key, message = self._inbox.popleft()
                 self._inbox_bytes -= _size(message)
+                sender = self.engine.validators.index_of(sender_key)  # the link, as an index at our height
                 await self._handle(self.engine.receive(message, self._clock_ms(), sender))
                 handled += 1
                 if handled % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             await self._handle(self.engine.tick(self._clock_ms()))
+            self._check_stall()
             await asyncio.sleep(0)
+
+    def _check_stall(self) -> None:
+        raised = self.stall.stalls
+        warning = self.stall.check(self._clock_ms(), self.engine.height, self.engine.round, self.engine.step,
+                                   self._validators_at(self.engine.height))
+        if warning is not None:
+            if self.stall.stalls > raised:
+                self.metrics.stalls.inc()
+            self.metrics.consensus_stalled = 1.0
+            log.warning("%s", warning)
+
+    def _progressed(self) -> None:
+        resumed = self.stall.progressed(self.engine.height, self._clock_ms())
+        self.metrics.consensus_stalled = 0.0
+        if resumed is not None:
+            log.info("%s", resumed)
 
     async def _handle(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -185,8 +276,9 @@ class Driver:
                 self._broadcast(encode_message(message))
                 self.metrics.consensus_sent.inc(_kind(message), amount=self._peer_count)
             elif isinstance(output, Send):
-                if self._send_to is not None:
-                    self._send_to(output.to_index, encode_message(output.message))
+                validators = self._validators_at(output.message.height)
+                if self._send_to is not None and 0 <= output.to_index < validators.size:
+                    self._send_to(validators.public_key(output.to_index), encode_message(output.message))
                     self.metrics.consensus_sent.inc(_kind(output.message))
             elif isinstance(output, Commit):
                 certificate = self._commit(output)
@@ -195,10 +287,10 @@ class Driver:
             elif isinstance(output, EvidenceFound):
                 self._evidence(output.evidence)
             elif isinstance(output, RejectedMessage):
-                name = self._name(output.sender_index)
+                name = self._name(output.sender_index, self.engine.height)
                 self.metrics.consensus_rejected.inc(name, output.error.code)
                 claimed = "" if output.claimed_index in (None, output.sender_index) else (
-                    f" (naming validator {self._name(output.claimed_index)} as its signer)")
+                    f" (naming validator {self._name(output.claimed_index, self.engine.height)} as its signer)")
                 log.warning("rejected consensus input from %s%s: %s", name, claimed, output.error.message)
             elif isinstance(output, PeerAhead):  # block sync logs whether it fetches or stands down
                 self._on_peer_ahead(output.height)
@@ -209,6 +301,8 @@ class Driver:
                     self.metrics.evidence_ignored.inc(reason, amount=count - self._ignored_seen.get(reason, 0))
             self._ignored_seen = dict(ignored)
         current = (self.engine.height, self.engine.round)
+        if current[0] > self._round_seen[0]:
+            self._progressed()
         if current != self._round_seen:
             if current[0] == self._round_seen[0] and current[1] > self._round_seen[1]:
                 self.metrics.rounds.inc(amount=current[1] - self._round_seen[1])
@@ -229,7 +323,7 @@ class Driver:
         return committed.block.last_commit
 
     def _evidence(self, evidence: Evidence) -> None:
-        name = self._name(evidence.validator_index)
+        name = self._name(evidence.validator_index, evidence.height)
         record = EvidenceRecord(evidence, self._clock_ms())
         if self._evidence_store is not None:
             try:
@@ -247,7 +341,9 @@ class Driver:
         log.error("EQUIVOCATION: validator %s signed two different %s messages at height %d round %d",
                   name, evidence.step, evidence.height, evidence.round)
 
-    def _name(self, index: int | None) -> str:
-        if index is not None and 0 <= index < len(self._names):
-            return self._names[index]
+    def _name(self, index: int | None, height: int) -> str:
+        """The name of validator ``index`` of the set in force at ``height``."""
+        validators = self._validators_at(height)
+        if index is not None and 0 <= index < validators.size:
+            return validators.validators[index].name
         return "unknown"

@@ -42,6 +42,13 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class AdminUnauthorized(ApiError):
+    """An operations route without the home's admin token."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "too_large"

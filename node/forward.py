@@ -117,6 +117,12 @@ class Forwarder:
     def urls(self) -> list[str]:
         return [target.url for target in self.targets]
 
+    def set_targets(self, urls: list[str]) -> None:
+        """The validators changed (a set change): forward to these, keeping what is known of the old ones."""
+        known = {target.url: target for target in self.targets}
+        self.targets = [known.get(url.rstrip("/")) or Target(url.rstrip("/")) for url in urls]
+        self._primary = self._primary % len(self.targets) if self.targets else 0
+
     def check_room(self) -> None:
         """Raise ``Overloaded`` while the validators refuse forwarded transactions (or the queue is long)."""
         wait = self.busy_until - time.monotonic()

@@ -123,6 +123,12 @@ class NodeMetrics:
             "veche_mempool_wait_seconds", "Admission to inclusion in a block this node proposed, per transaction.",
             (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0))
         self.rounds = r.counter("veche_consensus_round_changes_total", "Rounds started above round 0.")
+        self.consensus_stalled = 0.0
+        """Set by the consensus driver's stall alarm (node/driver.py)."""
+        r.gauge("veche_consensus_stalled",
+                "1 while this node has seen no new block for the stall threshold (6 heartbeats, 30 s by default).",
+                lambda: self.consensus_stalled)
+        self.stalls = r.counter("veche_consensus_stalls_total", "Stall alarms raised (no new block for the threshold).")
         self.consensus_rejected = r.counter(
             "veche_consensus_messages_rejected_total",
             "Consensus messages the engine rejected, by the validator whose authenticated link delivered them, "

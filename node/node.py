@@ -3,23 +3,33 @@
 ``Node`` opens everything synchronously (LevelDB, genesis, key, signing state) and ``close()``s
 it; ``run(session)`` runs the node's long-lived tasks in one ``asyncio.TaskGroup``: the consensus
 driver (validators), one sender per peer link, the gossip admission worker, block sync, the
-equal-shares worker and, on observers, the forwarder and the mempool expiry. If any task fails,
-the group cancels the others and ``run`` raises: the process stops rather than limp on.
+equal-shares worker, the forwarder and the mempool expiry. If any task fails, the group cancels
+the others and ``run`` raises: the process stops rather than limp on.
+
+Who forwards: an observer always; a validator's node while its key is not in the set of the next
+height (a spare started before its ``validators.update`` takes effect, or a validator removed from
+the set but still running) — its peers no longer take its gossip, so what clients send it must reach
+the validators the way an observer's does. A validator in the set gossips instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from collections.abc import Callable
 
+from chain.block import ValidatorSet
 from chain.crypto import SigningKey, read_key_file, verify
-from chain.errors import StorageError, StoreCorrupt, VecheError
+from chain.errors import StorageError, StoreCorrupt, UpgradeRequired, VecheError
+from chain.governance import LATEST_PROTOCOL_VERSION
 from chain.ledger import Ledger
 from chain.storage import LevelStore
 from consensus.engine import Engine
@@ -32,6 +42,9 @@ from genesis.model import Genesis, load_genesis
 from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
+from node.documents.service import DocumentService
+from node.documents.store import DocumentStore
+from node.cosign.store import RequestStore
 from node.driver import Driver, wall_clock_ms
 from node.evidence import EvidenceStore, evidence_per_validator
 from node.errors import ConfigError
@@ -50,6 +63,8 @@ from node.sync import BlockSync
 log = logging.getLogger("veche.node")
 
 VALIDATOR_STATUS_POLL_S = 2.0
+PROTOCOL_VERSION_ENV = "VECHE_MAX_PROTOCOL_VERSION"
+"""TEST-ONLY: lower the protocol version this node applies (to rehearse an upgrade it does not support)."""
 OBSERVER_PENDING_TTL_MS = 120_000
 LAG_PROBE_S = 0.1
 
@@ -74,6 +89,8 @@ class Node:
         self.recover_signing_state = recover_signing_state
         self.fault: StorageError | None = None
         """A corruption or full disk the store reported: the process stops with its exit code."""
+        self.on_set_change: Callable[[], None] | None = None
+        """Set by the process: called after a commit that changed the validator sets of the next heights."""
         self.on_fatal: Callable[[], None] | None = None
         """Set by the application: stop the process (``Runtime.stopped``)."""
         self._opened = False
@@ -81,24 +98,25 @@ class Node:
         self.genesis: Genesis = self._load_genesis()
         self.params = self.genesis.params
         self.chain_id = self.params.chain_id
-        validators = self.params.validators
         self.key: SigningKey | None = None
-        self.validator_index: int | None = None
         if config.is_validator:
             self.key = self._load_key()
-            self.validator_index = validators.index_of(self.key.public_key)
-            if self.validator_index is None:
-                raise ConfigError(f"{config.key_file}: this key is not one of the genesis validators; "
-                                  "a node with it can only run as an observer")
+        self.supported_protocol_version = supported_protocol_version()
+        self.admin_token = ensure_admin_token(config.home)
         self.store = LevelStore(self.config.data_dir, on_fault=self._store_fault)
         try:
-            self.ledger = Ledger(self.store, self.params)
+            self.ledger = Ledger(self.store, self.params, supported_protocol_version=self.supported_protocol_version)
             self._check_tip()
+            self.ledger.require_supported(self.ledger.height + 1)
         except VecheError:
             self.store.close()
             raise
         self.disk = DiskWatch(self.config.data_dir, limits.disk_min_free_mb * 1024 * 1024, self.metrics,
                               paths=(config.signing_state_file.parent,) if config.is_validator else ())
+        if self.key is not None and not self._ever_validator(self.key.public_key):
+            log.warning("this node's key %s is not a validator at height %d: it follows the chain and starts "
+                        "signing from the height a validators.update puts it in force", self.key.public_key.hex(),
+                        self.ledger.height + 1)
         self.mempool = Mempool(self.ledger, max_txs=config.mempool_max_txs, max_bytes=config.mempool_max_bytes,
                                verify_threads=limits.verify_threads, backlog_ms=limits.backlog_ms)
         self.mempool.on_rejected = lambda code, count: self.metrics.txs_rejected.inc(code, amount=count)
@@ -119,16 +137,19 @@ class Node:
         self.driver: Driver | None = None
         self.peers: PeerNetwork | None = None
         self.forwarder: Forwarder | None = None
-        if self.validator_index is not None and self.key is not None:
+        self._peer_sets = (self.ledger.validators_at(self.ledger.height + 1),
+                           self.ledger.validators_at(self.ledger.height + 2))
+        self._names_window: tuple[int, dict[bytes, str]] = (-1, {})
+        if self.key is not None:
             try:
-                self._build_validator(self.key, self.validator_index)
+                self._build_validator(self.key)
             except BaseException:
                 self.store.close()
                 raise
-        else:
-            self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
-                                       health=lambda url: self.sync.health(url))
-        self.inbound = Inbound(self.chain_id, validators, self.metrics, accepts=self.driver is not None,
+        self.forwarder = Forwarder([url for _, url in self._public_sources(validators_only=True)],
+                                   health=lambda url: self.sync.health(url))
+        self._was_forwarding = self.forwarding
+        self.inbound = Inbound(self.chain_id, self._validator_name, self.metrics, accepts=self.driver is not None,
                                deliver=self._deliver, admit_gossip=self.gossip_queue.put,
                                current_height=self._consensus_height)
         self.sync = BlockSync(self.app, self._public_sources(), self.metrics,
@@ -136,6 +157,18 @@ class Node:
                                                else limits.sync_poll_ms / 1000),
                               on_synced=self._on_synced, on_block=self._on_block,
                               lag_tolerance=1 if self.driver is not None else 0)
+        self.documents = DocumentService(
+            DocumentStore(config.home / "documents", limits.document_limits()), chain_id=self.chain_id,
+            ledger=self.ledger, metrics=self.metrics, sources=self._public_sources, check_disk=self.disk.check_room)
+        self.requests = RequestStore(config.home / "signing-requests", chain_id=self.chain_id,
+                                     genesis_hash=self.genesis.hash, ledger=self.ledger, clock_ms=wall_clock_ms,
+                                     sources=self._public_sources)
+        try:
+            self.documents.open()
+            self.requests.open()
+        except BaseException:
+            self.store.close()
+            raise
         self.metrics.bind_live(
             height=lambda: self.ledger.height, mempool_size=lambda: len(self.mempool),
             mempool_bytes=lambda: self.mempool.pending_bytes,
@@ -145,8 +178,84 @@ class Node:
             consensus_round=lambda: self.driver.engine.round if self.driver is not None else 0,
         )
         self._opened = True
-        log.info("node %s (%s%s) opened chain %s at height %d", self.name, self.role,
-                 "" if self.validator_index is None else f" {self.validator_index}", self.chain_id, self.ledger.height)
+        log.info("node %s (%s%s) opened chain %s at height %d (protocol version %d in force, this node applies up "
+                 "to %d)", self.name, self.role, "" if self.validator_index is None else f" {self.validator_index}",
+                 self.chain_id, self.ledger.height, self.ledger.protocol_version_at(self.ledger.height + 1),
+                 self.supported_protocol_version)
+
+    # --- who validates ---------------------------------------------------------------------------
+
+    @property
+    def validator_index(self) -> int | None:
+        """This node's index in the validator set of the next height (None: not a validator there)."""
+        if self.key is None:
+            return None
+        return self.ledger.validators_at(self.ledger.height + 1).index_of(self.key.public_key)
+
+    @property
+    def forwarding(self) -> bool:
+        """True when client transactions go to the validators by HTTP: an observer, or a validator's node
+        whose key is not in the set of the next height (not yet added, or removed)."""
+        return self.driver is None or self.validator_index is None
+
+    def _ever_validator(self, public_key: bytes) -> bool:
+        """In the set of the next two heights, or in any set recorded (past or scheduled)."""
+        history = self.ledger.state.history
+        return any(change.roster.validators.index_of(public_key) is not None
+                   for change in (history.change_at(0),) + history.changes())
+
+    def _validator_name(self, public_key: bytes) -> str | None:
+        """The name of a validator of a height near ours (the last committed one to two ahead), else None:
+        only they may send us p2p envelopes."""
+        height = self.ledger.height
+        cached_height, names = self._names_window
+        if cached_height != height:
+            names = {}
+            for at in range(max(1, height), height + 3):
+                for validator in self.ledger.validators_at(at).validators:
+                    names.setdefault(validator.public_key, validator.name)
+            self._names_window = (height, names)
+        return names.get(public_key)
+
+    def _peer_infos(self) -> list[PeerInfo]:
+        """The other validators of the next two heights, at the URL the config names for them or their own."""
+        height = self.ledger.height
+        peer_urls = {peer.name: peer.url for peer in self.config.peers}
+        found: dict[bytes, PeerInfo] = {}
+        for at in (height + 1, height + 2):
+            for v in self.ledger.validators_at(at).validators:
+                if self.key is not None and v.public_key == self.key.public_key:
+                    continue
+                found.setdefault(v.public_key, PeerInfo(v.name, peer_urls.get(v.name, v.url).rstrip("/"), v.public_key))
+        return list(found.values())
+
+    def _refresh_peers(self) -> None:
+        """After a commit: follow a set change with the peer links and block sync's sources."""
+        height = self.ledger.height
+        sets = (self.ledger.validators_at(height + 1), self.ledger.validators_at(height + 2))
+        if sets[0] is self._peer_sets[0] and sets[1] is self._peer_sets[1]:
+            return
+        self._peer_sets = sets
+        if self.on_set_change is not None:
+            self.on_set_change()
+        if self.peers is not None:
+            added, removed = self.peers.set_peers(self._peer_infos())
+            if added or removed:
+                log.info("validator set change: peer links added %s, removed %s", added or "none", removed or "none")
+                if self.driver is not None:
+                    self.driver.set_peer_count(len(self.peers.links))
+        self.sync.set_sources(self._public_sources())
+        if self.forwarder is not None:
+            self.forwarder.set_targets([url for _, url in self._public_sources(validators_only=True)])
+        forwarding = self.forwarding
+        if self.driver is not None and forwarding != self._was_forwarding:
+            if forwarding:
+                log.warning("this node's key is not in the validator set from height %d: client transactions are "
+                            "forwarded to the validators", self.ledger.height + 1)
+            else:
+                log.info("this node's key is in the validator set from height %d: client transactions are "
+                         "gossiped to the other validators", self.ledger.height + 1)
+        self._was_forwarding = forwarding
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -189,16 +298,21 @@ class Node:
             self._store_fault(error)
             raise error
 
-    def _build_validator(self, key: SigningKey, my_index: int) -> None:
+    def _build_validator(self, key: SigningKey) -> None:
         settings = self.genesis.consensus
         self.signing_file = SigningStateFile(self.config.signing_state_file)
         signing_state = self.signing_file.load()
         if signing_state is None:
             if not self.recover_signing_state:
                 self.signing_file.load_required()  # raises SigningStateMissing with the runbook
+            # the set in force at the next height (set changes: docs/PROTOCOL.md §15); a key not in it matches
+            # no certificate entry, and the floor then comes from the chain's tip
+            validators = self.ledger.validators_at(self.ledger.height + 1)
+            my_index = validators.index_of(key.public_key)
             recovery = recover_floor(
-                my_index=my_index, chain_id=self.chain_id, validators=self.params.validators, ledger=self.ledger,
-                evidence=EvidenceStore(self.store, per_validator=evidence_per_validator(self.params.validators.size)
+                my_index=-1 if my_index is None else my_index, chain_id=self.chain_id, validators=validators,
+                ledger=self.ledger,
+                evidence=EvidenceStore(self.store, per_validator=evidence_per_validator(validators.size)
                                        ).load(self._check_stored_evidence),
                 sources=self._public_sources())
             signing_state = recovery.state()
@@ -220,18 +334,15 @@ class Node:
             prevote_ms=settings.timeout_prevote_ms, prevote_delta_ms=settings.timeout_prevote_delta_ms,
             precommit_ms=settings.timeout_precommit_ms, precommit_delta_ms=settings.timeout_precommit_delta_ms)
         height = self.ledger.height
-        engine = Engine(self.chain_id, self.params.validators, my_index, key.sign, self.app, timeouts,
+        engine = Engine(self.chain_id, self.params.validators, None, key.sign, self.app, timeouts,
                         heartbeat_ms=settings.heartbeat_ms, batch_ms=settings.batch_ms,
                         signing_state=signing_state, start_height=height + 1,
-                        last_commit=self.ledger.certificate(height) if height > 0 else None)
-        names = [v.name for v in self.params.validators.validators]
-        peer_urls = {peer.name: peer.url for peer in self.config.peers}
-        peers = [PeerInfo(v.name, peer_urls.get(v.name, v.url).rstrip("/"), index)
-                 for index, v in enumerate(self.params.validators.validators) if index != my_index]
-        self.peers = PeerNetwork(self.chain_id, my_index, key, peers, self.metrics)
-        broadcast = byzantine.broadcast_hook(self.chain_id, my_index, key, engine, self.app, self.peers)  # test-only
+                        last_commit=self.ledger.certificate(height) if height > 0 else None,
+                        validator_sets=self.ledger.validators_at, my_key=key.public_key)
+        self.peers = PeerNetwork(self.chain_id, key, self._peer_infos(), self.metrics)
+        broadcast = byzantine.broadcast_hook(self.chain_id, key, engine, self.app, self.peers)  # test-only
         evidence_store = EvidenceStore(  # the base store: never held back in a block-sync batch
-            self.store, per_validator=evidence_per_validator(self.params.validators.size))
+            self.store, per_validator=evidence_per_validator(self.ledger.validators_at(height + 1).size))
         restored = evidence_store.load(self._check_stored_evidence)
         if restored or evidence_store.skipped:
             log.info("restored %d equivocation evidence items from the store (%d skipped: they do not check)",
@@ -239,12 +350,13 @@ class Node:
         engine.restore_evidence([record.evidence for record in restored])
         self.driver = Driver(engine, self.app, self.signing_file, broadcast, self.metrics,
                              send_to=self.peers.send_to, peer_count=len(self.peers.links),
-                             on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead, validator_names=names,
+                             on_commit=self._on_commit, on_peer_ahead=self._on_peer_ahead,
+                             validators_at=self.ledger.validators_at,
                              evidence_store=evidence_store, restored_evidence=restored)
         self.mempool.yield_to = self.driver.wait_idle  # consensus messages go before signature checks
 
     def _check_stored_evidence(self, evidence: Evidence) -> None:
-        verify_evidence(evidence, self.params.validators, self.chain_id, verify)
+        verify_evidence(evidence, self.ledger.validators_at(evidence.height), self.chain_id, verify)
 
     def _admission_control(self, limits: NodeLimits) -> AdmissionControl:
         node_rate = limits.node_tx_rate
@@ -263,17 +375,23 @@ class Node:
         return control
 
     def _public_sources(self, *, validators_only: bool = False) -> list[tuple[str, str]]:
-        """(name, base URL) of other nodes' public APIs: config peers, then genesis validators."""
+        """(name, base URL) of other nodes' public APIs: config peers, then the validators of the next
+        heights, then every other validator the chain ever had (newest first; gone ones get benched)."""
         own = {self.config.api_url.rstrip("/")}
-        if self.validator_index is not None:
-            own.add(self.params.validators.validators[self.validator_index].url.rstrip("/"))
-        validator_names = {v.name for v in self.params.validators.validators}
+        history = self.ledger.state.history
+        rosters = [change.roster for change in reversed((history.change_at(0),) + history.changes())]
+        current = [self.ledger.validators_at(self.ledger.height + 2), self.ledger.validators_at(self.ledger.height + 1)]
+        everyone = [v for validators in current + [r.validators for r in rosters] for v in validators.validators]
+        if self.key is not None:
+            own.update(v.url.rstrip("/") for v in everyone if v.public_key == self.key.public_key)
+        validator_names = {v.name for v in everyone}
         sources: dict[str, str] = {}
         for peer in self.config.peers:
             if not validators_only or peer.name in validator_names:
                 sources.setdefault(peer.url.rstrip("/"), peer.name)
-        for validator in self.params.validators.validators:
-            sources.setdefault(validator.url.rstrip("/"), validator.name)
+        for validator in everyone:
+            if validator.url:
+                sources.setdefault(validator.url.rstrip("/"), validator.name)
         return [(name, url) for url, name in sources.items() if url not in own]
 
     def close(self) -> None:
@@ -301,6 +419,8 @@ class Node:
             group.create_task(self.disk.run(), name="disk-watch")
             group.create_task(self.sync.run(), name="block-sync")
             group.create_task(self.results.run(), name="results")
+            group.create_task(self.documents.run(session), name="documents")
+            group.create_task(self.requests.run(session), name="signing-requests")
 
     async def _watch_loop_lag(self) -> None:
         """How late the event loop wakes a 100 ms sleep: a starved or blocked node shows here first."""
@@ -328,10 +448,13 @@ class Node:
                 self._poke()
 
     async def _expire_forwarded(self) -> None:
-        """Observer: re-forward what has not committed after a while; expire what never does."""
+        """While forwarding: re-forward what has not committed after a while; expire what never does."""
         forwarded_at: dict[bytes, int] = {}
         while True:
             await asyncio.sleep(REFORWARD_AFTER_S / 2)
+            if not self.forwarding:
+                forwarded_at.clear()
+                continue
             now = wall_clock_ms()
             expired = self.mempool.expire(now - OBSERVER_PENDING_TTL_MS)
             if expired:
@@ -352,18 +475,20 @@ class Node:
         """Shed a client request before reading it (503): mempool bounds, backlog, or busy validators."""
         self.disk.check_room()
         self.mempool.check_room(incoming_bytes)
-        if self.forwarder is not None:
+        if self.forwarder is not None and self.forwarding:
             self.forwarder.check_room()
 
     async def submit(self, raws: list[bytes]) -> Admission:
-        """Admit a client's batch, then gossip (validator) or forward (observer) what was accepted."""
+        """Admit a client's batch, then gossip (a validator in the set) or forward (an observer, or a
+        validator's node outside the set of the next height) what was accepted."""
         admission = await self.mempool.admit(raws)
         if admission.admitted:
             self.metrics.txs_accepted.inc("client", amount=len(admission.admitted))
             accepted_raws = [tx.raw for tx in admission.admitted]
-            if self.peers is not None:
+            forwarding = self.forwarding
+            if self.peers is not None and not forwarding:
                 self.peers.gossip(accepted_raws)
-            if self.forwarder is not None:
+            if self.forwarder is not None and forwarding:
                 self.forwarder.push(accepted_raws)
             self._poke()
         return admission
@@ -388,9 +513,9 @@ class Node:
     def _consensus_height(self) -> int:
         return self.driver.engine.height if self.driver is not None else 0
 
-    def _deliver(self, sender_index: int, message: Any) -> None:
+    def _deliver(self, sender_key: bytes, message: Any) -> None:
         if self.driver is not None:
-            self.driver.deliver(sender_index, message)
+            self.driver.deliver(sender_key, message)
 
     def _on_commit(self, committed: CommittedBlock) -> None:
         self.metrics.blocks_committed.inc(committed.via)
@@ -402,10 +527,40 @@ class Node:
 
     def _on_block(self, committed: CommittedBlock) -> None:
         self.metrics.txs_committed.inc(amount=len(committed.block.txs))
+        self.documents.on_block(committed.block.txs)
+        self.requests.on_block(committed.block.txs, committed.height)
+        change = self.ledger.state.history.latest()   # synced blocks carry no events: read the state
+        if change.committed_height == committed.height and change.from_height > 0:
+            self._log_set_change(", ".join(sorted({kind for kind, _ in change.txs})), committed.height,
+                                 change.from_height)
+        for record in self.ledger.state.protocol.upgrades:
+            if record.committed_height == committed.height:
+                self._log_upgrade(record.height)
+        self._refresh_peers()
+        self.ledger.require_supported(self.ledger.height + 1)  # UpgradeRequired: the node stops (exit 8)
         if committed.via == "sync" and self.driver is not None:
             # block sync yields between blocks: keep consensus above the ledger at every step, or the
             # engine may be asked to propose a height the ledger already has (FatalError in create_block)
             self.driver.skip_to(committed.height + 1, committed.certificate, per_block=True)
+
+    def _log_set_change(self, kind: str, committed: int, effective: int) -> None:
+        validators = self.ledger.validators_at(effective)
+        index = None if self.key is None else validators.index_of(self.key.public_key)
+        me = "" if self.key is None else (
+            f" (this node validates there as index {index})" if index is not None else
+            " (this node does not validate there)")
+        log.info("%s committed at height %d: the new roster is in force from height %d; validators %s%s", kind,
+                 committed, effective, ", ".join(v.name for v in validators.validators), me)
+
+    def _log_upgrade(self, height: int) -> None:
+        version = self.ledger.protocol_version_at(height)
+        if version > self.supported_protocol_version:
+            log.warning("PROTOCOL UPGRADE: version %d is scheduled from height %d; this software applies versions up "
+                        "to %d and will stop before that height: install a version that supports protocol %d",
+                        version, height, self.supported_protocol_version, version)
+        else:
+            log.info("protocol upgrade: version %d is scheduled from height %d; this software supports it", version,
+                     height)
 
     def _on_peer_ahead(self, height: int) -> None:
         # validators are working at ``height``: what exists to fetch is the block they committed before it
@@ -426,6 +581,9 @@ class Node:
             engine = self.driver.engine
             consensus = {"height": engine.height, "round": engine.round, "step": engine.step,
                          "locked_round": engine.locked_round}
+        next_height = ledger.height + 1
+        validators = ledger.validators_at(next_height)
+        scheduled = ledger.state.protocol.next_after(ledger.height)
         return {
             "chain_id": self.chain_id,
             "node": self.name,
@@ -445,5 +603,47 @@ class Node:
             "peer_links": self.peers.describe() if self.peers is not None else [],
             "sources": self.sync.describe(),
             "uptime_s": round((wall_clock_ms() - self.started_ms) / 1000, 1),
+            "validator_set": {"height": next_height, "from_height": ledger.state.history.change_at(next_height).from_height,
+                              "validators": [v.name for v in validators.validators], "quorum": validators.quorum,
+                              "changes": len(ledger.state.history.changes())},
+            "protocol_version": ledger.protocol_version_at(next_height),
+            "supported_protocol_version": self.supported_protocol_version,
+            "protocol_upgrade": None if scheduled is None else {"version": scheduled.version,
+                                                                 "height": scheduled.height},
             "time_ms": int(time.time() * 1000),
         }
+
+
+def supported_protocol_version() -> int:
+    """The protocol version this software applies: the newest it knows, unless the test-only environment
+    variable ``VECHE_MAX_PROTOCOL_VERSION`` lowers it."""
+    text = os.environ.get(PROTOCOL_VERSION_ENV, "").strip()
+    if not text:
+        return LATEST_PROTOCOL_VERSION
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LATEST_PROTOCOL_VERSION:
+        raise ConfigError(f"{PROTOCOL_VERSION_ENV} must be a protocol version 1..{LATEST_PROTOCOL_VERSION}, "
+                          f"got {text[:20]!r}")
+    log.warning("%s=%s: this node applies protocol versions up to %s only (a test setting)", PROTOCOL_VERSION_ENV,
+                text, text)
+    return int(text)
+
+
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def ensure_admin_token(home: Path) -> str:
+    """The home's admin token (``<home>/admin-token``, 0600), made at the first start: operations routes
+    (``GET /admin/v1/backup``) want it, so only someone who can read the home can use them."""
+    path = home / ADMIN_TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(token + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the admin token {path}: {exc}") from exc
+    if len(token) < 32:
+        raise ConfigError(f"{path} holds no admin token; delete it and the node makes a new one")
+    return token

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from node.apidoc.cosign import COSIGN_SCHEMAS, cosign_paths
+from node.apidoc.documents import DOCUMENT_SCHEMAS, document_paths
 from node.apidoc.schemas import components, ref
 
 Operation = dict[str, Any]
@@ -29,6 +31,8 @@ class LiveExamples:
     initiative: str | None = None
     tx_hash: str | None = None
     height: int | None = None
+    document: str | None = None
+    signing_request: str | None = None
 
 
 def _error(description: str, *, retry_after: bool = False, allow: bool = False) -> dict[str, Any]:
@@ -64,6 +68,7 @@ def _link(operation_id: str, description: str, **parameters: str) -> dict[str, A
     return {"operationId": operation_id, "parameters": parameters, "description": description}
 
 
+BACKUP_TYPE = "application/x-veche-backup"
 INTERNAL = _error("unexpected defect on this node (logged); the node keeps running")
 STORE_FAULT = _error("data_corrupt or disk_full: this node found a fault in its own storage (a checksum, a served "
                      "block that does not match its certificate, no space left) and is stopping (exit code 5 or 9); "
@@ -146,6 +151,21 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                                          operation_id="getOpenApi"),
             "/api/v1/evidence": _get("Equivocation evidence this validator has seen",
                                      _json("evidence, oldest first", "Evidence"), operation_id="getEvidence"),
+            "/api/v1/validators": _get(
+                "Who may sign what at a height (default: the next block): the validator set in force there "
+                "(with quorum and proposer order), the committee keys and threshold, district operator and "
+                "gateway keys, the protocol version, and which change put them in force (docs/PROTOCOL.md §15)",
+                _json("the roster in force at the height", "Roster"),
+                {"400": _error("height is not ASCII digits (bad_height)"),
+                 "404": _error("height is more than 2 above this node's height: the set there is not decided yet, "
+                               "a change committed at height H being in force from H + 2 (height_not_final)")},
+                [_param("height", "query", HEIGHT_SCHEMA, "a block height (default: this node's height + 1)",
+                        required=False, example=height_example)], operation_id="getValidators"),
+            "/api/v1/validators/changes": _get(
+                "Every validator set change for a light client trusting only genesis: per block that committed "
+                "validators.update transactions, its header, commit certificate and each such transaction with "
+                "its Merkle inclusion proof (docs/PROTOCOL.md §15.4)",
+                _json("the change proofs, by height", "ValidatorChanges"), operation_id="getValidatorChanges"),
             "/api/v1/txs": {"post": {
                 "operationId": "postTxs",
                 "summary": "Submit a batch of signed transactions",
@@ -250,6 +270,19 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations", operation_id="getMetrics"),
+            **document_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
+                             example=live.document),
+            **cosign_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
+                           example=live.signing_request),
+            "/admin/v1/backup": _get(
+                "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md \"Backup and "
+                "restore\"); needs Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` "
+                "uses it",
+                {"description": "the backup file (not msgpack: the framed format of node/ops/backup.py)",
+                 "content": {BACKUP_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+                {"401": _error("no or the wrong admin token (unauthorized)")},
+                [_param("Authorization", "header", {"type": "string"}, "Bearer <the home's admin-token>",
+                        required=False)], tag="admin", operation_id="getBackup"),
             "/healthz": _get("Health: 200 while the node commits (or follows) blocks with enough peers; 503 "
                              "with reasons when its last block is stale, it is catching up, a validator lacks the "
                              "peer links a quorum needs, or an observer reaches no source (docs/NODE.md §7)",
@@ -265,8 +298,9 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                              tag="operations", operation_id="getHealth"),
             "/p2p/v1/envelope": {"post": {
                 "operationId": "postEnvelope",
-                "summary": "Validator-to-validator envelope: a signed 122-byte header, then the payload "
-                           "(docs/PROTOCOL.md §7.2); authenticated before the payload is read",
+                "summary": "Validator-to-validator envelope: a signed 152-byte header naming the sender by its "
+                           "validator key, then the payload (docs/PROTOCOL.md §7.2); authenticated before the "
+                           "payload is read",
                 "tags": ["p2p"],
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": {"type": "string", "format": "binary"}}}},
@@ -274,8 +308,9 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "200": _json("{ok, duplicate, malformed_messages, txs_queued}", "EnvelopeAnswer"),
                     "400": _error("no envelope header, wrong chain, Content-Length not header + payload length, "
                                   "or a payload that is not two arrays of byte strings"),
-                    "401": _error("sender is not a genesis validator, the header signature does not verify, or "
-                                  "the payload does not match its signed length and hash"),
+                    "401": _error("sender is not a validator at a height near this node's (unknown_sender), the "
+                                  "header signature does not verify, or the payload does not match its signed "
+                                  "length and hash (bad_signature)"),
                     "403": _error("this node is an observer and takes no p2p messages"),
                     "413": _error("payload over 16 MiB"),
                     "503": _error("more than 64 MiB of authenticated payloads are being read at once; or a store "
@@ -284,5 +319,5 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "500": INTERNAL,
                 }}},
         },
-        "components": {"schemas": components()},
+        "components": {"schemas": {**components(), **DOCUMENT_SCHEMAS, **COSIGN_SCHEMAS}},
     }

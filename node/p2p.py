@@ -1,17 +1,20 @@
 """Persistent links to the other validators, and the ``/p2p/v1/envelope`` endpoint.
 
-Outgoing: one ``PeerLink`` per validator, each with its own sender task and two bounded queues —
+Outgoing: one ``PeerLink`` per other validator of the current and the next height (the set changes
+with ``validators.update``: ``PeerNetwork.set_peers`` adds and removes links at run time), each
+with its own sender task and two bounded queues —
 consensus messages and gossiped transactions. The sender drains both into one signed envelope per
 POST (so a busy link batches by itself; a lone transaction waits ``GOSSIP_DELAY_S`` for company),
 sends one request at a time over the node's shared ``ClientSession``, and on failure backs off
 exponentially with jitter. When a queue is full the oldest item is dropped and counted: nothing
 here ever blocks the consensus loop. Consensus messages lost this way are re-sent by the engine.
 
-Incoming: ``read_envelope`` reads the 122-byte header and authenticates it (``Inbound.authenticate``,
-see ``node/envelope.py``) before it reads the payload, so bytes from anyone but a validator are never
-read past the header nor decoded; ``Inbound.deliver`` checks the payload against the signed hash,
-hands consensus messages to the driver and queues transactions for admission by one gossip worker
-(a bounded queue as well).
+Incoming: ``read_envelope`` reads the 152-byte header and authenticates it (``Inbound.authenticate``,
+see ``node/envelope.py``: by the sender's validator key, accepted when it validates at a height near
+ours) before it reads the payload, so bytes from anyone but a validator are never read past the
+header nor decoded; ``Inbound.deliver`` checks the payload against the signed hash, hands consensus
+messages to the driver and queues transactions for admission by one gossip worker (a bounded queue
+as well).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from chain.block import ValidatorSet
 from chain.crypto import SigningKey
 from consensus.errors import MalformedMessage
 from consensus.messages import PeerItem, decode_item
@@ -59,7 +61,7 @@ P2P_CONTENT_TYPES = ("application/msgpack", "application/x-msgpack", "applicatio
 class PeerInfo:
     name: str
     url: str
-    index: int
+    public_key: bytes
 
 
 class PeerLink:
@@ -161,15 +163,15 @@ class PeerLink:
 class PeerNetwork:
     """Outgoing links of a validator to every other validator."""
 
-    def __init__(self, chain_id: str, my_index: int, key: SigningKey, peers: list[PeerInfo],
-                 metrics: NodeMetrics) -> None:
+    def __init__(self, chain_id: str, key: SigningKey, peers: list[PeerInfo], metrics: NodeMetrics) -> None:
         self.chain_id = chain_id
-        self.my_index = my_index
         self._key = key
         self.metrics = metrics
-        self.links = [PeerLink(peer, self) for peer in peers]
+        self.links = [PeerLink(peer, self) for peer in peers if peer.public_key != key.public_key]
         self._sequence = time.time_ns()
         self._session: aiohttp.ClientSession | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: dict[bytes, asyncio.Task[None]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -182,17 +184,49 @@ class PeerNetwork:
 
     def seal(self, messages: list[bytes], txs: list[bytes]) -> bytes:
         self._sequence += 1
-        return seal(self.chain_id, self.my_index, self._sequence, messages, txs, self._key.sign)
+        return seal(self.chain_id, self._key.public_key, self._sequence, messages, txs, self._key.sign)
 
     def broadcast(self, message: bytes) -> None:
         for link in self.links:
             link.push_message(message)
 
-    def send_to(self, validator_index: int, message: bytes) -> None:
-        """Queue a message for one validator only (nothing happens for an index without a link)."""
+    def send_to(self, public_key: bytes, message: bytes) -> None:
+        """Queue a message for one validator only (nothing happens for a key without a link)."""
         for link in self.links:
-            if link.peer.index == validator_index:
+            if link.peer.public_key == public_key:
                 link.push_message(message)
+
+    def set_peers(self, peers: list[PeerInfo]) -> tuple[list[str], list[str]]:
+        """Keep a link to exactly these validators (a set change); returns (added, removed) names.
+
+        A kept link keeps its queues; a new one starts its sender task at once when running.
+        """
+        wanted = {peer.public_key: peer for peer in peers if peer.public_key != self._key.public_key}
+        removed = [link for link in self.links if link.peer.public_key not in wanted]
+        kept = {link.peer.public_key: link for link in self.links if link.peer.public_key in wanted}
+        added: list[PeerLink] = []
+        links: list[PeerLink] = []
+        for public_key, peer in wanted.items():
+            link = kept.get(public_key)
+            if link is None:
+                link = PeerLink(peer, self)
+                added.append(link)
+            else:
+                link.peer.url, link.peer.name = peer.url, peer.name
+            links.append(link)
+        self.links = links
+        for link in removed:
+            task = self._tasks.pop(link.peer.public_key, None)
+            if task is not None:
+                task.cancel()
+        if self._group is not None:
+            for link in added:
+                self._start(link)
+        return [link.peer.name for link in added], [link.peer.name for link in removed]
+
+    def _start(self, link: PeerLink) -> None:
+        if self._group is not None:
+            self._tasks[link.peer.public_key] = self._group.create_task(link.run(), name=f"peer-{link.peer.name}")
 
     def gossip(self, raws: list[bytes]) -> None:
         if raws:
@@ -203,25 +237,29 @@ class PeerNetwork:
         return sum(1 for link in self.links if link.connected)
 
     def describe(self) -> list[dict[str, object]]:
-        return [{"name": link.peer.name, "url": link.peer.url, "validator_index": link.peer.index,
+        return [{"name": link.peer.name, "url": link.peer.url, "public_key": link.peer.public_key.hex(),
                  "connected": link.connected, "queued_messages": len(link.messages),
                  "queued_txs": len(link.txs), "last_error": link.last_error or None} for link in self.links]
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
+            self._group = group
             for link in self.links:
-                group.create_task(link.run(), name=f"peer-{link.peer.name}")
+                self._start(link)
+            await asyncio.Event().wait()  # links come and go (set_peers); the group lives as long as the node
 
 
 class Inbound:
     """Receives envelopes: authenticates, de-duplicates, routes messages and gossiped transactions."""
 
-    def __init__(self, chain_id: str, validators: ValidatorSet, metrics: NodeMetrics, *,
-                 accepts: bool, deliver: Callable[[int, PeerItem], None],
-                 admit_gossip: Callable[[int, list[bytes]], bool],
+    def __init__(self, chain_id: str, names: Callable[[bytes], str | None], metrics: NodeMetrics, *,
+                 accepts: bool, deliver: Callable[[bytes, PeerItem], None],
+                 admit_gossip: Callable[[bytes, list[bytes]], bool],
                  current_height: Callable[[], int] = lambda: 0) -> None:
+        """``names(public_key)``: the validator's name when the key validates at a height near ours
+        (the envelope's sender must), else None."""
         self.chain_id = chain_id
-        self.validators = validators
+        self._names = names
         self.metrics = metrics
         self.accepts = accepts
         self._deliver = deliver
@@ -243,10 +281,9 @@ class Inbound:
         finally:
             self.reading_bytes -= size
 
-    def _peer_name(self, index: int | None) -> str:
-        if index is not None and 0 <= index < self.validators.size:
-            return self.validators.validators[index].name
-        return "unknown"
+    def _peer_name(self, public_key: bytes | None) -> str:
+        name = self._names(public_key) if public_key is not None else None
+        return name if name is not None else "unknown"
 
     def reject(self, head: bytes | None, error: ApiError) -> None:
         claimed = peek_sender(head) if head else None
@@ -262,12 +299,12 @@ class Inbound:
     def authenticate(self, head: bytes) -> EnvelopeHeader:
         """The header, authenticated (one signature check); nothing of the payload is read yet."""
         self.check_accepts()
-        return open_header(head, self.chain_id, self.validators)
+        return open_header(head, self.chain_id, lambda key: self._names(key) is not None)
 
     def is_replay(self, header: EnvelopeHeader) -> bool:
         """An exact recent replay of an envelope already processed: answered without reading its payload."""
-        if self._replays.contains(header.sender_index, header.sequence):
-            self.metrics.p2p_duplicates.inc(self._peer_name(header.sender_index))
+        if self._replays.contains(header.sender_key, header.sequence):
+            self.metrics.p2p_duplicates.inc(self._peer_name(header.sender_key))
             return True
         return False
 
@@ -281,10 +318,10 @@ class Inbound:
     def deliver(self, header: EnvelopeHeader, payload: bytes) -> dict[str, object]:
         """Check the payload against its authenticated header, decode it, route what it holds."""
         envelope: Envelope = open_payload(header, self.chain_id, payload)
-        if self._replays.seen(envelope.sender_index, envelope.sequence):   # raced with a twin request
-            self.metrics.p2p_duplicates.inc(self._peer_name(envelope.sender_index))
+        if self._replays.seen(envelope.sender_key, envelope.sequence):   # raced with a twin request
+            self.metrics.p2p_duplicates.inc(self._peer_name(envelope.sender_key))
             return {"ok": True, "duplicate": True}
-        name = self._peer_name(envelope.sender_index)
+        name = self._peer_name(envelope.sender_key)
         self.metrics.p2p_received.inc(name)
         bad = 0
         for data in envelope.messages:
@@ -299,10 +336,10 @@ class Inbound:
                 self.metrics.p2p_rejected.inc(name, "malformed_message")
                 log.warning("validator %s sent a malformed consensus message: %s", name, exc.message)
                 continue
-            self._deliver(envelope.sender_index, message)
+            self._deliver(envelope.sender_key, message)
         queued = True
         if envelope.txs:
-            queued = self._admit_gossip(envelope.sender_index, list(envelope.txs))
+            queued = self._admit_gossip(envelope.sender_key, list(envelope.txs))
         return {"ok": True, "duplicate": False, "malformed_messages": bad, "txs_queued": queued}
 
 
@@ -347,11 +384,11 @@ class GossipQueue:
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.metrics = metrics
-        self._items: deque[tuple[int, list[bytes], float]] = deque()
+        self._items: deque[tuple[bytes, list[bytes], float]] = deque()
         self.bytes = 0
         self._ready = asyncio.Event()
 
-    def put(self, sender: int, raws: list[bytes]) -> bool:
+    def put(self, sender: bytes, raws: list[bytes]) -> bool:
         size = sum(len(raw) for raw in raws)
         if self.bytes + size > MAX_GOSSIP_BACKLOG_BYTES:
             self.metrics.txs_rejected.inc("gossip_backlog_full", amount=len(raws))
@@ -361,7 +398,7 @@ class GossipQueue:
         self._ready.set()
         return True
 
-    async def get(self) -> tuple[int, list[bytes]]:
+    async def get(self) -> tuple[bytes, list[bytes]]:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()

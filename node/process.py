@@ -15,14 +15,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chain.errors import VecheError
+from chain.errors import UpgradeRequired, VecheError
 from genesis.config import NodeConfig
 from genesis.journal import handlers
 from node.app import RUNTIME, create_app
 from node.config import NodeLimits, load_config
-from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UPGRADE_REQUIRED
 from node.net.guard import ConnectionGuard, GuardLimits
-from node.net.peers import reserved_networks
+from node.net.peers import reserved_hosts, reserved_networks, resolve_reserved
 from node.net.site import GuardedSite
 from node.node import Node
 from node.ops.faults import ListenError, classify, exit_code, explain
@@ -65,6 +65,7 @@ async def serve(config: NodeConfig, limits: NodeLimits, *, recover_signing_state
     guard = ConnectionGuard(guard_limits(limits), node.metrics, reserved=reserved_networks(node, limits))
     if node.driver is not None:
         node.driver.relieve_fd_pressure = lambda: guard.shed(SHED_ON_PRESSURE)
+    node.on_set_change = lambda: follow_reserved(node, limits, guard)
     app = create_app(node)
     runtime = app[RUNTIME]
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_S)
@@ -92,11 +93,50 @@ async def serve(config: NodeConfig, limits: NodeLimits, *, recover_signing_state
         if sweeper is not None:
             sweeper.cancel()
         await runner.cleanup()
+    upgrade = find_upgrade_required(runtime.failed)
+    if upgrade is not None:
+        log_upgrade_required(config.name, upgrade)
+        return EXIT_UPGRADE_REQUIRED
     if node.fault is not None:
         return exit_code(node.fault)
     if runtime.failed is not None:
         return exit_code(runtime.failed)
     return EXIT_OK
+
+
+def find_upgrade_required(error: BaseException | None) -> UpgradeRequired | None:
+    """The ``UpgradeRequired`` that stopped the node, also from inside (nested) task-group errors."""
+    if isinstance(error, UpgradeRequired):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find_upgrade_required(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def log_upgrade_required(name: str, error: UpgradeRequired) -> None:
+    log.critical("node %s STOPS BEFORE HEIGHT %d: %s (exit code %d)", name, error.height, error.message,
+                 EXIT_UPGRADE_REQUIRED)
+
+
+def follow_reserved(node: Node, limits: NodeLimits, guard: ConnectionGuard) -> None:
+    """A validator set change committed: the new validators' hosts join the reserved pool (resolved
+    off the event loop; host names may need DNS)."""
+    hosts = reserved_hosts(node)
+
+    async def resolve() -> None:
+        networks = await asyncio.get_running_loop().run_in_executor(None, resolve_reserved, hosts, limits)
+        guard.set_reserved(networks)
+        log.info("connections: %d validator peer and trusted networks reserved after the set change",
+                 len(networks))
+    task = asyncio.get_running_loop().create_task(resolve(), name="reserved-networks")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 def guard_limits(limits: NodeLimits) -> GuardLimits:
@@ -116,6 +156,9 @@ def run_node(home: str | Path, *, recover_signing_state: bool = False) -> int:
     setup_logging(config.name, config.log_level, config.log_file)
     try:
         return asyncio.run(serve(config, limits, recover_signing_state=recover_signing_state))
+    except UpgradeRequired as exc:
+        log_upgrade_required(config.name, exc)
+        return EXIT_UPGRADE_REQUIRED
     except (VecheError, OSError) as exc:
         fault = classify(exc)
         if fault is None:

@@ -92,6 +92,16 @@ class BlockSync:
     def attach(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
+    def set_sources(self, sources: list[tuple[str, str]]) -> None:
+        """The validators changed (a set change): poll and fetch from these, keeping known sources' state."""
+        known = {source.url: source for source in self.sources}
+        fresh = []
+        for name, url in sources:
+            source = known.get(url.rstrip("/")) or Source(name, url.rstrip("/"))
+            source.name = name
+            fresh.append(source)
+        self.sources = fresh
+
     @property
     def catching_up(self) -> bool:
         return self.target > self.ledger.height + 1

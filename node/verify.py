@@ -4,8 +4,9 @@ Nothing the node says is trusted except the genesis file (whose hash is checked 
 node's status, or pinned by the observer). For every block, in order:
   * decode it strictly; its height, chain id, previous-block hash, proposer, time, tx Merkle root
     and last-commit hash must fit (``Ledger.check_block``);
-  * its commit certificate must carry precommit signatures of ⌊2n/3⌋+1 distinct genesis
-    validators for exactly this block (``verify_certificate``);
+  * its commit certificate must carry precommit signatures of ⌊2n/3⌋+1 distinct validators of the
+    set in force at that height — genesis's, or the one the replayed ``validators.update``
+    transactions put in force (docs/PROTOCOL.md §15) — for exactly this block (``verify_certificate``);
   * every transaction's signatures are checked (spread over all cores, see below) and every
     transaction must apply under the state machine's rules (permissions, windows, double votes);
   * the app hash in the header must equal the hash of the replayed state changes.
@@ -365,7 +366,8 @@ class Replayer:
         try:
             if block.header.height != expected:
                 raise VerifyError(f"the block delivered for height {expected} says it is block {block.header.height}")
-            verify_certificate(certificate, self.genesis.params.validators, self.genesis.chain_id,
+            # the set in force at this height: genesis's, or what the replayed set changes made it
+            verify_certificate(certificate, self.ledger.validators_at(expected), self.genesis.chain_id,
                                height=expected, block_hash=block.hash())
             # The embedded last commit needs its own check only if it is not the certificate we checked.
             fresh_last_commit = block.last_commit is not None and block.last_commit != self._last_certificate

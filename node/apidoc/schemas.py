@@ -88,6 +88,9 @@ KEY = string("an Ed25519 public key: 64 lowercase hex digits", pattern=HASH_REGE
 SIGNATURE = string("an Ed25519 signature: 128 lowercase hex digits", pattern="^[0-9a-f]{128}$")
 HEX = string("bytes as lowercase hex (two digits a byte)", pattern="^([0-9a-f]{2})*$")
 HASH_OR_EMPTY = string("32 bytes as 64 lowercase hex digits, or empty", pattern="^([0-9a-f]{64})?$")
+KEY_OR_EMPTY = string("the key the campaign's gateway registers voters with now (keys.rotate may have replaced "
+                      "the one it was created with), or empty when that gateway was removed",
+                      pattern="^([0-9a-f]{64})?$")
 UINT = integer()
 HEIGHT = integer(0, HEIGHT_MAX)
 BLOCK_HEIGHT = integer(1, HEIGHT_MAX)
@@ -164,16 +167,26 @@ STATUS = closed({
     "peers": integer(description="validator: peer links up; observer: block sources that answered"),
     "mempool": integer(description="pending transactions"), "catching_up": {"type": "boolean"},
     "genesis_hash": HASH, "last_block_time_ms": TIME_MS,
-    "validator_index": nullable(integer(description="this validator's index in the genesis list")),
+    "validator_index": nullable(integer(description="this validator's index in the set of the next height "
+                                                    "(null: not a validator there)")),
     "mempool_bytes": UINT, "sync_target": HEIGHT,
     "consensus": nullable(closed({"height": BLOCK_HEIGHT, "round": UINT, "step": CONSENSUS_STEP,
                                   "locked_round": integer(-1, description="-1: not locked")})),
     "peer_links": array(closed({
-        "name": ID, "url": string(), "validator_index": UINT, "connected": {"type": "boolean"},
+        "name": ID, "url": string(), "public_key": KEY, "connected": {"type": "boolean"},
         "queued_messages": UINT, "queued_txs": UINT, "last_error": nullable(string())})),
     "sources": array(closed({"name": string(), "url": string(), "height": HEIGHT,
                              "reachable": {"type": "boolean"}, "benched": {"type": "boolean"}})),
     "uptime_s": {"type": "number", "minimum": 0}, "time_ms": TIME_MS,
+    "validator_set": closed({
+        "height": BLOCK_HEIGHT, "from_height": HEIGHT, "validators": array(ID, min_items=1),
+        "quorum": integer(1), "changes": UINT},
+        description="the set in force at the next height: since from_height (0: genesis), after `changes` set "
+                    "changes in all (docs/PROTOCOL.md §15)"),
+    "protocol_version": integer(1, description="the protocol version in force at the next height"),
+    "supported_protocol_version": integer(1, description="the highest version this node applies"),
+    "protocol_upgrade": nullable(closed({"version": integer(2), "height": BLOCK_HEIGHT},
+                                        description="the next scheduled protocol upgrade")),
 }, description="consensus is null on an observer; peer_links is empty on an observer")
 
 ADMISSION = closed({
@@ -211,7 +224,7 @@ CAMPAIGN_SUMMARY = closed({
     "voting_start": TIME_MS, "voting_end": TIME_MS, "submission_start": TIME_MS, "submission_end": TIME_MS,
     "rule": RULE_NAME, "scope": SCOPE, "ballot": BALLOT_TYPE,
     "districts": array(closed({"district_id": ID, "name": text(200, non_empty=True)}), min_items=1, max_items=512),
-    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT,
+    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT, "gateway_key": KEY_OR_EMPTY,
 })
 CAMPAIGNS = closed({"height": HEIGHT, "campaigns": array(CAMPAIGN_SUMMARY,
                                                          description="in ascending byte order of campaign_id")})
@@ -221,6 +234,7 @@ CAMPAIGN = {**closed({
     "closed_height": nullable(BLOCK_HEIGHT), "closed_time_ms": nullable(TIME_MS),
     "close_reason": nullable(text(1000, non_empty=True)),
     "registered": UINT, "total_ballots": UINT, "initiative_count": UINT, "height": HEIGHT,
+    "gateway_key": KEY_OR_EMPTY,
     "initiatives": array(closed(INITIATIVE_FIELDS), description="every initiative, in ascending byte order of id"),
 }, description="closed_height, closed_time_ms and close_reason are null while the campaign is open (its state "
                "record holds 0, 0 and \"\" then: docs/PROTOCOL.md §4)"),
@@ -370,6 +384,13 @@ MSGPACK_BODIES: dict[str, Schema] = {
                                                                                        max_items=64))]},
     "campaign.close": _body(ID, text(1000, non_empty=True)),
     "progress.report": _body(ID, ID, STAGE, integer(0, 100), UINT, text(2000), BIN32_OR_EMPTY),
+    "validators.update": _body(text(1000, non_empty=True),
+                               array(tuple_of(ID, text(200, non_empty=True), BIN32, string(maxLength=200)),
+                                     max_items=64),
+                               array(ID, max_items=64)),
+    "keys.rotate": _body(one_of("committee", "district", "gateway"), ID, BIN32_OR_EMPTY, BIN32_OR_EMPTY, UINT,
+                         text(1000, non_empty=True)),
+    "protocol.upgrade": _body(integer(2), integer(1), text(1000, non_empty=True)),
 }
 SIGNATURES = array(tuple_of(BIN32, binary(64)), min_items=1, max_items=16,
                    description="[public_key, signature] pairs, strictly ascending by public_key")
@@ -397,6 +418,34 @@ RAW_BLOCK_PAGE = array(RAW_BLOCK, max_items=500,
                        description="consecutive blocks from `from`; may end early (docs/PROTOCOL.md §12)")
 
 
+ROSTER = closed({
+    "height": HEIGHT, "node_height": HEIGHT,
+    "from_height": HEIGHT, "committed_height": nullable(BLOCK_HEIGHT),
+    "changed_by": array(closed({"kind": one_of("validators.update", "keys.rotate"), "tx_hash": HASH}),
+                        description="the transactions that made this roster, in block order (empty: genesis)"),
+    "validators": array(closed({"index": UINT, "name": ID, "operator": text(200, non_empty=True), "public_key": KEY,
+                                "url": string(maxLength=200)}), min_items=1,
+                        description="in proposer order: the proposer of (h, r) is validators[(h + r) mod n]"),
+    "quorum": integer(1), "skip": integer(1),
+    "committee": closed({"threshold": integer(1), "members": array(closed({"name": ID, "public_key": KEY}),
+                                                                      min_items=1)}),
+    "district_operators": array(closed({"district_id": ID, "public_key": KEY})),
+    "gateways": array(closed({"name": ID, "public_key": KEY})),
+    "protocol_version": integer(1),
+    "next_change": nullable(closed({"from_height": BLOCK_HEIGHT, "committed_height": BLOCK_HEIGHT})),
+}, description="everything a signature at `height` is checked against (docs/PROTOCOL.md §15.2)")
+
+VALIDATOR_CHANGES = closed({
+    "chain_id": ID, "height": HEIGHT,
+    "changes": array(closed({
+        "height": BLOCK_HEIGHT, "effective_height": BLOCK_HEIGHT, "header": HEX, "certificate": HEX,
+        "txs": array(closed({"tx": HEX, "index": integer(0, 19_999), "tree_size": integer(1),
+                             "proof": array(HASH, max_items=64)}), min_items=1, max_items=64,
+                     description="every validators.update of the block, in block order, with its RFC 6962 path")}),
+        description="by height; a light client checks each under the set it trusts (docs/PROTOCOL.md §15.4)"),
+})
+
+
 def components() -> dict[str, Schema]:
     """``components.schemas`` of the OpenAPI document."""
     return {
@@ -406,4 +455,5 @@ def components() -> dict[str, Schema]:
         "Campaign": CAMPAIGN, "CampaignSpec": CAMPAIGN_SPEC, "Tally": TALLY, "DistrictTally": DISTRICT_TALLY,
         "BallotPage": BALLOT_PAGE, "Initiative": INITIATIVE, "Progress": PROGRESS,
         "TxBatch": TX_BATCH, "TxEnvelope": TX_ENVELOPE, "RawBlock": RAW_BLOCK, "RawBlockPage": RAW_BLOCK_PAGE,
+        "Roster": ROSTER, "ValidatorChanges": VALIDATOR_CHANGES,
     }

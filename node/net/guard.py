@@ -121,6 +121,12 @@ class ConnectionGuard:
         metrics.gauge("veche_connections_reserved", "Open connections of validator peers and trusted clients.",
                       lambda: float(self.reserved))
 
+    def set_reserved(self, networks: Iterable[Network]) -> None:
+        """New reserved networks (the validator set changed); open connections keep the class they
+        were admitted with."""
+        self.reserved_networks = tuple(networks)
+        self._reserved_cache.clear()
+
     # --- admission -------------------------------------------------------------------------------
 
     def is_reserved(self, address: str) -> bool:

@@ -29,12 +29,26 @@ def host_networks(host: str) -> list[Network]:
     return networks
 
 
-def reserved_networks(node: Node, limits: NodeLimits) -> tuple[Network, ...]:
-    """The other validators' hosts (genesis URLs and the config's peers, resolved at start) and
-    ``limits.trusted_clients``. Resolved once: a validator that moves needs a restart here."""
-    hosts = {urlsplit(v.url).hostname for v in node.params.validators.validators}
+def reserved_hosts(node: Node) -> list[str]:
+    """The host names of every validator the chain has had or scheduled — the genesis set and each
+    ``validators.update`` — and of the config's peers."""
+    history = node.ledger.state.history
+    rosters = [history.change_at(0).roster] + [change.roster for change in history.changes()]
+    hosts = {urlsplit(v.url).hostname for roster in rosters for v in roster.validators.validators}
     hosts |= {urlsplit(peer.url).hostname for peer in node.config.peers}
+    return sorted(h for h in hosts if h)
+
+
+def resolve_reserved(hosts: list[str], limits: NodeLimits) -> tuple[Network, ...]:
+    """Those hosts' addresses and ``limits.trusted_clients`` (may block on DNS)."""
     networks: list[Network] = list(parse_networks(limits.trusted_clients))
-    for host in sorted(h for h in hosts if h):
+    for host in hosts:
         networks.extend(host_networks(host))
     return tuple(dict.fromkeys(networks))
+
+
+def reserved_networks(node: Node, limits: NodeLimits) -> tuple[Network, ...]:
+    """The other validators' hosts (``reserved_hosts``) and ``limits.trusted_clients``. Resolved at
+    start and again after each set change commits (``node.process``); a validator that moves its host
+    needs a restart here."""
+    return resolve_reserved(reserved_hosts(node), limits)

@@ -6,7 +6,8 @@ Healthy (200) unless one of these holds (503, each with a reason):
   the chain commits an empty block at least every ``heartbeat_ms``, so an older block means the
   network (or this node) has stopped: height not advancing;
 * it is catching up (block sync is behind a peer);
-* a validator has fewer peer links up than a quorum needs (it cannot help commit anything);
+* a validator has fewer peer links up than a quorum needs (it cannot help commit anything) — the
+  validator set in force at the next height, which ``validators.update`` may have changed;
 * an observer reaches none of its sources.
 
 Fewer peer links than n − 1 while a quorum is still reachable is reported as a warning, with 200.
@@ -42,11 +43,12 @@ def node_health(node: "Node") -> tuple[bool, dict[str, Any]]:
     target = max(node.sync.target, ledger.height)
     if node.sync.catching_up:
         reasons.append(f"catching up: height {ledger.height} of {target}")
-    validators = node.params.validators.size
+    in_force = ledger.validators_at(ledger.height + 1)       # the set of the next height (docs/PROTOCOL.md §15)
     if node.peers is not None:
         connected = node.peers.connected()
-        expected = validators - 1
-        needed = node.params.validators.quorum - 1
+        own = 1 if node.validator_index is not None else 0   # a spare or removed validator needs every vote
+        expected = in_force.size - own
+        needed = in_force.quorum - own
         if connected < needed:
             reasons.append(f"{connected} of {expected} peer links up; a quorum needs {needed}")
         elif connected < expected:

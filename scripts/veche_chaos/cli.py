@@ -8,6 +8,8 @@
   scripts/chaos --flood --flood-attacks all   ... with hostile clients beside it (trickle, slow uploads, envelopes, ...)
   scripts/chaos --soak --hours 2              steady load; memory and latency over time
   scripts/chaos --heal-probe validator-2      how soon every node takes votes again after a partition heals
+  scripts/chaos --lifecycle                   replace a validator, rotate the gateway key, a scheduled upgrade
+                                              with one node left on the old version (lifecycle.py)
 
 Exit status 0 only when every invariant and gate holds (see docs/RELIABILITY.md).
 """
@@ -86,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "garbage, unicode, or all (docs/RELIABILITY.md, 'Hostile clients')")
     parser.add_argument("--flood-forged-pool", type=int, default=60_000,
                         help="distinct forged votes the flood cycles through (the node remembers bad signatures)")
+    parser.add_argument("--lifecycle", action="store_true",
+                        help="under load: replace validator-3 by a fresh machine (validators.update), rotate the "
+                             "gateway key, schedule an upgrade validator-2's software does not support")
+    parser.add_argument("--replace-validator", metavar="NODE", help="only the replacement phase, of NODE")
+    parser.add_argument("--rotate-gateway", action="store_true", help="only the gateway key rotation phase")
+    parser.add_argument("--upgrade-laggard", metavar="NODE", help="only the upgrade phase, NODE left on the old version")
     parser.add_argument("--soak", action="store_true", help="steady load for --hours; memory and latency over time")
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--fault-every", type=float, default=0.0, help="soak: one perturbation every N seconds")
@@ -136,6 +144,30 @@ def config_from(args: argparse.Namespace) -> tuple[RunConfig, list[Phase] | None
                             networks=args.flood_networks, light_rate=args.flood_light_rate,
                             flood_batch=args.flood_batch, attacks=attack_kinds(args.flood_attacks))
         phases = (phases or []) + [flood_phase(flood)]
+    if args.lifecycle or args.replace_validator or args.rotate_gateway or args.upgrade_laggard:
+        from veche_chaos import lifecycle
+
+        chosen: list[Phase] = []
+        if args.lifecycle:
+            config.spares = 1
+            chosen.append(lifecycle.lifecycle_phase)
+        if args.replace_validator:
+            config.spares = 1
+            target = args.replace_validator
+
+            async def replace(context: Context) -> None:
+                await lifecycle.replace_phase(context, target)
+            chosen.append(replace)
+        if args.rotate_gateway:
+            chosen.append(lifecycle.gateway_phase)
+        if args.upgrade_laggard:
+            laggard = args.upgrade_laggard
+
+            async def upgrade(context: Context) -> None:
+                await lifecycle.upgrade_phase(context, laggard)
+            chosen.append(upgrade)
+        config.title = "Veche lifecycle run"
+        phases = (phases or []) + chosen
     if args.soak:
         config.soak_s = args.hours * 3600
         config.fault_every_s = args.fault_every

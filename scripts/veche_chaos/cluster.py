@@ -95,8 +95,11 @@ class Cluster:
                  gateway: bool = True, node_limits: Mapping[str, Any] | None = None,
                  measured_node: str | None = None,
                  byzantine: Mapping[str, str] | None = None, python: str = sys.executable,
-                 mempool_max_txs: int | None = None, log_level: str = "info") -> None:
+                 mempool_max_txs: int | None = None, log_level: str = "info", spares: int = 0) -> None:
         self.directory = directory
+        self.spares = spares
+        self.spare_names: list[str] = []   # validator homes outside the genesis set, until a validators.update
+        self.retired: set[str] = set()     # validators killed for good (replaced)
         self.fabric = fabric
         self.validator_count = validators
         self.observer_count = observers
@@ -117,11 +120,12 @@ class Cluster:
     # --- creation ----------------------------------------------------------------------------------
 
     def create(self) -> TestnetLayout:
-        count = self.validator_count + self.observer_count + 1
+        count = self.validator_count + self.spares + self.observer_count + 1
         base_port = free_port_block(count)
-        layout = init_testnet(self.directory, validators=self.validator_count, observers=self.observer_count,
-                              base_port=base_port, demo=True)
+        layout = init_testnet(self.directory, validators=self.validator_count + self.spares,
+                              observers=self.observer_count, base_port=base_port, demo=True)
         self.layout = layout
+        self.spare_names = [node.name for node in layout.validators][self.validator_count:]
         self.chain_id = layout.chain_id
         members = [Member(node.name, node.role, node.port) for node in layout.nodes]
         members.append(Member(layout.gateway.name, "gateway", layout.gateway.port))
@@ -132,13 +136,15 @@ class Cluster:
         """Rewrite genesis URLs and configs for the fabric (after ``fabric.setup``)."""
         layout = self._layout()
         document = json.loads(layout.genesis_file.read_text(encoding="utf-8"))
+        # spare machines: their homes, keys and fabric places exist, but genesis does not name them
+        document["validators"] = [v for v in document["validators"] if v["name"] not in self.spare_names]
         for validator in document["validators"]:
             validator["url"] = self.fabric.genesis_url(validator["name"])
         parse_genesis(document)
         text = render_genesis(document)
         self.genesis_document = document
         layout.genesis_file.write_text(text, encoding="utf-8")
-        validators = [node.name for node in layout.validators]
+        validators = [node.name for node in layout.validators if node.name not in self.spare_names]
         for node in layout.nodes:
             (node.home / "genesis.json").write_text(text, encoding="utf-8")
             config_file = node.home / "config.json"
@@ -187,7 +193,8 @@ class Cluster:
 
     @property
     def validators(self) -> list[str]:
-        return [node.name for node in self._layout().validators]
+        """The validators in service: genesis ones and joined spares, without the retired."""
+        return [node.name for node in self._layout().validators if self._in_service(node.name)]
 
     @property
     def observers(self) -> list[str]:
@@ -195,7 +202,20 @@ class Cluster:
 
     @property
     def nodes(self) -> list[str]:
-        return [node.name for node in self._layout().nodes]
+        return [node.name for node in self._layout().nodes if self._in_service(node.name)]
+
+    def _in_service(self, name: str) -> bool:
+        return name not in self.spare_names and name not in self.retired
+
+    def retire(self, name: str) -> None:
+        """A validator killed for good (replaced by ``validators.update``): no longer watched or checked."""
+        self.retired.add(name)
+        self.procs[name].expect_exit = True
+
+    def join(self, name: str) -> None:
+        """A spare that a ``validators.update`` made a validator: watched and checked from now on."""
+        if name in self.spare_names:
+            self.spare_names.remove(name)
 
     @property
     def gateway_name(self) -> str:

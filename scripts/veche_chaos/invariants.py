@@ -40,7 +40,9 @@ from chain import codec
 from chain.block import Block, CommitCertificate, ValidatorSet, verify_certificate
 from chain.crypto import sha256, verify
 from chain.errors import CertificateError, DecodeError
-from chain.tx import VoteCast, decode_tx
+from chain.governance import effective_height, updated_validators
+from chain.lightclient import ValidatorSchedule
+from chain.tx import ValidatorsUpdate, VoteCast, decode_tx
 from consensus.errors import ConsensusError
 from consensus.messages import decode_evidence, verify_evidence
 from genesis.model import parse_genesis
@@ -110,6 +112,9 @@ def double_signed(signed: dict[tuple[int, int, int], set[bytes]]) -> dict[tuple[
     return {slot: hashes for slot, hashes in signed.items() if len(hashes) > 1}
 
 
+VALIDATORS_UPDATE_PREFIX = b"\x94\xb1validators.update"  # an encoded envelope whose kind is validators.update
+
+
 class InvariantChecker:
     def __init__(self, cluster: Cluster, tracker: Tracker, watcher: CommitWatcher, *,
                  byzantine: Iterable[str] = (), tx_check_limit: int | None = None, verify_workers: int = 2) -> None:
@@ -121,6 +126,7 @@ class InvariantChecker:
         self.verify_workers = verify_workers
         genesis = parse_genesis(cluster.genesis_document)
         self.validators: ValidatorSet = genesis.params.validators
+        self.schedule = ValidatorSchedule(self.validators)   # grown from the chain's validators.update (run)
         self.chain_id = genesis.chain_id
         self.names = [v.name for v in self.validators.validators]
         self.checks: list[Check] = []
@@ -146,6 +152,7 @@ class InvariantChecker:
                                                               int(status["height"]))
                     except (RuntimeError, DecodeError) as exc:
                         log.error("cannot read the chain of %s: %s", name, exc)
+            self.follow_set_changes()
             self.add(self.check_agreement(statuses))
             self.add(self.check_duplicates())
             self.add(await self.check_acked(session))
@@ -155,6 +162,27 @@ class InvariantChecker:
         self.add(await self.check_verify())
         self.add(self.check_processes())
         return self.checks
+
+    def follow_set_changes(self) -> None:
+        """The validator set in force at every height, from the reference chain's ``validators.update``
+        transactions (each in force from its block + 2, docs/PROTOCOL.md §15)."""
+        chain = self.reference()
+        if chain is None:
+            return
+        for block in chain.blocks:
+            validators = None
+            for raw in block.txs:
+                if not raw.startswith(VALIDATORS_UPDATE_PREFIX):
+                    continue
+                tx = decode_tx(raw)
+                if isinstance(tx.body, ValidatorsUpdate):
+                    base = validators if validators is not None else self.schedule.latest()
+                    validators = ValidatorSet(updated_validators(base, tx.body))
+            if validators is not None:
+                self.schedule.add(effective_height(block.height), validators)
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        return self.schedule.at(height)
 
     # --- 1 ----------------------------------------------------------------------------------------
 
@@ -277,7 +305,7 @@ class InvariantChecker:
             if key in verified:
                 continue
             try:
-                verify_certificate(certificate, self.validators, self.chain_id)
+                verify_certificate(certificate, self.validators_at(certificate.height), self.chain_id)
             except CertificateError as exc:
                 bad.append(f"{name} h{certificate.height}: {exc.message}")
                 continue
@@ -287,7 +315,7 @@ class InvariantChecker:
 
     async def check_double_sign(self, session: aiohttp.ClientSession) -> Check:
         signed = signed_precommits(certificate for _, certificate in self._certificates())
-        doubles = [{"validator": self._name(i), "height": h, "round": r, "blocks": sorted(b.hex()[:16] for b in hs)}
+        doubles = [{"validator": self._name(i, h), "height": h, "round": r, "blocks": sorted(b.hex()[:16] for b in hs)}
                    for (i, h, r), hs in double_signed(signed).items()]
         evidence: dict[str, list[dict[str, Any]]] = {}
         invalid: list[str] = []
@@ -301,12 +329,12 @@ class InvariantChecker:
             for item in answer.get("evidence", []):
                 try:
                     parsed = decode_evidence(bytes.fromhex(item["evidence"]))
-                    verify_evidence(parsed, self.validators, self.chain_id,
+                    verify_evidence(parsed, self.validators_at(parsed.height), self.chain_id,
                                     lambda pk, sig, msg: verify(pk, sig, msg, cache_key=True))
                 except (ConsensusError, DecodeError, ValueError, KeyError) as exc:
                     invalid.append(f"{node}: {exc}")
                     continue
-                items.append({"validator": self._name(parsed.validator_index), "height": parsed.height,
+                items.append({"validator": self._name(parsed.validator_index, parsed.height), "height": parsed.height,
                               "round": parsed.round, "step": parsed.step})
             evidence[node] = items
         accused = {item["validator"] for items in evidence.values() for item in items}
@@ -323,12 +351,12 @@ class InvariantChecker:
         slots: dict[str, set[tuple[str, int, int, str]]] = {"certificates": set(), "evidence": set(), "logs": set()}
         signed = signed_precommits(certificate for _, certificate in self._certificates())
         for (index, height, round_), _hashes in double_signed(signed).items():
-            slots["certificates"].add((self._name(index), height, round_, "precommit"))
+            slots["certificates"].add((self._name(index, height), height, round_, "precommit"))
         for node in self.cluster.nodes:
             answer = await get_json(session, self.cluster.url(node) + "/api/v1/evidence",
                                     timeout=aiohttp.ClientTimeout(total=10))
             for item in answer.get("evidence", []) if isinstance(answer, dict) else []:
-                slots["evidence"].add((self._name(int(item["validator_index"])), int(item["height"]),
+                slots["evidence"].add((self._name(int(item["validator_index"]), int(item["height"])), int(item["height"]),
                                        int(item["round"]), str(item["step"])))
             try:
                 text = (self.cluster.home(node) / "process.log").read_text(encoding="utf-8", errors="replace")
@@ -346,8 +374,10 @@ class InvariantChecker:
                       "slots": [list(slot) for slot in sorted(total)[:20]],
                       "byzantine_slots": len(set().union(*slots.values())) - len(total)})
 
-    def _name(self, index: int) -> str:
-        return self.names[index] if 0 <= index < len(self.names) else f"#{index}"
+    def _name(self, index: int, height: int) -> str:
+        """The name of validator ``index`` of the set in force at ``height``."""
+        validators = self.validators_at(height)
+        return validators.validators[index].name if 0 <= index < validators.size else f"#{index}"
 
     # --- 6 and 7 -----------------------------------------------------------------------------------
 

@@ -5,7 +5,10 @@ gateway key for them, and one ``vote.cast`` per key (``chain.tx.make_vote``), an
 (registration first) to the nodes in turn. Like a careful client it fails over to the next node on
 a refused connection, a timeout or a 5xx/429 answer, and ``Resubmitter`` re-sends anything not
 committed after ``resubmit_after_s`` to another node (with its registration while that is not
-committed either). Votes have deterministic bytes, so a re-send is the same transaction.
+committed either). Votes have deterministic bytes, so a re-send is the same transaction. A
+registration refused with ``revoked_key`` (signed with the gateway key just before a ``keys.rotate``
+took effect, and dropped from the mempools at the switch) is signed again with the current gateway
+key, as the gateway does with its own pending ones; its votes then depend on the new one.
 
 ``GatewayLoad`` runs citizen flows against the gateway: ``GET /login`` → ``POST /login`` (phone)
 → the 6-digit code from ``<gateway home>/sms-outbox.jsonl`` → ``POST /login/code`` → the ballot page
@@ -29,8 +32,8 @@ import aiohttp
 
 from chain import codec
 from chain.crypto import SigningKey
-from chain.tx import Tx, decode_tx, make_registration, make_vote
-from veche_chaos.tracking import ACK_CODES, DIRECT, GATEWAY, REGISTRATION, VOTE, Tracker
+from chain.tx import Tx, VotersRegister, decode_tx, make_registration, make_vote
+from veche_chaos.tracking import ACK_CODES, DIRECT, GATEWAY, REGISTRATION, VOTE, Tracker, TxRecord
 
 log = logging.getLogger("veche.chaos.load")
 
@@ -184,25 +187,50 @@ class Resubmitter:
     """Re-sends what did not commit in time to another node (a client's duty; votes are idempotent)."""
 
     def __init__(self, tracker: Tracker, ring: NodeRing, *, resubmit_after_s: float = 6.0,
-                 max_per_round: int = 2000, batch: int = 500) -> None:
+                 max_per_round: int = 2000, batch: int = 500, direct: DirectLoad | None = None) -> None:
         self.tracker = tracker
         self.ring = ring
         self.resubmit_after_s = resubmit_after_s
         self.max_per_round = max_per_round
         self.batch = batch
+        self.direct = direct                      # its current gateway key signs revoked registrations again
         self.rounds = 0
+        self.resigned = 0
+        self._replaced: dict[bytes, bytes] = {}  # registration signed with a revoked key → signed again
+
+    def _registration_for(self, record: TxRecord) -> TxRecord | None:
+        """The registration a vote depends on, signed again when its key was revoked meanwhile."""
+        records = self.tracker.records
+        if record.depends is None:
+            return None
+        depends = self._replaced.get(record.depends, record.depends)
+        registration = records.get(depends)
+        if (registration is not None and registration.committed is None and registration.raw is not None
+                and "revoked_key" in registration.rejections and self.direct is not None):
+            old = decode_tx(registration.raw)
+            key = self.direct.gateway_key
+            if key.public_key not in old.signers:
+                body = old.body
+                assert isinstance(body, VotersRegister)
+                fresh = make_registration(self.direct.chain_id, key, body.campaign_id, list(body.voter_keys))
+                self.tracker.offer(fresh.hash, kind=REGISTRATION, source=registration.source, raw=fresh.raw)
+                self._replaced[registration.tx_hash] = fresh.hash
+                self._replaced[record.depends] = fresh.hash
+                self.resigned += 1
+                depends = fresh.hash
+                registration = records[fresh.hash]
+        record.depends = depends
+        return registration
 
     def _due(self) -> list[list[bytes]]:
-        records = self.tracker.records
         due = [r for r in self.tracker.unconfirmed(time.time() - self.resubmit_after_s) if r.kind == VOTE]
         due.sort(key=lambda r: r.offered)
         groups: list[list[bytes]] = []
         for record in due[: self.max_per_round]:
             group: list[bytes] = []
-            if record.depends is not None:
-                registration = records.get(record.depends)
-                if registration is not None and registration.committed is None and registration.raw is not None:
-                    group.append(registration.raw)
+            registration = self._registration_for(record)
+            if registration is not None and registration.committed is None and registration.raw is not None:
+                group.append(registration.raw)
             if record.raw is not None:
                 group.append(record.raw)
             groups.append(group)

@@ -88,6 +88,7 @@ class RunConfig:
     json_out: Path | None = None
     verify_workers: int = 2
     tx_check_limit: int | None = None
+    spares: int = 0                     # validator homes outside genesis, for the lifecycle phases
     title: str = "Veche chaos run"
 
 
@@ -109,6 +110,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, bool] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    direct: DirectLoad | None = None    # the direct load (the lifecycle phases switch its gateway key)
 
     def gate(self, name: str, passed: bool) -> None:
         self.gates[name] = passed
@@ -135,7 +137,7 @@ class ChaosRun:
         fabric = choose_fabric(config.fabric, work_dir)
         cluster = Cluster(work_dir / "testnet", fabric, validators=config.validators, observers=config.observers,
                           node_limits=config.node_limits, measured_node=config.measured_node,
-                          byzantine=config.byzantine)
+                          byzantine=config.byzantine, spares=config.spares)
         stop_load = asyncio.Event()
         stop_watch = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
@@ -152,7 +154,7 @@ class ChaosRun:
             ballots = ballot_options(cluster.genesis_document)
             gateway_key = read_key_file(layout.gateway.key_file)
             direct = DirectLoad(tracker, ring, layout.chain_id, gateway_key, ballots, rate=config.direct_rate)
-            resubmitter = Resubmitter(tracker, ring, resubmit_after_s=config.resubmit_after_s)
+            resubmitter = Resubmitter(tracker, ring, resubmit_after_s=config.resubmit_after_s, direct=direct)
             tasks.append(asyncio.create_task(watcher.run(stop_watch), name="watcher"))
             tasks.append(asyncio.create_task(sampler.run(stop_watch), name="sampler"))
             tasks.append(asyncio.create_task(resubmitter.run(stop_watch), name="resubmitter"))
@@ -167,7 +169,7 @@ class ChaosRun:
             perturber = Perturber(cluster, fabric, watcher, hold_s=config.hold_s, down_s=config.down_s,
                                   recovery_timeout_s=config.recovery_timeout_s)
             context = Context(config, cluster, fabric, tracker, watcher, perturber, ring, layout.chain_id,
-                              layout.gateway.key_file, stop_load, sampler)
+                              layout.gateway.key_file, stop_load, sampler, direct=direct)
             exits = asyncio.create_task(self._watch_exits(cluster, stop_watch), name="exits")
             tasks.append(exits)
             await asyncio.sleep(config.warmup_s)
@@ -184,6 +186,8 @@ class ChaosRun:
             notes = dict(context.notes)
             notes["blocks"] = watcher.height
             notes["resubmitted votes"] = tracker.resubmitted
+            if resubmitter.resigned:
+                notes["registrations signed again (revoked key)"] = resubmitter.resigned
             if gateway_load is not None:
                 notes["gateway flows"] = (f"{gateway_load.flows} completed, failed {tracker.gateway_flows_failed or 0}, "
                                           f"skipped (workers busy) {gateway_load.skipped}")

@@ -87,6 +87,8 @@ class TestChain:
     last_commit: CommitCertificate | None = None
     voter_count: int = 0
     blocks: list[tuple[Block, CommitCertificate]] = field(default_factory=list)
+    # validator keys added later (validators.update): ``certify`` signs with whichever set is in force
+    extra_validator_keys: list[SigningKey] = field(default_factory=list)
 
     __test__ = False  # not a pytest test class
 
@@ -114,12 +116,14 @@ class TestChain:
         return make_vote(CHAIN_ID, voter, campaign_id, district_id, choices)
 
     def certify(self, block: Block, round_: int | None = None, signers: Sequence[int] | None = None) -> CommitCertificate:
-        """A commit certificate signed by ``signers`` (default: every validator)."""
+        """A commit certificate signed by ``signers`` (default: every validator in force at the block's height)."""
         round_ = block.header.round if round_ is None else round_
-        indices = range(len(self.validator_keys)) if signers is None else signers
+        validators = self.ledger.validators_at(block.height)
+        keys = {key.public_key: key for key in self.validator_keys + self.extra_validator_keys}
+        indices = range(validators.size) if signers is None else signers
         message = vote_signing_bytes(CHAIN_ID, STEP_PRECOMMIT, block.height, round_, block.hash())
         return make_certificate(block.height, round_, block.hash(),
-                                [(i, self.validator_keys[i].sign(message)) for i in indices])
+                                [(i, keys[validators.public_key(i)].sign(message)) for i in indices])
 
     def build(self, txs: Sequence[Tx], time_ms: int | None = None, round_: int = 0) -> BuiltBlock:
         when = self.now + 1000 if time_ms is None else time_ms

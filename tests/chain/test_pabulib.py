@@ -129,8 +129,9 @@ def test_a_project_named_twice_in_a_vote_counts_once_with_a_note() -> None:
     pb = parse_pb(VALID.replace("v2;2,3;", "v2;2,3,2;"))
     assert pb.votes[1].choices == ("2", "3")
     assert compute_vote_counts(pb) == {"1": 2, "2": 2, "3": 1}
-    assert pb.notes == ("a vote names a project more than once; counted once (its first place and points kept): "
-                        "1 (line 19)",)
+    assert pb.notes == ("a vote names a project more than once; counted once, at its first place (cumulative "
+                        "points of every naming added up): 1 (line 19)",)
+    assert pb.votes[1].repeated == ("2",)
     assert parse_pb(VALID).notes == ()
 
 
@@ -167,8 +168,8 @@ def test_cumulative_points() -> None:
     assert compute_scores(pb) == {"a": 6, "b": 1} == {p.project_id: p.score for p in pb.projects}
     assert parse_pb(write_pb(pb)) == pb
     assert "1;a,b;4,1;F" in write_pb(pb)
-    repeated = parse_pb(CUMULATIVE.replace("1;a,b;4,1;F", "1;a,b,a;4,1,3;F"))
-    assert (repeated.votes[0].choices, repeated.votes[0].points) == (("a", "b"), (4, 1))
+    repeated = parse_pb(CUMULATIVE.replace("1;a,b;4,1;F", "1;b,a,b;1,4,3;F"))
+    assert (repeated.votes[0].choices, repeated.votes[0].points) == (("b", "a"), (4, 4))   # b: 1 + 3 points
 
 
 @pytest.mark.parametrize("text, fragment", [

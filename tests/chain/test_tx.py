@@ -14,7 +14,8 @@ from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError
 from chain.tx import (
     BODY_TYPES, KINDS, MAX_TX_BYTES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
-    InitiativeReview, ProgressReport, RuleSpec, Tx, VoteCast, VotersRegister, Wire,
+    InitiativeReview, KeysRotate, ProgressReport, ProtocolUpgrade, RuleSpec, Tx, ValidatorEntry, ValidatorsUpdate,
+    VoteCast, VotersRegister, Wire,
     body_to_json, decode_tx, encode_tx, make_registration, make_vote, sign_tx, signing_bytes,
 )
 from tests.chain.helpers import CHAIN_ID, campaign_spec, initiative_spec, seeded_key
@@ -22,6 +23,8 @@ from tests.chain.helpers import CHAIN_ID, campaign_spec, initiative_spec, seeded
 VOTER = seeded_key("voter-x")
 GATEWAY = seeded_key("gateway")
 COMMITTEE = [seeded_key("committee-0"), seeded_key("committee-1")]
+NEW_VALIDATOR = seeded_key("validator-new")
+NEW_GATEWAY = seeded_key("gateway-new")
 
 
 def sample_bodies() -> dict[str, Wire]:
@@ -33,6 +36,11 @@ def sample_bodies() -> dict[str, Wire]:
         "vote.cast": VoteCast("c1", "d1", ("a1", "a2")),
         "campaign.close": CampaignClose("c1", "cancelled by the committee"),
         "progress.report": ProgressReport("c1", "a1", "works", 40, 1_000, "halfway", sha256(b"photo")),
+        "validators.update": ValidatorsUpdate("validator-3's server is lost", (
+            ValidatorEntry("validator-4", "committee", NEW_VALIDATOR.public_key, "https://node4.example.org"),),
+            ("validator-3",)),
+        "keys.rotate": KeysRotate("gateway", "gw", GATEWAY.public_key, NEW_GATEWAY.public_key, 0, "new contractor"),
+        "protocol.upgrade": ProtocolUpgrade(2, 1000, "release 2.0"),
     }
 
 
@@ -122,7 +130,35 @@ INVALID_FIELDS: list[tuple[str, int, Any]] = [
     # progress.report
     ("progress.report", 2, "planning"), ("progress.report", 3, 101), ("progress.report", 4, -5),
     ("progress.report", 5, "n" * 2001), ("progress.report", 6, b"\x00"),
+    # validators.update
+    ("validators.update", 0, " "), ("validators.update", 2, ["validator-3", "validator-3"]),
+    ("validators.update", 2, ["v 3"]), ("validators.update", 1, [["v4", "", b"\x01" * 32, "https://a.org"]]),
+    ("validators.update", 1, [["v4", "committee", b"\x01" * 31, "https://a.org"]]),
+    ("validators.update", 1, [["v4", "committee", NEW_VALIDATOR.public_key, "ftp://a.org"]]),
+    ("validators.update", 1, [["v4", "committee", NEW_VALIDATOR.public_key, "https://a.org/"]]),
+    ("validators.update", 1, [["v4", "committee", NEW_VALIDATOR.public_key, "https://a.org?x=1"]]),
+    ("validators.update", 1, [["v4", "district:d 1", NEW_VALIDATOR.public_key, "https://a.org"]]),
+    ("validators.update", 1, [["v4", "committee", NEW_VALIDATOR.public_key, "https://a.org"],
+                              ["v4", "committee", GATEWAY.public_key, "https://b.org"]]),
+    ("validators.update", 1, [["v4", "committee", NEW_VALIDATOR.public_key, "https://a.org"],
+                              ["v5", "committee", NEW_VALIDATOR.public_key, "https://b.org"]]),
+    # keys.rotate
+    ("keys.rotate", 0, "validator"), ("keys.rotate", 1, "g w"), ("keys.rotate", 3, GATEWAY.public_key),
+    ("keys.rotate", 3, b"\x01" * 31), ("keys.rotate", 4, 2), ("keys.rotate", 5, ""),
+    # protocol.upgrade
+    ("protocol.upgrade", 0, 1), ("protocol.upgrade", 0, 0), ("protocol.upgrade", 1, 0), ("protocol.upgrade", 2, " "),
 ]
+
+
+def test_validators_update_needs_a_change_and_committee_rotation_a_threshold() -> None:
+    with pytest.raises(DecodeError, match="at least one"):
+        ValidatorsUpdate.from_wire(["why", [], []], "validators.update")
+    with pytest.raises(DecodeError, match="threshold"):
+        KeysRotate.from_wire(["committee", "alice", GATEWAY.public_key, NEW_GATEWAY.public_key, 0, "why"], "keys.rotate")
+    with pytest.raises(DecodeError, match="old or a new key"):
+        KeysRotate.from_wire(["district", "d1", b"", b"", 0, "why"], "keys.rotate")
+    threshold_only = KeysRotate.from_wire(["committee", "alice", b"", b"", 2, "why"], "keys.rotate")
+    assert threshold_only.threshold == 2
 
 
 @pytest.mark.parametrize("kind, index, value", INVALID_FIELDS)

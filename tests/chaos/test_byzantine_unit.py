@@ -41,6 +41,7 @@ class FakePeers:
 class FakeEngine:
     validators: Any
     last_commit: Any = None
+    my_index: int | None = 3
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _setup(behaviours: str) -> tuple[byzantine.ByzantineBroadcast, FakePeers, An
     genesis = build_genesis(keys)
     builder = ChainBuilder(MemoryStore(), genesis, keys)
     peers = FakePeers([FakeLink(), FakeLink(), FakeLink()])
-    hook = byzantine.ByzantineBroadcast(byzantine.parse_behaviours(behaviours), genesis.chain_id, 3,
+    hook = byzantine.ByzantineBroadcast(byzantine.parse_behaviours(behaviours), genesis.chain_id,
                                         keys.validators[3], FakeEngine(genesis.params.validators),  # type: ignore[arg-type]
                                         FakeApp(builder.ledger), peers, seed=1)  # type: ignore[arg-type]
     return hook, peers, genesis, keys
@@ -62,11 +63,11 @@ def _setup(behaviours: str) -> tuple[byzantine.ByzantineBroadcast, FakePeers, An
 def test_off_unless_the_environment_names_behaviours(monkeypatch: pytest.MonkeyPatch) -> None:
     peers = FakePeers([FakeLink()])
     monkeypatch.delenv(byzantine.ENV_VAR, raising=False)
-    hook = byzantine.broadcast_hook("c", 0, None, None, None, peers)  # type: ignore[arg-type]
+    hook = byzantine.broadcast_hook("c", None, None, None, peers)  # type: ignore[arg-type]
     assert hook == peers.broadcast
     monkeypatch.setenv(byzantine.ENV_VAR, "equivocate-votes,nonsense")
     with pytest.raises(ValueError, match="nonsense"):
-        byzantine.broadcast_hook("c", 0, None, None, None, peers)  # type: ignore[arg-type]
+        byzantine.broadcast_hook("c", None, None, None, peers)  # type: ignore[arg-type]
 
 
 def test_vote_equivocation_gives_every_peer_both_versions_in_alternating_order() -> None:

@@ -1,11 +1,38 @@
-"""Random fault scenarios for the simulator, one per (seed, n): reproducible from the pair alone."""
+"""Random fault scenarios for the simulator, one per (seed, n): reproducible from the pair alone.
+
+About 40% of the scenarios also change the validator set once or twice (``set_changes``): an honest
+validator — half the time the one that would have proposed round 0 of the switch height — is
+replaced by a spare node, at heights 2..7, under whatever partitions, crashes and Byzantine
+validators the scenario has. Set changes are drawn from their own random stream, so the other
+faults of a (seed, n) pair are what they were before set changes existed.
+"""
 
 from __future__ import annotations
 
 import random
 
 from chain.block import max_faulty
-from tests.consensus.sim import BYZANTINE_BEHAVIOURS, Crash, Partition, SimConfig
+from tests.consensus.sim import BYZANTINE_BEHAVIOURS, Crash, Partition, SetSwitch, SimConfig
+
+SET_CHANGE_SHARE = 0.4
+
+
+def random_set_changes(seed: int, n: int, byzantine: dict[int, str]) -> tuple[SetSwitch, ...]:
+    """Zero to two validator replacements; the removed validator is honest (the faulty count stays)."""
+    rng = random.Random(f"veche-set-changes-{n}-{seed}")
+    if rng.random() >= SET_CHANGE_SHARE:
+        return ()
+    members = list(range(n))
+    switches = []
+    height = rng.randint(2, 4)
+    for added in range(n, n + rng.choice((1, 1, 2))):
+        honest = [m for m in members if m not in byzantine]
+        proposer = members[height % len(members)]        # round 0 of the switch height in the old set
+        remove = proposer if proposer in honest and rng.random() < 0.5 else rng.choice(honest)
+        switches.append(SetSwitch(height, remove, added))
+        members = [m for m in members if m != remove] + [added]
+        height += rng.randint(1, 3)
+    return tuple(switches)
 
 
 def random_config(seed: int, n: int) -> SimConfig:
@@ -38,6 +65,8 @@ def random_config(seed: int, n: int) -> SimConfig:
         crash_after = tuple(sorted(rng.sample(range(5, 400), 3)))
     drop_rate = rng.choice([0.0, 0.0, 0.05, 0.2, 0.4])
     lossy_until = rng.randint(1000, 4000) if drop_rate else 0
+    switches = random_set_changes(seed, n, byzantine)
+    after_switches = switches[-1].height + 2 if switches else 0
     return SimConfig(
         n=n, seed=seed, byzantine=byzantine,
         min_delay_ms=rng.choice([1, 5]), max_delay_ms=rng.choice([20, 60, 200]),
@@ -47,6 +76,7 @@ def random_config(seed: int, n: int) -> SimConfig:
         max_skew_ms=rng.choice([0, 20, 100, 200]),
         tx_mean_interval_ms=rng.choice([20, 100, 400, 2000]),
         tx_until_ms=rng.choice([10**9, 1500]),
-        target_height=rng.randint(4, 7),
+        target_height=max(rng.randint(4, 7), after_switches),
         stabilise_ms=max(fault_end, lossy_until) + 100,
+        spares=len(switches), set_changes=switches,
     )

@@ -2,9 +2,15 @@
 
 One seeded ``random.Random`` drives everything: message delays (so reordering), drops, duplicates,
 partitions that heal, node crashes with restart from the persisted signing state (optionally with
-the data directory wiped), skewed node clocks, block sync on ``PeerAhead``, and Byzantine
-validators. Time is a fake millisecond clock; nothing sleeps. ``Simulation.run()`` returns the
+the data directory wiped), skewed node clocks, block sync on ``PeerAhead`` and on the node's status
+poll, and Byzantine validators. Time is a fake millisecond clock; nothing sleeps. ``Simulation.run()`` returns the
 invariant violations it found (empty list = the run is correct).
+
+Validator set changes (``SimConfig.set_changes``): spare nodes run from the start as followers; a
+``SetSwitch(height, remove, add)`` takes node ``remove`` out of the set and puts node ``add`` at its
+end from ``height`` on (as a ``validators.update`` committed at ``height - 2`` would). A node's
+engine learns a height's set only as far as its own chain tells it (committed height + 2), like a
+real node. Validator indices are positions in the set of a message's height, not node numbers.
 """
 
 from __future__ import annotations
@@ -74,6 +80,15 @@ class Crash:
     wipe: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SetSwitch:
+    """From block ``height`` on, node ``remove`` leaves the validator set and node ``add`` joins at its end."""
+
+    height: int
+    remove: int
+    add: int
+
+
 @dataclass
 class SimConfig:
     n: int = 4
@@ -100,6 +115,18 @@ class SimConfig:
     """Drops, duplicates, partitions and crashes all end before this time."""
     liveness_bound_ms: int = 30_000
     timeouts: TimeoutConfig = SIM_TIMEOUTS
+    status_poll_ms: int = 2000
+    """Each validator asks its peers' status this often and block-syncs when one is more than one
+    height ahead — the node's safety net beside ``PeerAhead`` (node/sync.py: every 2 s, lag tolerance
+    1), which covers fewer than ⌊n/3⌋+1 validators ahead. 0: off. Its timing and its choice of peer
+    come from a random generator of their own, so a poll that finds nothing to do changes nothing."""
+    spares: int = 0
+    """Nodes n .. n + spares - 1: followers at first, validators once a ``SetSwitch`` adds them."""
+    set_changes: tuple[SetSwitch, ...] = ()
+
+    @property
+    def nodes(self) -> int:
+        return self.n + self.spares
 
 
 @dataclass
@@ -142,6 +169,7 @@ class Simulation:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
+        self.poll_rng = random.Random(f"status-poll-{config.seed}")
         self.now = 0
         self._queue: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._seq = 0
@@ -155,14 +183,54 @@ class Simulation:
         self.stats: Counter[str] = Counter()
         self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
         keys = [SigningKey(self.rng.randbytes(32)) for _ in range(config.n)]
-        self.validators = ValidatorSet(tuple(Validator(f"v{i}", k.public_key) for i, k in enumerate(keys)))
+        keys += [SigningKey(random.Random(f"spare-{config.seed}-{i}").randbytes(32)) for i in range(config.spares)]
         self._public = {k.public_key: k for k in keys}
+        self._node_of_key = {k.public_key: i for i, k in enumerate(keys)}
+        self._schedule: list[tuple[int, ValidatorSet]] = []
+        members = list(range(config.n))
+        self._schedule.append((0, self._set_of(members, keys)))
+        for switch in sorted(config.set_changes, key=lambda s: s.height):
+            members = [m for m in members if m != switch.remove] + [switch.add]
+            self._schedule.append((switch.height, self._set_of(members, keys)))
+        self.validators = self._schedule[0][1]
         self.nodes = [
             SimNode(index=i, key=keys[i], behaviour=config.byzantine.get(i),
-                    skew_ms=self.rng.randint(-config.max_skew_ms, config.max_skew_ms),
+                    skew_ms=self.rng.randint(-config.max_skew_ms, config.max_skew_ms) if i < config.n else 0,
                     app=self._new_app())
-            for i in range(config.n)
+            for i in range(config.nodes)
         ]
+
+    # --- validator sets ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _set_of(members: list[int], keys: list[SigningKey]) -> ValidatorSet:
+        return ValidatorSet(tuple(Validator(f"node{m}", keys[m].public_key) for m in members))
+
+    def set_at(self, height: int) -> ValidatorSet:
+        """The validator set in force at ``height`` (the truth every chain agrees on)."""
+        found = self._schedule[0][1]
+        for start, validators in self._schedule:
+            if start <= height:
+                found = validators
+        return found
+
+    def _known_set(self, node: SimNode, height: int) -> ValidatorSet:
+        """What ``node`` can know: its chain fixes the sets up to its committed height + 2."""
+        return self.set_at(min(height, len(node.chain) + 2))
+
+    def index_of(self, node: SimNode, height: int) -> int | None:
+        return self.set_at(height).index_of(node.key.public_key)
+
+    def node_at(self, height: int, validator_index: int) -> SimNode | None:
+        validators = self.set_at(height)
+        if not 0 <= validator_index < validators.size:
+            return None
+        return self.nodes[self._node_of_key[validators.public_key(validator_index)]]
+
+    def _link_index(self, receiver: SimNode, sender: SimNode) -> int | None:
+        """The sender as the receiver's engine knows the link: its index at the receiver's height."""
+        engine = receiver.engine
+        return None if engine is None else self._known_set(receiver, engine.height).index_of(sender.key.public_key)
 
     # --- setup ----------------------------------------------------------------------------------
 
@@ -196,9 +264,10 @@ class Simulation:
                 self.stats["restart_wiped_behind"] += 1
         last_commit = node.chain[-1][2] if node.chain else None
         node.engine = Engine(
-            CHAIN_ID, self.validators, node.index, self._signer(node), node.app, self.config.timeouts,
+            CHAIN_ID, self.validators, None, self._signer(node), node.app, self.config.timeouts,
             heartbeat_ms=self.config.heartbeat_ms, batch_ms=self.config.batch_ms, signing_state=state,
             start_height=len(node.chain) + 1, last_commit=last_commit, verifier=self._verify,
+            validator_sets=lambda height: self._known_set(node, height), my_key=node.key.public_key,
         )
         for tx in self.all_txs:
             node.app.add_tx(tx)
@@ -216,6 +285,9 @@ class Simulation:
             self._start_engine(node)
         for crash in cfg.crashes:
             self._push(crash.at_ms, "crash", crash.node, crash.down_ms, crash.wipe)
+        if cfg.status_poll_ms:
+            for node in self.nodes:
+                self._push(self.poll_rng.randint(1, cfg.status_poll_ms), "status_poll", node.index)
         self._push(self.rng.randint(0, cfg.tx_mean_interval_ms), "tx")
         deadline = cfg.stabilise_ms + cfg.liveness_bound_ms
         while self._queue:
@@ -265,7 +337,8 @@ class Simulation:
             return
         if self.nodes[sender].behaviour in EQUIVOCATING:
             self._note_variant(node, engine, data)
-        self._call(node, lambda e, now: e.receive_data(data, now, sender))
+        link = self._link_index(node, self.nodes[sender])
+        self._call(node, lambda e, now: e.receive_data(data, now, link))
 
     def _on_tx(self) -> None:
         cfg = self.config
@@ -308,20 +381,33 @@ class Simulation:
         if node.engine is None:
             self._start_engine(node)
 
-    def _on_sync(self, index: int) -> None:
+    def _peers_ahead(self, node: SimNode, by: int = 0) -> list[SimNode]:
+        return [p for p in self.nodes if p is not node and p.engine is not None
+                and len(p.chain) > len(node.chain) + by and not self._separated(node.index, p.index)]
+
+    def _on_status_poll(self, index: int) -> None:
+        """The node's safety net: a peer more than one height ahead → block sync, whatever the engine says."""
+        node = self.nodes[index]
+        self._push(self.now + self.config.status_poll_ms, "status_poll", index)
+        if node.engine is None or node.sync_pending or not self._peers_ahead(node, by=1):
+            return
+        node.sync_pending = True
+        self.stats["sync_poll"] += 1
+        self._push(self.now + self.poll_rng.randint(10, 60), "sync", index, True)
+
+    def _on_sync(self, index: int, polled: bool = False) -> None:
         node = self.nodes[index]
         node.sync_pending = False
         if node.engine is None:
             return
-        peers = [p for p in self.nodes if p is not node and p.engine is not None
-                 and len(p.chain) > len(node.chain) and not self._separated(node.index, p.index)]
+        peers = self._peers_ahead(node)
         if not peers:
             return
-        peer = self.rng.choice(peers)
+        peer = (self.poll_rng if polled else self.rng).choice(peers)
         self.stats["sync"] += 1
         for block, block_hash, certificate in peer.chain[len(node.chain):]:
             height = len(node.chain) + 1
-            verify_certificate(certificate, self.validators, CHAIN_ID, height=height, block_hash=block_hash)
+            verify_certificate(certificate, self.set_at(height), CHAIN_ID, height=height, block_hash=block_hash)
             if sha256(block) != block_hash:
                 raise AssertionError("synced block does not match its certificate")
             self._apply(node, height, block, block_hash, certificate)
@@ -346,15 +432,17 @@ class Simulation:
                         self._record_signed(node, message)
             elif isinstance(output, Broadcast):
                 if node.honest:
-                    if output.message.signer == node.index:
+                    if output.message.signer == self.index_of(node, output.message.height):
                         self._record_signed(node, output.message)
                     self._send_all(node, encode_message(output.message))
                 else:
                     self._byzantine_send(node, output.message)
             elif isinstance(output, Send):
                 self.stats["targeted_send"] += 1
-                if node.honest or output.message.signer != node.index or node.behaviour != "silent":
-                    self._send(node, output.to_index, encode_message(output.message))
+                own = output.message.signer == self.index_of(node, output.message.height)
+                target = self.node_at(output.message.height, output.to_index)
+                if target is not None and (node.honest or not own or node.behaviour != "silent"):
+                    self._send(node, target.index, encode_message(output.message))
             elif isinstance(output, Commit):
                 self._apply(node, output.height, output.encoded_block, output.block_hash, output.certificate)
             elif isinstance(output, EvidenceFound):
@@ -375,7 +463,7 @@ class Simulation:
             self.violations.append(f"node {node.index} committed height {height} at chain length {len(node.chain)}")
             return
         try:
-            verify_certificate(certificate, self.validators, CHAIN_ID, height=height, block_hash=block_hash)
+            verify_certificate(certificate, self.set_at(height), CHAIN_ID, height=height, block_hash=block_hash)
             node.app.apply(block)
         except Exception as exc:  # any failure here is an invariant violation, reported with the seed
             self.violations.append(f"node {node.index} committed an invalid block at height {height}: {exc}")
@@ -402,7 +490,7 @@ class Simulation:
             message = decode_message(data)
         except Exception:
             return
-        sender = self.nodes[message.signer] if message.signer < len(self.nodes) else None
+        sender = self.node_at(message.height, message.signer)
         if sender is None or sender.behaviour not in EQUIVOCATING:
             return
         if message.chain_id != CHAIN_ID or message.height != engine.height or message.round > engine.round + 1:
@@ -428,7 +516,7 @@ class Simulation:
             self._push(self.now + delay, "deliver", target, data, sender.index)
 
     def _send_all(self, sender: SimNode, data: bytes) -> None:
-        for target in range(self.config.n):
+        for target in range(self.config.nodes):
             if target != sender.index:
                 self._send(sender, target, data)
 
@@ -436,8 +524,9 @@ class Simulation:
 
     def _byzantine_send(self, node: SimNode, message: Message) -> None:
         behaviour = node.behaviour
-        own = message.signer == node.index
-        others = [i for i in range(self.config.n) if i != node.index]
+        me = self.index_of(node, message.height)
+        own = message.signer == me
+        others = [i for i in range(self.config.nodes) if i != node.index]
         if behaviour == "silent" and own:
             return
         if behaviour == "split" and own:
@@ -447,7 +536,7 @@ class Simulation:
             block = ToyBlock(message.height, (), self.rng.randbytes(8), self.node_now(node))
             data = encode_block(block)
             alternative: Message = make_proposal(CHAIN_ID, message.height, message.round, message.pol_round,
-                                                 sha256(data), data, node.index, self._signer(node))
+                                                 sha256(data), data, message.signer, self._signer(node))
             node.alternatives[(message.height, message.round)] = sha256(data)
             self._split_send(node, others, message, alternative)
             return
@@ -457,13 +546,13 @@ class Simulation:
             if other is None or other == message.block_hash:
                 other = self._other_proposed_hash(node, message)
             alternative = make_vote(CHAIN_ID, message.step, message.height, message.round, other,
-                                    node.index, self._signer(node))
+                                    message.signer, self._signer(node))
             self._split_send(node, others, message, alternative)
             return
         if behaviour == "double_vote" and own and isinstance(message, Vote):
             other_hash = self.rng.randbytes(32) if message.block_hash is None else None
             alternative = make_vote(CHAIN_ID, message.step, message.height, message.round, other_hash,
-                                    node.index, self._signer(node))
+                                    message.signer, self._signer(node))
             self._split_send(node, others, message, alternative)
             return
         if behaviour == "invalid_block" and own and isinstance(message, Proposal):
@@ -473,7 +562,7 @@ class Simulation:
                 block = ToyBlock(message.height, (), b"y", self.node_now(node) + 20 * self.config.precision_ms)
             data = encode_block(block)
             bad = make_proposal(CHAIN_ID, message.height, message.round, message.pol_round, sha256(data), data,
-                                node.index, self._signer(node))
+                                message.signer, self._signer(node))
             self._send_all(node, encode_message(bad))
             return
         if behaviour == "garbage":
@@ -502,9 +591,9 @@ class Simulation:
             block = ToyBlock(message.height, (), self.rng.randbytes(8), self.node_now(node))
             data = encode_block(block)
             return make_proposal(CHAIN_ID, message.height, message.round, message.pol_round, sha256(data), data,
-                                 node.index, self._signer(node))
+                                 message.signer, self._signer(node))
         other_hash = self.rng.randbytes(32) if message.block_hash is None else None
-        return make_vote(CHAIN_ID, message.step, message.height, message.round, other_hash, node.index,
+        return make_vote(CHAIN_ID, message.step, message.height, message.round, other_hash, message.signer,
                          self._signer(node))
 
     def _split_send(self, node: SimNode, others: list[int], first: Message, second: Message, *,
@@ -527,12 +616,13 @@ class Simulation:
             return data[: self.rng.randint(0, len(data) - 1)]
         if choice == 2:
             return data[:-1] + bytes([data[-1] ^ 1])  # flips a signature bit
+        me = message.signer
         if choice == 3:
             return encode_message(make_vote("other-chain", "prevote", message.height, message.round, None,
-                                            node.index, self._signer(node)))
+                                            me, self._signer(node)))
         if choice == 4:
             wrong = (message.height + message.round + 1) % self.config.n
-            proposer = wrong if wrong != node.index else (wrong + 1) % self.config.n
+            proposer = wrong if wrong != me else (wrong + 1) % self.config.n
             return encode_message(make_proposal(CHAIN_ID, message.height, message.round, -1, b"\x01" * 32, b"",
                                                 proposer, self._signer(node)))
         return encode_message(make_vote(CHAIN_ID, "prevote", message.height, message.round, None,

@@ -379,6 +379,54 @@ def test_restart_resends_the_identical_messages_and_keeps_the_lock() -> None:
     assert [v.block_hash for v in own_votes(outputs, restarted, "prevote")] == [None]
 
 
+def locked_then_restarted() -> tuple[Engine, ScriptedApp]:
+    """Validator 3 locks on A in round 0 (prevotes of 0, 1 and its own), then restarts: the prevotes of
+    round 0 will never be sent again (peers re-send only their current and previous round)."""
+    engine, _ = running()
+    feed(engine, [proposal(1, 0, "A"), prevote(1, 0, "A", 0), prevote(1, 0, "A", 1)])
+    state = SigningState.decode(engine.signing_state.encode())
+    assert (state.locked_round, state.locked_block_hash) == (0, block_hash("A"))
+    restarted, app = make_engine(3, signing_state=state)
+    restarted.start(500)
+    return restarted, app
+
+
+def test_a_restarted_validator_locked_on_a_block_prevotes_its_reproposal() -> None:
+    """Seed (4, 6187): two honest validators locked on A in round 0 restarted and forgot the polka that
+    justified their lock, so they prevoted nil on every re-proposal of A (pol_round 0, line 28) and the
+    third honest validator could not make a quorum alone: no commit for good. The persisted signing
+    state now carries the prevotes that justify the lock and the valid value."""
+    restarted, _ = locked_then_restarted()
+    feed(restarted, [precommit(1, 1, None, 0), precommit(1, 1, None, 1)], now=501)  # on to round 1
+    assert restarted.round == 1
+    outputs = restarted.receive(proposal(1, 1, "A", pol_round=0), 502)
+    assert [v.block_hash for v in own_votes(outputs, restarted, "prevote")] == [block_hash("A")]
+
+
+def test_a_restarted_proposer_relays_the_whole_polka_of_its_valid_value() -> None:
+    """Seed (5, 5034): a restarted proposer re-proposed its valid value A (pol_round 0) with only its
+    own prevote of round 0 as justification; an honest validator that had never seen that polka
+    prevoted nil on every re-proposal, and the locked ones nil on every other block: no commit for good."""
+    restarted, _ = locked_then_restarted()
+    outputs = feed(restarted, [precommit(1, 2, None, 0), precommit(1, 2, None, 1)], now=501)  # round 2: ours
+    assert [(p.block_hash, p.pol_round) for p in sent(outputs, Proposal)] == [(block_hash("A"), 0)]
+    relayed = {m.signer for m in sent(outputs, Vote) if (m.round, m.step) == (0, "prevote")}
+    assert relayed == {0, 1, 3}
+
+
+def test_a_forged_polka_in_the_signing_state_is_rejected_at_restart() -> None:
+    engine, _ = running()
+    feed(engine, [proposal(1, 0, "A"), prevote(1, 0, "A", 0), prevote(1, 0, "A", 1)])
+    state = engine.signing_state
+    forged = tuple(replace(v, signature=bytes(64)) if v.validator_index == 0 else v for v in state.polka)
+    restarted, _ = make_engine(3, signing_state=replace(state, polka=forged))
+    outputs = restarted.start(500)
+    assert rejections(outputs) == ["bad_signature"]
+    feed(restarted, [precommit(1, 1, None, 0), precommit(1, 1, None, 1)], now=501)
+    outputs = restarted.receive(proposal(1, 1, "A", pol_round=0), 502)
+    assert own_votes(outputs, restarted, "prevote") == []  # two prevotes of round 0: no polka yet
+
+
 def test_a_wiped_validator_signs_nothing_below_its_signing_state() -> None:
     state = SigningState(height=5, round=2, step="precommit")
     engine, app = make_engine(1, signing_state=state)  # starts at height 1 after its data was wiped

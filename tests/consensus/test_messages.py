@@ -169,6 +169,25 @@ def test_signing_state_round_trips_with_blocks_stored_once() -> None:
     assert data.count(b"block:A") == 1
 
 
+def test_signing_state_keeps_the_prevotes_behind_its_lock_and_valid_value() -> None:
+    polka = (prevote(3, 0, "A", 0), prevote(3, 0, "A", 1), prevote(3, 0, "A", 2),
+             prevote(3, 2, "B", 1), prevote(3, 2, "B", 2), prevote(3, 2, "B", 3))
+    state = SigningState(height=3, round=2, step="precommit", locked_round=0, locked_block_hash=block_hash("A"),
+                         locked_block=b"block:A", valid_round=2, valid_block_hash=block_hash("B"),
+                         valid_block=b"block:B", last_signed=(precommit(3, 2, None, 0),), polka=polka)
+    assert SigningState.decode(state.encode()) == state
+
+
+@pytest.mark.parametrize("older", [[1], [2, 5]])
+def test_older_signing_states_still_load_without_a_polka(older: list[int]) -> None:
+    version, *floor = older
+    data = codec.encode([version, 3, 1, "prevote", 0, block_hash("A"), 0, block_hash("A"),
+                         [[block_hash("A"), b"block:A"]], [prevote(3, 1, "A", 0).to_wire()], *floor])
+    state = SigningState.decode(data)
+    assert (state.position, state.locked_block, state.polka) == ((3, 1, 1), b"block:A", ())
+    assert state.last_signed == (prevote(3, 1, "A", 0),) and state.floor == (floor[0] if floor else 0)
+
+
 def test_initial_signing_state_is_below_every_position() -> None:
     assert SigningState.initial().position < (1, 0, 0)
     assert SigningState.decode(SigningState.initial().encode()) == SigningState.initial()
@@ -176,7 +195,14 @@ def test_initial_signing_state_is_below_every_position() -> None:
 
 @pytest.mark.parametrize("data", [
     b"",
-    codec.encode([2, 1, 0, "prevote", -1, None, -1, None, [], []]),     # unknown version
+    codec.encode([4, 1, 0, "prevote", -1, None, -1, None, [], [], 0, []]),  # unknown version
+    codec.encode([3, 1, 0, "prevote", -1, None, -1, None, [], [], 0]),      # version 3 without its polka
+    codec.encode([2, 1, 0, "prevote", -1, None, -1, None, [], [], 0, []]),  # version 2 with one
+    codec.encode([3, 1, 0, "prevote", 0, block_hash("A"), 0, block_hash("A"), [[block_hash("A"), b"block:A"]],
+                  [], 0, [prevote(1, 0, "B", 1).to_wire()]]),              # polka for another block
+    codec.encode([3, 1, 0, "prevote", -1, None, -1, None, [], [], 0, [precommit(1, 0, None, 1).to_wire()]]),
+    codec.encode([3, 1, 0, "prevote", 0, block_hash("A"), 0, block_hash("A"), [[block_hash("A"), b"block:A"]],
+                  [], 0, [prevote(2, 0, "A", 1).to_wire()]]),              # polka of another height
     codec.encode([1, 1, 0, "vote", -1, None, -1, None, [], []]),        # unknown step
     codec.encode([1, 1, 0, "prevote", 0, None, -1, None, [], []]),      # lock round without block
     codec.encode([1, 1, 0, "prevote", 0, [1], -1, None, [], []]),       # lock hash of the wrong type

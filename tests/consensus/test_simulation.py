@@ -22,6 +22,17 @@ REGRESSION_SEEDS: list[tuple[int, int]] = [
     # for the silent one's precommit for ever. Now block sync keeps the certificate's precommits to give.
     (4, 830),
     (5, 731),
+    # Issue 12: honest validators locked in round 0 restarted and forgot the prevotes that justified
+    # their lock and valid value (the signing state kept only the lock), so no re-proposal of the
+    # locked block could gather a quorum again and the locked ones refused every other block. The
+    # signing state now carries those prevotes (its "polka").
+    (5, 5034),  # a restarted proposer re-proposed with only its own prevote as justification
+    (4, 6187),  # the restarted locked validators prevoted nil on re-proposals of their own locked block
+    # Found by the sweep (seeds 10,000-10,999): two validators wiped and restarted after the last
+    # height, the fourth silent: only one validator ahead, fewer than the ⌊n/3⌋+1 PeerAhead needs, so
+    # they never synced. The node polls its peers' status as a safety net (node/sync.py); the
+    # simulator did not model it, and now does (SimConfig.status_poll_ms).
+    (4, 10045),
 ]
 
 REGRESSION_CONFIGS: dict[str, SimConfig] = {
@@ -120,6 +131,24 @@ def test_wiped_validator_resyncs_without_double_signing() -> None:
                                   stabilise_ms=1800)).run()
     check(result, "wiped validator")
     assert result.stats["restart_wiped_behind"] == 1 and result.stats["sync"] > 0
+
+
+@pytest.mark.parametrize("status_poll_ms", [0, 2000])
+def test_wiped_validators_resync_by_status_poll_when_too_few_are_ahead_for_peer_ahead(status_poll_ms: int) -> None:
+    """Validators 1 and 3 lose their data while 0 is silent: only validator 2 is ahead of them, fewer
+    than the ⌊n/3⌋+1 that ``PeerAhead`` needs. The node's status poll (node/sync.py) syncs them; without
+    it (0) the chain stops for good — what seed (4, 10045) found."""
+    config = SimConfig(n=4, seed=21, byzantine={0: "silent"}, target_height=6, stabilise_ms=3600,
+                       crashes=(Crash(1, 2500, 1000, wipe=True), Crash(3, 2600, 900, wipe=True)),
+                       status_poll_ms=status_poll_ms)
+    result = Simulation(config).run()
+    assert result.stats["restart_wiped_behind"] == 2
+    if status_poll_ms:
+        check(result, "wiped validators, status poll")
+        assert result.stats["sync_poll"] == 2
+    else:
+        assert [v.split(" reached")[0] for v in result.violations] == [
+            "liveness: honest node 1", "liveness: honest node 3"]
 
 
 def test_skewed_clocks_within_precision_keep_the_chain_going() -> None:

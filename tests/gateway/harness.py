@@ -69,7 +69,18 @@ class Keys:
     other_gateway: SigningKey = field(default_factory=SigningKey.generate)
 
 
-def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0) -> dict[str, Any]:
+BALLOT_TYPE_CAMPAIGNS = (   # (campaign id, title, ballot): one campaign per new ballot type, district north
+    ("knap", "Бюджет по корзине", {"type": "knapsack", "min_choices": 1, "max_choices": 3, "max_sum_cost": 2_000_000_00}),
+    ("cumul", "Бюджет по баллам", {"type": "cumulative", "max_choices": 3, "min_sum_points": 1, "max_sum_points": 10,
+                                   "max_points": 6}),
+    ("rank", "Бюджет по местам", {"type": "ordinal", "min_choices": 2, "rank_points": [3, 2, 1]}),
+)
+BALLOT_TYPE_INITIATIVES = (("a", "Сквер", 1_200_000), ("b", "Фонари", 700_000), ("c", "Каток", 500_000),
+                           ("d", "Библиотека", 300_000))
+
+
+def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0,
+                     ballot_types: bool = False) -> dict[str, Any]:
     now = int(time.time() * 1000)
     t0 = now - 10 * 60_000
     open_window = {"t0": t0, "voting_start": t0 + 1, "voting_end": now + 2 * HOUR_MS}
@@ -101,6 +112,11 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
         initiative_json("later", "l1", "north", "Каток", 700_000, "sports"),
         initiative_json("elsewhere", "e1", "north", "Бассейн", 900_000, "sports"),
     ]
+    if ballot_types:
+        for campaign_id, title, ballot in BALLOT_TYPE_CAMPAIGNS:
+            campaigns.append(campaign_json(campaign_id, title, "adult", ballot, **open_window))
+            initiatives += [initiative_json(campaign_id, f"{campaign_id}-{iid}", "north", name, cost)
+                            for iid, name, cost in BALLOT_TYPE_INITIATIVES]
     for i in range(extra_initiatives):
         initiatives.append(initiative_json("ib-test", f"x{i:02d}", "north",
                                            f"Благоустройство двора на улице номер {i} с освещением и скамейками",

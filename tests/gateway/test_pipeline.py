@@ -148,3 +148,49 @@ def test_full_submission_queue_sheds_ballots(tmp_path: Path) -> None:
                 await second.close()
 
     asyncio.run(scenario())
+
+
+def test_a_registration_signed_with_a_revoked_gateway_key_is_signed_again() -> None:
+    """After keys.rotate a new contractor runs this gateway's data with its own key: a pending
+    registration the old key signed is refused with revoked_key, signed again with the new key, and the
+    ballots that waited for it now wait for the new one."""
+    from chain.crypto import SigningKey
+    from chain.storage import MemoryStore
+    from chain.tx import make_registration, make_vote
+    from gateway.nodes import Rejection, SubmitResult
+    from gateway.pipeline import BallotPipeline, Tracker
+    from gateway.vault import pending_record, pending_registration_key, registered_key
+
+    class Pool:
+        def __init__(self) -> None:
+            self.sent: list[list[bytes]] = []
+
+        async def submit(self, raws: list[bytes]) -> SubmitResult:
+            self.sent.append(raws)
+            return SubmitResult(frozenset(), (), "node")
+
+    async def scenario() -> None:
+        old, new, voter = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+        store, pool = MemoryStore(), Pool()
+        pipeline = BallotPipeline(store, pool, new, "veche-test")  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        registration = make_registration("veche-test", old, "c1", [voter.public_key])
+        store.write({pending_registration_key(registration.hash): pending_record("c1", registration.raw),
+                     registered_key("c1", voter.public_key): registration.hash})
+        old_tracker = Tracker(registration, "c1", loop.create_future(), registers=(voter.public_key,))
+        ballot = make_vote("veche-test", voter, "c1", "d1", ["a1"])
+        waiting = Tracker(ballot, "c1", loop.create_future(), depends_on=registration.hash)
+        pipeline.trackers = {registration.hash: old_tracker, ballot.hash: waiting}
+        pipeline._apply_submit_result([old_tracker], SubmitResult(  # noqa: SLF001 - the unit under test
+            frozenset(), (Rejection(0, "revoked_key", "this key of gateway 'gw' was revoked at height 9"),), "node"))
+        await wait_for(lambda: bool(pool.sent))
+        fresh_hash = store.get(registered_key("c1", voter.public_key))
+        assert fresh_hash is not None and fresh_hash != registration.hash
+        fresh = pipeline.trackers[fresh_hash]
+        assert fresh.tx.signers == (new.public_key,) and fresh.registers == (voter.public_key,)
+        assert registration.hash not in pipeline.trackers and waiting.depends_on == fresh_hash
+        assert store.get(pending_registration_key(registration.hash)) is None
+        assert pool.sent == [[fresh.tx.raw]] and pipeline.stats["resigned"] == 1
+        assert not old_tracker.future.done()     # the same outcome is still to come, now for the new tx
+
+    asyncio.run(scenario())

@@ -7,12 +7,14 @@ strictly (canonical msgpack) and their byte strings turned into one character pe
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from chain import codec
+from node.ops.backup import read_backup
 
 OCTET = "application/octet-stream"
 
@@ -42,8 +44,14 @@ def validate_body(document: dict[str, Any], path: str, method: str, status: int,
     schema = response_schema(document, path, method, status, content_type)
     if content_type == "application/json":
         value = json.loads(body)
+    elif schema.get("format") == "binary":   # opaque bytes (a document, a backup): one character per byte
+        value = body.decode("latin-1")
     elif content_type == OCTET:
         value = msgpack_view(codec.decode(body, max_bytes=16 * 1024 * 1024))
+    elif content_type == "application/x-veche-backup":   # a binary file (node/ops/backup.py), read back whole
+        header, batches = read_backup(io.BytesIO(body))
+        assert header.chain_id and sum(len(batch) for batch in batches) > 0
+        value = body.decode("latin-1")
     else:
         value = body.decode()
     Draft202012Validator({**schema, "components": document["components"]}).validate(value)

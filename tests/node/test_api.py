@@ -433,7 +433,7 @@ def test_p2p_rejects_anything_not_from_a_validator(single: Path) -> None:
     async def body(node: Node, client: Client) -> None:
         key = read_key_file(single / "node-key.json")
         chain_id = node.chain_id
-        good = seal(chain_id, 0, 1, [], [], key.sign)
+        good = seal(chain_id, key.public_key, 1, [], [], key.sign)
         response = await client.post("/p2p/v1/envelope", data=good, headers=MSGPACK)
         assert response.status == 200 and (await response.json())["duplicate"] is False
         replay = await client.post("/p2p/v1/envelope", data=good, headers=MSGPACK)
@@ -442,15 +442,15 @@ def test_p2p_rejects_anything_not_from_a_validator(single: Path) -> None:
         cases = [
             (b"\xc1garbage", MSGPACK, 400, "malformed"),
             (good[:-7], MSGPACK, 400, "malformed"),
-            (seal("another-chain", 0, 2, [], [], key.sign), MSGPACK, 400, "wrong_chain"),
-            (seal(chain_id, 0, 3, [], [], stranger.sign), MSGPACK, 401, "bad_signature"),
-            (seal(chain_id, 5, 4, [], [], stranger.sign), MSGPACK, 401, "unknown_sender"),
+            (seal("another-chain", key.public_key, 2, [], [], key.sign), MSGPACK, 400, "wrong_chain"),
+            (seal(chain_id, key.public_key, 3, [], [], stranger.sign), MSGPACK, 401, "bad_signature"),
+            (seal(chain_id, stranger.public_key, 4, [], [], stranger.sign), MSGPACK, 401, "unknown_sender"),
             (good, {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
             (b"\x00" * (17 * 1024 * 1024), MSGPACK, 413, "too_large"),
         ]
         for data, headers, status, code in cases:
             assert await error_of(await client.post("/p2p/v1/envelope", data=data, headers=headers)) == (status, code)
-        garbage_message = seal(chain_id, 0, 5, [b"\x93not a consensus message"], [], key.sign)
+        garbage_message = seal(chain_id, key.public_key, 5, [b"\x93not a consensus message"], [], key.sign)
         reply = await (await client.post("/p2p/v1/envelope", data=garbage_message, headers=MSGPACK)).json()
         assert reply["malformed_messages"] == 1
         metrics = await (await client.get("/metrics")).text()
@@ -478,8 +478,8 @@ def test_observer_follows_forwards_and_takes_no_p2p(tmp_path: Path) -> None:
             assert found["height"] >= 1
             await until(lambda: observer.ledger.height >= validator.ledger.height, what="observer sync")
             assert observer.ledger.app_hash == validator.ledger.app_hash or observer.ledger.height < validator.ledger.height
-            refused = await client.post("/p2p/v1/envelope", data=seal(plan.chain_id, 0, 1, [], [], key.sign),
-                                        headers=MSGPACK)
+            refused = await client.post("/p2p/v1/envelope",
+                                        data=seal(plan.chain_id, key.public_key, 1, [], [], key.sign), headers=MSGPACK)
             assert await error_of(refused) == (403, "not_a_validator")
             await until(lambda: len(observer.mempool) == 0, what="observer mempool to drain")
     asyncio.run(main())
@@ -507,4 +507,30 @@ def test_json_error_documents_are_json(single: Path) -> None:
         response = await client.get("/api/v1/campaigns/none")
         assert response.content_type == "application/json"
         assert json.loads(await response.text())["error"]["code"] == "unknown_campaign"
+    run(single, body)
+
+
+def test_validators_route_shows_the_roster_in_force(single: Path) -> None:
+    async def body(node: Node, client: Client) -> None:
+        await until(lambda: node.ledger.height >= 1)
+        document = await (await client.get("/api/v1/validators")).json()
+        height = document["height"]
+        assert height >= 2 and document["node_height"] >= height - 1
+        assert document["from_height"] == 0 and document["committed_height"] is None
+        assert [v["name"] for v in document["validators"]] == ["validator-0"]
+        assert document["validators"][0]["public_key"] == read_key_file(single / "node-key.json").public_key.hex()
+        assert document["quorum"] == 1 and document["committee"]["threshold"] == 1
+        assert document["committee"]["members"][0]["name"] == "committee-0"
+        assert document["protocol_version"] == 1 and document["next_change"] is None
+        at_zero = await (await client.get("/api/v1/validators?height=0")).json()
+        assert at_zero["validators"] == document["validators"]
+        for bad in ("-1", "x", "1.5", "%C2%B2", "1" * 19):
+            assert await error_of(await client.get(f"/api/v1/validators?height={bad}")) == (400, "bad_height"), bad
+        assert (await error_of(await client.get(f"/api/v1/validators?height={node.ledger.height + 50}")))[1] == \
+            "height_not_final"
+        changes = await (await client.get("/api/v1/validators/changes")).json()
+        assert changes["changes"] == [] and changes["chain_id"] == node.chain_id
+        status = await (await client.get("/api/v1/status")).json()
+        assert status["validator_set"]["validators"] == ["validator-0"] and status["protocol_version"] == 1
+        assert status["protocol_upgrade"] is None and status["supported_protocol_version"] >= 2
     run(single, body)

@@ -19,20 +19,25 @@ from node.errors import PayloadTooLarge, PeerRejected, PeerUnauthorized
 KEYS = [SigningKey.generate() for _ in range(4)]
 VALIDATORS = ValidatorSet(tuple(Validator(f"validator-{i}", k.public_key) for i, k in enumerate(KEYS)))
 CHAIN = "veche-test"
+OUTSIDER = SigningKey.generate()
+
+
+def is_validator(public_key: bytes) -> bool:
+    return VALIDATORS.index_of(public_key) is not None
 
 
 def sealed(sender: int = 1, sequence: int = 7, messages: list[bytes] | None = None, txs: list[bytes] | None = None,
            key: SigningKey | None = None, chain_id: str = CHAIN) -> bytes:
-    return seal(chain_id, sender, sequence, messages or [b"m1"], txs or [b"t1", b"t2"],
+    return seal(chain_id, KEYS[sender].public_key, sequence, messages or [b"m1"], txs or [b"t1", b"t2"],
                 (key or KEYS[sender]).sign)
 
 
 def test_valid_envelope_opens() -> None:
-    envelope = open_envelope(sealed(), CHAIN, VALIDATORS)
-    assert (envelope.sender_index, envelope.sequence) == (1, 7)
+    envelope = open_envelope(sealed(), CHAIN, is_validator)
+    assert (envelope.sender_key, envelope.sequence) == (KEYS[1].public_key, 7)
     assert envelope.messages == (b"m1",) and envelope.txs == (b"t1", b"t2")
-    assert peek_sender(sealed(sender=2)) == 2
-    assert peek_sender(sealed(sender=2)[:HEADER_BYTES]) == 2 and peek_sender(b"garbage") is None
+    assert peek_sender(sealed(sender=2)) == KEYS[2].public_key
+    assert peek_sender(sealed(sender=2)[:HEADER_BYTES]) == KEYS[2].public_key and peek_sender(b"garbage") is None
 
 
 def test_the_header_is_exactly_the_documented_bytes() -> None:
@@ -41,12 +46,12 @@ def test_the_header_is_exactly_the_documented_bytes() -> None:
     payload = codec.encode([[b"m1"], [b"t1"]])
     assert body[:4] == b"VCH1"
     assert body[4:12] == hashlib.sha256(CHAIN.encode()).digest()[:8]
-    assert body[12:14] == (1).to_bytes(2, "big") and body[14:22] == (7).to_bytes(8, "big")
-    assert body[22:26] == len(payload).to_bytes(4, "big") and body[26:58] == hashlib.sha256(payload).digest()
-    assert body[HEADER_BYTES:] == payload and HEADER_BYTES == 122
-    signing = envelope_signing_bytes(CHAIN, body[4:58])
-    assert signing == b"veche/v1/p2p" + CHAIN.encode() + body[4:58]
-    verify(KEYS[1].public_key, body[58:122], signing)   # the sender's signature over exactly those bytes
+    assert body[12:44] == KEYS[1].public_key and body[44:52] == (7).to_bytes(8, "big")
+    assert body[52:56] == len(payload).to_bytes(4, "big") and body[56:88] == hashlib.sha256(payload).digest()
+    assert body[HEADER_BYTES:] == payload and HEADER_BYTES == 152
+    signing = envelope_signing_bytes(CHAIN, body[4:88])
+    assert signing == b"veche/v1/p2p" + CHAIN.encode() + body[4:88]
+    verify(KEYS[1].public_key, body[88:152], signing)   # the sender's signature over exactly those bytes
 
 
 def with_header(body: bytes, offset: int, replacement: bytes) -> bytes:
@@ -63,21 +68,22 @@ def with_header(body: bytes, offset: int, replacement: bytes) -> bytes:
 ])
 def test_malformed_envelopes_are_rejected(body: bytes, code: str) -> None:
     with pytest.raises(PeerRejected) as rejected:
-        open_envelope(body, CHAIN, VALIDATORS)
+        open_envelope(body, CHAIN, is_validator)
     assert rejected.value.code == code and rejected.value.status == 400
 
 
 @pytest.mark.parametrize("body, code", [
     (sealed(sender=1, key=SigningKey.generate()), "bad_signature"),   # re-signed by a non-validator
     (sealed(sender=2, key=KEYS[1]), "bad_signature"),                 # validator 1 posing as 2
-    (seal(CHAIN, 9, 1, [], [], KEYS[0].sign), "unknown_sender"),      # not in the validator set
-    (with_header(sealed(), 14, (8).to_bytes(8, "big")), "bad_signature"),    # sequence changed
+    (seal(CHAIN, OUTSIDER.public_key, 1, [], [], OUTSIDER.sign), "unknown_sender"),  # not a validator
+    (with_header(sealed(), 12, KEYS[2].public_key), "bad_signature"),  # another validator named as sender
+    (with_header(sealed(), 44, (8).to_bytes(8, "big")), "bad_signature"),    # sequence changed
     (sealed() + b"x", "bad_signature"),                                # payload longer than signed
     (sealed()[:-1], "bad_signature"),                                  # payload shorter than signed
 ])
 def test_unauthenticated_envelopes_are_refused(body: bytes, code: str) -> None:
     with pytest.raises(PeerUnauthorized) as refused:
-        open_envelope(body, CHAIN, VALIDATORS)
+        open_envelope(body, CHAIN, is_validator)
     assert refused.value.code == code and refused.value.status == 401
 
 
@@ -85,30 +91,30 @@ def test_tampered_payload_fails_the_signature() -> None:
     body = sealed()
     tampered = body[:HEADER_BYTES] + codec.encode([[b"m1"], [b"t1", b"t3"]])
     with pytest.raises(PeerUnauthorized):
-        open_envelope(tampered, CHAIN, VALIDATORS)
+        open_envelope(tampered, CHAIN, is_validator)
 
 
 def test_header_is_authenticated_before_the_payload_is_looked_at() -> None:
     head = sealed(key=SigningKey.generate())[:HEADER_BYTES]
     with pytest.raises(PeerUnauthorized):
-        open_header(head, CHAIN, VALIDATORS)
-    claims_huge = with_header(sealed()[:HEADER_BYTES], 22, (MAX_PAYLOAD_BYTES + 1).to_bytes(4, "big"))
+        open_header(head, CHAIN, is_validator)
+    claims_huge = with_header(sealed()[:HEADER_BYTES], 52, (MAX_PAYLOAD_BYTES + 1).to_bytes(4, "big"))
     with pytest.raises(PayloadTooLarge):
-        open_header(claims_huge, CHAIN, VALIDATORS)
-    header = open_header(sealed()[:HEADER_BYTES], CHAIN, VALIDATORS)
-    assert (header.sender_index, header.sequence) == (1, 7)
+        open_header(claims_huge, CHAIN, is_validator)
+    header = open_header(sealed()[:HEADER_BYTES], CHAIN, is_validator)
+    assert (header.sender_key, header.sequence) == (KEYS[1].public_key, 7)
 
 
 def test_oversized_envelope_is_refused_before_decoding() -> None:
     with pytest.raises(PayloadTooLarge) as refused:
-        open_envelope(b"\x00" * (MAX_ENVELOPE_BYTES + 1), CHAIN, VALIDATORS)
+        open_envelope(b"\x00" * (MAX_ENVELOPE_BYTES + 1), CHAIN, is_validator)
     assert refused.value.code == "too_large"
 
 
 def test_signed_payloads_that_are_not_the_shape_are_rejected() -> None:
     for payload in (codec.encode([[b"m"]]), codec.encode([[1, 2], []]), b"\xc1", codec.encode([[[b"x"]], []]),
                     codec.encode([[b"m"], []]) + b"\x00"):
-        header = EnvelopeHeader(1, 7, len(payload), hashlib.sha256(payload).digest())
+        header = EnvelopeHeader(KEYS[1].public_key, 7, len(payload), hashlib.sha256(payload).digest())
         with pytest.raises(PeerRejected) as rejected:
             open_payload(header, CHAIN, payload)
         assert rejected.value.code == "malformed" and rejected.value.status == 400
@@ -116,17 +122,18 @@ def test_signed_payloads_that_are_not_the_shape_are_rejected() -> None:
 
 def test_replay_filter_flags_exact_recent_replays_only() -> None:
     replays = ReplayFilter(capacity=2)
-    assert not replays.seen(1, 10)
-    assert replays.seen(1, 10)
-    assert not replays.seen(2, 10)
-    assert not replays.seen(1, 11)
-    assert not replays.seen(1, 10)  # evicted from the window: processed again (harmless, idempotent)
+    one, two = KEYS[1].public_key, KEYS[2].public_key
+    assert not replays.seen(one, 10)
+    assert replays.seen(one, 10)
+    assert not replays.seen(two, 10)
+    assert not replays.seen(one, 11)
+    assert not replays.seen(one, 10)  # evicted from the window: processed again (harmless, idempotent)
 
 
 def test_non_canonical_payload_is_refused() -> None:
     # [[b"m1"], []] behind a 3-byte array16 header: decodes to the same value, is not canonical
     payload = b"\xdc\x00\x02" + msgpack.packb([b"m1"], use_bin_type=True) + msgpack.packb([], use_bin_type=True)
-    header = EnvelopeHeader(1, 7, len(payload), hashlib.sha256(payload).digest())
+    header = EnvelopeHeader(KEYS[1].public_key, 7, len(payload), hashlib.sha256(payload).digest())
     with pytest.raises(PeerRejected) as refused:
         open_payload(header, CHAIN, payload)
     assert refused.value.code == "malformed"

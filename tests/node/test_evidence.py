@@ -125,7 +125,7 @@ def test_driver_stores_evidence_before_relaying_it_and_lists_restored_items(tmp_
 
     driver = Driver(engine, app=None, signing_file=None, broadcast=broadcast,  # type: ignore[arg-type]
                     metrics=NodeMetrics(), on_commit=lambda c: None, on_peer_ahead=lambda h: None,
-                    validator_names=[f"validator-{i}" for i in range(4)], clock_ms=lambda: 99,
+                    validators_at=lambda height: VALIDATORS, clock_ms=lambda: 99,
                     evidence_store=evidence_store, restored_evidence=restored)
     assert list(driver.evidence) == restored
 
@@ -166,9 +166,10 @@ def test_a_flood_of_evidence_through_the_engine_is_stored_and_relayed_a_bounded_
     metrics = NodeMetrics()
     engine = Engine("veche-test", validator_set(4), 3, ENGINE_KEYS[3].sign, ScriptedApp(), TIMEOUTS)
     relayed: list[bytes] = []
+    named = ValidatorSet(tuple(Validator(f"validator-{i}", ENGINE_KEYS[i].public_key) for i in range(4)))
     driver = Driver(engine, app=None, signing_file=None, broadcast=relayed.append,  # type: ignore[arg-type]
                     metrics=metrics, on_commit=lambda c: None, on_peer_ahead=lambda h: None,
-                    validator_names=[f"validator-{i}" for i in range(4)], evidence_store=EvidenceStore(store))
+                    validators_at=lambda height: named, evidence_store=EvidenceStore(store))
     honest = make_evidence(prevote(1, 0, "A", 1), prevote(1, 0, "B", 1))
     flood = [make_evidence(prevote(1, r, "A", 0), prevote(1, r, "B", 0)) for r in range(300)]
     items = [honest] + flood + flood[:10] + [honest]  # then relayed again by another honest peer
@@ -177,7 +178,7 @@ def test_a_flood_of_evidence_through_the_engine_is_stored_and_relayed_a_bounded_
     async def main() -> None:
         task = asyncio.create_task(driver.run())
         for index, item in enumerate(items):
-            driver.deliver(1 + index % 2, item)
+            driver.deliver(ENGINE_KEYS[1 + index % 2].public_key, item)
         for _ in range(3000):
             if (metrics.evidence_ignored.value(EVIDENCE_VALIDATOR_CAP) >= ignored
                     and metrics.evidence_ignored.value("duplicate_slot") >= 11):

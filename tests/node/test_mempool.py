@@ -297,3 +297,26 @@ def test_verified_hashes_of_transactions_that_never_commit_are_capped(chain_: Ch
         pool.mark_verified(bytes([round_, index]) * 16 for index in range(20))
         assert len(pool.verified) <= 50
     assert bytes([9, 19]) * 16 in pool.verified and bytes([0, 0]) * 16 not in pool.verified  # oldest out first
+
+
+@pytest.mark.parametrize("ballot, choices, points, code", [
+    (chain.tx.BallotSpec("knapsack", 1, 2, max_sum_cost=1500), ["n1", "n2"], None, "cost_cap"),
+    (chain.tx.BallotSpec("cumulative", 1, 2, max_sum_points=5), ["n1", "n2"], [4, 2], "points_total"),
+    (chain.tx.BallotSpec("cumulative", 1, 2, max_sum_points=5, max_points=3), ["n1"], [4], "points_max"),
+    (chain.tx.BallotSpec("ordinal", 1, 2, rank_points=(2, 1)), ["n1", "n2"], [2, 2], "rank_points"),
+    (chain.tx.BallotSpec("ordinal", 1, 2, rank_points=(2, 1)), ["n1", "n2"], None, "bad_ballot"),
+])
+def test_a_ballot_over_its_campaigns_limits_is_refused_at_admission(
+        ballot: chain.tx.BallotSpec, choices: list[str], points: list[int] | None, code: str) -> None:
+    from tests.node.chainfix import make_chain
+
+    fixture = make_chain(ballot=ballot)
+    pool = fixture.mempool()
+    voters = fixture.voters(2)
+    assert admit(pool, [fixture.register(voters).raw]).rejected == []
+    over = make_vote(fixture.genesis.chain_id, voters[0], "c1", "north", choices, points)
+    result = admit(pool, [over.raw])
+    assert codes(result) == [(0, code)] and len(pool) == 1
+    fits = make_vote(fixture.genesis.chain_id, voters[1], "c1", "north", ["n1"],
+                     None if points is None and ballot.type == "knapsack" else list(ballot.rank_points[:1]) or [1])
+    assert admit(pool, [fits.raw]).rejected == [] and len(pool) == 2

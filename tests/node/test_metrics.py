@@ -1,5 +1,9 @@
 """``GET /metrics`` of a real in-process node: prometheus-client's parser reads it, every metric
-docs/NODE.md §8 names is there under that name, and the values are the node's counters."""
+docs/NODE.md §8 names is there under that name, and the values are the node's counters.
+
+The in-process host serves without the listening socket's connection guard, so the test puts one on
+the node's metrics as ``veche node start`` does (node/process.py); the deployment test scrapes a
+real process through nginx."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.metrics import CONTENT_TYPE, NodeMetrics
+from node.net.guard import ConnectionGuard
 from node.node import Node
+from node.process import guard_limits
 from tests.node.apphost import Client, make_testnet, serve_node, until
 from tests.node.votes import demo_plan, encode_batch, make_batch
 from tests.paths import REPO_ROOT as ROOT
@@ -35,6 +41,7 @@ def test_node_metrics_parse_with_prometheus_client(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with serve_node(home) as (node, client):
+            ConnectionGuard(guard_limits(node.limits), node.metrics, fd_limit=4096)
             await until(lambda: node.ledger.height >= 1, what="the first block")
             plan = demo_plan(home.parent)
             response = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 3)), headers=OCTET)

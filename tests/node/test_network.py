@@ -136,18 +136,19 @@ def test_bad_input_never_stops_a_node(net: LocalNet, voting: Voting) -> None:
     validator_key = read_key_file(net.homes["validator-2"] / "node-key.json")
     relay_key = read_key_file(net.homes["validator-3"] / "node-key.json")
     stale_vote = make_vote(chain_id, STEP_PRECOMMIT, 1, 0, b"\x05" * 32, 2, validator_key.sign)
-    genuine = seal(chain_id, 2, 10, [encode_message(stale_vote)], [], validator_key.sign)
-    resigned = seal(chain_id, 3, 11, [encode_message(stale_vote)], [], relay_key.sign)
+    sender, relay = validator_key.public_key, relay_key.public_key
+    genuine = seal(chain_id, sender, 10, [encode_message(stale_vote)], [], validator_key.sign)
+    resigned = seal(chain_id, relay, 11, [encode_message(stale_vote)], [], relay_key.sign)
     foreign = make_vote("other-chain", STEP_PRECOMMIT, 1, 0, b"\x05" * 32, 2, validator_key.sign)
     msgpack = "application/msgpack"
     p2p_cases = [
         (b"\xc1\xc1garbage", msgpack, 400),
         (genuine[:-9], msgpack, 400),                                    # truncated
         (b"\x00" * (10 * 1024 * 1024), msgpack, 400),                    # 10 MB of garbage
-        (seal("other-chain", 2, 12, [], [], validator_key.sign), msgpack, 400),
-        (seal(chain_id, 2, 13, [], [], SigningKey.generate().sign), msgpack, 401),  # non-validator signer
-        (seal(chain_id, 2, 14, [encode_message(foreign)], [], validator_key.sign), msgpack, 200),
-        (seal(chain_id, 2, 15, [b"\x93junk"], [b"\x01\x02"], validator_key.sign), msgpack, 200),
+        (seal("other-chain", sender, 12, [], [], validator_key.sign), msgpack, 400),
+        (seal(chain_id, sender, 13, [], [], SigningKey.generate().sign), msgpack, 401),  # non-validator signer
+        (seal(chain_id, sender, 14, [encode_message(foreign)], [], validator_key.sign), msgpack, 200),
+        (seal(chain_id, sender, 15, [b"\x93junk"], [b"\x01\x02"], validator_key.sign), msgpack, 200),
         (genuine, msgpack, 200), (genuine, msgpack, 200),                # replayed: ignored
         (resigned, msgpack, 200),                                        # relayed by another validator
         (b"{}", "application/json", 415),

@@ -116,7 +116,7 @@ def test_a_format_1_file_is_accepted_once_and_rewritten_with_a_checksum(tmp_path
 
 
 def _format_1(state: SigningState) -> bytes:
-    """The format-1 body: the format-2 array without its last field (floor), version 1."""
+    """The format-1 body: the first ten fields of the current array (no floor, no polka), version 1."""
     from chain import codec
 
     raw = codec.decode(state.encode())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chain.block import Block, CommitCertificate, make_certificate, vote_signing_bytes
+from chain.block import Block, CommitCertificate, ValidatorSet, make_certificate, vote_signing_bytes
 from chain.crypto import SigningKey, read_key_file, write_key_file
 from chain.ledger import Ledger
 from chain.storage import KeyValueStore, LevelStore
@@ -62,13 +62,17 @@ def genesis_document(keys: Keys, *, chain_id: str = "veche-test", genesis_time_m
     }
 
 
-def certify(genesis: Genesis, keys: Keys, block: Block, signers: Sequence[int] | None = None) -> CommitCertificate:
-    """A commit certificate for ``block`` signed by ``signers`` (default: the first quorum)."""
-    validators = genesis.params.validators
+def certify(genesis: Genesis, keys: Keys, block: Block, signers: Sequence[int] | None = None,
+            validators: ValidatorSet | None = None) -> CommitCertificate:
+    """A commit certificate for ``block`` signed by ``signers`` (default: the first quorum) of ``validators``
+    (default: the genesis set; after a validators.update, the set in force at the block's height — every
+    key of it must be among ``keys.validators``)."""
+    validators = genesis.params.validators if validators is None else validators
+    by_key = {key.public_key: key for key in keys.validators}
     chosen = list(range(validators.quorum)) if signers is None else list(signers)
     message = vote_signing_bytes(genesis.chain_id, "precommit", block.height, block.header.round, block.hash())
     return make_certificate(block.height, block.header.round, block.hash(),
-                            [(i, keys.validators[i].sign(message)) for i in chosen])
+                            [(i, by_key[validators.public_key(i)].sign(message)) for i in chosen])
 
 
 class ChainBuilder:
@@ -94,7 +98,8 @@ class ChainBuilder:
         if strict and built.rejected:
             tx, error = built.rejected[0]
             raise AssertionError(f"{len(built.rejected)} txs rejected, first {tx.kind}: {error}")
-        certificate = certify(self.genesis, self.keys, built.block)
+        certificate = certify(self.genesis, self.keys, built.block,
+                              validators=self.ledger.validators_at(built.block.height))
         self.ledger.commit(built.block, certificate, built.execution)
         self.last_certificate = certificate
         return built.block

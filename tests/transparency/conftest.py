@@ -9,7 +9,7 @@ import pytest
 
 from chain.crypto import SigningKey
 from chain.storage import LevelStore
-from chain.tx import BallotSpec, RuleSpec, Tx
+from chain.tx import BallotSpec, RuleSpec, Tx, make_vote
 from genesis.model import Genesis, parse_genesis
 from tests.transparency.chainkit import ChainBuilder, Keys, genesis_document, make_keys
 
@@ -34,7 +34,8 @@ class BuiltChain:
 
 
 def build_chain(home: Path) -> BuiltChain:
-    """Two campaigns (greedy by district; equal shares over the campaign), 700 ballots, closes."""
+    """Three campaigns (greedy by district; equal shares over the campaign; equal shares over
+    cumulative ballots — points as utilities), 700 ballots each, closes."""
     keys = make_keys()
     document = genesis_document(keys)
     home.mkdir(parents=True)
@@ -52,9 +53,14 @@ def build_chain(home: Path) -> BuiltChain:
         builder.initiative("parks", "trees", "south", 500),
         builder.initiative("roads", "r1", "north", 500), builder.initiative("roads", "r2", "north", 400),
         builder.initiative("roads", "r3", "south", 300),
+        builder.campaign("points", voting_start=start, voting_end=start + 30_000,
+                         ballot=BallotSpec("cumulative", 1, 3, min_sum_points=1, max_sum_points=5),
+                         rule=RuleSpec("equal-shares", "campaign", 0, 0, 900), ballots_per_voter="campaign"),
+        builder.initiative("points", "p1", "north", 500), builder.initiative("points", "p2", "north", 400),
+        builder.initiative("points", "p3", "north", 300),
     ])
     voters = [SigningKey.generate() for _ in range(VOTERS)]
-    builder.add_block([builder.registration(c, voters[i:i + 500]) for c in ("parks", "roads")
+    builder.add_block([builder.registration(c, voters[i:i + 500]) for c in ("parks", "roads", "points")
                        for i in range(0, VOTERS, 500)], time_ms=start)
     vote_heights: list[int] = []
     batch: list[Tx] = []
@@ -65,14 +71,16 @@ def build_chain(home: Path) -> BuiltChain:
             batch.append(builder.vote(voter, "parks", "north", ["swings" if i % 2 else "benches"]))
         batch.append(builder.vote(voter, "roads", "north" if i % 4 else "south",
                                   ["r1", "r2"] if i % 4 else ["r3"]))
+        batch.append(make_vote(builder.chain_id, voter, "points", "north", ["p1", "p2", "p3"][: 1 + i % 3],
+                               [3, 1, 1][: 1 + i % 3] if i % 2 else [1, 2, 2][: 1 + i % 3]))
         if len(batch) >= 200:
             vote_heights.append(builder.add_block(batch).height)
             batch = []
     if batch:
         vote_heights.append(builder.add_block(batch).height)
     builder.add_block([builder.close("parks", "count finished")])
-    builder.add_block([], time_ms=start + 30_000)   # "roads" closes by its deadline (equal shares)
-    votes = 2 * VOTERS
+    builder.add_block([], time_ms=start + 30_000)   # "roads" and "points" close by their deadline (equal shares)
+    votes = 3 * VOTERS
     height = builder.ledger.height
     store.close()
     return BuiltChain(home, genesis, keys, height, votes, vote_heights, voters)

@@ -26,6 +26,7 @@ from tests.paths import SHARED_DATA
 
 DATA = SHARED_DATA
 FILES = sorted(DATA.glob("*.pb"))
+BALLOT_TYPE_FILES = sorted((DATA / "ballot-types").glob("*.pb"))   # cumulative, ordinal, knapsack
 GATEWAY = b"\x01" * 32
 
 
@@ -42,43 +43,63 @@ def testnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedTestne
 
 
 def official_selection(pb: PbFile) -> set[str]:
-    return {p.project_id for p in pb.projects if p.selected}
+    return {p.project_id for p in pb.projects if p.selected_by_rule}
+
+
+Ballot = tuple[tuple[str, int], ...]   # (project, points) — points 1 for approval ballots
 
 
 @dataclass(frozen=True)
 class PabutoolsView:
-    """What pabutools reads from a file: ballots (a multiset of approval sets), costs, budget, outcome."""
+    """What pabutools reads from a file: ballots (a multiset of (project, points) tuples: sorted for
+    approval and cumulative ballots, in rank order for ordinal ones), scores, costs, budget, outcome."""
 
-    ballots: Counter[tuple[str, ...]]
+    ballots: Counter[Ballot]
+    scores: dict[str, int]
     costs: dict[str, int]
     budget: int
     outcome: frozenset[str]
 
 
-def greedy_no_skip(costs: dict[str, int], counts: Counter[str], budget: int) -> set[str]:
+def greedy_reference(costs: dict[str, int], scores: dict[str, int], budget: int, *, skip: bool) -> set[str]:
+    """Most points first (ties: lower cost, id bytes); take what fits, or stop at the first that does not."""
     chosen: set[str] = set()
-    for project in sorted(costs, key=lambda p: (-counts[p], costs[p], p.encode())):
+    for project in sorted(costs, key=lambda p: (-scores[p], costs[p], p.encode())):
         if costs[project] > budget:
+            if skip:
+                continue
             break
         chosen.add(project)
         budget -= costs[project]
     return chosen
 
 
+def pabutools_ballot(vote_type: str, ballot: Any, max_length: int) -> Ballot:
+    if vote_type == "cumulative":
+        return tuple(sorted((project.name, int(ballot[project])) for project in ballot))
+    if vote_type == "ordinal":
+        given = ballot.meta.get("points")
+        points = [int(x) for x in given.split(",")] if given else [max_length - rank for rank in range(len(ballot))]
+        return tuple((project.name, value) for project, value in zip(ballot, points))
+    return tuple(sorted((project.name, 1) for project in ballot))
+
+
 def pabutools_view(path: Path, rule: str) -> PabutoolsView:
     instance, profile = parse_pabulib(str(path))
-    ballots = Counter(tuple(sorted(project.name for project in ballot)) for ballot in profile)
+    vote_type = instance.meta["vote_type"]
+    max_length = int(instance.meta.get("max_length") or max((len(b) for b in profile), default=0))
+    ballots = Counter(pabutools_ballot(vote_type, ballot, max_length) for ballot in profile)
     costs = {project.name: int(project.cost) for project in instance}
+    scores = {project: 0 for project in costs}
+    for ballot, weight in ballots.items():
+        for project, points in ballot:
+            scores[project] += points * weight
     budget = int(instance.budget_limit)
-    if rule == "greedy":
+    if rule == "greedy" and vote_type in ("approval", "choose-1"):
         outcome = {p.name for p in greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat)}
-    else:  # pabutools has no greedy-no-skip; count its profile and apply the rule's definition
-        counts: Counter[str] = Counter()
-        for ballot, weight in ballots.items():
-            for project in ballot:
-                counts[project] += weight
-        outcome = greedy_no_skip(costs, counts, budget)
-    return PabutoolsView(ballots, costs, budget, frozenset(outcome))
+    else:  # pabutools has no greedy-no-skip nor a greedy on points: apply the rule to its profile
+        outcome = greedy_reference(costs, scores, budget, skip=rule == "greedy")
+    return PabutoolsView(ballots, scores, costs, budget, frozenset(outcome))
 
 
 def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_election(
@@ -86,6 +107,13 @@ def test_import_with_votes_reproduces_the_official_result_and_exports_the_same_e
     """Against the in-process fake; tests/transparency/test_realnet.py runs every file on real nodes."""
     check_import_and_export(testnet.directory, testnet.url(0), DATA / "Poland_Warszawa_2023_Wesola.pb",
                             tmp_path)
+
+
+@pytest.mark.parametrize("name", ["Poland_Krakow_2019_Bronowice.pb"])
+def test_a_ranked_election_imports_and_exports_the_same(testnet: ThreadedTestnet, tmp_path: Path, name: str) -> None:
+    """Ordinal ballots on the fake; tests/transparency/test_ballot_types_realnet.py runs all three types on
+    real nodes."""
+    check_import_and_export(testnet.directory, testnet.url(0), DATA / "ballot-types" / name, tmp_path)
 
 
 def wait_closed(node_url: str, campaign_id: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -118,6 +146,8 @@ def check_import_and_export(directory: Path, node_url: str, source: Path, tmp_pa
     assert tally["close_reason"] == "pabulib import complete"
     node_counts = {iid: votes for d in tally["districts"].values() for iid, votes in d["initiatives"].items()}
     assert node_counts == {p.project_id: p.votes for p in pb.projects}
+    node_scores = {iid: points for d in tally["districts"].values() for iid, points in d["scores"].items()}
+    assert node_scores == {p.project_id: p.votes if p.score is None else p.score for p in pb.projects}
     assert set(tally["winners"]) == official_selection(pb)
 
     out = tmp_path / f"{source.stem}-export.pb"
@@ -126,10 +156,14 @@ def check_import_and_export(directory: Path, node_url: str, source: Path, tmp_pa
     original, recount = pabutools_view(source, pb.rule), pabutools_view(out, pb.rule)
     assert recount == original
     assert recount.outcome == official_selection(pb)
+    assert recount.scores == {p.project_id: p.votes if p.score is None else p.score for p in pb.projects}
     back = read_pb(out)
-    assert {p.project_id: (p.votes, p.selected) for p in back.projects} == \
-        {p.project_id: (p.votes, bool(p.selected)) for p in pb.projects}
+    assert {p.project_id: (p.votes, p.score, p.selected) for p in back.projects} == \
+        {p.project_id: (p.votes, p.score, int(p.selected_by_rule)) for p in pb.projects}
     assert back.meta_get("rule") == pb.rule and back.vote_type == pb.vote_type
+    for limit in ("max_sum_cost", "max_sum_points", "min_length", "max_length"):
+        if pb.meta_get(limit) is not None:
+            assert back.get_meta_amount(limit) == pb.get_meta_amount(limit), limit
     assert [v.voter_id for v in back.votes] == [str(n) for n in range(1, len(pb.votes) + 1)]
     return summary
 

@@ -59,6 +59,18 @@ def test_valid_receipt_passes(served: ThreadedTestnet, receipt: dict[str, Any], 
     assert "receipt valid: ballot in campaign" in result.stdout
 
 
+def test_a_scored_ballots_receipt_names_its_points(served: ThreadedTestnet, honest_chain: BuiltChain,
+                                                  tmp_path: Path) -> None:
+    ledger = served.network.ledger
+    block = ledger.block(honest_chain.vote_heights[0])
+    assert block is not None
+    index = next(i for i, raw in enumerate(block.txs) if decode_tx(raw).body.campaign_id == "points")
+    result = check(tmp_path, receipt_from(ledger, honest_chain.vote_heights[0], index), "--node", served.url(0))
+    assert result.exit_code == 0, result.stderr
+    assert "receipt valid: ballot in campaign points, district north, giving p" in result.stdout
+    assert "points)" in result.stdout
+
+
 def test_pinned_genesis(served: ThreadedTestnet, receipt: dict[str, Any], honest_chain: BuiltChain,
                         tmp_path: Path) -> None:
     pinned = honest_chain.home / "genesis.json"

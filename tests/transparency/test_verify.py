@@ -49,6 +49,8 @@ def test_honest_chain_verifies_from_home(honest_chain: BuiltChain) -> None:
     assert parks["matches"] is True and parks["published_result_hash"] == parks["result_hash"]
     # equal shares: 525 voters approve {r1, r2}, 175 approve {r3}; budget 900 buys r2 then r3... computed here:
     assert roads["winners"] and roads["published_result_hash"] is None and roads["matches"] is None
+    points = report["campaigns"]["points"]
+    assert points["status"] == "closed" and points["total_ballots"] == 700 and points["winners"]
     assert report["votes_per_second"] > 0 and report["seconds"] > 0
 
 
@@ -139,6 +141,19 @@ def test_tampered_tally_in_stored_state_is_caught(honest_chain: BuiltChain, tmp_
     assert report["first_bad_height"] is None
 
 
+def test_tampered_points_in_stored_state_are_caught(honest_chain: BuiltChain, tmp_path: Path) -> None:
+    from chain.records import score_key
+
+    copy = honest_chain.copy(tmp_path / "copy")
+    db = plyvel.DB(str(copy / "data"))
+    assert db.get(score_key("points", "p2")) is not None
+    db.put(score_key("points", "p2"), u64(10_000))
+    db.close()
+    result, report = run_verify("--home", str(copy))
+    assert result.exit_code == 1
+    assert "stored state differs from the replay at key S/s/points/p2" in report["error"]
+
+
 def build_byzantine_chain(home: Path) -> tuple[BuiltChain, int]:
     """A chain where a quorum certified a block holding a ballot with a wrong signature."""
     from tests.transparency.conftest import build_chain
@@ -199,6 +214,7 @@ def test_honest_chain_verifies_over_the_api(served_honest: ThreadedTestnet, hone
     # over the API the equal-shares result is published by the node too, and matches
     assert report["campaigns"]["roads"]["matches"] is True
     assert report["campaigns"]["parks"]["matches"] is True
+    assert report["campaigns"]["points"]["matches"] is True   # equal shares over cumulative ballots
 
 
 def test_pinned_genesis_must_match(served_honest: ThreadedTestnet, tmp_path: Path) -> None:

@@ -8,9 +8,13 @@ import click
 
 from gateway.cli import gateway_group
 from genesis.cli import genesis_group, keys_group, testnet_init
+from node.cli.backup import backup_command, restore_command
+from node.cli.governance import keys_rotate, upgrade_group, validators_group
+from node.cli.signing import sign_command, submit_command
 from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
+from node.console.cli import console_command
 from node.ops.tls import TlsConfigError, set_default_ca_file
 
 
@@ -35,8 +39,11 @@ def testnet_group() -> None:
 testnet_group.add_command(testnet_init, "init")
 testnet_group.add_command(testnet_start, "start")
 
+keys_group.add_command(keys_rotate, "rotate")
 main.add_command(keys_group, "keys")
 main.add_command(genesis_group, "genesis")
+node_group.add_command(backup_command, "backup")
+node_group.add_command(restore_command, "restore")
 main.add_command(node_group, "node")
 main.add_command(gateway_group, "gateway")
 main.add_command(demo_command, "demo")
@@ -48,6 +55,11 @@ main.add_command(progress_group, "progress")
 main.add_command(verify_command, "verify")
 main.add_command(receipt_group, "receipt")
 main.add_command(pabulib_group, "pabulib")
+main.add_command(console_command, "console")
+main.add_command(validators_group, "validators")
+main.add_command(upgrade_group, "upgrade")
+main.add_command(sign_command, "sign")
+main.add_command(submit_command, "submit")
 
 
 if __name__ == "__main__":
