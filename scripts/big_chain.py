@@ -78,7 +78,8 @@ def cmd_node(args: argparse.Namespace) -> None:
 
     work = run_dir(args, "node")
     try:
-        emit(measure(args.dir, work, settle=args.settle, samples=args.samples, full_campaign=args.campaign), args)
+        emit(measure(args.dir, work, settle=args.settle, samples=args.samples, full_campaign=args.campaign,
+                     block_walk=args.block_walk), args)
     finally:
         if not args.keep:
             shutil.rmtree(work.parent, ignore_errors=True)
@@ -94,6 +95,32 @@ def cmd_network(args: argparse.Namespace) -> None:
     try:
         emit(measure(args.dir, work, rounds=args.rounds, rate=args.rate, duration=args.duration,
                      warmup=args.warmup, keep=args.keep), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_disk(args: argparse.Namespace) -> None:
+    """Bytes per ballot and per key prefix, on a hard-linked copy (opening a LevelDB may compact it)."""
+    import shutil
+
+    from bigchain.disk import files_by_kind, leveldb_stats, usage
+    from bigchain.snapshot import snapshot_data
+
+    source = args.dir / "net" / "validator-0" / "data"
+    work = run_dir(args, "disk")
+    try:
+        snapshot_data(source, work)
+        before = files_by_kind(source)
+        rows = usage(work)
+        ballots = next(row.keys for row in rows if row.prefix == "S/b/")
+        total = sum(before.values())
+        emit({"chain": str(args.dir), "ballots": ballots, "directory_bytes": before,
+              "bytes_per_ballot": round(total / ballots, 1) if ballots else None,
+              "table_bytes_per_ballot": round(before["tables"] / ballots, 1) if ballots else None,
+              "prefixes": [{**row.to_json(), "table_bytes_per_ballot": round(row.table_bytes / ballots, 1)
+                            if ballots else None} for row in rows],
+              "leveldb_stats": leveldb_stats(work).splitlines()}, args)
     finally:
         if not args.keep:
             shutil.rmtree(work.parent, ignore_errors=True)
@@ -129,6 +156,8 @@ def main() -> None:
     node.add_argument("--settle", type=float, default=20.0)
     node.add_argument("--samples", type=int, default=200, help="tx lookups")
     node.add_argument("--campaign", default=None, help="also read this whole campaign page by page")
+    node.add_argument("--block-walk", action="store_true",
+                      help="read ballot pages by the block walk (as a store from before the index), not the index")
     node.set_defaults(run=cmd_node)
 
     network = measurement("network", "a new campaign at --rate votes/s on the big chain vs an empty one, alternated")
@@ -137,6 +166,9 @@ def main() -> None:
     network.add_argument("--duration", type=float, default=60)
     network.add_argument("--warmup", type=float, default=5)
     network.set_defaults(run=cmd_network)
+
+    disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
+    disk.set_defaults(run=cmd_disk)
     args = parser.parse_args()
     args.run(args)
 

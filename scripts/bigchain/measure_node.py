@@ -12,6 +12,10 @@ quorum, so it only opens its chain and serves its API), then measures over loopb
     start and from the middle of its index, and a whole campaign read page by page (what
     ``veche pabulib export`` reads), in ballots per second;
   * the tally of the largest campaign, a block, the status.
+
+``block_walk``: the copy is told its ballot index starts after its last block
+(``M/ballot_index_from``), so every campaign's pages walk the stored blocks as on a store written
+before the index existed — the same chain read both ways.
 """
 
 from __future__ import annotations
@@ -100,13 +104,15 @@ def read_campaign(url: str, campaign_id: str, after: str | None = None, pages: i
 
 
 def measure(chain_dir: Path, run_dir: Path, *, settle: float = 20.0, samples: int = 200,
-            full_campaign: str | None = None, seed: int = 1) -> dict[str, Any]:
+            full_campaign: str | None = None, seed: int = 1, block_walk: bool = False) -> dict[str, Any]:
     copy_layout(chain_dir, run_dir, data_for=("validator-0",), new_ports=True)
+    if block_walk:
+        index_from_after_the_last_block(run_dir / "validator-0" / "data")
     net = BigNet(run_dir)
     name = "validator-0"
     url = net.urls[name]
     rng = random.Random(seed)
-    result: dict[str, Any] = {"chain": str(chain_dir)}
+    result: dict[str, Any] = {"chain": str(chain_dir), "ballot_pages": "block walk" if block_walk else "as stored"}
     try:
         started = time.perf_counter()
         net.start(name)
@@ -162,6 +168,18 @@ def measure(chain_dir: Path, run_dir: Path, *, settle: float = 20.0, samples: in
     finally:
         net.close()
     return result
+
+
+def index_from_after_the_last_block(data: Path) -> None:
+    from chain.ballot_index import BALLOT_INDEX_FROM_KEY
+    from chain.records import u64
+    from chain.storage import LevelStore
+
+    store = LevelStore(data)
+    try:
+        store.write({BALLOT_INDEX_FROM_KEY: u64(2**62)}, sync=True)
+    finally:
+        store.close()
 
 
 def wait_height(net: BigNet, name: str, height: int, timeout: float) -> None:
