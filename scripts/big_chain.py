@@ -100,6 +100,19 @@ def cmd_network(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_apply(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_apply import measure
+
+    work = run_dir(args, "apply")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, rounds=args.rounds, votes=args.votes, per_block=args.per_block), args)
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)
+
+
 def cmd_disk(args: argparse.Namespace) -> None:
     """Bytes per ballot and per key prefix, on a hard-linked copy (opening a LevelDB may compact it)."""
     import shutil
@@ -166,6 +179,13 @@ def main() -> None:
     network.add_argument("--duration", type=float, default=60)
     network.add_argument("--warmup", type=float, default=5)
     network.set_defaults(run=cmd_network)
+
+    apply = measurement("apply", "CPU per vote applied and committed on the big chain vs an empty one, "
+                                 "main thread and LevelDB's background apart")
+    apply.add_argument("--rounds", type=int, default=2)
+    apply.add_argument("--votes", type=int, default=60_000)
+    apply.add_argument("--per-block", type=int, default=500)
+    apply.set_defaults(run=cmd_apply)
 
     disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
     disk.set_defaults(run=cmd_disk)
