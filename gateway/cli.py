@@ -53,10 +53,20 @@ async def serve(config: GatewayConfig) -> None:
     runner = web.AppRunner(app, access_log_class=AccessLogger, keepalive_timeout=15, max_line_size=4096,
                            max_field_size=4096, max_headers=64, handle_signals=False)
     await runner.setup()
+    wire = None
+    server = None
     try:
-        site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
         try:
-            await site.start()
+            if config.test_wire_log_file is not None:   # TEST ONLY: gateway/wirelog.py
+                from gateway.wirelog import WireLog, logging_handler_factory
+
+                wire = WireLog(config.test_wire_log_file)
+                server = await asyncio.get_running_loop().create_server(
+                    logging_handler_factory(runner.server, wire), config.listen_host, config.listen_port,
+                    backlog=1024, reuse_address=True)
+            else:
+                site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
+                await site.start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
         log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
@@ -67,7 +77,11 @@ async def serve(config: GatewayConfig) -> None:
         await stop.wait()
         log.info("gateway stopping")
     finally:
+        if server is not None:
+            server.close()
         await runner.cleanup()
+        if wire is not None:
+            wire.close()
 
 
 def exit_code_for(exc: BaseException) -> int:
