@@ -18,7 +18,7 @@ harness only to start nodes (``LocalNet``) and its CLI as a user would.
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import json
 import re
 import subprocess
@@ -50,14 +50,14 @@ BALLOTS_PER_FILE = 100
 CHILD_VOTERS = 60
 
 
+OUTSIDER = ROOT / "scripts" / "outsider"
+
+
 def load_outsider() -> ModuleType:
-    path = ROOT / "scripts" / "outsider" / "verify_chain.py"
-    spec = importlib.util.spec_from_file_location("outsider_verify_chain", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The outsider's package ``outsider_vc`` (scripts/outsider/), imported from its own folder."""
+    if str(OUTSIDER) not in sys.path:
+        sys.path.insert(0, str(OUTSIDER))
+    return importlib.import_module("outsider_vc")
 
 
 vc = load_outsider()
