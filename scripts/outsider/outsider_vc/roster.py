@@ -112,7 +112,8 @@ def campaign_body(o: dict[str, Any], roster: Roster) -> list[Any]:
             o.get("min_cost", 1), o.get("max_cost", 2 ** 62), list(o.get("categories", [])),
             time_ms(o["submission_start"]), time_ms(o["submission_end"]), time_ms(o["voting_start"]),
             time_ms(o["voting_end"]), gw, o.get("registration_cap", 10_000_000),
-            o.get("ballots_per_voter", "district")]
+            o.get("ballots_per_voter", "district")] + (
+                [bytes.fromhex(o["certification_key"])] if "certification_key" in o else [])
 
 
 def initiative_body(o: dict[str, Any]) -> list[Any]:

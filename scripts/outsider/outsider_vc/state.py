@@ -23,12 +23,16 @@ class Campaign:
     registered: int = 0
     total_ballots: int = 0
     initiative_count: int = 0
+    tokens_issued: int = 0          # §16.5: only in the record of a campaign with a certification key
+    certified_voters: int = 0
+    voter_held_ballots: int = 0
     gateway_name: str = ""
     initiatives: dict[str, list[Any]] = field(default_factory=dict)   # id -> [submit, status, reason, h, submitter]
     votes: dict[str, int] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
     voters: set[bytes] = field(default_factory=set)
     slots: set[bytes] = field(default_factory=set)
+    nullifiers: set[bytes] = field(default_factory=set)     # §16.5 S/n/<campaign>/<voter key>
     ballots: list[tuple[str, list[str], list[int] | None]] = field(default_factory=list)
     progress: dict[str, int] = field(default_factory=dict)
     result: tuple[list[str], bytes] | None = None
@@ -37,9 +41,16 @@ class Campaign:
     def cid(self) -> str:
         return str(self.spec[0])
 
+    @property
+    def certification_key(self) -> bytes | None:
+        return bytes(self.spec[16]) if len(self.spec) == 17 else None
+
     def record(self) -> bytes:
-        return enc([self.spec, self.status, self.created_height, self.closed_height, self.closed_time_ms,
-                    self.close_reason, self.registered, self.total_ballots, self.initiative_count])
+        fields = [self.spec, self.status, self.created_height, self.closed_height, self.closed_time_ms,
+                  self.close_reason, self.registered, self.total_ballots, self.initiative_count]
+        if self.certification_key is not None:
+            fields += [self.tokens_issued, self.certified_voters, self.voter_held_ballots]
+        return enc(fields)
 
     def district(self, did: str) -> list[Any] | None:
         for d in self.spec[3]:
@@ -197,13 +208,24 @@ class State:
         rec[2] = b[3]
         self.put_initiative(c, b[1])
 
+    def check_gateway(self, tx: Tx, c: Campaign) -> None:
+        """§15.3: signed by the key the campaign's gateway holds in the roster in force now; a key it
+        held before gets ``revoked_key``, any other signer ``permission_denied``."""
+        roster = self.roster_at(self.height)
+        current = roster.gateway_key(c.gateway_name)
+        if len(tx.signers) == 1 and current is not None and tx.signers[0] == current:
+            return
+        if len(tx.signers) == 1:
+            earlier = [self.genesis_roster] + [r for f, (_, r, _) in self.rosters.items() if f <= self.height]
+            if any(r.gateway_key(c.gateway_name) == tx.signers[0] for r in earlier):
+                raise Reject("revoked_key", f"{tx.signers[0].hex()} no longer signs for gateway {c.gateway_name}")
+        raise Reject("permission_denied")
+
     def _voters_register(self, tx: Tx, genesis: bool) -> None:
         cid, keys = tx.body
         c = self.open_campaign(cid)
-        current = self.roster_at(self.height).gateway_key(c.gateway_name)
-        if len(tx.signers) != 1 or current is None or tx.signers[0] != current:
-            raise Reject("permission_denied")
-        if c.registered + len(keys) > c.spec[14]:
+        self.check_gateway(tx, c)
+        if c.registered + c.tokens_issued + len(keys) > c.spec[14]:
             raise Reject("registration_cap")
         if any(bytes(k) in c.voters for k in keys):
             raise Reject("duplicate")
@@ -213,17 +235,40 @@ class State:
         c.registered += len(keys)
         self.put_campaign(c)
 
+    def _tokens_issued(self, tx: Tx, genesis: bool) -> None:
+        cid, _, count = tx.body
+        c = self.open_campaign(cid)
+        self.check_gateway(tx, c)
+        if c.certification_key is None:
+            raise Reject("no_certification", cid)
+        if c.registered + c.tokens_issued + count > c.spec[14]:
+            raise Reject("registration_cap")
+        c.tokens_issued += count
+        self.put_campaign(c)
+
+    def token_message(self, cid: str, voter: bytes) -> bytes:
+        return b"veche/v1/voter-token" + enc([self.chain_id, cid, voter])
+
     def _vote_cast(self, tx: Tx, genesis: bool) -> None:
         b = tx.body
         cid, did, choices = b[0], b[1], b[2]
-        points: list[int] | None = b[3] if len(b) == 4 else None
+        held = len(b) == 5                          # §16.3: a voter-held key's ballot carries a token
+        points: list[int] | None = b[3] if len(b) == 4 or (held and b[3]) else None
         c = self.campaign(cid)
         if c.status != "open" or not c.spec[11] <= self.time < c.spec[12]:
             raise Reject("outside_window")
         if len(tx.signers) != 1:
             raise Reject("permission_denied")
         voter = tx.signers[0]
-        if voter not in c.voters:
+        if held:
+            key = c.certification_key
+            if key is None:
+                raise Reject("no_certification", cid)
+            if b[4][0] != cid:
+                raise Reject("token_wrong_campaign", b[4][0])
+            if not rsa_pss_sha384_ok(key, bytes(b[4][1]), self.token_message(cid, voter)):
+                raise Reject("bad_token")
+        elif voter not in c.voters:
             raise Reject("not_registered")
         district = c.district(did)
         if district is None:
@@ -250,8 +295,16 @@ class State:
                 raise Reject("rank_points")
         slot = cid.encode() + b"/" + voter + b"/" + (did.encode() if c.spec[15] == "district" else b"")
         if slot in c.slots:
-            raise Reject("double_vote")
+            raise Reject("token_used" if held else "double_vote")
+        if held and voter not in c.nullifiers and not c.certified_voters < c.tokens_issued:
+            raise Reject("tokens_exhausted")
         c.slots.add(slot)
+        if held:
+            c.voter_held_ballots += 1
+            if voter not in c.nullifiers:
+                c.nullifiers.add(voter)
+                c.certified_voters += 1
+                self.put(b"S/n/" + cid.encode() + b"/" + voter, b"")
         self.put(b"S/b/" + slot, enc([tx.hash, choices] if points is None else [tx.hash, choices, points]))
         for i, ch in enumerate(choices):
             c.votes[ch] = c.votes.get(ch, 0) + 1

@@ -92,12 +92,18 @@ def check_ballot_spec(b: Any) -> None:
             raise Bad("rank_points must not increase")
 
 
+def check_certification_key(n: Any) -> None:
+    """§16.1: an RSA modulus, big-endian, 384..512 bytes, top bit set, odd (e is always 65537)."""
+    if not isinstance(n, bytes) or not 384 <= len(n) <= 512 or n[0] < 0x80 or n[-1] % 2 == 0:
+        raise Bad("certification_key: not an odd 3072..4096-bit modulus in whole bytes")
+
+
 def check_body(kind: str, body: Any) -> None:
     if not isinstance(body, list):
         raise Bad("body: not an array")
     if kind == "campaign.create":
-        if len(body) != 16:
-            raise Bad("campaign.create: 16 fields")
+        if len(body) not in (16, 17):
+            raise Bad("campaign.create: 16 or 17 fields")
         _id(body[0], "campaign_id")
         _text(body[1], 200, "title", plus=True)
         _one_of(body[2], ("adult", "children"), "track")
@@ -135,6 +141,8 @@ def check_body(kind: str, body: Any) -> None:
         _bin(body[13], 32, "gateway")
         _uint(body[14], "registration_cap")
         _one_of(body[15], ("district", "campaign"), "ballots_per_voter")
+        if len(body) == 17:
+            check_certification_key(body[16])
     elif kind == "initiative.submit":
         if len(body) != 8:
             raise Bad("initiative.submit: 8 fields")
@@ -162,11 +170,12 @@ def check_body(kind: str, body: Any) -> None:
         if len(set(keys)) != len(keys):
             raise Bad("voter keys repeat")
     elif kind == "vote.cast":
-        if len(body) not in (3, 4):
-            raise Bad("vote.cast: 3 or 4 fields")
+        if len(body) not in (3, 4, 5):
+            raise Bad("vote.cast: 3, 4 or 5 fields")
         _id(body[0], "campaign_id"), _id(body[1], "district_id")
         choices = [_id(c, "choice") for c in _arr(body[2], 1, 64, "choices")]
-        if len(body) == 3:
+        scored = len(body) == 4 or (len(body) == 5 and _arr(body[3], 0, 64, "points") != [])
+        if not scored:
             if any(choices[i].encode() >= choices[i + 1].encode() for i in range(len(choices) - 1)):
                 raise Bad("choices: not distinct and sorted")
         else:
@@ -176,6 +185,13 @@ def check_body(kind: str, body: Any) -> None:
             keys = [(-p, c.encode()) for p, c in zip(points, choices)]
             if any(keys[i] >= keys[i + 1] for i in range(len(keys) - 1)) or len(set(choices)) != len(choices):
                 raise Bad("scored ballot: not in canonical order")
+        if len(body) == 5:      # §16.3: [token_campaign_id, token]
+            token = body[4]
+            if not isinstance(token, list) or len(token) != 2:
+                raise Bad("token: not [campaign_id, token]")
+            _id(token[0], "token_campaign_id")
+            if not isinstance(token[1], bytes) or not 384 <= len(token[1]) <= 512:
+                raise Bad("token: not bin(384..512)")
     elif kind == "campaign.close":
         if len(body) != 2:
             raise Bad("campaign.close: 2 fields")
@@ -228,6 +244,13 @@ def check_body(kind: str, body: Any) -> None:
             raise Bad("district/gateway rotation")
         if old and new and old == new:
             raise Bad("new key equals old")
+    elif kind == "tokens.issued":       # §16.4
+        if len(body) != 3:
+            raise Bad("tokens.issued: 3 fields")
+        _id(body[0], "campaign_id")
+        _uint(body[1], "batch")
+        if not 1 <= _uint(body[2], "count") <= 65_536:
+            raise Bad("count: not 1..65536")
     elif kind == "protocol.upgrade":
         if len(body) != 3:
             raise Bad("protocol.upgrade: 3 fields")
