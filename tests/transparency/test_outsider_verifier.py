@@ -5,11 +5,15 @@ The chain carries the demo genesis data (an adult choose-1 campaign and a childr
 campaign), four real elections imported with ``veche pabulib import`` (knapsack, cumulative under
 equal shares, ordinal, approval under equal shares — cut from the files of ../shared/data), votes
 the test signs itself (children's track, one ballot per campaign; adult choose-1, one per district),
-a validator-set change that reorders the proposers, a gateway key rotation (the children's voters are
-registered with the new key), a protocol upgrade to version 2 (the app hash then covers the version)
-and a progress report. Both verifiers must agree on every documented field of ``--json``; the
-outsider's app hash must be the node's; and both must refuse a served chain with a flipped byte, and
-a block forged by the whole validator set that slips in a double vote.
+voter-held ballots (PROTOCOL §16: three adult ones cast with ``veche ballot cast`` through the demo
+gateway's blind certification, four children's ones whose tokens the test signs with the gateway's
+certification key and counts with ``tokens.issued``), a validator-set change that reorders the
+proposers, a gateway key rotation (the children's voters and tokens are counted by the new key), a
+protocol upgrade to version 2 (the app hash then covers the version) and a progress report. Both
+verifiers must agree on every documented field of ``--json``; the outsider's app hash must be the
+node's; and both must refuse a served chain with a flipped byte, a block forged by the whole
+validator set that slips in a double vote, and one that slips in a second ballot of a voter-held key
+with its (valid) token.
 
 The outsider code under test imports nothing from the project; this test uses the project's test
 harness only to start nodes (``LocalNet``) and its CLI as a user would.
