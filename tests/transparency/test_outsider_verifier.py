@@ -130,18 +130,6 @@ def test_outsider_state_machine_reproduces_every_byte_of_protocol_13_2() -> None
 # ------------------------------------------------------------------------------------------------
 # PROTOCOL §16.6 (voter-held keys) through the outsider's decoder, token check and state machine
 
-# RFC 9474 Appendix A's 4096-bit test key (n; e = 65537), the certification key of §16.6
-RFC9474_N = bytes.fromhex(
-    "aec4d69addc70b990ea66a5e70603b6fee27aafebd08f2d94cbe1250c556e047a928d635c3f45ee9b66d1bc628a03bac9b7c3f416fe2"
-    "0dabea8f3d7b4bbf7f963be335d2328d67e6c13ee4a8f955e05a3283720d3e1f139c38e43e0338ad058a9495c53377fc35be64d208f8"
-    "9b4aa721bf7f7d3fef837be2a80e0f8adf0bcd1eec5bb040443a2b2792fdca522a7472aed74f31a1ebe1eebc1f408660a0543dfe2a85"
-    "0f106a617ec6685573702eaaa21a5640a5dcaf9b74e397fa3af18a2f1b7c03ba91a6336158de420d63188ee143866ee415735d155b7c"
-    "2d854d795b7bc236cffd71542df34234221a0413e142d8c61355cc44d45bda94204974557ac2704cd8b593f035a5724b1adf442e78c5"
-    "42cd4414fce6f1298182fb6d8e53cef1adfd2e90e1e4deec52999bdc6c29144e8d52a125232c8c6d75c706ea3cc06841c7bda33568c6"
-    "3a6c03817f722b50fcf898237d788a4400869e44d90a3020923dc646388abcc914315215fcd1bae11b1c751fd52443aac8f601087d8d"
-    "42737c18a3fa11ecd4131ecae017ae0a14acfc4ef85b83c19fed33cfd1cd629da2c4c09e222b398e18d822f77bb378dea3cb360b605e"
-    "5aa58b20edc29d000a66bd177c682a17e7eb12a63ef7c2e4183e0d898f3d6bf567ba8ae84f84f1d23bf8b8e261c3729e2fa6d07b832e"
-    "07cddd1d14f55325c6f924267957121902dc19b3b32948bdead5")
 RFC8032_TEST2 = bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
 
 
@@ -150,7 +138,9 @@ def section_16_6() -> dict[str, bytes]:
     text = PROTOCOL_MD.read_text(encoding="utf-8")
     section = text[text.index("### 16.6"):text.index("## 17.")]
     pieces: dict[str, list[bytes]] = {}
-    for n, block in enumerate(section.split("```")[1::2]):
+    blocks = section.split("```")[1::2]
+    pieces["n"] = [bytes.fromhex("".join(blocks[-1].split()))]      # RFC 9474 Appendix A's n
+    for n, block in enumerate(blocks[:-1]):
         key = ""
         for line in block.splitlines():
             if not line.strip():
@@ -169,11 +159,13 @@ def section_16_6() -> dict[str, bytes]:
 
 def test_outsider_checks_the_voter_held_vectors_of_protocol_16_6() -> None:
     v = section_16_6()
+    rfc9474_n = v["n"]
+    assert len(rfc9474_n) == 512
     voter = Ed25519PrivateKey.from_private_bytes(RFC8032_TEST2).public_key().public_bytes_raw()
     message = b"veche/v1/voter-token" + vc.enc(["veche-test", "c1", voter])
     assert message == v["0:token message"]
-    assert vc.rsa_pss_sha384_ok(RFC9474_N, v["0:token"], message)
-    assert not vc.rsa_pss_sha384_ok(RFC9474_N, v["0:token"], b"veche/v1/voter-token" + vc.enc(["veche-test", "c2", voter]))
+    assert vc.rsa_pss_sha384_ok(rfc9474_n, v["0:token"], message)
+    assert not vc.rsa_pss_sha384_ok(rfc9474_n, v["0:token"], b"veche/v1/voter-token" + vc.enc(["veche-test", "c2", voter]))
     set_ballot, scored_ballot, issued = (vc.decode_tx(v[f"{i}:tx"], "veche-test") for i in (1, 2, 3))
     assert [t.hash.hex() for t in (set_ballot, scored_ballot, issued)] == [v[f"{i}:tx hash"].hex() for i in (1, 2, 3)]
     assert set_ballot.body == ["c1", "d1", ["a1", "a2"], [], ["c1", v["0:token"]]]
@@ -183,8 +175,8 @@ def test_outsider_checks_the_voter_held_vectors_of_protocol_16_6() -> None:
     roster = vc.Roster([], [["alice", bytes(32)]], 1, [], [["gw", voter]])
     state = vc.State("veche-test", roster)
     create = ["c1", "Campaign", "adult", [["d1", "District", 0]], ["approval", 1, 2], ["top-n", "district", 1, 0, 0],
-              1, 100, [], 0, 0, 0, 10_000, voter, 30, "district", RFC9474_N]
-    assert vc.enc(create).endswith(b"\xc5\x02\x00" + RFC9474_N)
+              1, 100, [], 0, 0, 0, 10_000, voter, 30, "district", rfc9474_n]
+    assert vc.enc(create).endswith(b"\xc5\x02\x00" + rfc9474_n)
     state.begin_block(0, 0)
     state.apply(vc.Tx(b"", b"", "campaign.create", "veche-test", create, [bytes(32)], []), set(), genesis=True)
     for iid in ("a1", "a2"):
