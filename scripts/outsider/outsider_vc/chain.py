@@ -279,7 +279,10 @@ def run(genesis_text: str, node: str, *, wait_s: float = 30.0) -> tuple[int, dic
     started = time.monotonic()
     v: Verifier | None = None
     report: dict[str, Any] = {"ok": False, "chain_id": None, "height": 0, "blocks": 0, "txs": 0, "votes": 0,
-                              "first_bad_height": None, "error": None, "campaigns": {}}
+                              "first_bad_height": None, "error": None, "campaigns": {},
+                              # TRANSPARENCY §3: the height a checkpointed run continued from; this
+                              # verifier keeps no checkpoint, so it always replays from genesis
+                              "resumed_from": 0}
     code = 0
     try:
         v = Verifier(genesis_text, node)
