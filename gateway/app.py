@@ -26,6 +26,7 @@ from gateway import views_auth, views_public, views_vote
 from gateway.auth import CardBook, CardGuard, CodeAuth, SessionStore, load_or_create_secret
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
+from gateway.documents import DocumentShelf
 from gateway.errors import ConfigError, GatewayError, NodeAnswerError
 from gateway.guard import CsrfTokens, Limiter, RefusalLog
 from gateway.nodes import NodePool
@@ -117,7 +118,7 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                 sessions=SessionStore(max_sessions=config.limits.max_sessions,
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
-                refusals=refusals, receipts=receipts,
+                refusals=refusals, receipts=receipts, documents=DocumentShelf(pool),
                 static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
                 metrics=metrics, health=health,
                 proxies=ProxyTrust(parse_networks(config.trusted_proxies, "trusted_proxies")),
@@ -183,6 +184,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", views_public.metrics)
     app.router.add_post(admin.UNLOCK_PATH, admin.unlock)
     app.router.add_get("/static/{name}", views_public.static_file)
+    app.router.add_get("/documents/{sha256}", views_public.document_file)
     app.router.add_get("/favicon.ico", views_public.no_favicon)
 
 

@@ -54,6 +54,7 @@ class ProgressView:
     time_ms: int | None
     height: int | None
     evidence_hash: str
+    reporter: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,7 @@ def parse_progress(doc: Any) -> ProgressView:
         time_ms=_field(flat, "time_ms", int, None) if flat.get("time_ms") is not None else None,
         height=_field(flat, "height", int, None) if flat.get("height") is not None else None,
         evidence_hash=_field(flat, "evidence_hash", str, ""),
+        reporter=_field(flat, "reporter", str, ""),
     )
 
 

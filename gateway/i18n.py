@@ -87,6 +87,7 @@ ERROR_TEXTS: dict[str, str] = {  # a Refusal's message key → its text
     "err_unknown_campaign": N_("There is no such campaign."),
     "err_unknown_district": N_("This campaign has no such district."),
     "err_unknown_initiative": N_("There is no such project."),
+    "err_no_document": N_("No node of the network serves this document (yet)."),
     "err_not_voting": N_("Voting is not open in this campaign now."),
     "err_other_gateway": N_("This campaign votes through another site."),
     "err_no_choice": N_("Choose a project."),
@@ -232,3 +233,20 @@ def format_clock(ms: int, offset_minutes: int) -> str:
     """The time of day only, "12:34:56" (for a moment minutes away)."""
     moment = datetime.fromtimestamp(ms / 1000, tz=timezone(timedelta(minutes=offset_minutes)))
     return moment.strftime("%H:%M:%S")
+
+
+DOCUMENT_TYPE_NAMES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP"}
+
+
+def document_type_name(kind: str) -> str:
+    return DOCUMENT_TYPE_NAMES.get(kind, kind)
+
+
+def format_size(size: int, lang: str) -> str:
+    """A file's size for people: "740 bytes", "12 KB", "3.4 MB" (3,4 in Russian)."""
+    if size < 1024:
+        return translate(lang, N_("%(n)s bytes"), n=size)
+    if size < 1024 * 1024:
+        return translate(lang, N_("%(n)s KB"), n=round(size / 1024))
+    value = f"{size / (1024 * 1024):.1f}"
+    return translate(lang, N_("%(n)s MB"), n=value.replace(".", ",") if lang == "ru" else value)

@@ -29,12 +29,14 @@ from chain.storage import KeyValueStore
 from gateway.auth import CardBook, CardGuard, CodeAuth, Session, SessionStore
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
+from gateway.documents import DocumentShelf
 from gateway.errors import GatewayError, NodeAnswerError, NodeUnavailable, Refusal
 from gateway.districts import GROUP_NAMES, capitalised
 from gateway.guard import CsrfTokens, Limiter, RefusalLog, Where, client_address
 from gateway.i18n import (
-    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, error_text, format_clock,
-    format_money, format_number, format_time, named, rejection_text, translate, translate_plural,
+    CATEGORY_NAMES, LANGS, REASON_NAMES, STAGE_NAMES, STATUS_NAMES, TRACK_NAMES, document_type_name, error_text,
+    format_clock, format_money, format_number, format_size, format_time, named, rejection_text, translate,
+    translate_plural,
 )
 from gateway.nodes import NodePool
 from gateway.ops.health import HealthMonitor
@@ -84,6 +86,7 @@ class Gateway:
     limiter: Limiter
     refusals: RefusalLog
     receipts: ReceiptBook
+    documents: DocumentShelf
     static_files: dict[str, bytes]
     metrics: GatewayMetrics
     health: HealthMonitor
@@ -242,6 +245,7 @@ def _render(ctx: Ctx, template: str, csrf_token: str, values: dict[str, Any]) ->
         group_name=lambda key: GROUP_NAMES[key], default_lang=gw.config.default_lang,
         ballot_summary=lambda campaign: wording.ballot_summary(ctx.lang, campaign),
         rejection=lambda code, message: rejection_text(ctx.lang, code, message),
+        doc_type=document_type_name, doc_size=lambda size: format_size(size, ctx.lang),
         honeypot=HONEYPOT_FIELD, **values)
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from chain.documents import sniff_type
 from chain.tx import ID_PATTERN
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
+from gateway.documents import is_digest
 from gateway.districts import capitalised, filter_districts, group_districts, normalise_query
 from gateway.guard import NO_CAMPAIGN
 from gateway.i18n import CATEGORY_NAMES, REASON_NAMES, N_, named
@@ -260,8 +262,40 @@ async def initiative_page(request: web.Request) -> web.StreamResponse:
         raise Refusal("err_unknown_initiative", status=404, reason="unknown_initiative")
     initiative, progress = found
     district = campaign.district(initiative.district_id)
+    documents = await gw.documents.listing(initiative.document_hash)
+    timeline = [{"report": report, "documents": await gw.documents.listing(report.evidence_hash),
+                 "signer": signer_text(ctx, report.reporter)} for report in progress]
     return render(ctx, "initiative.html", campaign=campaign, initiative=initiative, progress=progress,
-                  district=district)
+                  district=district, documents=documents, timeline=timeline)
+
+
+def signer_text(ctx: Ctx, reporter: str) -> str:
+    """Who signed a progress report, from the genesis roles (the key itself when unknown)."""
+    params = ctx.gw.params
+    try:
+        key = bytes.fromhex(reporter)
+    except ValueError:
+        return reporter[:64]
+    if key in params.committee_keys:
+        return ctx.t(N_("the committee"))
+    districts = [d for d, k in params.district_operators if k == key]
+    if districts:
+        return ctx.t(N_("the operator of district %(district)s"), district=", ".join(districts))
+    return ctx.t(N_("key %(key)s"), key=reporter[:16] + "…")
+
+
+async def document_file(request: web.Request) -> web.StreamResponse:
+    """``GET /documents/{sha256}``: a document the chain names, served only once its bytes match the hash."""
+    ctx = context(request)
+    digest = request.match_info["sha256"]
+    if not is_digest(digest):
+        raise Refusal("err_not_found", status=404, reason="not_found")
+    data = await ctx.gw.documents.fetch(digest)
+    if data is None:
+        raise Refusal("err_no_document", status=404, reason="not_found")
+    return web.Response(body=data, content_type=sniff_type(data) or "application/octet-stream", headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{digest}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'", "X-Content-Type-Options": "nosniff"})
 
 
 async def verify_page(request: web.Request) -> web.StreamResponse:

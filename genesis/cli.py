@@ -106,12 +106,16 @@ def _summary(layout: TestnetLayout, demo: bool) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Host every process listens on.")
 @click.option("--chain-id", default=None, help="Chain id (default veche-testnet-<hex>, or veche-demo-<hex>).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the testnet.")
+@click.option("--committee", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Committee keys (keys/committee-<i>.json).")
+@click.option("--threshold", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Committee keys that sign each committee transaction (k of --committee).")
 def testnet_init(directory: Path, validators: int, observers: int, base_port: int, demo: bool, host: str,
-                 chain_id: str | None, as_json: bool) -> None:
+                 chain_id: str | None, as_json: bool, committee: int, threshold: int) -> None:
     """Create a local test network in DIRECTORY: genesis, keys and one home per process."""
     try:
         layout = init_testnet(directory, validators=validators, observers=observers, base_port=base_port,
-                              demo=demo, host=host, chain_id=chain_id)
+                              demo=demo, host=host, chain_id=chain_id, committee=committee, threshold=threshold)
     except VecheError as exc:
         raise _fail(exc) from exc
     except OSError as exc:

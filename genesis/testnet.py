@@ -2,7 +2,7 @@
 
 Layout (docs/INTERNALS.md, docs/GENESIS.md):
   DIR/genesis.json
-  DIR/keys/committee-0.json                     testnet committee: one key, threshold 1
+  DIR/keys/committee-<i>.json                   testnet committee: one key, threshold 1 (--committee N --threshold K)
   DIR/keys/district-<district_id>.json          demo district operators (with --demo)
   DIR/validator-<i>/{config.json, genesis.json, node-key.json, signing-state.bin (never signed)}
   DIR/observer-<j>/{config.json, genesis.json}
@@ -134,8 +134,9 @@ def compute_ports(base_port: int, validators: int, observers: int) -> tuple[list
 
 
 def build_genesis_document(*, chain_id: str, genesis_time_ms: int, validator_keys: list[SigningKey],
-                           validator_urls: list[str], committee_key: SigningKey, gateway_key: SigningKey,
-                           gateway_url: str, district_keys: Mapping[str, SigningKey], demo_data: bool) -> dict[str, Any]:
+                           validator_urls: list[str], committee_keys: list[SigningKey], gateway_key: SigningKey,
+                           gateway_url: str, district_keys: Mapping[str, SigningKey], demo_data: bool,
+                           committee_threshold: int = 1) -> dict[str, Any]:
     operators = DEMO_VALIDATOR_OPERATORS if demo_data else ("committee",)
     district_names = {d.district_id: d.name for d in demo_data_module.load_demo_districts()}
     document: dict[str, Any] = {
@@ -148,7 +149,9 @@ def build_genesis_document(*, chain_id: str, genesis_time_ms: int, validator_key
              "url": url}
             for i, (key, url) in enumerate(zip(validator_keys, validator_urls))
         ],
-        "committee": {"threshold": 1, "keys": [{"name": "committee-0", "public_key": committee_key.public_key.hex()}]},
+        "committee": {"threshold": committee_threshold,
+                      "keys": [{"name": f"committee-{i}", "public_key": key.public_key.hex()}
+                               for i, key in enumerate(committee_keys)]},
         "district_operators": [
             {"district_id": district_id, "name": district_names.get(district_id, district_id),
              "public_key": key.public_key.hex()}
@@ -230,8 +233,14 @@ def _check_free(directory: Path, targets: list[Path]) -> None:
 
 def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observers: int = 1, base_port: int = 26600,
                  demo: bool = False, host: str = "127.0.0.1", chain_id: str | None = None,
-                 now_ms: int | None = None) -> TestnetLayout:
-    """Write a complete local testnet into ``directory`` (which must not hold a genesis.json yet)."""
+                 now_ms: int | None = None, committee: int = 1, threshold: int = 1) -> TestnetLayout:
+    """Write a complete local testnet into ``directory`` (which must not hold a genesis.json yet).
+
+    ``committee`` keys (``keys/committee-<i>.json``), of which ``threshold`` sign each committee transaction."""
+    if isinstance(committee, bool) or not isinstance(committee, int) or not 1 <= committee <= 16:
+        raise GenesisError(f"--committee must be between 1 and 16 keys, got {committee!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= committee:
+        raise GenesisError(f"--threshold must be between 1 and --committee ({committee}), got {threshold!r}")
     demo_data = demo
     validate_counts(validators, observers, base_port)
     host = validate_host(host)
@@ -247,7 +256,7 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
     observer_names = [f"observer-{j}" for j in range(observers)]
     keys_dir = root / KEYS_DIR
     district_ids = demo_data_module.demo_district_ids() if demo_data else ()
-    committee_files = (keys_dir / "committee-0.json",)
+    committee_files = tuple(keys_dir / f"committee-{i}.json" for i in range(committee))
     district_files = {d: keys_dir / f"district-{d}.json" for d in district_ids}
     _check_free(root, [root / n for n in validator_names + observer_names + [GATEWAY_NAME]]
                 + list(committee_files) + list(district_files.values()))
@@ -256,19 +265,20 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
     validator_urls = [base_url(host, port) for port in validator_ports]
     gateway_url = base_url(host, gateway_port)
     validator_keys = [SigningKey.generate() for _ in validator_names]
-    committee_key, gateway_key = SigningKey.generate(), SigningKey.generate()
+    committee_keys, gateway_key = [SigningKey.generate() for _ in committee_files], SigningKey.generate()
     district_keys = {district_id: SigningKey.generate() for district_id in district_ids}
     document = build_genesis_document(
         chain_id=chain_id, genesis_time_ms=genesis_time_ms, validator_keys=validator_keys,
-        validator_urls=validator_urls, committee_key=committee_key, gateway_key=gateway_key,
-        gateway_url=gateway_url, district_keys=district_keys, demo_data=demo_data)
+        validator_urls=validator_urls, committee_keys=committee_keys, gateway_key=gateway_key,
+        gateway_url=gateway_url, district_keys=district_keys, demo_data=demo_data, committee_threshold=threshold)
     genesis = parse_genesis(document)
     genesis_text = render_genesis(document)
 
     root.mkdir(parents=True, exist_ok=True)
     _write_new(root / GENESIS_FILE, genesis_text)
     keys_dir.mkdir(mode=0o700, exist_ok=True)
-    write_key_file(committee_files[0], committee_key)
+    for path, key in zip(committee_files, committee_keys):
+        write_key_file(path, key)
     for district_id, key in district_keys.items():
         write_key_file(district_files[district_id], key)
 

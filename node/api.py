@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import dataclasses
 import logging
 import math
 import re
@@ -32,6 +33,8 @@ from chain.results import tally_document
 from chain.tx import body_to_json
 from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
+from node.cosign.api import add_request_routes
+from node.documents.api import add_document_routes
 from node.errors import (
     AdminUnauthorized, ApiError, BadRequest, NotFound, OverBudget, Overloaded, PayloadTooLarge, UnsupportedMediaType,
 )
@@ -211,7 +214,7 @@ def live_examples(node: Node) -> LiveExamples:
     height = node.ledger.height
     cached = _EXAMPLES.get(node)
     if cached is not None and cached[0] == height:
-        return cached[1]
+        return with_stores(node, cached[1])
     state = node.ledger.state
     campaign = min(state.campaigns, key=str.encode, default=None)
     initiatives = state.campaign_initiatives(campaign) if campaign is not None else []
@@ -225,7 +228,15 @@ def live_examples(node: Node) -> LiveExamples:
     examples = LiveExamples(campaign=campaign, initiative=initiatives[0].spec.initiative_id if initiatives else None,
                             tx_hash=tx_hash, height=height or None)
     _EXAMPLES[node] = (height, examples)
-    return examples
+    return with_stores(node, examples)
+
+
+def with_stores(node: Node, examples: LiveExamples) -> LiveExamples:
+    """The examples with a document and a signing request this node holds now (they change between blocks)."""
+    held = node.documents.store.held
+    document = min((d.hex() for d in node.documents.named if d in held and not held[d].provisional), default=None)
+    signing_request = min((h.hex() for h in node.requests.entries), default=None)
+    return dataclasses.replace(examples, document=document, signing_request=signing_request)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -541,6 +552,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/campaigns/{campaign}/tally", get_tally)
     app.router.add_get("/api/v1/campaigns/{campaign}/ballots", get_ballots)
     app.router.add_get("/api/v1/campaigns/{campaign}/initiatives/{initiative}", get_initiative)
+    add_document_routes(app, lambda request: node_of(request).documents)
+    add_request_routes(app, lambda request: node_of(request).requests)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/v1/backup", get_backup)
     app.router.add_get("/healthz", get_health)

@@ -143,7 +143,8 @@ class NodeClient:
     # --- transport -----------------------------------------------------------------------------
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      body: bytes | None = None, raw: bool = False, only: str | None = None) -> Any:
+                      body: bytes | None = None, raw: bool = False, only: str | None = None,
+                      headers: dict[str, str] | None = None) -> Any:
         """Send one request with fail-over; return parsed JSON, or bytes when ``raw``.
 
         ``only`` pins the request to one node (no fail-over), for callers comparing nodes.
@@ -155,7 +156,7 @@ class NodeClient:
             wait = 0.0
             for url in order:
                 try:
-                    result = await self._send(session, method, url, path, params, body, raw)
+                    result = await self._send(session, method, url, path, params, body, raw, headers)
                 except _Busy as busy:
                     failures.append(f"{url}: busy (HTTP {busy.status})")
                     wait = max(wait, busy.retry_after)
@@ -173,8 +174,11 @@ class NodeClient:
         raise NodeUnreachable(f"{method} {path} failed on every node: " + "; ".join(failures[-len(order):]))
 
     async def _send(self, session: aiohttp.ClientSession, method: str, url: str, path: str,
-                    params: dict[str, Any] | None, body: bytes | None, raw: bool) -> Any:
+                    params: dict[str, Any] | None, body: bytes | None, raw: bool,
+                    extra_headers: dict[str, str] | None = None) -> Any:
         headers = {"Content-Type": "application/octet-stream"} if body is not None else None
+        if extra_headers:
+            headers = {**(headers or {}), **extra_headers}
         async with session.request(method, url + path, params=params, data=body, headers=headers) as response:
             if response.status in (429, 503):
                 raise _Busy(parse_retry_after(response.headers.get("Retry-After")), response.status)
@@ -260,6 +264,18 @@ class NodeClient:
         return expect_object(await self.request(
             "GET", f"{API}/campaigns/{campaign_id}/initiatives/{initiative_id}"), "initiative")
 
+    async def upload_document(self, data: bytes, headers: dict[str, str], *, only: str | None = None) -> dict[str, Any]:
+        """``POST /api/v1/documents`` with the uploader's X-Veche-* headers and Content-Type (docs/NODE.md §14)."""
+        return expect_object(await self.request("POST", f"{API}/documents", body=data, headers=headers, only=only),
+                             "document upload")
+
+    async def document(self, digest_hex: str, *, only: str | None = None) -> bytes:
+        """A document by its SHA-256 (``GET /api/v1/documents/{sha256}``); the caller re-hashes it."""
+        data: bytes = await self.request("GET", f"{API}/documents/{digest_hex}", raw=True, only=only)
+        return data
+
+    async def documents_summary(self, *, only: str | None = None) -> dict[str, Any]:
+        return expect_object(await self.request("GET", f"{API}/documents", only=only), "documents")
     async def validators(self, height: int | None = None, *, only: str | None = None) -> dict[str, Any]:
         """Who signs what at ``height`` (default: the next block): ``GET /api/v1/validators``."""
         params = None if height is None else {"height": height}

@@ -31,6 +31,11 @@ The node's own knobs live in that file's optional ``limits`` object (all optiona
                       own that public connections cannot fill (default 512)
   disk_min_free_mb    below this much free space on the data directory's device the node takes no new
                       client transactions (503 disk_low); consensus goes on (default 512; 0 = never)
+  document_max_bytes  the largest document the document store takes (default 10485760 = 10 MiB)
+  documents_max_total_mb        every document this node holds, together (default 2048)
+  documents_provisional_mb      uploads no committed transaction names yet, together (default 256)
+  documents_provisional_key_mb  ... of one uploading key (default 64)
+  documents_provisional_hours   how long such an upload waits for its transaction (default 168 = 7 days)
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any
 from chain.errors import GenesisError
 from genesis.config import NodeConfig, load_node_config
 from node.admission import parse_networks
+from node.documents.store import DocumentLimits
 from node.errors import ConfigError
 from node.ops.tls import TlsConfigError, client_context
 
@@ -64,6 +70,11 @@ LIMIT_DEFAULTS: dict[str, Any] = {
     "max_connections_per_network": 64,
     "max_reserved_connections": 512,
     "disk_min_free_mb": 512,
+    "document_max_bytes": 10 * 1024 * 1024,
+    "documents_max_total_mb": 2048,
+    "documents_provisional_mb": 256,
+    "documents_provisional_key_mb": 64,
+    "documents_provisional_hours": 168,
 }
 MAY_BE_ZERO = frozenset({"verify_threads", "proposal_grace_ms", "node_tx_rate", "trusted_tx_rate",
                          "disk_min_free_mb"})
@@ -89,6 +100,19 @@ class NodeLimits:
     max_connections_per_network: int = 64
     max_reserved_connections: int = 512
     disk_min_free_mb: int = 512
+    document_max_bytes: int = 10 * 1024 * 1024
+    documents_max_total_mb: int = 2048
+    documents_provisional_mb: int = 256
+    documents_provisional_key_mb: int = 64
+    documents_provisional_hours: int = 168
+
+    def document_limits(self) -> DocumentLimits:
+        mib = 1024 * 1024
+        return DocumentLimits(max_document_bytes=self.document_max_bytes,
+                              max_total_bytes=self.documents_max_total_mb * mib,
+                              max_provisional_bytes=self.documents_provisional_mb * mib,
+                              max_provisional_per_key=self.documents_provisional_key_mb * mib,
+                              provisional_ttl_ms=self.documents_provisional_hours * 3600 * 1000)
 
 
 def parse_trusted_clients(value: Any, where: str) -> tuple[str, ...]:

@@ -42,6 +42,9 @@ from genesis.model import Genesis, load_genesis
 from node import byzantine
 from node.chain_app import ChainApp, CommittedBlock
 from node.config import NodeLimits
+from node.documents.service import DocumentService
+from node.documents.store import DocumentStore
+from node.cosign.store import RequestStore
 from node.driver import Driver, wall_clock_ms
 from node.evidence import EvidenceStore, evidence_per_validator
 from node.errors import ConfigError
@@ -154,6 +157,18 @@ class Node:
                                                else limits.sync_poll_ms / 1000),
                               on_synced=self._on_synced, on_block=self._on_block,
                               lag_tolerance=1 if self.driver is not None else 0)
+        self.documents = DocumentService(
+            DocumentStore(config.home / "documents", limits.document_limits()), chain_id=self.chain_id,
+            ledger=self.ledger, metrics=self.metrics, sources=self._public_sources, check_disk=self.disk.check_room)
+        self.requests = RequestStore(config.home / "signing-requests", chain_id=self.chain_id,
+                                     genesis_hash=self.genesis.hash, ledger=self.ledger, clock_ms=wall_clock_ms,
+                                     sources=self._public_sources)
+        try:
+            self.documents.open()
+            self.requests.open()
+        except BaseException:
+            self.store.close()
+            raise
         self.metrics.bind_live(
             height=lambda: self.ledger.height, mempool_size=lambda: len(self.mempool),
             mempool_bytes=lambda: self.mempool.pending_bytes,
@@ -404,6 +419,8 @@ class Node:
             group.create_task(self.disk.run(), name="disk-watch")
             group.create_task(self.sync.run(), name="block-sync")
             group.create_task(self.results.run(), name="results")
+            group.create_task(self.documents.run(session), name="documents")
+            group.create_task(self.requests.run(session), name="signing-requests")
 
     async def _watch_loop_lag(self) -> None:
         """How late the event loop wakes a 100 ms sleep: a starved or blocked node shows here first."""
@@ -510,6 +527,8 @@ class Node:
 
     def _on_block(self, committed: CommittedBlock) -> None:
         self.metrics.txs_committed.inc(amount=len(committed.block.txs))
+        self.documents.on_block(committed.block.txs)
+        self.requests.on_block(committed.block.txs, committed.height)
         change = self.ledger.state.history.latest()   # synced blocks carry no events: read the state
         if change.committed_height == committed.height and change.from_height > 0:
             self._log_set_change(", ".join(sorted({kind for kind, _ in change.txs})), committed.height,

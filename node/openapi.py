@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from node.apidoc.cosign import COSIGN_SCHEMAS, cosign_paths
+from node.apidoc.documents import DOCUMENT_SCHEMAS, document_paths
 from node.apidoc.schemas import components, ref
 
 Operation = dict[str, Any]
@@ -29,6 +31,8 @@ class LiveExamples:
     initiative: str | None = None
     tx_hash: str | None = None
     height: int | None = None
+    document: str | None = None
+    signing_request: str | None = None
 
 
 def _error(description: str, *, retry_after: bool = False, allow: bool = False) -> dict[str, Any]:
@@ -266,6 +270,10 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
             "/metrics": _get("Prometheus metrics (text format 0.0.4)",
                              {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                              tag="operations", operation_id="getMetrics"),
+            **document_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
+                             example=live.document),
+            **cosign_paths(error=_error, json_body=_json, internal=INTERNAL, store_fault=STORE_FAULT,
+                           example=live.signing_request),
             "/admin/v1/backup": _get(
                 "A consistent snapshot of this node's LevelDB in the backup format (docs/OPERATOR.md \"Backup and "
                 "restore\"); needs Authorization: Bearer <the home's admin-token>. `veche node backup --home DIR` "
@@ -311,5 +319,5 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                     "500": INTERNAL,
                 }}},
         },
-        "components": {"schemas": components()},
+        "components": {"schemas": {**components(), **DOCUMENT_SCHEMAS, **COSIGN_SCHEMAS}},
     }

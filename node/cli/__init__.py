@@ -14,6 +14,7 @@ from node.cli.signing import sign_command, submit_command
 from node.cli_network import demo_command, node_group, status_command, tally_command, testnet_start
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
+from node.console.cli import console_command
 from node.ops.tls import TlsConfigError, set_default_ca_file
 
 
@@ -54,6 +55,7 @@ main.add_command(progress_group, "progress")
 main.add_command(verify_command, "verify")
 main.add_command(receipt_group, "receipt")
 main.add_command(pabulib_group, "pabulib")
+main.add_command(console_command, "console")
 main.add_command(validators_group, "validators")
 main.add_command(upgrade_group, "upgrade")
 main.add_command(sign_command, "sign")

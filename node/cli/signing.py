@@ -9,6 +9,7 @@ transaction once k members of it signed — or says which members are missing.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import click
 
@@ -39,6 +40,7 @@ def sign_command(file: str, key_file: str, yes: bool) -> None:
     with cli_errors():
         request = read_request(file)
         request.check_signatures()
+        request.check_open(int(time.time() * 1000))
         key = read_key_file(key_file)
     show(request)
     if key.public_key in request.signatures:
@@ -66,6 +68,7 @@ def submit_command(file: str, nodes: tuple[str, ...], wait_s: float) -> None:
     with cli_errors():
         request = read_request(file)
         request.check_signatures()
+        request.check_open(int(time.time() * 1000))
     show(request)
 
     async def flow() -> tuple[TxOutcome, Tx]:

@@ -44,6 +44,8 @@ def validate_body(document: dict[str, Any], path: str, method: str, status: int,
     schema = response_schema(document, path, method, status, content_type)
     if content_type == "application/json":
         value = json.loads(body)
+    elif schema.get("format") == "binary":   # opaque bytes (a document, a backup): one character per byte
+        value = body.decode("latin-1")
     elif content_type == OCTET:
         value = msgpack_view(codec.decode(body, max_bytes=16 * 1024 * 1024))
     elif content_type == "application/x-veche-backup":   # a binary file (node/ops/backup.py), read back whole

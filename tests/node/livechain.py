@@ -20,6 +20,8 @@ from chain.tx import (
     BallotSpec, CampaignClose, CampaignCreate, District, InitiativeReview, InitiativeSubmit, ProgressReport,
     RuleSpec, Tx, VoteCast, make_registration, make_vote, sign_tx,
 )
+from node.cosign.request import SigningRequest
+from tests.node.docnet import document_set, upload_headers
 from tests.node.netkit import LocalNet, get_json, http_post, wait_for
 from tests.node.votes import demo_plan, encode_batch, make_batch
 
@@ -80,9 +82,17 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
         campaign("live-points", BallotSpec("cumulative", 1, 2, min_sum_points=1, max_sum_points=10),
                  RuleSpec("greedy", "district", 0, 0, 0), "district")])
 
+    # documents: an estimate and two photos under a manifest that p1 names (node/documents/)
+    files, manifest = document_set("live")
+    for data in [*files, manifest]:
+        status, body, _ = http_post(url + "/api/v1/documents", data, "",
+                                    headers=upload_headers(chain_id, operators["volgograd"], data))
+        assert status == 201, body
+
     def initiative(campaign_id: str, initiative_id: str, district: str, signer: SigningKey, cost: int) -> Tx:
+        document = sha256(manifest) if initiative_id == "p1" else bytes(range(32))
         body = InitiativeSubmit(campaign_id, initiative_id, district, f"Initiative {initiative_id}", "parks",
-                                cost, "A summary.", bytes(range(32)))
+                                cost, "A summary.", document)
         return sign_tx("initiative.submit", chain_id, body, [signer])
 
     live.committed += commit(url, [
@@ -129,5 +139,14 @@ def populate(net: LocalNet, name: str = "validator-0") -> LiveChain:
     status, body, _ = http_post(url + "/api/v1/txs", encode_batch([forged]))
     assert status == 200 and b"bad_signature" in body, body
     live.rejected_tx = sha256(forged).hex()
+    wait_for(lambda: get_json(url + "/api/v1/documents")["documents"] == 4, 30, "the named documents")
+    # a signing request waiting for co-signers (node/cosign/)
+    pending = SigningRequest(chain_id, net.layout.genesis_hash, "campaign.close",
+                             CampaignClose("ib-deti-2027", "a decision waiting for signatures"), 1, [], 0,
+                             int(time.time() * 1000), expires_at_ms=int(time.time() * 1000) + 3_600_000)
+    pending.add_signature(committee)
+    status, body, _ = http_post(url + "/api/v1/signing-requests", json.dumps(pending.to_json()).encode(),
+                                "application/json")
+    assert status == 201, body
     live.campaigns = sorted(c["campaign_id"] for c in get_json(url + "/api/v1/campaigns")["campaigns"])
     return live

@@ -103,10 +103,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
 
 class LocalNet:
     def __init__(self, directory: Path, *, validators: int = 4, observers: int = 1, demo: bool = True,
-                 base_port: int | None = None) -> None:
+                 base_port: int | None = None, committee: int = 1, threshold: int = 1) -> None:
         base = base_port if base_port is not None else free_base_port(validators + observers + 1)
         self.layout: TestnetLayout = init_testnet(directory, validators=validators, observers=observers,
-                                                  base_port=base, demo=demo)
+                                                  base_port=base, demo=demo, committee=committee, threshold=threshold)
         self.directory = self.layout.directory
         self.homes = {node.name: node.home for node in self.layout.nodes}
         self.urls = {node.name: node.api_url for node in self.layout.nodes}

@@ -62,7 +62,7 @@ class Reader:
         self.seen: set[tuple[str, str, int]] = set()
         self.values: dict[str, list[Any]] = {}
         templates: list[tuple[str, re.Pattern[str]]] = [
-            (path, re.compile("^" + re.sub(r"\{[a-z]+\}", "[^/]+", path) + "$")) for path in document["paths"]]
+            (path, re.compile("^" + re.sub(r"\{[a-z0-9_]+\}", "[^/]+", path) + "$")) for path in document["paths"]]
         self.templates = sorted(templates, key=lambda t: t[0].count("{"))  # literal paths first
 
     def template(self, path: str) -> str:
@@ -114,7 +114,12 @@ def test_every_served_body_matches_its_schema(live: tuple[LocalNet, LiveChain]) 
             page = reader.get(f"{url}/api/v1/campaigns/{campaign_id}/ballots?limit=2&after={page['next']}")
         for initiative in campaign["initiatives"]:
             reader.get(f"{url}/api/v1/campaigns/{campaign_id}/initiatives/{initiative['initiative_id']}")
+            if initiative["document_hash"]:   # named; served where uploaded (p1's manifest), else 404 not_replicated
+                status, _ = reader.call("GET", f"{url}/api/v1/documents/{initiative['document_hash']}")
+                assert status == (200 if initiative["initiative_id"] == "p1" else 404), initiative
 
+    for item in reader.get(url + "/api/v1/signing-requests")["requests"]:
+        reader.get(f"{url}/api/v1/signing-requests/{item['signing_hash']}")
     height = net.height("validator-0")
     for block_height in range(1, height + 1):
         block = reader.get(f"{url}/api/v1/blocks/{block_height}")
@@ -136,7 +141,8 @@ def test_every_served_body_matches_its_schema(live: tuple[LocalNet, LiveChain]) 
               ("GET", "/api/v1/campaigns/none/ballots", 404), ("GET", "/api/v1/campaigns/ib-2027/ballots?limit=0", 400),
               ("GET", "/api/v1/campaigns/ib-2027/ballots?after=1", 400),
               ("GET", "/api/v1/campaigns/ib-2027/initiatives/none", 404),
-              ("GET", "/api/v1/campaigns/none/initiatives/none", 404)]
+              ("GET", "/api/v1/campaigns/none/initiatives/none", 404),
+              ("GET", "/api/v1/documents/" + "AB" * 32, 400), ("GET", "/api/v1/documents/" + "ab" * 32, 404)]
     for method, path, expect in errors:
         assert reader.call(method, url + path)[0] == expect, path
     assert reader.call("POST", url + "/api/v1/txs", b"\xc1")[0] == 400
@@ -213,7 +219,15 @@ def test_schemathesis_finds_nothing_and_reaches_every_public_operation(live: tup
     summary = json.loads(report.read_text())
     tail = done.stdout[-6000:]
     assert summary["failures"] == [] and summary["errors"] == [], tail
-    assert {name: found for name, found in summary["warnings"].items() if found} == {}, tail
+    # operator routes authenticate by committee or operator signatures inside the request, which a fuzzer cannot
+    # make: that they answer generated requests only with 401/403 is their purpose, not a finding
+    served = get_json(f"{chain.url}/api/v1/openapi.json")
+    operators = {f"{method.upper()} {path}" for path, item in served["paths"].items() for method, op in item.items()
+                 if "operators" in op["tags"]}
+    warnings = {name: found for name, found in summary["warnings"].items() if found}
+    if set(warnings.get("missing_auth", [])) <= operators:
+        warnings.pop("missing_auth", None)
+    assert warnings == {}, tail
     assert done.returncode == 0, tail
     document = get_json(f"{chain.url}/api/v1/openapi.json")
     # schemathesis leaves out the operation that served the document it loaded (the walk above reads it)
@@ -221,7 +235,11 @@ def test_schemathesis_finds_nothing_and_reaches_every_public_operation(live: tup
               if set(op["tags"]) & set(PUBLIC_TAGS) and path != "/api/v1/openapi.json"}
     reached = operations_with_2xx(events, document)
     assert public - set(reached) == set(), reached
-    assert summary["operations"]["tested"] == len(public)
+    # every operation but p2p and admin is fuzzed; operator routes (signed uploads, signing requests) need no 2xx
+    # from generated requests
+    fuzzed = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method, op in item.items()
+              if not {"p2p", "admin"} & set(op["tags"]) and path != "/api/v1/openapi.json"}
+    assert summary["operations"]["tested"] == len(fuzzed)
 
 
 def test_the_served_document_names_real_ids_of_the_chain(live: tuple[LocalNet, LiveChain]) -> None:

@@ -144,6 +144,8 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             ]
             for path, method, status, call in table:
                 await check(client, path, method, status, call)
+            await check_document_routes(validator, client, check)
+            await check_request_routes(validator, client, check)
             await check(observer, "/p2p/v1/envelope", "POST", 403, lambda c: c.post(
                 "/p2p/v1/envelope", data=seal(plan.chain_id, key.public_key, 3, [], [], key.sign), headers=MSGPACK))
             # 404 for a committed tx whose block this node lost
@@ -182,7 +184,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32).replace("{signing_hash}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -197,7 +199,7 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
             for path, item in openapi_document()["paths"].items():
                 for method in item:
                     url = (path.replace("{hash}", tx_hash).replace("{height}", "1").replace("{campaign}", campaign)
-                           .replace("{initiative}", initiative))
+                           .replace("{initiative}", initiative).replace("{sha256}", "ab" * 32).replace("{signing_hash}", "ab" * 32))
                     if path == "/api/v1/blocks/raw":
                         url += "?from=1"
                     headers = MSGPACK if path.startswith("/p2p") else OCTET
@@ -206,6 +208,123 @@ def test_every_documented_status_is_reachable_and_nothing_else(tmp_path: Path,
 
     asyncio.run(main())
     assert seen == documented()
+
+
+Check = Callable[[Client, str, str, int, Request], Awaitable[None]]
+
+
+async def check_document_routes(validator: Node, client: Client, check: Check) -> None:
+    """Every status of the document routes (node/documents/api.py)."""
+    from chain.crypto import read_key_file, sha256
+    from chain.tx import sign_tx
+    from node.errors import Overloaded
+    from tests.docfiles import png_bytes
+    from tests.node.docnet import document_set, initiative_naming, open_campaign, upload_headers
+
+    home = validator.config.home.parent
+    committee = read_key_file(home / "keys" / "committee-0.json")
+    operator = read_key_file(home / "keys" / "district-volgograd.json")
+    chain_id = validator.chain_id
+    files, manifest = document_set("openapi")
+    docs, doc = "/api/v1/documents", "/api/v1/documents/{sha256}"
+
+    def put(data: bytes, **headers: str) -> Request:
+        return lambda c: c.post(docs, data=data, headers={**upload_headers(chain_id, operator, data), **headers})
+
+    await check(client, docs, "POST", 201, put(manifest))
+    await check(client, docs, "POST", 200, put(manifest))
+    await check(client, doc, "GET", 404, lambda c: c.get(f"{docs}/{sha256(manifest).hex()}"))
+    await check(client, doc, "GET", 400, lambda c: c.get(f"{docs}/{sha256(manifest).hex().upper()}"))
+    for tx in (sign_tx("campaign.create", chain_id, open_campaign("openapi-docs", validator.params.gateways[0][1]),
+                       [committee]),
+               initiative_naming(chain_id, operator, "openapi-docs", "i1", "volgograd", sha256(manifest))):
+        await client.post("/api/v1/txs", data=encode_batch([tx.raw]), headers=OCTET)
+        await until(lambda: validator.ledger.tx_location(tx.hash) is not None, what="commit")
+    await until(lambda: sha256(manifest) in validator.documents.named, what="the manifest named")
+    await check(client, doc, "GET", 200, lambda c: c.get(f"{docs}/{sha256(manifest).hex()}"))
+    await check(client, docs, "GET", 200, lambda c: c.get(docs))
+    await check(client, docs, "POST", 400, lambda c: c.post(docs, data=files[0] + b"!",
+                                                            headers=upload_headers(chain_id, operator, files[0])))
+    await check(client, docs, "POST", 401, lambda c: c.post(docs, data=files[0], headers={"Content-Type": PDF}))
+    await check(client, docs, "POST", 403, put(files[0], **{"X-Veche-Signature": "00" * 64}))
+    await check(client, docs, "POST", 415, put(files[1], **{"Content-Type": "image/jpeg"}))
+    big = b"%PDF-" + b"0" * (11 << 20)
+    await check(client, docs, "POST", 413, lambda c: c.post(docs, data=big, headers=upload_headers(chain_id, operator,
+                                                                                                   big)))
+    store = validator.documents.store
+    limits = store.limits
+    store.limits = type(limits)(max_document_bytes=limits.max_document_bytes, max_total_bytes=store.total_bytes + 10)
+    await check(client, docs, "POST", 507, put(files[0]))
+    store.limits = type(limits)(max_provisional_per_key=10)
+    await check(client, docs, "POST", 429, put(png_bytes(salt=3)))
+    store.limits = limits
+
+    def low() -> None:
+        raise Overloaded("disk low", "disk_low", retry_after=10)
+    validator.documents.check_disk = low
+    await check(client, docs, "POST", 503, put(files[0]))
+    validator.documents.check_disk = lambda: None
+
+
+PDF = "application/pdf"
+
+
+async def check_request_routes(validator: Node, client: Client, check: Check) -> None:
+    """Every status of the signing-request routes (node/cosign/api.py)."""
+    import json
+    import time
+
+    from chain.crypto import read_key_file
+    from chain.tx import CampaignClose, InitiativeSubmit
+    from node.cosign import store as cosign_store
+    from node.cosign.request import SigningRequest
+
+    home = validator.config.home.parent
+    committee = read_key_file(home / "keys" / "committee-0.json")
+    path, one = "/api/v1/signing-requests", "/api/v1/signing-requests/{signing_hash}"
+    JSON = {"Content-Type": "application/json"}
+
+    def request(reason: str, *, expires: int | None = None, kind: str = "campaign.close") -> SigningRequest:
+        body = CampaignClose("ib-2027", reason) if kind == "campaign.close" else \
+            InitiativeSubmit("ib-2027", "x", "volgograd", "t", "c", 1, "", b"")
+        made = SigningRequest(validator.chain_id, validator.genesis.hash, kind, body, 1, [], 0,
+                              int(time.time() * 1000), expires_at_ms=expires)
+        made.add_signature(committee)
+        return made
+
+    def post(made: SigningRequest | bytes, headers: dict[str, str] = JSON) -> Request:
+        data = made if isinstance(made, bytes) else json.dumps(made.to_json()).encode()
+        return lambda c: c.post(path, data=data, headers=headers)
+
+    first = request("first")
+    await check(client, path, "POST", 201, post(first))
+    await check(client, path, "POST", 200, post(first))
+    await check(client, path, "GET", 200, lambda c: c.get(path))
+    await check(client, one, "GET", 200, lambda c: c.get(f"{path}/{first.signing_hash.hex()}"))
+    await check(client, one, "GET", 400, lambda c: c.get(f"{path}/{first.signing_hash.hex().upper()}"))
+    await check(client, one, "GET", 404, lambda c: c.get(f"{path}/{'ab' * 32}"))
+    altered = first.to_json()
+    altered["body"] = altered["body"][:-2] + "78"
+    await check(client, path, "POST", 403, post(json.dumps(altered).encode()))
+    await check(client, path, "POST", 400, post(b"[1, 2]"))
+    stranger = request("stranger")
+    stranger.signatures.clear()
+    stranger.add_signature(SigningKey.generate())
+    await check(client, path, "POST", 403, post(stranger))
+    await check(client, path, "POST", 410, post(request("late", expires=int(time.time() * 1000) - 1)))
+    await check(client, path, "POST", 413, post(b"{" + b" " * (300 * 1024) + b"}"))
+    await check(client, path, "POST", 415, post(first, {"Content-Type": "text/plain"}))
+    short = request("short", expires=int(time.time() * 1000) + 300)
+    await check(client, path, "POST", 201, post(short))
+    await asyncio.sleep(0.4)
+    await check(client, one, "GET", 410, lambda c: c.get(f"{path}/{short.signing_hash.hex()}"))
+    limit = cosign_store.MAX_PER_MEMBER
+    cosign_store.MAX_PER_MEMBER = 1
+    await check(client, path, "POST", 429, post(request("one too many")))
+    cosign_store.MAX_PER_MEMBER = limit
+    validator.requests.max_requests = 1
+    await check(client, path, "POST", 507, post(request("no room")))
+    validator.requests.max_requests = cosign_store.MAX_REQUESTS
 
 
 def request_for(method: str, url: str, headers: dict[str, str]) -> Request:

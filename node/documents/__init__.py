@@ -1,0 +1,1 @@
+"""The content-addressed document store of a node (docs/NODE.md §14)."""
