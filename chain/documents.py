@@ -3,7 +3,7 @@
 A transaction names one document by its SHA-256: ``initiative.submit``'s ``document_hash`` and
 ``progress.report``'s ``evidence_hash``. Several files (an estimate PDF and photos) travel as a
 **manifest**: a small canonical msgpack document listing them, and the transaction names the
-manifest's hash (docs/PROTOCOL.md §15). So the chain commits to every listed file through one hash
+manifest's hash (docs/PROTOCOL.md §17). So the chain commits to every listed file through one hash
 and no transaction bytes change::
 
     manifest = ["veche-documents/1", [[sha256, type, size, name, role], ...]]

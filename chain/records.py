@@ -6,6 +6,7 @@ Key layout (``/`` never occurs in ids, voter keys are fixed 32 bytes):
   S/t/<campaign>/<initiative>           vote count (8 bytes, big-endian)
   S/s/<campaign>/<initiative>           points (8 bytes, big-endian) — scored ballots (cumulative, ordinal) only
   S/k/<campaign>/<voter key>            registered voter key (empty value)
+  S/n/<campaign>/<voter key>            a voter-held key that has cast a ballot (empty value): its token is spent
   S/b/<campaign>/<voter key>/<district> ballot: [tx_hash, choices] or [tx_hash, choices, points] (scored)
                                         (district empty for one-per-campaign)
   S/p/<campaign>/<initiative>/<seq>     progress report
@@ -64,6 +65,11 @@ def voter_key_key(campaign_id: str, voter_key: bytes) -> bytes:
     return b"S/k/" + campaign_id.encode() + b"/" + voter_key
 
 
+def certified_key_key(campaign_id: str, voter_key: bytes) -> bytes:
+    """The nullifier of a voter-held key: present once the key has cast a ballot in the campaign."""
+    return b"S/n/" + campaign_id.encode() + b"/" + voter_key
+
+
 def ballot_key(campaign_id: str, voter_key: bytes, district_id: str) -> bytes:
     return b"S/b/" + campaign_id.encode() + b"/" + voter_key + b"/" + district_id.encode()
 
@@ -85,6 +91,7 @@ def result_key(campaign_id: str) -> bytes:
 
 
 CAMPAIGN_RECORD_HEADER = b"\x99"  # msgpack fixarray of 9
+CERTIFIED_CAMPAIGN_RECORD_HEADER = b"\x9c"  # fixarray of 12: a campaign with a certification key
 _spec_encodings: dict[str, tuple[CampaignCreate, bytes]] = {}
 
 
@@ -114,6 +121,11 @@ class Campaign:
     registered: int
     total_ballots: int
     initiative_count: int
+    # Campaigns with a certification key only (the record then has 12 fields): tokens the gateway
+    # counted in tokens.issued, voter-held keys that have voted, and ballots of voter-held keys.
+    tokens_issued: int = 0
+    certified_voters: int = 0
+    voter_held_ballots: int = 0
     # Derived from ``spec`` (not stored): the district ids, for O(1) membership checks.
     district_set: frozenset[str] = field(init=False, repr=False, compare=False)
     district_budgets: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -135,27 +147,41 @@ class Campaign:
     def district_budget(self, district_id: str) -> int:
         return self.district_budgets.get(district_id, 0)
 
+    @property
+    def gateway_held_ballots(self) -> int:
+        return self.total_ballots - self.voter_held_ballots
+
     def encode(self) -> bytes:
-        """``codec.encode`` of the 9-element record; the spec's encoding is reused (see ``_encoded_spec``)."""
-        rest = codec.encode([self.status, self.created_height, self.closed_height, self.closed_time_ms,
-                             self.close_reason, self.registered, self.total_ballots, self.initiative_count])
+        """``codec.encode`` of the 9-element record (12 with a certification key); the spec's encoding is
+        reused (see ``_encoded_spec``)."""
+        fields: list[Any] = [self.status, self.created_height, self.closed_height, self.closed_time_ms,
+                             self.close_reason, self.registered, self.total_ballots, self.initiative_count]
+        header = CAMPAIGN_RECORD_HEADER
+        if self.spec.voter_held:
+            fields += [self.tokens_issued, self.certified_voters, self.voter_held_ballots]
+            header = CERTIFIED_CAMPAIGN_RECORD_HEADER
+        rest = codec.encode(fields)
         # canonical msgpack is compositional: a 9-element array is its header and the encodings of
         # its elements, and ``rest`` is the 8-element array's header (0x98) followed by those
-        return CAMPAIGN_RECORD_HEADER + _encoded_spec(self.spec) + rest[1:]
+        return header + _encoded_spec(self.spec) + rest[1:]
 
     @classmethod
     def decode(cls, data: bytes) -> "Campaign":
         try:
-            raw = _record(data, 9)
+            raw = codec.decode(data)
+            if not isinstance(raw, list) or len(raw) not in (9, 12):
+                raise DecodeError("expected an array of 9 or 12 fields")
             spec = CampaignCreate.from_wire(raw[0], "campaign")
+            if len(raw) != (12 if spec.voter_held else 9):
+                raise DecodeError("the record's length does not fit the campaign's certification key")
             status = _status(raw[1], (STATUS_OPEN, STATUS_CLOSED))
             if not isinstance(raw[5], str):
                 raise DecodeError("close_reason")
-            numbers = [uint(value, "campaign record") for value in (raw[2], raw[3], raw[4], raw[6], raw[7], raw[8])]
+            numbers = [uint(value, "campaign record") for value in (raw[2], raw[3], raw[4], *raw[6:])]
         except DecodeError as exc:
             raise StorageError(f"stored campaign record is corrupt: {exc.message}") from exc
-        created, closed_height, closed_time, registered, total, count = numbers
-        return cls(spec, status, created, closed_height, closed_time, raw[5], registered, total, count)
+        created, closed_height, closed_time, registered, total, count, *certified = numbers
+        return cls(spec, status, created, closed_height, closed_time, raw[5], registered, total, count, *certified)
 
     def closed(self, height: int, time_ms: int, reason: str) -> "Campaign":
         return replace(self, status=STATUS_CLOSED, closed_height=height, closed_time_ms=time_ms,

@@ -20,6 +20,7 @@ from chain.records import (
 )
 from chain.rules import Candidate, select_equal_shares_scored, select_top_n, select_winners
 from chain.storage import KeyValueStore
+from chain.tx import GATEWAY_HELD, VOTER_HELD
 
 RESULT_DOMAIN = "veche/result/v1"
 
@@ -200,6 +201,7 @@ def tally_document(view: TallyView, campaign: Campaign, height: int,
         "status": campaign.status,
         "height": height,
         "total_ballots": campaign.total_ballots,
+        "ballots_by_mode": {GATEWAY_HELD: campaign.gateway_held_ballots, VOTER_HELD: campaign.voter_held_ballots},
         "winners": winners,
         "districts": districts,
         "result_hash": digest.hex(),

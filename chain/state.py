@@ -22,16 +22,17 @@ from chain.governance import (
     apply_keys_rotate, apply_validators_update, check_protocol_upgrade, effective_height, roster_key, upgrade_key,
 )
 from chain.params import ChainParams
+from chain.blind import verify_token
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
-    Campaign, Initiative, Progress, ballot_key, campaign_key, decode_result, encode_ballot,
+    Campaign, Initiative, Progress, ballot_key, campaign_key, certified_key_key, decode_result, encode_ballot,
     encode_result, initiative_key, progress_key, progress_prefix, read_u64, result_key, score_key, tally_key,
     u64, voter_key_key,
 )
 from chain.storage import KeyValueStore
 from chain.tx import (
     BODY_TYPES, CampaignClose, CampaignCreate, InitiativeReview, InitiativeSubmit, KeysRotate, ProgressReport,
-    ProtocolUpgrade, Tx, ValidatorsUpdate, VoteCast, VotersRegister,
+    ProtocolUpgrade, TokensIssued, Tx, ValidatorsUpdate, VoteCast, VotersRegister,
 )
 
 AUTO_CLOSE_REASON = "voting window ended"
@@ -212,6 +213,10 @@ class Execution:
         # Ballots counted in this execution but not yet folded into ``campaigns`` (saves a
         # dataclass copy per vote; ``campaign()`` and ``finish()`` fold them).
         self._new_ballots: dict[str, int] = {}
+        # The same for ballots of voter-held keys: campaign -> [ballots, keys voting for the first time].
+        self._new_voter_held: dict[str, list[int]] = {}
+        # Set by ``apply`` for the transaction being applied: its signatures (and token) were checked.
+        self._credentials_checked = False
         self._handlers: dict[str, Handler] = {
             "vote.cast": self._vote,
             "voters.register": self._register,
@@ -220,6 +225,7 @@ class Execution:
             "initiative.review": self._review,
             "campaign.close": self._close_by_committee,
             "progress.report": self._progress,
+            "tokens.issued": self._tokens_issued,
             "validators.update": self._validators_update,
             "keys.rotate": self._keys_rotate,
             "protocol.upgrade": self._protocol_upgrade,
@@ -234,9 +240,13 @@ class Execution:
 
     def campaign(self, campaign_id: str) -> Campaign | None:
         pending = self._new_ballots.pop(campaign_id, 0)
+        voter_held = self._new_voter_held.pop(campaign_id, None)
         found = self._campaign(campaign_id)
         if pending and found is not None:
             found = replace(found, total_ballots=found.total_ballots + pending)
+            if voter_held is not None:
+                found = replace(found, voter_held_ballots=found.voter_held_ballots + voter_held[0],
+                                certified_voters=found.certified_voters + voter_held[1])
             self.campaigns[campaign_id] = found
         return found
 
@@ -327,7 +337,11 @@ class Execution:
         handler = self._handlers.get(tx.kind)
         if handler is None:  # decode_tx already rejects unknown kinds
             raise reject("unknown_kind", f"unknown transaction kind {tx.kind!r}")
-        handler(tx.body, tx.signers, tx_hash)
+        self._credentials_checked = signatures_checked
+        try:
+            handler(tx.body, tx.signers, tx_hash)
+        finally:
+            self._credentials_checked = False
         self.tx_hashes.add(tx_hash)
 
     def _dispatch(self, kind: str, body: Any, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
@@ -442,10 +456,11 @@ class Execution:
 
     def _register(self, body: VotersRegister, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign = self._open_campaign(body.campaign_id)
-        self._check_gateway_signer(campaign, signers)
-        if campaign.registered + len(body.voter_keys) > campaign.spec.registration_cap:
+        self._check_gateway_signer(campaign, signers, "register voter keys")
+        if campaign.registered + campaign.tokens_issued + len(body.voter_keys) > campaign.spec.registration_cap:
             raise reject("registration_cap",
-                         f"registration would exceed the gateway's cap of {campaign.spec.registration_cap} voters")
+                         f"registration would exceed the gateway's cap of {campaign.spec.registration_cap} voters "
+                         "(registered keys and issued tokens together)")
         keys = [voter_key_key(body.campaign_id, voter_key) for voter_key in body.voter_keys]
         for key in keys:
             if self.get(key) is not None:
@@ -454,8 +469,9 @@ class Execution:
             self.writes[key] = b""
         self.campaigns[campaign.campaign_id] = replace(campaign, registered=campaign.registered + len(keys))
 
-    def _check_gateway_signer(self, campaign: Campaign, signers: tuple[bytes, ...]) -> None:
-        """The campaign's gateway signs with its key in force now, whatever key the campaign was created with."""
+    def _check_gateway_signer(self, campaign: Campaign, signers: tuple[bytes, ...], what: str) -> None:
+        """The campaign's gateway signs with its key in force now, whatever key the campaign was created with
+        (its certification key, if any, is the campaign's own and does not rotate with it)."""
         name = self.state.campaign_gateway(campaign)
         current = self.roster.gateway_key(name) if name is not None else None
         if current is not None and signers == (current,):
@@ -464,8 +480,8 @@ class Execution:
             revoked = self.state.former_gateway_keys(name).get(signers[0])
             if revoked is not None:
                 raise reject("revoked_key", f"this key of gateway {name!r} was revoked at height {revoked} "
-                                            "(keys.rotate); it can no longer register voters")
-        raise reject("permission_denied", "only the campaign's gateway may register voter keys")
+                                            f"(keys.rotate); it can no longer {what}")
+        raise reject("permission_denied", f"only the campaign's gateway may {what}")
 
     def _vote(self, body: VoteCast, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         campaign_id = body.campaign_id
@@ -478,7 +494,9 @@ class Execution:
         if len(signers) != 1:
             raise reject("permission_denied", "a ballot carries exactly one voter signature")
         voter_key = signers[0]
-        if self.get(voter_key_key(campaign_id, voter_key)) is None:
+        if body.token:
+            self._check_token(campaign, body, voter_key)
+        elif self.get(voter_key_key(campaign_id, voter_key)) is None:
             raise reject("not_registered", "the voter key is not registered for this campaign")
         district_id = body.district_id
         if district_id not in campaign.district_set:
@@ -499,10 +517,26 @@ class Execution:
         slot = district_id if spec.ballots_per_voter == "district" else ""
         key = ballot_key(campaign_id, voter_key, slot)
         if self.get(key) is not None:
+            if body.token:
+                raise reject("token_used", "this voter key and its token have already cast a ballot" +
+                             (" in this district" if slot else " in this campaign"))
             raise reject("double_vote", "this voter has already voted" +
                          (" in this district" if slot else " in this campaign"))
+        nullifier = certified_key_key(campaign_id, voter_key) if body.token else b""
+        first_use = bool(nullifier) and self.get(nullifier) is None
+        if first_use:
+            pending = self._new_voter_held.get(campaign_id, (0, 0))[1]
+            if campaign.certified_voters + pending >= campaign.tokens_issued:
+                raise reject("tokens_exhausted", f"every one of the {campaign.tokens_issued} tokens the gateway "
+                                                 "counted in tokens.issued has already voted")
         # -- every check passed: write --
         self.writes[key] = encode_ballot(tx_hash, choices, body.points)
+        if nullifier:
+            if first_use:
+                self.writes[nullifier] = b""
+            counts = self._new_voter_held.setdefault(campaign_id, [0, 0])
+            counts[0] += 1
+            counts[1] += first_use
         tallies = self.tallies
         for choice in choices:
             tallies[(campaign_id, choice)] = self.votes(campaign_id, choice) + 1
@@ -511,6 +545,34 @@ class Execution:
             for choice, points in zip(choices, body.points):
                 scores[(campaign_id, choice)] = self.points(campaign_id, choice) + points
         self._new_ballots[campaign_id] = self._new_ballots.get(campaign_id, 0) + 1
+
+    def _check_token(self, campaign: Campaign, body: VoteCast, voter_key: bytes) -> None:
+        """A voter-held ballot: the campaign takes them, and the token certifies this key for it."""
+        spec = campaign.spec
+        if not spec.voter_held:
+            raise reject("no_certification", "this campaign names no certification key: it takes no ballots of "
+                                              "voter-held keys")
+        if body.token_campaign_id != body.campaign_id:
+            raise reject("token_wrong_campaign", f"the token was issued for campaign {body.token_campaign_id!r}, "
+                                                 f"not {body.campaign_id!r}")
+        if self._credentials_checked:
+            return
+        try:
+            verify_token(spec.certification_key, self.params.chain_id, body.campaign_id, voter_key, body.token)
+        except SignatureError as exc:
+            raise reject("bad_token", "the token is not the campaign's certification of this voter key "
+                                      f"({exc.message})") from exc
+
+    def _tokens_issued(self, body: TokensIssued, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
+        campaign = self._open_campaign(body.campaign_id)
+        self._check_gateway_signer(campaign, signers, "count the tokens it issued")
+        if not campaign.spec.voter_held:
+            raise reject("no_certification", "this campaign names no certification key: it has no tokens")
+        if campaign.registered + campaign.tokens_issued + body.count > campaign.spec.registration_cap:
+            raise reject("registration_cap",
+                         f"{body.count} more tokens would exceed the gateway's cap of "
+                         f"{campaign.spec.registration_cap} voters (registered keys and issued tokens together)")
+        self.campaigns[campaign.campaign_id] = replace(campaign, tokens_issued=campaign.tokens_issued + body.count)
 
     def _close_by_committee(self, body: CampaignClose, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
         self._require_committee(signers, "campaign.close")

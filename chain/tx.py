@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import msgpack
 
 from chain import codec
-from chain.crypto import DOMAIN, SigningKey, is_valid_public_key, sha256, verify
+from chain.crypto import (
+    DOMAIN, RSA_MAX_BITS, RSA_MIN_BITS, SigningKey, check_rsa_modulus, is_valid_public_key, sha256, verify,
+)
 from chain.errors import DecodeError, SignatureError
 
 MAX_TX_BYTES = 64 * 1024
@@ -29,6 +31,7 @@ MAX_SIGNATURES = 16
 MAX_VOTER_KEYS_PER_REGISTRATION = 1024
 MAX_CHOICES = 64
 MAX_POINTS = 1_000_000   # the most points one ballot may give, and any one rank's or total's limit
+MAX_TOKENS_PER_RECORD = 65_536   # tokens one tokens.issued record may count
 ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CHAIN_ID_PATTERN = ID_PATTERN
 
@@ -40,6 +43,9 @@ RULES = ("top-n", "greedy", "greedy-no-skip", "equal-shares")
 SCOPES = ("district", "campaign")
 BALLOTS_PER_VOTER = ("district", "campaign")
 STAGES = ("contract", "works", "done", "cancelled")
+GATEWAY_HELD = "gateway-held"   # a ballot signed by a key the gateway made and registered (voters.register)
+VOTER_HELD = "voter-held"       # a ballot signed by the citizen's own key, certified by a blind token
+KEY_MODES = (GATEWAY_HELD, VOTER_HELD)
 KEY_ROLES = ("committee", "district", "gateway")
 MAX_VALIDATOR_CHANGES = 64
 MAX_URL_CHARS = 200
@@ -84,6 +90,23 @@ def fixed_bytes(size: int, *, allow_empty: bool = False) -> Checker:
             raise DecodeError(f"{name} must be {size} bytes{' or empty' if allow_empty else ''}")
         return value
     return check
+
+
+def certification_modulus(value: Any, name: str) -> bytes:
+    """An RSA modulus (``e = 65537``) for RFC 9474 tokens: 3072..4096 bits in whole bytes, odd."""
+    try:
+        check_rsa_modulus(value)
+    except SignatureError as exc:
+        raise DecodeError(f"{name} must be an odd RSA modulus of {RSA_MIN_BITS}..{RSA_MAX_BITS} bits in whole "
+                          "bytes, big-endian with the top bit set") from exc
+    return bytes(value)
+
+
+def token_bytes(value: Any, name: str) -> bytes:
+    """An RSA-PSS signature: as many bytes as a certification key's modulus (384..512)."""
+    if not isinstance(value, bytes) or not RSA_MIN_BITS // 8 <= len(value) <= RSA_MAX_BITS // 8:
+        raise DecodeError(f"{name} must be {RSA_MIN_BITS // 8}..{RSA_MAX_BITS // 8} bytes")
+    return value
 
 
 def one_of(options: Sequence[str]) -> Checker:
@@ -311,11 +334,34 @@ class CampaignCreate(Wire):
     gateway: bytes
     registration_cap: int
     ballots_per_voter: str
+    # The gateway's RFC 9474 certification key (RSA modulus, e = 65537) for voter-held keys; empty:
+    # the campaign takes only gateway-held keys (voters.register). On the wire only when present.
+    certification_key: bytes = b""
     SCHEMA: ClassVar[tuple[Checker, ...]] = (
         ident, text(200, allow_empty=False), one_of(TRACKS), list_of(struct(District), 512, min_items=1),
         struct(BallotSpec), struct(RuleSpec), uint, uint, list_of(text(64, allow_empty=False), 64),
-        uint, uint, uint, uint, fixed_bytes(32), uint, one_of(BALLOTS_PER_VOTER),
+        uint, uint, uint, uint, fixed_bytes(32), uint, one_of(BALLOTS_PER_VOTER), certification_modulus,
     )
+
+    @property
+    def voter_held(self) -> bool:
+        """True when citizens may hold their own keys, certified by blind tokens."""
+        return bool(self.certification_key)
+
+    def wire_names(self) -> tuple[str, ...]:
+        names = field_names(CampaignCreate)
+        return names if self.certification_key else names[:-1]
+
+    @classmethod
+    def from_wire(cls, raw: Any, name: str = "body") -> "CampaignCreate":
+        names = field_names(cls)
+        if not isinstance(raw, list) or len(raw) not in (len(names) - 1, len(names)):
+            raise DecodeError(f"{name} must be an array of {len(names) - 1} fields ({', '.join(names[:-1])}), or "
+                              f"{len(names)} with certification_key")
+        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(cls.SCHEMA, raw, names)]
+        campaign = cls(*values)
+        campaign.validate()
+        return campaign
 
     def validate(self) -> None:
         ids = [d.district_id for d in self.districts]
@@ -385,38 +431,67 @@ def scored_order(choice: str, points: int) -> tuple[int, bytes]:
     return (-points, choice.encode())
 
 
+def credential(value: Any, name: str) -> tuple[str, bytes]:
+    """``[token_campaign_id, token]`` of a voter-held ballot."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise DecodeError(f"{name} must be [token_campaign_id, token]")
+    return ident(value[0], f"{name}.token_campaign_id"), token_bytes(value[1], f"{name}.token")
+
+
 @dataclass(frozen=True, slots=True)
 class VoteCast(Wire):
     """A ballot. ``[campaign_id, district_id, choices]`` for a set of initiatives (choose-1,
     approval, knapsack): choices distinct and sorted by UTF-8 bytes. ``[campaign_id, district_id,
     choices, points]`` for a scored ballot (cumulative, ordinal): ``points[i]`` (1..MAX_POINTS) is
     what ``choices[i]`` gets; pairs sorted by points descending, then id bytes ascending, ids
-    distinct — so an ordinal ballot lists its ranking in order."""
+    distinct — so an ordinal ballot lists its ranking in order.
+
+    A ballot signed by a **voter-held** key carries its blind certification token:
+    ``[campaign_id, district_id, choices, points, [token_campaign_id, token]]`` — ``points`` empty
+    for a set ballot — where ``token`` is the RFC 9474 signature of the campaign's certification key
+    over ``chain.blind.token_message(chain_id, token_campaign_id, voter key)``."""
 
     campaign_id: str
     district_id: str
     choices: tuple[str, ...]
     points: tuple[int, ...] = ()
+    token_campaign_id: str = ""
+    token: bytes = b""
     SCHEMA: ClassVar[tuple[Checker, ...]] = (
         ident, ident, list_of(ident, MAX_CHOICES, min_items=1), list_of(point, MAX_CHOICES, min_items=1),
     )
+    _POINTS_OR_NONE: ClassVar[Checker] = list_of(point, MAX_CHOICES)
 
     def wire_names(self) -> tuple[str, ...]:
+        if self.token:
+            return ("campaign_id", "district_id", "choices", "points", "token_campaign_id", "token")
         return ("campaign_id", "district_id", "choices", "points") if self.points else \
             ("campaign_id", "district_id", "choices")
 
+    def to_wire(self) -> list[Any]:
+        wire: list[Any] = [self.campaign_id, self.district_id, list(self.choices)]
+        if self.token:
+            return wire + [list(self.points), [self.token_campaign_id, self.token]]
+        return wire + [list(self.points)] if self.points else wire
+
     @classmethod
     def from_wire(cls, raw: Any, name: str = "body") -> "VoteCast":
-        if not isinstance(raw, list) or len(raw) not in (3, 4):
-            raise DecodeError(f"{name} must be an array of 3 fields (campaign_id, district_id, choices) or 4 "
-                              "(campaign_id, district_id, choices, points)")
+        if not isinstance(raw, list) or len(raw) not in (3, 4, 5):
+            raise DecodeError(f"{name} must be an array of 3 fields (campaign_id, district_id, choices), 4 "
+                              "(campaign_id, district_id, choices, points) or 5 (campaign_id, district_id, choices, "
+                              "points, [token_campaign_id, token])")
         names = ("campaign_id", "district_id", "choices", "points")
-        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(cls.SCHEMA, raw, names)]
+        checkers = cls.SCHEMA if len(raw) != 5 else cls.SCHEMA[:3] + (cls._POINTS_OR_NONE,)
+        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(checkers, raw, names)]
+        if len(raw) == 5:
+            values.extend(credential(raw[4], f"{name}.credential"))
         vote = cls(*values)
         vote.validate()
         return vote
 
     def validate(self) -> None:
+        if bool(self.token) != bool(self.token_campaign_id):
+            raise DecodeError("a voter-held ballot names the token's campaign and carries the token")
         if not self.points:
             if list(self.choices) != sorted(set(self.choices), key=lambda c: c.encode()):
                 raise DecodeError("ballot choices must be distinct and sorted by their UTF-8 bytes")
@@ -432,6 +507,30 @@ class VoteCast(Wire):
     @property
     def scored(self) -> bool:
         return bool(self.points)
+
+    @property
+    def voter_held(self) -> bool:
+        """True for a ballot of a voter-held key (it carries a token), False for a gateway-held one."""
+        return bool(self.token)
+
+    @property
+    def mode(self) -> str:
+        return VOTER_HELD if self.token else GATEWAY_HELD
+
+
+@dataclass(frozen=True, slots=True)
+class TokensIssued(Wire):
+    """The campaign's gateway counts blind tokens it issued: ``count`` more, in its batch ``batch``
+    (a label that makes each record's bytes distinct; the replay rule refuses a record sent twice)."""
+
+    campaign_id: str
+    batch: int
+    count: int
+    SCHEMA: ClassVar[tuple[Checker, ...]] = (ident, uint, uint)
+
+    def validate(self) -> None:
+        if not 1 <= self.count <= MAX_TOKENS_PER_RECORD:
+            raise DecodeError(f"tokens.issued counts 1..{MAX_TOKENS_PER_RECORD} tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,6 +683,7 @@ BODY_TYPES: dict[str, type[Wire]] = {
     "vote.cast": VoteCast,
     "campaign.close": CampaignClose,
     "progress.report": ProgressReport,
+    "tokens.issued": TokensIssued,
     "validators.update": ValidatorsUpdate,
     "keys.rotate": KeysRotate,
     "protocol.upgrade": ProtocolUpgrade,
@@ -591,7 +691,7 @@ BODY_TYPES: dict[str, type[Wire]] = {
 GOVERNANCE_KINDS = ("validators.update", "keys.rotate", "protocol.upgrade")
 KINDS = tuple(BODY_TYPES)
 Body = (CampaignCreate | InitiativeSubmit | InitiativeReview | VotersRegister | VoteCast | CampaignClose | ProgressReport
-        | ValidatorsUpdate | KeysRotate | ProtocolUpgrade)
+        | TokensIssued | ValidatorsUpdate | KeysRotate | ProtocolUpgrade)
 
 
 # --- envelope ------------------------------------------------------------------------------------
@@ -621,6 +721,31 @@ class Tx:
         message = self.signing_bytes()
         for public_key, signature in self.signatures:
             verify(public_key, signature, message, cache_key=cache_keys)
+
+    def verify_credentials(self, certification_key_of: Callable[[str], bytes | None]) -> bool:
+        """Check what a transaction carries that needs no state but fixed keys: every signature and, for
+        a ballot of a voter-held key, its token under its campaign's certification key (looked up by
+        campaign id; campaigns never change it). Raise ``SignatureError`` (code ``bad_signature``, or
+        ``bad_token``) if one fails; return False when the token could not be checked here (campaign not
+        known to the caller, or a token named for another campaign): the state machine checks it then.
+        True means ``Execution.apply(tx, signatures_checked=True)`` may skip both checks."""
+        self.verify_signatures(cache_keys=self.kind != "vote.cast")
+        body = self.body
+        if self.kind != "vote.cast" or not body.token:
+            return True
+        if body.token_campaign_id != body.campaign_id:
+            return False
+        modulus = certification_key_of(body.campaign_id)
+        if not modulus:
+            return False
+        from chain.blind import verify_token   # chain.blind needs only codec and crypto
+
+        try:
+            verify_token(modulus, self.chain_id, body.campaign_id, self.signers[0], body.token)
+        except SignatureError as exc:
+            raise SignatureError(f"the token is not the campaign's certification of this voter key ({exc.message})",
+                                 "bad_token") from exc
+        return True
 
 
 def signing_bytes(kind: str, chain_id: str, body: Wire) -> bytes:
@@ -693,26 +818,40 @@ def sign_tx(kind: str, chain_id: str, body: Wire, keys: Sequence[SigningKey]) ->
 
 
 def make_vote(chain_id: str, voter_key: SigningKey, campaign_id: str, district_id: str,
-              choices: Sequence[str], points: Sequence[int] | None = None) -> Tx:
+              choices: Sequence[str], points: Sequence[int] | None = None, *, token: bytes = b"",
+              token_campaign_id: str | None = None) -> Tx:
     """A ballot: deterministic bytes (no timestamp, no nonce), so re-sending gives the same tx.
 
     ``points`` (aligned with ``choices``) makes a scored ballot: cumulative points, or for an
-    ordinal ballot the campaign's rank points of each choice's rank.
+    ordinal ballot the campaign's rank points of each choice's rank. ``token`` makes it the ballot of
+    a voter-held key (its blind certification token, issued for ``token_campaign_id``, by default
+    the ballot's campaign).
     """
-    return sign_tx("vote.cast", chain_id, vote_body(campaign_id, district_id, choices, points), [voter_key])
+    body = vote_body(campaign_id, district_id, choices, points, token=token, token_campaign_id=token_campaign_id)
+    return sign_tx("vote.cast", chain_id, body, [voter_key])
 
 
 def vote_body(campaign_id: str, district_id: str, choices: Sequence[str],
-              points: Sequence[int] | None = None) -> VoteCast:
-    """The canonical ``VoteCast`` for these choices (and points); ``DecodeError`` if they cannot be one."""
+              points: Sequence[int] | None = None, *, token: bytes = b"",
+              token_campaign_id: str | None = None) -> VoteCast:
+    """The canonical ``VoteCast`` for these choices (and points, and token); ``DecodeError`` if they
+    cannot be one."""
+    credential = (campaign_id if token_campaign_id is None else token_campaign_id, token) if token else ("", b"")
     if points is None:
-        return VoteCast(campaign_id, district_id, tuple(sorted(set(choices), key=lambda c: c.encode())))
-    if len(points) != len(choices):
-        raise DecodeError("a scored ballot has one points entry per choice")
-    pairs = sorted(zip(choices, points), key=lambda pair: scored_order(pair[0], pair[1]))
-    vote = VoteCast(campaign_id, district_id, tuple(c for c, _ in pairs), tuple(p for _, p in pairs))
+        vote = VoteCast(campaign_id, district_id, tuple(sorted(set(choices), key=lambda c: c.encode())), (),
+                        *credential)
+    else:
+        if len(points) != len(choices):
+            raise DecodeError("a scored ballot has one points entry per choice")
+        pairs = sorted(zip(choices, points), key=lambda pair: scored_order(pair[0], pair[1]))
+        vote = VoteCast(campaign_id, district_id, tuple(c for c, _ in pairs), tuple(p for _, p in pairs),
+                        *credential)
     vote.validate()
     return vote
+
+
+def make_tokens_issued(chain_id: str, gateway_key: SigningKey, campaign_id: str, batch: int, count: int) -> Tx:
+    return sign_tx("tokens.issued", chain_id, TokensIssued(campaign_id, batch, count), [gateway_key])
 
 
 def make_registration(chain_id: str, gateway_key: SigningKey, campaign_id: str,

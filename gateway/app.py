@@ -22,8 +22,9 @@ from chain.crypto import read_key_file
 from chain.errors import VecheError
 from chain.params import ChainParams
 from chain.storage import LevelStore
-from gateway import views_auth, views_public, views_vote
+from gateway import views_auth, views_public, views_token, views_vote
 from gateway.auth import CardBook, CardGuard, CodeAuth, SessionStore, load_or_create_secret
+from gateway.certifier import Certifier, read_certification_key
 from gateway.chainview import ChainView
 from gateway.config import GatewayConfig
 from gateway.documents import DocumentShelf
@@ -36,8 +37,10 @@ from gateway.ops.health import HealthMonitor
 from gateway.ops.metrics import GatewayMetrics, MeteredSms
 from gateway.pipeline import BallotPipeline
 from gateway.receipts import ReceiptBook
+from gateway.relay import Relay
+from gateway.tokens import TokenDesk
 from gateway.site import (
-    GATEWAY, STATIC, Gateway, add_security_headers, errors, make_jinja, now_ms, shed_load,
+    GATEWAY, STATIC, Gateway, add_security_headers, errors, load_static, make_jinja, now_ms, shed_load,
 )
 from gateway.sms import make_provider
 from gateway.vault import VoterVault
@@ -109,6 +112,12 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
             pipeline = BallotPipeline(store, pool, gateway_key, genesis.params.chain_id,
                                       batch_ms=config.registration_batch_ms, resubmit_s=config.resubmit_seconds,
                                       max_pending=config.limits.max_pending_ballots, on_block=receipts.add_block)
+            tokens = None
+            if config.certification_key_file.exists():
+                certifier = Certifier(read_certification_key(config.certification_key_file))
+                tokens = TokenDesk(store, pipeline, certifier, gateway_key, genesis.params.chain_id,
+                                   batch_ms=config.token_batch_ms)
+            relay = Relay(config.relay, pool, genesis.params.chain_id) if config.relay.enabled else None
             app[GATEWAY] = Gateway(
                 config=config, params=genesis.params, genesis_document=genesis.document, gateway_key=gateway_key,
                 secret=secret, clock=clock, jinja=make_jinja(), store=store, vault=VoterVault(store), pool=pool,
@@ -119,14 +128,18 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
                                       ttl_s=config.limits.session_ttl_seconds, clock=clock),
                 csrf=CsrfTokens(secret, clock), limiter=Limiter(rate_limits(config)),  # type: ignore[arg-type]
                 refusals=refusals, receipts=receipts, documents=DocumentShelf(pool),
-                static_files={p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()},
+                static_files=load_static(STATIC),
                 metrics=metrics, health=health,
                 proxies=ProxyTrust(parse_networks(config.trusted_proxies, "trusted_proxies")),
                 admin_token=load_or_create_token(config.admin_token_file),
+                tokens=tokens, relay=relay,
             )
             bind_live_metrics(app[GATEWAY])
-            log.info("gateway %s for chain %s: %d node(s), SMS provider %s", config.name, genesis.params.chain_id,
-                     len(config.nodes), config.sms.provider)
+            log.info("gateway %s for chain %s: %d node(s), SMS provider %s; voter-held keys: %s; relay: %s",
+                     config.name, genesis.params.chain_id, len(config.nodes), config.sms.provider,
+                     "certification key " + tokens.modulus.hex()[:16] if tokens is not None else "off",
+                     f"delay {config.relay.min_delay_seconds:g}..{config.relay.max_delay_seconds:g} s"
+                     if relay is not None else "off")
             yield
         finally:
             problems = []
@@ -146,6 +159,8 @@ def build_app(config: GatewayConfig, *, clock: Callable[[], int] = now_ms) -> we
         tasks = [asyncio.create_task(gw.pipeline.run(), name="ballot-pipeline"),
                  asyncio.create_task(janitor(gw), name="janitor"),
                  asyncio.create_task(gw.health.run(), name="health")]
+        if gw.relay is not None:
+            tasks.append(asyncio.create_task(gw.relay.run(), name="ballot-relay"))
         yield
         for task in tasks:
             task.cancel()
@@ -169,6 +184,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/logout", views_auth.post_logout)
     app.router.add_get("/c/{campaign}/d/{district}", views_vote.ballot_page)
     app.router.add_post("/c/{campaign}/d/{district}/vote", views_vote.cast_vote)
+    app.router.add_post("/c/{campaign}/token", views_token.issue_token)
+    app.router.add_post("/relay/v1/txs", views_token.relay_txs)
     app.router.add_get("/c/{campaign}/initiatives/{iid}", views_public.initiative_page)
     app.router.add_get("/receipt/{tx_hash:[^/]+}.json", views_public.receipt_json)
     app.router.add_get("/receipt/{tx_hash}", views_public.receipt_page)

@@ -14,7 +14,7 @@ nothing is signed or sent for a ballot the chain would refuse.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.chainview import CampaignView, InitiativeView
@@ -139,3 +139,31 @@ def check_ordinal(draft: BallotDraft, campaign: CampaignView,
         ranking.append(choice)
     check_count(len(ranking), campaign)
     return ranking, list(campaign.rank_points[:len(ranking)])
+
+
+def browser_checks(campaign: CampaignView, district_budget: int, text: Callable[..., str],
+                   money: Callable[[int], str]) -> dict[str, str]:
+    """The checks above as a voter-held ballot page's script runs them (``data-*`` of the ballot form).
+
+    A voter-held ballot goes from the browser straight to a node: the gateway never sees it, so the
+    page must stop a ballot over its limits itself (the chain refuses it anyway). ``/static/vote.js``
+    reads the form as ``read_draft`` does and checks it in the same order as ``check_draft``, with
+    these limits, and shows these messages — each with the part only the browser knows left as
+    ``{total}``, ``{title}`` or ``{rank}``. ``text(key, **params)`` is a message of gateway/i18n.py.
+    """
+    data = {"min": str(campaign.min_choices), "max": str(campaign.max_choices), "e-none": text("err_no_choice"),
+            "e-count": text("err_choice_count", min=str(campaign.min_choices), max=str(campaign.max_choices))}
+    if campaign.ballot_type == "knapsack":
+        cap = campaign.cost_cap(district_budget)
+        data.update({"cap": str(cap), "e-cap": text("err_over_cap", total="{total}", cap=money(cap))})
+    elif campaign.ballot_type == "cumulative":
+        most = campaign.max_points or campaign.max_sum_points
+        data.update({"lo": str(campaign.min_sum_points), "hi": str(campaign.max_sum_points), "most": str(most),
+                     "e-number": text("err_points_number", title="{title}"),
+                     "e-most": text("err_points_max", title="{title}", max=str(most)),
+                     "e-total": text("err_points_total", total="{total}", min=str(max(1, campaign.min_sum_points)),
+                                     max=str(campaign.max_sum_points))})
+    elif campaign.ballot_type == "ordinal":
+        data.update({"ranks": " ".join(str(points) for points in campaign.rank_points),
+                     "e-gap": text("err_rank_gap", rank="{rank}"), "e-twice": text("err_rank_twice", title="{title}")})
+    return data

@@ -93,6 +93,11 @@ class CampaignView:
     max_sum_points: int = 0
     max_points: int = 0
     rank_points: tuple[int, ...] = ()
+    # voter-held keys (docs/PROTOCOL.md §16): the campaign's certification key (hex RSA modulus; it
+    # does not rotate with the gateway's Ed25519 key), tokens the gateway counted, their ballots
+    certification_key: str = ""
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
 
     @property
     def scored(self) -> bool:
@@ -102,6 +107,14 @@ class CampaignView:
     def cost_cap(self, district_budget: int) -> int:
         """A knapsack ballot's cap in kopecks."""
         return self.max_sum_cost or district_budget
+
+    @property
+    def voter_held(self) -> bool:
+        return bool(self.certification_key)
+
+    @property
+    def gateway_held_ballots(self) -> int:
+        return self.total_ballots - self.voter_held_ballots
 
     def served_by(self, public_hex: str) -> bool:
         """True when the gateway holding ``public_hex`` serves this campaign (now)."""
@@ -221,6 +234,9 @@ def parse_campaign(doc: Any) -> CampaignView:
         max_sum_points=_field(ballot, "max_sum_points", int, 0),
         max_points=_field(ballot, "max_points", int, 0),
         rank_points=_int_list(ballot, "rank_points"),
+        certification_key=_field(flat, "certification_key", str, ""),
+        tokens_issued=_field(flat, "tokens_issued", int, 0),
+        voter_held_ballots=_field(_object_or_empty(flat, "ballots_by_mode"), "voter-held", int, 0),
     )
 
 
@@ -269,6 +285,8 @@ class CampaignSummary:
     status: str
     registered: int
     total_ballots: int
+    tokens_issued: int = 0
+    voter_held_ballots: int = 0
     gateway_key: str = ""
 
 
@@ -284,7 +302,9 @@ def parse_summaries(doc: Any) -> list[CampaignSummary]:
         if not ID_PATTERN.fullmatch(campaign_id):
             raise NodeAnswerError("node answer: malformed campaign id")
         found.append(CampaignSummary(campaign_id, _field(item, "status", str), _field(item, "registered", int, 0),
-                                     _field(item, "total_ballots", int, 0), _field(item, "gateway_key", str, "")))
+                                     _field(item, "total_ballots", int, 0), _field(item, "tokens_issued", int, 0),
+                                     _field(_object_or_empty(item, "ballots_by_mode"), "voter-held", int, 0),
+                                     _field(item, "gateway_key", str, "")))
     return found
 
 
@@ -365,7 +385,8 @@ class ChainView:
             if cached is None:
                 return None
         campaign = replace(cached.campaign, status=summary.status, registered=summary.registered,
-                           total_ballots=summary.total_ballots,
+                           total_ballots=summary.total_ballots, tokens_issued=summary.tokens_issued,
+                           voter_held_ballots=summary.voter_held_ballots,
                            gateway_key=summary.gateway_key or cached.campaign.gateway_key)
         return CampaignDetail(campaign, cached.initiatives)
 

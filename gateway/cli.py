@@ -53,10 +53,20 @@ async def serve(config: GatewayConfig) -> None:
     runner = web.AppRunner(app, access_log_class=AccessLogger, keepalive_timeout=15, max_line_size=4096,
                            max_field_size=4096, max_headers=64, handle_signals=False)
     await runner.setup()
+    wire = None
+    server = None
     try:
-        site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
         try:
-            await site.start()
+            if config.test_wire_log_file is not None:   # TEST ONLY: gateway/wirelog.py
+                from gateway.wirelog import WireLog, logging_handler_factory
+
+                wire = WireLog(config.test_wire_log_file)
+                server = await asyncio.get_running_loop().create_server(
+                    logging_handler_factory(runner.server, wire), config.listen_host, config.listen_port,
+                    backlog=1024, reuse_address=True)
+            else:
+                site = web.TCPSite(runner, config.listen_host, config.listen_port, backlog=1024, reuse_address=True)
+                await site.start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc}") from exc
         log.info("gateway listening on %s (http://%s:%d)", config.url, config.listen_host, config.listen_port)
@@ -67,7 +77,11 @@ async def serve(config: GatewayConfig) -> None:
         await stop.wait()
         log.info("gateway stopping")
     finally:
+        if server is not None:
+            server.close()
         await runner.cleanup()
+        if wire is not None:
+            wire.close()
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -162,6 +176,52 @@ def unlock_command(home: Path, phone: str, sms_limits: bool) -> None:
     cleared = result["lockouts_cleared"]
     click.echo(f"phone ref {result['phone_ref']}: {cleared} lock-out/wrong-code entr{'y' if cleared == 1 else 'ies'} "
                f"cleared" + ("; SMS cooldown and daily count reset" if result["sms_limits_cleared"] else ""))
+
+
+@gateway_group.command("certification-key")
+@click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The gateway's home directory (config.json names certification_key_file).")
+@click.option("--create", is_flag=True,
+              help="First make the key file (mode 0600; an existing one is never replaced). Restart the gateway.")
+@click.option("--bits", type=click.Choice(["3072", "4096"]), default="3072", show_default=True,
+              help="The RSA key size for --create.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"certification_key", "bits", "sha256"} instead.')
+def certification_key_command(home: Path, create: bool, bits: str, as_json: bool) -> None:
+    """Print the public half of the gateway's certification key, for the committee.
+
+    A campaign whose citizens may vote with their own key names this key: the committee pastes the
+    hex modulus (e = 65537) into the console's campaign wizard or into "certification_key" of the
+    campaign JSON, and compares the SHA-256 fingerprint (of the modulus bytes) with the one the
+    console's preview shows. The private key never leaves certification_key_file.
+    Exit codes: 0 printed, 2 bad options, 3 no key file, a damaged one, or --create with one there.
+    """
+    from chain.crypto import sha256
+    from gateway.certifier import generate_certification_key, read_certification_key
+
+    try:
+        config = load_config(home)
+        path = config.certification_key_file
+        if create:
+            if path.exists():
+                raise VecheError(f"{path} already exists and is never replaced; run without --create to print it",
+                                 "exists")
+            key = generate_certification_key(path, int(bits))
+            click.echo(f"created {path} (0600); restart the gateway to issue tokens with it", err=True)
+        elif not path.exists():
+            raise VecheError(f"the gateway has no certification key ({path}); make one with --create", "no_key")
+        else:
+            key = read_certification_key(path)
+    except VecheError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exitcodes.EXIT_CONFIG)
+    modulus, fingerprint = key.modulus, sha256(key.modulus).hex()
+    if as_json:
+        click.echo(json.dumps({"certification_key": modulus.hex(), "bits": len(modulus) * 8, "sha256": fingerprint}))
+        return
+    click.echo(f"certification key, RSA {len(modulus) * 8} bits, e = 65537 — paste this modulus into the campaign "
+               "wizard of `veche console` (or \"certification_key\" of the campaign JSON):")
+    click.echo(modulus.hex())
+    click.echo(f"SHA-256 fingerprint: {fingerprint}")
 
 
 @gateway_group.group("cards")

@@ -79,6 +79,19 @@ class SmsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """The cookie-less ballot relay (docs/GATEWAY.md "Voter-held keys"): each ballot is held for a
+    random delay, uniform in [min_delay_seconds, max_delay_seconds], then sent with every other
+    ballot due at the same tick, in random order, in one request to a node."""
+
+    enabled: bool = False
+    min_delay_seconds: float = 60.0
+    max_delay_seconds: float = 600.0
+    tick_seconds: float = 10.0
+    max_held: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     home: Path
     name: str
@@ -104,6 +117,10 @@ class GatewayConfig:
     display_utc_offset_minutes: int = 180
     default_lang: str = "ru"
     limits: Limits = field(default_factory=Limits)
+    certification_key_file: Path = Path("certification-key.json")
+    token_batch_ms: int = 20
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    test_wire_log_file: Path | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     ca_file: Path | None = None
     admin_token_file: Path = Path("admin-token")
@@ -231,10 +248,28 @@ def parse_sms(raw: Any) -> SmsConfig:
     )
 
 
+def parse_relay(raw: Any) -> RelayConfig:
+    _want(isinstance(raw, dict), "gateway config: relay must be an object")
+    names = {f.name for f in fields(RelayConfig)}
+    unknown = sorted(set(raw) - names)
+    _want(not unknown, f"gateway config: unknown keys in relay: {', '.join(unknown)}")
+    enabled = raw.get("enabled", False)
+    _want(isinstance(enabled, bool), "gateway config: relay.enabled must be true or false")
+    defaults = RelayConfig()
+    low = _number(raw.get("min_delay_seconds", defaults.min_delay_seconds), "relay.min_delay_seconds")
+    high = _number(raw.get("max_delay_seconds", defaults.max_delay_seconds), "relay.max_delay_seconds")
+    _want(low <= high, "gateway config: relay.min_delay_seconds must not exceed relay.max_delay_seconds")
+    return RelayConfig(enabled, low, high,
+                       _number(raw.get("tick_seconds", defaults.tick_seconds), "relay.tick_seconds", minimum=0.05),
+                       _int(raw.get("max_held", defaults.max_held), "relay.max_held", minimum=1))
+
+
 EXTRA_DEFAULTS: dict[str, Any] = {
     "secret_file": "gateway-secret.key", "cards_dir": "cards", "log_file": "gateway.log",
     "commit_wait_seconds": 10.0, "registration_batch_ms": 20, "node_timeout_seconds": 5.0,
     "resubmit_seconds": 5.0, "display_utc_offset_minutes": 180, "default_lang": "ru",
+    "certification_key_file": "certification-key.json", "token_batch_ms": 20, "relay": {},
+    "test_wire_log_file": None,
     "trusted_proxies": list(DEFAULT_TRUSTED_PROXIES), "ca_file": None, "admin_token_file": "admin-token",
     "health_interval_seconds": 5.0,
 }
@@ -278,6 +313,10 @@ def from_shared(base: SharedGatewayConfig) -> GatewayConfig:
         display_utc_offset_minutes=_offset(extra["display_utc_offset_minutes"]),
         default_lang=lang,
         limits=parse_limits(dict(base.limits)),
+        certification_key_file=path("certification_key_file"),
+        token_batch_ms=_int(extra["token_batch_ms"], "token_batch_ms"),
+        relay=parse_relay(extra["relay"]),
+        test_wire_log_file=None if extra["test_wire_log_file"] is None else path("test_wire_log_file"),
         trusted_proxies=_proxies(extra["trusted_proxies"]),
         ca_file=None if extra["ca_file"] is None else path("ca_file"),
         admin_token_file=path("admin_token_file"),

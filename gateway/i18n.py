@@ -101,6 +101,14 @@ ERROR_TEXTS: dict[str, str] = {  # a Refusal's message key → its text
     "err_points_total": N_("You gave %(total)s points; give between %(min)s and %(max)s."),
     "err_rank_gap": N_("Rank %(rank)s is filled but a rank above it is empty. Fill the ranks in order, from the first."),
     "err_rank_twice": N_("“%(title)s” is on two ranks."),
+    "err_token_issued": N_("Your own key for this campaign is already certified. Vote from the device and tab where "
+                           "it was made."),
+    "err_gateway_key_exists": N_("You have already voted here without JavaScript: the site holds your key for this "
+                                 "campaign, vote the same way."),
+    "err_bad_token_request": N_("A malformed key certification request."),
+    "err_tokens_refused": N_("The network refused to count the key certification (the campaign's cap is used up or "
+                             "it closed)."),
+    "err_no_voter_held": N_("This campaign takes no ballots of voters' own keys."),
     "err_bad_form": N_("The form is malformed: %(detail)s."),
     "err_too_large": N_("The request is too large."),
     "err_slow_client": N_("The request took too long to arrive."),
@@ -149,6 +157,7 @@ REASON_NAMES: dict[str, str] = {  # refusal reasons counted on /transparency
     "csrf": N_("forged or stale form"),
     "form_stale": N_("stale form"),
     "second_ballot": N_("second ballot"),
+    "second_token": N_("second key certification"),
     "card_used": N_("card reused"),
     "card_unknown": N_("unknown card"),
     "overload_inflight": N_("overload"),
@@ -160,6 +169,10 @@ REJECTION_NAMES: dict[str, str] = {  # the state machine's rejection codes
     "outside_window": N_("voting is not open in this campaign"),
     "campaign_closed": N_("the campaign is closed"),
     "double_vote": N_("this key has already cast a ballot"),
+    "token_used": N_("this own key has already cast a ballot"),
+    "bad_token": N_("the key's certification is not valid"),
+    "token_wrong_campaign": N_("the key is certified for another campaign"),
+    "tokens_exhausted": N_("the network has not counted the key's certification"),
     "invalid_choice": N_("a chosen project is not on the ballot"),
     "bad_ballot": N_("the number of chosen projects is wrong"),
     "cost_cap": N_("the chosen projects cost more than the ballot allows"),

@@ -37,8 +37,8 @@ from chain.tx import MAX_VOTER_KEYS_PER_REGISTRATION, Tx, decode_tx, make_regist
 from gateway.errors import NodeAnswerError, NodeUnavailable, Refusal
 from gateway.nodes import NodePool, SubmitResult
 from gateway.vault import (
-    Writes, iterate_pending, pending_record, pending_registration_key, pending_vote_key, registered_key,
-    rejection_key,
+    Writes, iterate_pending, pending_record, pending_registration_key, pending_tokens_key, pending_vote_key,
+    registered_key, rejection_key,
 )
 
 log = logging.getLogger("veche.gateway.pipeline")
@@ -49,6 +49,7 @@ FINAL_CODES = frozenset({
     "wrong_chain", "bad_signature", "unknown_kind", "permission_denied", "unknown_campaign", "campaign_closed",
     "outside_window", "unknown_district", "registration_cap", "bad_ballot", "invalid_choice", "double_vote",
     "malformed", "too_large", "not_canonical", "cost_cap", "points_max", "points_total", "rank_points",
+    "no_certification", "token_used", "token_wrong_campaign", "bad_token", "tokens_exhausted",
 })
 WAIT_FOR_REGISTRATION_CODES = frozenset({"not_registered"})
 RESIGN_CODES = frozenset({"revoked_key"})
@@ -140,6 +141,21 @@ class BallotPipeline:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_later(self.batch_s, self._start_flush)
         return await asyncio.shield(request.persisted)
+
+    async def submit_record(self, campaign_id: str, tx: Tx, writes: Writes) -> Tracker:
+        """A ``tokens.issued`` record: stored (with ``writes``, in one synced batch) before it is sent; its
+        tracker's future says when it commits or is refused. Re-sent until then, also after a restart."""
+        if self.in_flight >= self.max_pending:
+            raise Refusal("err_overloaded", status=503, reason="overload_queue", retry_after=5)
+        loop = asyncio.get_running_loop()
+        tracker = Tracker(tx, campaign_id, loop.create_future())
+        await asyncio.to_thread(self.store.write, {**writes, pending_tokens_key(tx.hash): pending_record(campaign_id,
+                                                                                                          tx.raw)},
+                                sync=True)
+        self.trackers[tx.hash] = tracker
+        task = loop.create_task(self._send([tracker]))
+        task.add_done_callback(_log_task_failure)
+        return tracker
 
     def _start_flush(self) -> None:
         task = asyncio.get_running_loop().create_task(self._flush())
@@ -291,6 +307,8 @@ class BallotPipeline:
             if not outcome.committed:
                 for voter_pk in tracker.registers:
                     writes[registered_key(tracker.campaign_id, voter_pk)] = None
+        elif tracker.kind == "tokens.issued":
+            writes[pending_tokens_key(tracker.tx.hash)] = None
         else:
             writes[pending_vote_key(tracker.tx.hash)] = None
         if outcome.committed:
@@ -341,7 +359,7 @@ class BallotPipeline:
                 self._resolve(tracker, Outcome("rejected", code="campaign_closed",
                                                message="the campaign closed before this transaction committed"))
         writes: Writes = {}
-        for prefix in (b"P/", b"R/"):
+        for prefix in (b"P/", b"R/", b"I/"):
             for tx_hash, campaign, _ in iterate_pending(self.store, prefix):
                 if campaign == campaign_id:
                     writes[prefix + tx_hash] = None
@@ -361,6 +379,9 @@ class BallotPipeline:
             tx = decode_tx(raw)
             self.trackers[tx_hash] = Tracker(tx, campaign_id, loop.create_future(), registers=tx.body.voter_keys,
                                              sends=1)
+            count += 1
+        for tx_hash, campaign_id, raw in iterate_pending(self.store, b"I/"):
+            self.trackers[tx_hash] = Tracker(decode_tx(raw), campaign_id, loop.create_future(), sends=1)
             count += 1
         for tx_hash, campaign_id, raw in iterate_pending(self.store, b"P/"):
             tx = decode_tx(raw)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -47,6 +47,10 @@ from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
 from gateway import wording
 from genesis.forwarding import ProxyTrust
+
+if TYPE_CHECKING:
+    from gateway.relay import Relay
+    from gateway.tokens import TokenDesk
 
 log = logging.getLogger("veche.gateway")
 
@@ -92,6 +96,8 @@ class Gateway:
     health: HealthMonitor
     proxies: ProxyTrust
     admin_token: str
+    tokens: "TokenDesk | None" = None          # blind tokens for voter-held keys (certification key loaded)
+    relay: "Relay | None" = None               # the cookie-less ballot relay (config relay.enabled)
     inflight: int = 0
     page_cache: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     voter_locks: dict[bytes, asyncio.Lock] = field(default_factory=dict)
@@ -421,6 +427,45 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
         response.headers.setdefault(name, value)
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
+
+
+def compact_script(source: bytes) -> bytes:
+    """A script as served, without comments and spaces the parser does not need.
+
+    Our scripts keep every comment on a line of its own, use no regular-expression literals and end
+    every statement with a semicolon; so dropping comment lines and every space or line break that
+    does not separate two word characters (outside string literals) changes nothing but the size.
+    """
+    text = "\n".join(line for line in (raw.strip() for raw in source.decode("utf-8").splitlines())
+                     if line and not line.startswith("//"))
+    out: list[str] = []
+    quote = ""
+    pending_space = False
+    for index, char in enumerate(text):
+        if quote:
+            out.append(char)
+            if char == quote and text[index - 1] != "\\":
+                quote = ""
+            continue
+        if char.isspace():
+            pending_space = True
+            continue
+        if pending_space and out and _word(out[-1]) and _word(char):
+            out.append(" ")
+        pending_space = False
+        if char in "\"'":
+            quote = char
+        out.append(char)
+    return ("".join(out) + "\n").encode("utf-8")
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char in "_$"
+
+
+def load_static(directory: Path) -> dict[str, bytes]:
+    return {path.name: compact_script(path.read_bytes()) if path.suffix == ".js" else path.read_bytes()
+            for path in directory.iterdir() if path.is_file()}
 
 
 def now_ms() -> int:

@@ -18,6 +18,9 @@ Key layout of ``<gateway home>/data`` (every phone-derived value is a keyed hash
   P/<vote hash 32>                 [campaign, raw tx]                                  pending ballot
   X/<tx hash 32>                   [campaign, code, message]                           final rejection
   U/<card id 32>                   [campaign, vote tx hash]                            used code card
+  T/<campaign>/<index 32>          [tokens.issued hash, blinded msg, blind sig]        a blind token issued
+  I/<tx hash 32>                   [campaign, raw tx]                                  pending tokens.issued
+  N/token-batch                    u64                                                 next tokens.issued label
   B/<campaign>/<district>/<reason> u64                                                blocked attempts
 """
 
@@ -63,6 +66,22 @@ def pending_vote_key(tx_hash: bytes) -> bytes:
 
 def rejection_key(tx_hash: bytes) -> bytes:
     return b"X/" + tx_hash
+
+
+def token_key(campaign_id: str, index: bytes) -> bytes:
+    """The blind token issued to one (campaign, citizen): the vault index names the citizen."""
+    return b"T/" + campaign_id.encode() + b"/" + index
+
+
+def token_prefix(campaign_id: str) -> bytes:
+    return b"T/" + campaign_id.encode() + b"/"
+
+
+def pending_tokens_key(tx_hash: bytes) -> bytes:
+    return b"I/" + tx_hash
+
+
+TOKEN_BATCH_KEY = b"N/token-batch"
 
 
 def used_card_key(card_id: bytes) -> bytes:
@@ -144,19 +163,23 @@ class VoterVault:
         return {key: seal(self._sealing_key(identity, campaign_id), entry.encode(), key)}
 
     def campaigns_with_keys(self) -> set[str]:
-        """Campaigns that still have voter keys or links here (one seek per campaign, not a scan)."""
-        return distinct_campaigns(self.store, b"V/") | distinct_campaigns(self.store, b"K/")
+        """Campaigns that still have voter keys, links or token records here (one seek per campaign)."""
+        return (distinct_campaigns(self.store, b"V/") | distinct_campaigns(self.store, b"K/")
+                | distinct_campaigns(self.store, b"T/"))
 
     def destroy_campaign(self, campaign_id: str) -> int:
-        """Delete every voter key and key→registration link of a closed campaign; return the count."""
+        """Delete every voter key, key→registration link and token record of a closed campaign;
+        return the number of voter keys."""
         doomed: Writes = {key: None for key, _ in self.store.iterate(vault_prefix(campaign_id))}
         keys = len(doomed)
         doomed.update({key: None for key, _ in self.store.iterate(registered_prefix(campaign_id))})
+        doomed.update({key: None for key, _ in self.store.iterate(token_prefix(campaign_id))})
         if doomed:
             self.store.write(doomed, sync=True)
             if isinstance(self.store, LevelStore):   # the deleted values leave LevelDB's files now
                 self.store.compact(vault_prefix(campaign_id))
                 self.store.compact(registered_prefix(campaign_id))
+                self.store.compact(token_prefix(campaign_id))
         return keys
 
 
@@ -178,7 +201,7 @@ def distinct_campaigns(store: KeyValueStore, prefix: bytes) -> set[str]:
 
 
 def iterate_pending(store: KeyValueStore, prefix: bytes) -> Iterator[tuple[bytes, str, bytes]]:
-    """(tx hash, campaign, raw tx) of every pending record under ``prefix`` (b"R/" or b"P/")."""
+    """(tx hash, campaign, raw tx) of every pending record under ``prefix`` (b"R/", b"P/" or b"I/")."""
     for key, value in store.iterate(prefix):
         raw = codec.decode(value)
         yield key[len(prefix):], str(raw[0]), bytes(raw[1])

@@ -364,7 +364,8 @@ async def transparency(request: web.Request) -> web.StreamResponse:
     gw = ctx.gw
     names: dict[tuple[str, str], str] = {}
     titles: dict[str, str] = {}
-    for campaign in await gw.chain.campaigns():
+    campaigns = await gw.chain.campaigns()
+    for campaign in campaigns:
         titles[campaign.campaign_id] = campaign.title
         for district in campaign.districts:
             names[(campaign.campaign_id, district.district_id)] = district.name
@@ -380,7 +381,8 @@ async def transparency(request: web.Request) -> web.StreamResponse:
             "reasons": [(named(REASON_NAMES, ctx.lang, reason), count) for reason, count in counter.most_common()],
             "total": sum(counter.values()),
         })
-    return render(ctx, "transparency.html", rows=rows)
+    mine = [c for c in campaigns if c.served_by(gw.gateway_public_hex)]
+    return render(ctx, "transparency.html", rows=rows, campaigns=mine)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from chain.crypto import SigningKey
 from chain.tx import ID_PATTERN, make_vote
-from gateway.ballot_forms import BallotDraft, BallotProblem, check_draft, is_ballot_field, read_draft
+from gateway.ballot_forms import (
+    BallotDraft, BallotProblem, browser_checks, check_draft, is_ballot_field, read_draft,
+)
 from gateway.chainview import CampaignDetail, CampaignView
 from gateway.errors import Refusal
 from gateway.i18n import error_text, format_money
@@ -24,7 +27,9 @@ from gateway.phone import Identity
 from gateway.pipeline import Outcome, Tracker
 from gateway import wording
 from gateway.outcomes import DistrictOutcome, campaign_outcomes
-from gateway.site import HONEYPOT_FIELD, Ctx, Gateway, check_form, context, read_form, redirect, render
+from gateway.site import (
+    HONEYPOT_FIELD, SECURITY_HEADERS, Ctx, Gateway, check_form, context, read_form, redirect, render,
+)
 from gateway.vault import VaultEntry, merge_writes, used_card_key
 
 log = logging.getLogger("veche.gateway.vote")
@@ -32,8 +37,8 @@ log = logging.getLogger("veche.gateway.vote")
 VOTE_FORM = frozenset({"csrf_token", "choice", HONEYPOT_FIELD})
 MONEY_PROBLEMS = frozenset({"err_over_cap"})   # their parameters are kopecks
 LIVE_TOTALS = frozenset({"knapsack", "cumulative"})   # ballot pages with /static/ballot.js
-BALLOT_SCRIPT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
-                     "frame-ancestors 'none'; base-uri 'none'")
+BALLOT_SCRIPT_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace("default-src 'none';",
+                                                                       "default-src 'none'; script-src 'self';")
 
 
 def is_vote_field(name: str) -> bool:
@@ -130,17 +135,54 @@ def render_ballot(ctx: Ctx, detail: CampaignDetail, district_id: str, *, state: 
     district = campaign.district(district_id)
     budget = district.budget if district is not None else 0
     initiatives = detail.approved_in(district_id)
-    headers = {"Content-Security-Policy": BALLOT_SCRIPT_CSP} \
-        if state == "ballot" and campaign.ballot_type in LIVE_TOTALS else None
+    voter_held = voter_held_data(ctx.gw, campaign, district_id) if state == "ballot" else None
+    headers = None
+    if voter_held is not None:
+        # the page checks a voter-held ballot itself: the gateway never sees it
+        voter_held.update(browser_checks(campaign, budget, lambda key, **params: error_text(ctx.lang, key, **params),
+                                         lambda kopecks: format_money(kopecks, ctx.lang)))
+        # the page's scripts (same origin) may talk to the gateway and to the genesis file's nodes
+        headers = {"Content-Security-Policy": voter_held_policy(ctx.gw)}
+    elif state == "ballot" and campaign.ballot_type in LIVE_TOTALS:
+        headers = {"Content-Security-Policy": BALLOT_SCRIPT_CSP}
     return render(ctx, "ballot.html", status=status, headers=headers, campaign=campaign, district=district,
                   initiatives=initiatives, state=state, voting=voting, voted=voted, outcome=outcome,
-                  cache_key=cache_key, draft=draft or BallotDraft(), problem=problem,
+                  cache_key=cache_key, draft=draft or BallotDraft(), problem=problem, voter_held=voter_held,
                   cost_cap=campaign.cost_cap(budget),
                   instruction=wording.ballot_instruction(ctx.lang, campaign, len(initiatives), budget),
                   ballots_rule=wording.ballots_rule(ctx.lang, campaign),
                   winner_rule=wording.winner_rule(ctx.lang, campaign),
                   no_winner=wording.no_winner_text(ctx.lang, campaign, outcome) if outcome is not None else "",
                   card_link=ctx.u(f"/login?next=/c/{campaign.campaign_id}/d/{district_id}"))
+
+
+def voter_held_policy(gw: Gateway) -> str:
+    origins = sorted({"{0.scheme}://{0.netloc}".format(urlsplit(url)) for url in node_urls(gw)})
+    return SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self' " + " ".join(origins) + ";")
+
+
+def node_urls(gw: Gateway) -> list[str]:
+    """The public API base URLs of the validators, from the genesis file (where browsers send ballots)."""
+    urls = []
+    for entry in gw.genesis_document.get("validators", []):
+        url = entry.get("url") if isinstance(entry, dict) else None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            urls.append(url.rstrip("/"))
+    return urls
+
+
+def voter_held_data(gw: Gateway, campaign: CampaignView, district_id: str) -> dict[str, str] | None:
+    """What the ballot page's script needs to let the citizen hold their own key (``data-*`` attributes
+    of the ballot form); None when this campaign or gateway offers no voter-held keys."""
+    if gw.tokens is None or campaign.certification_key != gw.tokens.modulus.hex():
+        return None
+    data = {"chain": gw.chain_id, "campaign": campaign.campaign_id, "district": district_id,
+            "genesis-hash": gw.params.genesis_hash.hex(), "token-url": f"/c/{campaign.campaign_id}/token",
+            "nodes": " ".join(node_urls(gw))}
+    if gw.relay is not None:
+        data["relay"] = "/relay/v1/txs"
+    return data
 
 
 def _voter_lock(gw: Gateway, index: bytes) -> asyncio.Lock:
@@ -239,6 +281,10 @@ def _refuse_second_ballot(gw: Gateway, identity: Identity, campaign: CampaignVie
 async def _sign_and_queue(gw: Gateway, identity: Identity, campaign: CampaignView, district_id: str,
                           choices: list[str], points: list[int] | None = None) -> Tracker:
     _refuse_second_ballot(gw, identity, campaign, district_id)
+    if gw.tokens is not None and gw.tokens.has_token(campaign.campaign_id, gw.vault.index(identity,
+                                                                                        campaign.campaign_id)):
+        # this citizen holds a voter key of their own for the campaign: one key per (campaign, citizen)
+        raise Refusal("err_token_issued", status=409, reason="second_ballot")
     entry = gw.vault.load(identity, campaign.campaign_id)
     if entry is None:
         entry = VaultEntry(SigningKey.generate().seed)

@@ -15,6 +15,8 @@ Campaign JSON (money in kopecks, times in unix milliseconds or ISO 8601 with an 
   "submission_start", "submission_end", "voting_start", "voting_end",
   "gateway": "<gateway name from genesis or hex public key>", "registration_cap": 1000000,
   "ballots_per_voter": "district" | "campaign",
+  "certification_key": "<hex RSA modulus>"               (optional: citizens may hold their own keys,
+                                                          certified blindly by the gateway; PROTOCOL §16)
   "description": "..."                                   (optional, not part of the transaction)
 }
 Initiative JSON: {"campaign_id", "initiative_id", "district_id", "title", "category", "cost",
@@ -44,7 +46,7 @@ CAMPAIGN_DEFAULTS: dict[str, Any] = {
 CAMPAIGN_KEYS = frozenset({
     "campaign_id", "title", "track", "districts", "ballot", "rule", "min_cost", "max_cost", "categories",
     "submission_start", "submission_end", "voting_start", "voting_end", "gateway", "registration_cap",
-    "ballots_per_voter", "description",
+    "ballots_per_voter", "certification_key", "description",
 })
 DISTRICT_KEYS = frozenset({"district_id", "name", "budget"})
 BALLOT_KEYS = frozenset({"type", "min_choices", "max_choices", "max_sum_cost", "min_sum_points", "max_sum_points",
@@ -178,6 +180,12 @@ def campaign_from_json(value: Any, gateways: Mapping[str, bytes], *, where: str 
         _get(document, "registration_cap", where),
         _get(document, "ballots_per_voter", where),
     ]
+    if "certification_key" in document:
+        key = document["certification_key"]
+        try:
+            wire.append(bytes.fromhex(key) if isinstance(key, str) else key)
+        except ValueError as exc:
+            raise GenesisError(f"{where}.certification_key must be the hex of an RSA modulus") from exc
     if "description" in document and not isinstance(document["description"], str):
         raise GenesisError(f"{where}.description must be text")
     try:

@@ -43,7 +43,8 @@ GATEWAY_KEYS = frozenset({"name", "role", "listen_host", "listen_port", "url", "
 GATEWAY_EXTRA_KEYS = frozenset({"secret_file", "cards_dir", "log_file", "commit_wait_seconds",
                                 "registration_batch_ms", "node_timeout_seconds", "resubmit_seconds",
                                 "display_utc_offset_minutes", "default_lang", "trusted_proxies", "ca_file",
-                                "admin_token_file", "health_interval_seconds"})
+                                "admin_token_file", "health_interval_seconds", "certification_key_file",
+                                "token_batch_ms", "relay", "test_wire_log_file"})
 PEER_KEYS = frozenset({"name", "url"})
 
 

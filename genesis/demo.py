@@ -114,7 +114,10 @@ def compute_schedule(genesis_time_ms: int) -> dict[str, int]:
     }
 
 
-def demo_campaigns(genesis_time_ms: int, gateway: str = DEMO_GATEWAY) -> list[dict[str, Any]]:
+def demo_campaigns(genesis_time_ms: int, gateway: str = DEMO_GATEWAY,
+                   certification_key: bytes | None = None) -> list[dict[str, Any]]:
+    """The adult and children's campaigns; with ``certification_key`` (the gateway's RSA modulus)
+    citizens may hold their own voter keys in both."""
     schedule = compute_schedule(genesis_time_ms)
     adult = {
         "campaign_id": ADULT_CAMPAIGN_ID,
@@ -147,6 +150,8 @@ def demo_campaigns(genesis_time_ms: int, gateway: str = DEMO_GATEWAY) -> list[di
         "registration_cap": REGISTRATION_CAP,
         "ballots_per_voter": "campaign",
     }
+    if certification_key is not None:
+        adult["certification_key"] = children["certification_key"] = certification_key.hex()
     return [adult, children]
 
 

@@ -6,7 +6,7 @@ Layout (docs/INTERNALS.md, docs/GENESIS.md):
   DIR/keys/district-<district_id>.json          demo district operators (with --demo)
   DIR/validator-<i>/{config.json, genesis.json, node-key.json, signing-state.bin (never signed)}
   DIR/observer-<j>/{config.json, genesis.json}
-  DIR/gateway/{config.json, genesis.json, gateway-key.json}
+  DIR/gateway/{config.json, genesis.json, gateway-key.json, certification-key.json (--demo)}
 Ports: validator i → base_port + i; observer j → base_port + n + j; gateway → base_port + n + m.
 
 ``init_testnet`` is the function behind the CLI; ``load_testnet`` reads an existing DIR back into
@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from chain.crypto import SigningKey, write_key_file
+from chain.crypto import RsaPrivateNumbers, SigningKey, generate_rsa_key, write_key_file, write_rsa_key_file
 from chain.errors import GenesisError
 from chain.numbers import parse_decimal
 from chain.tx import CHAIN_ID_PATTERN
@@ -42,6 +42,7 @@ from genesis.model import ConsensusSettings, load_genesis, parse_genesis, render
 GENESIS_FILE = "genesis.json"
 KEYS_DIR = "keys"
 GATEWAY_NAME = "gateway"
+CERTIFICATION_KEY_FILE = "certification-key.json"
 MAX_VALIDATORS = 100
 MAX_OBSERVERS = 100
 DEMO_VALIDATOR_OPERATORS = ("committee", "district:volgograd", "district:volzhsky",
@@ -136,7 +137,7 @@ def compute_ports(base_port: int, validators: int, observers: int) -> tuple[list
 def build_genesis_document(*, chain_id: str, genesis_time_ms: int, validator_keys: list[SigningKey],
                            validator_urls: list[str], committee_keys: list[SigningKey], gateway_key: SigningKey,
                            gateway_url: str, district_keys: Mapping[str, SigningKey], demo_data: bool,
-                           committee_threshold: int = 1) -> dict[str, Any]:
+                           committee_threshold: int = 1, certification_key: bytes | None = None) -> dict[str, Any]:
     operators = DEMO_VALIDATOR_OPERATORS if demo_data else ("committee",)
     district_names = {d.district_id: d.name for d in demo_data_module.load_demo_districts()}
     document: dict[str, Any] = {
@@ -161,7 +162,7 @@ def build_genesis_document(*, chain_id: str, genesis_time_ms: int, validator_key
         "consensus": asdict(ConsensusSettings()),
     }
     if demo_data:
-        document["campaigns"] = demo_data_module.demo_campaigns(genesis_time_ms, GATEWAY_NAME)
+        document["campaigns"] = demo_data_module.demo_campaigns(genesis_time_ms, GATEWAY_NAME, certification_key)
         document["initiatives"] = demo_data_module.demo_initiatives()
     return document
 
@@ -233,10 +234,14 @@ def _check_free(directory: Path, targets: list[Path]) -> None:
 
 def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observers: int = 1, base_port: int = 26600,
                  demo: bool = False, host: str = "127.0.0.1", chain_id: str | None = None,
-                 now_ms: int | None = None, committee: int = 1, threshold: int = 1) -> TestnetLayout:
+                 now_ms: int | None = None, committee: int = 1, threshold: int = 1,
+                 certification_key: RsaPrivateNumbers | None = None) -> TestnetLayout:
     """Write a complete local testnet into ``directory`` (which must not hold a genesis.json yet).
 
-    ``committee`` keys (``keys/committee-<i>.json``), of which ``threshold`` sign each committee transaction."""
+    ``committee`` keys (``keys/committee-<i>.json``), of which ``threshold`` sign each committee transaction.
+    With ``demo`` the gateway gets an RSA certification key (``certification-key.json``; a fresh one
+    unless ``certification_key`` is given) that the demo campaigns name: citizens may hold their own
+    voter keys (docs/PROTOCOL.md §16)."""
     if isinstance(committee, bool) or not isinstance(committee, int) or not 1 <= committee <= 16:
         raise GenesisError(f"--committee must be between 1 and 16 keys, got {committee!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= committee:
@@ -267,10 +272,12 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
     validator_keys = [SigningKey.generate() for _ in validator_names]
     committee_keys, gateway_key = [SigningKey.generate() for _ in committee_files], SigningKey.generate()
     district_keys = {district_id: SigningKey.generate() for district_id in district_ids}
+    cert_key = (certification_key or generate_rsa_key()) if demo_data else None
     document = build_genesis_document(
         chain_id=chain_id, genesis_time_ms=genesis_time_ms, validator_keys=validator_keys,
         validator_urls=validator_urls, committee_keys=committee_keys, gateway_key=gateway_key,
-        gateway_url=gateway_url, district_keys=district_keys, demo_data=demo_data, committee_threshold=threshold)
+        gateway_url=gateway_url, district_keys=district_keys, demo_data=demo_data, committee_threshold=threshold,
+        certification_key=cert_key.modulus if cert_key is not None else None)
     genesis = parse_genesis(document)
     genesis_text = render_genesis(document)
 
@@ -304,6 +311,8 @@ def init_testnet(directory: str | os.PathLike[str], validators: int = 4, observe
     gateway_home.mkdir()
     _write_new(gateway_home / GENESIS_FILE, genesis_text)
     write_key_file(gateway_home / DEFAULT_GATEWAY_KEY_FILE, gateway_key)
+    if cert_key is not None:
+        write_rsa_key_file(gateway_home / CERTIFICATION_KEY_FILE, cert_key)
     _write_json(gateway_home / CONFIG_FILE, gateway_config(host=host, port=gateway_port, nodes=validator_urls))
 
     return TestnetLayout(

@@ -3,7 +3,10 @@
 Every error is ``{"error": {"code", "message"}}``; 413, 415, 429 and 503 carry a clear message and
 429/503 a ``Retry-After``. Every status code a route can return is listed in its OpenAPI document
 (``node/openapi.py``), and tests hold the two together. GET responses of the public API carry
-``Access-Control-Allow-Origin: *`` so observers' dashboards can read any node.
+``Access-Control-Allow-Origin: *`` so observers' dashboards can read any node, and so do answers to
+``POST /api/v1/txs`` (after the ``OPTIONS`` preflight): a citizen's browser sends the ballot of its own
+voter-held key straight to a node from the gateway's page (docs/NODE.md "CORS"). Credentials are
+never allowed (no ``Access-Control-Allow-Credentials``): a browser cannot send cookies along.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from chain.merkle import inclusion_proof
 from chain.numbers import parse_decimal
 from chain.records import Campaign, Initiative, Progress, progress_prefix
 from chain.results import tally_document
+from chain.tx import GATEWAY_HELD, VOTER_HELD, body_to_json
 from chain.tx import body_to_json
 from genesis.forwarding import ProxyTrust
 from node.ballots import parse_cursor, parse_limit, read_ballots
@@ -68,12 +72,21 @@ def error_response(status: int, code: str, message: str, retry_after: float | No
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
+def preflight_response() -> web.Response:
+    """CORS preflight: any origin, no credentials (``Access-Control-Allow-Credentials`` is never sent)."""
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"})
+
+
+async def options_txs(request: web.Request) -> web.Response:
+    return preflight_response()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method == "OPTIONS" and request.path.startswith("/api/v1/"):
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"})
+        return preflight_response()
     try:
         return await handler(request)
     except ApiError as exc:
@@ -102,7 +115,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def cors_header(request: web.Request, response: web.StreamResponse) -> None:
-    if request.method in ("GET", "HEAD") and request.path.startswith("/api/v1/"):
+    if request.path.startswith("/api/v1/") and (request.method in ("GET", "HEAD") or (
+            request.method == "POST" and request.path == "/api/v1/txs")):
         response.headers["Access-Control-Allow-Origin"] = "*"
 
 
@@ -165,7 +179,13 @@ def campaign_summary(campaign: Campaign, gateway_key: str = "") -> dict[str, Any
             "rule": spec.rule.name, "scope": spec.rule.scope, "ballot": spec.ballot.type,
             "districts": [{"district_id": d.district_id, "name": d.name} for d in spec.districts],
             "total_ballots": campaign.total_ballots, "registered": campaign.registered,
-            "initiative_count": campaign.initiative_count, "gateway_key": gateway_key}
+            "initiative_count": campaign.initiative_count, "gateway_key": gateway_key, **key_modes_json(campaign)}
+
+
+def key_modes_json(campaign: Campaign) -> dict[str, Any]:
+    """Ballots per key mode, and the tokens the gateway counted (docs/PROTOCOL.md §16)."""
+    return {"voter_held": campaign.spec.voter_held, "tokens_issued": campaign.tokens_issued,
+            "ballots_by_mode": {GATEWAY_HELD: campaign.gateway_held_ballots, VOTER_HELD: campaign.voter_held_ballots}}
 
 
 def initiative_json(node: Node, initiative: Initiative) -> dict[str, Any]:
@@ -452,7 +472,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         "closed_time_ms": campaign.closed_time_ms or None, "close_reason": campaign.close_reason or None,
         "registered": campaign.registered, "total_ballots": campaign.total_ballots,
         "initiative_count": campaign.initiative_count, "height": node.ledger.height,
-        "gateway_key": campaign_gateway_key(node, campaign),
+        "gateway_key": campaign_gateway_key(node, campaign), **key_modes_json(campaign),
         "initiatives": [initiative_json(node, i) for i in initiatives],
     })
 
@@ -543,6 +563,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/validators", get_validators)
     app.router.add_get("/api/v1/validators/changes", get_validator_changes)
     app.router.add_post("/api/v1/txs", post_txs)
+    app.router.add_route("OPTIONS", "/api/v1/txs", options_txs)
     app.router.add_get("/api/v1/txs/{hash}", get_tx)
     app.router.add_get("/api/v1/blocks/raw", get_blocks_raw)
     app.router.add_get("/api/v1/blocks/{height}", get_block)

@@ -31,6 +31,7 @@ from chain.ledger import Ledger
 from chain.numbers import parse_decimal
 from chain.records import STATUS_CLOSED, Campaign
 from chain.crypto import sha256
+from chain.tx import GATEWAY_HELD, VOTER_HELD
 from node.errors import BadRequest
 
 DEFAULT_LIMIT = 500
@@ -63,15 +64,17 @@ class BallotPage:
                 "next": None if self.next is None else self.next.cursor()}
 
 
-def vote_prefix(chain_id: str, campaign_id: str, scored: bool = False) -> bytes:
+def vote_prefix(chain_id: str, campaign_id: str, scored: bool = False) -> tuple[bytes, bytes]:
     """How every encoded ballot of ``campaign_id`` begins (canonical msgpack, so exactly these bytes).
 
     ``[kind, chain_id, [campaign_id, district_id, choices], signatures]``: the array header, the
     kind, the chain id, the body's 3-element header and the campaign id. A scored ballot
-    (cumulative, ordinal) has a 4-element body ``[campaign_id, district_id, choices, points]``.
+    (cumulative, ordinal) has a 4-element body ``[campaign_id, district_id, choices, points]``; the
+    ballot of a voter-held key a 5-element one (``[…, points, [token_campaign_id, token]]``).
     """
     body_header = b"\x94" if scored else b"\x93"
-    return b"\x94" + codec.encode("vote.cast") + codec.encode(chain_id) + body_header + codec.encode(campaign_id)
+    head = b"\x94" + codec.encode("vote.cast") + codec.encode(chain_id)
+    return head + body_header + codec.encode(campaign_id), head + b"\x95" + codec.encode(campaign_id)
 
 
 def parse_cursor(value: str | None) -> Position | None:
@@ -106,8 +109,9 @@ def ballot_json(raw: bytes, height: int, index: int) -> dict[str, Any]:
     be most of this route's cost."""
     _, _, body, signatures = msgpack.unpackb(raw, raw=False)
     ballot = {"voter_key": signatures[0][0].hex(), "district_id": body[1], "choices": body[2],
-              "height": height, "index": index, "tx_hash": sha256(raw).hex()}
-    if len(body) == 4:
+              "height": height, "index": index, "tx_hash": sha256(raw).hex(),
+              "mode": VOTER_HELD if len(body) == 5 else GATEWAY_HELD}
+    if len(body) >= 4 and body[3]:
         ballot["points"] = body[3]
     return ballot
 
@@ -115,7 +119,7 @@ def ballot_json(raw: bytes, height: int, index: int) -> dict[str, Any]:
 def read_ballots(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
     """Up to ``limit`` ballots of ``campaign`` committed after ``after`` (from its creation if None)."""
     campaign_id = campaign.campaign_id
-    prefix = vote_prefix(ledger.params.chain_id, campaign_id, campaign.spec.ballot.scored)
+    prefixes = vote_prefix(ledger.params.chain_id, campaign_id, campaign.spec.ballot.scored)
     last = end_height(ledger, campaign)
     start = Position(max(campaign.created_height, 1), -1)
     position = after if after is not None and (after.height, after.index) > (start.height, start.index) else start
@@ -135,7 +139,7 @@ def read_ballots(ledger: Ledger, campaign: Campaign, after: Position | None, lim
         txs = Block.decode(raw).txs
         for index in range(first, len(txs)):
             tx_raw = txs[index]
-            if not tx_raw.startswith(prefix):
+            if not tx_raw.startswith(prefixes):
                 continue
             ballots.append(ballot_json(tx_raw, height, index))
             if len(ballots) >= limit:

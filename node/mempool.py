@@ -16,8 +16,9 @@ Admission of a batch (one ``POST /api/v1/txs`` or one gossip envelope) runs in t
    enables may come in one batch, registration first.
 
 The check state stays consistent across commits without re-executing the pending set in the
-common case (a block made only of ballots and registrations that were all pending here, or that
-apply on top of the check state): ballots and registrations commute. Anything else (a campaign
+common case (a block made only of ballots, registrations and tokens.issued records that were all
+pending here, or that apply on top of the check state): they only add keys and raise counters, so they
+commute. Anything else (a campaign
 created or closed, other kinds, a conflict) triggers a rebuild that re-applies the pending
 transactions in FIFO order without re-verifying signatures; what no longer applies is dropped and
 remembered as rejected (a bounded LRU), so ``GET /api/v1/txs/{hash}`` can say why.
@@ -60,10 +61,15 @@ ADMIT_SLICE = 512
 REJECTED_MEMORY = 100_000
 VERIFIED_MEMORY = 100_000
 INVALID_MEMORY = 100_000
-COMMUTING_KINDS = frozenset({"vote.cast", "voters.register"})
+COMMUTING_KINDS = frozenset({"vote.cast", "voters.register", "tokens.issued"})
 RETRY_AFTER_FULL_S = 1.0
 BACKLOG_FLOOR_TXS = 1000
 RATE_WINDOW_MS = 10_000
+
+
+# (index in the batch, transaction, whether its signatures *and* token are checked): a token whose
+# campaign is not committed yet is left to the state machine (``Tx.verify_credentials``).
+Checked = tuple[int, Tx, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,10 +334,15 @@ class Mempool:
             self.on_rejected(rejection.code, 1)
         return Admission(accepted, rejected, admitted)
 
+    def certification_key(self, campaign_id: str) -> bytes | None:
+        """The committed campaign's certification key (tokens are checked before the check state)."""
+        campaign = self.ledger.state.campaigns.get(campaign_id)
+        return campaign.spec.certification_key if campaign is not None else None
+
     async def _stateless(self, raws: Sequence[bytes], rejected: list[Rejection], offset: int,
-                         seen: set[bytes]) -> list[tuple[int, Tx]]:
+                         seen: set[bytes]) -> list[Checked]:
         candidates: list[tuple[int, Tx]] = []
-        trusted: list[tuple[int, Tx]] = []
+        trusted: list[Checked] = []
         chain_id = self.ledger.params.chain_id
         for index, raw in enumerate(raws, offset):
             if len(raw) > MAX_TX_BYTES:
@@ -367,7 +378,7 @@ class Mempool:
                 self._remember_invalid(tx_hash, "wrong_chain", message)
                 continue
             if tx_hash in self.verified:
-                trusted.append((index, tx))
+                trusted.append((index, tx, True))
             else:
                 candidates.append((index, tx))
         self.verifications += len(candidates)
@@ -379,8 +390,9 @@ class Mempool:
             for start in range(0, len(candidates), VERIFY_CHUNK):
                 if start:
                     await self.yield_to()
-                verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected))
-        self.mark_verified(tx.hash for _, tx in verified)
+                verified.extend(_verify_chunk(candidates[start:start + VERIFY_CHUNK], rejected,
+                                              self.certification_key))
+        self.mark_verified(tx.hash for _, tx, complete in verified if complete)
         if len(rejected) > checked_from:
             by_index = dict(candidates)
             for rejection in rejected[checked_from:]:
@@ -390,25 +402,26 @@ class Mempool:
         return verified
 
     async def _verify_in_threads(self, candidates: list[tuple[int, Tx]],
-                                 rejected: list[Rejection]) -> list[tuple[int, Tx]]:
+                                 rejected: list[Rejection]) -> list[Checked]:
         loop = asyncio.get_running_loop()
         parts = max(1, self._verify_threads)
         size = (len(candidates) + parts - 1) // parts
         chunks = [candidates[i:i + size] for i in range(0, len(candidates), size)]
         outcomes = [list[Rejection]() for _ in chunks]
-        results = await asyncio.gather(*(loop.run_in_executor(self._executor, _verify_chunk, chunk, outcome)
+        results = await asyncio.gather(*(loop.run_in_executor(self._executor, _verify_chunk, chunk, outcome,
+                                                              self.certification_key)
                                          for chunk, outcome in zip(chunks, outcomes)))
         for outcome in outcomes:
             rejected.extend(outcome)
         return [item for part in results for item in part]
 
-    def _stateful(self, verified: list[tuple[int, Tx]], rejected: list[Rejection]) -> Admission:
+    def _stateful(self, verified: list[Checked], rejected: list[Rejection]) -> Admission:
         accepted: list[bytes] = []
         admitted: list[Tx] = []
         check = self._check
         now = self._clock_ms()
         check.time_ms = max(check.time_ms, now)
-        for index, tx in verified:
+        for index, tx, complete in verified:
             if tx.hash in self.pending:
                 rejected.append(Rejection(index, "already_pending", "this transaction is already pending"))
                 continue
@@ -416,7 +429,7 @@ class Mempool:
                 rejected.append(Rejection(index, "mempool_full", "the mempool is full; retry later"))
                 continue
             try:
-                check.apply(tx, signatures_checked=True)
+                check.apply(tx, signatures_checked=complete)
             except TxRejected as exc:
                 rejected.append(Rejection(index, exc.code, exc.message))
                 self._remember(tx.hash, exc.code, exc.message)
@@ -426,6 +439,8 @@ class Mempool:
                 rejected.append(Rejection(index, "internal_error", exc.message))
                 self._check = check = self._rebuild()
                 continue
+            if not complete:   # the check state checked its token
+                self.mark_verified((tx.hash,))
             self.pending[tx.hash] = tx
             self.arrival_ms[tx.hash] = now
             self.pending_bytes += len(tx.raw)
@@ -560,13 +575,15 @@ async def _yield() -> None:
     await asyncio.sleep(0)
 
 
-def _verify_chunk(chunk: Sequence[tuple[int, Tx]], rejected: list[Rejection]) -> list[tuple[int, Tx]]:
-    verified: list[tuple[int, Tx]] = []
+def _verify_chunk(chunk: Sequence[tuple[int, Tx]], rejected: list[Rejection],
+                  certification_key_of: Callable[[str], bytes | None]) -> list[Checked]:
+    """Signatures (and tokens) of a chunk: (index, tx, fully checked); failures go to ``rejected``."""
+    verified: list[Checked] = []
     for index, tx in chunk:
         try:
-            tx.verify_signatures(cache_keys=tx.kind != "vote.cast")
+            complete = tx.verify_credentials(certification_key_of)
         except SignatureError as exc:
-            rejected.append(Rejection(index, "bad_signature", exc.message))
+            rejected.append(Rejection(index, exc.code, exc.message))
             continue
-        verified.append((index, tx))
+        verified.append((index, tx, complete))
     return verified

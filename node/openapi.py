@@ -166,9 +166,19 @@ def openapi_document(live: LiveExamples | None = None) -> dict[str, Any]:
                 "validators.update transactions, its header, commit certificate and each such transaction with "
                 "its Merkle inclusion proof (docs/PROTOCOL.md §15.4)",
                 _json("the change proofs, by height", "ValidatorChanges"), operation_id="getValidatorChanges"),
-            "/api/v1/txs": {"post": {
+            "/api/v1/txs": {"options": {
+                "operationId": "preflightTxs",
+                "summary": "CORS preflight: any origin may POST transactions, never with credentials",
+                "tags": ["public"],
+                "responses": {"204": {"description": "no body; Access-Control-Allow-Origin: *, "
+                                                     "Access-Control-Allow-Methods: GET, POST, OPTIONS, "
+                                                     "Access-Control-Allow-Headers: Content-Type, "
+                                                     "Access-Control-Max-Age: 86400 (no "
+                                                     "Access-Control-Allow-Credentials)"}}},
+                "post": {
                 "operationId": "postTxs",
-                "summary": "Submit a batch of signed transactions",
+                "summary": "Submit a batch of signed transactions (CORS: any origin, without credentials — a "
+                           "citizen's browser sends the ballot of its own voter-held key here, docs/NODE.md §7)",
                 "tags": ["public"],
                 "requestBody": {"required": True, "content": {"application/octet-stream": {
                     "schema": ref("TxBatch")}}},

@@ -58,12 +58,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--threads", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tokens", action="store_true",
+                        help="voter-held ballots, each with a blind token (one tokens.issued per batch)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="veche-admission-") as folder:
         directory = Path(folder) / "net"
         init_testnet(directory, validators=1, observers=0, base_port=40000, demo=True)
         plan = demo_plan(directory)
-        batches = make_batches(plan, args.votes, args.batch, processes=2)
+        tokens = directory / "gateway" / "certification-key.json" if args.tokens else None
+        batches = make_batches(plan, args.votes, args.batch, processes=2, tokens=tokens)
         results = [measure(directory, batches, threads) for threads in args.threads]
     if args.json:
         print(json.dumps(results))

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_gateway.py [--flows 3000] [--warmup 300] [--concurrency 256]
                                               [--validators 4] [--form-min-seconds 0] [--dir DIR] [--json]
+                                              [--mode gateway-held|voter-held]
 
 Starts a demo testnet of real processes on loopback (``python -m node --home`` per validator and
 ``veche gateway start --home``), then runs ``--concurrency`` simulated citizens, each doing whole
@@ -10,6 +11,13 @@ flows back to back, like a browser without JavaScript would:
     GET /login → POST /login (phone; the gateway writes the SMS to its outbox) → the code is read from
     sms-outbox.jsonl → POST /login/code (303) → GET the district's ballot page → POST …/vote (answers 303
     once the ballot is committed and its proof verified) → GET its receipt page → GET /receipt/{tx}.json (the receipt file)
+
+With ``--mode voter-held`` each flow is what the ballot page's script does (JavaScript on, docs/GATEWAY.md
+"Voter-held keys"): after the login, GET the ballot page (its ``data-*``) → make an Ed25519 key, blind
+the token message → POST /c/ib-2027/token (the blind signature, once the gateway's tokens.issued
+record is committed) → unblind, sign the ballot → POST it to a node (round robin, no cookie) → wait
+for its block → GET /api/v1/txs/{hash} (the proof for the receipt the device keeps). The client's
+own crypto (blinding, Ed25519) is counted in its CPU figure.
 
 Each citizen has its own phone number and client address (sent in ``X-Forwarded-For``, which the
 benchmark configures as the gateway's trusted proxy header, so per-address limits apply as in
@@ -40,12 +48,17 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chain import codec  # noqa: E402
+from chain.blind import blind, finalize, token_message  # noqa: E402
+from chain.crypto import SigningKey  # noqa: E402
+from chain.tx import make_vote  # noqa: E402
 from tests.gateway.realnet import RealNet, make_realnet  # noqa: E402
 
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 TX_HASH = re.compile(rb'id="tx-hash">([0-9a-f]{64})<')
 CHOICE = re.compile(rb'name="choice" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
+RETRIES = 50
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -100,7 +113,12 @@ class Outbox:
 
 
 class Citizens:
-    def __init__(self, net: RealNet, outbox: Outbox, districts: list[str], form_wait: float) -> None:
+    def __init__(self, net: RealNet, outbox: Outbox, districts: list[str], form_wait: float,
+                 voter_held: bool = False, blocks: "BlockWatcher | None" = None) -> None:
+        self.voter_held = voter_held
+        self.retries = 0
+        self.blocks = blocks
+        self.modulus = b""
         self.net = net
         self.outbox = outbox
         self.districts = districts
@@ -111,7 +129,7 @@ class Citizens:
         self.failures: Counter[str] = Counter()
         self.done = 0
 
-    async def flow(self, http: "Http") -> None:
+    async def flow(self, http: "Http", nodes: "list[Http] | None" = None) -> None:
         self.counter += 1
         n = self.counter
         phone = f"+79{n:09d}"
@@ -146,6 +164,14 @@ class Citizens:
             choice = CHOICE.search(ballot).group(1).decode()  # type: ignore[union-attr]
             await asyncio.sleep(self.form_wait)
             voting = time.monotonic()
+            if self.voter_held:
+                assert nodes is not None
+                await self.own_key_vote(call, nodes[n % len(nodes)], district, choice,
+                                        CSRF.search(ballot).group(1).decode(), ballot)  # type: ignore[union-attr]
+                self.vote_seconds.append(time.monotonic() - voting)
+                self.flow_seconds.append(time.monotonic() - started)
+                self.done += 1
+                return
             await call("POST", f"/c/ib-2027/d/{district}/vote", "vote",
                        {"choice": choice, "csrf_token": CSRF.search(ballot).group(1).decode()},  # type: ignore[union-attr]
                        expect=303)
@@ -162,13 +188,47 @@ class Citizens:
         self.flow_seconds.append(time.monotonic() - started)
         self.done += 1
 
+    async def own_key_vote(self, call: Any, node: "Http", district: str, choice: str, csrf: str, page: bytes) -> None:
+        """The ballot page's script: key, blind token, ballot straight to a node, commit, proof."""
+        if b'data-token-url="/c/ib-2027/token"' not in page:
+            raise RuntimeError("ballot page: no voter-held data")
+        chain_id = re.search(rb'data-chain="([^"]+)"', page).group(1).decode()  # type: ignore[union-attr]
+        voter = SigningKey.generate()
+        message = token_message(chain_id, "ib-2027", voter.public_key)
+        blinded = blind(self.modulus, message)
+        answer = json.loads(await call("POST", "/c/ib-2027/token", "token",
+                                       {"csrf_token": csrf, "blinded": blinded.blinded_msg.hex()}))
+        token = finalize(self.modulus, message, bytes.fromhex(answer["blind_sig"]), blinded.inverse)
+        vote = make_vote(chain_id, voter, "ib-2027", district, [choice], token=token)
+        assert self.blocks is not None
+        committed = self.blocks.wait(vote.hash.hex())
+        for _ in range(RETRIES):      # a node a block behind the gateway's may not count the token yet
+            status, _, body = await node.request("POST", "/api/v1/txs", {"Content-Type": "application/octet-stream"},
+                                                 raw=codec.encode([vote.raw]))
+            rejected = json.loads(body)["rejected"] if status == 200 else [{"code": f"HTTP {status}"}]
+            if not rejected:
+                break
+            if rejected[0]["code"] != "tokens_exhausted":
+                raise RuntimeError(f"node {rejected[0]['code']}: {body[:160]!r}")
+            self.retries += 1
+            await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError("node tokens_exhausted: no node counted the token")
+        await asyncio.wait_for(committed, 60)
+        status, _, body = await node.request("GET", f"/api/v1/txs/{vote.hash.hex()}", {})
+        if status != 200 or json.loads(body)["status"] != "committed":
+            raise RuntimeError("receipt: no proof")
+
     async def worker(self, until_done: int) -> None:
         http = Http(self.net.gateway_url)
+        nodes = [Http(url) for url in self.net.node_urls]
         try:
             while self.counter < until_done:
-                await self.flow(http)
+                await self.flow(http, nodes)
         finally:
             await http.close()
+            for node in nodes:
+                await node.close()
 
 
 class Http:
@@ -187,11 +247,11 @@ class Http:
             self.reader = self.writer = None
 
     async def request(self, method: str, path: str, headers: dict[str, str],
-                      form: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+                      form: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        body = urlencode(form).encode() if form is not None else b""
+        body = urlencode(form).encode() if form is not None else (raw or b"")
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         if form is not None:
             lines.append("Content-Type: application/x-www-form-urlencoded")
@@ -231,6 +291,37 @@ async def ballot_page_bytes(net: RealNet, outbox: Outbox, district: str) -> tupl
         return len(html), len(css)
 
 
+class BlockWatcher:
+    """Follows validator-0's blocks and resolves the futures of the ballots it was told to wait for."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.waiting: dict[str, asyncio.Future[None]] = {}
+        self.height = 0
+
+    def wait(self, tx_hash: str) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[tx_hash] = future
+        return future
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(self.url + "/api/v1/status") as response:
+                self.height = int((await response.json())["height"])
+            while True:
+                async with http.get(self.url + "/api/v1/status") as response:
+                    height = int((await response.json())["height"])
+                while self.height < height:
+                    self.height += 1
+                    async with http.get(f"{self.url}/api/v1/blocks/{self.height}") as response:
+                        block = await response.json()
+                    for tx_hash in block["txs"]:
+                        future = self.waiting.pop(tx_hash, None)
+                        if future is not None and not future.done():
+                            future.set_result(None)
+                await asyncio.sleep(0.02)
+
+
 async def node_height(net: RealNet) -> int:
     async with aiohttp.ClientSession() as http:
         async with http.get(net.node_urls[0] + "/api/v1/status") as response:
@@ -244,7 +335,11 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
     districts = sorted({i["district_id"] for i in detail["initiatives"] if i["status"] == "approved"})
     outbox = Outbox(net.gateway_home / "sms-outbox.jsonl")
     tailer = asyncio.create_task(outbox.run())
-    citizens = Citizens(net, outbox, districts, args.form_min_seconds)
+    voter_held = args.mode == "voter-held"
+    blocks = BlockWatcher(net.node_urls[0]) if voter_held else None
+    watcher = asyncio.create_task(blocks.run()) if blocks is not None else None
+    citizens = Citizens(net, outbox, districts, args.form_min_seconds, voter_held, blocks)
+    citizens.modulus = bytes.fromhex(detail["campaign"].get("certification_key", ""))
     try:
         sizes = {d: await ballot_page_bytes(net, outbox, d) for d in districts[:1]}
         biggest = max(sizes.values(), key=sum)
@@ -272,6 +367,8 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         cpu_client = time.process_time() - cpu_client
     finally:
         tailer.cancel()
+        if watcher is not None:
+            watcher.cancel()
     async with aiohttp.ClientSession() as http:
         async with http.get(net.gateway_url + "/healthz") as response:
             health = await response.json()
@@ -288,7 +385,8 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         "ballot_page_bytes": biggest[0], "css_bytes": biggest[1], "ballot_page_total_bytes": sum(biggest),
         "blocks": blocks, "blocks_per_s": round(blocks / elapsed, 1),
         "gateway_pending_after": health.get("pending"), "validators": args.validators,
-        "form_min_seconds": args.form_min_seconds, "cpus": os.cpu_count(),
+        "form_min_seconds": args.form_min_seconds, "cpus": os.cpu_count(), "mode": args.mode,
+        "load_average": os.getloadavg()[0], "ballot_resends": citizens.retries,
     }
 
 
@@ -299,6 +397,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--validators", type=int, default=4)
     parser.add_argument("--form-min-seconds", type=float, default=0.0)
+    parser.add_argument("--mode", choices=("gateway-held", "voter-held"), default="gateway-held",
+                        help="gateway-held: the form posts (JavaScript off); voter-held: the page's script's protocol")
     parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -315,6 +415,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
+    print(f"mode {result['mode']}; load average {result['load_average']:.1f}")
     print(f"citizen flows: {result['flows']} in {result['seconds']} s = {result['flows_per_s']} flows/s "
           f"(concurrency {result['concurrency']}, {result['validators']} validators, {result['cpus']} CPUs)")
     print(f"flow latency p50 {result['flow_p50_ms']} ms, p99 {result['flow_p99_ms']} ms; "

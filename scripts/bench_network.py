@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_network.py [--rate 1000] [--duration 60] [--warmup 5] [--batch 100]
                                               [--validators 4] [--observers 1] [--dir DIR] [--keep] [--json]
+                                              [--tokens]
 
 Starts a testnet of real node processes on loopback (``python -m node``), pre-generates every
 voter key and signed transaction *before* the measured window (one registration + ``--batch``
@@ -217,6 +218,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="leave the testnet folder in place")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tokens", action="store_true",
+                        help="voter-held ballots: each carries a blind certification token (one tokens.issued "
+                             "record per POST instead of a registration; docs/PROTOCOL.md §16)")
     args = parser.parse_args()
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="veche-bench-"))
@@ -233,7 +237,8 @@ def main() -> None:
     plan = demo_plan(net.directory)
     total = int(args.rate * (args.duration + args.warmup + 2))
     started = time.perf_counter()
-    batches = make_batches(plan, total, args.batch, processes=2)
+    tokens = net.directory / "gateway" / "certification-key.json" if args.tokens else None
+    batches = make_batches(plan, total, args.batch, processes=2, tokens=tokens)
     generation = time.perf_counter() - started
     if not args.json:
         print(f"pre-generated {total} signed votes in {len(batches)} batches ({generation:.1f} s)", flush=True)
@@ -257,6 +262,7 @@ def main() -> None:
             import shutil
             shutil.rmtree(directory, ignore_errors=True)
     result["nodes"] = f"{args.validators} validators + {args.observers} observer(s), loopback, real processes"
+    result["ballots"] = "voter-held, each with a token" if args.tokens else "gateway-held (registered keys)"
     if args.json:
         print(json.dumps(result))
         return

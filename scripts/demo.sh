@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VECHE_EXTRAS=""
+VECHE_EXTRAS="[gateway]"
 . scripts/venv.sh
 
 exec "$PY" -m node.cli demo "$@"

@@ -1,24 +1,30 @@
 // Live total of a knapsack ballot (cost against the cap) or a cumulative one (points against the most).
-// Only a convenience: the page works without it and the server checks every ballot.
-(function () {
-  var form = document.getElementById("ballot"), out = document.getElementById("ballot-total");
-  if (!form || !out) return;
-  var d = out.dataset, cap = +d.cap, knapsack = form.dataset.ballot === "knapsack";
-  function money(k) {
-    var units = Math.floor(k / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, d.sep), rest = k % 100;
-    return units + (rest ? d.dec + (rest < 10 ? "0" : "") + rest : "") + "\u00a0\u20bd";
-  }
-  function update() {
-    var total = 0;
-    form.querySelectorAll(knapsack ? "input[name=choice]:checked" : "input[type=number]").forEach(function (i) {
-      var n = knapsack ? +i.dataset.cost : parseInt(i.value, 10);
-      if (n > 0) total += n;
-    });
-    var f = knapsack ? money : String, v = {total: f(total), cap: f(cap), left: f(cap - total), over: f(total - cap)};
-    out.textContent = (total > cap ? d.over : d.ok).replace(/\{(\w+)\}/g, function (m, k) { return v[k]; });
-    out.className = total > cap ? "box err" : "box";
-  }
-  form.addEventListener("input", update);
-  form.addEventListener("change", update);
+// Only a convenience: the page works without it, and the server checks every ballot it signs (a
+// voter-held ballot, which the server never sees, is checked by /static/vote.js).
+// Comment lines and spare spaces are stripped when the gateway serves this file (gateway/site.py).
+(() => {
+  const F = document.getElementById("ballot"), out = document.getElementById("ballot-total");
+  if (!F || !out) return;
+  const t = out.dataset, cap = +t.cap, knapsack = F.dataset.ballot == "knapsack",
+    // kopecks as the server writes money (gateway/i18n.py format_money): 123456789 → "1 234 567,89 ₽"
+    money = k => {
+      let u = String(Math.floor(k / 100)), r = "", m = k % 100;
+      for (; u.length > 3; u = u.slice(0, -3)) r = t.sep + u.slice(-3) + r;
+      return u + r + (m ? t.dec + (m < 10 ? "0" : "") + m : "") + "\u00a0\u20bd";
+    },
+    update = () => {
+      let total = 0, text;
+      F.querySelectorAll(knapsack ? "input[name=choice]:checked" : "input[type=number]").forEach(i => {
+        const n = knapsack ? +i.dataset.cost : parseInt(i.value, 10);
+        if (n > 0) total += n;
+      });
+      const f = knapsack ? money : String, v = {total: f(total), cap: f(cap), left: f(cap - total), over: f(total - cap)};
+      text = total > cap ? t.over : t.ok;
+      for (const k in v) text = text.split("{" + k + "}").join(v[k]);
+      out.textContent = text;
+      out.className = total > cap ? "box err" : "box";
+    };
+  F.addEventListener("input", update);
+  F.addEventListener("change", update);
   update();
 })();

@@ -45,7 +45,7 @@ def document_paths(*, error: Any, json_body: Any, internal: Any, store_fault: An
          "description": "the uploader's committee or district operator key"},
         {"name": "X-Veche-Signature", "in": "header", "required": True, "schema": string(pattern="^[0-9a-f]{128}$"),
          "description": "Ed25519 over b\"veche/v1/document.upload\" + chain_id + encode([sha256]) "
-                        "(docs/PROTOCOL.md §15)"},
+                        "(docs/PROTOCOL.md §17.3)"},
     ]
     return {
         "/api/v1/documents": {

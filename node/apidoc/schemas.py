@@ -107,6 +107,18 @@ CAMPAIGN_STATUS = one_of("open", "closed")
 INITIATIVE_STATUS = one_of("submitted", "approved", "rejected")
 STAGE = one_of("contract", "works", "done", "cancelled")
 CURSOR = string("a ballot cursor <height>:<index> (ASCII digits)", pattern="^[0-9]{1,18}:[0-9]{1,9}$")
+KEY_MODE = one_of("gateway-held", "voter-held")
+MODULUS = string("an RSA modulus (e = 65537), 3072..4096 bits, as 768..1024 lowercase hex digits "
+                 "(docs/PROTOCOL.md §16.1)", pattern="^[89a-f][0-9a-f]{767,1023}$")
+TOKEN = string("an RSA-PSS token as 768..1024 lowercase hex digits (docs/PROTOCOL.md §16.2)",
+               pattern="^[0-9a-f]{768,1024}$")
+BALLOTS_BY_MODE = closed({"gateway-held": UINT, "voter-held": UINT},
+                         description="ballots of gateway-held and of voter-held keys (docs/PROTOCOL.md §16.5)")
+KEY_MODES: dict[str, Schema] = {
+    "voter_held": {"type": "boolean", "description": "the campaign names a certification key"},
+    "tokens_issued": integer(description="tokens its gateway counted in tokens.issued records"),
+    "ballots_by_mode": BALLOTS_BY_MODE,
+}
 
 
 def text(limit: int, *, non_empty: bool = False) -> Schema:
@@ -136,7 +148,9 @@ CAMPAIGN_SPEC = closed({
     "min_cost": MONEY, "max_cost": MONEY, "categories": array(text(64, non_empty=True), max_items=64),
     "submission_start": TIME_MS, "submission_end": TIME_MS, "voting_start": TIME_MS, "voting_end": TIME_MS,
     "gateway": KEY, "registration_cap": UINT, "ballots_per_voter": BALLOTS_PER_VOTER,
-}, description="the campaign.create body (docs/PROTOCOL.md §2.2), bytes as hex")
+}, {"certification_key": MODULUS},
+    description="the campaign.create body (docs/PROTOCOL.md §2.2), bytes as hex; certification_key only when "
+                "citizens may hold their own keys (§16.1)")
 INITIATIVE_SPEC_FIELDS: dict[str, Schema] = {
     "campaign_id": ID, "initiative_id": ID, "district_id": ID, "title": text(300, non_empty=True),
     "category": text(64, non_empty=True), "cost": integer(1, description="kopecks"), "summary": text(4000),
@@ -224,7 +238,7 @@ CAMPAIGN_SUMMARY = closed({
     "voting_start": TIME_MS, "voting_end": TIME_MS, "submission_start": TIME_MS, "submission_end": TIME_MS,
     "rule": RULE_NAME, "scope": SCOPE, "ballot": BALLOT_TYPE,
     "districts": array(closed({"district_id": ID, "name": text(200, non_empty=True)}), min_items=1, max_items=512),
-    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT, "gateway_key": KEY_OR_EMPTY,
+    "total_ballots": UINT, "registered": UINT, "initiative_count": UINT, "gateway_key": KEY_OR_EMPTY, **KEY_MODES,
 })
 CAMPAIGNS = closed({"height": HEIGHT, "campaigns": array(CAMPAIGN_SUMMARY,
                                                          description="in ascending byte order of campaign_id")})
@@ -234,7 +248,7 @@ CAMPAIGN = {**closed({
     "closed_height": nullable(BLOCK_HEIGHT), "closed_time_ms": nullable(TIME_MS),
     "close_reason": nullable(text(1000, non_empty=True)),
     "registered": UINT, "total_ballots": UINT, "initiative_count": UINT, "height": HEIGHT,
-    "gateway_key": KEY_OR_EMPTY,
+    "gateway_key": KEY_OR_EMPTY, **KEY_MODES,
     "initiatives": array(closed(INITIATIVE_FIELDS), description="every initiative, in ascending byte order of id"),
 }, description="closed_height, closed_time_ms and close_reason are null while the campaign is open (its state "
                "record holds 0, 0 and \"\" then: docs/PROTOCOL.md §4)"),
@@ -255,6 +269,7 @@ DISTRICT_TALLY = closed({
 })
 TALLY = {**closed({
     "campaign": ID, "status": CAMPAIGN_STATUS, "height": HEIGHT, "total_ballots": UINT,
+    "ballots_by_mode": BALLOTS_BY_MODE,
     "winners": array(ID, description="every winner in selection order; empty unless result_status is final"),
     "districts": {"type": "object", "propertyNames": {"pattern": ID_REGEX}, "additionalProperties": DISTRICT_TALLY,
                   "description": "district id → its tally; a JSON object has no order: take the district order "
@@ -275,7 +290,7 @@ BALLOT_PAGE = closed({
     "campaign": ID, "height": HEIGHT,
     "ballots": array(closed({
         "voter_key": KEY, "district_id": ID, "choices": array(ID, min_items=1, max_items=64),
-        "height": BLOCK_HEIGHT, "index": integer(0, 19_999), "tx_hash": HASH,
+        "height": BLOCK_HEIGHT, "index": integer(0, 19_999), "tx_hash": HASH, "mode": KEY_MODE,
     }, {"points": array(POINTS, min_items=1, max_items=64,
                         description="scored ballots (cumulative, ordinal) only: points[i] for choices[i]")}),
         max_items=2000, description="in commit order"),
@@ -318,7 +333,8 @@ GENESIS_CAMPAIGN = closed({
     "submission_start": GENESIS_TIME, "submission_end": GENESIS_TIME, "voting_start": GENESIS_TIME,
     "voting_end": GENESIS_TIME, "gateway": string("a gateway name of this file or its hex key"),
 }, {"min_cost": JSON_INT, "max_cost": JSON_INT, "categories": array(text(64, non_empty=True), max_items=64),
-    "registration_cap": JSON_INT, "ballots_per_voter": BALLOTS_PER_VOTER, "description": string()})
+    "registration_cap": JSON_INT, "ballots_per_voter": BALLOTS_PER_VOTER, "description": string(),
+    "certification_key": string("hex RSA modulus (docs/PROTOCOL.md §16.1)", pattern="^[0-9a-fA-F]+$")})
 GENESIS_INITIATIVE = closed({
     "campaign_id": ID, "initiative_id": ID, "district_id": ID, "title": text(300, non_empty=True),
     "category": text(64, non_empty=True), "cost": JSON_INT,
@@ -365,23 +381,31 @@ def _body(*fields: Schema) -> Schema:
     return tuple_of(*fields)
 
 
+CAMPAIGN_FIELDS: tuple[Schema, ...] = (
+    ID, text(200, non_empty=True), TRACK,
+    array(tuple_of(ID, text(200, non_empty=True), UINT), min_items=1, max_items=512),
+    {"anyOf": [tuple_of(one_of("choose-1", "approval"), UINT, UINT),
+               tuple_of({"const": "knapsack"}, UINT, UINT, UINT),
+               tuple_of({"const": "cumulative"}, UINT, UINT, POINTS_LIMIT, POINTS_LIMIT, POINTS_LIMIT),
+               tuple_of({"const": "ordinal"}, UINT, UINT, array(POINTS, min_items=1, max_items=64))]},
+    tuple_of(RULE_NAME, SCOPE, UINT, UINT, UINT), UINT, UINT,
+    array(text(64, non_empty=True), max_items=64), UINT, UINT, UINT, UINT, BIN32, UINT, BALLOTS_PER_VOTER,
+)
 MSGPACK_BODIES: dict[str, Schema] = {
-    "campaign.create": _body(
-        ID, text(200, non_empty=True), TRACK,
-        array(tuple_of(ID, text(200, non_empty=True), UINT), min_items=1, max_items=512),
-        {"anyOf": [tuple_of(one_of("choose-1", "approval"), UINT, UINT),
-                   tuple_of({"const": "knapsack"}, UINT, UINT, UINT),
-                   tuple_of({"const": "cumulative"}, UINT, UINT, POINTS_LIMIT, POINTS_LIMIT, POINTS_LIMIT),
-                   tuple_of({"const": "ordinal"}, UINT, UINT, array(POINTS, min_items=1, max_items=64))]},
-        tuple_of(RULE_NAME, SCOPE, UINT, UINT, UINT), UINT, UINT,
-        array(text(64, non_empty=True), max_items=64), UINT, UINT, UINT, UINT, BIN32, UINT, BALLOTS_PER_VOTER),
+    "campaign.create": {"anyOf": [_body(*CAMPAIGN_FIELDS), _body(*CAMPAIGN_FIELDS, binary(
+        max_size=512, description="certification_key: an RSA modulus of 384..512 bytes (docs/PROTOCOL.md §16.1)"))]},
     "initiative.submit": _body(ID, ID, ID, text(300, non_empty=True), text(64, non_empty=True), integer(1),
                                text(4000), BIN32_OR_EMPTY),
     "initiative.review": _body(ID, ID, {"type": "boolean"}, text(1000)),
     "voters.register": _body(ID, array(BIN32, min_items=1, max_items=1024)),
     "vote.cast": {"anyOf": [_body(ID, ID, array(ID, min_items=1, max_items=64)),
                             _body(ID, ID, array(ID, min_items=1, max_items=64), array(POINTS, min_items=1,
-                                                                                       max_items=64))]},
+                                                                                       max_items=64)),
+                            _body(ID, ID, array(ID, min_items=1, max_items=64), array(POINTS, max_items=64),
+                                  tuple_of(ID, binary(max_size=512, description="the token, 384..512 bytes"),
+                                           description="[token_campaign_id, token]: a voter-held key's ballot "
+                                                       "(docs/PROTOCOL.md §16.3)"))]},
+    "tokens.issued": _body(ID, UINT, integer(1, 65_536)),
     "campaign.close": _body(ID, text(1000, non_empty=True)),
     "progress.report": _body(ID, ID, STAGE, integer(0, 100), UINT, text(2000), BIN32_OR_EMPTY),
     "validators.update": _body(text(1000, non_empty=True),

@@ -15,6 +15,7 @@ from node.cli_network import demo_command, node_group, status_command, tally_com
 from node.cli_ops import campaign_group, initiative_group, progress_group
 from node.cli_transparency import pabulib_group, receipt_group, verify_command
 from node.console.cli import console_command
+from node.voter.cli import ballot_group
 from node.ops.tls import TlsConfigError, set_default_ca_file
 
 
@@ -55,6 +56,7 @@ main.add_command(progress_group, "progress")
 main.add_command(verify_command, "verify")
 main.add_command(receipt_group, "receipt")
 main.add_command(pabulib_group, "pabulib")
+main.add_command(ballot_group, "ballot")
 main.add_command(console_command, "console")
 main.add_command(validators_group, "validators")
 main.add_command(upgrade_group, "upgrade")

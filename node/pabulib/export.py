@@ -28,7 +28,7 @@ from node.pabulib.plan import KOPECKS_PER_UNIT, PabulibImportError
 EXPORT_RULE_NAMES = {"greedy": "greedy", "greedy-no-skip": "greedy-no-skip", "equal-shares": "equalshares",
                      "top-n": "top-n"}
 NESTED_FIELDS: dict[str, type[Wire]] = {"districts": District, "ballot": BallotSpec, "rule": RuleSpec}
-HEX_FIELDS = frozenset({"gateway", "document_hash"})
+HEX_FIELDS = frozenset({"certification_key", "gateway", "document_hash"})
 
 RecordedBallot = tuple[tuple[str, ...], tuple[int, ...]]   # (choices, points; empty for set ballots)
 
@@ -69,6 +69,8 @@ def wire_from_json(cls: type[Wire], value: Any, where: str) -> list[Any]:
     if cls is BallotSpec:
         kind = value.get("type")
         names = BallotSpec.names_of(kind) if isinstance(kind, str) else names
+    if cls is CampaignCreate and "certification_key" not in value:   # on the wire only when present
+        names = names[:-1]
     for name in names:
         if name not in value:
             raise PabulibImportError(f"the node's {where} lacks {name!r}")

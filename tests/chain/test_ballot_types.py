@@ -139,7 +139,8 @@ def test_scored_vote_is_canonical() -> None:
     (["c1", "d1", ["a"], [0]], "from 1 to 1000000"),
     (["c1", "d1", ["a"], [1_000_001]], "from 1 to 1000000"),
     (["c1", "d1", ["a"], []], "1..64 items"),
-    (["c1", "d1", ["a"], [1], []], "array of 3 fields"),
+    (["c1", "d1", ["a"], [1], [], []], "array of 3 fields"),
+    (["c1", "d1", ["a"], [1], []], "[token_campaign_id, token]"),
     (["c1", "d1", ["b", "a"]], "sorted"),
 ])
 def test_vote_refuses(wire: list[Any], fragment: str) -> None:

@@ -14,8 +14,8 @@ from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError
 from chain.tx import (
     BODY_TYPES, KINDS, MAX_TX_BYTES, MAX_VOTER_KEYS_PER_REGISTRATION, BallotSpec, CampaignClose, CampaignCreate,
-    InitiativeReview, KeysRotate, ProgressReport, ProtocolUpgrade, RuleSpec, Tx, ValidatorEntry, ValidatorsUpdate,
-    VoteCast, VotersRegister, Wire,
+    InitiativeReview, KeysRotate, ProgressReport, ProtocolUpgrade, RuleSpec, TokensIssued, Tx, ValidatorEntry,
+    ValidatorsUpdate, VoteCast, VotersRegister, Wire,
     body_to_json, decode_tx, encode_tx, make_registration, make_vote, sign_tx, signing_bytes,
 )
 from tests.chain.helpers import CHAIN_ID, campaign_spec, initiative_spec, seeded_key
@@ -36,6 +36,7 @@ def sample_bodies() -> dict[str, Wire]:
         "vote.cast": VoteCast("c1", "d1", ("a1", "a2")),
         "campaign.close": CampaignClose("c1", "cancelled by the committee"),
         "progress.report": ProgressReport("c1", "a1", "works", 40, 1_000, "halfway", sha256(b"photo")),
+        "tokens.issued": TokensIssued("c1", 7, 25),
         "validators.update": ValidatorsUpdate("validator-3's server is lost", (
             ValidatorEntry("validator-4", "committee", NEW_VALIDATOR.public_key, "https://node4.example.org"),),
             ("validator-3",)),

@@ -28,6 +28,7 @@ from chain.results import tally_document
 from chain.storage import MemoryStore
 from chain.tx import Tx, body_to_json, decode_tx
 from genesis.model import Genesis
+from node.api import key_modes_json
 
 
 @dataclass
@@ -236,7 +237,7 @@ class FakeNode:
                           "voting_end": spec.voting_end, "rule": spec.rule.name, "ballot": spec.ballot.type,
                           "districts": [{"district_id": d.district_id, "name": d.name} for d in spec.districts],
                           "total_ballots": campaign.total_ballots, "registered": campaign.registered,
-                          "initiative_count": campaign.initiative_count})
+                          "initiative_count": campaign.initiative_count, **key_modes_json(campaign)})
         return web.json_response({"height": self.ledger.height, "campaigns": items})
 
     def _initiative_json(self, initiative: Any) -> dict[str, Any]:
@@ -252,7 +253,7 @@ class FakeNode:
         return web.json_response({
             "campaign": body_to_json(campaign.spec), "status": campaign.status,
             "close_reason": campaign.close_reason or None, "registered": campaign.registered,
-            "total_ballots": campaign.total_ballots, "height": self.ledger.height,
+            "total_ballots": campaign.total_ballots, "height": self.ledger.height, **key_modes_json(campaign),
             "initiatives": [self._initiative_json(i) for i in state.campaign_initiatives(campaign.campaign_id)]})
 
     async def tally(self, request: web.Request) -> web.Response:

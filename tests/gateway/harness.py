@@ -14,12 +14,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chain.crypto import SigningKey, write_key_file
+from chain.crypto import SigningKey, write_key_file, write_rsa_key_file
 from chain.tx import CampaignClose, ProgressReport, sign_tx
 from gateway.app import build_app
 from gateway.config import GatewayConfig, load_config
 from gateway.site import GATEWAY, Gateway
 from genesis.model import Genesis, parse_genesis
+from tests.certkey import test_certification_key
 from tests.gateway.fakenode import FakeChain, FakeNode
 
 HOUR_MS = 3_600_000
@@ -80,7 +81,7 @@ BALLOT_TYPE_INITIATIVES = (("a", "Сквер", 1_200_000), ("b", "Фонари",
 
 
 def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0,
-                     ballot_types: bool = False) -> dict[str, Any]:
+                     ballot_types: bool = False, certification_key: bytes | None = None) -> dict[str, Any]:
     now = int(time.time() * 1000)
     t0 = now - 10 * 60_000
     open_window = {"t0": t0, "voting_start": t0 + 1, "voting_end": now + 2 * HOUR_MS}
@@ -98,6 +99,9 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
                       {"type": "choose-1", "min_choices": 1, "max_choices": 1}, **open_window),
     ]
     campaigns[-1]["gateway"] = "other-gateway"
+    if certification_key is not None:   # citizens may hold their own keys in these two
+        for campaign in campaigns[:2]:
+            campaign["certification_key"] = certification_key.hex()
     initiatives = [
         initiative_json("ib-test", "n1", "north", "Сквер у школы", 1_500_000),
         initiative_json("ib-test", "n2", "north", "Освещение улицы Мира", 900_000, "street-lighting"),
@@ -115,6 +119,8 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
     if ballot_types:
         for campaign_id, title, ballot in BALLOT_TYPE_CAMPAIGNS:
             campaigns.append(campaign_json(campaign_id, title, "adult", ballot, **open_window))
+            if certification_key is not None:   # and in each ballot type's campaign
+                campaigns[-1]["certification_key"] = certification_key.hex()
             initiatives += [initiative_json(campaign_id, f"{campaign_id}-{iid}", "north", name, cost)
                             for iid, name, cost in BALLOT_TYPE_INITIATIVES]
     for i in range(extra_initiatives):
@@ -258,10 +264,15 @@ class Citizen:
 @contextlib.asynccontextmanager
 async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, Any] | None = None,
                         cap: int = 1_000_000, extra_initiatives: int = 0,
-                        document: Callable[[Keys], dict[str, Any]] | None = None) -> AsyncIterator[World]:
+                        document: Callable[[Keys], dict[str, Any]] | None = None,
+                        certified: bool = False, ballot_types: bool = False) -> AsyncIterator[World]:
+    """``certified``: the gateway has a certification key that ib-test and kids-test name (and, with
+    ``ballot_types``, the knapsack, cumulative and ordinal campaigns)."""
     keys = Keys()
+    cert = test_certification_key() if certified else None
     genesis_json = document(keys) if document is not None else \
-        genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives)
+        genesis_document(keys, cap=cap, extra_initiatives=extra_initiatives, ballot_types=ballot_types,
+                         certification_key=cert.modulus if cert is not None else None)
     genesis = parse_genesis(genesis_json)
     chain = FakeChain(genesis, keys.validators)
     servers = [FakeNode(chain) for _ in range(nodes)]
@@ -269,6 +280,8 @@ async def gateway_world(tmp_path: Path, *, nodes: int = 1, overrides: dict[str, 
         await server.start()
     home = tmp_path / "gateway"
     write_gateway_home(home, keys, genesis_json, [s.url for s in servers], overrides)
+    if cert is not None:
+        write_rsa_key_file(home / "certification-key.json", cert)
     config = load_config(home)
     clock = FakeClock()
     world = World(home, keys, genesis, chain, servers, config, clock)

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from gateway.phone import normalize_phone
 from genesis.testnet import TestnetLayout, init_testnet
+from tests.certkey import test_certification_key
 from tests.node.netkit import free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,5 +137,6 @@ class RealNet:
 
 def make_realnet(directory: Path, validators: int = 4) -> RealNet:
     base = free_base_port(validators + 2)
-    layout = init_testnet(directory, validators=validators, observers=0, base_port=base, demo=True)
+    layout = init_testnet(directory, validators=validators, observers=0, base_port=base, demo=True,
+                          certification_key=test_certification_key())
     return RealNet(layout)

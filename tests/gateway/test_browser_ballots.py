@@ -42,21 +42,26 @@ PROJECTS = (("a", "Сквер у реки", 1_200_000), ("b", "Фонари на
 NO_VOTE_SENT = "Голос не отправлен"
 
 
-def open_campaigns(net: RealNet) -> None:
-    """The committee creates one campaign per ballot type, voting from a few seconds on."""
+def open_campaigns(net: RealNet, ballots: dict[str, dict[str, Any]] = BALLOTS,
+                   certification_key: bytes | None = None) -> None:
+    """The committee creates one campaign per ballot type, voting from a few seconds on (with
+    ``certification_key``, campaigns that take voter-held keys)."""
     genesis = load_genesis(net.layout.genesis_file)
     committee = [read_key_file(path) for path in net.layout.committee_key_files][: genesis.params.committee_threshold]
     gateway = read_key_file(net.layout.gateway.key_file).public_key.hex()
     now = int(time.time() * 1000)
     voting_start = now + 8_000
     txs = []
-    for campaign_id, ballot in BALLOTS.items():
-        spec = campaign_from_json({
+    for campaign_id, ballot in ballots.items():
+        document: dict[str, Any] = {
             "campaign_id": campaign_id, "title": f"Голосование {campaign_id}", "track": "adult",
             "districts": [{"district_id": DISTRICT, "name": "Центр", "budget": 5_000_000_00}], "ballot": ballot,
             "rule": {"name": "greedy", "scope": "district"}, "submission_start": now - 60_000,
             "submission_end": voting_start, "voting_start": voting_start, "voting_end": now + 3_600_000,
-            "gateway": gateway}, {})
+            "gateway": gateway}
+        if certification_key is not None:
+            document["certification_key"] = certification_key.hex()
+        spec = campaign_from_json(document, {})
         txs.append(sign_tx("campaign.create", genesis.chain_id, spec, committee))
         for iid, title, rubles in PROJECTS:
             body = initiative_from_json({"campaign_id": campaign_id, "initiative_id": f"{campaign_id}-{iid}",

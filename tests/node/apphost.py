@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from genesis.testnet import TestnetLayout, init_testnet
+from tests.certkey import test_certification_key
 from node.app import create_app
 from node.config import NodeLimits, load_config
 from node.node import Node
@@ -30,7 +31,8 @@ Client = TestClient[web.Request, web.Application]
 def make_testnet(directory: Path, *, validators: int = 1, observers: int = 0, demo: bool = True,
                  config: dict[str, Any] | None = None) -> TestnetLayout:
     layout = init_testnet(directory, validators=validators, observers=observers,
-                          base_port=free_base_port(validators + observers + 1), demo=demo)
+                          base_port=free_base_port(validators + observers + 1), demo=demo,
+                          certification_key=test_certification_key())
     if config:
         for node in layout.nodes:
             path = node.home / "config.json"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genesis.testnet import TestnetLayout, init_testnet
+from tests.certkey import test_certification_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +107,8 @@ class LocalNet:
                  base_port: int | None = None, committee: int = 1, threshold: int = 1) -> None:
         base = base_port if base_port is not None else free_base_port(validators + observers + 1)
         self.layout: TestnetLayout = init_testnet(directory, validators=validators, observers=observers,
-                                                  base_port=base, demo=demo, committee=committee, threshold=threshold)
+                                                  base_port=base, demo=demo, committee=committee, threshold=threshold,
+                                                  certification_key=test_certification_key())
         self.directory = self.layout.directory
         self.homes = {node.name: node.home for node in self.layout.nodes}
         self.urls = {node.name: node.api_url for node in self.layout.nodes}

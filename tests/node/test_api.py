@@ -87,6 +87,29 @@ def test_status_has_every_contract_key(single: Path) -> None:
     run(single, body)
 
 
+def test_any_origin_may_post_transactions_but_never_with_credentials(single: Path) -> None:
+    """A citizen's browser sends its voter-held ballot from the gateway's page straight to a node."""
+    plan = demo_plan(single.parent)
+
+    async def body(node: Node, client: Client) -> None:
+        origin = {"Origin": "https://vote.example.org"}
+        preflight = await client.options("/api/v1/txs", headers={**origin, "Access-Control-Request-Method": "POST",
+                                                                  "Access-Control-Request-Headers": "content-type"})
+        assert preflight.status == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        assert preflight.headers["Access-Control-Allow-Headers"] == "Content-Type"
+        posted = await client.post("/api/v1/txs", data=encode_batch(make_batch(plan, 2, seed=3)),
+                                   headers={**origin, "Content-Type": "application/octet-stream"})
+        assert posted.status == 200 and posted.headers["Access-Control-Allow-Origin"] == "*"
+        refused = await client.post("/api/v1/txs", data=b"\xc1",
+                                    headers={**origin, "Content-Type": "application/octet-stream"})
+        assert refused.status == 400 and refused.headers["Access-Control-Allow-Origin"] == "*"
+        for response in (preflight, posted, refused):
+            assert "Access-Control-Allow-Credentials" not in response.headers
+    run(single, body)
+
+
 def test_votes_commit_with_a_proof_a_light_client_accepts(single: Path) -> None:
     plan = demo_plan(single.parent)
     batch = make_batch(plan, 20, seed=1)

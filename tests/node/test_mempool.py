@@ -320,3 +320,24 @@ def test_a_ballot_over_its_campaigns_limits_is_refused_at_admission(
     fits = make_vote(fixture.genesis.chain_id, voters[1], "c1", "north", ["n1"],
                      None if points is None and ballot.type == "knapsack" else list(ballot.rank_points[:1]) or [1])
     assert admit(pool, [fits.raw]).rejected == [] and len(pool) == 2
+def test_token_records_and_voter_held_ballots_commit_without_a_rebuild() -> None:
+    """tokens.issued only raises a counter: like registrations, it commutes with ballots, so a block of
+    them keeps the check state exact (a rebuild per block would re-apply the whole pending set)."""
+    from tests.chain.test_voter_held import CERT, certified_chain, held_vote, issue, tokens
+
+    chain = certified_chain()
+    pool = Mempool(chain.ledger, clock_ms=lambda: chain.now + 1000, max_txs=1000, max_bytes=1 << 24)
+    voters = [SigningKey.generate() for _ in range(3)]
+    record = tokens(chain, 3)
+    ballots = [held_vote(voter, issue(CERT, "c1", voter)) for voter in voters]
+    assert admit(pool, [record.raw] + [ballot.raw for ballot in ballots]).rejected == []
+    rebuilds = pool.rebuilds
+    block = [record, ballots[1], ballots[0]]
+    exact = pool.absorb([tx.raw for tx in block], block_events=False)
+    chain.commit_block(block)
+    pool.after_commit([tx.raw for tx in block], exact=exact)
+    assert exact and pool.rebuilds == rebuilds
+    assert set(pool.pending) == {ballots[2].hash}
+    # the check state still counts: a fourth voter-held key finds no token left
+    fourth = SigningKey.generate()
+    assert codes(admit(pool, [held_vote(fourth, issue(CERT, "c1", fourth)).raw])) == [(0, "tokens_exhausted")]
