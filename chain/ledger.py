@@ -10,7 +10,8 @@
 Key layout besides the state (``S/``, see records.py):
   B/<height u64>  encoded block           C/<height u64>  its commit certificate
   H/<block hash>  height (u64)            T/<tx hash>     height (u64) ‖ index (u32)
-  M/height, M/time, M/app_hash, M/genesis  metadata
+  V/<campaign>/<height u64><index u32>    where a ballot sits in its block (chain/ballot_index.py)
+  M/height, M/time, M/app_hash, M/genesis, M/ballot_index_from  metadata
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from chain import codec
+from chain.ballot_index import BALLOT_INDEX_FROM_KEY, index_entries
 from chain.block import (
     MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK, ZERO_HASH, Block, BlockHeader, CommitCertificate, ValidatorSet,
     block_overhead_bytes, encoded_tx_bytes, make_header, verify_certificate,
@@ -90,6 +92,11 @@ class Ledger:
         self.state = State(store, params)
         if stored_genesis is None:
             self._apply_genesis()
+        # The first height whose ballots the per-campaign index holds: 0 for a store indexed from
+        # genesis; a store written before the index existed starts it at its next block.
+        raw_from = store.get(BALLOT_INDEX_FROM_KEY)
+        self._index_from_unrecorded = raw_from is None
+        self.ballot_index_from = self.state.height + 1 if raw_from is None else read_u64(raw_from)
         self.last_block_hash = ZERO_HASH
         # The certificate of the last block this ledger stored, whose signatures are known valid:
         # the next block's last commit usually repeats most of them (deterministic Ed25519).
@@ -113,6 +120,7 @@ class Ledger:
         batch[APP_HASH_KEY] = execution.app_hash
         batch[HEIGHT_KEY] = u64(0)
         batch[TIME_KEY] = u64(self.params.genesis_time_ms)
+        batch[BALLOT_INDEX_FROM_KEY] = u64(0)
         self.store.write(batch, sync=True)
         self.state.apply_changes(execution)
 
@@ -409,10 +417,14 @@ class Ledger:
         batch[HASH_PREFIX + block_hash] = u64(height)
         for index, raw in enumerate(block.txs):
             batch[TX_INDEX_PREFIX + sha256(raw)] = struct.pack(">QI", height, index)
+        batch.update(index_entries(block))
+        if self._index_from_unrecorded:
+            batch[BALLOT_INDEX_FROM_KEY] = u64(self.ballot_index_from)
         batch[HEIGHT_KEY] = u64(height)
         batch[TIME_KEY] = u64(block.header.time_ms)
         batch[APP_HASH_KEY] = app_hash
         self.store.write(batch, sync=True)
+        self._index_from_unrecorded = False
         self.state.apply_changes(execution)
         self.last_block_hash = block_hash
         self._stored_certificate = certificate

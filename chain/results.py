@@ -145,13 +145,18 @@ def read_ballots(store: KeyValueStore, campaign: Campaign) -> Ballots:
     """Every committed ballot of a campaign (order: by voter key): the choices of a set ballot,
     the (choice, points) pairs of a scored one."""
     prefix = ballot_prefix(campaign.campaign_id)
+    # One string object per initiative, shared by every ballot naming it: decoding makes a fresh
+    # string per choice, and a large campaign's ballots are held in memory at once (a node reads them
+    # before its worker counts them; pickling to the worker then also writes each id once).
+    names: dict[str, str] = {}
     if campaign.spec.ballot.scored:
         scored: list[ScoredBallot] = []
         for _, value in store.iterate(prefix):
             _, choices, points = decode_scored_ballot(value)
-            scored.append(tuple(zip(choices, points)))
+            scored.append(tuple((names.setdefault(choice, choice), point) for choice, point in zip(choices, points)))
         return scored
-    return [decode_ballot(value)[1] for _, value in store.iterate(prefix)]
+    return [tuple(names.setdefault(choice, choice) for choice in decode_ballot(value)[1])
+            for _, value in store.iterate(prefix)]
 
 
 def compute_result(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from chain import codec
 from chain.ballots import check_ballot_limits, check_ballot_shape
@@ -217,19 +217,28 @@ class Execution:
         self._new_voter_held: dict[str, list[int]] = {}
         # Set by ``apply`` for the transaction being applied: its signatures (and token) were checked.
         self._credentials_checked = False
-        self._handlers: dict[str, Handler] = {
-            "vote.cast": self._vote,
-            "voters.register": self._register,
-            "campaign.create": self._create,
-            "initiative.submit": self._submit,
-            "initiative.review": self._review,
-            "campaign.close": self._close_by_committee,
-            "progress.report": self._progress,
-            "tokens.issued": self._tokens_issued,
-            "validators.update": self._validators_update,
-            "keys.rotate": self._keys_rotate,
-            "protocol.upgrade": self._protocol_upgrade,
-        }
+
+    # Transaction kind -> the method that applies it. Looked up per transaction rather than kept as
+    # bound methods on the instance: those would tie the overlay into a reference cycle, and every
+    # applied block's writes would stay in memory until the next full cycle collection.
+    _HANDLERS: ClassVar[dict[str, str]] = {
+        "vote.cast": "_vote",
+        "voters.register": "_register",
+        "campaign.create": "_create",
+        "initiative.submit": "_submit",
+        "initiative.review": "_review",
+        "campaign.close": "_close_by_committee",
+        "progress.report": "_progress",
+        "tokens.issued": "_tokens_issued",
+        "validators.update": "_validators_update",
+        "keys.rotate": "_keys_rotate",
+        "protocol.upgrade": "_protocol_upgrade",
+    }
+
+    def _handler(self, kind: str) -> Handler | None:
+        name = self._HANDLERS.get(kind)
+        handler: Handler | None = getattr(self, name) if name is not None else None
+        return handler
 
     # --- reads through the overlay -------------------------------------------------------------
 
@@ -305,7 +314,7 @@ class Execution:
         its vote at the genesis time); every other rule does.
         """
         signers = tuple(sorted(self.roster.committee_keys))[: self.roster.threshold]
-        handler = self._handlers.get(kind)
+        handler = self._handler(kind)
         if handler is None:
             raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
         if not isinstance(body, BODY_TYPES[kind]):
@@ -334,7 +343,7 @@ class Execution:
                 tx.verify_signatures(cache_keys=tx.kind != "vote.cast")
             except SignatureError as exc:
                 raise reject("bad_signature", exc.message) from exc
-        handler = self._handlers.get(tx.kind)
+        handler = self._handler(tx.kind)
         if handler is None:  # decode_tx already rejects unknown kinds
             raise reject("unknown_kind", f"unknown transaction kind {tx.kind!r}")
         self._credentials_checked = signatures_checked
@@ -345,7 +354,7 @@ class Execution:
         self.tx_hashes.add(tx_hash)
 
     def _dispatch(self, kind: str, body: Any, signers: tuple[bytes, ...], tx_hash: bytes) -> None:
-        handler = self._handlers.get(kind)
+        handler = self._handler(kind)
         if handler is None:
             raise reject("unknown_kind", f"unknown transaction kind {kind!r}")
         handler(body, signers, tx_hash)

@@ -116,19 +116,26 @@ class AheadTracker:
         """A new height: the grace period starts again."""
         self._since = self.next_at = None
 
-    def check(self, height: int, skip: int, now: int, timeouts: TimeoutConfig) -> PeerAhead | None:
+    def check(self, height: int, skip: int, now: int, timeouts: TimeoutConfig, own: int = 0) -> PeerAhead | None:
         """⌊n/3⌋+1 validators (``skip``) above ``height``: one height for the grace period, or two at once.
+        ``own`` above ``height`` (the height of our own signing state): at once, whoever else is ahead.
 
         A validator counts by its key, whichever set it signed in: after a set change the validators
-        ahead of us may be ones our current height's set does not hold yet."""
+        ahead of us may be ones our current height's set does not hold yet.
+
+        ``own``: we signed at that height, which we entered only after block ``own - 1`` was committed,
+        so that block exists — our data was wiped since. Below our own mark we sign nothing, so no peer
+        hears from us at this height and none helps us (decision help answers a message of ours), and
+        the peers ahead may be too few for the count above (seed (4, 14071))."""
         heights = sorted((h for h in self.heights.values() if h > height), reverse=True)
-        if len(heights) < skip:
+        counted = heights[skip - 1] if len(heights) >= skip else 0
+        target = max(counted, own)
+        if target <= height:
             self._since = self.next_at = None
             return None
-        target = heights[skip - 1]
         if self._since is None:
             self._since = now
-        due = now if target >= height + 2 else self._since + timeouts.catchup_grace_ms
+        due = now if target >= height + 2 or own > height else self._since + timeouts.catchup_grace_ms
         sent = self._sent
         if sent is not None and sent[0] >= target:
             due = max(due, sent[1] + timeouts.rebroadcast_ms)

@@ -174,6 +174,7 @@ class Engine(PeerIntake):
         """Enter the start height: re-send what a restored signing state says we signed there."""
         self._begin(now_ms)
         self._run_rules(now_ms)
+        self._check_peer_ahead(now_ms)
         return self._flush()
 
     def receive(self, message: PeerItem, now_ms: int, sender: int | None = None) -> list[Output]:

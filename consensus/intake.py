@@ -22,6 +22,7 @@ from consensus.errors import (
 from consensus.evidence import EvidenceBook
 from consensus.messages import Evidence, Message, Proposal, Verifier, message_slot, verify_evidence, verify_message
 from consensus.outputs import EvidenceFound, Output, RejectedMessage, TimeoutConfig
+from consensus.signing_state import SigningState
 from consensus.votes import Added, HeightState
 
 CATCHUP_ROUNDS_PER_VALIDATOR = 2
@@ -43,6 +44,7 @@ class PeerIntake:
     """The authenticated link the input being handled came from (None if unknown)."""
     _future: FutureBuffer
     _ahead: AheadTracker
+    _signing: SigningState
     _decision: Decision | None
     _book: EvidenceBook
     _timeouts: TimeoutConfig
@@ -201,7 +203,9 @@ class PeerIntake:
         self._record_evidence(evidence.first, evidence.second)
 
     def _check_peer_ahead(self, now: int) -> None:
-        ahead = self._ahead.check(self.height, self._validators_at(self.height).skip, now, self._timeouts)
+        """``PeerAhead`` when ⌊n/3⌋+1 validators are ahead, or our own signing state is (a wiped validator)."""
+        ahead = self._ahead.check(self.height, self._validators_at(self.height).skip, now, self._timeouts,
+                                  own=self._signing.height)
         if ahead is not None:
             self._out.append(ahead)
 

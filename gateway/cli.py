@@ -178,6 +178,52 @@ def unlock_command(home: Path, phone: str, sms_limits: bool) -> None:
                f"cleared" + ("; SMS cooldown and daily count reset" if result["sms_limits_cleared"] else ""))
 
 
+@gateway_group.command("certification-key")
+@click.option("--home", "home", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The gateway's home directory (config.json names certification_key_file).")
+@click.option("--create", is_flag=True,
+              help="First make the key file (mode 0600; an existing one is never replaced). Restart the gateway.")
+@click.option("--bits", type=click.Choice(["3072", "4096"]), default="3072", show_default=True,
+              help="The RSA key size for --create.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"certification_key", "bits", "sha256"} instead.')
+def certification_key_command(home: Path, create: bool, bits: str, as_json: bool) -> None:
+    """Print the public half of the gateway's certification key, for the committee.
+
+    A campaign whose citizens may vote with their own key names this key: the committee pastes the
+    hex modulus (e = 65537) into the console's campaign wizard or into "certification_key" of the
+    campaign JSON, and compares the SHA-256 fingerprint (of the modulus bytes) with the one the
+    console's preview shows. The private key never leaves certification_key_file.
+    Exit codes: 0 printed, 2 bad options, 3 no key file, a damaged one, or --create with one there.
+    """
+    from chain.crypto import sha256
+    from gateway.certifier import generate_certification_key, read_certification_key
+
+    try:
+        config = load_config(home)
+        path = config.certification_key_file
+        if create:
+            if path.exists():
+                raise VecheError(f"{path} already exists and is never replaced; run without --create to print it",
+                                 "exists")
+            key = generate_certification_key(path, int(bits))
+            click.echo(f"created {path} (0600); restart the gateway to issue tokens with it", err=True)
+        elif not path.exists():
+            raise VecheError(f"the gateway has no certification key ({path}); make one with --create", "no_key")
+        else:
+            key = read_certification_key(path)
+    except VecheError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exitcodes.EXIT_CONFIG)
+    modulus, fingerprint = key.modulus, sha256(key.modulus).hex()
+    if as_json:
+        click.echo(json.dumps({"certification_key": modulus.hex(), "bits": len(modulus) * 8, "sha256": fingerprint}))
+        return
+    click.echo(f"certification key, RSA {len(modulus) * 8} bits, e = 65537 — paste this modulus into the campaign "
+               "wizard of `veche console` (or \"certification_key\" of the campaign JSON):")
+    click.echo(modulus.hex())
+    click.echo(f"SHA-256 fingerprint: {fingerprint}")
+
+
 @gateway_group.group("cards")
 def cards_group() -> None:
     """One-time code cards (children's track, people without a mobile phone)."""

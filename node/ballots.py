@@ -1,15 +1,19 @@
 """A campaign's ballots in commit order, a page at a time: ``GET /api/v1/campaigns/{id}/ballots``.
 
 Ballots live in the blocks (``B/<height>``) and, keyed by voter, in the state (``S/b/...``, no
-height). Commit order is block order, so a page walks the stored blocks from the cursor: a campaign
-has ballots only between its creation and its close (the close applies before the closing block's
-transactions), so the walk starts at ``created_height`` and stops at ``closed_height`` or the
-node's height. Only this campaign's ballots are decoded: every other transaction is skipped by a
-byte-prefix check (see ``vote_prefix``).
+height). Commit order is block order. A page walks the campaign's **ballot index** from the cursor
+(``V/<campaign>/<height><index>`` → where the ballot sits in its block, chain/ballot_index.py): it
+reads only the blocks that hold this campaign's ballots and slices out only those ballots, so its
+cost follows the campaign's own ballots, not the chain's length or the other campaigns voting at
+the same time. A store written before the index existed has no entries for campaigns created
+before its ``ballot_index_from`` height; their pages walk the stored blocks from the cursor (the
+older way: a campaign has ballots only between its creation and its close, every other
+transaction is skipped by a byte-prefix check, see ``vote_prefix``).
 
 A page is bounded by ``limit`` ballots and by how much it reads (``MAX_BLOCKS_PER_PAGE`` blocks,
-``MAX_BYTES_PER_PAGE`` bytes of blocks), so a page over a long stretch without this campaign's
-ballots may hold fewer than ``limit`` ballots (even none) and still carry a ``next`` cursor.
+``MAX_BYTES_PER_PAGE`` bytes of blocks), so a page may hold fewer than ``limit`` ballots (on the
+block walk, even none over a long stretch without this campaign's ballots) and still carry a
+``next`` cursor.
 ``next`` is null once the walk reached the end: the close, or the node's height for an open
 campaign (ask again later with the last ballot's cursor to follow it).
 
@@ -26,7 +30,9 @@ from typing import Any
 import msgpack
 
 from chain import codec
+from chain.ballot_index import ballot_index_key, ballot_index_prefix, read_index_key, read_span
 from chain.block import Block
+from chain.errors import StoreCorrupt
 from chain.ledger import Ledger
 from chain.numbers import parse_decimal
 from chain.records import STATUS_CLOSED, Campaign
@@ -118,6 +124,51 @@ def ballot_json(raw: bytes, height: int, index: int) -> dict[str, Any]:
 
 def read_ballots(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
     """Up to ``limit`` ballots of ``campaign`` committed after ``after`` (from its creation if None)."""
+    if campaign.created_height >= ledger.ballot_index_from:
+        return read_indexed(ledger, campaign, after, limit)
+    return walk_blocks(ledger, campaign, after, limit)
+
+
+def read_indexed(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
+    """The page from the campaign's ballot index: only the blocks holding its ballots are read."""
+    campaign_id = campaign.campaign_id
+    prefixes = vote_prefix(ledger.params.chain_id, campaign_id, campaign.spec.ballot.scored)
+    last = end_height(ledger, campaign)
+    prefix = ballot_index_prefix(campaign_id)
+    start = None if after is None else ballot_index_key(campaign_id, after.height, min(after.index + 1, 2**32 - 1))
+    ballots: list[dict[str, Any]] = []
+    height_read = -1
+    raw_block = b""
+    blocks_read = 0
+    bytes_read = 0
+    previous: Position | None = None
+    for key, value in ledger.store.iterate(prefix, start=start):
+        height, index = read_index_key(key)
+        if height > last:
+            break
+        if height != height_read:
+            if previous is not None and (blocks_read >= MAX_BLOCKS_PER_PAGE or bytes_read >= MAX_BYTES_PER_PAGE):
+                return BallotPage(ballots, last, previous)
+            stored = ledger.raw_block(height)
+            if stored is None:
+                raise LookupError(f"block {height} is missing from this node's store")
+            raw_block, height_read = stored, height
+            blocks_read += 1
+            bytes_read += len(raw_block)
+        offset, length = read_span(value)
+        tx_raw = raw_block[offset:offset + length]
+        if len(tx_raw) != length or not tx_raw.startswith(prefixes):
+            raise StoreCorrupt(f"the ballot index of campaign {campaign_id} points at block {height} "
+                               f"transaction {index}, which is not one of its ballots")
+        ballots.append(ballot_json(tx_raw, height, index))
+        previous = Position(height, index)
+        if len(ballots) >= limit:
+            return BallotPage(ballots, last, previous)
+    return BallotPage(ballots, last, None)
+
+
+def walk_blocks(ledger: Ledger, campaign: Campaign, after: Position | None, limit: int) -> BallotPage:
+    """The page by walking the stored blocks (campaigns created before the store had its index)."""
     campaign_id = campaign.campaign_id
     prefixes = vote_prefix(ledger.params.chain_id, campaign_id, campaign.spec.ballot.scored)
     last = end_height(ledger, campaign)

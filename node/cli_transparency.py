@@ -22,6 +22,7 @@ from genesis.model import Genesis, load_genesis
 from node.cli_ops import EXIT_BAD_INPUT, EXIT_REJECTED, cli_errors, fail, read_json_file
 from node.client import NodeApiError, NodeClient, fetch_genesis
 from node.pabulib_io import Importer, PabulibImportError, export_campaign, write_export
+from node.ops.progress import ProgressBar
 from node.verify import VerifyReport, verify_home, verify_node
 
 EXIT_INVALID = EXIT_REJECTED
@@ -40,19 +41,47 @@ EXIT_INVALID = EXIT_REJECTED
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Signature-checking processes (default: one per core; 0 = none).")
 @click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the replayed state in a LevelDB under this folder instead of memory (~0.5 KB per vote).")
+              help="Where the replayed state goes while the run lasts (LevelDB on disk, removed at the end; "
+                   "default: the system's temporary directory).")
+@click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the replayed state in this directory: a run that stops (Ctrl-C, a crash) continues "
+                   "from the height it reached when run again with the same --checkpoint, and a later run "
+                   "replays only the blocks added since.")
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def verify_command(nodes: tuple[str, ...], home: Path | None, genesis_file: str | None, workers: int | None,
-                   scratch: Path | None, as_json: bool) -> None:
+                   scratch: Path | None, checkpoint: Path | None, progress: bool | None, as_json: bool) -> None:
     """Replay the whole chain from genesis and check every block, signature and tally."""
     if bool(nodes) == (home is not None):
         fail("give exactly one of --node URL or --home DIR", EXIT_BAD_INPUT)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = ProgressBar(0, "votes", enabled=show)
+    first: list[int] = []
+
+    def on_progress(done: int, total: int, height: int) -> None:
+        bar.total = total
+        if not first:   # the first call: what a checkpoint already holds
+            first.append(done)
+            bar.start_done = done
+        bar.update(done, f"height {height:,}")
+
     with cli_errors():
-        if home is not None:
-            report = verify_home(home, workers=workers, scratch_dir=scratch)
-        else:
-            pinned = load_genesis(genesis_file) if genesis_file else None
-            report = verify_node(list(nodes), pinned_genesis=pinned, workers=workers, scratch_dir=scratch)
+        try:
+            if home is not None:
+                report = verify_home(home, workers=workers, scratch_dir=scratch, checkpoint=checkpoint,
+                                     progress=on_progress)
+            else:
+                pinned = load_genesis(genesis_file) if genesis_file else None
+                report = verify_node(list(nodes), pinned_genesis=pinned, workers=workers, scratch_dir=scratch,
+                                     checkpoint=checkpoint, progress=on_progress)
+        except KeyboardInterrupt:
+            bar.close()
+            if checkpoint is not None:
+                click.echo(f"stopped; the checkpoint in {checkpoint} keeps every block replayed so far: run the "
+                           "same command again to continue", err=True)
+            raise
+        bar.close()
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -63,6 +92,8 @@ def verify_command(nodes: tuple[str, ...], home: Path | None, genesis_file: str 
 
 def print_report(report: VerifyReport) -> None:
     click.echo(f"chain {report.chain_id}, genesis {report.genesis_hash}")
+    if report.resumed_from:
+        click.echo(f"continued the checkpoint at height {report.resumed_from}")
     click.echo(f"replayed {report.blocks} blocks ({report.txs} txs, {report.votes} votes) up to height "
                f"{report.height} in {report.seconds:.2f} s ({report.votes_per_second:,.0f} votes/s)")
     for campaign_id, check in sorted(report.campaigns.items()):

@@ -38,8 +38,10 @@ from typing import Any
 
 from chain.block import Block, CommitCertificate, verify_certificate
 from chain.errors import DecodeError, StorageError, VecheError
-from chain.ledger import BLOCK_PREFIX, CERT_PREFIX, GENESIS_KEY, HASH_PREFIX, Ledger, block_key, cert_key
+from chain.ledger import GENESIS_KEY, Ledger, block_key, cert_key
 from chain.records import STATUS_CLOSED, Campaign, decode_result, read_u64, result_key
+
+CAMPAIGN_PREFIX = b"S/c/"
 from chain.results import compute_equal_shares_result, tally_document
 from chain.state import APP_HASH_KEY, HEIGHT_KEY
 from chain.storage import KeyValueStore, LevelStore
@@ -47,6 +49,8 @@ from chain.tx import decode_tx
 from genesis.config import load_node_config
 from genesis.model import Genesis, load_genesis, parse_genesis
 from node.client import NodeApiError, NodeClient, NodeProtocolError
+from node.replay.store import ReplayStore, open_checkpoint
+from node.results import computed_key
 
 VOTE_PREFIX = b"\x94\xa9vote.cast"   # an encoded envelope [kind, ...] whose kind is "vote.cast"
 CHUNK_TXS = 2048                     # transactions per pool task
@@ -206,76 +210,6 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
 # --- the replay ----------------------------------------------------------------------------------
 
 
-class ReplayStore:
-    """The replay's state in memory (about 0.5 KB per vote): a dict, like ``MemoryStore``.
-
-    Blocks, certificates and block hashes are not kept: the replay checks each block once and
-    never reads it back, so only the state and the tx index (replay protection) stay.
-    """
-
-    SKIPPED = (BLOCK_PREFIX, CERT_PREFIX, HASH_PREFIX)
-
-    def __init__(self) -> None:
-        self._data: dict[bytes, bytes] = {}
-        self.get = self._data.get
-
-    def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
-        data = self._data
-        for key, value in changes.items():
-            if key.startswith(self.SKIPPED):
-                continue
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-
-    def iterate(self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        keys = sorted(k for k in self._data if k.startswith(prefix) and (start is None or k >= start))
-        for key in reversed(keys) if reverse else keys:
-            yield key, self._data[key]
-
-    def close(self) -> None:
-        self._data.clear()
-
-
-class ScratchStore:
-    """The replay's own LevelDB: tuned for a write-once replay, never synced.
-
-    Most reads during a replay are misses (a new voter's ballot, a new tx hash), so a Bloom filter
-    saves a disk probe per read; a lost write after a crash does not matter (the scratch copy is
-    thrown away).
-    """
-
-    def __init__(self, path: Path) -> None:
-        import plyvel
-
-        self.path = path
-        self._db = plyvel.DB(str(path), create_if_missing=True, error_if_exists=True, bloom_filter_bits=10,
-                             lru_cache_size=128 * 1024 * 1024, write_buffer_size=64 * 1024 * 1024)
-        self.get = self._db.get
-
-    def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
-        with self._db.write_batch(sync=False) as batch:
-            for key, value in changes.items():
-                if value is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
-
-    def iterate(self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        if start is None:
-            yield from self._db.iterator(prefix=prefix, reverse=reverse)
-            return
-        for key, value in self._db.iterator(start=start, reverse=reverse):
-            if not key.startswith(prefix):
-                break
-            yield key, value
-
-    def close(self) -> None:
-        if not self._db.closed:
-            self._db.close()
-
-
 @dataclass
 class CampaignCheck:
     status: str
@@ -304,6 +238,7 @@ class VerifyReport:
     error: str | None = None
     campaigns: dict[str, CampaignCheck] = field(default_factory=dict)
     seconds: float = 0.0
+    resumed_from: int = 0             # the checkpoint's height this run continued from (0: from genesis)
     pool_cpu_seconds: float = 0.0     # CPU time of the signature-checking processes (not in the JSON)
 
     @property
@@ -325,26 +260,47 @@ class VerifyReport:
             "blocks": self.blocks, "txs": self.txs, "votes": self.votes, "first_bad_height": self.first_bad_height,
             "error": self.error, "campaigns": {cid: c.to_json() for cid, c in sorted(self.campaigns.items())},
             "seconds": round(self.seconds, 3), "votes_per_second": round(self.votes_per_second, 1),
+            "resumed_from": self.resumed_from,
         }
 
 
 class Replayer:
-    """Replays blocks onto a fresh ledger in a scratch directory, checking everything."""
+    """Replays blocks onto a ledger of its own, on disk, checking everything.
 
-    def __init__(self, genesis: Genesis, *, workers: int | None = None, scratch_dir: Path | None = None) -> None:
+    The replay's state lives in a LevelDB (node/replay/store.py), so memory stays bounded whatever
+    the chain's length: in a temporary directory under ``scratch_dir`` (default: the system's
+    temporary directory) removed at the end, or — with ``checkpoint`` — in that directory, kept: a
+    later run continues from the height it reached (``report.resumed_from``).
+    """
+
+    def __init__(self, genesis: Genesis, *, workers: int | None = None, scratch_dir: Path | None = None,
+                 checkpoint: Path | None = None) -> None:
         self.genesis = genesis
         self.report = VerifyReport(genesis.chain_id, genesis.hash.hex())
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        self.store: ReplayStore | ScratchStore
-        if scratch_dir is None:
-            self.store = ReplayStore()
+        if checkpoint is not None:
+            try:
+                self.store, _ = open_checkpoint(checkpoint, genesis.hash)
+            except ValueError as exc:
+                raise VerifyError(str(exc)) from exc
         else:
             self._scratch = tempfile.TemporaryDirectory(prefix="veche-verify-", dir=scratch_dir)
-            self.store = ScratchStore(Path(self._scratch.name) / "replay")
-        self.ledger = Ledger(self.store, genesis.params)
+            self.store = ReplayStore(Path(self._scratch.name) / "replay")
+        try:
+            self.ledger = Ledger(self.store, genesis.params)
+        except StorageError as exc:
+            self.store.close()
+            raise VerifyError(f"the checkpoint cannot be used: {exc.message}") from exc
+        self.report.resumed_from = self.report.height = self.ledger.height
         self.workers = max(1, os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
         self._last_certificate: CommitCertificate | None = None
+        # called after each replayed chunk with (ballots replayed, checkpoint included; height)
+        self.on_progress: Callable[[int, int], None] | None = None
+
+    def votes_replayed(self) -> int:
+        """Ballots in the replayed state: this run's and those of the checkpoint it continued."""
+        return sum(campaign.total_ballots for campaign in self.ledger.state.campaigns.values())
 
     def close(self) -> None:
         if self._pool is not None:
@@ -403,6 +359,8 @@ class Replayer:
         for entry in chunk:
             if not self.apply(entry, verified.__contains__):
                 return
+        if self.on_progress is not None:
+            self.on_progress(self.votes_replayed(), self.ledger.height)
 
     def apply(self, entry: Entry, checked: Callable[[bytes], bool]) -> bool:
         """Check and commit one block; on any fault record it (with the height) and return False."""
@@ -500,7 +458,8 @@ def describe_key(key: bytes) -> str:
 def stored_results(node_store: KeyValueStore, campaigns: Iterable[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for campaign_id in campaigns:
-        raw = node_store.get(result_key(campaign_id))
+        # counting rules: the closing block's result in state; equal shares: what the node computed
+        raw = node_store.get(result_key(campaign_id)) or node_store.get(computed_key(campaign_id))
         try:
             out[campaign_id] = None if raw is None else decode_result(raw)[1].hex()
         except StorageError:
@@ -542,21 +501,50 @@ def open_node_store(data_dir: Path) -> LevelStore:
         raise VerifyError(exc.message) from exc
 
 
-def verify_home(home: Path, *, workers: int | None = None, scratch_dir: Path | None = None) -> VerifyReport:
+Progress = Callable[[int, int, int], None]
+"""``progress(ballots replayed, ballots on the chain, height)``: after each replayed chunk."""
+
+
+def stored_ballot_total(store: KeyValueStore) -> int:
+    """Ballots a node's store counts (its campaign records): the total a progress bar runs to."""
+    total = 0
+    for _, value in store.iterate(CAMPAIGN_PREFIX):
+        try:
+            total += Campaign.decode(value).total_ballots
+        except StorageError:
+            continue
+    return total
+
+
+def start_height(replayer: Replayer, top: int) -> int:
+    """Where this run begins: after the checkpoint's height, which must not be above the source's."""
+    if replayer.ledger.height > top:
+        raise VerifyError(f"the checkpoint is at height {replayer.ledger.height}, above the {top} blocks this "
+                          "source holds: it was made from a longer chain; use a new checkpoint directory")
+    return replayer.ledger.height + 1
+
+
+def verify_home(home: Path, *, workers: int | None = None, scratch_dir: Path | None = None,
+                checkpoint: Path | None = None, progress: Progress | None = None) -> VerifyReport:
     """Replay a stopped node's own database and compare its stored state and results."""
     started = time.perf_counter()
     genesis_file, data_dir = home_paths(home)
     genesis = load_genesis(genesis_file)
     node_store = open_node_store(data_dir)
     try:
-        with Replayer(genesis, workers=workers, scratch_dir=scratch_dir) as replayer:
+        with Replayer(genesis, workers=workers, scratch_dir=scratch_dir, checkpoint=checkpoint) as replayer:
             report = replayer.report
             stored_genesis = node_store.get(GENESIS_KEY)
             if stored_genesis is not None and stored_genesis != genesis.hash:
                 report.fail(f"{data_dir} belongs to another genesis than {genesis_file}", 0)
             else:
                 top = stored_height(node_store)
-                replayer.replay(chunk_entries(iter_store_entries(node_store, 1, top)))
+                first = start_height(replayer, top)
+                if progress is not None:
+                    total = stored_ballot_total(node_store)
+                    replayer.on_progress = lambda done, height: progress(done, total, height)
+                    progress(replayer.votes_replayed(), total, replayer.ledger.height)
+                replayer.replay(chunk_entries(iter_store_entries(node_store, first, top)))
             if not replayer.failed:
                 if stored_app_hash(node_store) != replayer.ledger.app_hash:
                     report.fail("the node's stored app hash differs from the replayed state's", None)
@@ -618,6 +606,15 @@ def node_entries(urls: list[str], start: int, end: int) -> Iterator[Entry]:
         prefetcher.close()
 
 
+async def fetch_ballot_total(urls: list[str]) -> int:
+    """Ballots the node's campaigns count (for the progress bar only: nothing here is trusted)."""
+    async with NodeClient(urls) as client:
+        listing = await client.campaigns()
+    campaigns = listing.get("campaigns", []) if isinstance(listing, dict) else []
+    return sum(c["total_ballots"] for c in campaigns
+               if isinstance(c, dict) and isinstance(c.get("total_ballots"), int))
+
+
 async def fetch_tallies(urls: list[str], campaign_ids: list[str]) -> dict[str, dict[str, Any] | None]:
     async with NodeClient(urls) as client:
         async def one(campaign_id: str) -> dict[str, Any] | None:
@@ -641,7 +638,8 @@ def published_hash(check: CampaignCheck, tally: dict[str, Any], height: int) -> 
 
 
 def verify_node(urls: list[str], *, pinned_genesis: Genesis | None = None, workers: int | None = None,
-                scratch_dir: Path | None = None, catch_up_rounds: int = 3) -> VerifyReport:
+                scratch_dir: Path | None = None, catch_up_rounds: int = 3, checkpoint: Path | None = None,
+                progress: Progress | None = None) -> VerifyReport:
     """Download the genesis and every block from a node, replay them and compare its tallies."""
     started = time.perf_counter()
     document, status = asyncio.run(fetch_head(urls))
@@ -655,9 +653,14 @@ def verify_node(urls: list[str], *, pinned_genesis: Genesis | None = None, worke
     target = status.get("height")
     if not isinstance(target, int) or target < 0:
         raise NodeProtocolError("the node's status has no height")
-    with Replayer(genesis, workers=workers, scratch_dir=scratch_dir) as replayer:
+    with Replayer(genesis, workers=workers, scratch_dir=scratch_dir, checkpoint=checkpoint) as replayer:
         report = replayer.report
-        replayer.replay(chunk_entries(node_entries(urls, 1, target)))
+        first = start_height(replayer, target)
+        if progress is not None:
+            total = asyncio.run(fetch_ballot_total(urls))
+            replayer.on_progress = lambda done, height: progress(done, total, height)
+            progress(replayer.votes_replayed(), total, replayer.ledger.height)
+        replayer.replay(chunk_entries(node_entries(urls, first, target)))
         checks = replayer.campaign_results()
         tallies: dict[str, dict[str, Any] | None] = {}
         for _ in range(catch_up_rounds):

@@ -73,7 +73,8 @@ class Watcher:
 
 
 async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, warmup: float, duration: float,
-                batch_votes: int) -> dict[str, object]:
+                batch_votes: int, start_height: int = 0) -> dict[str, object]:
+    """``start_height``: the watcher follows blocks after it (a long chain's history is not walked)."""
     names = net.names
     urls = [net.urls[name] for name in names]
     vote_hashes = [[sha256(raw).hex() for raw in batch[1:]] for batch in batches]
@@ -84,6 +85,7 @@ async def drive(net: LocalNet, batches: list[list[bytes]], rate: float, warmup: 
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         watcher = Watcher(session, net.urls[net.validators[0]])
+        watcher.height = start_height
         watch_task = asyncio.create_task(watcher.run())
         limit = asyncio.Semaphore(32)
 

@@ -25,8 +25,6 @@ from aiohttp import web
 from chain.crypto import SigningKey, read_key_file
 from chain.errors import VecheError
 from node.client import ClientError, NodeClient
-from node.console.app import create_app
-from node.console.chain import ConsoleChain, KeyRoleError
 from node.exitcodes import EXIT_CONFIG, EXIT_FAILURE, EXIT_LISTEN
 
 log = logging.getLogger("veche.console")
@@ -72,6 +70,11 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
 
 async def serve(key: SigningKey, nodes: tuple[str, ...], host: str, port: int, lang: str, offset: int,
                 request_hours: int = 72) -> None:
+    # the web app is imported when a console starts, not when `veche` loads its commands: the app's
+    # modules use node/cli/'s committee helpers, so a top-level import here would be circular
+    from node.console.app import create_app
+    from node.console.chain import ConsoleChain, KeyRoleError
+
     client = NodeClient(nodes, timeout=60)
     try:
         chain = await ConsoleChain.connect(client, key)

@@ -2,7 +2,9 @@
 
 Every reader raises ``ConsoleError`` with a message id (translated on the page) and never
 accepts a value it has to guess at. Money is typed in rubles (``12 345,67`` or ``12345.67``) and
-kept in kopecks; times are the browser's ``datetime-local`` value plus a UTC offset.
+kept in kopecks; times are the browser's ``datetime-local`` value plus a UTC offset; a gateway's
+certification key is its hex RSA modulus (as ``veche gateway certification-key`` prints it) or an
+RSA public key in PEM.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
+from chain.crypto import RSA_EXPONENT, RSA_MAX_BITS, RSA_MIN_BITS
 from chain.tx import ID_PATTERN
 from node.console.i18n import N_
 
+HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+PRIVATE_KEY_MARKS = ("PRIVATE KEY", '"p"', '"q"', '"d"')
 MONEY = re.compile(r"([0-9]{1,15})(?:[.,]([0-9]{1,2}))?")
 LOCAL_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
 MAX_FIELD_CHARS = 20_000
@@ -226,3 +231,57 @@ def districts_to_csv(districts: list[dict[str, Any]]) -> str:
 
     return "\n".join(f"{d['district_id']};{d['name']};{format_rubles_input(int(d.get('budget', 0)))}"
                      for d in districts)
+
+
+def parse_certification_key(text: str) -> bytes:
+    """The gateway's RSA certification key (docs/PROTOCOL.md §16.1) → its modulus bytes; ``b""`` if empty.
+
+    Takes the hex modulus ``veche gateway certification-key`` prints (line breaks, spaces and colons
+    ignored; ``e`` = 65537 is implied) or a PEM ``PUBLIC KEY`` / ``RSA PUBLIC KEY``, whose exponent
+    must be 65537. The modulus must have 3072 to 4096 bits in whole bytes and be odd — the chain's
+    rule (``chain.crypto.check_rsa_modulus``), said in words. A private key is refused outright."""
+    text = text.strip()
+    if not text:
+        return b""
+    if is_private_key_text(text):
+        raise ConsoleError(N_("Certification key: this is a private key. Paste only the public key the gateway "
+                              "operator gives (veche gateway certification-key prints it); the private key never "
+                              "leaves the gateway."))
+    if text.startswith("-----BEGIN"):
+        modulus, exponent = _pem_rsa_public_key(text)
+    else:
+        digits = re.sub(r"[\s:]", "", text).removeprefix("0x")
+        if not HEX_DIGITS.fullmatch(digits):
+            raise ConsoleError(N_("Certification key: paste the hex modulus that veche gateway certification-key "
+                                  "prints, or an RSA public key in PEM."))
+        modulus, exponent = int(digits, 16), RSA_EXPONENT
+    if exponent != RSA_EXPONENT:
+        raise ConsoleError(N_("Certification key: its public exponent is %(exponent)s; it must be 65537."),
+                           exponent=exponent)
+    bits = modulus.bit_length()
+    if not RSA_MIN_BITS <= bits <= RSA_MAX_BITS or bits % 8:
+        raise ConsoleError(N_("Certification key: the RSA key has %(bits)s bits; it must have %(low)s to %(high)s "
+                              "bits, a multiple of 8."), bits=bits, low=RSA_MIN_BITS, high=RSA_MAX_BITS)
+    if not modulus & 1:
+        raise ConsoleError(N_("Certification key: this number is even, so it is not an RSA modulus."))
+    return modulus.to_bytes(bits // 8, "big")
+
+
+def is_private_key_text(text: str) -> bool:
+    """A PEM private key or a gateway's ``certification-key.json`` (it holds the primes)."""
+    return any(mark in text for mark in PRIVATE_KEY_MARKS)
+
+
+def _pem_rsa_public_key(text: str) -> tuple[int, int]:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(text.encode("ascii", "replace"))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConsoleError(N_("Certification key: the PEM text could not be read as a public key.")) from None
+    if not isinstance(key, RSAPublicKey):
+        raise ConsoleError(N_("Certification key: the PEM key is not an RSA key."))
+    numbers = key.public_numbers()
+    return numbers.n, numbers.e

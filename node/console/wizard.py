@@ -4,8 +4,12 @@ The wizard writes exactly the JSON that ``veche campaign create FILE.json`` take
 downloaded, so the CLI path stays), and reads it back with ``genesis.campaign_json.campaign_from_json``
 — the same code the CLI uses — so every check and default is the CLI's. Districts and budgets come
 from an earlier campaign on the chain, a CSV file, or the text box (``district_id;name;budget in
-rubles``). Nothing is signed until the preview is confirmed: then one committee member's console
-prepares a signing request (node/console/requests.py).
+rubles``). The gateway's certification key (optional, docs/PROTOCOL.md §16: citizens may then vote
+with their own key) is pasted as the gateway operator gives it (``veche gateway certification-key``)
+and checked here before anything is signed; copying an earlier campaign copies its key too, with a
+notice, and the preview shows the key's SHA-256 fingerprint to compare with the gateway operator.
+Nothing is signed until the preview is confirmed: then one committee member's console prepares a
+signing request (node/console/requests.py).
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from chain.errors import GenesisError
 from chain.tx import BALLOT_TYPES, BALLOTS_PER_VOTER, RULES, SCOPES, TRACKS, CampaignCreate, body_to_json
 from genesis.campaign_json import campaign_from_json
 from node.console.forms import (
-    ConsoleError, districts_to_csv, local_time_to_rfc3339, parse_districts, parse_ident, parse_int,
-    parse_offset, parse_rubles, parse_text, read_form,
+    ConsoleError, districts_to_csv, is_private_key_text, local_time_to_rfc3339, parse_certification_key,
+    parse_districts, parse_ident, parse_int, parse_offset, parse_rubles, parse_text, read_form,
 )
 from node.console.i18n import N_
 from node.console.web import Ctx, check_csrf, context, render
@@ -32,7 +36,7 @@ FIELDS = ("campaign_id", "title", "track", "description", "source", "districts",
           "max_choices", "max_sum_cost", "min_sum_points", "max_sum_points", "max_points", "rank_points", "rule",
           "scope", "top_n", "min_votes", "budget", "min_cost", "max_cost", "categories", "submission_start",
           "submission_end", "voting_start", "voting_end", "utc_offset", "gateway", "registration_cap",
-          "ballots_per_voter")
+          "ballots_per_voter", "certification_key")
 MAX_DRAFTS = 50
 CSV_LIMIT = 256 * 1024
 
@@ -69,9 +73,10 @@ async def wizard_page(request: web.Request) -> web.Response:
     return await render_form(ctx, values, None, 200)
 
 
-async def render_form(ctx: Ctx, values: dict[str, str], error: str | None, status: int) -> web.Response:
+async def render_form(ctx: Ctx, values: dict[str, str], error: str | None, status: int,
+                      notice: str | None = None) -> web.Response:
     campaigns = await ctx.chain.campaigns()
-    return render(ctx, "wizard.html", status=status, values=values, error=error, campaigns=campaigns,
+    return render(ctx, "wizard.html", status=status, values=values, error=error, notice=notice, campaigns=campaigns,
                   gateways=sorted(ctx.chain.view.gateways), tracks=TRACKS,
                   ballot_types=BALLOT_TYPES, rules=RULES, scopes=SCOPES, per_voter=BALLOTS_PER_VOTER)
 
@@ -93,14 +98,16 @@ async def wizard_post(request: web.Request) -> web.Response:
                 raise ConsoleError(N_("The districts file must be UTF-8 text.")) from None
             parse_districts(values["districts"])
         if form.get("action") == "load":
-            await copy_from_campaign(ctx, values)
-            return await render_form(ctx, values, None, 200)
+            notice = await copy_from_campaign(ctx, values)
+            return await render_form(ctx, values, None, 200, notice)
         document = campaign_document(values)
         try:
             body = campaign_from_json(document, (await ctx.chain.refresh()).gateways)
         except GenesisError as exc:
             raise ConsoleError(N_("The campaign is not valid: %(detail)s"), detail=exc.message) from exc
     except ConsoleError as error:
+        if is_private_key_text(values.get("certification_key", "")):
+            values["certification_key"] = ""        # never echo a pasted private key back into a page
         return await render_form(ctx, values, ctx.t(error.message, **error.params), error.status)
     draft_id = secrets.token_urlsafe(9)
     drafts = ctx.console.drafts
@@ -116,7 +123,10 @@ def render_preview(ctx: Ctx, draft_id: str, draft: Draft) -> web.Response:
 
     body = draft.body
     signing = DOMAIN + b"campaign.create" + ctx.chain.chain_id.encode() + codec.encode(body.to_wire())
+    certification = body.certification_key
     return render(ctx, "wizard_preview.html", draft_id=draft_id, body=body, document=draft.document,
+                  certification_bits=len(certification) * 8,
+                  certification_fingerprint=sha256(certification).hex() if certification else "",
                   campaign_json=json.dumps(draft.document, indent=2, ensure_ascii=False),
                   body_json=json.dumps(body_to_json(body), indent=2, ensure_ascii=False),
                   signing_hash=sha256(signing).hex(),
@@ -124,7 +134,11 @@ def render_preview(ctx: Ctx, draft_id: str, draft: Draft) -> web.Response:
                                     body.gateway.hex()))
 
 
-async def copy_from_campaign(ctx: Ctx, values: dict[str, str]) -> None:
+async def copy_from_campaign(ctx: Ctx, values: dict[str, str]) -> str | None:
+    """Districts and budgets from an earlier campaign; its categories and its certification key too where
+    the form has none yet. The key is the gateway's long-lived one (a gateway key rotation leaves it), so
+    a committee repeating last year's campaign expects it — but it decides how citizens vote, so the
+    page says it was copied (the answer: that notice, or ``None``)."""
     source = values.get("source", "")
     if not source:
         raise ConsoleError(N_("Choose the campaign to copy the districts from."))
@@ -133,6 +147,12 @@ async def copy_from_campaign(ctx: Ctx, values: dict[str, str]) -> None:
     values["districts"] = districts_to_csv(spec["districts"])
     if not values.get("categories"):
         values["categories"] = "\n".join(spec.get("categories", []))
+    if spec.get("certification_key") and not values.get("certification_key"):
+        values["certification_key"] = str(spec["certification_key"])
+        return ctx.t(N_("The certification key of %(campaign)s was copied too: citizens may vote with their own "
+                        "key. Compare its fingerprint on the next page with the gateway operator's, or empty the "
+                        "field."), campaign=source)
+    return None
 
 
 def campaign_document(values: dict[str, str]) -> dict[str, Any]:
@@ -183,6 +203,9 @@ def campaign_document(values: dict[str, str]) -> dict[str, Any]:
         "registration_cap": parse_int(values.get("registration_cap", ""), "registration_cap", 1, 10**12),
         "ballots_per_voter": values.get("ballots_per_voter", ""),
     }
+    certification_key = parse_certification_key(values.get("certification_key", ""))
+    if certification_key:
+        document["certification_key"] = certification_key.hex()
     description = values.get("description", "")
     if description:
         document["description"] = parse_text(description, "description", 4000)
@@ -196,9 +219,14 @@ async def draft_json(request: web.Request) -> web.Response:
     draft = ctx.console.drafts.get(request.match_info["draft"])
     if not isinstance(draft, Draft):
         raise ConsoleError(N_("This draft is no longer kept by the console; fill in the form again."), status=404)
-    text = json.dumps(draft.document, indent=2, ensure_ascii=False) + "\n"
+    text = campaign_json_text(draft.document)
     return web.Response(text=text, content_type="application/json", headers={
         "Content-Disposition": f'attachment; filename="{draft.document["campaign_id"]}.json"'})
+
+
+def campaign_json_text(document: dict[str, Any]) -> str:
+    """The downloadable campaign JSON file, as ``veche campaign create FILE.json`` reads it."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def draft_of(ctx: Ctx, draft_id: str) -> Draft:

@@ -714,3 +714,21 @@ def test_campaign_record_encoding_is_the_canonical_encoding_of_the_whole_record(
                                   record.total_ballots, record.initiative_count])
             assert record.encode() == whole
             assert Campaign.decode(whole) == record
+
+
+def test_a_committed_block_overlay_is_freed_without_the_cycle_collector(voting: TestChain) -> None:
+    """A block's overlay (every write of its ballots) goes when its last reference does: a long replay
+    or a busy node does not keep a trail of applied blocks until the next full ``gc`` pass."""
+    import gc
+    import weakref
+
+    voters = voting.new_voters(3)
+    gc.collect()
+    gc.disable()
+    try:
+        built = voting.commit_block([voting.register(voters)] + [voting.vote(v, "d1", ["a1"]) for v in voters])
+        overlay = weakref.ref(built.execution)
+        del built
+        assert overlay() is None
+    finally:
+        gc.enable()

@@ -377,6 +377,10 @@ class Simulation:
         self._push(self.now + down_ms, "restart", index)
 
     def _on_restart(self, index: int) -> None:
+        """The engine starts again from the persisted signing state. The real node also polls every
+        peer once at start-up and fetches up to the best height (node/sync.py); that poll waits 0.5 s
+        and misses peers that are cut off or not up yet, so it is left out: the harder case, where
+        catch-up comes from ``PeerAhead`` (its own signing state's included) and the status poll."""
         node = self.nodes[index]
         if node.engine is None:
             self._start_engine(node)

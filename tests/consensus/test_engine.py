@@ -438,6 +438,37 @@ def test_a_wiped_validator_signs_nothing_below_its_signing_state() -> None:
     assert [m for m in sent(outputs) if m.signer == 1] == []
 
 
+def test_a_wiped_validator_behind_its_own_signing_state_asks_for_block_sync_at_once() -> None:
+    """Seed (4, 14071): validators 0 and 1 lose their data while at height 2 (their signing state says
+    so) and restart at height 1, where they may not sign: mute, so no one sends them decision help;
+    one validator is ahead (fewer than the ⌊n/3⌋+1 ``PeerAhead`` counts) by one height (less than the
+    status poll fetches for), the fourth is silent. Their own signing state proves block 1 exists:
+    they ask for block sync at once, and again every ``rebroadcast_ms`` while still behind."""
+    mine = prevote(2, 0, None, 1)
+    state = SigningState(height=2, round=0, step="prevote", last_signed=(mine,))
+    engine, _ = make_engine(1, signing_state=state)  # its data wiped: it starts at height 1
+    outputs = engine.start(0)
+    assert [o for o in outputs if isinstance(o, PeerAhead)] == [PeerAhead(2)]
+    assert sent(outputs) == []
+    assert not any(isinstance(o, PeerAhead) for o in engine.tick(TIMEOUTS.rebroadcast_ms - 1))
+    assert engine.next_deadline() is not None and engine.next_deadline() <= TIMEOUTS.rebroadcast_ms
+    assert [o for o in engine.tick(TIMEOUTS.rebroadcast_ms) if isinstance(o, PeerAhead)] == [PeerAhead(2)]
+    # block sync brought block 1: back at its mark, it resends what it signed there and asks for nothing
+    certificate = make_certificate(1, 0, block_hash("A"), [(i, b"\x00" * 64) for i in range(3)])
+    engine.skip_to(2, certificate)
+    outputs = engine.tick(TIMEOUTS.rebroadcast_ms + 10)
+    assert not any(isinstance(o, PeerAhead) for o in outputs)
+    assert sent(outputs) == [mine]
+    assert not any(isinstance(o, PeerAhead) for o in engine.tick(3 * TIMEOUTS.rebroadcast_ms))
+
+
+def test_a_validator_restarted_at_its_signing_state_height_does_not_ask_for_block_sync() -> None:
+    state = SigningState(height=1, round=0, step="prevote", last_signed=(prevote(1, 0, None, 1),))
+    engine, _ = make_engine(1, signing_state=state)
+    outputs = engine.start(0) + engine.tick(TIMEOUTS.rebroadcast_ms) + engine.tick(3 * TIMEOUTS.rebroadcast_ms)
+    assert not any(isinstance(o, PeerAhead) for o in outputs)
+
+
 def test_observer_follows_and_never_signs() -> None:
     engine, app = make_engine(None)
     app.pending = True

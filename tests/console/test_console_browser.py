@@ -5,15 +5,16 @@ which sign each decision; four consoles run as processes, each with its own key 
 committee members (on different validators, so their signing requests travel between nodes), the
 operator of Volgograd and the operator of Volzhsky. Driven as people would, in headless Chromium:
 
-* a committee member creates the campaign in the wizard (districts copied from last year's campaign),
-  another co-signs it;
+* a committee member creates the campaign in the wizard (districts and the gateway's certification key
+  copied from last year's campaign; a too-short key is refused first), another co-signs it;
 * the Volgograd operator — with JavaScript off, at 320 px — submits an initiative with an estimate PDF
   and two photos, and a second one;
 * bad input is refused with a message on the page and nothing is sent: a document over the cap, a
   file of the wrong type, a cost over the cap (also shown live with JavaScript on), another district;
 * the committee approves one initiative through the nodes and rejects the other through a request
   file passed between consoles; an altered file and an expired request are refused;
-* a citizen votes on the gateway; the committee closes the campaign; the winner's operator reports
+* a citizen votes on the gateway with a key of their own (the wizard's certification key at work); the
+  committee closes the campaign; the winner's operator reports
   progress with a photo; Volzhsky's operator cannot report on Volgograd's initiative;
 * the citizen's initiative page shows the documents (hash-checked) and the signed timeline, and the
   results link it; the observer serves the same documents under the same hashes.
@@ -32,11 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from chain.crypto import read_key_file, sha256
 from chain.documents import decode_manifest
 from chain.tx import CampaignClose
+from gateway.cli import gateway_group
 from genesis.testnet import init_testnet
 from node.cosign.request import SigningRequest
 from tests.console.consolekit import ConsoleProcess
@@ -196,6 +199,16 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     submit(c0, 'button[value="load"]')
     copied = c0.input_value("#districts").splitlines()
     assert len(copied) == 38 and copied[0].startswith("volgograd;")
+    # the certification key came along (the field was empty), and the page says so; it is the one the
+    # gateway operator prints (`veche gateway certification-key`)
+    printed = CliRunner().invoke(gateway_group, ["certification-key", "--home", str(net.layout.directory / "gateway"),
+                                                 "--json"])
+    assert printed.exit_code == 0, printed.output
+    gateway_key = json.loads(printed.stdout)
+    assert gateway_key["certification_key"] == get_json(f"{story.node('validator-0')}/api/v1/campaigns/ib-2027")[
+        "campaign"]["certification_key"]
+    assert c0.input_value("#certification_key") == gateway_key["certification_key"]
+    assert "ib-2027" in c0.inner_text("#notice") and "отпечаток" in c0.inner_text("#notice")
     c0.fill("#districts", "\n".join(line for line in copied if line.split(";")[0] in ("volgograd", "volzhsky")))
     c0.fill("#min_cost", "10000")
     c0.fill("#max_cost", "3000000")
@@ -204,12 +217,20 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     c0.fill("#submission_end", local(voting_start))
     c0.fill("#voting_start", local(voting_start))
     c0.fill("#voting_end", local(now + timedelta(hours=2)))
+    c0.fill("#certification_key", format((1 << 2047) | 1, "x"))      # a 2048-bit number: refused, nothing made
     submit(c0, 'button[value="preview"]')
+    assert "2048 бит" in message(c0) and "от 3072 до 4096" in message(c0) and c0.locator("#signing-hash").count() == 0
+    c0.fill("#certification_key", "\n".join(gateway_key["certification_key"][i:i + 64]     # as a mail wraps it
+                                             for i in range(0, len(gateway_key["certification_key"]), 64)))
+    submit(c0, 'button[value="preview"]')
+    assert c0.locator("#voter-held").inner_text().startswith("да")
+    assert c0.inner_text("#certification-fingerprint") == gateway_key["sha256"]
     rules = c0.locator("#rules").inner_text()
     assert "выбор одного" in rules and "больше всего голосов" in rules and "10\u00a0000\u00a0₽ – 3\u00a0000\u00a0000\u00a0₽" in rules
     document = json.loads(c0.locator("#campaign-json").inner_text())
     assert document["campaign_id"] == CAMPAIGN and [d["district_id"] for d in document["districts"]] == [
         "volgograd", "volzhsky"]
+    assert document["certification_key"] == gateway_key["certification_key"]
     download = story.contexts["c0"].request.get(story.consoles["c0"].url + c0.locator("a[download]").first
                                                 .get_attribute("href"))
     assert json.loads(download.body()) == document          # the file `veche campaign create` takes
@@ -224,6 +245,8 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     assert page.locator("h1").inner_text() == "Готово"
     wait_for(lambda: http_get(f"{story.node('validator-1')}/api/v1/campaigns/{CAMPAIGN}")[0] == 200, 30,
              "the campaign on the district operator's node")
+    created = get_json(f"{story.node('validator-1')}/api/v1/campaigns/{CAMPAIGN}")
+    assert created["campaign"]["certification_key"] == gateway_key["certification_key"] and created["voter_held"]
 
     # 2. the Volgograd operator (no JavaScript, 320 px) submits two initiatives with documents
     estimate, photo_1, photo_2 = pdf_bytes(40_000, "Смета парка"), png_bytes(8, 6), TINY_JPEG + b"photo 2"
@@ -332,8 +355,15 @@ def test_formation_review_vote_and_progress_through_the_consoles(story: Story, c
     submit(vote, 'form[action="/login/code"] button[type="submit"]')
     assert vote.locator(f'input[name="choice"][value="{park}"]').count() == 1, vote.inner_text("main")
     vote.check(f'input[name="choice"][value="{park}"]')
-    submit(vote, 'form[action$="/vote"] button[type="submit"]')
-    assert "Ваш голос учтён" in vote.inner_text("main"), vote.inner_text("main")
+    # the campaign names the gateway's certification key: the page's script makes the citizen's own key,
+    # has it certified blindly and sends the ballot to a node itself
+    vote.click('form[action$="/vote"] button[type="submit"]')
+    vote.wait_for_selector("#vh-done, #vh-status.err", timeout=90_000)
+    assert vote.locator("#vh-done").count() == 1, vote.inner_text("main")
+    ballot = get_json(f"{story.node('validator-0')}/api/v1/txs/{vote.inner_text('#tx-hash').strip()}")
+    assert ballot["status"] == "committed"
+    wait_for(lambda: get_json(f"{story.node('validator-0')}/api/v1/campaigns/{CAMPAIGN}")["ballots_by_mode"] == {
+        "gateway-held": 0, "voter-held": 1}, 30, "the voter-held ballot counted on validator-0")
 
     # 6. the committee closes the campaign; the winner's operator reports progress with a photo
     c0.goto(story.consoles["c0"].url + "/campaigns")

@@ -99,3 +99,56 @@ def test_without_gmpy2_the_gateway_says_what_to_install(monkeypatch: pytest.Monk
     monkeypatch.setattr(certifier, "_gmpy2", missing)
     with pytest.raises(ConfigError, match=r"veche\[gateway\]"):
         Certifier(load_test_key())
+
+
+# --- `veche gateway certification-key`: the public half, for the committee's campaign wizard ------------------
+
+def _certification_key_cli(home: Path, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from gateway.cli import gateway_group
+
+    return CliRunner().invoke(gateway_group, ["certification-key", "--home", str(home), *args])
+
+
+def test_the_gateway_prints_its_certification_key_in_the_form_the_wizard_takes(tmp_path: Path) -> None:
+    import node.cli  # noqa: F401  - the program's import order (the console's modules need `veche` loaded)
+    from chain.crypto import sha256
+    from genesis.testnet import init_testnet
+    from node.console.forms import parse_certification_key
+
+    key = load_test_key()
+    layout = init_testnet(tmp_path / "net", validators=1, observers=0, base_port=29900, demo=True,
+                          certification_key=key)
+    home = layout.directory / "gateway"
+    result = _certification_key_cli(home)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "3072 bits" in lines[0] and "65537" in lines[0]
+    assert lines[1] == key.modulus.hex() and parse_certification_key(lines[1]) == key.modulus
+    assert lines[2] == f"SHA-256 fingerprint: {sha256(key.modulus).hex()}"
+    assert str(key.p) not in result.output and format(key.p, "x") not in result.output   # never the private half
+    answer = json.loads(_certification_key_cli(home, "--json").output)
+    assert answer == {"certification_key": key.modulus.hex(), "bits": 3072, "sha256": sha256(key.modulus).hex()}
+
+
+def test_a_gateway_without_a_key_says_how_to_make_one_and_create_never_replaces_it(tmp_path: Path) -> None:
+    from genesis.testnet import init_testnet
+
+    layout = init_testnet(tmp_path / "net", validators=1, observers=0, base_port=29900)
+    home = layout.directory / "gateway"
+    path = home / "certification-key.json"
+    assert not path.exists()
+    missing = _certification_key_cli(home)
+    assert missing.exit_code == 3 and "--create" in missing.output and not path.exists()
+    created = _certification_key_cli(home, "--create", "--json")
+    assert created.exit_code == 0, created.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = read_certification_key(path)
+    assert json.loads(created.stdout)["certification_key"] == stored.modulus.hex()
+    before = path.read_bytes()
+    again = _certification_key_cli(home, "--create")
+    assert again.exit_code == 3 and "never replaced" in again.output and path.read_bytes() == before
+    path.write_text("{}")
+    damaged = _certification_key_cli(home)
+    assert damaged.exit_code == 3 and "not a certification key file" in damaged.output

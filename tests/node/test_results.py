@@ -41,6 +41,11 @@ def test_equal_shares_result_is_computed_in_a_worker_and_matches_the_chain_rule(
     assert document["result_status"] == "final" and document["result_hash"] == expected[1].hex()
     assert set(document["winners"]) == set(expected[0])
 
+    # after a restart the node publishes what it computed at once: nothing is read or computed again
+    restarted = Results(chain.ledger)
+    restarted.reconcile()
+    assert restarted.result(closed) == expected and restarted._queue == []
+
 
 def test_counting_rules_are_published_from_state() -> None:
     chain = make_chain(rule="greedy")

@@ -13,7 +13,10 @@ from aiohttp.test_utils import TestServer
 from chain.block import STEP_PREVOTE
 from chain.crypto import read_key_file
 from consensus.messages import make_vote
+from consensus.signing_state import SigningState
+from node.config import load_config
 from node.metrics import NodeMetrics
+from node.signing_state import SigningStateFile
 from node.sync import CONSENSUS_PROGRESS_S, BlockSync, is_standing_down
 from tests.node.apphost import make_testnet, serve_node, until
 from tests.node.chainfix import make_chain
@@ -98,5 +101,24 @@ def test_peer_ahead_asks_block_sync_for_the_committed_height_not_the_working_one
                 node.driver.deliver(index, make_vote(node.chain_id, STEP_PREVOTE, 3, 0, None, index, key.sign))
             await until(lambda: node.sync.target > 0, 10, "PeerAhead handed to block sync")
             assert node.sync.target == 2  # they are working at 3: block 2 is the newest that can exist
+
+    asyncio.run(main())
+
+
+def test_a_wiped_validator_asks_block_sync_for_the_height_below_its_signing_state_unprompted(tmp_path: Path) -> None:
+    """Seed (4, 14071) on a real node: the data directory is gone, the signing state says the validator
+    signed at height 3. It signs nothing below that height, so no peer hears from it there or helps it,
+    and its peers may be too few, and too close, for ``PeerAhead`` or the status poll's lag tolerance.
+    Its own signing state proves block 2 exists: block sync is asked for it without any peer message."""
+    layout = make_testnet(tmp_path / "net", validators=4, demo=False)
+    home = {node.name: node.home for node in layout.nodes}["validator-0"]
+    config, _ = load_config(home)
+    SigningStateFile(config.signing_state_file).store(SigningState(height=3, round=0, step=STEP_PREVOTE))
+
+    async def main() -> None:
+        async with serve_node(home) as (node, _):
+            assert node.driver is not None and node.ledger.height == 0
+            await until(lambda: node.sync.target > 0, 10, "the signing state's height handed to block sync")
+            assert node.sync.target == 2
 
     asyncio.run(main())

@@ -36,8 +36,9 @@ def test_honest_chain_verifies_from_home(honest_chain: BuiltChain) -> None:
     result, report = run_verify("--home", str(honest_chain.home))
     assert result.exit_code == 0, report
     assert set(report) == {"ok", "chain_id", "height", "blocks", "txs", "votes", "first_bad_height", "error",
-                           "campaigns", "seconds", "votes_per_second"}
+                           "campaigns", "seconds", "votes_per_second", "resumed_from"}
     assert report["ok"] is True and report["error"] is None and report["first_bad_height"] is None
+    assert report["resumed_from"] == 0
     assert report["height"] == report["blocks"] == honest_chain.height
     assert report["votes"] == honest_chain.votes
     parks, roads = report["campaigns"]["parks"], report["campaigns"]["roads"]

@@ -1,0 +1,1 @@
+"""Where ``veche verify`` keeps its replay: an on-disk store, kept as a checkpoint when asked."""

@@ -1,0 +1,197 @@
+"""Ten program-years on one chain: build a 10,000,000-ballot chain and measure it.
+
+    .venv/bin/python scripts/big_chain.py plan  [--ballots 10000000]
+    nice -n 15 .venv/bin/python scripts/big_chain.py build [--dir /work/big-chain] [--ballots 10000000]
+                                                          [--workers 2] [--seed 1]
+
+``build`` writes the chain offline (no network) through the real apply path — see
+scripts/bigchain/build.py for what is real and how resuming works; run it again after any stop
+and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
+The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]
+# worker processes import bigchain.* and chain.* too
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "scripts"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+
+DEFAULT_DIR = Path("/work/big-chain")
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from bigchain.plan import make_plan
+
+    anchor = int(time.time() * 1000)
+    total = 0
+    for year in make_plan(args.ballots, args.seed, anchor):
+        for campaign in year.campaigns:
+            ballot = campaign.json["ballot"]
+            rule = campaign.json["rule"]
+            print(f"{year.label}  {campaign.campaign_id:<18} {campaign.kind:<9} {ballot['type']:<10} "
+                  f"{rule['name']:<15} {len(campaign.initiatives):>4} initiatives {campaign.ballots:>10,} ballots"
+                  + ("  (genesis)" if campaign.genesis else "") + ("  (closed by the committee)"
+                                                                   if campaign.close_by_committee else ""))
+            total += campaign.ballots
+    print(f"total {total:,} ballots in {sum(len(y.campaigns) for y in make_plan(args.ballots, args.seed, anchor))} "
+          "campaigns")
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from bigchain.build import build
+
+    build(args.dir, args.ballots, args.seed, args.workers, progress=not args.quiet)
+
+
+def run_dir(args: argparse.Namespace, what: str) -> Path:
+    import tempfile
+
+    base = args.work if args.work is not None else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"veche-big-{what}-", dir=base)) / "run"
+
+
+def emit(result: dict[str, object], args: argparse.Namespace) -> None:
+    import json
+
+    result = {"load_before": LOAD_BEFORE, "load_after": [round(x, 2) for x in os.getloadavg()], **result}
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"command": " ".join(sys.argv), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                     **result}, ensure_ascii=False) + "\n")
+
+
+def cmd_node(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_node import measure
+
+    work = run_dir(args, "node")
+    try:
+        emit(measure(args.dir, work, settle=args.settle, samples=args.samples, full_campaign=args.campaign,
+                     block_walk=args.block_walk), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_network(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_network import measure
+
+    work = run_dir(args, "network")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, rounds=args.rounds, rate=args.rate, duration=args.duration,
+                     warmup=args.warmup, keep=args.keep), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_apply(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_apply import measure
+
+    work = run_dir(args, "apply")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, rounds=args.rounds, votes=args.votes, per_block=args.per_block), args)
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_disk(args: argparse.Namespace) -> None:
+    """Bytes per ballot and per key prefix, on a hard-linked copy (opening a LevelDB may compact it)."""
+    import shutil
+
+    from bigchain.disk import files_by_kind, leveldb_stats, usage
+    from bigchain.snapshot import snapshot_data
+
+    source = args.dir / "net" / "validator-0" / "data"
+    work = run_dir(args, "disk")
+    try:
+        snapshot_data(source, work)
+        before = files_by_kind(source)
+        rows = usage(work)
+        ballots = next(row.keys for row in rows if row.prefix == "S/b/")
+        total = sum(before.values())
+        emit({"chain": str(args.dir), "ballots": ballots, "directory_bytes": before,
+              "bytes_per_ballot": round(total / ballots, 1) if ballots else None,
+              "table_bytes_per_ballot": round(before["tables"] / ballots, 1) if ballots else None,
+              "prefixes": [{**row.to_json(), "table_bytes_per_ballot": round(row.table_bytes / ballots, 1)
+                            if ballots else None} for row in rows],
+              "leveldb_stats": leveldb_stats(work).splitlines()}, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="print the campaigns of the plan")
+    plan.add_argument("--ballots", type=int, default=10_000_000)
+    plan.add_argument("--seed", type=int, default=1)
+    plan.set_defaults(run=cmd_plan)
+    build = sub.add_parser("build", help="build (or resume building) the chain")
+    build.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    build.add_argument("--ballots", type=int, default=10_000_000)
+    build.add_argument("--seed", type=int, default=1)
+    build.add_argument("--workers", type=int, default=2, help="signing processes")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=cmd_build)
+
+    def measurement(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the chain directory (build --dir)")
+        command.add_argument("--work", type=Path, default=None, help="where the copies go (default: temp dir)")
+        command.add_argument("--out", type=Path, default=None, help="append the JSON result to this file")
+        command.add_argument("--keep", action="store_true", help="keep the copies")
+        return command
+
+    node = measurement("node", "one validator on a copy: start-up, memory, tx/proof lookups, ballot pages")
+    node.add_argument("--settle", type=float, default=20.0)
+    node.add_argument("--samples", type=int, default=200, help="tx lookups")
+    node.add_argument("--campaign", default=None, help="also read this whole campaign page by page")
+    node.add_argument("--block-walk", action="store_true",
+                      help="read ballot pages by the block walk (as a store from before the index), not the index")
+    node.set_defaults(run=cmd_node)
+
+    network = measurement("network", "a new campaign at --rate votes/s on the big chain vs an empty one, alternated")
+    network.add_argument("--rounds", type=int, default=2)
+    network.add_argument("--rate", type=float, default=1000)
+    network.add_argument("--duration", type=float, default=60)
+    network.add_argument("--warmup", type=float, default=5)
+    network.set_defaults(run=cmd_network)
+
+    apply = measurement("apply", "CPU per vote applied and committed on the big chain vs an empty one, "
+                                 "main thread and LevelDB's background apart")
+    apply.add_argument("--rounds", type=int, default=2)
+    apply.add_argument("--votes", type=int, default=60_000)
+    apply.add_argument("--per-block", type=int, default=500)
+    apply.set_defaults(run=cmd_apply)
+
+    disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
+    disk.set_defaults(run=cmd_disk)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
