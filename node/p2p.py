@@ -50,11 +50,10 @@ MAX_QUEUED_MESSAGES = 4096
 MAX_QUEUED_TXS = 50_000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 # A transaction with no consensus message to ride along waits this long for company before it is sent
-# alone: each envelope costs both ends an HTTP request and an Ed25519 signature, which dominates a
-# single ballot's gossip (ballots posted one by one by citizens' devices, docs/BENCHMARKS.md
-# "Voter-held keys"). Well below ``limits.proposal_grace_ms`` (100 ms), so peers still hold a
-# transaction before it can be proposed. A consensus message queued during the wait ends it.
-GOSSIP_DELAY_S = 0.025
+# alone; a consensus message queued during the wait ends it (consensus never waits for gossip). A
+# 25 ms wait was measured and brought no CPU gain with ballots posted one by one (docs/BENCHMARKS.md
+# "Voter-held keys"): at that rate the txs already ride on the consensus messages of the next height.
+GOSSIP_DELAY_S = 0.004
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 5.0
 SEND_TIMEOUT_S = 10.0
