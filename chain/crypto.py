@@ -198,19 +198,25 @@ def _rsa_public_key(modulus: bytes) -> Any:
         raise SignatureError(f"not a usable RSA public key: {exc}", "bad_key") from exc
 
 
+@lru_cache(maxsize=8)
+def _pss_sha384(salt_length: int) -> tuple[Any, Any]:
+    """The PSS padding (MGF1-SHA-384) and SHA-384 objects: immutable, so made once, not per token."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_length), hashes.SHA384()
+
+
 def verify_rsa_pss_sha384(modulus: bytes, signature: bytes, message: bytes, *,
                           salt_length: int = PSS_SALT_BYTES) -> None:
     """RSASSA-PSS-VERIFY (RFC 8017 §8.1.2) with SHA-384, MGF1-SHA-384 and ``salt_length`` under the key
     ``(modulus, 65537)``; raise ``SignatureError`` unless it verifies."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     key = _rsa_public_key(modulus)
     if not isinstance(signature, bytes) or len(signature) != len(modulus):
         raise SignatureError(f"an RSA signature under this key is {len(modulus)} bytes")
+    pss, sha384 = _pss_sha384(salt_length)
     try:
-        key.verify(signature, message, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_length),
-                   hashes.SHA384())
+        key.verify(signature, message, pss, sha384)
     except InvalidSignature as exc:
         raise SignatureError("RSA-PSS signature does not verify") from exc
 

@@ -4,7 +4,8 @@ Outgoing: one ``PeerLink`` per other validator of the current and the next heigh
 with ``validators.update``: ``PeerNetwork.set_peers`` adds and removes links at run time), each
 with its own sender task and two bounded queues —
 consensus messages and gossiped transactions. The sender drains both into one signed envelope per
-POST (so a busy link batches by itself; a lone transaction waits ``GOSSIP_DELAY_S`` for company),
+POST (so a busy link batches by itself; a lone transaction waits up to ``GOSSIP_DELAY_S`` for company, and
+a consensus message queued meanwhile ends the wait at once: it never waits for transactions),
 sends one request at a time over the node's shared ``ClientSession``, and on failure backs off
 exponentially with jitter. When a queue is full the oldest item is dropped and counted: nothing
 here ever blocks the consensus loop. Consensus messages lost this way are re-sent by the engine.
@@ -48,6 +49,10 @@ ENVELOPE_PATH = "/p2p/v1/envelope"
 MAX_QUEUED_MESSAGES = 4096
 MAX_QUEUED_TXS = 50_000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
+# A transaction with no consensus message to ride along waits this long for company before it is sent
+# alone; a consensus message queued during the wait ends it (consensus never waits for gossip). A
+# 25 ms wait was measured and brought no CPU gain with ballots posted one by one (docs/BENCHMARKS.md
+# "Voter-held keys"): at that rate the txs already ride on the consensus messages of the next height.
 GOSSIP_DELAY_S = 0.004
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 5.0
@@ -73,6 +78,7 @@ class PeerLink:
         self.connected = False
         self.last_error = ""
         self._ready = asyncio.Event()
+        self._message_queued = asyncio.Event()
         self.sent = 0
 
     def push_message(self, data: bytes) -> None:
@@ -81,6 +87,7 @@ class PeerLink:
             self._network.metrics.p2p_dropped.inc(self.peer.name, "consensus")
         self.messages.append(data)
         self._ready.set()
+        self._message_queued.set()
 
     def push_txs(self, raws: list[bytes]) -> None:
         overflow = len(self.txs) + len(raws) - MAX_QUEUED_TXS
@@ -110,7 +117,7 @@ class PeerLink:
         while True:
             await self._ready.wait()
             if not self.messages and self.txs:
-                await asyncio.sleep(GOSSIP_DELAY_S)  # let a few more transactions join this envelope
+                await self._wait_for_company()
             messages, txs = self._take()
             if not self.messages and not self.txs:
                 self._ready.clear()
@@ -126,6 +133,17 @@ class PeerLink:
             self._ready.set()
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _wait_for_company(self) -> None:
+        """Let more transactions join this envelope for up to ``GOSSIP_DELAY_S``; a consensus message
+        queued meanwhile ends the wait (it goes at once, carrying the transactions with it)."""
+        self._message_queued.clear()
+        if self.messages:
+            return
+        try:
+            await asyncio.wait_for(self._message_queued.wait(), GOSSIP_DELAY_S)
+        except asyncio.TimeoutError:
+            pass
 
     async def _send(self, messages: list[bytes], txs: list[bytes]) -> bool:
         body = self._network.seal(messages, txs)

@@ -206,8 +206,8 @@ class Citizens:
             status, _, body = await node.request("POST", "/api/v1/txs", {"Content-Type": "application/octet-stream"},
                                                  raw=codec.encode([vote.raw]))
             rejected = json.loads(body)["rejected"] if status == 200 else [{"code": f"HTTP {status}"}]
-            if not rejected:
-                break
+            if not rejected or rejected[0]["code"] in ("already_pending", "already_committed"):
+                break                 # (a re-sent ballot is the same bytes: the node holds it already)
             if rejected[0]["code"] != "tokens_exhausted":
                 raise RuntimeError(f"node {rejected[0]['code']}: {body[:160]!r}")
             self.retries += 1
@@ -215,7 +215,11 @@ class Citizens:
         else:
             raise RuntimeError("node tokens_exhausted: no node counted the token")
         await asyncio.wait_for(committed, 60)
-        status, _, body = await node.request("GET", f"/api/v1/txs/{vote.hash.hex()}", {})
+        for _ in range(50):           # the watcher follows validator-0; this node may be a block behind
+            status, _, body = await node.request("GET", f"/api/v1/txs/{vote.hash.hex()}", {})
+            if status != 200 or json.loads(body)["status"] != "pending":
+                break
+            await asyncio.sleep(0.1)
         if status != 200 or json.loads(body)["status"] != "committed":
             raise RuntimeError("receipt: no proof")
 
@@ -248,15 +252,28 @@ class Http:
 
     async def request(self, method: str, path: str, headers: dict[str, str],
                       form: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
         body = urlencode(form).encode() if form is not None else (raw or b"")
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         if form is not None:
             lines.append("Content-Type: application/x-www-form-urlencoded")
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        reused = self.writer is not None
+        try:
+            return await self._exchange(request)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
+            # The server closed an idle keep-alive connection (the node's keep-alive timeout is 15 s)
+            # before answering: send again on a fresh one, as browsers do. Never twice.
+            await self.close()
+            if not reused:
+                raise
+            return await self._exchange(request)
+
+    async def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(request)
         head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 60)
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         answer: dict[str, str] = {}

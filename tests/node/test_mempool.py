@@ -341,3 +341,47 @@ def test_token_records_and_voter_held_ballots_commit_without_a_rebuild() -> None
     # the check state still counts: a fourth voter-held key finds no token left
     fourth = SigningKey.generate()
     assert codes(admit(pool, [held_vote(fourth, issue(CERT, "c1", fourth)).raw])) == [(0, "tokens_exhausted")]
+
+
+def test_a_token_is_verified_once_per_node_per_ballot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RSA check of a voter-held ballot's token (≈ 50 µs) is paid once per node: at admission, or
+    in the proposal check for a ballot first seen there — never again in the proposal, the commit or
+    the ballot's later gossip."""
+    import chain.blind
+    import chain.state
+    from chain.block import Block
+    from node.chain_app import ChainApp
+    from tests.chain.test_voter_held import CERT, certified_chain, held_vote, issue, tokens
+
+    checked: list[bytes] = []
+    real = chain.blind.verify_token
+
+    def counting(modulus: bytes, chain_id: str, campaign_id: str, voter_key: bytes, token: bytes) -> None:
+        checked.append(voter_key)
+        real(modulus, chain_id, campaign_id, voter_key, token)
+
+    monkeypatch.setattr(chain.blind, "verify_token", counting)
+    monkeypatch.setattr(chain.state, "verify_token", counting)
+    test_chain = certified_chain()
+    test_chain.commit_block([tokens(test_chain, 3)])
+    now = test_chain.now + 1000
+    pool = Mempool(test_chain.ledger, clock_ms=lambda: now, max_txs=1000, max_bytes=1 << 24)
+    app = ChainApp(test_chain.ledger, pool, max_block_txs=100, wall_clock_ms=lambda: now)
+    voters = [SigningKey.generate() for _ in range(3)]
+    ballots = [held_vote(voter, issue(CERT, "c1", voter)) for voter in voters]
+
+    assert admit(pool, [ballot.raw for ballot in ballots[:2]]).rejected == []   # from a client or gossip
+    assert checked == [voters[0].public_key, voters[1].public_key]
+    built = test_chain.build(ballots, time_ms=now)          # another validator's proposal, with a ballot unseen here
+    checked.clear()
+    height = test_chain.ledger.height + 1
+    encoded = built.block.encode()
+    block_hash = app.check_block(height, encoded, now)
+    assert block_hash == built.block.hash()
+    assert checked == [voters[2].public_key]                 # only the ballot this node had not seen
+    assert admit(pool, [ballots[2].raw]).rejected == []      # its gossip arrives after the proposal: no re-check
+    assert checked == [voters[2].public_key]
+    assert app.commit(height, encoded, block_hash, test_chain.certify(Block.decode(encoded))) is not None
+    assert codes(admit(pool, [ballot.raw for ballot in ballots])) == [(0, "already_committed"), (1, "already_committed"),
+                                                                       (2, "already_committed")]
+    assert checked == [voters[2].public_key]
