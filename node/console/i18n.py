@@ -9,40 +9,20 @@ page's language; ``ConsoleError`` messages are message ids marked with ``N_``.
 
 from __future__ import annotations
 
-import gettext
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 
+from genesis.texts import DOMAIN as DOMAIN
+from genesis.texts import N_ as N_
+from genesis.texts import Catalogues
+
 LOCALE_DIR = Path(__file__).parent / "locale"
-DOMAIN = "messages"
 SOURCE_LANG = "en"
 LANGS = ("ru", "en")
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
-
-
-@lru_cache(maxsize=None)
-def catalogue(lang: str) -> gettext.NullTranslations:
-    if lang == SOURCE_LANG:
-        return gettext.NullTranslations()
-    if lang not in LANGS:
-        raise KeyError(f"no catalogue for language {lang!r}")
-    with open(LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
-        return gettext.GNUTranslations(handle)
-
-
-def translate(lang: str, message: str, **params: object) -> str:
-    text = catalogue(lang).gettext(message)
-    return text % params if params else text
-
-
-def translate_plural(lang: str, singular: str, plural: str, count: int, **params: object) -> str:
-    text = catalogue(lang).ngettext(singular, plural, count)
-    return text % {"num": count, **params}
+TEXTS = Catalogues(LOCALE_DIR, LANGS, SOURCE_LANG)
+catalogue = TEXTS.catalogue
+translate = TEXTS.translate
+translate_plural = TEXTS.translate_plural
 
 
 STATUS_NAMES: dict[str, str] = {
