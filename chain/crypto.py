@@ -122,16 +122,22 @@ def write_key_file(path: str | os.PathLike[str], key: SigningKey, *, overwrite: 
     os.chmod(target, 0o600)
 
 
+
+def _read_json_document(target: Path, what: str, kind: str, kind_name: str) -> dict[str, Any]:
+    """A key file's JSON object of ``kind``; ``VecheError("bad_key_file")`` naming the file otherwise."""
+    try:
+        document = json.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise VecheError(f"{what} {target} does not exist", "bad_key_file") from exc
+    except (OSError, ValueError) as exc:
+        raise VecheError(f"{what} {target} is not readable JSON: {exc}", "bad_key_file") from exc
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise VecheError(f"{what} {target} is not {kind_name} (kind {kind!r})", "bad_key_file")
+    return document
+
 def read_key_file(path: str | os.PathLike[str]) -> SigningKey:
     target = Path(path)
-    try:
-        payload = json.loads(target.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise VecheError(f"key file {target} does not exist", "bad_key_file") from exc
-    except (OSError, ValueError) as exc:
-        raise VecheError(f"key file {target} is not readable JSON: {exc}", "bad_key_file") from exc
-    if not isinstance(payload, dict) or payload.get("kind") != KEY_FILE_KIND:
-        raise VecheError(f"key file {target} is not a Veche key file (kind {KEY_FILE_KIND!r})", "bad_key_file")
+    payload = _read_json_document(target, "key file", KEY_FILE_KIND, "a Veche key file")
     try:
         key = SigningKey(bytes.fromhex(str(payload["private_key"])))
         public = bytes.fromhex(str(payload["public_key"]))
@@ -287,14 +293,7 @@ def write_rsa_key_file(path: str | os.PathLike[str], key: RsaPrivateNumbers) -> 
 
 def read_rsa_key_file(path: str | os.PathLike[str]) -> RsaPrivateNumbers:
     target = Path(path)
-    try:
-        document = json.loads(target.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise VecheError(f"certification key {target} does not exist", "bad_key_file") from exc
-    except (OSError, ValueError) as exc:
-        raise VecheError(f"certification key {target} is not readable JSON: {exc}", "bad_key_file") from exc
-    if not isinstance(document, dict) or document.get("kind") != CERT_KEY_KIND:
-        raise VecheError(f"{target} is not a certification key file (kind {CERT_KEY_KIND!r})", "bad_key_file")
+    document = _read_json_document(target, "certification key", CERT_KEY_KIND, "a certification key file")
     try:
         key = rsa_private_numbers(int(str(document["p"]), 16), int(str(document["q"]), 16))
         modulus = bytes.fromhex(str(document["modulus"]))
