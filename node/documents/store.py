@@ -25,12 +25,12 @@ from pathlib import Path
 from chain.crypto import sha256
 from chain.documents import sniff_type
 from node.errors import ApiError
+from node.ops.files import TEMP_PREFIX, atomic_write, sync_folder
 
 log = logging.getLogger("veche.node.documents")
 
 COMMITTED = "committed"
 PROVISIONAL = "provisional"
-TEMP_PREFIX = ".tmp-"
 MiB = 1024 * 1024
 
 
@@ -65,14 +65,6 @@ class Held:
     provisional: bool
     arrived_ms: int
     uploader: bytes | None = None
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DocumentStore:
@@ -179,17 +171,7 @@ class DocumentStore:
         return held
 
     def _write_file(self, target: Path, data: bytes) -> None:
-        temporary = target.parent / f"{TEMP_PREFIX}{target.name}.{threading.get_ident()}"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _sync_folder(target.parent)
+        atomic_write(target, data, mode=0o666)   # as open() makes a file: 0644 under the usual umask
 
     def promote(self, digest: bytes) -> bool:
         """Move a provisional document to ``committed/`` (a transaction naming it committed)."""
@@ -204,7 +186,7 @@ class DocumentStore:
         source = self.path(held)
         target = self.committed_dir / held.digest.hex()
         os.replace(source, target)
-        _sync_folder(self.committed_dir)
+        sync_folder(self.committed_dir)
         # one dict assignment: a reader never sees the document missing in between
         self.held[held.digest] = Held(held.digest, held.size, held.type, False, held.arrived_ms)
         self.provisional_bytes -= held.size
