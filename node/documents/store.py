@@ -114,13 +114,17 @@ class DocumentStore:
         self.held.pop(held.digest, None)
         self.total_bytes -= held.size
         if held.provisional:
-            self.provisional_bytes -= held.size
-            if held.uploader is not None:
-                left = self.per_key.get(held.uploader, 0) - held.size
-                if left > 0:
-                    self.per_key[held.uploader] = left
-                else:
-                    self.per_key.pop(held.uploader, None)
+            self._release_provisional(held)
+
+    def _release_provisional(self, held: Held) -> None:
+        """Give back the provisional room ``held`` took, node-wide and of its uploader's key."""
+        self.provisional_bytes -= held.size
+        if held.uploader is not None:
+            left = self.per_key.get(held.uploader, 0) - held.size
+            if left > 0:
+                self.per_key[held.uploader] = left
+            else:
+                self.per_key.pop(held.uploader, None)
 
     def path(self, held: Held) -> Path:
         return (self.provisional_dir if held.provisional else self.committed_dir) / held.digest.hex()
@@ -189,13 +193,7 @@ class DocumentStore:
         sync_folder(self.committed_dir)
         # one dict assignment: a reader never sees the document missing in between
         self.held[held.digest] = Held(held.digest, held.size, held.type, False, held.arrived_ms)
-        self.provisional_bytes -= held.size
-        if held.uploader is not None:
-            left = self.per_key.get(held.uploader, 0) - held.size
-            if left > 0:
-                self.per_key[held.uploader] = left
-            else:
-                self.per_key.pop(held.uploader, None)
+        self._release_provisional(held)
 
     def expire(self, now_ms: int, keep: set[bytes] | frozenset[bytes] = frozenset()) -> list[bytes]:
         """Delete provisional documents older than the TTL (except ``keep``); return their hashes."""
