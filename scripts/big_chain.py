@@ -7,7 +7,9 @@
 ``build`` writes the chain offline (no network) through the real apply path — see
 scripts/bigchain/build.py for what is real and how resuming works; run it again after any stop
 and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
-The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands.
+The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands: ``node``,
+``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain) and
+``backup`` (``veche node backup`` / ``restore`` of a copy).
 """
 
 from __future__ import annotations
@@ -139,6 +141,34 @@ def cmd_disk(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_catchup(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_catchup import measure
+
+    work = run_dir(args, "catchup")
+    work.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        emit(measure(args.dir, work, validators=args.validators, settle=args.settle, timeout=args.timeout), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_backup import measure
+
+    work = run_dir(args, "backup")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, year_ballots=args.year_ballots), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
 
 
@@ -189,6 +219,19 @@ def main() -> None:
 
     disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
     disk.set_defaults(run=cmd_disk)
+
+    catchup = measurement("catchup", "a fresh observer block-syncs the whole chain from running validators (copies): "
+                                     "votes/s, CPU per vote, peak RSS, time to first verified answer")
+    catchup.add_argument("--validators", type=int, default=3, help="validators running (3 of 4 are a quorum)")
+    catchup.add_argument("--settle", type=float, default=10.0, help="seconds to keep sampling after the catch-up")
+    catchup.add_argument("--timeout", type=float, default=7200.0)
+    catchup.set_defaults(run=cmd_catchup)
+
+    backup = measurement("backup", "`veche node backup` of a running validator on a copy, then "
+                                   "`veche node restore` into a fresh home and its start")
+    backup.add_argument("--year-ballots", type=int, default=1_000_000,
+                        help="ballots of one program-year, for the yearly growth (computed, not measured)")
+    backup.set_defaults(run=cmd_backup)
     args = parser.parse_args()
     args.run(args)
 
