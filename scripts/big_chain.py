@@ -9,7 +9,8 @@ scripts/bigchain/build.py for what is real and how resuming works; run it again 
 and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
 The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands: ``node``,
 ``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain) and
-``backup`` (``veche node backup`` / ``restore`` of a copy).
+``backup`` (``veche node backup`` / ``restore`` of a copy); ``syncapply`` replays the observer's
+block-sync path in one process (no network) for its CPU per vote and a profile.
 """
 
 from __future__ import annotations
@@ -155,6 +156,19 @@ def cmd_catchup(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_syncapply(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_syncapply import measure
+
+    work = run_dir(args, "syncapply")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, blocks=args.blocks, profile=args.profile), args)
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)
+
+
 def cmd_backup(args: argparse.Namespace) -> None:
     import shutil
 
@@ -226,6 +240,12 @@ def main() -> None:
     catchup.add_argument("--settle", type=float, default=10.0, help="seconds to keep sampling after the catch-up")
     catchup.add_argument("--timeout", type=float, default=7200.0)
     catchup.set_defaults(run=cmd_catchup)
+
+    syncapply = measurement("syncapply", "the observer's block-sync path in one process, without the network: "
+                                         "serve, decode and apply every block into a fresh LevelDB; CPU per vote")
+    syncapply.add_argument("--blocks", type=int, default=None, help="only the first N blocks")
+    syncapply.add_argument("--profile", type=Path, default=None, help="write a cProfile of decode + apply here")
+    syncapply.set_defaults(run=cmd_syncapply)
 
     backup = measurement("backup", "`veche node backup` of a running validator on a copy, then "
                                    "`veche node restore` into a fresh home and its start")
