@@ -26,7 +26,7 @@ from chain.blind import verify_token
 from chain.records import (
     INITIATIVE_APPROVED, INITIATIVE_REJECTED, INITIATIVE_SUBMITTED, STATUS_CLOSED, STATUS_OPEN,
     Campaign, Initiative, Progress, ballot_key, campaign_key, certified_key_key, decode_result, encode_ballot,
-    encode_result, initiative_key, progress_key, progress_prefix, read_u64, result_key, score_key, tally_key,
+    encode_result, initiative_key, progress_key, read_u64, result_key, score_key, tally_key,
     u64, voter_key_key,
 )
 from chain.storage import KeyValueStore
@@ -69,6 +69,9 @@ class State:
         self.tallies: dict[tuple[str, str], int] = {}
         self.scores: dict[tuple[str, str], int] = {}   # points of scored ballots (cumulative, ordinal)
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
+        # progress reports committed per (campaign, initiative): the next report's sequence number
+        # (counting ``S/p/`` keys in the store instead scanned a synced range's whole overlay per report)
+        self.progress_counts: dict[tuple[str, str], int] = {}
         self._initiative_ids: dict[str, set[str]] = {}
         self._campaign_gateways: dict[tuple[str, int, bytes], str | None] = {}
         self.history = SetHistory(params.genesis_roster(),
@@ -97,6 +100,10 @@ class State:
             self.scores[(campaign_id, initiative_id)] = read_u64(value)
         for key, value in self.store.iterate(b"S/r/"):
             self.results[key[4:].decode()] = decode_result(value)
+        for key, _ in self.store.iterate(b"S/p/"):   # S/p/<campaign>/<initiative>/<seq u32>
+            campaign_id, initiative_id = key[4:-5].decode().split("/", 1)
+            counted = self.progress_counts
+            counted[(campaign_id, initiative_id)] = counted.get((campaign_id, initiative_id), 0) + 1
 
     def _index_initiative(self, initiative: Initiative) -> None:
         campaign_id, initiative_id = initiative.spec.campaign_id, initiative.spec.initiative_id
@@ -173,6 +180,7 @@ class State:
         self.tallies.update(execution.tallies)
         self.scores.update(execution.scores)
         self.results.update(execution.results)
+        self.progress_counts.update(execution.progress_counts)
         self.height = execution.height
         self.time_ms = execution.time_ms
         self.app_hash = execution.app_hash
@@ -201,6 +209,7 @@ class Execution:
         self.tallies: dict[tuple[str, str], int] = {}
         self.scores: dict[tuple[str, str], int] = {}
         self.results: dict[str, tuple[tuple[str, ...], bytes]] = {}
+        self.progress_counts: dict[tuple[str, str], int] = {}
         self.tx_hashes: set[bytes] = set()
         self.events: list[tuple[str, str]] = []
         self.app_hash = state.app_hash
@@ -611,15 +620,12 @@ class Execution:
             raise reject("permission_denied", "only the committee or the district's operator may report progress")
         if campaign.status != STATUS_CLOSED:
             raise reject("campaign_open", "progress can be reported only after the vote has closed")
-        seq = len(self._progress_keys(body.campaign_id, body.initiative_id))
+        key = (body.campaign_id, body.initiative_id)
+        pending = self.progress_counts.get(key)
+        seq = pending if pending is not None else self.state.progress_counts.get(key, 0)   # reports so far
         record = Progress(body, self.height, self.time_ms, signers[0])
         self.writes[progress_key(body.campaign_id, body.initiative_id, seq)] = record.encode()
-
-    def _progress_keys(self, campaign_id: str, initiative_id: str) -> list[bytes]:
-        prefix = progress_prefix(campaign_id, initiative_id)
-        keys = {key for key, _ in self.state.store.iterate(prefix)}
-        keys.update(key for key, value in self.writes.items() if key.startswith(prefix) and value is not None)
-        return sorted(keys)
+        self.progress_counts[key] = seq + 1
 
 
     # --- governance (chain/governance.py) -------------------------------------------------------

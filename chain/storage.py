@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
@@ -216,23 +216,15 @@ class StagedStore:
     ``held()`` ends the whole overlay is written as **one** atomic, synced batch. Several blocks
     committed inside one ``held()`` therefore land together or not at all: after a crash the store
     is at the last block before them or the last block of them, never in between.
-
-    The overlay may hold a whole fetched range of blocks (hundreds of thousands of keys), and the
-    state machine scans a prefix of it while applying (``progress.report`` counts its initiative's
-    earlier reports). So the staged keys are also filed by table (``staged_table``: ``B/``, ``T/``,
-    ``V/`` …, and under the state's ``S/`` the four-byte ``S/b/``, ``S/p/`` …), and a scan looks only
-    at the keys of the table its prefix names — its cost follows that table's staged keys, not the
-    whole overlay's.
     """
 
     def __init__(self, base: KeyValueStore) -> None:
         self.base = base
         self._staged: dict[bytes, bytes | None] = {}
-        self._tables: dict[bytes, list[bytes]] = {}   # staged keys by ``staged_table`` (each key once)
         self._depth = 0
         self._lock = threading.Lock()  # iterate() may run in a worker thread (equal-shares ballots)
         self.flushes = 0
-        self.scanned = 0   # staged keys ``iterate`` looked at (a diagnostic, as ``flushes`` is)
+        self.scanned = 0   # staged keys ``iterate`` looked at while holding (a diagnostic, as ``flushes`` is)
 
     @property
     def holding(self) -> bool:
@@ -248,16 +240,7 @@ class StagedStore:
     def write(self, changes: Mapping[bytes, bytes | None], *, sync: bool = True) -> None:
         if self._depth:
             with self._lock:
-                staged, tables = self._staged, self._tables
-                for key in changes:
-                    if key not in staged:
-                        table = key[:4] if key[:2] == b"S/" else key[:2]
-                        keys = tables.get(table)
-                        if keys is None:
-                            tables[table] = [key]
-                        else:
-                            keys.append(key)
-                staged.update(changes)
+                self._staged.update(changes)
             return
         if self._staged:
             with self._lock:
@@ -265,7 +248,6 @@ class StagedStore:
             self.base.write(merged, sync=True)
             with self._lock:
                 self._staged = {}
-                self._tables = {}
             self.flushes += 1
             return
         self.base.write(changes, sync=sync)
@@ -292,7 +274,6 @@ class StagedStore:
             self.base.write(staged, sync=True)
             with self._lock:
                 self._staged = {}
-                self._tables = {}
             self.flushes += 1
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
@@ -301,25 +282,14 @@ class StagedStore:
             yield from self.base.iterate(prefix, start=start, reverse=reverse)
             return
         with self._lock:
-            table = staged_table(prefix)
-            values = self._staged
-            candidates: Collection[bytes] = values if table is None else self._tables.get(table, ())
-            self.scanned += len(candidates)
-            staged = sorted(((key, values[key]) for key in candidates
+            self.scanned += len(self._staged)
+            staged = sorted(((key, value) for key, value in self._staged.items()
                              if key.startswith(prefix) and (start is None or key >= start)), reverse=reverse)
         yield from _merge(iter(staged), self.base.iterate(prefix, start=start, reverse=reverse), reverse)
 
     def close(self) -> None:
         self.flush()
         self.base.close()
-
-
-def staged_table(prefix: bytes) -> bytes | None:
-    """The table every key beginning with ``prefix`` is filed under in a ``StagedStore``'s overlay:
-    its first two bytes, or four under ``S/``; ``None`` when ``prefix`` is too short to name one."""
-    if prefix[:2] == b"S/":
-        return prefix[:4] if len(prefix) >= 4 else None
-    return prefix[:2] if len(prefix) >= 2 else None
 
 
 def _merge(staged: Iterator[tuple[bytes, bytes | None]], stored: Iterator[tuple[bytes, bytes]],
