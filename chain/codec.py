@@ -69,6 +69,15 @@ def encode(obj: Any) -> bytes:
         raise DecodeError(f"cannot encode value: {exc}") from exc
 
 
+def encode_pairs(pairs: list[list[bytes | None]]) -> bytes:
+    """``encode`` of ``[[key, value], ...]`` (state changes: byte-string keys, values bytes or None),
+    the same bytes without ``encode``'s walk over every item."""
+    for key, value in pairs:
+        if type(key) is not bytes or (value is not None and type(value) is not bytes):
+            return encode(pairs)   # anything else takes the general path (and its refusals)
+    return _packb(pairs, use_bin_type=True)  # type: ignore[no-any-return]
+
+
 def encode_with_maps(obj: Any) -> bytes:
     """Encode data that may contain maps (never for signed or hashed data)."""
     try:

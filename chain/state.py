@@ -54,8 +54,8 @@ def compute_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | 
 
     ``changes`` encodes as ``[[key, value], ...]`` sorted by key bytes; a deleted key has value nil.
     """
-    ordered = [[key, changes[key]] for key in sorted(changes)]
-    return sha256(previous + u64(height) + sha256(codec.encode(ordered)) + app_hash_suffix(version))
+    ordered: list[list[bytes | None]] = [[key, changes[key]] for key in sorted(changes)]
+    return sha256(previous + u64(height) + sha256(codec.encode_pairs(ordered)) + app_hash_suffix(version))
 
 
 class State:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import msgpack
-
 from chain import codec
 from chain.crypto import (
     DOMAIN, RSA_MAX_BITS, RSA_MIN_BITS, SigningKey, check_rsa_modulus, is_valid_public_key, sha256, verify,
@@ -25,7 +23,6 @@ from chain.crypto import (
 from chain.errors import DecodeError, SignatureError
 
 MAX_TX_BYTES = 64 * 1024
-_packb = msgpack.packb
 MAX_SIGNATURES = 16
 # 1024 keys * 34 bytes + envelope stays well under MAX_TX_BYTES (2000 keys did not fit).
 MAX_VOTER_KEYS_PER_REGISTRATION = 1024
@@ -58,9 +55,19 @@ FIRST_PROTOCOL_VERSION = 1
 Checker = Callable[[Any, str], Any]
 
 
+_KNOWN_IDS: set[str] = set()   # ids that matched ID_PATTERN (campaign, district, initiative ids repeat in every ballot)
+_KNOWN_IDS_MAX = 65_536
+
+
 def ident(value: Any, name: str) -> str:
+    if type(value) is str and value in _KNOWN_IDS:
+        return value
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise DecodeError(f"{name} must match [A-Za-z0-9._-]{{1,64}}")
+    if type(value) is str:
+        if len(_KNOWN_IDS) >= _KNOWN_IDS_MAX:
+            _KNOWN_IDS.clear()
+        _KNOWN_IDS.add(value)
     return value
 
 
@@ -121,7 +128,12 @@ def list_of(item: Checker, limit: int, *, min_items: int = 0) -> Checker:
     def check(value: Any, name: str) -> tuple[Any, ...]:
         if not isinstance(value, list) or not min_items <= len(value) <= limit:
             raise DecodeError(f"{name} must be a list of {min_items}..{limit} items")
-        return tuple(item(element, f"{name}[{i}]") for i, element in enumerate(value))
+        try:
+            return tuple([item(element, name) for element in value])
+        except DecodeError:   # name the element in the error: check them again one by one
+            for i, element in enumerate(value):
+                item(element, f"{name}[{i}]")
+            raise
     return check
 
 
@@ -129,6 +141,16 @@ def struct(cls: type["Wire"]) -> Checker:
     def check(value: Any, name: str) -> Any:
         return cls.from_wire(value, name)
     return check
+
+
+def check_fields(checkers: Sequence[Checker], raw: list[Any], names: Sequence[str], name: str) -> list[Any]:
+    """Each of ``raw``'s values through its checker; a ``DecodeError`` names the field (``name.field``)."""
+    try:
+        return [check(value, name) for check, value in zip(checkers, raw)]
+    except DecodeError:   # name the field in the error: check them again with their names
+        for check, value, field_name in zip(checkers, raw, names):
+            check(value, f"{name}.{field_name}")
+        raise
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -172,8 +194,7 @@ class Wire:
         names = field_names(cls)
         if not isinstance(raw, list) or len(raw) != len(names):
             raise DecodeError(f"{name} must be an array of {len(names)} fields ({', '.join(names)})")
-        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(cls.SCHEMA, raw, names)]
-        obj = cls(*values)
+        obj = cls(*check_fields(cls.SCHEMA, raw, names, name))
         obj.validate()
         return obj
 
@@ -482,7 +503,7 @@ class VoteCast(Wire):
                               "points, [token_campaign_id, token])")
         names = ("campaign_id", "district_id", "choices", "points")
         checkers = cls.SCHEMA if len(raw) != 5 else cls.SCHEMA[:3] + (cls._POINTS_OR_NONE,)
-        values = [check(value, f"{name}.{field_name}") for check, value, field_name in zip(checkers, raw, names)]
+        values = check_fields(checkers, raw, names, name)
         if len(raw) == 5:
             values.extend(credential(raw[4], f"{name}.credential"))
         vote = cls(*values)
@@ -493,7 +514,7 @@ class VoteCast(Wire):
         if bool(self.token) != bool(self.token_campaign_id):
             raise DecodeError("a voter-held ballot names the token's campaign and carries the token")
         if not self.points:
-            if list(self.choices) != sorted(set(self.choices), key=lambda c: c.encode()):
+            if list(self.choices) != sorted(set(self.choices), key=str.encode):
                 raise DecodeError("ballot choices must be distinct and sorted by their UTF-8 bytes")
             return
         if len(self.points) != len(self.choices):
@@ -711,7 +732,10 @@ class Tx:
 
     @property
     def signers(self) -> tuple[bytes, ...]:
-        return tuple(public_key for public_key, _ in self.signatures)
+        signatures = self.signatures
+        if len(signatures) == 1:   # a ballot, a registration: one signer
+            return (signatures[0][0],)
+        return tuple([public_key for public_key, _ in signatures])
 
     def signing_bytes(self) -> bytes:
         return self.message or signing_bytes(self.kind, self.chain_id, self.body)
@@ -770,11 +794,20 @@ def decode_tx(raw: bytes) -> Tx:
     body = BODY_TYPES[kind].from_wire(body_raw, kind)
     signatures = _signature_pairs(signatures_raw)
     # [kind, chain_id, body, signatures] is canonical: the body is the bytes between the first two
-    # fields and the signature list.
-    body_start = 1 + len(_packb(kind, use_bin_type=True)) + len(_packb(chain_id, use_bin_type=True))
-    body_end = len(raw) - len(_packb(signatures_raw, use_bin_type=True))
+    # fields and the signature list. Both strings are ASCII of ≤ 64 bytes (fixstr below 32, else
+    # str8); each signature pair is [32-byte key, 64-byte signature] (bin8 each) in a list of 1..16.
+    body_start = 1 + _short_str_bytes(kind) + _short_str_bytes(chain_id)
+    body_end = len(raw) - (1 if len(signatures) < 16 else 3) - len(signatures) * _SIGNATURE_PAIR_BYTES
     message = DOMAIN + kind.encode() + chain_id.encode() + raw[body_start:body_end]
     return Tx(kind, chain_id, body, signatures, raw, sha256(raw), message)
+
+
+_SIGNATURE_PAIR_BYTES = 1 + (2 + 32) + (2 + 64)   # fixarray(2), bin8 key, bin8 signature
+
+
+def _short_str_bytes(text: str) -> int:
+    """Bytes of an ASCII string of at most 255 characters in canonical msgpack."""
+    return len(text) + (1 if len(text) < 32 else 2)
 
 
 def _signature_pairs(value: Any) -> tuple[tuple[bytes, bytes], ...]:

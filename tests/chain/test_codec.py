@@ -180,3 +180,21 @@ def test_array_items_splits_without_decoding_and_checks_the_frame() -> None:
             codec.array_items(bad, max_items=10, max_bytes=1 << 20)
     with pytest.raises(DecodeError):
         codec.array_items(data, max_items=2, max_bytes=1 << 20)
+
+
+@pytest.mark.parametrize("pairs", [
+    [],
+    [[b"k", b"v"], [b"S/b/c1/" + b"\xff" * 32, None], [b"", b""]],
+    [[b"k" * 300, b"v" * 70_000]],
+    [[bytearray(b"k"), b"v"]],            # byte-like keys take the general path, to the same bytes
+    [[b"k", memoryview(b"v")]],
+])
+def test_encode_pairs_gives_the_bytes_of_encode(pairs: list[list[Any]]) -> None:
+    """The app hash encodes each block's state changes with ``encode_pairs``: byte for byte ``encode``."""
+    assert codec.encode_pairs(pairs) == codec.encode(pairs)
+
+
+@pytest.mark.parametrize("pairs", [[[b"k", 1.5]], [[b"k", {"a": 1}]], [[b"k", [2**64]]]])
+def test_encode_pairs_refuses_what_encode_refuses(pairs: list[list[Any]]) -> None:
+    with pytest.raises(DecodeError):
+        codec.encode_pairs(pairs)

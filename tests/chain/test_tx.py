@@ -374,3 +374,41 @@ def test_the_test_vectors_printed_in_docs_protocol_md() -> None:
     assert vote_signing_bytes("veche-test", STEP_PRECOMMIT, 1, 0, header.hash()).hex() == (
         "76656368652f76312f636f6e73656e7375732e707265636f6d6d697476656368652d74657374930100c420"
         "93e56ebf6d0d8ff54f043234279be38fed314f747cff598acafc675eace613a2")
+
+
+def test_decode_errors_name_the_field_and_the_list_element() -> None:
+    """What a client is told about a bad transaction names the field (and list element) at fault."""
+    with pytest.raises(DecodeError, match=r": vote\.cast\.choices\[1\] must match"):
+        VoteCast.from_wire(["c1", "d1", ["a1", "bad id"]], "vote.cast")
+    with pytest.raises(DecodeError, match=r": vote\.cast\.district_id must match"):
+        VoteCast.from_wire(["c1", "", ["a1"]], "vote.cast")
+    with pytest.raises(DecodeError, match=r": voters\.register\.voter_keys\[2\] must be 32 bytes"):
+        VotersRegister.from_wire(["c1", [b"\x01" * 32, b"\x02" * 32, b"\x03" * 31]], "voters.register")
+    wire = sample_bodies()["campaign.create"].to_wire()
+    wire[3] = [wire[3][0], ["d 2", "District two", 100]]
+    with pytest.raises(DecodeError, match=r": campaign\.create\.districts\[1\]\.district_id must match"):
+        CampaignCreate.from_wire(wire, "campaign.create")
+
+
+def test_an_id_seen_valid_does_not_let_an_invalid_one_through() -> None:
+    """Ids that matched once are remembered (every ballot repeats its campaign's); anything else is
+    still checked each time."""
+    for _ in range(2):
+        assert VoteCast.from_wire(["c1", "d1", ["a1", "a2"]], "vote.cast") == VoteCast("c1", "d1", ("a1", "a2"))
+        for bad in ("a1 ", "x" * 65, "", "а1", b"a1", 1):
+            with pytest.raises(DecodeError):
+                VoteCast.from_wire(["c1", "d1", ["a0", bad]], "vote.cast")
+
+
+@pytest.mark.parametrize("chain_id", ["c", "c" * 31, "c" * 32, "c" * 64])
+@pytest.mark.parametrize("signers", [1, 15, 16])
+def test_the_signed_message_is_cut_from_every_envelope_width(chain_id: str, signers: int) -> None:
+    """``decode_tx`` cuts the signed body out of the envelope: fixstr and str8 chain ids, a signature
+    list with a one-byte header (≤ 15 pairs) and with a three-byte one (16)."""
+    keys = [seeded_key(f"signer-{n}") for n in range(signers)]
+    for kind in ("vote.cast", "campaign.close"):
+        body = sample_bodies()[kind]
+        tx = decode_tx(sign_tx(kind, chain_id, body, keys).raw)
+        assert tx.message == signing_bytes(kind, chain_id, body)
+        assert len(tx.signatures) == signers
+        tx.verify_signatures()
