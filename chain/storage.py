@@ -87,15 +87,17 @@ StoreFaultHook = Callable[[StorageError], None]
 class LevelStore:
     """LevelDB through plyvel. One owner opens and closes it.
 
-    Opened with ``paranoid_checks`` (LevelDB checks its log, manifest and table metadata eagerly and
-    stops at the first inconsistency) and every read with ``verify_checksums`` (each table block's
+    Tables are written uncompressed (see ``__init__``). Opened with ``paranoid_checks`` (LevelDB
+    checks its log, manifest and table metadata eagerly and stops at the first inconsistency) and
+    every read with ``verify_checksums`` (each table block's
     CRC32C is checked before its bytes are used). Any error is typed (``classify_store_error``); a
     corruption or a full disk is also handed to ``on_fault`` (the node stops on it — code that
     catches ``StorageError`` on the way cannot hide it).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, verify_checksums: bool = True,
-                 on_fault: StoreFaultHook | None = None) -> None:
+                 on_fault: StoreFaultHook | None = None, compression: str | None = None,
+                 write_buffer_size: int = 16 * 1024 * 1024) -> None:
         import plyvel  # imported here so that chain/ stays importable without LevelDB in pure tests
 
         os.makedirs(path, exist_ok=True)
@@ -104,9 +106,14 @@ class LevelStore:
         self.on_fault = on_fault
         try:
             # Bloom filters: most reads on the vote path (tx index, ballot slots) are misses.
+            # No compression: a node's keys and values are mostly hashes, keys and signatures, which
+            # Snappy shrank by ≈ 13 % while compressing and decompressing them at every compaction cost
+            # two thirds of LevelDB's background CPU (docs/BENCHMARKS.md, "A fresh observer's
+            # catch-up"). Tables written with Snappy before stay readable (each block names its own
+            # compression). Other values of both options only for measurements (``big_chain.py syncapply``).
             self._db = plyvel.DB(os.fspath(path), create_if_missing=create, paranoid_checks=True,
-                                 lru_cache_size=64 * 1024 * 1024, write_buffer_size=16 * 1024 * 1024,
-                                 bloom_filter_bits=10)
+                                 lru_cache_size=64 * 1024 * 1024, write_buffer_size=write_buffer_size,
+                                 bloom_filter_bits=10, compression=compression)
         except (plyvel.Error, OSError) as exc:
             raise self._fault(exc, f"cannot open LevelDB at {path}") from exc
         self._lock = threading.Lock()

@@ -164,7 +164,9 @@ def cmd_syncapply(args: argparse.Namespace) -> None:
     work = run_dir(args, "syncapply")
     work.mkdir()
     try:
-        emit(measure(args.dir, work, blocks=args.blocks, profile=args.profile), args)
+        emit(measure(args.dir, work, blocks=args.blocks, profile=args.profile,
+                     compression=None if args.compression == "none" else args.compression,
+                     write_buffer_mb=args.write_buffer_mb), args)
     finally:
         shutil.rmtree(work.parent, ignore_errors=True)
 
@@ -245,6 +247,9 @@ def main() -> None:
                                          "serve, decode and apply every block into a fresh LevelDB; CPU per vote")
     syncapply.add_argument("--blocks", type=int, default=None, help="only the first N blocks")
     syncapply.add_argument("--profile", type=Path, default=None, help="write a cProfile of decode + apply here")
+    syncapply.add_argument("--compression", choices=("snappy", "none"), default="snappy",
+                           help="the target LevelDB's compression (a node's: snappy)")
+    syncapply.add_argument("--write-buffer-mb", type=int, default=16, help="the target's write buffer (a node's: 16)")
     syncapply.set_defaults(run=cmd_syncapply)
 
     backup = measurement("backup", "`veche node backup` of a running validator on a copy, then "

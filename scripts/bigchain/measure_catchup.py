@@ -39,7 +39,9 @@ Measured, from the observer's process start (``Popen``):
     so its own tally is verified by replay; the product has no state proof (the app hash is a hash
     chain over each block's state changes, docs/PROTOCOL.md §4), so no answer comes before the
     replay reaches the ballot's block;
-  * the syncing process's CPU (utime + stime at ``reached_height``) per vote, its peak RSS
+  * the syncing process's CPU (utime + stime at ``reached_height``) per vote — also split into its
+    main thread (the sync: Python) and its other threads (LevelDB's background flushing and
+    compacting, aiohttp's resolver) — its peak RSS
     (VmHWM) and its RssAnon sampled every ``POLL_S``; the same for its equal-shares worker;
   * ``veche receipt verify`` (the CLI, a subprocess) against the caught-up observer, timed.
 """
@@ -111,7 +113,27 @@ def check_receipt(url: str, genesis: Genesis, found: dict[str, Any]) -> dict[str
 
 def cpu_of(pid: int) -> float:
     """utime + stime of one process, seconds (its children not included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return cpu_of_path(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu(pid: int) -> tuple[float, float]:
+    """(the main thread's CPU, every other thread's) of a live process, seconds: a node's Python runs
+    in its main thread; LevelDB flushes and compacts in a background thread of its own."""
+    main = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            seconds = cpu_of_path(task / "stat")
+        except OSError:
+            continue
+        if task.name == str(pid):
+            main = seconds
+        else:
+            others += seconds
+    return main, others
+
+
+def cpu_of_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -206,6 +228,7 @@ def measure(chain_dir: Path, run_dir: Path, *, validators: int = 3, settle: floa
         pid = net.pid(OBSERVER)
         children = Children(pid)
         cpu_at_reached: float | None = None
+        threads_at_reached = (0.0, 0.0)
         children_cpu_at_reached = 0.0
         memory_at_reached: dict[str, int] = {}
         receipt: dict[str, Any] = {}
@@ -237,6 +260,7 @@ def measure(chain_dir: Path, run_dir: Path, *, validators: int = 3, settle: floa
             if last_seen >= height and "reached_height" not in moments:
                 moments["reached_height"] = time.perf_counter() - started
                 cpu_at_reached = net.cpu_seconds(OBSERVER)
+                threads_at_reached = thread_cpu(pid)
                 children.sample()
                 children_cpu_at_reached = children.cpu_seconds()
                 memory_at_reached = proc_status(pid)
@@ -288,6 +312,8 @@ def measure(chain_dir: Path, run_dir: Path, *, validators: int = 3, settle: floa
                 "sync_spans": [span.to_json() for span in spans],
                 "cpu_seconds_at_reached": round(cpu_at_reached, 2),
                 "cpu_us_per_vote": round(cpu_at_reached * 1e6 / ballots, 1),
+                "main_thread_cpu_us_per_vote": round(threads_at_reached[0] * 1e6 / ballots, 1),
+                "other_threads_cpu_us_per_vote": round(threads_at_reached[1] * 1e6 / ballots, 1),
                 "cpu_seconds_after_settle": round(cpu_settled, 2),
                 "results_worker_cpu_seconds_at_reached": round(children_cpu_at_reached, 2),
                 "results_worker_cpu_seconds_after_settle": round(children.cpu_seconds(), 2),

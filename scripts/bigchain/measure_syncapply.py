@@ -16,9 +16,12 @@ the sync path's own CPU can be read (and profiled):
   batch per range. Ballot and registration signatures are trusted under the certificate, as the
   observer trusts them (docs/NODE.md §5).
 
-Reported: CPU (process and main thread) per vote, split into serving (reading the source store and
-framing), decoding and applying; ``--profile FILE`` writes a cProfile of the decode + apply part and
-prints its top functions.
+Reported: CPU per vote, split into serving (reading the source store and framing: the validators'
+work, not the observer's), decoding the ranges and applying them — the last split again into the
+main thread and LevelDB's background thread (flushing and compacting; the process CPU minus the
+main thread's); the target's size. ``--compression none`` / ``--write-buffer-mb N`` open the target
+with other LevelDB options than a node's (to see what its background work costs);
+``--profile FILE`` writes a cProfile of the decode + apply part and prints its top functions.
 """
 
 from __future__ import annotations
@@ -56,17 +59,18 @@ def serve_range(source: Ledger, first: int, last: int) -> bytes:
 
 
 def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: Path | None = None,
-            top: int = 40) -> dict[str, Any]:
+            top: int = 40, compression: str | None = "snappy", write_buffer_mb: int = 16) -> dict[str, Any]:
     genesis = load_genesis(chain_dir / "net" / "genesis.json")
     snapshot_data(chain_dir / "net" / "validator-0" / "data", work / "source")
     source_store = LevelStore(work / "source", create=False)
-    target_store = LevelStore(work / "target")
+    target_store = LevelStore(work / "target", compression=compression, write_buffer_size=write_buffer_mb << 20)
     try:
         source = Ledger(source_store, genesis.params)
         target = Ledger(target_store, genesis.params)
         height = source.height if blocks is None else min(blocks, source.height)
         serve_s = decode_s = apply_s = 0.0
         apply_thread_s = 0.0
+        process_started = time.process_time()
         votes = txs = 0
         profiler = cProfile.Profile(time.process_time) if profile is not None else None
         started = time.perf_counter()
@@ -94,12 +98,15 @@ def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: 
                 profiler.disable()
             first = last + 1
         wall = time.perf_counter() - started
+        process_s = time.process_time() - process_started
         source_block = source.block(target.height)
         if target.height != height or source_block is None or source_block.hash() != target.last_block_hash:
             raise RuntimeError("the replayed chain does not match the source")
         result: dict[str, Any] = {
             "chain": str(chain_dir), "blocks": height, "txs": txs, "votes": votes,
+            "leveldb": {"compression": compression, "write_buffer_mb": write_buffer_mb},
             "wall_s": round(wall, 2),
+            "process_cpu_s": round(process_s, 2),
             "votes_per_s_wall": round(votes / wall) if wall else None,
             "serve_cpu_s": round(serve_s, 2),
             "decode_cpu_s": round(decode_s, 2),
@@ -108,6 +115,10 @@ def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: 
             "sync_cpu_us_per_vote": round((decode_s + apply_s) * 1e6 / votes, 1) if votes else None,
             "decode_us_per_vote": round(decode_s * 1e6 / votes, 1) if votes else None,
             "apply_us_per_vote": round(apply_s * 1e6 / votes, 1) if votes else None,
+            "apply_main_thread_us_per_vote": round(apply_thread_s * 1e6 / votes, 1) if votes else None,
+            "apply_leveldb_background_us_per_vote": round((apply_s - apply_thread_s) * 1e6 / votes, 1)
+            if votes else None,
+            "target_bytes": sum(entry.stat().st_size for entry in (work / "target").iterdir()),
             "serve_us_per_vote": round(serve_s * 1e6 / votes, 1) if votes else None,
             "synced_writes": target.store.flushes,
             "profiled": profile is not None,

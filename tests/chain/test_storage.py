@@ -164,3 +164,22 @@ def test_held_scans_find_every_staged_key_of_any_prefix(prefix: bytes, tmp_path:
             assert [k for k, _ in staged.iterate(prefix, start=start)] == [k for k in expected if k >= start]
     finally:
         staged.close()
+
+
+def test_a_store_written_with_snappy_stays_readable_and_writable(tmp_path: Path) -> None:
+    """Stores written before tables went uncompressed (Snappy, LevelDB's default) open, read and
+    compact as before: each table block names its own compression."""
+    values = {f"S/b/c1/{n:06d}".encode(): (b"ballot %d " % n) * 20 for n in range(20_000)}
+    old = LevelStore(tmp_path / "db", compression="snappy")
+    old.write(values)
+    old.compact(b"S/")
+    old.close()
+    store = LevelStore(tmp_path / "db")
+    try:
+        assert dict(store.iterate(b"S/b/")) == values
+        store.write({b"S/b/c1/000000": None, b"T/" + b"\x01" * 32: b"new"})
+        store.compact(b"")
+        assert store.get(b"S/b/c1/000000") is None and store.get(b"S/b/c1/019999") == values[b"S/b/c1/019999"]
+        assert store.get(b"T/" + b"\x01" * 32) == b"new"
+    finally:
+        store.close()
