@@ -18,6 +18,7 @@ so a 64 MiB block range is decoded one block at a time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +70,9 @@ def encode(obj: Any) -> bytes:
         raise DecodeError(f"cannot encode value: {exc}") from exc
 
 
-def encode_pairs(pairs: list[list[bytes | None]]) -> bytes:
-    """``encode`` of ``[[key, value], ...]`` (state changes: byte-string keys, values bytes or None),
-    the same bytes without ``encode``'s walk over every item."""
+def encode_pairs(pairs: Sequence[Sequence[bytes | None]]) -> bytes:
+    """``encode`` of ``[[key, value], ...]`` (state changes: byte-string keys, values bytes or None;
+    pairs as lists or tuples), the same bytes without ``encode``'s walk over every item."""
     for key, value in pairs:
         if type(key) is not bytes or (value is not None and type(value) is not bytes):
             return encode(pairs)   # anything else takes the general path (and its refusals)

@@ -54,7 +54,7 @@ def compute_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | 
 
     ``changes`` encodes as ``[[key, value], ...]`` sorted by key bytes; a deleted key has value nil.
     """
-    ordered: list[list[bytes | None]] = [[key, changes[key]] for key in sorted(changes)]
+    ordered = sorted(changes.items())   # keys are distinct: the order is the keys' (values never compared)
     return sha256(previous + u64(height) + sha256(codec.encode_pairs(ordered)) + app_hash_suffix(version))
 
 

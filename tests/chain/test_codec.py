@@ -188,6 +188,7 @@ def test_array_items_splits_without_decoding_and_checks_the_frame() -> None:
     [[b"k" * 300, b"v" * 70_000]],
     [[bytearray(b"k"), b"v"]],            # byte-like keys take the general path, to the same bytes
     [[b"k", memoryview(b"v")]],
+    [(b"a", None), (b"b", b"")],          # tuples, as sorted(changes.items()) gives them
 ])
 def test_encode_pairs_gives_the_bytes_of_encode(pairs: list[list[Any]]) -> None:
     """The app hash encodes each block's state changes with ``encode_pairs``: byte for byte ``encode``."""
