@@ -19,7 +19,8 @@ the sync path's own CPU can be read (and profiled):
 Reported: CPU per vote, split into serving (reading the source store and framing: the validators'
 work, not the observer's), decoding the ranges and applying them — the last split again into the
 main thread and LevelDB's background thread (flushing and compacting; the process CPU minus the
-main thread's); the target's size. ``--compression none`` / ``--write-buffer-mb N`` open the target
+main thread's); the target's size when closed and once compacted through (``compact_range`` over
+every key: no obsolete tables, no log). ``--compression none`` / ``--write-buffer-mb N`` open the target
 with other LevelDB options than a node's (to see what its background work costs);
 ``--profile FILE`` writes a cProfile of the decode + apply part and prints its top functions.
 """
@@ -56,6 +57,10 @@ def serve_range(source: Ledger, first: int, last: int) -> bytes:
         parts.append(raw)
     header: bytes = msgpack.Packer().pack_array_header(len(parts))
     return header + b"".join(parts)
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
 
 
 def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: Path | None = None,
@@ -118,7 +123,6 @@ def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: 
             "apply_main_thread_us_per_vote": round(apply_thread_s * 1e6 / votes, 1) if votes else None,
             "apply_leveldb_background_us_per_vote": round((apply_s - apply_thread_s) * 1e6 / votes, 1)
             if votes else None,
-            "target_bytes": sum(entry.stat().st_size for entry in (work / "target").iterdir()),
             "serve_us_per_vote": round(serve_s * 1e6 / votes, 1) if votes else None,
             "synced_writes": target.store.flushes,
             "profiled": profile is not None,
@@ -130,6 +134,14 @@ def measure(chain_dir: Path, work: Path, *, blocks: int | None = None, profile: 
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top)
             print(text.getvalue())
+        target_store.close()
+        result["target_bytes_closed"] = directory_bytes(work / "target")
+        # the same store compacted through (no obsolete tables, no log): what it holds, at its compression
+        compacted = LevelStore(work / "target", compression=compression, write_buffer_size=write_buffer_mb << 20)
+        compacted.compact(b"")
+        compacted.close()
+        result["target_bytes_compacted"] = directory_bytes(work / "target")
+        result["target_bytes_compacted_per_vote"] = round(result["target_bytes_compacted"] / votes, 1) if votes else None
         return result
     finally:
         source_store.close()
