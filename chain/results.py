@@ -150,7 +150,7 @@ def read_ballot_groups(store: KeyValueStore, campaign: Campaign) -> BallotGroups
     ballots); ``.ballots()`` gives each distinct ballot with its number of voters."""
     groups = BallotGroups(campaign.spec.ballot.scored)
     add = groups.add
-    for _, value in store.iterate(ballot_prefix(campaign.campaign_id)):
+    for _, value in store.iterate(ballot_prefix(campaign.campaign_id), bulk=True):
         add(value)
     return groups
 

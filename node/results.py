@@ -191,7 +191,8 @@ class Results:
             theirs.close()
             self._worker = worker
             try:
-                values = (value for _, value in self.ledger.store.iterate(ballot_prefix(campaign.campaign_id)))
+                prefix = ballot_prefix(campaign.campaign_id)
+                values = (value for _, value in self.ledger.store.iterate(prefix, bulk=True))
                 for chunk in frames(values, self.chunk_bytes):
                     if self._stop.is_set():
                         raise Stopped("the node is closing")
