@@ -139,6 +139,24 @@ def cmd_disk(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_equal_shares(args: argparse.Namespace) -> None:
+    """The first equal-shares computation of the closed campaigns: a real node, or in this process."""
+    import shutil
+
+    from bigchain.measure_equal_shares import measure_inprocess, measure_node
+
+    work = run_dir(args, "equal-shares")
+    try:
+        if args.way == "node":
+            emit(measure_node(args.dir, work), args)
+        else:
+            work.mkdir()
+            emit(measure_inprocess(args.dir, work, campaign=args.campaign, verify_path=not args.no_verify), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
 
 
@@ -189,6 +207,12 @@ def main() -> None:
 
     disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
     disk.set_defaults(run=cmd_disk)
+    shares = measurement("equal-shares", "seconds and peak memory of the first equal-shares computation of "
+                                         "each closed campaign (a real node, or --way inprocess)")
+    shares.add_argument("--way", choices=("node", "inprocess"), default="node")
+    shares.add_argument("--campaign", default=None, help="inprocess: only this campaign")
+    shares.add_argument("--no-verify", action="store_true", help="inprocess: skip veche verify's path")
+    shares.set_defaults(run=cmd_equal_shares)
     args = parser.parse_args()
     args.run(args)
 
