@@ -86,7 +86,7 @@ def equal_shares_weighted(
 
 def weigh(ballots: Iterable[Sequence[str]]) -> dict[tuple[str, ...], int]:
     """Each distinct ballot (as a tuple, in its own order) with the number of voters who cast it."""
-    return dict(Counter(map(tuple, ballots)))
+    return Counter(map(tuple, ballots))
 
 
 def validate_budget(budget: object) -> None:

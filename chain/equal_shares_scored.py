@@ -56,7 +56,7 @@ def equal_shares_scored_weighted(costs: Mapping[str, int],
 
 def weigh_scored(ballots: Iterable[Sequence[tuple[str, int]]]) -> dict[tuple[tuple[str, int], ...], int]:
     """Each distinct scored ballot (as a tuple, in its own order) with the number of voters who cast it."""
-    return dict(Counter(tuple(ballot) for ballot in ballots))
+    return Counter(tuple(ballot) for ballot in ballots)
 
 
 def aggregate_scored_ballots(costs: Mapping[str, int],
