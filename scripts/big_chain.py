@@ -151,7 +151,8 @@ def cmd_equal_shares(args: argparse.Namespace) -> None:
             emit(measure_node(args.dir, work), args)
         else:
             work.mkdir()
-            emit(measure_inprocess(args.dir, work, campaign=args.campaign, verify_path=not args.no_verify), args)
+            emit(measure_inprocess(args.dir, work, campaign=args.campaign, node_path=args.only != "verify",
+                                   verify_path=args.only != "node"), args)
     finally:
         if not args.keep:
             shutil.rmtree(work.parent, ignore_errors=True)
@@ -211,7 +212,8 @@ def main() -> None:
                                          "each closed campaign (a real node, or --way inprocess)")
     shares.add_argument("--way", choices=("node", "inprocess"), default="node")
     shares.add_argument("--campaign", default=None, help="inprocess: only this campaign")
-    shares.add_argument("--no-verify", action="store_true", help="inprocess: skip veche verify's path")
+    shares.add_argument("--only", choices=("node", "verify"), default=None,
+                        help="inprocess: only the node's computation, or only veche verify's")
     shares.set_defaults(run=cmd_equal_shares)
     args = parser.parse_args()
     args.run(args)

@@ -11,7 +11,8 @@ come from the node's own log line (read from the store → worker → result pub
 
 ``inprocess`` — this process opens the copy as a node does (``Ledger``) and runs, per campaign,
 the node's results service (``node.results.Results``: the store read in a thread, the rule in a
-spawned worker) and then ``veche verify``'s in-process path (``compute_equal_shares_result``).
+spawned worker) and then ``veche verify``'s in-process path (``compute_equal_shares_result``);
+``--only node`` / ``--only verify`` runs one of the two.
 Before each, the peak (VmHWM) is reset (``/proc/self/clear_refs``), so each figure is the peak of
 that computation alone, the opened chain included.
 """
@@ -146,7 +147,7 @@ def reset_peak() -> None:
 
 
 def measure_inprocess(chain_dir: Path, work: Path, *, campaign: str | None = None,
-                      verify_path: bool = True) -> dict[str, Any]:
+                      node_path: bool = True, verify_path: bool = True) -> dict[str, Any]:
     data = work / "data"
     snapshot_data(chain_dir / "net" / "validator-0" / "data", data)
     genesis = load_genesis(chain_dir / "net" / "genesis.json")
@@ -164,18 +165,19 @@ def measure_inprocess(chain_dir: Path, work: Path, *, campaign: str | None = Non
         for campaign_id in targets:
             row: dict[str, Any] = {"ballots": ledger.state.campaigns[campaign_id].total_ballots}
             store.write({computed_key(campaign_id): None}, sync=True)
-            results = Results(ledger)
-            results.computed.pop(campaign_id, None)
-            reset_peak()
-            before = proc_status_self()
-            with Sampler(_self_pid()) as sampler:
-                started = time.perf_counter()
-                asyncio.run(results._compute(campaign_id))
-                seconds = time.perf_counter() - started
-            results.close()
-            winners, digest = results.computed[campaign_id]
-            row["node"] = {"seconds": round(seconds, 2), "rss_anon_before_mb": mb(before["RssAnon"]),
-                           **sampler.to_json(), "winners": len(winners), "hash": digest.hex()}
+            if node_path:
+                results = Results(ledger)
+                results.computed.pop(campaign_id, None)
+                reset_peak()
+                before = proc_status_self()
+                with Sampler(_self_pid()) as sampler:
+                    started = time.perf_counter()
+                    asyncio.run(results._compute(campaign_id))
+                    seconds = time.perf_counter() - started
+                results.close()
+                winners, digest = results.computed[campaign_id]
+                row["node"] = {"seconds": round(seconds, 2), "rss_anon_before_mb": mb(before["RssAnon"]),
+                               **sampler.to_json(), "winners": len(winners), "hash": digest.hex()}
             if verify_path:
                 reset_peak()
                 before = proc_status_self()
@@ -186,7 +188,9 @@ def measure_inprocess(chain_dir: Path, work: Path, *, campaign: str | None = Non
                 row["verify"] = {"seconds": round(seconds, 2), "rss_anon_before_mb": mb(before["RssAnon"]),
                                  "vmhwm_mb": sampler.to_json()["node_vmhwm_mb"],
                                  "rss_anon_max_mb": sampler.to_json()["node_rss_anon_max_mb"],
-                                 "same_result": verified == (winners, digest)}
+                                 "winners": len(verified[0]), "hash": verified[1].hex()}
+                if node_path:
+                    row["verify"]["same_result"] = verified == results.computed[campaign_id]
             rows[campaign_id] = row
         result["campaigns"] = rows
     finally:
