@@ -199,6 +199,9 @@ class Results:
                     ours.send_bytes(chunk)
                     self.largest_chunk = max(self.largest_chunk, len(chunk))
                 ours.send_bytes(END_OF_BALLOTS)
+            except OSError:
+                pass  # the worker stopped reading: its answer (if it sent one) says why
+            try:
                 status, payload = ours.recv()
             except (EOFError, OSError) as exc:
                 worker.join(timeout=10)

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from chain.crypto import SigningKey
+from chain.records import ballot_key
 from chain.results import compute_equal_shares_result, tally_document
 from chain.storage import LevelStore
 from chain.tx import BallotSpec, RuleSpec
-from node.results import Results
+from node.results import Results, computed_key
 from tests.node.chainfix import NOW, T0, VOTING_END, VOTING_START, make_chain
 from tests.transparency.chainkit import ChainBuilder, build_genesis, make_keys
 
@@ -69,6 +70,16 @@ def test_counting_rules_are_published_from_state() -> None:
     results.reconcile()
     assert results.result(campaign) == chain.ledger.state.results["c1"]
     assert results._queue == []  # nothing to compute off-path for a counting rule
+
+
+async def run_until_settled(results: Results, campaign_id: str, timeout: float = 60.0) -> None:
+    """Run the results service until the campaign's result is published or failed."""
+    task = asyncio.create_task(results.run())
+    deadline = time.monotonic() + timeout
+    while campaign_id not in results.computed and campaign_id not in results.failed:
+        assert time.monotonic() < deadline, "no result and no failure"
+        await asyncio.sleep(0.01)
+    task.cancel()
 
 
 def build_large_campaign(directory: Path, voters: int) -> ChainBuilder:
@@ -172,19 +183,29 @@ def test_a_worker_that_dies_is_a_failed_result_not_a_stopped_node(tmp_path: Path
             return original(*args)
 
         results._stream_to_worker = kill_after_start  # type: ignore[method-assign, assignment]
-
-        async def main() -> None:
-            task = asyncio.create_task(results.run())
-            for _ in range(3000):
-                if "c1" in results.computed or "c1" in results.failed:
-                    break
-                await asyncio.sleep(0.01)
-            task.cancel()
-
-        asyncio.run(main())
+        asyncio.run(run_until_settled(results, "c1"))
         results.close()
         assert "c1" not in results.computed
         assert "worker stopped without a result" in results.failed["c1"], results.failed
         assert f"exit code {-signal.SIGKILL}" in results.failed["c1"]
     finally:
         ledger.store.close()
+
+
+def test_a_corrupt_stored_ballot_fails_the_result_with_the_workers_reason(large_campaign: ChainBuilder) -> None:
+    """The worker meets a corrupt stored ballot in the first chunk and stops reading while the node is
+    still sending (1.4 MB of ballots, more than the pipe holds): the result is failed with the
+    worker's reason, not with a broken pipe."""
+    ledger = large_campaign.ledger
+    corrupt = ballot_key("c1", b"\x00" * 32, "north")  # the campaign's first key
+    ledger.store.write({corrupt: b"\xc1 not a ballot", computed_key("c1"): None}, sync=True)
+    try:
+        results = Results(ledger)
+        results.chunk_bytes = 512
+        asyncio.run(run_until_settled(results, "c1"))
+        results.close()
+    finally:
+        ledger.store.write({corrupt: None}, sync=True)
+    assert "c1" not in results.computed
+    assert results.failed["c1"].startswith("StorageError: ") and "stored ballot is corrupt" in results.failed["c1"], \
+        results.failed
