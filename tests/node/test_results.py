@@ -209,3 +209,34 @@ def test_a_corrupt_stored_ballot_fails_the_result_with_the_workers_reason(large_
     assert "c1" not in results.computed
     assert results.failed["c1"].startswith("StorageError: ") and "stored ballot is corrupt" in results.failed["c1"], \
         results.failed
+
+
+def test_closing_the_node_stops_a_running_computation_and_leaves_the_store(large_campaign: ChainBuilder) -> None:
+    """A node that stops while it streams ballots to its worker: ``close()`` kills the worker and
+    returns once the reading thread has left the store (the node closes its store next); nothing is
+    published or marked failed — the next start computes it."""
+    ledger = large_campaign.ledger
+    ledger.store.write({computed_key("c1"): None}, sync=True)
+    results = Results(ledger)
+    results.chunk_bytes = 256
+    took: list[float] = []
+
+    async def main() -> None:
+        task = asyncio.create_task(results.run())
+        deadline = time.monotonic() + 30
+        while results._worker is None:
+            assert time.monotonic() < deadline, "the computation did not start"
+            await asyncio.sleep(0.005)
+        worker = results._worker
+        started = time.monotonic()
+        await asyncio.to_thread(results.close)
+        took.append(time.monotonic() - started)
+        assert not worker.is_alive()
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(main())
+    assert took[0] < 5, took
+    assert "c1" not in results.computed and "c1" not in results.failed
+    assert ledger.store.get(computed_key("c1")) is None
+    assert sum(1 for _ in ledger.store.iterate(b"S/b/c1/")) == 20_000  # the store still serves reads
