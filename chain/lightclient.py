@@ -27,7 +27,7 @@ from typing import Any
 
 from chain import codec
 from chain.block import BlockHeader, CommitCertificate, ValidatorSet, verify_certificate
-from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
+from chain.errors import CertificateError, DecodeError, SignatureError, TxRejected, VecheError
 from chain.governance import effective_height, updated_validators
 from chain.merkle import verify_inclusion
 from chain.tx import ValidatorsUpdate, decode_tx
@@ -86,6 +86,17 @@ class ValidatorSchedule:
         return len(self._sets) - 1
 
 
+def verify_header(chain_id: str, header: BlockHeader, certificate: CommitCertificate,
+                  validators: ValidatorSet) -> None:
+    """Raise ``CertificateError`` unless ``certificate`` holds a quorum of ``validators``' precommits for
+    exactly ``header`` (its height and hash) on ``chain_id``: the check of every certified header a
+    light client accepts — a set change's block here, a receipt's block (``chain/receipt.py``), a
+    block the gateway fetched. ``validators``: the set in force at ``header.height``."""
+    if header.chain_id != chain_id:
+        raise CertificateError(f"the header at height {header.height} is for chain {header.chain_id!r}")
+    verify_certificate(certificate, validators, chain_id, height=header.height, block_hash=header.hash())
+
+
 def follow_set_changes(chain_id: str, genesis: ValidatorSet, proofs: Iterable[ChangeProof]) -> ValidatorSchedule:
     """Verify ``proofs`` in order from the genesis set; raise ``LightClientError`` at the first that fails."""
     schedule = ValidatorSchedule(genesis)
@@ -97,8 +108,7 @@ def follow_set_changes(chain_id: str, genesis: ValidatorSet, proofs: Iterable[Ch
         if proof.header.chain_id != chain_id:
             raise LightClientError(f"set change proof at height {height} is for chain {proof.header.chain_id!r}")
         try:
-            verify_certificate(proof.certificate, schedule.at(height), chain_id, height=height,
-                               block_hash=proof.header.hash())
+            verify_header(chain_id, proof.header, proof.certificate, schedule.at(height))
         except VecheError as exc:
             raise LightClientError(f"set change at height {height}: commit certificate fails: {exc.message}") from exc
         if not proof.txs:

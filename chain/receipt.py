@@ -17,14 +17,15 @@ that apply, a valid receipt proves the ballot was counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chain import codec
-from chain.block import BlockHeader, CommitCertificate, ValidatorSet, verify_certificate
+from chain.block import BlockHeader, CommitCertificate, ValidatorSet
 from chain.crypto import sha256
 from chain.errors import DecodeError, SignatureError, VecheError
+from chain.lightclient import verify_header
 from chain.merkle import verify_inclusion
 from chain.params import ChainParams
 from chain.tx import Tx, decode_tx
@@ -46,19 +47,26 @@ class CheckedReceipt:
 
 
 def build_receipt(params: ChainParams, tx_raw: bytes, height: int, index: int, tree_size: int,
-                  proof: list[bytes], header: BlockHeader, certificate: CommitCertificate) -> dict[str, Any]:
+                  proof: Sequence[bytes], header: BlockHeader, certificate: CommitCertificate) -> dict[str, Any]:
+    return receipt_document(params.chain_id, params.genesis_hash, tx_raw, height, index, tree_size, proof,
+                            header.encode(), certificate.encode())
+
+
+def receipt_document(chain_id: str, genesis_hash: bytes, tx_raw: bytes, height: int, index: int, tree_size: int,
+                     proof: Sequence[bytes], header_raw: bytes, certificate_raw: bytes) -> dict[str, Any]:
+    """The receipt file's JSON (the layout in the module text) from its parts as bytes."""
     return {
         "version": RECEIPT_VERSION,
-        "chain_id": params.chain_id,
-        "genesis_hash": params.genesis_hash.hex(),
+        "chain_id": chain_id,
+        "genesis_hash": genesis_hash.hex(),
         "tx_hash": sha256(tx_raw).hex(),
         "tx": tx_raw.hex(),
         "height": height,
         "index": index,
         "tree_size": tree_size,
         "proof": [p.hex() for p in proof],
-        "header": header.encode().hex(),
-        "certificate": certificate.encode().hex(),
+        "header": header_raw.hex(),
+        "certificate": certificate_raw.hex(),
     }
 
 
@@ -125,7 +133,7 @@ def verify_receipt(document: Any, params: ChainParams,
         raise ReceiptError(f"inclusion proof fails: {exc.message}") from exc
     try:
         validators = params.validators if validators_at is None else validators_at(height)
-        verify_certificate(certificate, validators, params.chain_id, height=height, block_hash=header.hash())
+        verify_header(params.chain_id, header, certificate, validators)
     except VecheError as exc:
         raise ReceiptError(f"commit certificate fails: {exc.message}") from exc
     return CheckedReceipt(tx, header, certificate, height, index)

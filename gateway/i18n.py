@@ -18,6 +18,7 @@ from pathlib import Path
 from genesis.texts import DOMAIN as DOMAIN
 from genesis.texts import N_ as N_
 from genesis.texts import Catalogues
+from genesis.texts import format_money as format_money
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 SOURCE_LANG = "en"
@@ -26,6 +27,8 @@ TEXTS = Catalogues(LOCALE_DIR, LANGS, SOURCE_LANG)
 catalogue = TEXTS.catalogue
 translate = TEXTS.translate
 translate_plural = TEXTS.translate_plural
+named = TEXTS.named
+format_size = TEXTS.format_size
 
 
 def error_text(lang: str, key: str, **params: object) -> str:
@@ -181,27 +184,12 @@ TRACK_NAMES: dict[str, str] = {  # campaign tracks
 }
 
 
-def named(table: dict[str, str], lang: str, key: str) -> str:
-    """A code's name from one of the tables, or the code itself when the table lacks it."""
-    message = table.get(key)
-    return key if message is None else translate(lang, message)
-
-
 def rejection_text(lang: str, code: str, message: str) -> str:
     """A node's rejection in the citizen's language when we know the code, else its own message."""
     known = REJECTION_NAMES.get(code)
     if known is not None:
         return translate(lang, known)
     return message or code
-
-
-def format_money(kopecks: int, lang: str) -> str:
-    """1234567800 → "12 345 678 ₽" (kopecks shown only when not zero)."""
-    rubles, rest = divmod(int(kopecks), 100)
-    grouped = f"{rubles:,}".replace(",", "\u00a0" if lang == "ru" else ",")
-    if rest:
-        grouped += ("," if lang == "ru" else ".") + f"{rest:02d}"
-    return grouped + "\u00a0₽"
 
 
 def format_number(value: int, lang: str) -> str:
@@ -231,13 +219,3 @@ DOCUMENT_TYPE_NAMES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/pn
 
 def document_type_name(kind: str) -> str:
     return DOCUMENT_TYPE_NAMES.get(kind, kind)
-
-
-def format_size(size: int, lang: str) -> str:
-    """A file's size for people: "740 bytes", "12 KB", "3.4 MB" (3,4 in Russian)."""
-    if size < 1024:
-        return translate(lang, N_("%(n)s bytes"), n=size)
-    if size < 1024 * 1024:
-        return translate(lang, N_("%(n)s KB"), n=round(size / 1024))
-    value = f"{size / (1024 * 1024):.1f}"
-    return translate(lang, N_("%(n)s MB"), n=value.replace(".", ",") if lang == "ru" else value)

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import codec
-from chain.block import Block, BlockHeader, CommitCertificate, ValidatorSet, verify_certificate
+from chain.block import Block, BlockHeader, CommitCertificate, ValidatorSet
 from chain.crypto import sha256
-from chain.errors import CertificateError, DecodeError, VecheError
-from chain.lightclient import LightClientError, ValidatorSchedule, follow_set_changes, proofs_from_json
+from chain.errors import DecodeError, VecheError
+from chain.lightclient import LightClientError, ValidatorSchedule, follow_set_changes, proofs_from_json, verify_header
 from chain.merkle import leaf_hash, node_hash, verify_inclusion
 from chain.params import ChainParams
 from chain.receipt import ReceiptError, build_receipt, verify_receipt
@@ -171,10 +171,7 @@ class ReceiptBook:
         that does not check is ignored (its receipts come from ``lookup`` later) and False returned.
         """
         try:
-            if certificate.block_hash != block.hash() or certificate.height != block.height:
-                raise CertificateError("certificate is for another block")
-            verify_certificate(certificate, self.sets.at(block.height), self.params.chain_id,
-                               height=block.height, block_hash=block.hash())
+            verify_header(self.params.chain_id, block.header, certificate, self.sets.at(block.height))
         except VecheError as exc:
             log.warning("block %d from a node does not check against the validator set known here (%s); "
                         "fetching the set changes", block.height, exc)

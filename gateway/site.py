@@ -47,6 +47,7 @@ from gateway.sms import SmsProvider
 from gateway.vault import VoterVault
 from gateway import wording
 from genesis.forwarding import ProxyTrust
+from genesis.texts import TEMPLATES as SHARED_TEMPLATES
 
 if TYPE_CHECKING:
     from gateway.relay import Relay
@@ -115,7 +116,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def make_jinja() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), auto_reload=False,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(SHARED_TEMPLATES)]), auto_reload=False,
                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["capfirst"] = capitalised

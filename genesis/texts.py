@@ -5,6 +5,9 @@ from the ``.po`` beside it with Babel) and its own message tables; this is only 
 lookup: English is the source language (its texts are the message ids, it needs no catalogue),
 ``%(name)s`` placeholders are filled after translation, plural forms come from the catalogue's own
 plural rule (Russian has three) with ``%(num)d`` standing for the count.
+
+The formatting both show people the same way lives here too (sizes, money, a code's name from a
+table): its messages are in both catalogues, so both ``babel.cfg`` files extract this module.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gettext
 from pathlib import Path
 
 DOMAIN = "messages"
+TEMPLATES = Path(__file__).parent / "templates"   # shared/page.html: the page both base.html extend
 
 
 def N_(message: str) -> str:
@@ -52,3 +56,26 @@ class Catalogues:
         """The plural form for ``count``; ``%(num)d`` in the text is the count."""
         text = self.catalogue(lang).ngettext(singular, plural, count)
         return text % {"num": count, **params}
+
+    def named(self, table: dict[str, str], lang: str, key: str) -> str:
+        """A code's name from one of the tables, or the code itself when the table lacks it."""
+        message = table.get(key)
+        return key if message is None else self.translate(lang, message)
+
+    def format_size(self, size: int, lang: str) -> str:
+        """A file's size for people: "740 bytes", "12 KB", "3.4 MB" (3,4 in Russian)."""
+        if size < 1024:
+            return self.translate(lang, N_("%(n)s bytes"), n=size)
+        if size < 1024 * 1024:
+            return self.translate(lang, N_("%(n)s KB"), n=round(size / 1024))
+        value = f"{size / (1024 * 1024):.1f}"
+        return self.translate(lang, N_("%(n)s MB"), n=value.replace(".", ",") if lang == "ru" else value)
+
+
+def format_money(kopecks: int, lang: str) -> str:
+    """1234567800 → "12 345 678 ₽" (kopecks shown only when not zero)."""
+    rubles, rest = divmod(int(kopecks), 100)
+    grouped = f"{rubles:,}".replace(",", "\u00a0" if lang == "ru" else ",")
+    if rest:
+        grouped += ("," if lang == "ru" else ".") + f"{rest:02d}"
+    return grouped + "\u00a0₽"

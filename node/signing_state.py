@@ -27,6 +27,7 @@ from pathlib import Path
 
 from consensus.errors import SigningStateError
 from consensus.signing_state import LEGACY_FORMAT_VERSION, MAGIC, SigningState, decode_file, encode_file
+from node.ops.files import atomic_write
 
 __all__ = ["MAGIC", "RUNBOOK", "DiskFullError", "SigningStateDamaged", "SigningStateFile", "SigningStateMissing",
            "decode_file", "encode_file"]
@@ -122,29 +123,10 @@ class SigningStateFile:
 
         A full disk raises ``DiskFullError`` (the temporary file is removed; the old state stays).
         """
-        data = encode_file(state)
         try:
-            fd = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self._temporary, self.path)
+            atomic_write(self.path, encode_file(state), temporary=self._temporary)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                try:
-                    os.unlink(self._temporary)
-                except OSError:
-                    pass
                 raise DiskFullError(exc.errno, f"no space left to write the signing state {self.path}") from exc
             raise
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
         self.writes += 1

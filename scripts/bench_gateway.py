@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_gateway.py [--flows 3000] [--warmup 300] [--concurrency 256]
                                               [--validators 4] [--form-min-seconds 0] [--dir DIR] [--json]
                                               [--mode gateway-held|voter-held]
+                                              [--relay MIN,MAX,TICK] [--batch-ms MS]
 
 Starts a demo testnet of real processes on loopback (``python -m node --home`` per validator and
 ``veche gateway start --home``), then runs ``--concurrency`` simulated citizens, each doing whole
@@ -18,6 +19,12 @@ the token message → POST /c/ib-2027/token (the blind signature, once the gatew
 record is committed) → unblind, sign the ballot → POST it to a node (round robin, no cookie) → wait
 for its block → GET /api/v1/txs/{hash} (the proof for the receipt the device keeps). The client's
 own crypto (blinding, Ed25519) is counted in its CPU figure.
+
+``--relay MIN,MAX,TICK`` (voter-held mode) turns on the gateway's cookie-less ballot relay with that
+random delay U[MIN, MAX] seconds and tick, and each device sends its ballot to ``POST /relay/v1/txs``
+(no cookie) instead of a node: the relay forwards the due ballots of each tick to a node in one
+request, as docs/GATEWAY.md describes. ``--batch-ms`` writes ``consensus.batch_ms`` into the testnet's
+genesis (how long a proposer waits for more transactions; default 5).
 
 Each citizen has its own phone number and client address (sent in ``X-Forwarded-For``, which the
 benchmark configures as the gateway's trusted proxy header, so per-address limits apply as in
@@ -114,9 +121,11 @@ class Outbox:
 
 class Citizens:
     def __init__(self, net: RealNet, outbox: Outbox, districts: list[str], form_wait: float,
-                 voter_held: bool = False, blocks: "BlockWatcher | None" = None) -> None:
+                 voter_held: bool = False, blocks: "BlockWatcher | None" = None, relay: bool = False) -> None:
         self.voter_held = voter_held
+        self.relay = relay
         self.retries = 0
+        self.relay_wait = 0.0
         self.blocks = blocks
         self.modulus = b""
         self.net = net
@@ -202,7 +211,18 @@ class Citizens:
         vote = make_vote(chain_id, voter, "ib-2027", district, [choice], token=token)
         assert self.blocks is not None
         committed = self.blocks.wait(vote.hash.hex())
-        for _ in range(RETRIES):      # a node a block behind the gateway's may not count the token yet
+        if self.relay:                # the relay holds it for its random delay, then sends it with others
+            relay = Http(self.net.gateway_url)
+            try:
+                status, _, body = await relay.request("POST", "/relay/v1/txs",
+                                                      {"Content-Type": "application/octet-stream"},
+                                                      raw=codec.encode([vote.raw]))
+            finally:
+                await relay.close()
+            if status != 202:
+                raise RuntimeError(f"relay HTTP {status}: {body[:160]!r}")
+            await asyncio.wait_for(committed, 60 + self.relay_wait)
+        for _ in range(0 if self.relay else RETRIES):      # a node a block behind the gateway's may not count the token yet
             status, _, body = await node.request("POST", "/api/v1/txs", {"Content-Type": "application/octet-stream"},
                                                  raw=codec.encode([vote.raw]))
             rejected = json.loads(body)["rejected"] if status == 200 else [{"code": f"HTTP {status}"}]
@@ -213,8 +233,9 @@ class Citizens:
             self.retries += 1
             await asyncio.sleep(0.2)
         else:
-            raise RuntimeError("node tokens_exhausted: no node counted the token")
-        await asyncio.wait_for(committed, 60)
+            if not self.relay:
+                raise RuntimeError("node tokens_exhausted: no node counted the token")
+        await asyncio.wait_for(committed, 60 + self.relay_wait)
         for _ in range(50):           # the watcher follows validator-0; this node may be a block behind
             status, _, body = await node.request("GET", f"/api/v1/txs/{vote.hash.hex()}", {})
             if status != 200 or json.loads(body)["status"] != "pending":
@@ -355,7 +376,8 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
     voter_held = args.mode == "voter-held"
     blocks = BlockWatcher(net.node_urls[0]) if voter_held else None
     watcher = asyncio.create_task(blocks.run()) if blocks is not None else None
-    citizens = Citizens(net, outbox, districts, args.form_min_seconds, voter_held, blocks)
+    citizens = Citizens(net, outbox, districts, args.form_min_seconds, voter_held, blocks, relay=args.relay is not None)
+    citizens.relay_wait = args.relay[1] + args.relay[2] if args.relay is not None else 0.0
     citizens.modulus = bytes.fromhex(detail["campaign"].get("certification_key", ""))
     try:
         sizes = {d: await ballot_page_bytes(net, outbox, d) for d in districts[:1]}
@@ -377,7 +399,7 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         target = citizens.counter + args.flows
         await asyncio.gather(*(citizens.worker(target) for _ in range(args.concurrency)))
         elapsed = time.monotonic() - started
-        blocks = await node_height(net) - height_before
+        heights = await node_height(net) - height_before
         flows = citizens.done - done_before
         cpu_gateway = cpu_seconds(gateway_pid) - cpu_gateway
         cpu_nodes = sum(cpu_seconds(pid) for pid in validator_pids) - cpu_nodes
@@ -400,11 +422,28 @@ async def run(args: argparse.Namespace, net: RealNet) -> dict[str, Any]:
         "validators_cpu_ms_per_flow": round(cpu_nodes * 1000 / max(flows, 1), 2),
         "client_cpu_ms_per_flow": round(cpu_client * 1000 / max(flows, 1), 2),
         "ballot_page_bytes": biggest[0], "css_bytes": biggest[1], "ballot_page_total_bytes": sum(biggest),
-        "blocks": blocks, "blocks_per_s": round(blocks / elapsed, 1),
+        "blocks": heights, "blocks_per_s": round(heights / elapsed, 1),
         "gateway_pending_after": health.get("pending"), "validators": args.validators,
         "form_min_seconds": args.form_min_seconds, "cpus": os.cpu_count(), "mode": args.mode,
         "load_average": os.getloadavg()[0], "ballot_resends": citizens.retries,
+        "relay": list(args.relay) if args.relay is not None else None, "batch_ms": args.batch_ms,
     }
+
+
+def relay_setting(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError("--relay wants MIN,MAX,TICK in seconds, e.g. 0,2,0.25")
+    low, high, tick = (float(part) for part in parts)
+    return low, high, tick
+
+
+def set_batch_ms(directory: Path, batch_ms: int) -> None:
+    """Every home's copy of the testnet genesis gets the same ``consensus.batch_ms`` (before any node starts)."""
+    for path in sorted(directory.rglob("genesis.json")):
+        document = json.loads(path.read_text())
+        document.setdefault("consensus", {})["batch_ms"] = batch_ms
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
 def main() -> None:
@@ -418,12 +457,23 @@ def main() -> None:
                         help="gateway-held: the form posts (JavaScript off); voter-held: the page's script's protocol")
     parser.add_argument("--dir", type=Path, default=None, help="testnet folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--relay", type=relay_setting, default=None, metavar="MIN,MAX,TICK",
+                        help="voter-held mode: ballots go through the gateway's relay with this delay and tick")
+    parser.add_argument("--batch-ms", type=int, default=None, help="consensus.batch_ms in the testnet's genesis")
     args = parser.parse_args()
+    if args.relay is not None and args.mode != "voter-held":
+        parser.error("--relay needs --mode voter-held")
     with tempfile.TemporaryDirectory(prefix="veche-bench-gw-") as scratch:
         directory = args.dir or Path(scratch) / "testnet"
         net = make_realnet(directory, validators=args.validators)
-        overrides = {"trusted_proxy_header": "X-Forwarded-For", "form_min_seconds": args.form_min_seconds,
-                     "log_level": "warning"}
+        if args.batch_ms is not None:
+            set_batch_ms(directory, args.batch_ms)
+        overrides: dict[str, Any] = {"trusted_proxy_header": "X-Forwarded-For",
+                                     "form_min_seconds": args.form_min_seconds, "log_level": "warning"}
+        if args.relay is not None:
+            low, high, tick = args.relay
+            overrides["relay"] = {"enabled": True, "min_delay_seconds": low, "max_delay_seconds": high,
+                                  "tick_seconds": tick}
         net.start(gateway_overrides=overrides)
         try:
             result = asyncio.run(run(args, net))

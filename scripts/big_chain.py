@@ -7,7 +7,9 @@
 ``build`` writes the chain offline (no network) through the real apply path — see
 scripts/bigchain/build.py for what is real and how resuming works; run it again after any stop
 and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
-The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands.
+The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands: ``node``,
+``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain) and
+``backup`` (``veche node backup`` / ``restore`` of a copy).
 """
 
 from __future__ import annotations
@@ -158,6 +160,34 @@ def cmd_equal_shares(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_catchup(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_catchup import measure
+
+    work = run_dir(args, "catchup")
+    work.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        emit(measure(args.dir, work, validators=args.validators, settle=args.settle, timeout=args.timeout), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    import shutil
+
+    from bigchain.measure_backup import measure
+
+    work = run_dir(args, "backup")
+    work.mkdir()
+    try:
+        emit(measure(args.dir, work, year_ballots=args.year_ballots), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
 
 
@@ -215,6 +245,19 @@ def main() -> None:
     shares.add_argument("--only", choices=("node", "verify"), default=None,
                         help="inprocess: only the node's computation, or only veche verify's")
     shares.set_defaults(run=cmd_equal_shares)
+
+    catchup = measurement("catchup", "a fresh observer block-syncs the whole chain from running validators (copies): "
+                                     "votes/s, CPU per vote, peak RSS, time to first verified answer")
+    catchup.add_argument("--validators", type=int, default=3, help="validators running (3 of 4 are a quorum)")
+    catchup.add_argument("--settle", type=float, default=10.0, help="seconds to keep sampling after the catch-up")
+    catchup.add_argument("--timeout", type=float, default=7200.0)
+    catchup.set_defaults(run=cmd_catchup)
+
+    backup = measurement("backup", "`veche node backup` of a running validator on a copy, then "
+                                   "`veche node restore` into a fresh home and its start")
+    backup.add_argument("--year-ballots", type=int, default=1_000_000,
+                        help="ballots of one program-year, for the yearly growth (computed, not measured)")
+    backup.set_defaults(run=cmd_backup)
     args = parser.parse_args()
     args.run(args)
 

@@ -15,7 +15,6 @@ started again, catches up from its peers by block sync.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from genesis.config import NodeConfig, load_node_config
 from genesis.model import load_genesis
 from node.cli_ops import EXIT_BAD_INPUT, fail
 from node.ops.backup import BackupError, BackupHeader, BackupWriter, header_of, read_backup, restore_store
+from node.ops.files import atomic_write
 from node.signing_state import SigningStateFile
 
 BACKUP_TIMEOUT_S = 3600.0
@@ -163,12 +163,7 @@ def restore_signing_state(config: NodeConfig, header: BackupHeader) -> None:
         click.echo(f"refusing to restore the signing state over a newer one: kept {path} (height {current_height}); "
                    f"the backup's is at height {backup_height if backup_height is not None else 'none'}")
         return
-    partial = path.with_name(path.name + ".restoring")
-    with open(partial, "wb") as handle:
-        handle.write(header.signing_state)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    atomic_write(path, header.signing_state)   # 0600, as SigningStateFile writes it
     click.echo(f"signing state raised from height {current_height} to the backup's {backup_height}")
 
 

@@ -14,10 +14,10 @@ from aiohttp import web
 from chain.errors import DecodeError, GenesisError
 from chain.tx import CampaignClose, InitiativeReview
 from genesis.campaign_json import campaign_from_json
-from node.console.forms import ConsoleError, parse_ident, parse_text, read_form
+from node.console.forms import ConsoleError, parse_ident, parse_text
 from node.console.i18n import N_
-from node.console.requests import list_requests, prepare_and_share, require_committee
-from node.console.web import check_csrf, context, render
+from node.console.requests import committee_form, list_requests, prepare_and_share, require_committee
+from node.console.web import context, render
 from node.console.wizard import draft_of
 
 
@@ -41,10 +41,7 @@ async def review_queue(request: web.Request) -> web.Response:
 
 
 async def decide(request: web.Request) -> web.Response:
-    ctx = context(request)
-    require_committee(ctx)
-    form = await read_form(request, max_file_bytes=0)
-    check_csrf(ctx, form.get("csrf_token"))
+    ctx, form = await committee_form(request)
     campaign_id = parse_ident(request.match_info["campaign"], "campaign")
     initiative_id = parse_ident(request.match_info["initiative"], "initiative")
     initiative = await ctx.chain.initiative(campaign_id, initiative_id)
@@ -74,10 +71,7 @@ async def campaigns_page(request: web.Request) -> web.Response:
 
 
 async def close_campaign(request: web.Request) -> web.Response:
-    ctx = context(request)
-    require_committee(ctx)
-    form = await read_form(request, max_file_bytes=0)
-    check_csrf(ctx, form.get("csrf_token"))
+    ctx, form = await committee_form(request)
     campaign_id = parse_ident(request.match_info["campaign"], "campaign")
     reason = parse_text(form.get("reason"), ctx.t(N_("Public reason")), 1000)
     return await prepare_and_share(ctx, "campaign.close", CampaignClose(campaign_id, reason))
@@ -85,10 +79,7 @@ async def close_campaign(request: web.Request) -> web.Response:
 
 async def create_campaign(request: web.Request) -> web.Response:
     """The wizard's confirmed draft becomes a ``campaign.create`` signing request."""
-    ctx = context(request)
-    require_committee(ctx)
-    form = await read_form(request, max_file_bytes=0)
-    check_csrf(ctx, form.get("csrf_token"))
+    ctx, form = await committee_form(request)
     draft = draft_of(ctx, form.get("draft"))
     view = await ctx.chain.refresh(max_age_s=0)
     try:

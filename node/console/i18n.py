@@ -15,6 +15,7 @@ from pathlib import Path
 from genesis.texts import DOMAIN as DOMAIN
 from genesis.texts import N_ as N_
 from genesis.texts import Catalogues
+from genesis.texts import format_money as format_money
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 SOURCE_LANG = "en"
@@ -23,6 +24,8 @@ TEXTS = Catalogues(LOCALE_DIR, LANGS, SOURCE_LANG)
 catalogue = TEXTS.catalogue
 translate = TEXTS.translate
 translate_plural = TEXTS.translate_plural
+named = TEXTS.named
+format_size = TEXTS.format_size
 
 
 STATUS_NAMES: dict[str, str] = {
@@ -70,20 +73,6 @@ DOCUMENT_ROLE_NAMES: dict[str, str] = {
 }
 
 
-def named(table: dict[str, str], lang: str, key: str) -> str:
-    message = table.get(key)
-    return key if message is None else translate(lang, message)
-
-
-def format_money(kopecks: int, lang: str) -> str:
-    """1234567800 → "12 345 678 ₽" (kopecks shown only when not zero)."""
-    rubles, rest = divmod(int(kopecks), 100)
-    grouped = f"{rubles:,}".replace(",", "\u00a0" if lang == "ru" else ",")
-    if rest:
-        grouped += ("," if lang == "ru" else ".") + f"{rest:02d}"
-    return grouped + "\u00a0₽"
-
-
 def format_rubles_input(kopecks: int) -> str:
     """The value a money field shows: "12345.67" or "12345" (what ``parse_rubles`` reads back)."""
     rubles, rest = divmod(int(kopecks), 100)
@@ -99,12 +88,3 @@ def format_time(ms: int, offset_minutes: int, lang: str) -> str:
     if lang == "en":
         return moment.strftime("%d %b %Y, %H:%M ") + label
     return moment.strftime("%d.%m.%Y %H:%M ") + label
-
-
-def format_size(size: int, lang: str) -> str:
-    if size < 1024:
-        return translate(lang, N_("%(n)s bytes"), n=size)
-    if size < 1024 * 1024:
-        return translate(lang, N_("%(n)s KB"), n=round(size / 1024))
-    value = f"{size / (1024 * 1024):.1f}"
-    return translate(lang, N_("%(n)s MB"), n=value.replace(".", ",") if lang == "ru" else value)

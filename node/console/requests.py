@@ -23,7 +23,7 @@ from aiohttp import web
 
 from chain.tx import Tx, Wire, body_to_json
 from node.client import ClientError, NodeApiError
-from node.console.forms import ConsoleError, read_form
+from node.console.forms import ConsoleError, Form, read_form
 from node.console.i18n import N_
 from node.console.web import Ctx, check_csrf, context, redirect, render
 from node.cosign.request import FORMAT, MAX_REQUEST_BYTES, RequestExpired, SigningRequest, SigningRequestError
@@ -39,6 +39,15 @@ def now_ms() -> int:
 def require_committee(ctx: Ctx) -> None:
     if not ctx.chain.identity.is_committee:
         raise ConsoleError(N_("Only a committee member's key does this."), status=403)
+
+
+async def committee_form(request: web.Request) -> tuple[Ctx, Form]:
+    """A form a committee member POSTed (no files), once the key's role and the CSRF token are checked."""
+    ctx = context(request)
+    require_committee(ctx)
+    form = await read_form(request, max_file_bytes=0)
+    check_csrf(ctx, form.get("csrf_token"))
+    return ctx, form
 
 
 def parse_hash(text: str) -> str:
@@ -232,10 +241,7 @@ async def request_page(request: web.Request) -> web.Response:
 
 
 async def sign_request(request: web.Request) -> web.Response:
-    ctx = context(request)
-    require_committee(ctx)
-    form = await read_form(request, max_file_bytes=0)
-    check_csrf(ctx, form.get("csrf_token"))
+    ctx, form = await committee_form(request)
     signing_request = await fetch_request(ctx, parse_hash(request.match_info["signing_hash"]))
     if form.get("signing_hash") != signing_request.signing_hash.hex():
         raise ConsoleError(N_("The request changed while you read it; open it again before signing."), status=409)
@@ -254,10 +260,7 @@ async def sign_request(request: web.Request) -> web.Response:
 
 
 async def submit_page(request: web.Request) -> web.Response:
-    ctx = context(request)
-    require_committee(ctx)
-    form = await read_form(request, max_file_bytes=0)
-    check_csrf(ctx, form.get("csrf_token"))
+    ctx, form = await committee_form(request)
     return await submit_request(ctx, await fetch_request(ctx, parse_hash(request.match_info["signing_hash"])))
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from genesis.texts import TEMPLATES as SHARED_TEMPLATES
 from node.client import ClientError, NodeApiError, NodeUnreachable
 from node.console.chain import ConsoleChain
 from node.console.forms import ConsoleError
@@ -76,7 +77,7 @@ CONSOLE = web.AppKey("console", Console)
 
 
 def make_jinja() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), auto_reload=False,
+    return jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(SHARED_TEMPLATES)]), auto_reload=False,
                               autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
 

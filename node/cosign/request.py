@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from chain.tx import (
     BODY_TYPES, CampaignClose, CampaignCreate, InitiativeReview, KeysRotate, ProtocolUpgrade, Tx, ValidatorsUpdate,
     Wire, body_to_json, decode_tx, encode_tx,
 )
+from node.ops.files import atomic_write
 
 FORMAT = "veche-signing-request/1"
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -194,18 +194,8 @@ def read_request(path: str | os.PathLike[str]) -> SigningRequest:
 
 def write_request(path: str | os.PathLike[str], request: SigningRequest) -> None:
     """Write atomically (a temporary file renamed over the target), so a crash never leaves half a request."""
-    target = Path(path)
     text = json.dumps(request.to_json(), indent=2, ensure_ascii=False) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=".signing-request-", dir=target.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _text(document: Any, key: str) -> str:

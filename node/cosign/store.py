@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from chain.ledger import Ledger
 from chain.tx import decode_tx
 from node.cosign.request import SigningRequest, SigningRequestError
 from node.errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge
+from node.ops.files import TEMP_PREFIX, atomic_write
 
 log = logging.getLogger("veche.node.cosign")
 
@@ -105,7 +105,7 @@ class RequestStore:
     def open(self) -> None:
         self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
         for path in self.folder.iterdir():
-            if path.name.startswith(".tmp-"):
+            if path.name.startswith(TEMP_PREFIX):
                 path.unlink(missing_ok=True)
                 continue
             if not path.name.endswith(".json"):
@@ -124,16 +124,7 @@ class RequestStore:
 
     def _write(self, entry: Entry) -> None:
         target = self.folder / f"{entry.request.signing_hash.hex()}.json"
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(entry.to_json(), out, ensure_ascii=False)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(target, json.dumps(entry.to_json(), ensure_ascii=False).encode("utf-8"))
 
     def _delete(self, signing_hash: bytes) -> None:
         (self.folder / f"{signing_hash.hex()}.json").unlink(missing_ok=True)

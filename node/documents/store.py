@@ -25,12 +25,12 @@ from pathlib import Path
 from chain.crypto import sha256
 from chain.documents import sniff_type
 from node.errors import ApiError
+from node.ops.files import TEMP_PREFIX, atomic_write, sync_folder
 
 log = logging.getLogger("veche.node.documents")
 
 COMMITTED = "committed"
 PROVISIONAL = "provisional"
-TEMP_PREFIX = ".tmp-"
 MiB = 1024 * 1024
 
 
@@ -65,14 +65,6 @@ class Held:
     provisional: bool
     arrived_ms: int
     uploader: bytes | None = None
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DocumentStore:
@@ -122,13 +114,17 @@ class DocumentStore:
         self.held.pop(held.digest, None)
         self.total_bytes -= held.size
         if held.provisional:
-            self.provisional_bytes -= held.size
-            if held.uploader is not None:
-                left = self.per_key.get(held.uploader, 0) - held.size
-                if left > 0:
-                    self.per_key[held.uploader] = left
-                else:
-                    self.per_key.pop(held.uploader, None)
+            self._release_provisional(held)
+
+    def _release_provisional(self, held: Held) -> None:
+        """Give back the provisional room ``held`` took, node-wide and of its uploader's key."""
+        self.provisional_bytes -= held.size
+        if held.uploader is not None:
+            left = self.per_key.get(held.uploader, 0) - held.size
+            if left > 0:
+                self.per_key[held.uploader] = left
+            else:
+                self.per_key.pop(held.uploader, None)
 
     def path(self, held: Held) -> Path:
         return (self.provisional_dir if held.provisional else self.committed_dir) / held.digest.hex()
@@ -179,17 +175,7 @@ class DocumentStore:
         return held
 
     def _write_file(self, target: Path, data: bytes) -> None:
-        temporary = target.parent / f"{TEMP_PREFIX}{target.name}.{threading.get_ident()}"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _sync_folder(target.parent)
+        atomic_write(target, data, mode=0o666)   # as open() makes a file: 0644 under the usual umask
 
     def promote(self, digest: bytes) -> bool:
         """Move a provisional document to ``committed/`` (a transaction naming it committed)."""
@@ -204,16 +190,10 @@ class DocumentStore:
         source = self.path(held)
         target = self.committed_dir / held.digest.hex()
         os.replace(source, target)
-        _sync_folder(self.committed_dir)
+        sync_folder(self.committed_dir)
         # one dict assignment: a reader never sees the document missing in between
         self.held[held.digest] = Held(held.digest, held.size, held.type, False, held.arrived_ms)
-        self.provisional_bytes -= held.size
-        if held.uploader is not None:
-            left = self.per_key.get(held.uploader, 0) - held.size
-            if left > 0:
-                self.per_key[held.uploader] = left
-            else:
-                self.per_key.pop(held.uploader, None)
+        self._release_provisional(held)
 
     def expire(self, now_ms: int, keep: set[bytes] | frozenset[bytes] = frozenset()) -> list[bytes]:
         """Delete provisional documents older than the TTL (except ``keep``); return their hashes."""

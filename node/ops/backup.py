@@ -5,7 +5,7 @@ File format (docs/OPERATOR.md "Backup and restore")::
   magic     16 bytes  b"VECHE-BACKUP-v1\\n"
   frames    u32 length ‖ canonical msgpack, repeated:
               first   header  [chain_id, genesis_hash, height, app_hash, created_ms, node, signing_state]
-              then    records [[key, value], ...]            (≤ 4 MiB each)
+              then    records [[key, value], ...]            (≤ 4 MiB and ≤ 16,384 records each)
   end       u32 0 ‖ u64 record count ‖ sha256(every byte before this digest)
 
 The records are every key of the store as one LevelDB snapshot saw it (blocks, certificates, state,
@@ -36,6 +36,9 @@ MAGIC = b"VECHE-BACKUP-v1\n"
 FRAME = struct.Struct(">I")
 END = struct.Struct(">IQ")
 CHUNK_BYTES = 4 * 1024 * 1024
+# A frame is decoded strictly (chain.codec's limits: ≤ 65,536 items in an array, ≤ 65,536 arrays in a
+# value); a store is mostly small records (40–90 bytes), so 4 MiB of them would be far more.
+CHUNK_RECORDS = 16_384
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 RESTORE_BATCH_BYTES = 16 * 1024 * 1024
 
@@ -103,7 +106,7 @@ class BackupWriter:
             batch.append([key, value])
             size += len(key) + len(value) + 8
             self.records += 1
-            if size >= CHUNK_BYTES:
+            if size >= CHUNK_BYTES or len(batch) >= CHUNK_RECORDS:
                 yield self._frame(codec.encode(batch))
                 batch, size = [], 0
         if batch:

@@ -30,6 +30,7 @@ from chain.ballots import check_ballot_limits, check_ballot_shape
 from chain.blind import blind, finalize, token_message
 from chain.crypto import SigningKey, check_rsa_modulus
 from chain.errors import DecodeError, SignatureError, TxRejected, VecheError
+from chain.receipt import receipt_document
 from chain.records import INITIATIVE_APPROVED
 from chain.tx import BallotSpec, Tx, VoteCast, make_vote, vote_body
 
@@ -291,9 +292,9 @@ def receipt_from_proof(chain_id: str, genesis_hash: str, tx: Tx, found: dict[str
     """The receipt file (PROTOCOL §9) from a node's ``GET /api/v1/txs/{hash}`` answer — what the
     browser builds for its download button; ``veche receipt verify`` checks it against the genesis file."""
     proof = found["proof"]
-    return {"version": 1, "chain_id": chain_id, "genesis_hash": genesis_hash, "tx_hash": tx.hash.hex(),
-            "tx": tx.raw.hex(), "height": found["height"], "index": found["index"], "tree_size": proof["tree_size"],
-            "proof": proof["path"], "header": proof["header"], "certificate": proof["certificate"]}
+    return receipt_document(chain_id, bytes.fromhex(genesis_hash), tx.raw, found["height"], found["index"],
+                            proof["tree_size"], [bytes.fromhex(step) for step in proof["path"]],
+                            bytes.fromhex(proof["header"]), bytes.fromhex(proof["certificate"]))
 
 
 __all__ = ["CastBallot", "Device", "DeviceError", "checked_ballot", "read_code", "receipt_from_proof"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,19 @@ def launch_chromium() -> tuple[Playwright, Browser]:
         playwright.stop()
         raise
     return playwright, browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """One browser per test module (the gateway's and the console's conftest.py offer this fixture):
+    while Playwright's synchronous API runs, its event loop is the thread's running loop, and the
+    other modules' ``asyncio.run`` would refuse to start."""
+    playwright, browser = launch_chromium()
+    try:
+        yield browser
+    finally:
+        browser.close()
+        playwright.stop()
 
 
 def axe_source() -> str:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
 
-from tests.gateway.browser import axe_source, launch_chromium
+from tests.gateway.browser import axe_source
+from tests.gateway.browser import chromium as chromium   # the fixture
 from tests.gateway.realnet import RealNet, make_realnet
 
 
@@ -21,18 +21,6 @@ def realnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNet]:
         yield net
     finally:
         net.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One browser per test module: while Playwright's synchronous API runs, its event loop is the
-    thread's running loop, and the other modules' ``asyncio.run`` would refuse to start."""
-    playwright, browser = launch_chromium()
-    try:
-        yield browser
-    finally:
-        browser.close()
-        playwright.stop()
 
 
 @pytest.fixture(scope="session")

@@ -157,3 +157,29 @@ def test_a_full_disk_is_a_disk_full_error_and_keeps_the_old_state(tmp_path: Path
     assert not (tmp_path / "signing-state.bin.tmp").exists()
     loaded = SigningStateFile(path).load()
     assert loaded is not None and loaded.height == 3
+
+
+def test_a_restored_signing_state_is_written_like_every_other_one(tmp_path: Path) -> None:
+    """``veche node restore`` raising an older signing state to the backup's: replaced atomically, mode 0600
+    like the file the node and ``veche testnet init`` write (docs/GENESIS.md), no temporary left behind."""
+    from genesis.config import NodeConfig
+    from node.cli.backup import restore_signing_state
+    from node.ops.backup import BackupHeader
+
+    path = tmp_path / "signing-state.bin"
+    SigningStateFile(path).store(signed_state(3))
+    config = NodeConfig(home=tmp_path, name="validator-0", role="validator", listen_host="127.0.0.1",
+                        listen_port=1, api_url="http://127.0.0.1:1", genesis_file=tmp_path / "genesis.json",
+                        key_file=tmp_path / "node-key.json", signing_state_file=path, data_dir=tmp_path / "data",
+                        peers=())
+    header = BackupHeader(chain_id="veche-test", genesis_hash=b"\x00" * 32, height=9, app_hash=b"\x00" * 32,
+                          created_ms=0, node="validator-0", signing_state=encode_file(signed_state(8)))
+    previous = os.umask(0o022)
+    try:
+        restore_signing_state(config, header)
+    finally:
+        os.umask(previous)
+    loaded = SigningStateFile(path).load()
+    assert loaded is not None and loaded.height == 8
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing-state.bin"]

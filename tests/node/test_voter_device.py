@@ -68,3 +68,32 @@ def test_choices_with_and_without_points() -> None:
     for values in (("a:4", "b"), ("a:four",), ("a:-1",), ("a:",)):
         with pytest.raises(click.BadParameter):
             parse_choices(values)
+
+
+def test_the_receipt_from_a_nodes_tx_answer_is_the_chains_receipt_and_verifies() -> None:
+    """``receipt_from_proof`` (the browser's download button, here in Python) makes the receipt file that
+    ``chain.receipt`` builds and ``veche receipt verify`` accepts, from the node's ``GET /api/v1/txs/{hash}``."""
+    from chain.merkle import inclusion_proof
+    from chain.receipt import build_receipt, verify_receipt
+    from node.voter.device import receipt_from_proof
+    from tests.chain.helpers import new_chain
+
+    chain = new_chain(validators=4)
+    chain.open_voting()
+    voters = chain.new_voters(3)
+    votes = [chain.vote(v, "d1", ["a1"]) for v in voters]
+    chain.commit_block([chain.register(voters)] + votes)
+    tx = votes[1]
+    location = chain.ledger.tx_location(tx.hash)
+    assert location is not None
+    block, certificate = chain.ledger.block(location.height), chain.ledger.certificate(location.height)
+    assert block is not None and certificate is not None
+    path = inclusion_proof(block.txs, location.index)
+    found = {"status": "committed", "height": location.height, "index": location.index,   # as node/api.py answers
+             "proof": {"tree_size": len(block.txs), "path": [step.hex() for step in path], "tx": tx.raw.hex(),
+                       "block_hash": block.hash().hex(), "header": block.header.encode().hex(),
+                       "certificate": certificate.encode().hex()}}
+    receipt = receipt_from_proof(chain.params.chain_id, chain.params.genesis_hash.hex(), tx, found)
+    assert receipt == build_receipt(chain.params, tx.raw, location.height, location.index, len(block.txs), path,
+                                    block.header, certificate)
+    assert verify_receipt(receipt, chain.params).tx == tx
