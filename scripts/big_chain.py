@@ -8,8 +8,9 @@
 scripts/bigchain/build.py for what is real and how resuming works; run it again after any stop
 and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
 The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands: ``node``,
-``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain) and
-``backup`` (``veche node backup`` / ``restore`` of a copy).
+``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain),
+``backup`` (``veche node backup`` / ``restore`` of a copy) and ``equal-shares`` (the first
+equal-shares computation of the closed campaigns: seconds, the node's and its worker's memory).
 """
 
 from __future__ import annotations
