@@ -177,6 +177,8 @@ def test_every_page_fits_reads_and_passes_axe(site: DemoSite, voter: Citizen, vi
         cut = page.evaluate(SVG_TEXT_CUT)
         if cut:
             problems.append(f"{where}: text cut by an SVG: {cut}")
+        if "<" in page.title():
+            problems.append(f"{where}: markup in the title {page.title()!r}")
         clipped = page.evaluate(CLIPPED)
         if clipped:
             problems.append(f"{where}: content clipped in {clipped}")
