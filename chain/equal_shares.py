@@ -56,8 +56,21 @@ def equal_shares(
     exhaustive (no approved, unselected project fits the real budget) or would exceed the real
     budget, in which case the last feasible outcome is kept.
     """
+    return equal_shares_weighted(costs, weigh(ballots).items(), budget, completion=completion,
+                                 budget_increment=budget_increment)
+
+
+def equal_shares_weighted(
+    costs: Mapping[str, int],
+    weighted: Iterable[tuple[Sequence[str], int]],
+    budget: int,
+    *,
+    completion: str | None = None,
+    budget_increment: int = 1,
+) -> list[str]:
+    """``equal_shares`` of ballots given once each with their number of voters (``weight``)."""
     validate_budget(budget)
-    groups = aggregate_ballots(costs, ballots)
+    groups = aggregate_weighted(costs, weighted)
     if groups.voter_count == 0:
         return []
     voter_budget = Fraction(budget, groups.voter_count)
@@ -69,6 +82,11 @@ def equal_shares(
     else:
         raise RuleError(f"unknown equal-shares completion {completion!r}; expected None or 'add1'")
     return [groups.project_ids[index] for index in selected]
+
+
+def weigh(ballots: Iterable[Sequence[str]]) -> dict[tuple[str, ...], int]:
+    """Each distinct ballot (as a tuple, in its own order) with the number of voters who cast it."""
+    return Counter(map(tuple, ballots))
 
 
 def validate_budget(budget: object) -> None:
@@ -91,12 +109,18 @@ def validate_costs(costs: Mapping[str, int]) -> None:
 
 def aggregate_ballots(costs: Mapping[str, int], ballots: Iterable[Sequence[str]]) -> VoterGroups:
     """Merge identical approval sets; reject unknown ids and ids repeated within a ballot."""
+    return aggregate_weighted(costs, weigh(ballots).items())
+
+
+def aggregate_weighted(costs: Mapping[str, int], weighted: Iterable[tuple[Sequence[str], int]]) -> VoterGroups:
+    """``aggregate_ballots`` of (ballot, number of voters) pairs; a ballot may come more than once."""
     validate_costs(costs)
     project_ids = tuple(sorted(costs, key=lambda initiative_id: initiative_id.encode("utf-8")))
     index = {initiative_id: position for position, initiative_id in enumerate(project_ids)}
     merged: dict[tuple[int, ...], int] = {}
     voter_count = 0
-    for ballot, weight in Counter(map(tuple, ballots)).items():
+    for ballot, weight in weighted:
+        validate_weight(weight)
         voter_count += weight
         member = tuple(sorted(get_project_index(index, initiative_id) for initiative_id in ballot))
         if len(set(member)) != len(member):
@@ -121,6 +145,11 @@ def aggregate_ballots(costs: Mapping[str, int], ballots: Iterable[Sequence[str]]
         votes=tuple(votes),
         voter_count=voter_count,
     )
+
+
+def validate_weight(weight: object) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight <= 0:
+        raise RuleError(f"a ballot's number of voters must be an int > 0, got {weight!r}")
 
 
 def get_project_index(index: Mapping[str, int], initiative_id: object) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from chain.equal_shares import ZERO, get_sort_key, validate_budget, validate_costs
+from chain.equal_shares import ZERO, get_sort_key, validate_budget, validate_costs, validate_weight
 from chain.errors import RuleError
 
 
@@ -40,23 +40,41 @@ class ScoredGroups:
 def equal_shares_scored(costs: Mapping[str, int], ballots: Iterable[Sequence[tuple[str, int]]],
                         budget: int) -> list[str]:
     """Initiative ids chosen by MES with cardinal utilities, in selection order."""
+    return equal_shares_scored_weighted(costs, weigh_scored(ballots).items(), budget)
+
+
+def equal_shares_scored_weighted(costs: Mapping[str, int],
+                                 weighted: Iterable[tuple[Sequence[tuple[str, int]], int]], budget: int) -> list[str]:
+    """``equal_shares_scored`` of ballots given once each with their number of voters."""
     validate_budget(budget)
-    groups = aggregate_scored_ballots(costs, ballots)
+    groups = aggregate_scored_weighted(costs, weighted)
     if groups.voter_count == 0:
         return []
     selected = compute_mes_scored(groups, Fraction(budget, groups.voter_count))
     return [groups.project_ids[index] for index in selected]
 
 
+def weigh_scored(ballots: Iterable[Sequence[tuple[str, int]]]) -> dict[tuple[tuple[str, int], ...], int]:
+    """Each distinct scored ballot (as a tuple, in its own order) with the number of voters who cast it."""
+    return Counter(tuple(ballot) for ballot in ballots)
+
+
 def aggregate_scored_ballots(costs: Mapping[str, int],
                              ballots: Iterable[Sequence[tuple[str, int]]]) -> ScoredGroups:
     """Merge identical ballots; reject unknown ids, ids named twice and points that are not ints > 0."""
+    return aggregate_scored_weighted(costs, weigh_scored(ballots).items())
+
+
+def aggregate_scored_weighted(costs: Mapping[str, int],
+                              weighted: Iterable[tuple[Sequence[tuple[str, int]], int]]) -> ScoredGroups:
+    """``aggregate_scored_ballots`` of (ballot, number of voters) pairs; a ballot may come more than once."""
     validate_costs(costs)
     project_ids = tuple(sorted(costs, key=lambda initiative_id: initiative_id.encode("utf-8")))
     index = {initiative_id: position for position, initiative_id in enumerate(project_ids)}
     merged: dict[tuple[tuple[int, int], ...], int] = {}
     voter_count = 0
-    for ballot, weight in Counter(tuple(ballot) for ballot in ballots).items():
+    for ballot, weight in weighted:
+        validate_weight(weight)
         voter_count += weight
         pairs = tuple(sorted(get_scored_item(index, item) for item in ballot))
         if len({project for project, _ in pairs}) != len(pairs):

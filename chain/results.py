@@ -4,29 +4,31 @@ Counting rules (top-n, greedy, greedy-no-skip) need only the vote counts kept in
 their result is computed inside the block that closes the campaign. Equal shares needs every
 ballot; it is computed off the block-apply path from the stored ballots
 (``compute_equal_shares_result``) and is deterministic, so every node and ``veche verify``
-reproduce the same hash.
+reproduce the same hash. It counts each distinct ballot once with its number of voters
+(chain/ballot_groups.py), so its memory follows the distinct ballots, not the ballots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Union, cast
+from typing import Any, Protocol, cast
 
 from chain import codec
 from chain.crypto import sha256
-from chain.records import (
-    INITIATIVE_APPROVED, STATUS_CLOSED, Campaign, Initiative, ballot_prefix, decode_ballot, decode_scored_ballot,
+from chain.ballot_groups import Ballot, BallotGroups
+from chain.records import INITIATIVE_APPROVED, STATUS_CLOSED, Campaign, Initiative, ballot_prefix
+from chain.rules import (
+    Candidate, select_equal_shares_scored_weighted, select_equal_shares_weighted, select_top_n, select_winners,
 )
-from chain.rules import Candidate, select_equal_shares_scored, select_top_n, select_winners
 from chain.storage import KeyValueStore
 from chain.tx import GATEWAY_HELD, VOTER_HELD
 
 RESULT_DOMAIN = "veche/result/v1"
 
-SetBallot = Sequence[str]                       # the initiatives a set ballot names
-ScoredBallot = Sequence[tuple[str, int]]        # (initiative, points) of a cumulative or ordinal ballot
-Ballots = Union[Sequence[SetBallot], Sequence[ScoredBallot]]
+SetBallot = tuple[str, ...]                     # the initiatives a set ballot names
+ScoredBallot = tuple[tuple[str, int], ...]      # (initiative, points) of a cumulative or ordinal ballot
+Ballots = Mapping[Ballot, int]                  # each distinct ballot with the number of voters who cast it
 
 
 class TallyView(Protocol):
@@ -73,16 +75,17 @@ def _select(campaign: Campaign, candidates: Sequence[Candidate], budget: int, ba
         # chain/rules.py drops approvals of candidates under min_votes but keeps every ballot (and
         # its voter's share of the budget), as docs/RULES.md states.
         if campaign.spec.ballot.scored:
-            scored = cast(Sequence[ScoredBallot], ballots or ())
-            return select_equal_shares_scored(candidates, budget, rule.min_votes, scored)
-        plain = cast(Sequence[SetBallot], ballots or ())
-        return select_winners("equal-shares", candidates, budget=budget, min_votes=rule.min_votes,
-                              ballots=[list(ballot) for ballot in plain])
+            scored = cast(Mapping[ScoredBallot, int], ballots or {})
+            return select_equal_shares_scored_weighted(candidates, budget, rule.min_votes, scored)
+        plain = cast(Mapping[SetBallot, int], ballots or {})
+        return select_equal_shares_weighted(candidates, budget, rule.min_votes, plain)
     return select_winners(rule.name, candidates, budget=budget, top_n=rule.top_n, min_votes=rule.min_votes)
 
 
-def ballot_initiatives(ballot: SetBallot | ScoredBallot) -> list[str]:
-    return [item if isinstance(item, str) else item[0] for item in ballot]
+def first_initiative(ballot: Ballot) -> str:
+    """The initiative a non-empty ballot names first (which district's count it belongs to)."""
+    item = ballot[0]
+    return item if isinstance(item, str) else item[0]
 
 
 def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,
@@ -90,6 +93,7 @@ def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], count
     """Return (all winners, winners per district) under the campaign's rule and scope.
 
     Every rule ranks by points (``counts.scores``: the number of ballots for set ballots).
+    ``ballots`` (equal shares only): each distinct ballot with its number of voters.
     """
     spec = campaign.spec
     pool = approved(initiatives)
@@ -106,10 +110,10 @@ def compute_winners(campaign: Campaign, initiatives: Sequence[Initiative], count
         return winners, per_district
     for district in spec.districts:
         local = [c for iid, c in candidates.items() if district_of[iid] == district.district_id]
-        local_ballots: list[Any] | None = None
+        local_ballots: dict[Ballot, int] | None = None
         if ballots is not None:
             local_ids = {c.initiative_id for c in local}
-            local_ballots = [b for b in ballots if b and ballot_initiatives(b)[0] in local_ids]
+            local_ballots = {b: w for b, w in ballots.items() if b and first_initiative(b) in local_ids}
         chosen = _select(campaign, local, district.budget, local_ballots)
         per_district[district.district_id] = chosen
         winners.extend(chosen)
@@ -141,22 +145,14 @@ def compute_counting_result(view: TallyView, campaign: Campaign) -> tuple[tuple[
     return tuple(winners), result_hash(campaign, counts, winners, per_district)
 
 
-def read_ballots(store: KeyValueStore, campaign: Campaign) -> Ballots:
-    """Every committed ballot of a campaign (order: by voter key): the choices of a set ballot,
-    the (choice, points) pairs of a scored one."""
-    prefix = ballot_prefix(campaign.campaign_id)
-    # One string object per initiative, shared by every ballot naming it: decoding makes a fresh
-    # string per choice, and a large campaign's ballots are held in memory at once (a node reads them
-    # before its worker counts them; pickling to the worker then also writes each id once).
-    names: dict[str, str] = {}
-    if campaign.spec.ballot.scored:
-        scored: list[ScoredBallot] = []
-        for _, value in store.iterate(prefix):
-            _, choices, points = decode_scored_ballot(value)
-            scored.append(tuple((names.setdefault(choice, choice), point) for choice, point in zip(choices, points)))
-        return scored
-    return [tuple(names.setdefault(choice, choice) for choice in decode_ballot(value)[1])
-            for _, value in store.iterate(prefix)]
+def read_ballot_groups(store: KeyValueStore, campaign: Campaign) -> BallotGroups:
+    """Every committed ballot of a campaign, merged by content as it is read (memory: the distinct
+    ballots); ``.ballots()`` gives each distinct ballot with its number of voters."""
+    groups = BallotGroups(campaign.spec.ballot.scored)
+    add = groups.add
+    for _, value in store.iterate(ballot_prefix(campaign.campaign_id), bulk=True):
+        add(value)
+    return groups
 
 
 def compute_result(campaign: Campaign, initiatives: Sequence[Initiative], counts: Counts,
@@ -168,7 +164,7 @@ def compute_result(campaign: Campaign, initiatives: Sequence[Initiative], counts
 def compute_equal_shares_result(view: TallyView, store: KeyValueStore,
                                 campaign: Campaign) -> tuple[tuple[str, ...], bytes]:
     initiatives, counts = _counts(view, campaign)
-    return compute_result(campaign, initiatives, counts, read_ballots(store, campaign))
+    return compute_result(campaign, initiatives, counts, read_ballot_groups(store, campaign).ballots())
 
 
 def tally_document(view: TallyView, campaign: Campaign, height: int,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from chain.equal_shares import equal_shares
-from chain.equal_shares_scored import equal_shares_scored
+from chain.equal_shares import equal_shares_weighted, weigh
+from chain.equal_shares_scored import equal_shares_scored_weighted, weigh_scored
 from chain.errors import RuleError
 
 RULE_TOP_N = "top-n"
@@ -132,10 +132,22 @@ def select_equal_shares(
     Each candidate's ``votes`` must equal the number of ballots approving it (the tie-break uses
     it). Approvals of candidates under the threshold are dropped; their voters keep their share.
     """
+    if ballots is None:
+        validate_amount("budget", budget)
+        validate_amount("min_votes", min_votes)
+        raise RuleError("equal-shares needs the ballots")
+    return select_equal_shares_weighted(cands, budget, min_votes, weigh(ballots))
+
+
+def select_equal_shares_weighted(
+    cands: Iterable[Candidate],
+    budget: int,
+    min_votes: int,
+    ballots: Mapping[tuple[str, ...], int],
+) -> list[str]:
+    """``select_equal_shares`` of each distinct ballot with the number of voters who cast it."""
     validate_amount("budget", budget)
     validate_amount("min_votes", min_votes)
-    if ballots is None:
-        raise RuleError("equal-shares needs the ballots")
     candidates = order_candidates(cands)
     counts = count_approvals(candidates, ballots)
     for candidate in candidates:
@@ -146,9 +158,12 @@ def select_equal_shares(
             )
     eligible = {c.initiative_id: c.cost for c in candidates if c.votes >= min_votes}
     if len(eligible) == len(candidates):
-        return equal_shares(eligible, ballots, budget)
-    kept = [[iid for iid in ballot if iid in eligible] for ballot in ballots]
-    return equal_shares(eligible, kept, budget)
+        return equal_shares_weighted(eligible, ballots.items(), budget)
+    kept: dict[tuple[str, ...], int] = {}
+    for ballot, weight in ballots.items():
+        key = tuple(iid for iid in ballot if iid in eligible)
+        kept[key] = kept.get(key, 0) + weight
+    return equal_shares_weighted(eligible, kept.items(), budget)
 
 
 def select_equal_shares_scored(
@@ -162,32 +177,47 @@ def select_equal_shares_scored(
     Each candidate's ``votes`` must equal the points the ballots give it (the ranking quantity and
     tie-break). Points for candidates under ``min_votes`` are dropped; their voters keep their share.
     """
+    return select_equal_shares_scored_weighted(cands, budget, min_votes, weigh_scored(ballots))
+
+
+def select_equal_shares_scored_weighted(
+    cands: Iterable[Candidate],
+    budget: int,
+    min_votes: int,
+    ballots: Mapping[tuple[tuple[str, int], ...], int],
+) -> list[str]:
+    """``select_equal_shares_scored`` of each distinct ballot with the number of voters who cast it."""
     validate_amount("budget", budget)
     validate_amount("min_votes", min_votes)
     candidates = order_candidates(cands)
     totals = {candidate.initiative_id: 0 for candidate in candidates}
-    for ballot in ballots:
+    for ballot, weight in ballots.items():
         for initiative_id, points in ballot:
             if initiative_id not in totals:
                 raise RuleError(f"ballot gives points to unknown initiative {initiative_id!r}")
-            totals[initiative_id] += points
+            totals[initiative_id] += points * weight
     for candidate in candidates:
         if totals[candidate.initiative_id] != candidate.votes:
             raise RuleError(f"initiative {candidate.initiative_id!r}: {candidate.votes} points given but the "
                             f"ballots give it {totals[candidate.initiative_id]}")
     eligible = {c.initiative_id: c.cost for c in candidates if c.votes >= min_votes}
-    kept = [[(iid, points) for iid, points in ballot if iid in eligible] for ballot in ballots]
-    return equal_shares_scored(eligible, kept, budget)
+    kept: dict[tuple[tuple[str, int], ...], int] = {}
+    for ballot, weight in ballots.items():
+        key = tuple((iid, points) for iid, points in ballot if iid in eligible)
+        kept[key] = kept.get(key, 0) + weight
+    return equal_shares_scored_weighted(eligible, kept.items(), budget)
 
 
-def count_approvals(candidates: Sequence[Candidate], ballots: Sequence[Sequence[str]]) -> dict[str, int]:
-    """Ballots approving each candidate; an id that is no candidate is a RuleError."""
+def count_approvals(candidates: Sequence[Candidate],
+                    ballots: Mapping[tuple[str, ...], int]) -> dict[str, int]:
+    """Voters approving each candidate (``ballots``: each distinct ballot with its number of
+    voters); an id that is no candidate is a RuleError."""
     counts = {candidate.initiative_id: 0 for candidate in candidates}
-    for ballot in ballots:
+    for ballot, weight in ballots.items():
         for initiative_id in ballot:
             if initiative_id not in counts:
                 raise RuleError(f"ballot approves unknown initiative {initiative_id!r}")
-            counts[initiative_id] += 1
+            counts[initiative_id] += weight
     return counts
 
 

@@ -8,9 +8,11 @@
 scripts/bigchain/build.py for what is real and how resuming works; run it again after any stop
 and it continues. ``plan`` prints the campaigns, their ballot counts and windows.
 The measurements (docs/BENCHMARKS.md, "10 million ballots") are further sub-commands: ``node``,
-``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain) and
-``backup`` (``veche node backup`` / ``restore`` of a copy); ``syncapply`` replays the observer's
-block-sync path in one process (no network) for its CPU per vote and a profile.
+``network``, ``apply``, ``disk``, ``catchup`` (a fresh observer's block sync of the whole chain),
+``backup`` (``veche node backup`` / ``restore`` of a copy) and ``equal-shares`` (the first
+equal-shares computation of the closed campaigns: seconds, the node's and its worker's memory);
+``syncapply`` replays the observer's block-sync path in one process (no network) for its CPU per
+vote and a profile.
 """
 
 from __future__ import annotations
@@ -142,6 +144,25 @@ def cmd_disk(args: argparse.Namespace) -> None:
             shutil.rmtree(work.parent, ignore_errors=True)
 
 
+def cmd_equal_shares(args: argparse.Namespace) -> None:
+    """The first equal-shares computation of the closed campaigns: a real node, or in this process."""
+    import shutil
+
+    from bigchain.measure_equal_shares import measure_inprocess, measure_node
+
+    work = run_dir(args, "equal-shares")
+    try:
+        if args.way == "node":
+            emit(measure_node(args.dir, work), args)
+        else:
+            work.mkdir()
+            emit(measure_inprocess(args.dir, work, campaign=args.campaign, node_path=args.only != "verify",
+                                   verify_path=args.only != "node"), args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
+
+
 def cmd_catchup(args: argparse.Namespace) -> None:
     import shutil
 
@@ -235,6 +256,13 @@ def main() -> None:
 
     disk = measurement("disk", "bytes per ballot and per key prefix of validator-0's LevelDB, LevelDB's compaction table")
     disk.set_defaults(run=cmd_disk)
+    shares = measurement("equal-shares", "seconds and peak memory of the first equal-shares computation of "
+                                         "each closed campaign (a real node, or --way inprocess)")
+    shares.add_argument("--way", choices=("node", "inprocess"), default="node")
+    shares.add_argument("--campaign", default=None, help="inprocess: only this campaign")
+    shares.add_argument("--only", choices=("node", "verify"), default=None,
+                        help="inprocess: only the node's computation, or only veche verify's")
+    shares.set_defaults(run=cmd_equal_shares)
 
     catchup = measurement("catchup", "a fresh observer block-syncs the whole chain from running validators (copies): "
                                      "votes/s, CPU per vote, peak RSS, time to first verified answer")

@@ -75,11 +75,11 @@ class ReplayStore:
             self._synced = now
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
-                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+                reverse: bool = False, bulk: bool = False) -> Iterator[tuple[bytes, bytes]]:
         if start is None:
-            yield from self._db.iterator(prefix=prefix, reverse=reverse)
+            yield from self._db.iterator(prefix=prefix, reverse=reverse, fill_cache=not bulk)
             return
-        for key, value in self._db.iterator(start=start, reverse=reverse):
+        for key, value in self._db.iterator(start=start, reverse=reverse, fill_cache=not bulk):
             if not key.startswith(prefix):
                 break
             yield key, value

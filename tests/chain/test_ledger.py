@@ -386,8 +386,8 @@ class RecordingStore:
         self.inner.write(changes, sync=sync)
 
     def iterate(self, prefix: bytes, *, start: bytes | None = None,
-                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        return self.inner.iterate(prefix, start=start, reverse=reverse)
+                reverse: bool = False, bulk: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        return self.inner.iterate(prefix, start=start, reverse=reverse, bulk=bulk)
 
     def close(self) -> None:
         self.inner.close()

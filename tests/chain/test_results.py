@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import pytest
 
 from chain.records import INITIATIVE_APPROVED
 from chain.results import (
-    RESULT_DOMAIN, compute_counting_result, compute_equal_shares_result, read_ballots, tally_document,
+    RESULT_DOMAIN, compute_counting_result, compute_equal_shares_result, read_ballot_groups, tally_document,
 )
 from chain.rules import Candidate, select_winners
 from chain.tx import BallotSpec, InitiativeReview, RuleSpec
@@ -140,7 +140,8 @@ def test_equal_shares_is_computed_off_the_apply_path() -> None:
     assert document["result_status"] == "computing" and document["winners"] == []
     first = compute_equal_shares_result(state, chain.ledger.store, campaign)
     assert compute_equal_shares_result(state, chain.ledger.store, campaign) == first
-    ballots = read_ballots(chain.ledger.store, chain.ledger.state.campaigns["c1"])
+    groups = read_ballot_groups(chain.ledger.store, chain.ledger.state.campaigns["c1"])
+    ballots = [cast(tuple[str, ...], ballot) for ballot, weight in groups.ballots().items() for _ in range(weight)]
     assert sorted(ballots) == sorted(tuple(sorted(choices, key=str.encode)) for _, choices in BALLOTS)
     candidates = [Candidate(i.spec.initiative_id, i.spec.cost, state.votes("c1", i.spec.initiative_id))
                   for i in state.campaign_initiatives("c1") if i.status == INITIATIVE_APPROVED]
@@ -166,31 +167,3 @@ def test_equal_shares_keeps_the_share_of_a_voter_whose_choice_is_under_min_votes
     assert result[0] == ()
     assert select_winners("equal-shares", [Candidate("p", 250, 2)], budget=300, ballots=[["p"], ["p"]]) == ["p"]
 
-
-def test_reading_a_campaigns_ballots_for_equal_shares_costs_no_string_per_choice() -> None:
-    """An equal-shares count holds every ballot of a campaign in memory (a node reads them before its
-    worker counts them): a million ballots must not cost a million copies of each initiative id."""
-    import tracemalloc
-
-    from chain.records import ballot_key, encode_ballot
-    from chain.results import read_ballots
-    from chain.storage import MemoryStore
-
-    campaign = new_chain(campaign=campaign_spec(GATEWAY, ballot=BallotSpec("approval", 1, 3)),
-                         initiatives=INITIATIVES).ledger.state.campaigns["c1"]
-    ids = [f"krasnoarmeysky-district-{n:02d}" for n in range(40)]
-    store = MemoryStore()
-    count = 20_000
-    store.write({ballot_key("c1", i.to_bytes(32, "big"), "d1"):
-                 encode_ballot(hashlib.sha256(i.to_bytes(4, "big")).digest(),
-                               (ids[i % 40], ids[(i * 7 + 1) % 40], ids[(i * 13 + 2) % 40]))
-                 for i in range(count)})
-    tracemalloc.start()
-    try:
-        ballots = read_ballots(store, campaign)
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert len(ballots) == count and ballots[1] == (ids[1], ids[8], ids[15])
-    # a tuple of three references and the list's slot: ~100 bytes; three fresh 70-byte strings more
-    assert held / count < 160, held / count  # 298 bytes a ballot before ids were shared

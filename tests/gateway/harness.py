@@ -80,6 +80,16 @@ BALLOT_TYPE_INITIATIVES = (("a", "Сквер", 1_200_000), ("b", "Фонари",
                            ("d", "Библиотека", 300_000))
 
 
+def long_initiative(campaign_id: str, initiative_id: str, number: int) -> dict[str, Any]:
+    """A project of district north with a long title and a summary of 375 characters (page weight)."""
+    initiative = initiative_json(campaign_id, initiative_id, "north",
+                                 f"Благоустройство двора на улице номер {number} с освещением и скамейками",
+                                 500_000 + number * 1000)
+    initiative["summary"] = ("Проект предусматривает благоустройство дворовой территории: ремонт "
+                             "покрытия, установку скамеек, освещения и урн, озеленение. ") * 3
+    return initiative
+
+
 def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int = 0,
                      ballot_types: bool = False, certification_key: bytes | None = None) -> dict[str, Any]:
     now = int(time.time() * 1000)
@@ -123,12 +133,7 @@ def genesis_document(keys: Keys, *, cap: int = 1_000_000, extra_initiatives: int
                 campaigns[-1]["certification_key"] = certification_key.hex()
             initiatives += [initiative_json(campaign_id, f"{campaign_id}-{iid}", "north", name, cost)
                             for iid, name, cost in BALLOT_TYPE_INITIATIVES]
-    for i in range(extra_initiatives):
-        initiatives.append(initiative_json("ib-test", f"x{i:02d}", "north",
-                                           f"Благоустройство двора на улице номер {i} с освещением и скамейками",
-                                           500_000 + i * 1000))
-        initiatives[-1]["summary"] = ("Проект предусматривает благоустройство дворовой территории: ремонт "
-                                      "покрытия, установку скамеек, освещения и урн, озеленение. ") * 3
+    initiatives += [long_initiative("ib-test", f"x{i:02d}", i) for i in range(extra_initiatives)]
     return {
         "chain_id": "veche-gw-test",
         "genesis_time_ms": t0,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +69,29 @@ SVG_TEXT_CUT = """() => [...document.querySelectorAll('svg text')].filter(t => {
   const s = t.closest('svg').getBoundingClientRect(), r = t.getBoundingClientRect();
   return r.left < s.left - 0.5 || r.right > s.right + 0.5 || r.top < s.top - 0.5 || r.bottom > s.bottom + 0.5;
 }).map(t => t.textContent)"""
+STATIC = Path(__file__).resolve().parents[2] / "gateway" / "static"
+
+
+def selectors(css: str) -> list[str]:
+    """Every selector of a style sheet of ours (no nesting but ``@media``, no commas inside a
+    selector), without pseudo-classes and pseudo-elements, so ``querySelector`` finds what it styles."""
+    found = []
+    for rule in css.split("}"):
+        head = rule.split("{")[-2] if rule.count("{") else ""
+        for selector in head.split(","):
+            bare = re.sub(r"::?[a-z-]+(\([^)]*\))?", "", selector).strip().rstrip(">+~ ")
+            if bare:
+                found.append(bare)
+    return found
+
+
+# style sheets other than site.css (every page links that one) → their selectors
+EXTRA_STYLE_SHEETS = {f"/static/{path.name}": selectors(path.read_text(encoding="utf-8"))
+                      for path in sorted(STATIC.glob("*.css")) if path.name != "site.css"}
+# the rules a page uses from a style sheet it does not link (its content would go unstyled)
+UNLINKED_RULES = """sheets => Object.entries(sheets).flatMap(([href, sels]) =>
+  document.querySelector(`link[rel=stylesheet][href="${href}"]`) ? [] :
+  sels.filter(s => document.querySelector(s)).map(s => href + ' ' + s))"""
 CLIPPED = """() => [...document.querySelectorAll('main *')].filter(e => {
   if (e.closest('.sr, .hp')) return false;     // visually hidden on purpose (screen readers, bots)
   const style = getComputedStyle(e);
@@ -177,6 +201,11 @@ def test_every_page_fits_reads_and_passes_axe(site: DemoSite, voter: Citizen, vi
         cut = page.evaluate(SVG_TEXT_CUT)
         if cut:
             problems.append(f"{where}: text cut by an SVG: {cut}")
+        unstyled = page.evaluate(UNLINKED_RULES, EXTRA_STYLE_SHEETS)
+        if unstyled:
+            problems.append(f"{where}: uses rules of a style sheet it does not link: {unstyled}")
+        if "<" in page.title():
+            problems.append(f"{where}: markup in the title {page.title()!r}")
         clipped = page.evaluate(CLIPPED)
         if clipped:
             problems.append(f"{where}: content clipped in {clipped}")
