@@ -108,8 +108,9 @@ class LevelStore:
         try:
             # Bloom filters: most reads on the vote path (tx index, ballot slots) are misses.
             # No compression: a node's keys and values are mostly hashes, keys and signatures, which
-            # Snappy shrank by ≈ 13 % while compressing and decompressing them at every compaction cost
-            # two thirds of LevelDB's background CPU (docs/BENCHMARKS.md, "A fresh observer's
+            # Snappy shrank by a quarter (360 against 466 bytes a ballot, compacted, at 1 M) while
+            # compressing and decompressing them at every compaction cost two thirds of LevelDB's
+            # background CPU at 1 M, a quarter at 10 M (docs/BENCHMARKS.md, "A fresh observer's
             # catch-up"). Tables written with Snappy before stay readable (each block names its own
             # compression). Other values of both options only for measurements (``big_chain.py syncapply``).
             self._db = plyvel.DB(os.fspath(path), create_if_missing=create, paranoid_checks=True,
