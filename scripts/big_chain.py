@@ -18,9 +18,11 @@ vote and a profile.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,12 +57,23 @@ def cmd_build(args: argparse.Namespace) -> None:
     build(args.dir, args.ballots, args.seed, args.workers, progress=not args.quiet)
 
 
-def run_dir(args: argparse.Namespace, what: str) -> Path:
+@contextlib.contextmanager
+def copies(args: argparse.Namespace, what: str, *, make: bool = True) -> Iterator[Path]:
+    """A fresh ``<work>/veche-big-<what>-XXXX/run`` for a measurement's copies (made unless ``make`` is
+    false: some measurements create it themselves); removed afterwards unless ``--keep``."""
+    import shutil
     import tempfile
 
     base = args.work if args.work is not None else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"veche-big-{what}-", dir=base)) / "run"
+    work = Path(tempfile.mkdtemp(prefix=f"veche-big-{what}-", dir=base)) / "run"
+    if make:
+        work.mkdir()
+    try:
+        yield work
+    finally:
+        if not args.keep:
+            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def emit(result: dict[str, object], args: argparse.Namespace) -> None:
@@ -77,57 +90,35 @@ def emit(result: dict[str, object], args: argparse.Namespace) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_node import measure
 
-    work = run_dir(args, "node")
-    try:
+    with copies(args, "node", make=False) as work:
         emit(measure(args.dir, work, settle=args.settle, samples=args.samples, full_campaign=args.campaign,
                      block_walk=args.block_walk), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_network(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_network import measure
 
-    work = run_dir(args, "network")
-    work.mkdir()
-    try:
+    with copies(args, "network") as work:
         emit(measure(args.dir, work, rounds=args.rounds, rate=args.rate, duration=args.duration,
                      warmup=args.warmup, keep=args.keep), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_apply(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_apply import measure
 
-    work = run_dir(args, "apply")
-    work.mkdir()
-    try:
+    with copies(args, "apply") as work:
         emit(measure(args.dir, work, rounds=args.rounds, votes=args.votes, per_block=args.per_block), args)
-    finally:
-        shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_disk(args: argparse.Namespace) -> None:
     """Bytes per ballot and per key prefix, on a hard-linked copy (opening a LevelDB may compact it)."""
-    import shutil
-
     from bigchain.disk import files_by_kind, leveldb_stats, usage
     from bigchain.snapshot import snapshot_data
 
     source = args.dir / "net" / "validator-0" / "data"
-    work = run_dir(args, "disk")
-    try:
+    with copies(args, "disk", make=False) as work:
         snapshot_data(source, work)
         before = files_by_kind(source)
         rows = usage(work)
@@ -139,71 +130,41 @@ def cmd_disk(args: argparse.Namespace) -> None:
               "prefixes": [{**row.to_json(), "table_bytes_per_ballot": round(row.table_bytes / ballots, 1)
                             if ballots else None} for row in rows],
               "leveldb_stats": leveldb_stats(work).splitlines()}, args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_equal_shares(args: argparse.Namespace) -> None:
     """The first equal-shares computation of the closed campaigns: a real node, or in this process."""
-    import shutil
-
     from bigchain.measure_equal_shares import measure_inprocess, measure_node
 
-    work = run_dir(args, "equal-shares")
-    try:
+    with copies(args, "equal-shares", make=args.way != "node") as work:
         if args.way == "node":
             emit(measure_node(args.dir, work), args)
         else:
-            work.mkdir()
             emit(measure_inprocess(args.dir, work, campaign=args.campaign, node_path=args.only != "verify",
                                    verify_path=args.only != "node"), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_catchup(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_catchup import measure
 
-    work = run_dir(args, "catchup")
-    work.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with copies(args, "catchup", make=False) as work:
         emit(measure(args.dir, work, validators=args.validators, settle=args.settle, timeout=args.timeout), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_syncapply(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_syncapply import measure
 
-    work = run_dir(args, "syncapply")
-    work.mkdir()
-    try:
+    with copies(args, "syncapply") as work:
         emit(measure(args.dir, work, blocks=args.blocks, profile=args.profile,
                      compression=None if args.compression == "none" else args.compression,
                      write_buffer_mb=args.write_buffer_mb), args)
-    finally:
-        shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def cmd_backup(args: argparse.Namespace) -> None:
-    import shutil
-
     from bigchain.measure_backup import measure
 
-    work = run_dir(args, "backup")
-    work.mkdir()
-    try:
+    with copies(args, "backup") as work:
         emit(measure(args.dir, work, year_ballots=args.year_ballots), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work.parent, ignore_errors=True)
 
 
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
