@@ -29,7 +29,7 @@ from chain.storage import LevelStore
 from genesis.config import NodeConfig, load_node_config
 from genesis.model import load_genesis
 from node.cli_ops import EXIT_BAD_INPUT, fail
-from node.ops.backup import BackupError, BackupHeader, BackupWriter, header_of, read_backup, restore_store
+from node.ops.backup import BackupError, BackupHeader, header_of, read_backup, restore_store, write_backup
 from node.ops.files import atomic_write
 from node.signing_state import SigningStateFile
 
@@ -74,9 +74,7 @@ def _read_offline(config: NodeConfig, out: Path) -> None:
         try:
             header = header_of(snapshot.get, chain_id=genesis.chain_id, genesis_hash=genesis.hash, node=config.name,
                                signing_state=signing)
-            with open(out, "wb") as handle:
-                for chunk in BackupWriter().chunks(header, snapshot.items()):
-                    handle.write(chunk)
+            write_backup(out, header, snapshot.items())
         finally:
             snapshot.close()
     finally:

@@ -116,6 +116,13 @@ class BackupWriter:
         yield end + self._digest.digest()
 
 
+def write_backup(path: str | os.PathLike[str], header: BackupHeader, items: Iterable[tuple[bytes, bytes]]) -> None:
+    """Write a backup file of ``items`` (a store snapshot's records, in key order) under ``header``."""
+    with open(path, "wb") as handle:
+        for chunk in BackupWriter().chunks(header, items):
+            handle.write(chunk)
+
+
 def header_of(get: Any, *, chain_id: str, genesis_hash: bytes, node: str, signing_state: bytes) -> BackupHeader:
     """The header for a snapshot whose ``get`` reads its ``M/`` keys."""
     raw_height = get(HEIGHT_KEY)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chain.storage import LevelStore
-from node.ops.backup import BackupHeader, BackupWriter, read_backup, restore_store
+from node.ops.backup import BackupHeader, read_backup, restore_store, write_backup
 
 RECORDS = 120_000
 
@@ -28,9 +28,7 @@ def test_a_store_of_many_small_records_backs_up_reads_back_and_restores(tmp_path
         try:
             header = BackupHeader("veche-test", b"\x01" * 32, 0, b"", 1, "validator-0", b"")
             backup = tmp_path / "store.backup"
-            with open(backup, "wb") as handle:
-                for chunk in BackupWriter().chunks(header, snapshot.items()):
-                    handle.write(chunk)
+            write_backup(backup, header, snapshot.items())
         finally:
             snapshot.close()
     finally:
